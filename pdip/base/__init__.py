@@ -1,0 +1,5 @@
+"""The composition root."""
+
+from pdip.base.pdi import Pdi
+
+__all__ = ["Pdi"]

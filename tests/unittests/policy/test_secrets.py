@@ -1,0 +1,151 @@
+import unittest
+
+import pdip.policy
+from pdip.policy import MASK, is_secret_name, mask_connection_string, mask_secrets
+
+
+class PublicNamesTest(unittest.TestCase):
+    def test_all_lists_exactly_the_public_names(self):
+        self.assertEqual(
+            pdip.policy.__all__, ["MASK", "is_secret_name", "mask_connection_string", "mask_secrets"]
+        )
+
+    def test_mask_is_three_stars(self):
+        self.assertEqual(MASK, "***")
+
+
+class IsSecretNameTest(unittest.TestCase):
+    SECRET = (
+        # the plain nouns
+        "password", "passwd", "pwd", "pass", "passphrase", "secret", "secrets", "token",
+        "credentials", "credential", "authorization", "cookie",
+        # qualified keys
+        "secret_key", "api_key", "apikey", "private_key", "access_key", "signing_key",
+        "encryption_key", "client_key", "app_key", "AWS_SECRET_ACCESS_KEY",
+        # prefixed, in every spelling
+        "DATABASE_PASSWORD", "dbPassword", "DbPassword", "db-password", "db.password",
+        "db password", "access_token", "accessToken", "AccessToken", "ACCESS_TOKEN",
+        "x-api-key", "X-Api-Key", "X_API_KEY", "apiKey", "APIKey", "APIKEY", "privateKey",
+        "client_secret", "clientSecret", "refresh_token", "Proxy-Authorization", "Set-Cookie",
+        "db_pass", "MYSQL_PASS", "userPWD", "OAuthToken", "csrftoken", "dbpassword",
+        "secretkey", "bearer_token",
+        # the same secret in another form, or numbered
+        "password_hash", "passwordHash", "password_confirmation", "password2", "token_1",
+        "new_password", "old_password",
+    )
+    NOT_SECRET = (
+        "keyboard", "monkey", "passenger", "key_column", "key", "primary_key", "sort_key",
+        "token_count", "tokenCount", "max_tokens", "tokens_used", "tokenizer", "token_type",
+        "token_url", "password_policy", "password_length", "password_file", "secret_name",
+        "access_key_id", "AWS_ACCESS_KEY_ID", "private_key_path", "compass", "bypass",
+        "passport", "author", "authority", "auth", "OLDPWD", "dsn", "connection_string",
+        "url", "user", "username", "email", "", "_", "secret_key_base",
+    )
+
+    def test_secret_names(self):
+        for name in self.SECRET:
+            with self.subTest(name=name):
+                self.assertTrue(is_secret_name(name))
+
+    def test_names_that_only_look_alike_are_not_secret(self):
+        for name in self.NOT_SECRET:
+            with self.subTest(name=name):
+                self.assertFalse(is_secret_name(name))
+
+    def test_a_key_that_is_not_a_string_is_not_secret(self):
+        self.assertFalse(is_secret_name(1))
+        self.assertFalse(is_secret_name(None))
+        self.assertFalse(is_secret_name(("password",)))
+
+
+class MaskConnectionStringTest(unittest.TestCase):
+    def test_url_keeps_user_host_and_database(self):
+        self.assertEqual(
+            mask_connection_string("postgresql+psycopg://app:s3cret@db:5432/prod"),
+            "postgresql+psycopg://app:***@db:5432/prod",
+        )
+
+    def test_url_password_with_an_at_sign_is_masked_whole(self):
+        self.assertEqual(
+            mask_connection_string("mysql://app:p@ss@db/prod?mail=a@b.com"),
+            "mysql://app:***@db/prod?mail=a@b.com",
+        )
+
+    def test_url_with_empty_user(self):
+        self.assertEqual(mask_connection_string("redis://:pw@cache:6379/0"), "redis://:***@cache:6379/0")
+
+    def test_url_inside_a_sentence(self):
+        self.assertEqual(
+            mask_connection_string("cannot reach postgresql://app:pw@db/prod: timeout"),
+            "cannot reach postgresql://app:***@db/prod: timeout",
+        )
+
+    def test_url_without_password_is_unchanged(self):
+        for text in ["http://db:8080/path?mail=a@b.com", "postgresql://app@db/prod", "sqlite:///x.db"]:
+            with self.subTest(text=text):
+                self.assertEqual(mask_connection_string(text), text)
+
+    def test_keyword_connection_strings(self):
+        cases = {
+            "Server=db;User Id=app;Password=s3cret;": "Server=db;User Id=app;Password=***;",
+            "DRIVER={ODBC};PWD={a;b};UID=app": "DRIVER={ODBC};PWD=***;UID=app",
+            "host=db password='a b' user=app": "host=db password=*** user=app",
+            'host=db password = "a b" user=app': "host=db password = *** user=app",
+            "https://h/login?passwd=x&next=/": "https://h/login?passwd=***&next=/",
+        }
+        for text, masked in cases.items():
+            with self.subTest(text=text):
+                self.assertEqual(mask_connection_string(text), masked)
+
+    def test_text_without_credentials_is_unchanged(self):
+        for text in ["plain text", "a=b;c=d", "my_password_policy=strict", ""]:
+            with self.subTest(text=text):
+                self.assertEqual(mask_connection_string(text), text)
+
+
+class MaskSecretsTest(unittest.TestCase):
+    def test_masks_secret_keys_and_keeps_the_rest(self):
+        masked = mask_secrets({"user": "alice", "password": "s3cret", "apiKey": 12345})
+        self.assertEqual(masked, {"user": "alice", "password": MASK, "apiKey": MASK})
+
+    def test_returns_a_copy_and_leaves_the_input_alone(self):
+        data = {"password": "s3cret", "nested": {"token": "t"}, "items": [{"secret": "x"}]}
+        masked = mask_secrets(data)
+        self.assertEqual(data, {"password": "s3cret", "nested": {"token": "t"}, "items": [{"secret": "x"}]})
+        self.assertIsNot(masked["nested"], data["nested"])
+        self.assertIsNot(masked["items"], data["items"])
+
+    def test_recurses_into_dicts_lists_and_tuples(self):
+        data = {
+            "database": {"host": "db", "credentials": {"user": "app", "password": "pw"}},
+            "connections": [{"name": "a", "password": "pw"}, "postgresql://u:pw@h/d", 3],
+            "pair": ({"token": "t"}, "keep"),
+        }
+        self.assertEqual(
+            mask_secrets(data),
+            {
+                "database": {"host": "db", "credentials": MASK},
+                "connections": [{"name": "a", "password": MASK}, "postgresql://u:***@h/d", 3],
+                "pair": ({"token": MASK}, "keep"),
+            },
+        )
+
+    def test_a_secret_key_hides_a_whole_nested_value(self):
+        masked = mask_secrets({"secrets": {"a": 1}, "tokens": ["x"]})
+        self.assertEqual(masked, {"secrets": MASK, "tokens": ["x"]})
+
+    def test_connection_string_password_masked_under_any_key(self):
+        self.assertEqual(
+            mask_secrets({"dsn": "postgresql://app:pw@db/prod", "note": "Password=pw;"}),
+            {"dsn": "postgresql://app:***@db/prod", "note": "Password=***;"},
+        )
+
+    def test_none_stays_none_so_not_set_is_visible(self):
+        self.assertEqual(mask_secrets({"password": None, "token": ""}), {"password": None, "token": MASK})
+
+    def test_non_string_keys_and_values_pass_through(self):
+        self.assertEqual(mask_secrets({1: 2.5, "flag": True}), {1: 2.5, "flag": True})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,77 @@
+import contextlib
+import csv
+import io
+import runpy
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+from unittest import mock
+
+import pdip
+from pdip.cli import main
+from tests.support.apps import application
+
+
+def run(*arguments: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(arguments))
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+class CliTest(unittest.TestCase):
+    def test_python_dash_m_pdip_prints_the_version(self):
+        result = subprocess.run([sys.executable, "-m", "pdip", "--version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), f"pdip {pdip.__version__}")
+
+    def test_the_module_entry_point_runs_main(self):
+        with mock.patch.object(sys, "argv", ["pdip", "--version"]), contextlib.redirect_stdout(io.StringIO()) as out:
+            with self.assertRaises(SystemExit) as raised:
+                runpy.run_module("pdip", run_name="__main__")
+        self.assertEqual(raised.exception.code, 0)
+        self.assertIn(pdip.__version__, out.getvalue())
+
+    def test_without_a_command_help_is_printed(self):
+        code, out, _ = run()
+        self.assertEqual(code, 0)
+        self.assertIn("demo", out)
+        self.assertIn("check", out)
+
+    def test_check_reports_a_wired_application(self):
+        files = {
+            "application.yml": "APPLICATION:\n  NAME: checked\n",
+            "{pkg}/__init__.py": "",
+            "{pkg}/s.py": "from pdip.dependency import ISingleton\nclass S(ISingleton):\n    pass\n",
+        }
+        with application(files) as (root, _):
+            code, out, _ = run("check", str(root))
+        self.assertEqual(code, 0)
+        self.assertIn("1 classes discovered, application.yml: OK", out)
+
+    def test_check_exits_2_and_explains_a_broken_application(self):
+        with application({"application.yml": "API:\n  PORT: [1\n"}) as (root, _):
+            code, _, err = run("check", str(root))
+        self.assertEqual(code, 2)
+        self.assertIn("application.yml, line", err)
+
+    def test_demo_moves_rows_into_sqlite_and_writes_a_summary(self):
+        with tempfile.TemporaryDirectory() as folder:
+            code, out, _ = run("demo", "--directory", folder, "--rows", "240")
+            with open(Path(folder) / "sensor_summary.csv", newline="") as stream:
+                rows = list(csv.DictReader(stream))
+            self.assertTrue((Path(folder) / "demo.db").is_file())
+        self.assertEqual(code, 0)
+        self.assertIn("pdip demo: 240 rows moved", out)
+        self.assertIn("moved readings from memory to SQLite rows=240", out)
+        self.assertEqual(len(rows), 8)
+        self.assertEqual(sum(int(row["readings"]) for row in rows), 240)
+
+
+if __name__ == "__main__":
+    unittest.main()

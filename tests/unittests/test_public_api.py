@@ -1,0 +1,84 @@
+"""Each area's `__all__` is pinned here: changing a public surface is a decision, not an accident."""
+
+import importlib
+import pkgutil
+import unittest
+
+import pdip
+
+EXPECTED = {
+    "pdip": ["Pdi", "__version__"],
+    "pdip.base": ["Pdi"],
+    "pdip.configuration": [
+        "ApiConfig",
+        "ApplicationConfig",
+        "BaseConfig",
+        "Configuration",
+        "ConfigurationError",
+        "DatabaseConfig",
+        "MissingSectionError",
+    ],
+    "pdip.configuration.models": ["ApiConfig", "ApplicationConfig", "BaseConfig", "DatabaseConfig"],
+    "pdip.cryptography": [
+        "CryptoService",
+        "CryptographyError",
+        "CryptographyNotInstalledError",
+        "DecryptionError",
+        "SecretKeyError",
+    ],
+    "pdip.dependency": [
+        "Container",
+        "DependencyCycleError",
+        "DiscoveryError",
+        "IScoped",
+        "ISingleton",
+        "Lifetime",
+        "MissingBindingError",
+        "PdiConfigurationError",
+        "ScopeNotOpenError",
+    ],
+    "pdip.logging": ["ConsoleLogger"],
+    "pdip.logging.loggers": ["ConsoleLogger"],
+    "pdip.policy": ["MASK", "is_secret_name", "mask_connection_string", "mask_secrets"],
+}
+
+# The import paths ARCHITECTURE.md promises to users.
+CONTRACT = [
+    ("pdip", "Pdi"),
+    ("pdip.base", "Pdi"),
+    ("pdip.logging.loggers.console", "ConsoleLogger"),
+    ("pdip.dependency", "ISingleton"),
+    ("pdip.dependency", "IScoped"),
+    ("pdip.configuration.models.base", "BaseConfig"),
+    ("pdip.configuration", "BaseConfig"),
+    ("pdip.cryptography", "CryptoService"),
+]
+
+
+class PublicApiTest(unittest.TestCase):
+    def test_each_area_exports_exactly_its_pinned_names(self):
+        for module_name, names in EXPECTED.items():
+            with self.subTest(module=module_name):
+                module = importlib.import_module(module_name)
+                self.assertEqual(sorted(module.__all__), sorted(names))
+                for name in names:
+                    self.assertTrue(hasattr(module, name), f"{module_name}.{name} is in __all__ but missing")
+
+    def test_every_package_is_pinned(self):
+        packages = {"pdip"} | {
+            info.name for info in pkgutil.walk_packages(pdip.__path__, "pdip.") if info.ispkg
+        }
+        self.assertEqual(sorted(packages), sorted(EXPECTED))
+
+    def test_the_promised_import_paths_work(self):
+        for module_name, name in CONTRACT:
+            with self.subTest(path=f"{module_name}.{name}"):
+                self.assertTrue(hasattr(importlib.import_module(module_name), name))
+
+    def test_an_unknown_attribute_of_pdip_is_an_attribute_error(self):
+        with self.assertRaises(AttributeError):
+            pdip.NotAThing  # noqa: B018
+
+
+if __name__ == "__main__":
+    unittest.main()

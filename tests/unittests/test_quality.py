@@ -1,0 +1,71 @@
+"""Guards over the code base itself: habits that keep the test suite honest."""
+
+import ast
+import re
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRAGMA = re.compile(r"#\s*pragma:\s*no\s*cover(?P<rest>.*)$")
+
+
+def python_files(*folders: str):
+    for folder in folders:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+class QualityTest(unittest.TestCase):
+    def test_every_test_asserts_something(self):
+        weak = []
+        for path in python_files("tests"):
+            for node in ast.walk(parse(path)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+                    source = ast.unparse(node)
+                    if "assert" not in source and "fail" not in source:
+                        weak.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+        self.assertEqual(weak, [], "tests that cannot fail")
+
+    def test_unit_tests_do_not_sleep_a_tenth_of_a_second_or_more(self):
+        slow = []
+        for path in python_files("tests/unittests"):
+            for node in ast.walk(parse(path)):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "attr", getattr(node.func, "id", None)) == "sleep"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, (int, float))
+                    and node.args[0].value >= 0.1
+                ):
+                    slow.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        self.assertEqual(slow, [], "unit tests that sleep; wait on an event or poll instead")
+
+    def test_no_star_imports(self):
+        starred = [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for path in python_files("pdip", "tests", "bench", "examples")
+            for node in ast.walk(parse(path))
+            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)
+        ]
+        self.assertEqual(starred, [])
+
+    def test_every_no_cover_pragma_gives_its_reason(self):
+        bare = []
+        for path in python_files("pdip"):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                match = PRAGMA.search(line)
+                if match and len(match.group("rest").strip(" -:()")) < 5:
+                    bare.append(f"{path.relative_to(ROOT)}:{number}")
+        self.assertEqual(bare, [], "write `# pragma: no cover - why` so a reader knows why")
+
+    def test_the_guards_themselves_catch_what_they_look_for(self):
+        self.assertIsNotNone(PRAGMA.search("x = 1  # pragma: no cover"))
+        self.assertEqual(PRAGMA.search("x  # pragma: no cover - only on Windows").group("rest").strip(" -"), "only on Windows")
+
+
+if __name__ == "__main__":
+    unittest.main()
