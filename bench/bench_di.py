@@ -96,10 +96,16 @@ def generate_application(root: Path, modules: int) -> list[str]:
         name = f"module{index}"
         kind = index % 10
         if kind == 0:
-            source = f"from pdip.configuration import BaseConfig\n\nclass Section{index}Config(BaseConfig):\n    value: int = 0\n"
+            source = (
+                "from pdip.configuration import BaseConfig\n\n"
+                f"class Section{index}Config(BaseConfig):\n    value: int = 0\n"
+            )
         elif kind in (1, 2, 3, 4, 5):
             base = "ISingleton" if kind % 2 else "IScoped"
-            source = f"from pdip.dependency import {base}\n\nclass Service{index}({base}):\n    def run(self):\n        return {index}\n"
+            source = (
+                f"from pdip.dependency import {base}\n\n"
+                f"class Service{index}({base}):\n    def run(self):\n        return {index}\n"
+            )
             if kind == 3 and index > 10:
                 dependency = index - 2
                 source = (
@@ -136,7 +142,10 @@ def _environment(root: Path) -> dict:
 def fresh_process(body: str, root: Path) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", _COLD_START.format(body=body)],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
         env=_environment(root),
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -175,14 +184,36 @@ def main() -> None:
     singleton_ratio = hot["get_singleton_us"] / hot["construct_singleton_us"]
     graph_ratio = hot["graph_get_us"] / hot["graph_by_hand_us"]
     cold_ratio = cold["pdi_ms"] / cold["imports_by_hand_ms"]
-    print(f"pdi.get(singleton)      {hot['get_singleton_us']:7.3f} us   {singleton_ratio:5.2f}x direct construction ({hot['construct_singleton_us']:.3f} us)   target <= 0.5 us")
-    print(f"pdi.get(6-object graph) {hot['graph_get_us']:7.3f} us   {graph_ratio:5.2f}x by hand ({hot['graph_by_hand_us']:.3f} us)   target <= 3x")
-    print(f"Pdi() cold, {arguments.modules} modules {cold['pdi_ms']:7.1f} ms   {cold_ratio:5.2f}x importing them by hand ({cold['imports_by_hand_ms']:.1f} ms)   target <= 80 ms")
-    print(
-        f"   of which `from pdip import Pdi` {cold['import_pdip_ms']:.1f} ms; pdip's own work over the imports "
-        f"{cold['pdi_ms'] - cold['imports_by_hand_ms']:.1f} ms ({cold['application_modules']} modules declare services or sections)"
+    report(
+        "pdi.get(singleton)",
+        f"{hot['get_singleton_us']:.3f} us",
+        f"{singleton_ratio:.2f}x direct construction ({hot['construct_singleton_us']:.3f} us)",
+        "target <= 0.5 us",
     )
-    print(f"peak memory: {hot['peak_kib']:.0f} KiB traced in process; {cold['pdi_rss_kib'] / 1024:.1f} MiB max RSS of a cold-start process")
+    report(
+        "pdi.get(6-object graph)",
+        f"{hot['graph_get_us']:.3f} us",
+        f"{graph_ratio:.2f}x by hand ({hot['graph_by_hand_us']:.3f} us)",
+        "target <= 3x",
+    )
+    report(
+        f"Pdi() cold, {arguments.modules} modules",
+        f"{cold['pdi_ms']:.1f} ms",
+        f"{cold_ratio:.2f}x importing its {cold['application_modules']} service modules by hand "
+        f"({cold['imports_by_hand_ms']:.1f} ms)",
+        "target <= 80 ms",
+    )
+    report("  `from pdip import Pdi` alone", f"{cold['import_pdip_ms']:.1f} ms", "", "")
+    report(
+        "peak memory",
+        f"{hot['peak_kib']:.0f} KiB",
+        f"traced while resolving; {cold['pdi_rss_kib'] / 1024:.1f} MiB max RSS of a cold-start process",
+        "",
+    )
+
+
+def report(what: str, figure: str, ratio: str, target: str) -> None:
+    print(f"{what:<32} {figure:>10}   {ratio}   {target}".rstrip())
 
 
 if __name__ == "__main__":

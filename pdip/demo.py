@@ -48,7 +48,9 @@ class ReadingSource(ISingleton):
     def batches(self) -> Iterator[list[dict]]:
         batch = []
         for number in range(1, self.config.rows + 1):
-            batch.append({"id": number, "sensor": f"sensor-{number % self.config.sensors}", "value": (number * 37) % 101 / 10})
+            batch.append(
+                {"id": number, "sensor": f"sensor-{number % self.config.sensors}", "value": (number * 37) % 101 / 10}
+            )
             if len(batch) == self.config.batch_size:
                 yield batch
                 batch = []

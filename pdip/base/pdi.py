@@ -124,9 +124,7 @@ class Pdi:
             if self.configuration.has_section(cls):
                 self.configuration.section(cls)
         services = [
-            cls
-            for cls in self.discovered.classes
-            if issubclass(cls, (ISingleton, IScoped)) and not is_abstract(cls)
+            cls for cls in self.discovered.classes if issubclass(cls, (ISingleton, IScoped)) and not is_abstract(cls)
         ]
         self.container.validate(services)
 

@@ -97,7 +97,7 @@ def _coerce_sequence(value: Any, kind: type, args: tuple) -> Any:
     if kind is tuple and args and args[-1] is not Ellipsis:
         if len(args) != len(value):
             raise ConversionError
-        return tuple(coerce(element, arg) for element, arg in zip(value, args))
+        return tuple(coerce(element, arg) for element, arg in zip(value, args, strict=False))
     item = args[0] if args else Any
     return kind(coerce(element, item) for element in value)
 
@@ -173,7 +173,7 @@ def build(cls: type, values: Mapping[str, Any], origins: Mapping[str, str], path
     for item in dataclasses.fields(cls):
         if not item.init:
             continue
-        key = ".".join(path + (item.name.upper(),))
+        key = ".".join((*path, item.name.upper()))
         where = origins.get(item.name)
         if item.name not in values:
             if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:

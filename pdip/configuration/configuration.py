@@ -102,7 +102,9 @@ class Configuration:
         if raw is _ABSENT:
             raw = {}
         elif not isinstance(raw, Mapping):
-            raise ConfigurationError(f"{self._origin((normalized(name),))}: {name}: expected a mapping of keys, got {raw!r}")
+            raise ConfigurationError(
+                f"{self._origin((normalized(name),))}: {name}: expected a mapping of keys, got {raw!r}"
+            )
         values, origins = self._field_values(cls, raw)
         from_environment = self._environment_values(cls)
         for field, (variable, value) in from_environment.items():
@@ -155,9 +157,11 @@ class Configuration:
         if not isinstance(value, str) or not value.startswith(ENCRYPTED_PREFIX):
             return value
         where = f"{origin}: " if origin else ""
+        from pdip.cryptography import CryptographyError
+
         try:
-            return self.crypto().decrypt(value[len(ENCRYPTED_PREFIX):])
-        except Exception as error:
+            return self.crypto().decrypt(value[len(ENCRYPTED_PREFIX) :])
+        except CryptographyError as error:
             raise ConfigurationError(
                 f"{where}{section}.{field.upper()}: the encrypted value cannot be decrypted "
                 f"({type(error).__name__}); check {SECRET_KEY_VARIABLE} or APPLICATION.SECRET_KEY"

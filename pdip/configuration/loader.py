@@ -40,7 +40,7 @@ def read_file(path: Path, environ: Mapping[str, str]) -> dict:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it: faster
     try:
         with path.open(encoding="utf-8") as stream:
-            document = yaml.load(stream, Loader=loader)  # noqa: S506 - a safe loader
+            document = yaml.load(stream, Loader=loader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
@@ -61,9 +61,9 @@ def read_file(path: Path, environ: Mapping[str, str]) -> dict:
 def interpolate(value: Any, environ: Mapping[str, str], origin: str, path: tuple[str, ...] = ()) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in every string under `value`."""
     if isinstance(value, dict):
-        return {key: interpolate(item, environ, origin, path + (str(key),)) for key, item in value.items()}
+        return {key: interpolate(item, environ, origin, (*path, str(key))) for key, item in value.items()}
     if isinstance(value, list):
-        return [interpolate(item, environ, origin, path + (str(index),)) for index, item in enumerate(value)]
+        return [interpolate(item, environ, origin, (*path, str(index))) for index, item in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -77,8 +77,7 @@ def interpolate(value: Any, environ: Mapping[str, str], origin: str, path: tuple
             return default
         key = ".".join(path)
         raise ConfigurationError(
-            f"{origin}: {key}: environment variable {name} is not set "
-            f"(write ${{{name}:-default}} to give a default)"
+            f"{origin}: {key}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
         )
 
     return _REFERENCE.sub(replace, value)
@@ -89,7 +88,7 @@ def merge(base: dict, overlay: Mapping, origins: Origins, origin: str, path: tup
     spellings = {normalized(str(key)): key for key in base}
     for key, value in overlay.items():
         existing = spellings.get(normalized(str(key)), key)
-        here = path + (normalized(str(key)),)
+        here = (*path, normalized(str(key)))
         if isinstance(value, Mapping) and isinstance(base.get(existing), dict):
             merge(base[existing], value, origins, origin, here)
         else:
@@ -102,7 +101,7 @@ def _record(origins: Origins, path: tuple[str, ...], value: Any, origin: str) ->
     origins[path] = origin
     if isinstance(value, Mapping):
         for key, item in value.items():
-            _record(origins, path + (normalized(str(key)),), item, origin)
+            _record(origins, (*path, normalized(str(key))), item, origin)
 
 
 def load(

@@ -58,9 +58,7 @@ class CryptoService(ISingleton):
     def encrypt(self, text: str) -> str:
         """`text` encrypted with the newest key, as a url-safe ASCII token."""
         if not isinstance(text, str):
-            raise TypeError(
-                f"encrypt takes text (str), not {type(text).__name__}; use encrypt_bytes for bytes"
-            )
+            raise TypeError(f"encrypt takes text (str), not {type(text).__name__}; use encrypt_bytes for bytes")
         return self.encrypt_bytes(text.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str | bytes) -> str:
@@ -74,9 +72,7 @@ class CryptoService(ISingleton):
     def encrypt_bytes(self, data: bytes) -> bytes:
         """`data` encrypted with the newest key, as an ASCII token in bytes."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"encrypt_bytes takes bytes, not {type(data).__name__}; use encrypt for text"
-            )
+            raise TypeError(f"encrypt_bytes takes bytes, not {type(data).__name__}; use encrypt for text")
         return self._multi_fernet().encrypt(bytes(data))
 
     def decrypt_bytes(self, token: str | bytes) -> bytes:
@@ -121,10 +117,7 @@ def _parse_keys(keys: Keys, source: str) -> list[bytes]:
             raise TypeError(f"secret keys are strings, not {type(key).__name__}")
         texts.extend(part.strip() for part in key.split(","))
     texts = [text for text in texts if text]
-    return [
-        _decode_key(text, position, len(texts), source)
-        for position, text in enumerate(texts, start=1)
-    ]
+    return [_decode_key(text, position, len(texts), source) for position, text in enumerate(texts, start=1)]
 
 
 def _decode_key(text: str, position: int, count: int, source: str) -> bytes:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 ENVIRONMENT_VARIABLE = "APPLICATION_SECRET_KEY"
 CONFIGURATION_KEY = "APPLICATION.SECRET_KEY"
-KEY_SHAPE = (
-    "a key is 32 url-safe base64-encoded bytes (44 characters); "
-    "CryptoService.generate_key() makes one"
-)
+KEY_SHAPE = "a key is 32 url-safe base64-encoded bytes (44 characters); CryptoService.generate_key() makes one"
 
 
 class CryptographyError(Exception):

@@ -166,9 +166,9 @@ class Container:
         if plan is not None:
             return plan
         if key in chain:
-            names = [type_name(k) for k in chain + (key,)]
+            names = [type_name(k) for k in (*chain, key)]
             raise DependencyCycleError(names, "these services depend on each other in a cycle")
-        chain = chain + (key,)
+        chain = (*chain, key)
         registration = self._registration_for(key, chain)
         plan = self._plan_for(registration, chain)
         self._plans[key] = plan
@@ -196,7 +196,9 @@ class Container:
     def _implicit_registration(self, key: Any, chain: tuple) -> Registration:
         names = [type_name(k) for k in chain]
         if is_primitive(key):
-            raise MissingBindingError(names, f"a plain {type_name(key)} cannot be injected; give the parameter a default or bind a value")
+            raise MissingBindingError(
+                names, f"a plain {type_name(key)} cannot be injected; give the parameter a default or bind a value"
+            )
         if not isinstance(key, type):
             raise MissingBindingError(names, f"nothing is registered for {type_name(key)}")
         if is_abstract(key):
@@ -205,7 +207,9 @@ class Container:
                 return Registration(key, alias_of=candidates[0])
             if candidates:
                 listed = ", ".join(sorted(c.__qualname__ for c in candidates))
-                raise MissingBindingError(names, f"several implementations ({listed}); choose one with overrides or container.register")
+                raise MissingBindingError(
+                    names, f"several implementations ({listed}); choose one with overrides or container.register"
+                )
             raise MissingBindingError(names, "abstract, and no implementation was found under the application's root")
         return Registration(key, lifetime_of(key), implementation=key)
 
@@ -399,7 +403,7 @@ def _call_with(cls: type, arguments: list[tuple[Parameter, Plan]]) -> Plan:
             return lambda: cls(first(), second(), third())
         return lambda: cls(*[plan() for plan in plans])
     names = tuple(parameter.name for parameter, _ in arguments)
-    return lambda: cls(**dict(zip(names, [plan() for plan in plans])))
+    return lambda: cls(**dict(zip(names, [plan() for plan in plans], strict=False)))
 
 
 def _release(instances: Iterable[Any]) -> None:

@@ -59,10 +59,7 @@ def discover(
     result = DiscoveryResult()
     _ensure_importable(root)
     for source in _sources_with_services(sources, _known_names(markers)):
-        if main_file is not None and source.path == main_file:
-            module = sys.modules["__main__"]
-        else:
-            module = _import(source)
+        module = sys.modules["__main__"] if main_file is not None and source.path == main_file else _import(source)
         result.modules.append(module)
     main = sys.modules.get("__main__")
     if main is not None and main_file is not None and _is_under(main_file, root) and main not in result.modules:
@@ -151,11 +148,7 @@ def _sources_with_services(sources: list[SourceFile], names: set[str]) -> list[S
                 if name not in marked and marked.intersection(bases):
                     marked.add(name)
                     changed = True
-    return [
-        source
-        for source in sources
-        if any(marked.intersection(bases) for bases in source.classes.values())
-    ]
+    return [source for source in sources if any(marked.intersection(bases) for bases in source.classes.values())]
 
 
 def _import(source: SourceFile) -> ModuleType:
@@ -163,8 +156,7 @@ def _import(source: SourceFile) -> ModuleType:
         return importlib.import_module(source.module)
     except Exception as error:
         raise DiscoveryError(
-            f"{source.path}: importing {source.module} during discovery failed: "
-            f"{type(error).__name__}: {error}"
+            f"{source.path}: importing {source.module} during discovery failed: {type(error).__name__}: {error}"
         ) from error
 
 

@@ -79,9 +79,7 @@ def constructor_parameters(cls: type) -> list[Parameter]:
         uses_injector = hasattr(init, "__bindings__") or bool(explicit)
         hints = {} if uses_injector else typing.get_type_hints(init, include_extras=True)
     except (NameError, TypeError, ValueError) as error:
-        raise MissingBindingError(
-            [cls.__qualname__], f"cannot read the constructor's type hints ({error})"
-        ) from error
+        raise MissingBindingError([cls.__qualname__], f"cannot read the constructor's type hints ({error})") from error
 
     parameters = []
     for position, (name, parameter) in enumerate(list(signature.parameters.items())[1:]):

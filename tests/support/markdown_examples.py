@@ -69,9 +69,7 @@ def run_examples(document: Path, folder: Path, timeout: float = 120) -> list[Run
         script = block.path or f"example_{number}.py"
         if block.path is None:
             (folder / script).write_text(block.body, encoding="utf-8")
-        result = subprocess.run(
-            [sys.executable, script], cwd=folder, capture_output=True, text=True, timeout=timeout
-        )
+        result = subprocess.run([sys.executable, script], cwd=folder, capture_output=True, text=True, timeout=timeout)
         runs.append(Run(block, result.returncode, result.stdout, result.stderr))
         if result.returncode != 0:
             break

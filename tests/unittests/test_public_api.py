@@ -65,9 +65,7 @@ class PublicApiTest(unittest.TestCase):
                     self.assertTrue(hasattr(module, name), f"{module_name}.{name} is in __all__ but missing")
 
     def test_every_package_is_pinned(self):
-        packages = {"pdip"} | {
-            info.name for info in pkgutil.walk_packages(pdip.__path__, "pdip.") if info.ispkg
-        }
+        packages = {"pdip"} | {info.name for info in pkgutil.walk_packages(pdip.__path__, "pdip.") if info.ispkg}
         self.assertEqual(sorted(packages), sorted(EXPECTED))
 
     def test_the_promised_import_paths_work(self):

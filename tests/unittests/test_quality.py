@@ -1,7 +1,11 @@
 """Guards over the code base itself: habits that keep the test suite honest."""
 
 import ast
+import importlib.util
+import os
 import re
+import subprocess
+import sys
 import unittest
 from pathlib import Path
 
@@ -62,9 +66,20 @@ class QualityTest(unittest.TestCase):
                     bare.append(f"{path.relative_to(ROOT)}:{number}")
         self.assertEqual(bare, [], "write `# pragma: no cover - why` so a reader knows why")
 
+    def test_ruff_finds_nothing_and_the_code_is_formatted(self):
+        if importlib.util.find_spec("ruff") is None:
+            if os.environ.get("CI", "").lower() == "true":
+                self.fail("ruff is not installed; it comes with the dev extra: pip install -e '.[dev]'")
+            self.skipTest("ruff is not installed (pip install -e '.[dev]')")
+        for command in (["check", "--quiet", "."], ["format", "--check", "--quiet", "."]):
+            result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True)
+            self.assertEqual(result.returncode, 0, f"ruff {command[0]}:\n{result.stdout}{result.stderr}")
+
     def test_the_guards_themselves_catch_what_they_look_for(self):
         self.assertIsNotNone(PRAGMA.search("x = 1  # pragma: no cover"))
-        self.assertEqual(PRAGMA.search("x  # pragma: no cover - only on Windows").group("rest").strip(" -"), "only on Windows")
+        self.assertEqual(
+            PRAGMA.search("x  # pragma: no cover - only on Windows").group("rest").strip(" -"), "only on Windows"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class DatabaseConfig(BaseConfig):
 
     def url(self, root_directory: str | Path | None = None) -> URL:
         """The SQLAlchemy URL; the password is escaped by SQLAlchemy, never formatted by hand."""
-        from sqlalchemy.engine import make_url, URL
+        from sqlalchemy.engine import URL, make_url
 
         if self.connection_string:
             return make_url(self.connection_string)

@@ -39,7 +39,7 @@ class ConsoleLogger(ISingleton):
     def __init__(self, level: int | str = "INFO", name: str = "pdip") -> None:
         # Made directly rather than with logging.getLogger(name), which would share one logger
         # (and its handlers) with every other ConsoleLogger of the same name in the process.
-        self.logger = logging.Logger(name, level=_level_number(level))  # noqa: LOG001
+        self.logger = logging.Logger(name, level=_level_number(level))
         self.handler: logging.Handler = _StdoutHandler()
         self.handler.setFormatter(_LineFormatter(LINE_FORMAT))
         self.logger.addHandler(self.handler)
@@ -134,7 +134,4 @@ def _level_number(level: int | str) -> int:
     number = logging.getLevelName(name)  # a number for a known name, else "Level <name>"
     if isinstance(number, int):
         return number
-    raise ValueError(
-        f"Unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL "
-        "or a number"
-    )
+    raise ValueError(f"Unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL or a number")

@@ -200,7 +200,11 @@ class KafkaBrokerTest(unittest.TestCase):
 
         started = subprocess.run(
             [*command, "start", "--pid-file", str(pid_file), "--address-file", str(address_file)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         self.assertEqual(started.returncode, 0, started.stderr)
         pid, address = int(pid_file.read_text()), address_file.read_text().strip()
@@ -211,7 +215,11 @@ class KafkaBrokerTest(unittest.TestCase):
 
         stopped = subprocess.run(
             [*command, "stop", "--pid-file", str(pid_file)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         self.assertEqual(stopped.returncode, 0, stopped.stderr)
         self.assertFalse(process_alive(pid))

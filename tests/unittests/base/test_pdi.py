@@ -83,7 +83,10 @@ class PdiTest(unittest.TestCase):
     def test_two_applications_in_one_process_share_nothing(self):
         with application(SERVICES) as (root, package):
             store_type = None
-            with Pdi(root_directory=root) as first, Pdi(root_directory=root, configurations={"SHOP": {"CURRENCY": "USD"}}) as second:
+            with (
+                Pdi(root_directory=root) as first,
+                Pdi(root_directory=root, configurations={"SHOP": {"CURRENCY": "USD"}}) as second,
+            ):
                 store_type = sys.modules[f"{package}.store"].IOrderStore
                 self.assertIsNot(first.get(store_type), second.get(store_type))
                 self.assertEqual(first.get(sys.modules[f"{package}.config"].ShopConfig).currency, "EUR")
@@ -117,7 +120,10 @@ class PdiTest(unittest.TestCase):
 
     def test_configuration_objects_can_be_given_directly(self):
         database = DatabaseConfig(type="sqlite", database=":memory:")
-        with application({"application.yml": ""}) as (root, _), Pdi(root_directory=root, configurations=[database]) as pdi:
+        with (
+            application({"application.yml": ""}) as (root, _),
+            Pdi(root_directory=root, configurations=[database]) as pdi,
+        ):
             self.assertIs(pdi.get(DatabaseConfig), database)
 
     def test_configurations_of_the_wrong_kind_are_refused(self):
@@ -183,8 +189,9 @@ class ValidationTest(unittest.TestCase):
                     pdi.get(service)
 
     def test_the_section_given_by_environment_variables_satisfies_it(self):
-        with application(self.FILES) as (root, package), mock.patch.dict(
-            os.environ, {"DATABASE_TYPE": "sqlite", "DATABASE__DATABASE": "app.db"}
+        with (
+            application(self.FILES) as (root, package),
+            mock.patch.dict(os.environ, {"DATABASE_TYPE": "sqlite", "DATABASE__DATABASE": "app.db"}),
         ):
             with Pdi(root_directory=root) as pdi:
                 service = pdi.get(sys.modules[f"{package}.reports"].ReportService)
@@ -201,7 +208,9 @@ class ValidationTest(unittest.TestCase):
             """,
         }
         with application(files) as (root, _):
-            with self.assertRaisesRegex(PdiConfigurationError, r"application.yml: LIMITS.MAX_ROWS: expected int, got 'many'"):
+            with self.assertRaisesRegex(
+                PdiConfigurationError, r"application.yml: LIMITS.MAX_ROWS: expected int, got 'many'"
+            ):
                 Pdi(root_directory=root)
 
 

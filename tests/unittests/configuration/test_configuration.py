@@ -88,8 +88,12 @@ class OverlayTest(unittest.TestCase):
         self.assertEqual([path.name for path in configuration.files], ["application.yml", "application.production.yml"])
 
     def test_the_environment_comes_from_pdip_environment_then_python_environment(self):
-        self.assertEqual(load(self.FILES, environ={"PDIP_ENVIRONMENT": "production"}).get("database.host"), "db.internal")
-        self.assertEqual(load(self.FILES, environ={"PYTHON_ENVIRONMENT": "production"}).get("database.host"), "db.internal")
+        self.assertEqual(
+            load(self.FILES, environ={"PDIP_ENVIRONMENT": "production"}).get("database.host"), "db.internal"
+        )
+        self.assertEqual(
+            load(self.FILES, environ={"PYTHON_ENVIRONMENT": "production"}).get("database.host"), "db.internal"
+        )
         self.assertEqual(load(self.FILES).get("database.host"), "localhost")
         self.assertIsNone(load(self.FILES).environment)
 
@@ -147,7 +151,14 @@ class EnvironmentVariableTest(unittest.TestCase):
         self.assertEqual(section.folder, Path("/data"))
 
     def test_booleans_accept_the_usual_spellings(self):
-        for text, expected in [("true", True), ("On", True), ("1", True), ("false", False), ("NO", False), ("0", False)]:
+        for text, expected in [
+            ("true", True),
+            ("On", True),
+            ("1", True),
+            ("false", False),
+            ("NO", False),
+            ("0", False),
+        ]:
             with self.subTest(text=text):
                 section = load({}, environ={"MY_SERVICE_URL": "u", "MY_SERVICE_ENABLED": text}).section(MyServiceConfig)
                 self.assertIs(section.enabled, expected)
@@ -159,7 +170,9 @@ class EnvironmentVariableTest(unittest.TestCase):
 
 class InterpolationTest(unittest.TestCase):
     def test_variables_and_defaults_are_interpolated(self):
-        files = {"application.yml": "DATABASE:\n  TYPE: ${DB_TYPE}\n  HOST: ${DB_HOST:-localhost}\n  USER: $${literal}\n"}
+        files = {
+            "application.yml": "DATABASE:\n  TYPE: ${DB_TYPE}\n  HOST: ${DB_HOST:-localhost}\n  USER: $${literal}\n"
+        }
         database = load(files, environ={"DB_TYPE": "postgresql"}).section(DatabaseConfig)
         self.assertEqual((database.type, database.host, database.user), ("postgresql", "localhost", "${literal}"))
 
@@ -167,7 +180,9 @@ class InterpolationTest(unittest.TestCase):
         files = {"application.yml": "DATABASE:\n  PASSWORD: ${DB_PASSWORD}\n"}
         with self.assertRaises(ConfigurationError) as raised:
             load(files)
-        self.assertIn("application.yml: DATABASE.PASSWORD: environment variable DB_PASSWORD is not set", str(raised.exception))
+        self.assertIn(
+            "application.yml: DATABASE.PASSWORD: environment variable DB_PASSWORD is not set", str(raised.exception)
+        )
 
 
 class BadConfigurationTest(unittest.TestCase):
@@ -187,7 +202,9 @@ class BadConfigurationTest(unittest.TestCase):
         self.assertEqual(str(raised.exception), "application.production.yml: API.PORT: expected int, got 'eighty'")
 
     def test_a_wrong_type_from_the_environment_names_the_variable(self):
-        with self.assertRaisesRegex(ConfigurationError, r"environment variable API__PORT: API.PORT: expected int, got 'x'"):
+        with self.assertRaisesRegex(
+            ConfigurationError, r"environment variable API__PORT: API.PORT: expected int, got 'x'"
+        ):
             load({}, environ={"API__PORT": "x"}).section(ApiConfig)
 
     def test_a_secret_value_is_never_echoed_in_an_error(self):
@@ -275,11 +292,15 @@ class DatabaseUrlTest(unittest.TestCase):
     def test_urls_for_each_backend(self):
         postgres = DatabaseConfig(type="postgresql", host="db", port=5432, database="app", user="u", password="p@ss")
         mysql = DatabaseConfig(type="mariadb", database="app", user="root")
-        self.assertEqual(postgres.url().render_as_string(hide_password=False), "postgresql+psycopg://u:p%40ss@db:5432/app")
+        self.assertEqual(
+            postgres.url().render_as_string(hide_password=False), "postgresql+psycopg://u:p%40ss@db:5432/app"
+        )
         self.assertEqual(mysql.url().render_as_string(), "mysql+pymysql://root@127.0.0.1/app")
 
     def test_sqlite_paths_are_relative_to_the_root(self):
-        self.assertEqual(str(DatabaseConfig(type="sqlite", database="app.db").url("/srv/app")), "sqlite:////srv/app/app.db")
+        self.assertEqual(
+            str(DatabaseConfig(type="sqlite", database="app.db").url("/srv/app")), "sqlite:////srv/app/app.db"
+        )
         self.assertEqual(str(DatabaseConfig(type="sqlite").url("/srv/app")), "sqlite://")
         self.assertEqual(str(DatabaseConfig(type="sqlite", database="/abs.db").url("/srv")), "sqlite:////abs.db")
 

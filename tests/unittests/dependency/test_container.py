@@ -1,6 +1,5 @@
 import abc
 import unittest
-from typing import Optional
 
 from injector import Inject, Module, NoInject, inject, provider
 
@@ -71,7 +70,7 @@ class NeedsName:
 
 
 class Defaults:
-    def __init__(self, clock: Clock, retries: int = 3, store: Optional[IStore] = None, note: str | None = None):
+    def __init__(self, clock: Clock, retries: int = 3, store: IStore | None = None, note: str | None = None):
         self.clock, self.retries, self.store, self.note = clock, retries, store, note
 
 
@@ -260,7 +259,9 @@ class MissingBindingTest(unittest.TestCase):
             self.container.get(IStore)
 
     def test_a_singleton_may_not_hold_a_scoped_service(self):
-        with self.assertRaisesRegex(MissingBindingError, r"SingletonOverScoped -> Session: an ISingleton cannot depend on an IScoped"):
+        with self.assertRaisesRegex(
+            MissingBindingError, r"SingletonOverScoped -> Session: an ISingleton cannot depend on an IScoped"
+        ):
             self.container.get(SingletonOverScoped)
 
     def test_a_key_that_is_not_a_class_needs_a_registration(self):

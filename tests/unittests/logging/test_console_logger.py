@@ -159,7 +159,7 @@ class FieldsTest(unittest.TestCase):
         )
 
     def test_values_json_cannot_write_use_their_text(self):
-        self.assertEqual(self.log(at={"when": object}), "event at={\"when\":\"<class 'object'>\"}")
+        self.assertEqual(self.log(at={"when": object}), 'event at={"when":"<class \'object\'>"}')
 
     def test_none_and_numbers(self):
         self.assertEqual(self.log(value=None, ratio=0.5), "event value=None ratio=0.5")
