@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 from pdip.configuration.errors import ConfigurationError
+from pdip.configuration.models.base import normalized
 from pdip.dependency.planning import type_name
 from pdip.policy import MASK, is_secret_name
 
@@ -112,6 +113,8 @@ def _coerce_mapping(value: Any, args: tuple) -> dict:
 
 
 def _coerce_scalar(value: Any, hint: type) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _coerce_dataclass(value, hint)
     if isinstance(value, (bool, dict, list)) and hint is not str:
         raise ConversionError
     try:
@@ -127,11 +130,21 @@ def _coerce_scalar(value: Any, hint: type) -> Any:
             return hint(str(value).strip()) if hint is not Path else Path(value)
         if issubclass(hint, enum.Enum):
             return _coerce_enum(value, hint)
-        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            return build(hint, value, {}, ())
     except (ValueError, TypeError, InvalidOperation):
         raise ConversionError from None
     raise ConversionError
+
+
+def _coerce_dataclass(value: Any, hint: type) -> Any:
+    """A nested section (`POOL: {SIZE: 5}`) into its dataclass, keys matched in any spelling."""
+    if not isinstance(value, Mapping):
+        raise ConversionError
+    fields = {normalized(item.name): item.name for item in dataclasses.fields(hint)}
+    try:
+        values = {fields[normalized(str(key))]: item for key, item in value.items()}
+        return build(hint, values, {}, ())
+    except (KeyError, ConfigurationError):
+        raise ConversionError from None
 
 
 def _coerce_enum(value: Any, hint: type[enum.Enum]) -> enum.Enum:
@@ -155,6 +168,8 @@ def expected(hint: Any) -> str:
     """The expected type as a user reads it in an error."""
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(str(member.value) for member in hint)
+    if get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(repr(choice) for choice in get_args(hint))
     return type_name(hint)
 
 

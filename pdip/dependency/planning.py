@@ -34,6 +34,8 @@ def type_name(key: Any) -> str:
     """A type as the user wrote it: `Repository[Report]`, `ReportService`, `str | None`."""
     if key is type(None):
         return "None"
+    if key is Ellipsis:
+        return "..."
     if isinstance(key, type) and not get_args(key):
         return key.__qualname__
     origin = get_origin(key)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import unittest
 from contextlib import redirect_stdout
+from pathlib import Path
 from unittest import mock
 
 import pdip
@@ -249,3 +250,41 @@ class CallingScriptTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SmallBehaviourTest(unittest.TestCase):
+    def test_without_a_root_the_callers_folder_is_used(self):
+        from pdip.base.pdi import _root
+
+        def make_root():
+            return _root(None)
+
+        self.assertEqual(make_root(), Path(__file__).resolve().parent)
+
+    def test_repr_get_through_the_class_and_mixed_configurations(self):
+        with application({}) as (root, _):
+            sections = [{"API": {"PORT": 8081}}, DatabaseConfig(type="sqlite")]
+            with Pdi(root_directory=root, configurations=sections, environment="qa") as pdi:
+                self.assertEqual(repr(pdi), f"Pdi(root_directory={str(root)!r}, environment='qa')")
+                self.assertIs(Pdi.get(pdi, Configuration), pdi.configuration)
+                self.assertEqual(pdi.configuration.get("api.port"), 8081)
+
+    def test_abstract_services_are_not_registered_and_absent_sections_are_not_built(self):
+        files = {
+            "{pkg}/__init__.py": "",
+            "{pkg}/parts.py": """
+                import abc
+                from pdip.configuration import BaseConfig
+                from pdip.dependency import ISingleton
+                class Exporter(ISingleton, abc.ABC):
+                    @abc.abstractmethod
+                    def export(self): ...
+                class OptionalConfig(BaseConfig):
+                    needed: str
+            """,
+        }
+        with application(files) as (root, package), Pdi(root_directory=root) as pdi:
+            parts = sys.modules[f"{package}.parts"]
+            self.assertFalse(pdi.container.is_registered(parts.Exporter))
+            with self.assertRaisesRegex(PdiConfigurationError, "no OPTIONAL section"):
+                pdi.get(parts.OptionalConfig)
