@@ -19,6 +19,7 @@ EXPECTED = {
         "MissingSectionError",
     ],
     "pdip.configuration.models": ["ApiConfig", "ApplicationConfig", "BaseConfig", "DatabaseConfig"],
+    "pdip.conversion": ["ConversionError", "Problem", "convert", "expected", "to_plain"],
     "pdip.cryptography": [
         "CryptoService",
         "CryptographyError",

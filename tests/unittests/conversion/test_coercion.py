@@ -1,0 +1,126 @@
+import dataclasses
+import datetime as dt
+import enum
+import unittest
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from pdip.conversion import ConversionError, Problem, convert, to_plain
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Line:
+    sku: str
+    quantity: int
+    price: Decimal
+
+
+@dataclasses.dataclass
+class Order:
+    id: uuid.UUID
+    placed: dt.datetime
+    due: dt.date
+    colour: Colour
+    lines: list[Line]
+    tags: set[str] = dataclasses.field(default_factory=set)
+    note: str | None = None
+    attachment: bytes = b""
+    at: dt.time = dt.time(9, 0)
+    folder: Path = Path(".")
+
+
+ORDER = Order(
+    id=uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    placed=dt.datetime(2026, 11, 22, 20, 30, tzinfo=dt.timezone.utc),
+    due=dt.date(2026, 12, 1),
+    colour=Colour.BLUE,
+    lines=[Line("bolt", 3, Decimal("0.10")), Line("nut", 12, Decimal("1.25"))],
+    tags={"rush"},
+    attachment=b"\x00\xff",
+    at=dt.time(17, 45),
+    folder=Path("/srv/out"),
+)
+
+
+class RoundTripTest(unittest.TestCase):
+    def test_to_plain_makes_json_ready_data_and_convert_reverses_it(self):
+        plain = to_plain(ORDER)
+        self.assertEqual(plain["id"], "12345678-1234-5678-1234-567812345678")
+        self.assertEqual(plain["placed"], "2026-11-22T20:30:00+00:00")
+        self.assertEqual(plain["lines"][0], {"sku": "bolt", "quantity": 3, "price": "0.10"})
+        self.assertEqual(plain["colour"], "blue")
+        self.assertEqual(plain["attachment"], "AP8=")
+        self.assertEqual(convert(plain, Order), ORDER)
+
+    def test_a_z_suffix_means_utc(self):
+        self.assertEqual(convert("2026-01-02T03:04:05Z", dt.datetime).tzinfo, dt.timezone.utc)
+
+    def test_plain_values_pass_through(self):
+        self.assertEqual(to_plain({"a": [1, "x", None, True, 2.5]}), {"a": [1, "x", None, True, 2.5]})
+        self.assertEqual(to_plain(Colour.RED), "red")
+        self.assertEqual(to_plain((1, 2)), [1, 2])
+        marker = object()
+        self.assertIs(to_plain(marker), marker)
+
+
+class StrictModeTest(unittest.TestCase):
+    def test_every_bad_field_is_listed_with_its_path_and_expected_type(self):
+        raw = to_plain(ORDER)
+        raw["placed"] = "yesterday"
+        raw["lines"][1]["quantity"] = "12"
+        raw["lines"][1]["price"] = "cheap"
+        raw["colour"] = "green"
+        raw["extra"] = 1
+        del raw["due"]
+        with self.assertRaises(ConversionError) as raised:
+            convert(raw, Order)
+        described = [problem.describe() for problem in raised.exception.problems]
+        self.assertEqual(
+            described,
+            [
+                "placed: expected datetime, got 'yesterday'",
+                "colour: expected one of 'red', 'blue', got 'green'",
+                "lines[1].quantity: expected int, got '12'",
+                "lines[1].price: expected Decimal, got 'cheap'",
+                "extra: unknown field",
+                "due: required (date)",
+            ],
+        )
+
+    def test_json_types_are_not_stretched(self):
+        for value, hint in [("5", int), (1, bool), (5, str), ("1.5", float), (True, int), (None, str), ([], dict)]:
+            with self.subTest(value=value, hint=hint):
+                with self.assertRaises(ConversionError):
+                    convert(value, hint)
+
+    def test_numbers_widen_where_no_precision_is_lost(self):
+        self.assertEqual(convert(5, float), 5.0)
+        self.assertEqual(convert(5.0, int), 5)
+        self.assertEqual(convert(1.5, Decimal), Decimal("1.5"))
+        self.assertIs(convert("RED", Colour), Colour.RED)
+
+    def test_a_union_takes_the_first_member_that_fits(self):
+        self.assertEqual(convert("5", int | str), "5")
+        self.assertEqual(convert(5, int | str), 5)
+        with self.assertRaisesRegex(ConversionError, r"expected int \| None, got 'x'"):
+            convert("x", int | None)
+
+    def test_a_mapping_converts_keys_and_values(self):
+        self.assertEqual(convert({"a": "1"}, dict[str, int], lenient=True), {"a": 1})
+        with self.assertRaisesRegex(ConversionError, r"\['a'\]: expected int"):
+            convert({"a": "x"}, dict[str, int])
+
+    def test_a_problem_describes_itself_with_an_optional_mask(self):
+        problem = Problem("password", "str", 5)
+        self.assertEqual(problem.describe(lambda path, value: "***"), "password: expected str, got ***")
+        self.assertEqual(Problem("", "int").describe(), "expected int")
+
+
+if __name__ == "__main__":
+    unittest.main()
