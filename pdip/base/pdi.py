@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 
 from pdip.configuration import ApplicationConfig, BaseConfig, Configuration
 from pdip.configuration.errors import MissingSectionError
+from pdip.cqrs.handlers import HANDLER_BASES
+from pdip.cqrs.pipeline import IPipelineBehavior
+from pdip.cqrs.registry import HandlerRegistry
 from pdip.dependency.container import Container, Registration
 from pdip.dependency.discovery import DiscoveryResult, discover
 from pdip.dependency.errors import MissingBindingError, PdiConfigurationError
@@ -23,7 +26,7 @@ from pdip.dependency.scopes import IScoped, ISingleton, Lifetime, lifetime_of
 T = TypeVar("T")
 
 # The bases whose subclasses discovery looks for. Areas add theirs (handlers, controllers).
-DISCOVERED_BASES: tuple[type, ...] = (ISingleton, IScoped, BaseConfig)
+DISCOVERED_BASES: tuple[type, ...] = (ISingleton, IScoped, BaseConfig, *HANDLER_BASES, IPipelineBehavior)
 
 
 class Pdi:
@@ -90,6 +93,10 @@ class Pdi:
 
         self.container.register_factory(ConsoleLogger, console_logger, Lifetime.SINGLETON)
         self.container.register_factory(CryptoService, configuration.crypto, Lifetime.SINGLETON)
+        self.container.register_factory(HandlerRegistry, self._handler_registry, Lifetime.SINGLETON)
+
+    def _handler_registry(self) -> HandlerRegistry:
+        return HandlerRegistry(self.discovered.subclasses_of((*HANDLER_BASES, IPipelineBehavior)), self.root_directory)
 
     def _section_resolver(self, key: Any) -> Registration | None:
         if not (isinstance(key, type) and issubclass(key, BaseConfig)):
@@ -123,10 +130,10 @@ class Pdi:
         for cls in sections:
             if self.configuration.has_section(cls):
                 self.configuration.section(cls)
-        services = [
-            cls for cls in self.discovered.classes if issubclass(cls, (ISingleton, IScoped)) and not is_abstract(cls)
-        ]
-        self.container.validate(services)
+        registry = self.container.get(HandlerRegistry)  # two handlers for one request fail here
+        wired = [cls for cls in self.discovered.classes if issubclass(cls, (ISingleton, IScoped))]
+        wired += [*registry.requests.values(), *registry.behaviours]
+        self.container.validate(dict.fromkeys(cls for cls in wired if not is_abstract(cls)))
 
     # -- lifetime ----------------------------------------------------------------------------------
 

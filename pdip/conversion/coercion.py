@@ -18,6 +18,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import json
 import types
 import typing
@@ -97,6 +98,61 @@ def expected(hint: Any) -> str:
     from pdip.dependency.planning import type_name
 
     return type_name(hint)
+
+
+def check(value: Any, hint: Any, path: str = "") -> list[Problem]:
+    """What is wrong with a value that should already be a `hint` (no conversion is attempted):
+    a dataclass built by hand with a string where a datetime belongs, say."""
+    problems: list[Problem] = []
+    _check(value, hint, path, problems)
+    return problems
+
+
+def _check(value: Any, hint: Any, path: str, problems: list[Problem]) -> None:
+    if hint is Any or hint is None or isinstance(hint, (typing.TypeVar, str, typing.ForwardRef)):
+        return
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        _check(value, args[0], path, problems)
+    elif origin in (Union, types.UnionType):
+        fits = (value is None and type(None) in args) or any(
+            not check(value, member) for member in args if member is not type(None)
+        )
+        if not fits:
+            problems.append(Problem(path, expected(hint), value))
+    elif origin is typing.Literal:
+        if value not in args:
+            problems.append(Problem(path, expected(hint), value))
+    elif origin in _SEQUENCES or origin in (dict, Mapping):
+        if not isinstance(value, origin):
+            problems.append(Problem(path, expected(hint), value))
+        elif origin in (dict, Mapping) and len(args) == 2:
+            for item_key, item in value.items():
+                _check(item_key, args[0], f"{path}[{item_key!r}]", problems)
+                _check(item, args[1], f"{path}[{item_key!r}]", problems)
+        elif origin is tuple and args and args[-1] is not Ellipsis:
+            for index, (item, arg) in enumerate(zip(value, args, strict=False)):
+                _check(item, arg, f"{path}[{index}]", problems)
+        elif args and origin not in (dict, Mapping):
+            for index, item in enumerate(value):
+                _check(item, args[0], f"{path}[{index}]", problems)
+    elif not isinstance(hint, type):
+        return
+    elif not _is_instance(value, hint):
+        problems.append(Problem(path, expected(hint), value))
+    elif dataclasses.is_dataclass(hint):
+        hints = _type_hints(hint)
+        for item in dataclasses.fields(hint):
+            if item.init:
+                _check(getattr(value, item.name), hints.get(item.name, Any), _join(path, item.name), problems)
+
+
+def _is_instance(value: Any, hint: type) -> bool:
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
 
 
 def to_plain(value: Any) -> Any:
@@ -205,7 +261,7 @@ class _Converter:
             return self.fail(path, hint, value)
         fields = {item.name: item for item in dataclasses.fields(hint) if item.init}
         names = {(self.key(name) if self.key else name): name for name in fields}
-        hints = typing.get_type_hints(hint)
+        hints = _type_hints(hint)
         given, ok = {}, True
         for raw_key, item in value.items():
             name = names.get(self.key(str(raw_key)) if self.key else raw_key)
@@ -310,6 +366,12 @@ def _json(text: str, kind: type) -> Any:
     except json.JSONDecodeError:
         return _INVALID
     return value if isinstance(value, kind) else _INVALID
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A class's resolved field types, read once: `get_type_hints` costs microseconds per call."""
+    return typing.get_type_hints(cls)
 
 
 def _join(path: str, name: str) -> str:

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pdip.dependency.errors import (
@@ -56,10 +56,15 @@ class Registration:
     alias_of: Any = None
 
 
-@dataclass
 class _Scope:
-    instances: dict = field(default_factory=dict)
-    created: list = field(default_factory=list)
+    """The IScoped instances of one open scope; `created` keeps their order for release."""
+
+    __slots__ = ("created", "instances", "token")
+
+    def __init__(self):
+        self.instances: dict = {}
+        self.created: list = []
+        self.token: contextvars.Token | None = None
 
 
 class Container:
@@ -72,6 +77,7 @@ class Container:
         self._implementations: dict[type, list[type]] = {}
         self._resolvers: list[Resolver] = []
         self._plans: dict[Any, Plan] = {}
+        self._missing: dict[Any, MissingBindingError] = {}
         self._instances: dict[Any, Any] = {}
         self._created: list[Any] = []
         self._dependencies: dict[Any, set] = {}
@@ -131,6 +137,7 @@ class Container:
     def _forget_plans(self) -> None:
         self._plans.clear()
         self._dependencies.clear()
+        self._missing.clear()
 
     # -- resolving -------------------------------------------------------------------------------
 
@@ -144,9 +151,19 @@ class Container:
         return plan()
 
     def plan(self, key: Any) -> Plan:
-        """The compiled factory for `key`; raises MissingBindingError naming the chain if there is none."""
+        """The compiled factory for `key`; raises MissingBindingError naming the chain if there is none.
+
+        A miss is remembered (until registrations change), so asking again for something that is
+        optional, such as a unit of work, costs a dictionary lookup."""
+        missing = self._missing.get(key)
+        if missing is not None:
+            raise missing
         with self._lock:
-            return self._compile(key, ())
+            try:
+                return self._compile(key, ())
+            except MissingBindingError as error:
+                self._missing[key] = error
+                raise
 
     def validate(self, keys: Iterable[Any]) -> None:
         """Compile every key's plan now, and report every key that cannot be built in one error."""
@@ -321,12 +338,21 @@ class Container:
     @contextmanager
     def scope(self) -> Iterator[None]:
         """Within the block, each IScoped service is created once and closed at the end."""
-        scope = _Scope()
-        token = self._scope.set(scope)
+        scope = self.open_scope()
         try:
             yield
         finally:
-            self._scope.reset(token)
+            self.close_scope(scope)
+
+    def open_scope(self) -> _Scope:
+        """Open a scope without a `with` block (for hot paths); pair it with `close_scope`."""
+        scope = _Scope()
+        scope.token = self._scope.set(scope)
+        return scope
+
+    def close_scope(self, scope: _Scope) -> None:
+        self._scope.reset(scope.token)
+        if scope.created:
             _release(reversed(scope.created))
 
     @contextmanager

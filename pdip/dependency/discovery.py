@@ -42,8 +42,9 @@ class DiscoveryResult:
     modules: list[ModuleType] = field(default_factory=list)
     classes: list[type] = field(default_factory=list)
 
-    def subclasses_of(self, base: type) -> list[type]:
-        return [cls for cls in self.classes if issubclass(cls, base) and cls is not base]
+    def subclasses_of(self, bases: type | tuple[type, ...]) -> list[type]:
+        bases = bases if isinstance(bases, tuple) else (bases,)
+        return [cls for cls in self.classes if issubclass(cls, bases) and cls not in bases]
 
 
 def discover(

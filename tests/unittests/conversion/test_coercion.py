@@ -1,12 +1,13 @@
 import dataclasses
 import datetime as dt
 import enum
+import typing
 import unittest
 import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from pdip.conversion import ConversionError, Problem, convert, to_plain
+from pdip.conversion import ConversionError, Problem, check, convert, to_plain
 
 
 class Colour(enum.Enum):
@@ -124,3 +125,68 @@ class StrictModeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@dataclasses.dataclass
+class Range:
+    low: int
+    high: int
+
+    def __post_init__(self):
+        if self.low > self.high:
+            raise ValueError("low must not exceed high")
+
+
+class CheckTest(unittest.TestCase):
+    def test_values_of_the_declared_types_pass(self):
+        self.assertEqual(check(ORDER, Order), [])
+        self.assertEqual(check(3, float), [])
+        self.assertEqual(check(None, int | None), [])
+        self.assertEqual(check({"a": 1}, dict[str, int]), [])
+        self.assertEqual(check((1, "a"), tuple[int, str]), [])
+        self.assertEqual(check("x", typing.Annotated[str, "meta"]), [])
+        self.assertEqual(check("low", typing.Literal["low", "high"]), [])
+        self.assertEqual(check(object(), typing.Any), [])
+        self.assertEqual(check(5, "ForwardReference"), [])
+
+    def test_values_of_other_types_are_listed_with_their_paths(self):
+        broken = dataclasses.replace(ORDER, placed="2026-01-01", lines=[Line("bolt", "3", Decimal("1"))])
+        self.assertEqual(
+            [problem.describe() for problem in check(broken, Order)],
+            ["placed: expected datetime, got '2026-01-01'", "lines[0].quantity: expected int, got '3'"],
+        )
+        self.assertEqual(len(check(True, int)), 1)
+        self.assertEqual(len(check({"a": "1"}, dict[str, int])), 1)
+        self.assertEqual(len(check((1, 2), tuple[int, str])), 1)
+        self.assertEqual(len(check("x", list[str])), 1)
+        self.assertEqual(len(check("mid", typing.Literal["low", "high"])), 1)
+        self.assertEqual(len(check("x", int | None)), 1)
+
+
+class ConvertEdgeTest(unittest.TestCase):
+    def test_annotated_and_unknown_hints(self):
+        self.assertEqual(convert("5", typing.Annotated[int, "meta"], lenient=True), 5)
+        self.assertEqual(convert("x", typing.Literal["x"]), "x")
+        self.assertEqual(convert(3, typing.NewType("Id", int)), 3)
+        self.assertEqual(convert([1], list), [1])
+        self.assertEqual(convert({"a": 1}, dict), {"a": 1})
+
+    def test_a_dataclass_that_rejects_its_values_is_a_problem_at_its_path(self):
+        with self.assertRaisesRegex(ConversionError, r"\['range'\]: low must not exceed high"):
+            convert({"range": {"low": 5, "high": 1}}, dict[str, Range])
+        self.assertEqual(convert(Range(1, 2), Range), Range(1, 2))
+        with self.assertRaisesRegex(ConversionError, "expected Range, got 5"):
+            convert(5, Range)
+
+    def test_text_that_is_not_json_or_not_the_right_shape(self):
+        for value, hint in [("[1,", list[int]), ('{"a": 1}', list[int]), ("{oops", dict[str, int]), ("[1]", dict)]:
+            with self.subTest(value=value, hint=hint):
+                with self.assertRaises(ConversionError):
+                    convert(value, hint, lenient=True)
+
+    def test_enums_by_name_or_value_text(self):
+        self.assertIs(convert(" Blue ", Colour), Colour.BLUE)
+        with self.assertRaises(ConversionError):
+            convert(7, Colour)
+        with self.assertRaises(ConversionError):
+            convert(b"x", uuid.UUID)
