@@ -23,6 +23,7 @@ from pdip.cqrs import (
 from pdip.cqrs.decorators import dtoclass, requestclass
 from pdip.dependency import IScoped, ISingleton
 from tests.support.apps import application
+from tests.support.fakes import RecordingUnitOfWork
 
 # -- messages and handlers used by the tests below (module level: found without discovery) -------
 
@@ -141,17 +142,6 @@ class Broken(INotificationHandler[AccountOpened]):
         raise RuntimeError("mail server down")
 
 
-class RecordingWork(IUnitOfWork):
-    def __init__(self):
-        self.events = []
-
-    def commit(self):
-        self.events.append("commit")
-
-    def rollback(self):
-        self.events.append("rollback")
-
-
 def quiet_pdi(**cqrs):
     """A Pdi over an empty folder with the built-in behaviours set as asked (default: all off)."""
     settings = {"LOGGING": False, "VALIDATION": False, "UNIT_OF_WORK": False, **cqrs}
@@ -262,7 +252,7 @@ class PipelineTest(unittest.TestCase):
         self.assertNotIn("hunter2", output.getvalue())
 
     def test_the_unit_of_work_commits_commands_rolls_back_failures_and_skips_queries(self):
-        work = RecordingWork()
+        work = RecordingUnitOfWork()
         with quiet_pdi(UNIT_OF_WORK=True) as pdi, pdi.override(IUnitOfWork, work):
             dispatcher = pdi.get(Dispatcher)
             dispatcher.dispatch(Deposit(account="u", cents=1))

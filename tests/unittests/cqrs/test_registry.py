@@ -9,6 +9,7 @@ from pdip.cqrs.handlers import handled_type
 from pdip.cqrs.registry import _import_if_present, _sibling_modules
 from pdip.dependency import Container
 from tests.support.apps import application
+from tests.support.fakes import RecordingUnitOfWork
 
 
 class Archive(ICommand):
@@ -84,21 +85,10 @@ class RegistryTest(unittest.TestCase):
                 HandlerRegistry(root="/nonexistent").handler_for(export)
 
 
-class RecordingWork(IUnitOfWork):
-    def __init__(self):
-        self.events = []
-
-    def commit(self):
-        self.events.append("commit")
-
-    def rollback(self):
-        self.events.append("rollback")
-
-
 class AsyncUnitOfWorkTest(unittest.TestCase):
     def test_async_commands_commit_or_roll_back(self):
         container = Container()
-        work = RecordingWork()
+        work = RecordingUnitOfWork()
         container.register_instance(IUnitOfWork, work)
         behaviour = UnitOfWorkBehavior(container)
 
