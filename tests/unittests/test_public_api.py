@@ -60,6 +60,7 @@ EXPECTED = {
     ],
     "pdip.logging": ["ConsoleLogger"],
     "pdip.logging.loggers": ["ConsoleLogger"],
+    "pdip.tracking": ["ChangeLogEntry", "current_actor", "tracking_actor"],
     "pdip.policy": ["MASK", "is_secret_name", "mask_connection_string", "mask_secrets"],
 }
 

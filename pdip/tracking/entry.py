@@ -1,0 +1,189 @@
+"""`ChangeLogEntry`: the one record of a change that every part of pdip speaks.
+
+Tracked containers, the repository's outbox, Kafka messages and JSON Lines files all carry this
+type. It is compact (slots; the timestamp is kept as epoch seconds and the id is made only when
+first asked for) because a tracked container may hold many thousands in its history, and it is
+lossless through JSON: `before` and `after` keep datetimes, decimals, UUIDs and bytes
+(see `pdip.conversion.tagged`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pdip.conversion.tagged import decode, encode
+
+SCHEMA_VERSION = 1
+
+RECORD_ACTIONS = frozenset({"insert", "update", "delete"})
+CONTAINER_ACTIONS = frozenset({"set", "delete", "append", "insert", "remove", "clear"})
+ACTIONS = RECORD_ACTIONS | CONTAINER_ACTIONS
+
+_FIELDS = ("action", "entity", "key", "path", "before", "after", "actor", "tenant", "sequence", "extra")
+
+
+class ChangeLogEntry:
+    """One change: what happened (`action`) to what (`entity`, `key`, `path`), from `before` to
+    `after`, by whom (`actor`, `tenant`), when (`timestamp`, UTC) and in which order (`sequence`)."""
+
+    __slots__ = (
+        "_id",
+        "_timestamp",
+        "action",
+        "actor",
+        "after",
+        "before",
+        "entity",
+        "extra",
+        "key",
+        "path",
+        "sequence",
+        "tenant",
+    )
+
+    schema_version = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        action: str,
+        *,
+        entity: str | None = None,
+        key: Any = None,
+        path: str | None = None,
+        before: Any = None,
+        after: Any = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+        sequence: int | None = None,
+        timestamp: dt.datetime | float | None = None,
+        id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
+        self.action = action
+        self.entity = entity
+        self.key = key
+        self.path = path
+        self.before = before
+        self.after = after
+        self.actor = actor
+        self.tenant = tenant
+        self.sequence = sequence
+        self.extra = dict(extra) if extra else None
+        self._id = id
+        self._timestamp = _epoch(timestamp)
+
+    @property
+    def id(self) -> str:
+        """A unique id (UUID4 hex), made the first time it is asked for."""
+        if self._id is None:
+            self._id = uuid.uuid4().hex
+        return self._id
+
+    @property
+    def timestamp(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self._timestamp, dt.timezone.utc)
+
+    @property
+    def epoch(self) -> float:
+        """The timestamp as seconds since the epoch (cheap to compare)."""
+        return self._timestamp
+
+    # -- serialisation -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; `from_dict` restores an equal entry, values with their types."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "sequence": self.sequence,
+            "timestamp": self.timestamp.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "entity": self.entity,
+            "key": encode(self.key),
+            "path": self.path,
+            "before": encode(self.before),
+            "after": encode(self.after),
+            "tenant": self.tenant,
+            "extra": encode(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChangeLogEntry:
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"change-log entry schema_version {version} is not supported (this pdip reads {SCHEMA_VERSION})"
+            )
+        timestamp = data.get("timestamp")
+        return cls(
+            data["action"],
+            entity=data.get("entity"),
+            key=decode(data.get("key")),
+            path=data.get("path"),
+            before=decode(data.get("before")),
+            after=decode(data.get("after")),
+            actor=data.get("actor"),
+            tenant=data.get("tenant"),
+            sequence=data.get("sequence"),
+            timestamp=_parse_time(timestamp) if isinstance(timestamp, str) else timestamp,
+            id=data.get("id"),
+            extra=decode(data.get("extra")),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ChangeLogEntry:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> ChangeLogEntry:
+        """A copy with some fields changed (policies use it; entries are not changed in place)."""
+        timestamp = changes.pop("timestamp", self._timestamp)
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update(changes)
+        return ChangeLogEntry(values.pop("action"), id=self.id, timestamp=timestamp, **values)
+
+    # -- comparison and display --------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChangeLogEntry):
+            return NotImplemented
+        return (
+            all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+            and self.id == other.id
+            and abs(self._timestamp - other._timestamp) < 1e-6
+        )
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        where = self.entity or ""
+        if self.key is not None:
+            where += f"[{self.key!r}]"
+        if self.path:
+            where += f" {self.path}"
+        change = f"{self.before!r} -> {self.after!r}"
+        return f"ChangeLogEntry({self.sequence}: {self.action} {where.strip()}: {change}, actor={self.actor!r})"
+
+
+def _epoch(timestamp: dt.datetime | float | None) -> float:
+    if timestamp is None:
+        return time.time()
+    if isinstance(timestamp, dt.datetime):
+        if timestamp.tzinfo is None:  # naive datetimes are UTC throughout pdip
+            timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
+        return timestamp.timestamp()
+    return float(timestamp)
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)

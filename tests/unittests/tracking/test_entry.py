@@ -1,0 +1,152 @@
+import asyncio
+import datetime as dt
+import json
+import sys
+import threading
+import unittest
+import uuid
+from decimal import Decimal
+
+from pdip.conversion.tagged import decode, encode
+from pdip.tracking import ChangeLogEntry, current_actor, tracking_actor
+
+VALUES = {
+    "when": dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.timezone.utc),
+    "day": dt.date(2026, 11, 22),
+    "at": dt.time(9, 30),
+    "wait": dt.timedelta(seconds=90),
+    "price": Decimal("0.10"),
+    "id": uuid.UUID("00000000-0000-0000-0000-00000000002a"),
+    "blob": b"\x00\xffdata",
+    "pair": (1, "a"),
+    "tags": {"x", "y"},
+    "by_number": {1: "one", 2: "two"},
+    "$weird": {"$decimal": "not a tag here"},
+    "nested": [{"deep": [Decimal("1.5"), None, True, 2.5]}],
+}
+
+
+class TaggedJsonTest(unittest.TestCase):
+    def test_every_supported_type_round_trips_through_json(self):
+        text = json.dumps(encode(VALUES))
+        self.assertEqual(decode(json.loads(text)), VALUES)
+
+    def test_plain_json_stays_plain(self):
+        plain = {"a": [1, "b", None, False, 1.5], "c": {"d": "e"}}
+        self.assertEqual(encode(plain), plain)
+        self.assertEqual(encode(VALUES["price"]), {"$decimal": "0.10"})
+
+    def test_unsupported_values_are_refused_by_name(self):
+        with self.assertRaisesRegex(TypeError, "object values cannot be written to a change log"):
+            encode(object())
+
+
+class ChangeLogEntryTest(unittest.TestCase):
+    def make(self, **fields):
+        values = {"entity": "orders", "key": 42, "path": "orders[3].status", "before": "new", "after": "paid"}
+        values.update(fields)
+        return ChangeLogEntry("update", actor="ada", tenant="t1", sequence=7, extra={"source": "api"}, **values)
+
+    def test_to_dict_has_every_field_and_from_dict_restores_an_equal_entry(self):
+        entry = self.make(before=VALUES, after=None)
+        data = entry.to_dict()
+        self.assertEqual(
+            list(data),
+            [
+                "schema_version",
+                "id",
+                "sequence",
+                "timestamp",
+                "actor",
+                "action",
+                "entity",
+                "key",
+                "path",
+                "before",
+                "after",
+                "tenant",
+                "extra",
+            ],
+        )
+        self.assertEqual(data["schema_version"], 1)
+        restored = ChangeLogEntry.from_json(entry.to_json())
+        self.assertEqual(restored, entry)
+        self.assertEqual(restored.before, VALUES)
+        self.assertEqual(restored.timestamp, entry.timestamp)
+
+    def test_timestamps_are_utc_and_naive_ones_are_taken_as_utc(self):
+        naive = ChangeLogEntry("set", timestamp=dt.datetime(2026, 1, 1, 12, 0))
+        self.assertEqual(naive.timestamp, dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc))
+        self.assertEqual(
+            ChangeLogEntry.from_dict({"action": "set", "timestamp": "2026-01-01T12:00:00Z"}).timestamp, naive.timestamp
+        )
+        self.assertEqual(ChangeLogEntry("set", timestamp=5.5).epoch, 5.5)
+
+    def test_ids_are_made_once_and_kept(self):
+        entry = ChangeLogEntry("append")
+        self.assertEqual(entry.id, entry.id)
+        self.assertEqual(len(entry.id), 32)
+        self.assertEqual(ChangeLogEntry("append", id="given").id, "given")
+
+    def test_unknown_actions_and_schema_versions_are_refused(self):
+        with self.assertRaisesRegex(ValueError, "action must be one of .*got 'upsert'"):
+            ChangeLogEntry("upsert")
+        with self.assertRaisesRegex(ValueError, "schema_version 2 is not supported"):
+            ChangeLogEntry.from_dict({"schema_version": 2, "action": "set"})
+
+    def test_replace_copies_with_changes_and_keeps_identity(self):
+        entry = self.make()
+        redacted = entry.replace(before="<redacted>")
+        self.assertEqual((redacted.before, entry.before), ("<redacted>", "new"))
+        self.assertEqual((redacted.id, redacted.epoch, redacted.sequence), (entry.id, entry.epoch, 7))
+        self.assertNotEqual(redacted, entry)
+        self.assertEqual(entry.replace(timestamp=1.0).epoch, 1.0)
+
+    def test_entries_are_compact_and_readable(self):
+        entry = self.make()
+        self.assertFalse(hasattr(entry, "__dict__"))
+        self.assertLessEqual(sys.getsizeof(entry), 160)
+        self.assertEqual(
+            repr(entry), "ChangeLogEntry(7: update orders[42] orders[3].status: 'new' -> 'paid', actor='ada')"
+        )
+        self.assertNotEqual(entry, "not an entry")
+
+
+class ActorTest(unittest.TestCase):
+    def test_actor_blocks_nest_and_restore(self):
+        self.assertIsNone(current_actor())
+        with tracking_actor("ada"):
+            with tracking_actor("bob") as name:
+                self.assertEqual((name, current_actor()), ("bob", "bob"))
+            self.assertEqual(current_actor(), "ada")
+        self.assertIsNone(current_actor())
+
+    def test_each_thread_and_task_sees_its_own_actor(self):
+        seen = {}
+
+        def work(name):
+            with tracking_actor(name):
+                barrier.wait(timeout=5)
+                seen[name] = current_actor()
+
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=work, args=(name,)) for name in ("t1", "t2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=5)
+
+        async def task(name):
+            with tracking_actor(name):
+                await asyncio.sleep(0)
+                return current_actor()
+
+        async def both():
+            return await asyncio.gather(task("a1"), task("a2"))
+
+        self.assertEqual(seen, {"t1": "t1", "t2": "t2"})
+        self.assertEqual(asyncio.run(both()), ["a1", "a2"])
+
+
+if __name__ == "__main__":
+    unittest.main()
