@@ -1,0 +1,96 @@
+"""The SQL table change-log entries are stored in: the repository's outbox and the SQL exporter.
+
+One layout on SQLite, PostgreSQL and MariaDB: `sequence` is the primary key and strictly
+increasing; `key`, `before`, `after` and `extra` hold tagged JSON text (see
+`pdip.conversion.tagged`) so values keep their types; `timestamp` is UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from pdip.conversion.tagged import decode, encode
+from pdip.tracking.entry import SCHEMA_VERSION, ChangeLogEntry
+
+TABLE_NAME = "pdip_change_log"
+
+# Microseconds on MariaDB/MySQL too, whose DATETIME drops them unless asked.
+_UTC_TIME = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str | None = None) -> sa.Table:
+    """The change-log table's definition, added to `metadata`."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("sequence", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(32), nullable=False, unique=True),
+        sa.Column("schema_version", sa.SmallInteger, nullable=False, default=SCHEMA_VERSION),
+        sa.Column("timestamp", _UTC_TIME, nullable=False),
+        sa.Column("actor", sa.String(200)),
+        sa.Column("action", sa.String(10), nullable=False),
+        sa.Column("entity", sa.String(200), index=True),
+        sa.Column("key", sa.Text),
+        sa.Column("path", sa.String(500)),
+        sa.Column("before", sa.Text),
+        sa.Column("after", sa.Text),
+        sa.Column("tenant", sa.String(100), index=True),
+        sa.Column("extra", sa.Text),
+        schema=schema,
+    )
+
+
+def entry_to_row(entry: ChangeLogEntry, with_sequence: bool = False) -> dict[str, Any]:
+    """The column values for `entry`; the database assigns `sequence` unless asked to keep it."""
+    row = {
+        "id": entry.id,
+        "schema_version": SCHEMA_VERSION,
+        "timestamp": entry.timestamp,
+        "actor": entry.actor,
+        "action": entry.action,
+        "entity": entry.entity,
+        "key": _json(entry.key),
+        "path": entry.path,
+        "before": _json(entry.before),
+        "after": _json(entry.after),
+        "tenant": entry.tenant,
+        "extra": _json(entry.extra),
+    }
+    if with_sequence and entry.sequence is not None:
+        row["sequence"] = entry.sequence
+    return row
+
+
+def row_to_entry(row: Mapping[str, Any]) -> ChangeLogEntry:
+    """The entry a stored row holds (MariaDB and SQLite return naive UTC datetimes)."""
+    timestamp = row["timestamp"]
+    if isinstance(timestamp, dt.datetime) and timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
+    return ChangeLogEntry(
+        row["action"],
+        entity=row["entity"],
+        key=_value(row["key"]),
+        path=row["path"],
+        before=_value(row["before"]),
+        after=_value(row["after"]),
+        actor=row["actor"],
+        tenant=row["tenant"],
+        sequence=row["sequence"],
+        timestamp=timestamp,
+        id=row["id"],
+        extra=_value(row["extra"]),
+    )
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _value(text: str | None) -> Any:
+    return None if text is None else decode(json.loads(text))
