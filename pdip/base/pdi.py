@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pdip.configuration import ApplicationConfig, BaseConfig, Configuration
+from pdip.configuration import ApplicationConfig, BaseConfig, Configuration, DatabaseConfig
 from pdip.configuration.errors import MissingSectionError
 from pdip.cqrs.handlers import HANDLER_BASES
-from pdip.cqrs.pipeline import IPipelineBehavior
+from pdip.cqrs.pipeline import IPipelineBehavior, IUnitOfWork
 from pdip.cqrs.registry import HandlerRegistry
 from pdip.dependency.container import Container, Registration
 from pdip.dependency.discovery import DiscoveryResult, discover
@@ -26,7 +26,16 @@ from pdip.dependency.scopes import IScoped, ISingleton, Lifetime, lifetime_of
 T = TypeVar("T")
 
 # The bases whose subclasses discovery looks for. Areas add theirs (handlers, controllers).
-DISCOVERED_BASES: tuple[type, ...] = (ISingleton, IScoped, BaseConfig, *HANDLER_BASES, IPipelineBehavior)
+# Areas with heavy imports (SQLAlchemy's ORM) are named as "module:Class", loaded only if used.
+DISCOVERED_BASES: tuple[type | str, ...] = (
+    ISingleton,
+    IScoped,
+    BaseConfig,
+    *HANDLER_BASES,
+    IPipelineBehavior,
+    "pdip.data.domain:Entity",
+    "pdip.data.seeds:Seed",
+)
 
 
 class Pdi:
@@ -72,6 +81,8 @@ class Pdi:
         container.register_instance(Pdi, self)
         container.register_instance(Container, container)
         container.register_instance(Configuration, self.configuration)
+        container.register_instance(DiscoveryResult, self.discovered)
+        container.add_resolver(self._unit_of_work_resolver)
         container.add_resolver(self._section_resolver)
         self._register_framework_services()
         services = [cls for cls in self.discovered.classes if issubclass(cls, (ISingleton, IScoped))]
@@ -97,6 +108,16 @@ class Pdi:
 
     def _handler_registry(self) -> HandlerRegistry:
         return HandlerRegistry(self.discovered.subclasses_of((*HANDLER_BASES, IPipelineBehavior)), self.root_directory)
+
+    def _unit_of_work_resolver(self, key: Any) -> Registration | None:
+        """Commands commit through the data layer's UnitOfWork once a DATABASE section exists."""
+        if key is not IUnitOfWork:
+            return None
+        if not self.configuration.has_section(DatabaseConfig):
+            raise MissingBindingError([], "no DATABASE section, so there is no unit of work to commit")
+        from pdip.data.unit_of_work import UnitOfWork
+
+        return Registration(key, alias_of=UnitOfWork)
 
     def _section_resolver(self, key: Any) -> Registration | None:
         if not (isinstance(key, type) and issubclass(key, BaseConfig)):

@@ -47,12 +47,18 @@ class DiscoveryResult:
         return [cls for cls in self.classes if issubclass(cls, bases) and cls not in bases]
 
 
+Marker = type | str  # a class, or "module:Name" for a base whose area may not be imported yet
+
+
 def discover(
     root: str | os.PathLike,
-    markers: Sequence[type],
+    markers: Sequence[Marker],
     excluded_modules: Iterable[str] = (),
 ) -> DiscoveryResult:
-    """Import the modules under `root` that declare subclasses of `markers`, and return those classes."""
+    """Import the modules under `root` that declare subclasses of `markers`, and return those classes.
+
+    A marker given as "module:Name" costs nothing until an application module imports it: its
+    name still selects files to import, and its class is looked up only if the module is loaded."""
     root = Path(root).resolve()
     excluded = [_as_relative_path(entry) for entry in excluded_modules or ()]
     sources = list(_read_sources(root, excluded))
@@ -65,8 +71,21 @@ def discover(
     main = sys.modules.get("__main__")
     if main is not None and main_file is not None and _is_under(main_file, root) and main not in result.modules:
         result.modules.append(main)
-    result.classes = _classes_in(result.modules, tuple(markers))
+    result.classes = _classes_in(result.modules, _loaded(markers))
     return result
+
+
+def _loaded(markers: Sequence[Marker]) -> tuple[type, ...]:
+    classes = []
+    for marker in markers:
+        if isinstance(marker, type):
+            classes.append(marker)
+        else:
+            module, _, name = marker.partition(":")
+            loaded = sys.modules.get(module)
+            if loaded is not None:
+                classes.append(getattr(loaded, name))
+    return tuple(classes)
 
 
 def _read_sources(root: Path, excluded: list[str]) -> Iterable[SourceFile]:
@@ -127,9 +146,10 @@ def _base_names(bases: str) -> list[str]:
     return names
 
 
-def _known_names(markers: Sequence[type]) -> set[str]:
+def _known_names(markers: Sequence[Marker]) -> set[str]:
     """The markers' names and those of every loaded subclass (pdip's own `ConsoleLogger`, say)."""
-    names, pending = set(), list(markers)
+    names = {marker.rpartition(":")[2] for marker in markers if isinstance(marker, str)}
+    pending = list(_loaded(markers))
     while pending:
         cls = pending.pop()
         if cls.__name__ not in names:

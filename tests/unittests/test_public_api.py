@@ -47,6 +47,26 @@ EXPECTED = {
         "DecryptionError",
         "SecretKeyError",
     ],
+    "pdip.data": [
+        "ChangeLogReader",
+        "ConstraintViolationError",
+        "DataError",
+        "DatabaseSessionManager",
+        "Entity",
+        "EntityNotFoundError",
+        "Page",
+        "Repository",
+        "RepositoryProvider",
+        "Seed",
+        "SeedRunner",
+        "TenantContext",
+        "TenantMismatchError",
+        "Tracked",
+        "UnitOfWork",
+        "current_tenant",
+        "tenant",
+        "transactionhandler",
+    ],
     "pdip.dependency": [
         "Container",
         "DependencyCycleError",
@@ -78,6 +98,10 @@ CONTRACT = [
     ("pdip.cqrs", "ICommandHandler"),
     ("pdip.cqrs", "Dispatcher"),
     ("pdip.cqrs.decorators", "dtoclass"),
+    ("pdip.data", "Entity"),
+    ("pdip.data.domain", "Entity"),
+    ("pdip.data", "RepositoryProvider"),
+    ("pdip.data", "tenant"),
 ]
 
 

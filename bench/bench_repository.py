@@ -1,0 +1,103 @@
+"""Outbox overhead: inserting entities in one unit of work with and without change-log entries.
+
+    python bench/bench_repository.py [--rows 100000] [--database sqlite|postgresql|mysql]
+
+The same rows go into a plain entity and into a tracked one (`Tracked`: each insert also writes a
+`ChangeLogEntry` to `pdip_change_log` in the same transaction), in the same run and database.
+Target: the tracked insert costs at most 1.5x the plain one. Peak memory is traced for the
+tracked run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import tracemalloc
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pdip import Pdi
+from pdip.data import DatabaseSessionManager, Entity, RepositoryProvider, Tracked, UnitOfWork
+from pdip.data.outbox import CHANGE_LOG
+
+URLS = {
+    "sqlite": None,  # a file in a temporary folder
+    "postgresql": os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mysql": os.environ.get("PDIP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+class BenchPlainOrder(Entity):
+    __tablename__ = "pdip_bench_plain_orders"
+
+    customer: Mapped[str] = mapped_column(sa.String(50))
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    note: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+
+
+class BenchTrackedOrder(Entity, Tracked):
+    __tablename__ = "pdip_bench_tracked_orders"
+
+    customer: Mapped[str] = mapped_column(sa.String(50))
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    note: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+
+
+TABLES = [BenchPlainOrder.__table__, BenchTrackedOrder.__table__, CHANGE_LOG]
+
+
+def insert_all(pdi: Pdi, entity: type[Entity], rows: int) -> float:
+    """Seconds to insert `rows` entities in one unit of work (one flush per 10,000)."""
+    started = time.perf_counter()
+    with pdi.scope():
+        repository = pdi.get(RepositoryProvider).get(entity)
+        with pdi.get(UnitOfWork):
+            for start in range(0, rows, 10_000):
+                repository.insert_many(
+                    entity(customer=f"customer {i % 997}", total=Decimal(i % 10_000) / 100, note="bench")
+                    for i in range(start, min(rows, start + 10_000))
+                )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--database", choices=sorted(URLS), default="sqlite")
+    arguments = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="pdip-bench-")
+    url = URLS[arguments.database] or f"sqlite:///{folder}/bench.db"
+
+    with Pdi(root_directory=folder, configurations={"DATABASE": {"TYPE": "sqlite", "CONNECTION_STRING": url}}) as pdi:
+        engine = pdi.get(DatabaseSessionManager).engine
+        Entity.metadata.drop_all(engine, tables=TABLES)
+        Entity.metadata.create_all(engine, tables=TABLES)
+        try:
+            insert_all(pdi, BenchPlainOrder, min(2_000, arguments.rows))  # warm up both paths
+            insert_all(pdi, BenchTrackedOrder, min(2_000, arguments.rows))
+            plain = insert_all(pdi, BenchPlainOrder, arguments.rows)
+            tracemalloc.start()
+            tracked = insert_all(pdi, BenchTrackedOrder, arguments.rows)
+            peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            untraced = insert_all(pdi, BenchTrackedOrder, arguments.rows)
+            with engine.connect() as connection:
+                entries = connection.execute(sa.select(sa.func.count()).select_from(CHANGE_LOG)).scalar()
+        finally:
+            Entity.metadata.drop_all(engine, tables=TABLES)
+
+    rows = arguments.rows
+    print(f"{arguments.database}: {rows:,} entities in one unit of work")
+    print(f"{'without outbox':<24} {plain:8.2f} s   {rows / plain:10,.0f} rows/s   baseline")
+    ratio = f"{untraced / plain:.2f}x   target <= 1.5x"
+    print(f"{'with outbox':<24} {untraced:8.2f} s   {rows / untraced:10,.0f} rows/s   {ratio}")
+    print(f"{'change-log entries':<24} {entries:>8,}")
+    print(f"{'peak memory, with outbox':<24} {peak_mib:8.1f} MiB traced (tracemalloc slows that run: {tracked:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

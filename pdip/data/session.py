@@ -1,0 +1,81 @@
+"""`DatabaseSessionManager`: the engine and sessions of the configured database.
+
+One per application (ISingleton). It builds the engine from the `DATABASE` section with pooling
+that suits the backend: a static pool for in-memory SQLite (one shared connection), SQLAlchemy's
+queue pool with pre-ping for PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, recycled hourly
+because MySQL drops idle connections). Its sessions stamp audit columns and write the outbox.
+The password comes from the configuration (plain, `${VAR}` or `enc:`) and is never logged: the
+engine's URL renders it as `***`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from pdip.configuration import Configuration, DatabaseConfig
+from pdip.data.auditing import stamp_before_flush
+from pdip.data.domain import EntityBase
+from pdip.data.outbox import ChangeLogReader, EntryFilter, Outbox
+from pdip.dependency import ISingleton
+
+
+class DatabaseSessionManager(ISingleton):
+    def __init__(self, config: DatabaseConfig, configuration: Configuration, policy: EntryFilter | None = None):
+        self.config = config
+        self.url = config.url(configuration.root_directory)
+        self.engine = sa.create_engine(self.url, **_engine_options(self.url, config))
+        self.outbox = Outbox(policy or _default_policy())
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "before_flush", stamp_before_flush)
+        event.listen(self.sessions, "after_flush", self.outbox.after_flush)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A new session (the caller closes it); repositories get theirs from RepositoryProvider."""
+        return self.sessions()
+
+    def create_all(self) -> None:
+        """Create the tables of every imported entity, and the change-log table; existing ones are kept."""
+        EntityBase.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        EntityBase.metadata.drop_all(self.engine)
+
+    def change_log(self) -> ChangeLogReader:
+        return ChangeLogReader(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"DatabaseSessionManager({self.url.render_as_string(hide_password=True)})"
+
+
+def _engine_options(url: sa.URL, config: DatabaseConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {"echo": config.echo}
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        return options
+    options.update(pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True)
+    if backend in ("mysql", "mariadb"):
+        options["pool_recycle"] = 3600
+    return options
+
+
+def _default_policy() -> EntryFilter | None:
+    """The application-independent default: the built-in secret rules, when the policy area has them."""
+    try:
+        from pdip.policy import Policy
+    except ImportError:  # pragma: no cover - only while the policy engine is being built
+        return None
+    return Policy.default().apply_entry
