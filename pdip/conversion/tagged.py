@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import enum
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -59,6 +60,8 @@ def encode(value: Any) -> Any:
         return {known[0]: known[1](value)}
     if isinstance(value, _PLAIN):
         return value
+    if isinstance(value, enum.Enum):  # written as its value, as JSON consumers expect
+        return encode(value.value)
     for base, tag, write in _ENCODERS:
         if isinstance(value, base):
             return {tag: write(value)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from pdip.data.domain import Entity, utcnow
@@ -41,12 +42,10 @@ def stamp_before_flush(session: Session, flush_context: Any, instances: Any) -> 
 
 
 def _check_tenant(entity: Entity, tenant_id: str | None, committed: bool = False) -> None:
-    row_tenant = entity.TenantId
+    """The row must belong to the current tenant, before the change (as stored) and after it."""
+    tenants = {entity.TenantId}
     if committed:
-        from sqlalchemy import inspect
-
-        history = inspect(entity).attrs.TenantId.history
-        if history.deleted:  # the tenant column itself was changed: judge by the stored value
-            row_tenant = history.deleted[0]
-    if row_tenant != tenant_id:
-        raise TenantMismatchError(type(entity).__name__, row_tenant, tenant_id)
+        tenants.update(inspect(entity).attrs.TenantId.history.deleted)
+    for row_tenant in tenants:
+        if row_tenant != tenant_id:
+            raise TenantMismatchError(type(entity).__name__, row_tenant, tenant_id)

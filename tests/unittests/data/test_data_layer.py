@@ -1,0 +1,216 @@
+"""The data layer on an in-memory SQLite database: the rules that need no server."""
+
+import collections
+import datetime as dt
+import enum
+import tempfile
+import unittest
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pdip import Pdi
+from pdip.configuration import DatabaseConfig
+from pdip.conversion.tagged import decode, dumps, encode
+from pdip.data import (
+    DatabaseSessionManager,
+    Entity,
+    RepositoryProvider,
+    TenantContext,
+    TenantMismatchError,
+    Tracked,
+    current_tenant,
+    tenant,
+    transactionhandler,
+)
+from pdip.data.outbox import CHANGE_LOG, Outbox
+from pdip.data.provider import _violation
+from pdip.data.session import _engine_options
+
+
+class UnitWidget(Entity, Tracked):
+    __tablename__ = "pdip_unit_widgets"
+
+    name: Mapped[str] = mapped_column(sa.String(50))
+    secret_code: Mapped[str | None] = mapped_column(sa.String(50), default=None)
+
+
+class Plain:
+    """Not an entity: the session's hooks leave it alone."""
+
+
+TABLES = [UnitWidget.__table__, CHANGE_LOG]
+
+
+def memory_pdi(**settings):
+    return Pdi(
+        root_directory=tempfile.mkdtemp(prefix="pdip-unit-data-"),
+        configurations={"DATABASE": {"TYPE": "sqlite", "DATABASE": ":memory:"}, "CQRS": {"LOGGING": False}},
+        **settings,
+    )
+
+
+class SessionManagerTest(unittest.TestCase):
+    def test_the_password_never_shows_and_pools_suit_each_backend(self):
+        config = DatabaseConfig(type="postgresql", host="db", user="app", password="hunter2", database="prod")
+        self.assertEqual(
+            _engine_options(config.url(), config),
+            {"echo": False, "pool_size": 5, "max_overflow": 5, "pool_pre_ping": True},
+        )
+        mysql = DatabaseConfig(type="mysql", host="db", database="prod")
+        self.assertEqual(_engine_options(mysql.url(), mysql)["pool_recycle"], 3600)
+        self.assertEqual(
+            _engine_options(DatabaseConfig(type="sqlite", database="/tmp/x.db").url(), mysql), {"echo": False}
+        )
+        with memory_pdi() as pdi:
+            manager = pdi.get(DatabaseSessionManager)
+            self.assertEqual(manager.dialect, "sqlite")
+            self.assertEqual(repr(manager), "DatabaseSessionManager(sqlite://)")
+        with memory_pdi(overrides={DatabaseConfig: config}) as pdi:
+            shown = repr(pdi.get(DatabaseSessionManager))
+        self.assertIn("app:***@db", shown)
+        self.assertNotIn("hunter2", shown)
+
+
+class HooksTest(unittest.TestCase):
+    def setUp(self):
+        self.pdi = memory_pdi()
+        self.database = self.pdi.get(DatabaseSessionManager)
+        Entity.metadata.create_all(self.database.engine, tables=TABLES)
+
+    def tearDown(self):
+        self.pdi.cleanup()
+
+    def test_objects_that_are_not_entities_pass_through_the_hooks(self):
+        session = self.database.session()
+        session.add(UnitWidget(name="w"))
+        session.flush()
+        session.execute(sa.text("SELECT 1"))
+        session.commit()
+        self.assertEqual(session.scalar(sa.select(sa.func.count()).select_from(UnitWidget)), 1)
+        self.assertEqual(repr(session.scalars(sa.select(UnitWidget)).one()).split("(")[0], "UnitWidget")
+
+    def test_changing_the_tenant_column_is_judged_by_the_stored_tenant(self):
+        with self.pdi.scope():
+            provider = self.pdi.get(RepositoryProvider)
+            with tenant("t1"):
+                widget = provider.get(UnitWidget).insert(UnitWidget(name="w"))
+                provider.commit()
+                widget.TenantId = "t2"
+                with self.assertRaisesRegex(
+                    TenantMismatchError, "belongs to tenant 't1' but the current tenant is 't1'|'t2'"
+                ):
+                    provider.session.flush()
+            provider.rollback()
+
+    def test_a_policy_may_rewrite_or_drop_entries(self):
+        seen = []
+
+        def policy(entry):
+            seen.append(entry.action)
+            if entry.after and entry.after.get("name") == "drop me":
+                return None
+            return entry.replace(after={**entry.after, "secret_code": "<redacted>"})
+
+        self.database.outbox = Outbox(policy)
+        sa.event.remove(
+            self.database.sessions, "after_flush", self.pdi.get(DatabaseSessionManager).outbox.after_flush
+        ) if False else None
+        session = self.database.session()
+        outbox = Outbox(policy)
+        sa.event.listen(session, "after_flush", outbox.after_flush)
+        session.add_all([UnitWidget(name="keep", secret_code="1234"), UnitWidget(name="drop me")])
+        session.commit()
+        stored = [dict(row) for row in session.execute(sa.select(CHANGE_LOG.c.after)).mappings()]
+        redacted = [row for row in stored if "<redacted>" in row["after"]]
+        self.assertEqual(len(stored), 3)  # two from the plain outbox, one kept by the policy
+        self.assertEqual(len(redacted), 1)
+        self.assertNotIn("1234", redacted[0]["after"])
+        self.assertEqual(seen, ["insert", "insert"])
+
+
+class RepositoryRulesTest(unittest.TestCase):
+    def test_bad_pages_filters_and_orderings_are_named(self):
+        with memory_pdi() as pdi:
+            Entity.metadata.create_all(pdi.get(DatabaseSessionManager).engine, tables=TABLES)
+            with pdi.scope():
+                widgets = pdi.get(RepositoryProvider).get(UnitWidget)
+                with self.assertRaisesRegex(ValueError, "page number and size start at 1; got number=0, size=5"):
+                    widgets.page(0, 5)
+                with self.assertRaisesRegex(AttributeError, "UnitWidget has no attribute 'colour' to filter by"):
+                    widgets.filter_by(colour="red")
+                with self.assertRaisesRegex(AttributeError, "UnitWidget has no attribute 'size' to order by"):
+                    widgets.get(order_by="-size")
+
+
+class TenantContextTest(unittest.TestCase):
+    def test_the_scoped_context_reads_and_sets_the_current_tenant(self):
+        with memory_pdi() as pdi, pdi.scope():
+            context = pdi.get(TenantContext)
+            self.assertIsNone(context.tenant_id)
+            with context.use("acme"):
+                self.assertEqual((context.tenant_id, current_tenant()), ("acme", "acme"))
+            self.assertIsNone(current_tenant())
+
+
+class TransactionHandlerTest(unittest.TestCase):
+    def test_an_object_without_a_unit_of_work_is_told_what_to_inject(self):
+        class Service:
+            @transactionhandler
+            def work(self):
+                return "never"
+
+        with self.assertRaisesRegex(
+            TypeError, r"@transactionhandler on .*Service.work needs the object to hold a UnitOfWork"
+        ):
+            Service().work()
+
+
+class ViolationMessageTest(unittest.TestCase):
+    def error(self, message, statement="INSERT INTO pdip_unit_widgets (name) VALUES (?)"):
+        return exc.IntegrityError(statement, {}, Exception(message))
+
+    def test_each_backends_wording_is_understood(self):
+        cases = [
+            ("UNIQUE constraint failed: pdip_unit_widgets.name", "UnitWidget violates constraint UNIQUE (name)"),
+            (
+                "(1062, \"Duplicate entry 'x' for key 'pdip_unit_widgets.uq_name'\")",
+                "UnitWidget violates constraint uq_name",
+            ),
+            (
+                "(1452, 'Cannot add or update a child row: a foreign key constraint fails (CONSTRAINT `fk_owner`)')",
+                "constraint fk_owner",
+            ),
+            ("(1048, \"Column 'name' cannot be null\")", "UnitWidget violates constraint NOT NULL (name)"),
+            ("something else entirely", "UnitWidget violates a constraint: something else entirely"),
+        ]
+        for message, expected in cases:
+            with self.subTest(message=message):
+                self.assertIn(expected, str(_violation(self.error(message))))
+        unknown = _violation(self.error("odd", statement="SELECT 1"))
+        self.assertEqual(unknown.entity, "an entity")
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class TaggedEdgeTest(unittest.TestCase):
+    def test_subclasses_and_other_containers_are_encoded_too(self):
+        ordered = collections.OrderedDict(a=Decimal("1"))
+        self.assertEqual(encode(ordered), {"a": {"$decimal": "1"}})
+        self.assertEqual(encode(Colour.RED), 1)
+
+        class Stamp(dt.datetime):
+            pass
+
+        self.assertEqual(encode(Stamp(2026, 1, 1)), {"$datetime": "2026-01-01T00:00:00"})
+        self.assertEqual(decode(encode([(1, 2)])), [(1, 2)])
+        self.assertEqual(dumps({"a": (1,)}), '{"a":{"$tuple":[1]}}')
+        self.assertEqual(dumps({"$a": 1}), '{"$dict":{"$a":1}}')
+
+
+if __name__ == "__main__":
+    unittest.main()
