@@ -1,4 +1,4 @@
-"""The `pdip` command: `pdip --version`, `pdip demo`, `pdip check`.
+"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `check`.
 
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
@@ -22,6 +22,23 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--directory", help="where the demo writes its files (a new temporary folder if omitted)")
     demo.add_argument("--rows", type=int, default=1000, help="how many rows the demo moves (default 1000)")
     demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser("run", help="run an operation (YAML); exit 0 ok, 1 failed, 2 invalid")
+    run.add_argument("operation", help="the operation's YAML file")
+    run.add_argument("--root", help="the application's folder (default: the operation file's folder)")
+    run.add_argument("--execution-id", help="a name for this run (default: a new id)")
+    run.add_argument("--environment", "-e", help="select application.<environment>.yml")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", help="check an operation (YAML) without moving data")
+    validate.add_argument("operation", help="the operation's YAML file")
+    validate.add_argument("--root", help="the application's folder (default: the operation file's folder)")
+    validate.set_defaults(handler=_validate)
+
+    executions = commands.add_parser("executions", help="list recent runs from the state database")
+    executions.add_argument("--root", default=".", help="the application's folder (default: here)")
+    executions.add_argument("--limit", type=int, default=20)
+    executions.set_defaults(handler=_executions)
 
     check = commands.add_parser("check", help="load an application's configuration and wire its services")
     check.add_argument("root", nargs="?", default=".", help="the application's folder (default: here)")
@@ -49,6 +66,68 @@ def _check(arguments: argparse.Namespace) -> int:
     except PdiConfigurationError as error:
         print(f"pdip check: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _load(arguments: argparse.Namespace):
+    """(pdi, operation) for an operation file; connections named in application.yml are known."""
+    from pathlib import Path
+
+    from pdip.base import Pdi
+    from pdip.integrator import Operation
+
+    path = Path(arguments.operation).resolve()
+    pdi = Pdi(arguments.root or path.parent, environment=getattr(arguments, "environment", None))
+    try:
+        operation = Operation.from_yaml(path, connections=pdi.configuration.get("CONNECTIONS") or {})
+    except Exception:
+        pdi.cleanup()
+        raise
+    return pdi, operation
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    from pdip.dependency import PdiConfigurationError
+    from pdip.integrator import Integrator
+
+    try:
+        pdi, operation = _load(arguments)
+    except (PdiConfigurationError, OSError) as error:
+        print(f"pdip run: {error}", file=sys.stderr)
+        return 2
+    with pdi:
+        result = pdi.get(Integrator).integrate(operation, execution_id=arguments.execution_id)
+    for item in result.integrations:
+        detail = f": {item.error}" if item.error else ""
+        print(
+            f"{item.name}: {item.status}, {item.rows_read} read, {item.rows_written} written, "
+            f"{item.rows_dead_lettered} dead-lettered in {item.seconds:.2f} s{detail}"
+        )
+    print(f"{operation.name} {result.status} in {result.seconds:.2f} s (execution {result.execution_id})")
+    return 0 if result.ok else 1
+
+
+def _validate(arguments: argparse.Namespace) -> int:
+    from pdip.dependency import PdiConfigurationError
+
+    try:
+        pdi, operation = _load(arguments)
+    except (PdiConfigurationError, OSError) as error:
+        print(f"pdip validate: {error}", file=sys.stderr)
+        return 2
+    pdi.cleanup()
+    print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
+    return 0
+
+
+def _executions(arguments: argparse.Namespace) -> int:
+    from pdip.base import Pdi
+    from pdip.integrator import StateStore
+
+    with Pdi(arguments.root) as pdi:
+        for record in pdi.get(StateStore).executions(arguments.limit):
+            times = f"{record['started_at']}  {record['finished_at'] or '-'}"
+            print(f"{record['execution_id']}  {record['operation']}  {record['status']}  {times}")
     return 0
 
 

@@ -75,3 +75,27 @@ class CliTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OperationCommandsTest(unittest.TestCase):
+    OPERATION = "name: tiny\nintegrations:\n  - name: a\n    source: {kind: memory, store: empty}\n    target: {kind: memory, store: out}\n"
+
+    def test_validate_run_and_executions(self):
+        with application({"op.yml": self.OPERATION, "bad.yml": "integrations: []\n"}) as (root, _):
+            code, out, _ = run("validate", str(root / "op.yml"))
+            self.assertEqual((code, out.strip()), (0, "tiny: 1 integrations, valid"))
+            code, _, err = run("validate", str(root / "bad.yml"))
+            self.assertEqual(code, 2)
+            self.assertIn("bad.yml: integrations: expected a list", err)
+            code, _, err = run("run", str(root / "bad.yml"))
+            self.assertEqual(code, 2)
+            code, out, _ = run("run", str(root / "op.yml"), "--execution-id", "cli-1")
+            self.assertEqual(code, 1)  # the memory store `empty` does not exist in a new process
+            self.assertIn("a: failed, 0 read", out)
+            self.assertIn("tiny failed in", out)
+            code, out, _ = run("executions", "--root", str(root))
+            self.assertEqual(code, 0)
+            self.assertIn("cli-1  tiny  failed", out)
+            code, _, err = run("run", str(root / "missing.yml"))
+            self.assertEqual(code, 2)
+            self.assertIn("missing.yml", err)

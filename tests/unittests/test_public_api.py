@@ -78,6 +78,29 @@ EXPECTED = {
         "PdiConfigurationError",
         "ScopeNotOpenError",
     ],
+    "pdip.integrator": [
+        "AdapterNotFoundError",
+        "Batch",
+        "Connection",
+        "ExecutionResult",
+        "Integration",
+        "IntegrationFailedError",
+        "IntegrationResult",
+        "Integrator",
+        "IntegratorConfig",
+        "Operation",
+        "OperationError",
+        "StateStore",
+    ],
+    "pdip.integrator.adapters": [
+        "Adapter",
+        "AdapterRegistry",
+        "Capabilities",
+        "ReadRequest",
+        "Source",
+        "Target",
+        "WriteResult",
+    ],
     "pdip.logging": ["ConsoleLogger"],
     "pdip.logging.loggers": ["ConsoleLogger"],
     "pdip.tracking": ["ChangeLogEntry", "current_actor", "tracking_actor"],
@@ -102,6 +125,7 @@ CONTRACT = [
     ("pdip.data.domain", "Entity"),
     ("pdip.data", "RepositoryProvider"),
     ("pdip.data", "tenant"),
+    ("pdip.integrator.base", "Integrator"),
 ]
 
 

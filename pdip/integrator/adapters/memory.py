@@ -1,0 +1,72 @@
+"""In-memory stores: named lists of records inside the process, as source and target.
+
+For tests and glue code: `integrator.stores["orders"] = [{"id": 1}, ...]` before a run, and read
+`integrator.stores["copy"]` after. A store also accepts a pandas DataFrame or an Arrow table.
+Settings: `store` (the name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.batch import Batch
+from pdip.integrator.errors import OperationError
+
+
+class MemoryStores(dict):
+    """The named stores of one Integrator (never shared between applications)."""
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        value = self.get(name)
+        if value is None:
+            raise OperationError(f"memory store {name!r} does not exist (known: {', '.join(sorted(self)) or 'none'})")
+        if hasattr(value, "to_pylist"):  # an Arrow table or record batch
+            return value.to_pylist()
+        if hasattr(value, "to_dict"):  # a pandas DataFrame
+            return value.to_dict(orient="records")
+        return list(value)
+
+
+def _store_name(connection) -> str:
+    name = connection.get("store")
+    if not name:
+        raise OperationError("a memory connection needs `store: <name>`")
+    return str(name)
+
+
+class MemorySource(Source):
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        records = self.context.stores.records(_store_name(self.connection))
+        if request.cursor is not None and request.after is not None:
+            records = [
+                record
+                for record in records
+                if record.get(request.cursor) is not None and record[request.cursor] > request.after
+            ]
+            records.sort(key=lambda record: record[request.cursor])
+        columns = list(request.columns) if request.columns else (list(records[0]) if records else [])
+        for start in range(0, len(records), request.batch_size):
+            chunk = records[start : start + request.batch_size]
+            yield Batch.from_dicts(chunk, columns, position=start + len(chunk))
+
+    def describe(self) -> str:
+        return f"memory:{self.connection.get('store')}"
+
+
+class MemoryTarget(Target):
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+        stores, name = self.context.stores, _store_name(self.connection)
+        if truncate or name not in stores:
+            stores[name] = []
+
+    def write(self, batch: Batch) -> WriteResult:
+        self.context.stores[_store_name(self.connection)].extend(batch.to_dicts())
+        return WriteResult(written=len(batch))
+
+    def describe(self) -> str:
+        return f"memory:{self.connection.get('store')}"
+
+
+ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities())

@@ -1,0 +1,21 @@
+"""Errors of the integrator, naming the operation file, key path or integration involved."""
+
+from __future__ import annotations
+
+from pdip.dependency.errors import PdiConfigurationError
+
+
+class OperationError(PdiConfigurationError):
+    """An operation is invalid: the message names the file, the key path and what was expected."""
+
+
+class AdapterNotFoundError(OperationError):
+    """A connection names a kind no adapter handles."""
+
+
+class IntegrationFailedError(RuntimeError):
+    """An integration stopped; `integration` names it and `__cause__` holds the original error."""
+
+    def __init__(self, integration: str, reason: str):
+        self.integration = integration
+        super().__init__(f"integration {integration!r} failed: {reason}")
