@@ -69,31 +69,38 @@ def _check(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _load(arguments: argparse.Namespace):
-    """(pdi, operation) for an operation file; connections named in application.yml are known."""
+class _InvalidOperation(Exception):
+    """The operation (or the application around it) is invalid; the CLI exits with 2."""
+
+
+def _load(arguments: argparse.Namespace, command: str):
+    """(pdi, operation) for an operation file; connections named in application.yml are known.
+
+    Prints why and raises _InvalidOperation when the file or the application is invalid."""
     from pathlib import Path
 
     from pdip.base import Pdi
+    from pdip.dependency import PdiConfigurationError
     from pdip.integrator import Operation
 
     path = Path(arguments.operation).resolve()
-    pdi = Pdi(arguments.root or path.parent, environment=getattr(arguments, "environment", None))
+    pdi = None
     try:
-        operation = Operation.from_yaml(path, connections=pdi.configuration.get("CONNECTIONS") or {})
-    except Exception:
-        pdi.cleanup()
-        raise
-    return pdi, operation
+        pdi = Pdi(arguments.root or path.parent, environment=getattr(arguments, "environment", None))
+        return pdi, Operation.from_yaml(path, connections=pdi.configuration.get("CONNECTIONS") or {})
+    except (PdiConfigurationError, OSError) as error:
+        if pdi is not None:
+            pdi.cleanup()
+        print(f"pdip {command}: {error}", file=sys.stderr)
+        raise _InvalidOperation from error
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    from pdip.dependency import PdiConfigurationError
     from pdip.integrator import Integrator
 
     try:
-        pdi, operation = _load(arguments)
-    except (PdiConfigurationError, OSError) as error:
-        print(f"pdip run: {error}", file=sys.stderr)
+        pdi, operation = _load(arguments, "run")
+    except _InvalidOperation:
         return 2
     with pdi:
         result = pdi.get(Integrator).integrate(operation, execution_id=arguments.execution_id)
@@ -108,12 +115,9 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    from pdip.dependency import PdiConfigurationError
-
     try:
-        pdi, operation = _load(arguments)
-    except (PdiConfigurationError, OSError) as error:
-        print(f"pdip validate: {error}", file=sys.stderr)
+        pdi, operation = _load(arguments, "validate")
+    except _InvalidOperation:
         return 2
     pdi.cleanup()
     print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
