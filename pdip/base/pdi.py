@@ -95,6 +95,7 @@ class Pdi:
         """pdip's own singletons that take their settings from the configuration."""
         from pdip.cryptography import CryptoService
         from pdip.logging.loggers.console import ConsoleLogger
+        from pdip.policy import Policy
 
         configuration = self.configuration
 
@@ -105,6 +106,7 @@ class Pdi:
         self.container.register_factory(ConsoleLogger, console_logger, Lifetime.SINGLETON)
         self.container.register_factory(CryptoService, configuration.crypto, Lifetime.SINGLETON)
         self.container.register_factory(HandlerRegistry, self._handler_registry, Lifetime.SINGLETON)
+        self.container.register_factory(Policy, lambda: Policy.for_configuration(configuration), Lifetime.SINGLETON)
 
     def _handler_registry(self) -> HandlerRegistry:
         return HandlerRegistry(self.discovered.subclasses_of((*HANDLER_BASES, IPipelineBehavior)), self.root_directory)

@@ -20,16 +20,19 @@ from sqlalchemy.pool import StaticPool
 from pdip.configuration import Configuration, DatabaseConfig
 from pdip.data.auditing import stamp_before_flush
 from pdip.data.domain import EntityBase
-from pdip.data.outbox import ChangeLogReader, EntryFilter, Outbox
+from pdip.data.outbox import ChangeLogReader, Outbox
 from pdip.dependency import ISingleton
+from pdip.policy import Policy
 
 
 class DatabaseSessionManager(ISingleton):
-    def __init__(self, config: DatabaseConfig, configuration: Configuration, policy: EntryFilter | None = None):
+    def __init__(self, config: DatabaseConfig, configuration: Configuration, policy: Policy | None = None):
         self.config = config
         self.url = config.url(configuration.root_directory)
         self.engine = sa.create_engine(self.url, **_engine_options(self.url, config))
-        self.outbox = Outbox(policy or _default_policy())
+        # The application's policy chain (built-in secret rules, .pdip/policy.yml, POLICY.FILES)
+        # runs over every change-log entry before it is written.
+        self.outbox = Outbox((policy or Policy.default()).apply_entry)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         event.listen(self.sessions, "before_flush", stamp_before_flush)
         event.listen(self.sessions, "after_flush", self.outbox.after_flush)
@@ -70,12 +73,3 @@ def _engine_options(url: sa.URL, config: DatabaseConfig) -> dict[str, Any]:
     if backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
     return options
-
-
-def _default_policy() -> EntryFilter | None:
-    """The application-independent default: the built-in secret rules, when the policy area has them."""
-    try:
-        from pdip.policy import Policy
-    except ImportError:  # pragma: no cover - only while the policy engine is being built
-        return None
-    return Policy.default().apply_entry

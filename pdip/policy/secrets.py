@@ -3,7 +3,8 @@
 The rule works on the *name* of a field, so it is cheap enough to run on every log line and every
 batch. A name is split into words whatever its spelling (`DATABASE_PASSWORD`, `dbPassword`,
 `x-api-key`, `APIKey`) and counts as secret when its last word is a secret noun: `password`,
-`token`, `secret`, `api_key`, `private_key`, `credentials`, `authorization` and a few more.
+`token`, `secret`, `api_key`, `private_key`, `credentials`, `authorization`, `cookie`, `bearer`,
+`session_id`, and the personal numbers `credit_card`, `card_number`, `cvv`, `iban`, `ssn`.
 Looking at the last word is what keeps `token_count`, `max_tokens`, `password_policy`,
 `secret_name`, `access_key_id` and `key_column` readable while `access_token` and
 `AWS_SECRET_ACCESS_KEY` are hidden; in English the last word of a compound name says what the
@@ -32,14 +33,18 @@ _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 _SECRET_NAME = re.compile(
     r"""
     (?:
-        # short words that are only secret on their own: db_pass, user_pwd, set_cookie
-        (?:^|_)(?:pass|pwd|cookie)
-        # words that stay secret when glued to the word before: dbpassword, csrftoken
+        # short words that are only secret on their own: db_pass, user_pwd, set_cookie, customer_ssn
+        (?:^|_)(?:pass|pwd|cookies?|bearer|cvv|cvc|iban|ssn)
+        # words that stay secret when glued to the word before: dbpassword, csrftoken, jsessionid
       | pass(?:words?|wd|phrase)
       | secrets?
       | token
       | credentials?
       | authorization
+      | session_?id | sessid
+        # payment cards and national identity numbers
+      | credit_?card(?:_?(?:number|num|no))? | (?:^|_)(?:card|cc)_?(?:number|num|no)
+      | social_security(?:_?(?:number|num|no))?
         # a key is only secret with a qualifier; primary_key and key_column are not
       | (?:api|secret|private|access|signing|encryption|master|client|app|license|session
          |shared|auth|hmac|jwt|fernet)_?key

@@ -1,6 +1,32 @@
-"""Change tracking: `ChangeLogEntry`, the one language of change, and who makes the changes."""
+"""Change tracking: `ChangeLogEntry`, the one language of change; tracked dicts, lists and
+objects that record each change; who makes the changes; observers and exporters that take the
+changes elsewhere."""
 
 from pdip.tracking.actors import current_actor, tracking_actor
+from pdip.tracking.config import observers_from_config
+from pdip.tracking.containers import TrackedDict, TrackedList
 from pdip.tracking.entry import ChangeLogEntry
+from pdip.tracking.errors import ObserverConfigError, TrackingError
+from pdip.tracking.exporters import JsonLinesExporter, SqlExporter, read_json_lines
+from pdip.tracking.objects import TrackedObject
+from pdip.tracking.observers import AsyncQueueObserver, CallbackObserver, ChangeCollector
+from pdip.tracking.tracker import Tracker
 
-__all__ = ["ChangeLogEntry", "current_actor", "tracking_actor"]
+__all__ = [
+    "AsyncQueueObserver",
+    "CallbackObserver",
+    "ChangeCollector",
+    "ChangeLogEntry",
+    "JsonLinesExporter",
+    "ObserverConfigError",
+    "SqlExporter",
+    "TrackedDict",
+    "TrackedList",
+    "TrackedObject",
+    "Tracker",
+    "TrackingError",
+    "current_actor",
+    "observers_from_config",
+    "read_json_lines",
+    "tracking_actor",
+]

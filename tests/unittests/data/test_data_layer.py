@@ -34,7 +34,7 @@ class UnitWidget(Entity, Tracked):
     __tablename__ = "pdip_unit_widgets"
 
     name: Mapped[str] = mapped_column(sa.String(50))
-    secret_code: Mapped[str | None] = mapped_column(sa.String(50), default=None)
+    api_token: Mapped[str | None] = mapped_column(sa.String(50), default=None)
 
 
 class Plain:
@@ -112,7 +112,7 @@ class HooksTest(unittest.TestCase):
             seen.append(entry.action)
             if entry.after and entry.after.get("name") == "drop me":
                 return None
-            return entry.replace(after={**entry.after, "secret_code": "<redacted>"})
+            return entry.replace(after={**entry.after, "name": "renamed by policy"})
 
         self.database.outbox = Outbox(policy)
         sa.event.remove(
@@ -121,13 +121,12 @@ class HooksTest(unittest.TestCase):
         session = self.database.session()
         outbox = Outbox(policy)
         sa.event.listen(session, "after_flush", outbox.after_flush)
-        session.add_all([UnitWidget(name="keep", secret_code="1234"), UnitWidget(name="drop me")])
+        session.add_all([UnitWidget(name="keep", api_token="1234"), UnitWidget(name="drop me")])
         session.commit()
         stored = [dict(row) for row in session.execute(sa.select(CHANGE_LOG.c.after)).mappings()]
-        redacted = [row for row in stored if "<redacted>" in row["after"]]
-        self.assertEqual(len(stored), 3)  # two from the plain outbox, one kept by the policy
-        self.assertEqual(len(redacted), 1)
-        self.assertNotIn("1234", redacted[0]["after"])
+        renamed = [row for row in stored if "renamed by policy" in row["after"]]
+        self.assertEqual(len(stored), 3)  # two from the session's own outbox, one kept by this policy
+        self.assertEqual(len(renamed), 1)
         self.assertEqual(seen, ["insert", "insert"])
 
 
@@ -214,3 +213,19 @@ class TaggedEdgeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PolicyOnOutboxTest(unittest.TestCase):
+    def test_secret_columns_are_redacted_before_the_entry_is_written(self):
+        with memory_pdi() as pdi:
+            database = pdi.get(DatabaseSessionManager)
+            Entity.metadata.create_all(database.engine, tables=TABLES)
+            with pdi.scope():
+                provider = pdi.get(RepositoryProvider)
+                provider.get(UnitWidget).insert(UnitWidget(name="w", api_token="1234"))
+                provider.commit()
+            stored = database.engine.connect().execute(sa.select(CHANGE_LOG.c.after)).scalar()
+            entry = next(iter(database.change_log().read()))[0]
+        self.assertNotIn("1234", stored)
+        self.assertEqual(entry.after["api_token"], "<redacted>")
+        self.assertEqual(entry.after["name"], "w")

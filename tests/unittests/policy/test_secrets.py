@@ -5,8 +5,15 @@ from pdip.policy import MASK, is_secret_name, mask_connection_string, mask_secre
 
 
 class PublicNamesTest(unittest.TestCase):
-    def test_all_lists_exactly_the_public_names(self):
-        self.assertEqual(pdip.policy.__all__, ["MASK", "is_secret_name", "mask_connection_string", "mask_secrets"])
+    def test_the_secret_rules_are_public(self):
+        for name in ["MASK", "is_secret_name", "mask_connection_string", "mask_secrets"]:
+            self.assertIn(name, pdip.policy.__all__)
+
+    def test_the_other_names_load_on_first_use(self):
+        self.assertEqual(sorted(dir(pdip.policy)), sorted(set(dir(pdip.policy)) | set(pdip.policy.__all__)))
+        self.assertIn("Policy", dir(pdip.policy))
+        with self.assertRaisesRegex(AttributeError, "module 'pdip.policy' has no attribute 'Nothing'"):
+            pdip.policy.Nothing  # noqa: B018
 
     def test_mask_is_three_stars(self):
         self.assertEqual(MASK, "***")
@@ -77,6 +84,29 @@ class IsSecretNameTest(unittest.TestCase):
         "token_1",
         "new_password",
         "old_password",
+        # sessions, cards and personal numbers
+        "X-Auth-Token",
+        "Authorization",
+        "bearer",
+        "cookie",
+        "cookies",
+        "session_id",
+        "sessionId",
+        "JSESSIONID",
+        "PHPSESSID",
+        "credit_card",
+        "creditCardNumber",
+        "credit_card_no",
+        "card_number",
+        "cc_num",
+        "cvv",
+        "CVV2",
+        "cvc",
+        "iban",
+        "customer_iban",
+        "ssn",
+        "SSN",
+        "social_security_number",
     )
     NOT_SECRET = (
         "keyboard",
@@ -116,6 +146,15 @@ class IsSecretNameTest(unittest.TestCase):
         "",
         "_",
         "secret_key_base",
+        "company_name",
+        "passenger_count",
+        "session",
+        "session_count",
+        "card",
+        "discard_number",
+        "cardinality",
+        "lessn",
+        "number",
     )
 
     def test_secret_names(self):

@@ -1,0 +1,157 @@
+"""A policy applied to a change-log entry: what each selector reaches inside one.
+
+An entry is about a record (the repository's outbox: `entity` is the table, `path` is None and
+`before`/`after` are rows) or about a place inside a tracked container (`path` is
+`orders[3].status` and `before`/`after` are the values there). Either way the values sit at a
+path of the record, and rules reach them as they would reach the same place in the record:
+
+- `column:`, `key:` and `field:` rules apply to `before` and `after`: to their fields when the
+  entry is about a whole record, and to the value at `path` otherwise, where a decision made
+  for any step on the way covers it (a redacted `address` redacts a change to `address.city`);
+- a change to a place the policy drops (`drop`) is not reported: the entry is dropped;
+- a composite `key` (a mapping) is treated like a row: its columns get the row's decisions;
+- `entry:` rules apply to the entry's own fields: actor, tenant, entity, path, key, before,
+  after, extra and `extra.<name>`.
+
+The entry is seen in the scopes `entity:<entity>` and `table:<entity>` (an outbox entry carries a
+table's rows, and the table's rules should follow them), plus any scope given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pdip.policy.decisions import Decision, ScopedRules
+from pdip.policy.engine import _REMOVED, REDACTED, Scope, _add, _Dropped, _with
+from pdip.policy.rules import ALLOW, DROP, DROP_RECORD, HASH, REDACT
+from pdip.tracking.paths import steps
+
+if TYPE_CHECKING:
+    from pdip.policy.engine import Policy
+    from pdip.tracking.entry import ChangeLogEntry
+
+_PLAIN_FIELDS = ("actor", "tenant", "entity", "path")
+
+
+def apply_to_entry(policy: Policy, entry: ChangeLogEntry, scope: Scope) -> ChangeLogEntry | None:
+    if entry.entity is not None:
+        scopes = _with(f"entity:{entry.entity}", _with(f"table:{entry.entity}", scope))
+    else:
+        scopes = scope
+    scoped = policy.scoped_for(scopes)
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        changes = _changes(policy, scoped, entry, counts)
+    except _Dropped:
+        changes = None
+    policy._count(counts)
+    if changes is None:
+        return None
+    return entry.replace(**changes) if changes else entry
+
+
+def _changes(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry, counts: dict) -> dict[str, Any]:
+    if scoped.drops_everything:
+        _add(counts, DROP_RECORD, scoped.label)
+        raise _Dropped
+    changes: dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        _plain(policy, scoped, name, getattr(entry, name), counts, changes)
+    key = entry.key
+    if scoped.decide_entry_field("key").action == ALLOW and isinstance(key, Mapping):
+        new_key = policy._mapping(scoped, key, counts, "", 1)
+        if new_key is not key:
+            changes["key"] = new_key
+    else:
+        _plain(policy, scoped, "key", key, counts, changes)
+    _extra(policy, scoped, entry.extra, counts, changes)
+    for name in ("before", "after"):
+        value = getattr(entry, name)
+        if scoped.decide_entry_field(name).action == ALLOW:
+            new = _at_path(policy, scoped, value, entry.path, counts)
+        else:
+            new = _flat(policy, scoped, scoped.decide_entry_field(name), value, counts)
+            new = None if new is _REMOVED else new
+        if new is not value:
+            changes[name] = new
+    return changes
+
+
+def _plain(policy: Policy, scoped: ScopedRules, name: str, value: Any, counts: dict, changes: dict) -> None:
+    decision = scoped.decide_entry_field(name)
+    if decision.action != ALLOW:
+        new = _flat(policy, scoped, decision, value, counts)
+        if new is not value:
+            changes[name] = None if new is _REMOVED else new
+
+
+def _extra(policy: Policy, scoped: ScopedRules, extra: Mapping[str, Any] | None, counts: dict, changes: dict) -> None:
+    if not extra:
+        return
+    whole = scoped.decide_entry_field("extra")
+    result: dict[str, Any] = {}
+    changed = False
+    for name, value in extra.items():
+        decision = whole if whole.action != ALLOW else scoped.decide_entry_field(f"extra.{name}")
+        new = _flat(policy, scoped, decision, value, counts)
+        changed = changed or new is not value
+        if new is not _REMOVED:
+            result[name] = new
+    if changed:
+        changes["extra"] = result or None
+
+
+def _flat(policy: Policy, scoped: ScopedRules, decision: Decision, value: Any, counts: dict) -> Any:
+    """A decision applied to a value as a whole (no looking inside)."""
+    while decision.action == DROP_RECORD:
+        if decision.rule.drops(value):
+            _add(counts, DROP_RECORD, scoped.label)
+            raise _Dropped
+        decision = decision.fallback
+    action = decision.action
+    if action == ALLOW:
+        return value
+    _add(counts, action, scoped.label)
+    if action == REDACT:
+        return None if value is None else REDACTED
+    if action == HASH:
+        return policy.hasher(value)
+    return _REMOVED
+
+
+def _at_path(policy: Policy, scoped: ScopedRules, value: Any, path: str | None, counts: dict) -> Any:
+    """`value`, which sits at `path` of the record (the whole record for None), with the policy applied."""
+    if path is None:
+        if isinstance(value, Mapping):
+            return policy._mapping(scoped, value, counts, "", 1)
+        if isinstance(value, (list, tuple)):
+            return policy._sequence(scoped, value, counts, "[*]", 1)
+        return value
+    walked = ""
+    written = steps(path)
+    for depth, step in enumerate(written, 1):
+        is_position = step.startswith("[")
+        walked = walked + "[*]" if is_position else (f"{walked}.{step}" if walked else step)
+        decision = scoped.decide(walked, None if is_position else step, depth)
+        here = depth == len(written) and ":" not in step  # the value is the field itself, not inside it
+        while decision.action == DROP_RECORD:
+            if decision.rule.drops(value) if here else not decision.rule.has_equals:
+                _add(counts, DROP_RECORD, scoped.label)
+                raise _Dropped
+            decision = decision.fallback
+        if decision.action == DROP:
+            _add(counts, DROP, scoped.label)
+            raise _Dropped  # a change to a field the policy removes is not reported
+        if decision.action != ALLOW:
+            return _flat(policy, scoped, decision, value, counts)
+    depth = len(written)
+    if ":" in written[-1]:  # a slice: the value is a list of items, each at `walked`
+        if not isinstance(value, list):
+            return value
+        new = [policy._value(scoped, _ALLOWED, item, counts, walked, depth) for item in value]
+        return value if all(a is b for a, b in zip(new, value, strict=True)) else new
+    return policy._value(scoped, _ALLOWED, value, counts, walked, depth)
+
+
+_ALLOWED = Decision(ALLOW)

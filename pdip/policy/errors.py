@@ -1,0 +1,29 @@
+"""Errors of the policy area: a policy file that cannot be used says which file, which rule and why."""
+
+from __future__ import annotations
+
+from pdip.dependency.errors import PdiConfigurationError
+
+
+class PolicyError(PdiConfigurationError):
+    """Base of the errors raised by pdip.policy."""
+
+
+class PolicyFileError(PolicyError):
+    """A policy file is missing, unreadable or malformed.
+
+    `file` is the file's path, `rule` the 1-based position of the offending rule in its `rules`
+    list (None when the problem is not in one rule) and `problem` what is wrong and what was
+    expected."""
+
+    def __init__(self, file: str, problem: str, rule: int | None = None):
+        self.file = file
+        self.rule = rule
+        self.problem = problem
+        where = f"{file}: rule {rule}" if rule is not None else file
+        super().__init__(f"{where}: {problem}")
+
+
+class MissingSaltError(PolicyError):
+    """A rule hashes values but no salt was given: unsalted hashes of e-mail addresses or phone
+    numbers are reversed by simply hashing every candidate."""

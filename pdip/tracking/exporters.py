@@ -1,0 +1,208 @@
+"""Exporters: observers that write change-log entries out of the process, in batches.
+
+- `JsonLinesExporter(path)`: one `entry.to_json()` per line, appended; `flush()` fsyncs.
+- `SqlExporter(engine_or_url)`: rows in the change-log table (`pdip.tracking.table`), one
+  transaction per flushed batch, through SQLAlchemy 2 Core.
+- Kafka: an exporter to a topic comes with the integrator's Kafka adapter, so that one client
+  configuration serves both; until then, use a `CallbackObserver` around your own producer.
+
+An exporter buffers entries and writes them when `batch_size` entries have arrived since its
+last write, when the oldest waiting entry is older than `max_delay` seconds (checked as entries
+arrive: there is no timer thread), on `flush()` and on `close()` (`with` closes it too). A write
+that fails raises to the caller (the tracker logs and counts it) and keeps the entries for the
+next write, which again waits for `batch_size` new entries, so a database that is down is not
+asked again at every change. At most `max_pending` entries wait: beyond that the oldest are
+dropped and counted in `dropped`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pdip.tracking.entry import ChangeLogEntry
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+
+class BatchingExporter:
+    """The buffering every exporter shares; subclasses write a batch in `_write`."""
+
+    def __init__(
+        self, *, batch_size: int = 100, max_delay: float | None = None, max_pending: int = 100_000, priority: int = 0
+    ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size is a number of entries (1 or more); got {batch_size!r}")
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self.priority = priority
+        self.dropped = 0
+        self.written = 0
+        self.closed = False
+        self._pending: deque[ChangeLogEntry] = deque(maxlen=max(max_pending, batch_size))
+        self._arrived = 0  # entries since the last write (or attempt)
+        self._oldest = 0.0  # when the oldest of those arrived
+        self._unsynced = False
+        self._lock = threading.RLock()
+
+    def __call__(self, entry: ChangeLogEntry) -> None:
+        with self._lock:
+            if self.closed:
+                raise ValueError(f"{self!r} is closed")
+            if len(self._pending) == self._pending.maxlen:
+                self.dropped += 1  # the deque lets the oldest go
+            self._pending.append(entry)
+            if not self._arrived:
+                self._oldest = time.monotonic()
+            self._arrived += 1
+            if self._arrived >= self.batch_size or (
+                self.max_delay is not None and time.monotonic() - self._oldest >= self.max_delay
+            ):
+                self.flush()
+
+    @property
+    def pending(self) -> int:
+        """How many entries wait to be written."""
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Write what waits, then make it durable; on failure the entries wait for the next try."""
+        with self._lock:
+            self._arrived = 0
+            if self._pending:
+                batch = list(self._pending)
+                self._write(batch)
+                self._pending.clear()
+                self.written += len(batch)
+                self._unsynced = True
+            if self._unsynced:
+                self._sync()
+                self._unsynced = False
+
+    def close(self) -> None:
+        """Flush, then release the file or engine; closing twice is harmless."""
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self.flush()
+            finally:
+                self.closed = True
+                self._release()
+
+    def __enter__(self) -> BatchingExporter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _write(self, batch: list[ChangeLogEntry]) -> None:
+        raise NotImplementedError
+
+    def _sync(self) -> None:
+        """Make written data durable (fsync); nothing to do by default."""
+
+    def _release(self) -> None:
+        """Release resources after the last flush; nothing to do by default."""
+
+
+class JsonLinesExporter(BatchingExporter):
+    """Appends one JSON line per entry to `path` (created with its folder if missing).
+
+    `flush()` (and so every full batch) ends with `os.fsync` unless `fsync=False`; the file is
+    opened at the first write and kept open until `close()`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        batch_size: int = 100,
+        max_delay: float | None = None,
+        max_pending: int = 100_000,
+        fsync: bool = True,
+        priority: int = 0,
+    ):
+        super().__init__(batch_size=batch_size, max_delay=max_delay, max_pending=max_pending, priority=priority)
+        self.path = Path(path)
+        self.fsync = fsync
+        self._file: Any = None
+
+    def _write(self, batch: list[ChangeLogEntry]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
+        self._file.write("".join(entry.to_json() + "\n" for entry in batch))
+
+    def _sync(self) -> None:  # called after a write, so the file is open
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def _release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __repr__(self) -> str:
+        return f"JsonLinesExporter({str(self.path)!r}, pending={self.pending})"
+
+
+def read_json_lines(path: str | os.PathLike[str]) -> Iterator[ChangeLogEntry]:
+    """The entries of a JSON Lines change log, in file order (blank lines are skipped)."""
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if line.strip():
+                yield ChangeLogEntry.from_json(line)
+
+
+class SqlExporter(BatchingExporter):
+    """Inserts entries into a change-log table, one transaction per flushed batch.
+
+    `target` is an SQLAlchemy `Engine` (yours: not disposed on close) or a URL (the exporter's
+    own engine, disposed on close). `create_table=True` creates the table (and its indexes) if
+    missing. The database numbers rows itself (`sequence` is the table's key across all
+    writers), so an entry's own sequence is not stored.
+    """
+
+    def __init__(
+        self,
+        target: sa.Engine | str,
+        *,
+        table: str | None = None,
+        schema: str | None = None,
+        create_table: bool = False,
+        batch_size: int = 500,
+        max_delay: float | None = None,
+        max_pending: int = 100_000,
+        priority: int = 0,
+    ):
+        super().__init__(batch_size=batch_size, max_delay=max_delay, max_pending=max_pending, priority=priority)
+        import sqlalchemy as sa  # only exporters to SQL pay for importing SQLAlchemy
+
+        from pdip.tracking.table import TABLE_NAME, change_log_table
+
+        self._owns_engine = isinstance(target, str)
+        self.engine: sa.Engine = sa.create_engine(target) if isinstance(target, str) else target
+        self.table = change_log_table(sa.MetaData(), table or TABLE_NAME, schema)
+        if create_table:
+            self.table.metadata.create_all(self.engine, tables=[self.table])
+
+    def _write(self, batch: list[ChangeLogEntry]) -> None:
+        from pdip.tracking.table import entry_to_row
+
+        with self.engine.begin() as connection:
+            connection.execute(self.table.insert(), [entry_to_row(entry) for entry in batch])
+
+    def _release(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlExporter({self.table.fullname!r}, pending={self.pending})"
