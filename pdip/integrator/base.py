@@ -18,8 +18,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.memory import MemoryStores
@@ -72,14 +74,19 @@ class ExecutionResult:
 
 @dataclasses.dataclass
 class RunContext:
-    """What adapters may use during a run: the integrator's memory stores and the execution id."""
+    """What adapters may use during a run: the memory stores, the execution id, and the
+    application's root (relative file paths and SQLite databases resolve against it)."""
 
     stores: MemoryStores
     execution_id: str
+    root: Path | None = None
 
 
 class Integrator(ISingleton):
-    def __init__(self, registry: AdapterRegistry, state: StateStore, logger: ConsoleLogger):
+    def __init__(
+        self, registry: AdapterRegistry, state: StateStore, logger: ConsoleLogger, configuration: Configuration
+    ):
+        self.root = configuration.root_directory
         self.registry = registry
         self.state = state
         self.logger = logger
@@ -99,7 +106,7 @@ class Integrator(ISingleton):
         self._emit(OperationStarted(execution_id, operation.name, len(operation.integrations)))
         status = "finished"
         for integration, result in zip(operation.integrations, results, strict=True):
-            self._run(operation, integration, result, RunContext(self.stores, execution_id))
+            self._run(operation, integration, result, RunContext(self.stores, execution_id, self.root))
             if result.status == "failed":
                 status = "failed"
                 break

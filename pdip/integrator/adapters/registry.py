@@ -16,6 +16,7 @@ from pdip.integrator.models import Connection
 
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
+    **dict.fromkeys(("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql"),
 }
 
 
