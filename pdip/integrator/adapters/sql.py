@@ -137,16 +137,17 @@ class SqlTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self.table is None:
             self.table = self._ready(batch)
-        records = [dict(zip(batch.columns, row, strict=True)) for row in batch.rows]
-        if not records:
+        rows = batch.rows
+        if not rows:
             return WriteResult(0)
         with self.engine.connect() as connection:
             try:
                 with connection.begin():
-                    connection.execute(self.table.insert(), records)
-                return WriteResult(len(records))
-            except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.StatementError):
-                return self._row_by_row(connection, batch.rows, records)
+                    _bulk_insert(connection, self.table, batch.columns, rows)
+                return WriteResult(len(rows))
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
+                records = [dict(zip(batch.columns, row, strict=True)) for row in rows]
+                return self._row_by_row(connection, rows, records)
 
     def _row_by_row(self, connection, rows: list[tuple], records: list[dict]) -> WriteResult:
         """Find the rows the database refuses: write each in a savepoint, keep the good ones."""
@@ -193,6 +194,36 @@ class SqlTarget(Target):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_POSITIONAL = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}
+
+
+def _bulk_insert(connection: sa.Connection, table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
+    """The batch through the driver itself: PostgreSQL's COPY, or one `executemany` of tuples
+    (which PyMySQL turns into multi-row INSERTs). SQLAlchemy's per-row parameter processing
+    costs more than the database's own work, so the hot path goes around it; identifiers are
+    still quoted by the dialect."""
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    target = ".".join(quote(part) for part in (table.schema, table.name) if part)
+    names = ", ".join(quote(name) for name in columns)
+    driver = connection.connection.driver_connection
+    if dialect.name == "postgresql" and hasattr(driver, "cursor"):
+        with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marker = _POSITIONAL.get(dialect.paramstyle)
+    if marker is None:  # a driver that only takes named parameters: SQLAlchemy's own path
+        connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    placeholders = ", ".join(marker.format(index + 1) for index in range(len(columns)))
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", rows)
+    finally:
+        cursor.close()
 
 
 def _columns_for(batch: Batch) -> list[sa.Column]:
