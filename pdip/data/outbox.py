@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from pdip.data.bulk import bulk_insert
 from pdip.data.domain import Entity, EntityBase, is_tracked
 from pdip.tracking.actors import current_actor
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.table import change_log_table, entry_to_row, row_to_entry
 
 CHANGE_LOG = change_log_table(EntityBase.metadata)
+_COLUMNS = tuple(column.name for column in CHANGE_LOG.columns if column.name != "sequence")
 
 EntryFilter = Callable[[ChangeLogEntry], ChangeLogEntry | None]
 
@@ -45,7 +47,10 @@ class Outbox:
         if self.policy is not None:
             entries = [kept for entry in entries if (kept := self.policy(entry)) is not None]
         if entries:
-            session.connection().execute(CHANGE_LOG.insert(), [entry_to_row(entry) for entry in entries])
+            rows = [entry_to_row(entry) for entry in entries]
+            bulk_insert(
+                session.connection(), CHANGE_LOG, _COLUMNS, [tuple(row[name] for name in _COLUMNS) for row in rows]
+            )
 
     def _entries(self, entity: Entity, new: Any, deleted: Any, actor: str | None) -> Iterator[ChangeLogEntry]:
         if entity in new:

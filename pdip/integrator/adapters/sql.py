@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.configuration import DatabaseConfig
+from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -143,7 +144,7 @@ class SqlTarget(Target):
         with self.engine.connect() as connection:
             try:
                 with connection.begin():
-                    _bulk_insert(connection, self.table, batch.columns, rows)
+                    bulk_insert(connection, self.table, batch.columns, rows)
                 return WriteResult(len(rows))
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
                 records = [dict(zip(batch.columns, row, strict=True)) for row in rows]
@@ -194,36 +195,6 @@ class SqlTarget(Target):
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-_POSITIONAL = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}
-
-
-def _bulk_insert(connection: sa.Connection, table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
-    """The batch through the driver itself: PostgreSQL's COPY, or one `executemany` of tuples
-    (which PyMySQL turns into multi-row INSERTs). SQLAlchemy's per-row parameter processing
-    costs more than the database's own work, so the hot path goes around it; identifiers are
-    still quoted by the dialect."""
-    dialect = connection.dialect
-    quote = dialect.identifier_preparer.quote
-    target = ".".join(quote(part) for part in (table.schema, table.name) if part)
-    names = ", ".join(quote(name) for name in columns)
-    driver = connection.connection.driver_connection
-    if dialect.name == "postgresql" and hasattr(driver, "cursor"):
-        with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marker = _POSITIONAL.get(dialect.paramstyle)
-    if marker is None:  # a driver that only takes named parameters: SQLAlchemy's own path
-        connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    placeholders = ", ".join(marker.format(index + 1) for index in range(len(columns)))
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", rows)
-    finally:
-        cursor.close()
 
 
 def _columns_for(batch: Batch) -> list[sa.Column]:
