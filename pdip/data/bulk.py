@@ -29,7 +29,7 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     target = ".".join(quote(part) for part in (table.schema, table.name) if part)
     names = ", ".join(quote(name) for name in columns)
     driver = connection.connection.driver_connection
-    if dialect.name == "postgresql" and hasattr(driver.cursor(), "copy"):
+    if dialect.name == "postgresql" and type(driver).__module__.startswith("psycopg"):  # psycopg 3 has COPY
         with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
