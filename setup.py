@@ -17,6 +17,7 @@ EXTRAS = {
     "integrator": [
         "pandas>=2.1",
         "pyarrow>=15",
+        "openpyxl>=3.1",
         "psycopg[binary]>=3.1",
         "PyMySQL>=1.1",
         "rich>=13",

@@ -167,6 +167,9 @@ class Integrator(ISingleton):
         prepared = False
         for batch in source.read(request):
             batch_started = time.perf_counter()
+            if batch.rejected:  # what the source could not read (a malformed line) is dead-lettered too
+                result.rows_read += len(batch.rejected)
+                self._dead_letter(integration, batch, batch.rejected, result, context, base)
             if not prepared:
                 target.prepare(batch.columns, integration.create_target, integration.truncate_target)
                 prepared = True
@@ -175,7 +178,8 @@ class Integrator(ISingleton):
             result.rows_read += len(batch)
             result.rows_written += written.written
             if written.rejected:
-                self._dead_letter(integration, batch, written.rejected, result, context, base)
+                rows = [(dict(zip(batch.columns, row, strict=False)), reason) for row, reason in written.rejected]
+                self._dead_letter(integration, batch, rows, result, context, base)
             watermark = _high_watermark(batch, integration.cursor, watermark)
             self.state.save_checkpoint(
                 operation.name, integration.name, context.execution_id, batch.position, watermark
@@ -191,12 +195,12 @@ class Integrator(ISingleton):
             )
         if not prepared:
             target.prepare(list(integration.columns or []), integration.create_target, integration.truncate_target)
+        target.finish()
 
-    def _dead_letter(self, integration, batch: Batch, rejected, result, context, base) -> None:
-        rows = [(dict(zip(batch.columns, row, strict=False)), reason) for row, reason in rejected]
+    def _dead_letter(self, integration, batch: Batch, rows: list[tuple[dict, str]], result, context, base) -> None:
         self.state.dead_letter(context.execution_id, integration.name, batch.position, rows)
         result.rows_dead_lettered += len(rows)
-        self._emit(RowsDeadLettered(**base, rows=len(rows), reason=rejected[0][1]))
+        self._emit(RowsDeadLettered(**base, rows=len(rows), reason=rows[0][1]))
         if result.rows_dead_lettered > integration.max_errors:
             raise IntegrationFailedError(
                 integration.name,

@@ -3,7 +3,9 @@
 A batch keeps the form its source produced (row tuples, or an Arrow record batch) and converts
 on demand, once: a row-oriented target reading an Arrow source pays for the conversion, a
 columnar one does not. `position` is where the source stood after this batch (a row count, a
-file offset, a cursor value), which is what a checkpoint records.
+file offset, a cursor value), which is what a checkpoint records. `rejected` holds what the
+source read but could not make a row of (a malformed line), as (what it held, why) pairs; the
+integrator dead-letters them like rows a target refuses.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
 
 
 class Batch:
-    __slots__ = ("_arrow", "_rows", "columns", "position")
+    __slots__ = ("_arrow", "_rows", "columns", "position", "rejected")
 
     def __init__(
         self,
@@ -25,6 +27,7 @@ class Batch:
         rows: list[tuple] | None = None,
         arrow: pyarrow.RecordBatch | None = None,
         position: Any = None,
+        rejected: list[tuple[dict[str, Any], str]] | None = None,
     ):
         if (rows is None) == (arrow is None):
             raise ValueError("a Batch holds either rows or an Arrow record batch")
@@ -32,6 +35,7 @@ class Batch:
         self._rows = rows
         self._arrow = arrow
         self.position = position
+        self.rejected = rejected if rejected is not None else []
 
     # -- construction ------------------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ class Target(abc.ABC):
     def commit(self) -> None:
         """Make what was written so far durable (called after every batch)."""
 
+    def finish(self) -> None:
+        """Called once after the last batch, only when the whole copy succeeded: a target that
+        stages its output (a file written under a temporary name) puts it in place here."""
+
     def describe(self) -> str:
         return self.connection.kind
 

@@ -17,6 +17,7 @@ from pdip.integrator.models import Connection
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
     **dict.fromkeys(("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql"),
+    **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file"),
 }
 
 
@@ -31,7 +32,9 @@ class AdapterRegistry(ISingleton):
     def adapter(self, kind: str) -> Adapter:
         adapter = self._adapters.get(kind.lower())
         if adapter is None and kind.lower() in BUILT_IN:
-            self.register(importlib.import_module(BUILT_IN[kind.lower()]).ADAPTER)
+            module = importlib.import_module(BUILT_IN[kind.lower()])
+            for built_in in getattr(module, "ADAPTERS", None) or (module.ADAPTER,):  # kinds differing in capabilities
+                self.register(built_in)
             adapter = self._adapters[kind.lower()]
         if adapter is None:
             known = ", ".join(sorted({*BUILT_IN, *self._adapters}))

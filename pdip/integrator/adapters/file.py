@@ -1,0 +1,411 @@
+"""Files as source and target: CSV, JSON Lines, Parquet and Excel.
+
+    source: {kind: csv, path: landing/*.csv, delimiter: ";", types: {id: int, amount: decimal}}
+    target: {kind: parquet, path: out/orders.parquet}
+
+A source reads one file, every file of a folder (with the format's suffixes), or every file a
+glob matches, in sorted order; relative paths resolve against the application's root. Each batch
+says where the source stood (`{"file": "b.csv", "row": 500}`). A line that is not a row (a CSV
+line with the wrong number of fields, a value that does not convert to its declared type, a JSON
+Lines line that is not an object) is left out of the batch and handed to the integrator as
+rejected, with the file and line, to be dead-lettered.
+
+A target writes a temporary file next to the real one and moves it into place only when the
+whole integration succeeded, so a failed run leaves the previous file untouched. It replaces the
+file on every run unless `append: true` (then the new rows follow the old ones, still atomically).
+Parquet goes through Arrow both ways; CSV, JSON Lines and Excel are read and written row by row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import dataclasses
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator, Sequence
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from pdip.conversion import ConversionError, convert
+from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.file_formats import (
+    CONVERSION_ERRORS,
+    QUOTING,
+    READERS,
+    VALUE_TYPES,
+    JsonLinesFile,
+    Malformed,
+    RowFile,
+    require,
+)
+from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
+from pdip.integrator.batch import Batch
+from pdip.integrator.errors import OperationError
+from pdip.integrator.models import Connection
+
+KINDS = {"csv": "csv", "jsonl": "jsonl", "json_lines": "jsonl", "parquet": "parquet", "excel": "excel"}
+SUFFIXES = {
+    "csv": (".csv", ".tsv", ".txt"),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+    "parquet": (".parquet", ".pq"),
+    "excel": (".xlsx", ".xlsm"),
+}
+_COMMON = ("path", "append")
+SETTINGS = {
+    "csv": (*_COMMON, "encoding", "delimiter", "quotechar", "quoting", "header", "columns", "null", "types"),
+    "jsonl": (*_COMMON, "encoding", "columns", "types"),
+    "parquet": (*_COMMON, "compression"),
+    "excel": (*_COMMON, "sheet", "header", "columns", "types"),
+}
+COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
+_GLOB = re.compile(r"[*?\[]")
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSettings:
+    """A file connection's settings; which ones a kind takes is in `SETTINGS`."""
+
+    path: str | Path
+    append: bool = False
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+    quoting: str = "minimal"
+    header: bool = True
+    columns: list[str] | None = None
+    null: str = ""
+    types: dict[str, str] = dataclasses.field(default_factory=dict)
+    sheet: str | None = None
+    compression: str = "snappy"
+
+
+def file_settings(connection: Connection) -> FileSettings:
+    """The connection's settings, checked: every problem is named with its key before data moves."""
+    kind, label = _kind(connection), _label(connection)
+    raw = {str(key).lower(): value for key, value in connection.settings.items()}
+    allowed = SETTINGS[kind]
+    for key in raw:
+        if key not in allowed:
+            hint = get_close_matches(key, allowed, n=1)
+            suggestion = f"; did you mean {hint[0]}?" if hint else ""
+            raise OperationError(
+                f"{label}: {key}: unknown setting for {kind} files (expected one of {', '.join(allowed)}){suggestion}"
+            )
+    if "null" in raw and raw["null"] is None:  # YAML reads `null: NULL` (and `~`) as no value at all
+        raise OperationError(f'{label}: null: got no value; quote the text that means NULL (null: "NULL")')
+    if not str(raw.get("path") or "").strip():
+        raise OperationError(f"{label}: path: required (a file, a folder or a glob such as data/*.{kind})")
+    try:
+        settings = convert(raw, FileSettings, lenient=True)
+    except ConversionError as error:
+        problems = [f"{label}: {problem.describe()}" for problem in error.problems]
+        raise OperationError("; ".join(problems), problems) from None
+    problems = [f"{label}: {problem}" for problem in _problems(settings, kind)]
+    if problems:
+        raise OperationError("; ".join(problems), problems)
+    return settings
+
+
+def _problems(settings: FileSettings, kind: str) -> list[str]:
+    problems = []
+    for key in ("delimiter", "quotechar"):
+        value = getattr(settings, key)
+        if len(value) != 1:
+            problems.append(f"{key}: expected one character, got {value!r}")
+    if settings.quoting.lower() not in QUOTING:
+        problems.append(f"quoting: expected one of {', '.join(QUOTING)}, got {settings.quoting!r}")
+    try:
+        codecs.lookup(settings.encoding)
+    except LookupError:
+        problems.append(f"encoding: {settings.encoding!r} is not an encoding Python knows")
+    for column, name in settings.types.items():
+        if name.lower() not in VALUE_TYPES:
+            problems.append(f"types.{column}: expected int, float, decimal, bool, text, date or datetime, got {name!r}")
+    if settings.columns is not None and len(set(settings.columns)) != len(settings.columns):
+        problems.append(f"columns: names must be unique, got {', '.join(settings.columns)}")
+    if settings.compression.lower() not in COMPRESSIONS:
+        problems.append(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}")
+    return problems
+
+
+def _kind(connection: Connection) -> str:
+    return KINDS[connection.kind.lower()]
+
+
+def _label(connection: Connection) -> str:
+    return f"{connection.kind} connection {connection.name!r}" if connection.name else f"{connection.kind} connection"
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+
+def _local(path: str | Path, label: str) -> Path:
+    text = str(path)
+    scheme, separator, rest = text.partition("://")
+    if separator:
+        if scheme.lower() != "file":
+            raise OperationError(f"{label}: path: {scheme}:// URLs are not supported yet; use a local path")
+        text = rest
+    return Path(text).expanduser()
+
+
+def _absolute(path: Path, context: Any) -> Path:
+    """Relative paths are the application's: they resolve against its root, else the working folder."""
+    return path if path.is_absolute() else Path(getattr(context, "root", None) or Path.cwd()) / path
+
+
+def source_files(settings: FileSettings, kind: str, context: Any, label: str) -> list[tuple[Path, str]]:
+    """(path, name) of each file to read, sorted; the name is what positions and reasons show."""
+    given = _local(settings.path, label)
+    parts = given.parts
+    first = next((index for index, part in enumerate(parts) if _GLOB.search(part)), None)
+    if first is not None:
+        folder = _absolute(Path(*parts[:first]), context)
+        if not folder.is_dir():
+            raise OperationError(f"{label}: path: folder {folder} does not exist")
+        files = sorted(path for path in folder.glob(str(Path(*parts[first:]))) if _readable(path))
+        return [(path, path.relative_to(folder).as_posix()) for path in files]
+    path = _absolute(given, context)
+    if path.is_dir():
+        files = sorted(item for item in path.iterdir() if _readable(item) and item.suffix.lower() in SUFFIXES[kind])
+        return [(item, item.name) for item in files]
+    if not path.is_file():
+        raise OperationError(f"{label}: path: {path} does not exist")
+    return [(path, path.name)]
+
+
+def _readable(path: Path) -> bool:
+    """Files only, and never hidden ones (a target's temporary file starts with a dot)."""
+    return path.is_file() and not path.name.startswith(".")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class FileSource(Source):
+    def __init__(self, connection: Connection, context: Any):
+        super().__init__(connection, context)
+        self.kind, self.label = _kind(connection), _label(connection)
+        self.settings = file_settings(connection)
+        if self.kind in ("csv", "excel") and not self.settings.header and not self.settings.columns:
+            raise OperationError(f"{self.label}: columns: required when header is false (the fields' names, in order)")
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        if request.cursor and self.kind == "csv" and request.cursor not in self.settings.types:
+            raise OperationError(
+                f"{self.label}: types.{request.cursor}: CSV values are text, so the cursor would compare as "
+                f"text ('10' < '9'); declare its type (types: {{{request.cursor}: int}}), or `text` to compare text"
+            )
+        files = source_files(self.settings, self.kind, self.context, self.label)
+        if self.kind == "parquet":
+            yield from self._arrow_batches(files, request)
+        else:
+            yield from self._row_batches(files, request)
+
+    def _row_batches(self, files: list[tuple[Path, str]], request: ReadRequest) -> Iterator[Batch]:
+        wanted = list(request.columns) if request.columns else None
+        explicit, first = wanted is not None, None
+        rows: list[tuple] = []
+        rejected: list[tuple[dict[str, Any], str]] = []
+        position = None
+        for path, name in files:
+            count = 0
+            with self._open(path, name, wanted, explicit) as reader:
+                plan = None
+                if reader.columns:
+                    if wanted is None:
+                        wanted, first = list(reader.columns), name
+                    plan = _RowPlan(reader.columns, wanted, self.settings.types, request, name)
+                    plan.check(explicit, first, self.label)
+                for line, values in reader:
+                    count += 1
+                    if isinstance(values, Malformed):
+                        rejected.append((values.row, f"{name}:{line}: {values.problem}"))
+                    else:
+                        row, problem = plan.apply(values)
+                        if problem is not None:
+                            rejected.append(
+                                (dict(zip(reader.columns, values, strict=True)), f"{name}:{line}: {problem}")
+                            )
+                        elif row is not None:
+                            rows.append(row)
+                    if len(rows) + len(rejected) >= request.batch_size:
+                        yield Batch(wanted or [], rows, position={"file": name, "row": count}, rejected=rejected)
+                        rows, rejected = [], []
+            position = {"file": name, "row": count}
+        if rows or rejected:
+            yield Batch(wanted or [], rows, position=position, rejected=rejected)
+
+    def _open(self, path: Path, name: str, wanted: list[str] | None, explicit: bool) -> RowFile:
+        if self.kind == "jsonl":
+            chosen = bool(self.settings.columns) or explicit
+            return JsonLinesFile(path, name, self.settings, self.settings.columns or wanted, chosen)
+        return READERS[self.kind](path, name, self.settings)
+
+    def _arrow_batches(self, files: list[tuple[Path, str]], request: ReadRequest) -> Iterator[Batch]:
+        parquet = require("pyarrow.parquet", "parquet")
+        import pyarrow.compute
+
+        wanted = list(request.columns) if request.columns else None
+        explicit, first = wanted is not None, None
+        for path, name in files:
+            with parquet.ParquetFile(path) as reader:
+                columns = reader.schema_arrow.names
+                if wanted is None:
+                    wanted, first = list(columns), name
+                _RowPlan(columns, wanted, {}, request, name).check(explicit, first, self.label)
+                count = 0
+                for batch in reader.iter_batches(batch_size=request.batch_size, columns=wanted):
+                    count += batch.num_rows
+                    if request.cursor is not None and request.after is not None:
+                        try:
+                            batch = batch.filter(pyarrow.compute.greater(batch.column(request.cursor), request.after))
+                        except (ValueError, TypeError, NotImplementedError) as error:
+                            raise OperationError(
+                                f"{name}: cursor {request.cursor!r} cannot be compared with the high-watermark "
+                                f"{request.after!r}: {error}"
+                            ) from None
+                    if batch.num_rows:
+                        yield Batch.from_arrow(batch, position={"file": name, "row": count})
+
+    def describe(self) -> str:
+        return f"{self.connection.kind}:{self.settings.path}"
+
+
+class _RowPlan:
+    """What happens to each row of one file: projection to the wanted columns, the declared
+    types, and for an incremental read the comparison with the high-watermark."""
+
+    def __init__(self, columns: list[str], wanted: list[str], types: dict[str, str], request: ReadRequest, name: str):
+        self.columns, self.wanted, self.name, self.request = list(columns), wanted, name, request
+        self.types = types
+        known = set(self.columns)
+        self.indexes = None if self.columns == wanted else [self.columns.index(c) for c in wanted if c in known]
+        self.conversions = [
+            (wanted.index(column), column, VALUE_TYPES[type_name.lower()], type_name)
+            for column, type_name in types.items()
+            if column in wanted
+        ]
+        incremental = request.cursor is not None and request.after is not None
+        self.cursor = wanted.index(request.cursor) if incremental and request.cursor in wanted else None
+
+    def check(self, explicit: bool, first: str | None, label: str) -> None:
+        missing = [column for column in self.wanted if column not in self.columns]
+        if missing:
+            raise OperationError(
+                f"{label}: {self.name} has no column {', '.join(map(repr, missing))} (it has {', '.join(self.columns)})"
+            )
+        extra = [column for column in self.columns if column not in self.wanted]
+        if extra and not explicit:
+            raise OperationError(
+                f"{label}: {self.name} has columns {first} lacks: {', '.join(extra)}; every file of a folder or "
+                "glob needs the same columns (or choose some with the integration's `columns`)"
+            )
+        unknown = [column for column in self.types if column not in self.columns]
+        if unknown:
+            raise OperationError(
+                f"{label}: types.{unknown[0]}: {self.name} has no such column (it has {', '.join(self.columns)})"
+            )
+        if self.request.cursor is not None and self.request.cursor not in self.wanted:
+            raise OperationError(f"{label}: cursor {self.request.cursor!r}: {self.name} has no such column")
+
+    def apply(self, values: tuple) -> tuple[tuple | None, str | None]:
+        """(the row, None), (None, why it was refused), or (None, None) when it is not new."""
+        if self.indexes is not None:
+            values = tuple([values[index] for index in self.indexes])
+        if self.conversions:
+            values = list(values)
+            for index, column, to_type, type_name in self.conversions:
+                value = values[index]
+                if value is not None:
+                    try:
+                        values[index] = to_type(value)
+                    except CONVERSION_ERRORS:
+                        return None, f"column {column!r}: expected {type_name}, got {value!r}"
+            values = tuple(values)
+        if self.cursor is not None:
+            value = values[self.cursor]
+            try:
+                newer = value is not None and value > self.request.after
+            except TypeError:
+                return None, f"cursor {self.request.cursor!r}: {value!r} cannot be compared with {self.request.after!r}"
+            if not newer:
+                return None, None
+        return values, None
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class FileTarget(Target):
+    """Writes a temporary file beside the real one; `finish` moves it into place, `close` without
+    `finish` (a failed run) deletes it."""
+
+    def __init__(self, connection: Connection, context: Any):
+        super().__init__(connection, context)
+        self.kind, self.label = _kind(connection), _label(connection)
+        self.settings = file_settings(connection)
+        given = _local(self.settings.path, self.label)
+        if _GLOB.search(str(given)):
+            raise OperationError(f"{self.label}: path: a target writes one file, not a pattern ({given})")
+        self.path = _absolute(given, context)
+        if self.path.is_dir():
+            raise OperationError(f"{self.label}: path: {self.path} is a folder; a target writes one file")
+        self.columns: list[str] = []
+        self._temporary: Path | None = None
+        self._writer: FileWriter | None = None
+
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+        """Open the temporary file. Files are always created; `truncate` wins over `append`."""
+        self.columns = list(columns)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existing = self.path if self.settings.append and not truncate and self.path.is_file() else None
+        self._temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pdip-tmp")
+        self._temporary.touch(exist_ok=False)
+        self._writer = WRITERS[self.kind](self._temporary, self.columns, self.settings, existing)
+
+    def write(self, batch: Batch) -> WriteResult:
+        if batch.columns != self.columns and len(batch):
+            raise OperationError(
+                f"{self.label}: a batch has columns {', '.join(batch.columns)}, the file {', '.join(self.columns)}"
+            )
+        return self._writer.write(batch)
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def finish(self) -> None:
+        """Complete the temporary file, make it durable and put it in the real file's place."""
+        self._writer.close()
+        self._writer = None
+        with open(self._temporary, "r+b") as stream:
+            os.fsync(stream.fileno())
+        if self.path.exists():
+            shutil.copymode(self.path, self._temporary)
+        os.replace(self._temporary, self.path)
+        self._temporary = None
+
+    def describe(self) -> str:
+        return f"{self.connection.kind}:{self.settings.path}"
+
+    def close(self) -> None:
+        try:
+            if self._writer is not None:
+                with contextlib.suppress(Exception):  # the file is deleted next; its state does not matter
+                    self._writer.abort()
+                self._writer = None
+        finally:
+            if self._temporary is not None:
+                self._temporary.unlink(missing_ok=True)
+                self._temporary = None
+
+
+ADAPTERS = (
+    Adapter(("csv", "jsonl", "json_lines", "excel"), FileSource, FileTarget, Capabilities()),
+    Adapter(("parquet",), FileSource, FileTarget, Capabilities(bulk_load=True)),
+)
