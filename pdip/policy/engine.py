@@ -197,13 +197,8 @@ class Policy:
 
     def _value(self, scoped: ScopedRules, decision: Any, value: Any, counts: dict, path: str, depth: int) -> Any:
         """`value` under `decision`: itself, replaced, or _REMOVED; raises _Dropped for drop_record."""
+        decision = past_drop_record(decision, value, counts, scoped.label)
         action = decision.action
-        while action == DROP_RECORD:
-            if decision.rule.drops(value):
-                _add(counts, DROP_RECORD, scoped.label)
-                raise _Dropped
-            decision = decision.fallback
-            action = decision.action
         if action == ALLOW:
             if type(value) in _SCALARS:
                 return value
@@ -295,6 +290,17 @@ class Policy:
 
 
 _REMOVED: Any = object()  # what a dropped field becomes on the way out
+
+
+def past_drop_record(decision: Any, value: Any, counts: dict, label: str, drops: Any = None) -> Any:
+    """Follow `drop_record` decisions: raise _Dropped (counted) when one holds for `value`, else
+    return the decision they fall back to. `drops(rule)` replaces `rule.drops(value)` when given."""
+    while decision.action == DROP_RECORD:
+        if drops(decision.rule) if drops is not None else decision.rule.drops(value):
+            _add(counts, DROP_RECORD, label)
+            raise _Dropped
+        decision = decision.fallback
+    return decision
 
 
 def _add(counts: dict[tuple[str, str], int], action: str, label: str, number: int = 1) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import _REMOVED, REDACTED, Scope, _add, _Dropped, _with
+from pdip.policy.engine import _REMOVED, REDACTED, Scope, _add, _Dropped, _with, past_drop_record
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD, HASH, REDACT
 from pdip.tracking.paths import steps
 
@@ -104,11 +104,7 @@ def _extra(policy: Policy, scoped: ScopedRules, extra: Mapping[str, Any] | None,
 
 def _flat(policy: Policy, scoped: ScopedRules, decision: Decision, value: Any, counts: dict) -> Any:
     """A decision applied to a value as a whole (no looking inside)."""
-    while decision.action == DROP_RECORD:
-        if decision.rule.drops(value):
-            _add(counts, DROP_RECORD, scoped.label)
-            raise _Dropped
-        decision = decision.fallback
+    decision = past_drop_record(decision, value, counts, scoped.label)
     action = decision.action
     if action == ALLOW:
         return value
@@ -135,11 +131,8 @@ def _at_path(policy: Policy, scoped: ScopedRules, value: Any, path: str | None, 
         walked = walked + "[*]" if is_position else (f"{walked}.{step}" if walked else step)
         decision = scoped.decide(walked, None if is_position else step, depth)
         here = depth == len(written) and ":" not in step  # the value is the field itself, not inside it
-        while decision.action == DROP_RECORD:
-            if decision.rule.drops(value) if here else not decision.rule.has_equals:
-                _add(counts, DROP_RECORD, scoped.label)
-                raise _Dropped
-            decision = decision.fallback
+        holds = None if here else (lambda rule: not rule.has_equals)
+        decision = past_drop_record(decision, value, counts, scoped.label, holds)
         if decision.action == DROP:
             _add(counts, DROP, scoped.label)
             raise _Dropped  # a change to a field the policy removes is not reported
