@@ -18,9 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pdip {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="run the built-in demo on an embedded SQLite database")
+    demo = commands.add_parser("demo", help="run the main job on embedded defaults: CSV -> SQLite -> Parquet -> memory")
     demo.add_argument("--directory", help="where the demo writes its files (a new temporary folder if omitted)")
-    demo.add_argument("--rows", type=int, default=1000, help="how many rows the demo moves (default 1000)")
+    demo.add_argument("--rows", type=int, default=300_000, help="how many readings the demo moves (default 300,000)")
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="run an operation (YAML); exit 0 ok, 1 failed, 2 invalid")
@@ -50,8 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(arguments: argparse.Namespace) -> int:
     from pdip.demo import run_demo
 
-    run_demo(arguments.directory, rows=arguments.rows)
-    return 0
+    return 0 if run_demo(arguments.directory, rows=arguments.rows).ok else 1
 
 
 def _check(arguments: argparse.Namespace) -> int:

@@ -1,123 +1,85 @@
-"""`pdip demo`: a small job on the embedded defaults, to see pdip work right after installing.
+"""`pdip demo`: the main job on embedded defaults, to see pdip work right after installing.
 
-It writes an application.yml into a folder, starts a `Pdi` there, and lets the container build
-a job that moves generated sensor readings from memory into SQLite, then exports a per-sensor
-summary from SQLite to a CSV file. Until the integrator lands, this shows the spine it stands
-on: configuration, discovery-free resolution by type, singletons with cleanup, and logging.
+It writes a CSV of generated sensor readings into a folder, then runs one operation there:
+CSV -> SQLite (the table created from the data), SQLite (a query) -> Parquet, and Parquet ->
+an in-memory store, and prints what each integration moved. Nothing but the folder is touched,
+and no server is needed.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from pdip.base import Pdi
-from pdip.configuration import BaseConfig, Configuration, DatabaseConfig
-from pdip.dependency import ISingleton
-from pdip.logging.loggers.console import ConsoleLogger
+from pdip.integrator import Connection, ExecutionResult, Integration, Operation
+from pdip.integrator.base import Integrator
+from pdip.integrator.events import IntegrationFinished
 
-APPLICATION_YML = """\
-APPLICATION:
-  NAME: pdip-demo
-DATABASE:
-  TYPE: sqlite
-  DATABASE: demo.db
-DEMO:
-  ROWS: {rows}
-  SENSORS: 8
-"""
+READING_TYPES = {"id": "int", "sensor": "text", "value": "float", "taken_at": "datetime", "ok": "bool"}
 
 
-class DemoConfig(BaseConfig):
-    rows: int = 1000
-    sensors: int = 8
-    batch_size: int = 500
-
-
-class ReadingSource(ISingleton):
-    """Readings made up in memory: (id, sensor, value)."""
-
-    def __init__(self, config: DemoConfig):
-        self.config = config
-
-    def batches(self) -> Iterator[list[dict]]:
-        batch = []
-        for number in range(1, self.config.rows + 1):
-            batch.append(
-                {"id": number, "sensor": f"sensor-{number % self.config.sensors}", "value": (number * 37) % 101 / 10}
+def write_readings(path: Path, rows: int) -> None:
+    """`rows` readings from 8 sensors, one per second, with every 97th reading flagged bad."""
+    start = dt.datetime(2026, 1, 1)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(READING_TYPES)
+        for number in range(1, rows + 1):
+            taken = (start + dt.timedelta(seconds=number)).isoformat()
+            writer.writerow(
+                [number, f"sensor-{number % 8}", round((number * 37) % 1001 / 10, 1), taken, number % 97 != 0]
             )
-            if len(batch) == self.config.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
 
 
-class ReadingStore(ISingleton):
-    """The `readings` table in the configured database; its engine is disposed at cleanup."""
-
-    def __init__(self, database: DatabaseConfig, configuration: Configuration):
-        self.engine = sa.create_engine(database.url(configuration.root_directory))
-        self.table = sa.Table(
-            "readings",
-            sa.MetaData(),
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("sensor", sa.String(40), nullable=False),
-            sa.Column("value", sa.Float, nullable=False),
-        )
-        self.table.metadata.drop_all(self.engine)
-        self.table.metadata.create_all(self.engine)
-
-    def write(self, rows: list[dict]) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(self.table.insert(), rows)
-
-    def summary(self) -> list[tuple[str, int, float]]:
-        columns = self.table.c
-        query = (
-            sa.select(columns.sensor, sa.func.count(), sa.func.round(sa.func.avg(columns.value), 3))
-            .group_by(columns.sensor)
-            .order_by(columns.sensor)
-        )
-        with self.engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(query)]
-
-    def close(self) -> None:
-        self.engine.dispose()
+def demo_operation() -> Operation:
+    database = {"database": "readings.db"}
+    return Operation(
+        "pdip-demo",
+        [
+            Integration(
+                "csv-to-sqlite",
+                source=Connection("csv", {"path": "readings.csv", "types": READING_TYPES}),
+                target=Connection("sqlite", {**database, "table": "readings"}),
+                create_target=True,
+                truncate_target=True,
+                batch_size=20_000,
+            ),
+            Integration(
+                "sqlite-to-parquet",
+                source=Connection(
+                    "sqlite", {**database, "query": "SELECT id, sensor, value, taken_at FROM readings WHERE ok"}
+                ),
+                target=Connection("parquet", {"path": "good_readings.parquet"}),
+                batch_size=20_000,
+            ),
+            Integration(
+                "parquet-to-memory",
+                source=Connection("parquet", {"path": "good_readings.parquet"}),
+                target=Connection("memory", {"store": "good_readings"}),
+                batch_size=20_000,
+            ),
+        ],
+    )
 
 
-class DemoJob:
-    def __init__(self, source: ReadingSource, store: ReadingStore, configuration: Configuration, logger: ConsoleLogger):
-        self.source, self.store, self.configuration, self.logger = source, store, configuration, logger
-
-    def run(self) -> Path:
-        started = time.perf_counter()
-        moved = 0
-        for batch in self.source.batches():
-            self.store.write(batch)
-            moved += len(batch)
-        self.logger.info("moved readings from memory to SQLite", rows=moved)
-        export = Path(self.configuration.root_directory) / "sensor_summary.csv"
-        with export.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["sensor", "readings", "average"])
-            writer.writerows(self.store.summary())
-        seconds = time.perf_counter() - started
-        self.logger.info("exported the per-sensor summary", file=str(export), seconds=round(seconds, 3))
-        return export
-
-
-def run_demo(directory: str | None = None, rows: int = 1000) -> Path:
-    """Run the demo in `directory` (a new temporary folder if None); returns the CSV it wrote."""
+def run_demo(directory: str | None = None, rows: int = 300_000) -> ExecutionResult:
+    """Run the demo in `directory` (a new temporary folder if None) and print a summary."""
     root = Path(directory or tempfile.mkdtemp(prefix="pdip-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "application.yml").write_text(APPLICATION_YML.format(rows=rows), encoding="utf-8")
+    write_readings(root / "readings.csv", rows)
     with Pdi(root_directory=root) as pdi:
-        export = pdi.get(DemoJob).run()
-    print(f"pdip demo: {rows} rows moved to {root / 'demo.db'}; summary in {export}")
-    return export
+        integrator = pdi.get(Integrator)
+        integrator.subscribe(IntegrationFinished, _print_finished)
+        result = integrator.integrate(demo_operation(), execution_id="demo")
+        kept = len(integrator.stores.get("good_readings", []))
+    status = "finished" if result.ok else "FAILED"
+    print(f"pdip demo {status} in {result.seconds:.2f} s in {root}: {rows:,} readings, {kept:,} good ones in memory")
+    return result
+
+
+def _print_finished(event: IntegrationFinished) -> None:
+    rate = event.rows_written / event.elapsed if event.elapsed else 0
+    print(f"  {event.integration:<18} {event.rows_written:>9,} rows  {event.elapsed:6.2f} s  {rate:>10,.0f} rows/s")

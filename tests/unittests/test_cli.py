@@ -1,5 +1,4 @@
 import contextlib
-import csv
 import io
 import runpy
 import subprocess
@@ -60,17 +59,23 @@ class CliTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("application.yml, line", err)
 
-    def test_demo_moves_rows_into_sqlite_and_writes_a_summary(self):
+    def test_demo_runs_the_main_job_csv_to_sqlite_to_parquet_to_memory(self):
         with tempfile.TemporaryDirectory() as folder:
-            code, out, _ = run("demo", "--directory", folder, "--rows", "240")
-            with open(Path(folder) / "sensor_summary.csv", newline="") as stream:
-                rows = list(csv.DictReader(stream))
-            self.assertTrue((Path(folder) / "demo.db").is_file())
-        self.assertEqual(code, 0)
-        self.assertIn("pdip demo: 240 rows moved", out)
-        self.assertIn("moved readings from memory to SQLite rows=240", out)
-        self.assertEqual(len(rows), 8)
-        self.assertEqual(sum(int(row["readings"]) for row in rows), 240)
+            code, out, _ = run("demo", "--directory", folder, "--rows", "970")
+            again, _, _ = run("demo", "--directory", folder, "--rows", "970")  # a second run replaces, never appends
+            import sqlite3
+
+            import pyarrow.parquet
+
+            with sqlite3.connect(Path(folder) / "readings.db") as database:
+                stored = database.execute("SELECT count(*) FROM readings").fetchone()[0]
+            good = pyarrow.parquet.read_table(Path(folder) / "good_readings.parquet").num_rows
+        self.assertEqual((code, again), (0, 0))
+        self.assertEqual((stored, good), (970, 960))  # every 97th reading is flagged bad
+        self.assertRegex(out, r"csv-to-sqlite +970 rows")
+        self.assertRegex(out, r"parquet-to-memory +960 rows")
+        self.assertIn("pdip demo finished in", out)
+        self.assertIn("970 readings, 960 good ones in memory", out)
 
 
 if __name__ == "__main__":
