@@ -14,6 +14,7 @@ new. This increment runs integrations in the calling process (the `inline` execu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import uuid
 from collections import defaultdict
@@ -38,6 +39,7 @@ from pdip.integrator.events import (
     OperationStarted,
     RowsDeadLettered,
 )
+from pdip.integrator.executors import ProcessReader
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.state import StateStore
 from pdip.logging.loggers.console import ConsoleLogger
@@ -127,17 +129,24 @@ class Integrator(ISingleton):
         started = time.perf_counter()
         base = {"execution_id": context.execution_id, "operation": operation.name, "integration": integration.name}
         source = target = None
+        in_child = _reads_in_a_process(operation, integration)
         try:
             target = self.registry.target(integration.target, context)
-            source = self.registry.source(integration.source, context) if integration.source else None
-            self._emit(
-                IntegrationStarted(**base, source=source.describe() if source else None, target=target.describe())
+            if integration.source is not None and not in_child:
+                source = self.registry.source(integration.source, context)
+            described = (
+                source.describe() if source else (f"{integration.source.kind} (reader process)" if in_child else None)
             )
-            if source is None:
+            self._emit(IntegrationStarted(**base, source=described, target=target.describe()))
+            if integration.source is None:
                 target.run(integration.sql)
                 target.commit()
             else:
-                self._copy(operation, integration, source, target, result, context, base)
+                if in_child:
+                    read = functools.partial(ProcessReader, integration.name, integration.source, context=context)
+                else:
+                    read = source.read
+                self._copy(operation, integration, read, target, result, context, base)
         except Exception as error:  # noqa: BLE001 - any failure ends this integration, reported in the result
             result.status, result.error = "failed", f"{type(error).__name__}: {error}"
             result.seconds = time.perf_counter() - started
@@ -159,13 +168,13 @@ class Integrator(ISingleton):
             )
         )
 
-    def _copy(self, operation, integration, source, target, result, context, base) -> None:
+    def _copy(self, operation, integration, read, target, result, context, base) -> None:
         watermark = None
         if integration.mode == "incremental":
             _, watermark = self.state.checkpoint(operation.name, integration.name)
         request = ReadRequest(integration.batch_size, integration.columns, integration.cursor, watermark)
         prepared = False
-        for batch in source.read(request):
+        for batch in read(request):
             batch_started = time.perf_counter()
             if batch.rejected:  # what the source could not read (a malformed line) is dead-lettered too
                 result.rows_read += len(batch.rejected)
@@ -222,6 +231,12 @@ class Integrator(ISingleton):
                         type(event).__name__,
                         error=f"{type(error).__name__}: {error}",
                     )
+
+
+def _reads_in_a_process(operation: Operation, integration: Integration) -> bool:
+    """The process executor reads in a child, except memory stores, which live in this process."""
+    source = integration.source
+    return operation.executor == "process" and source is not None and source.kind.lower() != "memory"
 
 
 def _high_watermark(batch: Batch, cursor: str | None, current: Any) -> Any:
