@@ -110,15 +110,37 @@ class ChangeLogReader:
 
 
 def _values(entity: Entity) -> dict[str, Any]:
-    """Column values; read from the instance's state directly (attribute access through the ORM
-    costs microseconds per column), falling back to the attribute for anything not loaded."""
+    """Column values of a row just written, read from the instance's state.
+
+    Attribute access through the ORM costs microseconds per column, and a column the insert did
+    not set (left to its default) is not loaded at all: reading it would cost a SELECT per row.
+    Its stored value is known without asking, unless the database itself fills it in."""
     loaded = entity.__dict__
-    return {key: loaded[key] if key in loaded else getattr(entity, key) for key in _column_keys(type(entity))}
+    values = {}
+    for key, unset in _columns(type(entity)):
+        if key in loaded:
+            values[key] = loaded[key]
+        else:
+            values[key] = getattr(entity, key) if unset is _ASK_DATABASE else unset
+    return values
+
+
+_ASK_DATABASE = object()
 
 
 @functools.cache
-def _column_keys(entity: type[Entity]) -> tuple[str, ...]:
-    return tuple(column.key for column in inspect(entity).column_attrs)
+def _columns(entity: type[Entity]) -> tuple[tuple[str, Any], ...]:
+    """(attribute, value stored when the insert left it unset) for each column of `entity`."""
+    columns = []
+    for attribute in inspect(entity).column_attrs:
+        column = attribute.columns[0]
+        default = column.default
+        if column.server_default is not None or (default is not None and not default.is_scalar):
+            unset = _ASK_DATABASE
+        else:
+            unset = default.arg if default is not None else None
+        columns.append((attribute.key, unset))
+    return tuple(columns)
 
 
 def _committed_values(state: Any) -> dict[str, Any]:

@@ -15,9 +15,12 @@ fields each action applied to and the records dropped; `metadata()` adds each fi
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import threading
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import ScopedRules, normalized_path
@@ -38,7 +41,10 @@ BUILT_IN = "built-in"
 
 Scope = str | Sequence[str] | None
 
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+# Values with nothing inside for a policy to look at: allowed as they are without a closer look.
+_SCALARS = frozenset(
+    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, uuid.UUID}
+)
 _MAX_SCOPES = 4_096
 
 
