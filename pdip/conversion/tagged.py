@@ -107,6 +107,11 @@ def dumps(value: Any) -> str:
     return _DUMPS(encode(value))
 
 
+def loads(text: str | bytes | None) -> Any:
+    """What `dumps` wrote, with its types restored; None stays None (a NULL column)."""
+    return None if text is None else decode(json.loads(text))
+
+
 def decode(data: Any) -> Any:
     """The values `encode` wrote, with their types restored."""
     if isinstance(data, list):

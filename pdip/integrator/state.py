@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.configuration import BaseConfig, Configuration
-from pdip.conversion.tagged import decode, dumps
+from pdip.conversion.tagged import dumps, loads
 from pdip.data.domain import UtcDateTime, utcnow
 from pdip.dependency import ISingleton
 
@@ -101,7 +101,7 @@ class StateStore(ISingleton):
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return (None, None) if row is None else (_load(row.position), _load(row.high_watermark))
+        return (None, None) if row is None else (loads(row.position), loads(row.high_watermark))
 
     def save_checkpoint(
         self, operation: str, integration: str, execution_id: str, position: Any, high_watermark: Any
@@ -142,7 +142,7 @@ class StateStore(ISingleton):
     def dead_letters(self, execution_id: str) -> list[dict[str, Any]]:
         query = sa.select(DEAD_LETTERS).where(DEAD_LETTERS.c.execution_id == execution_id).order_by(DEAD_LETTERS.c.id)
         with self.engine.connect() as connection:
-            return [{**row, "row": decode(json.loads(row["row"]))} for row in connection.execute(query).mappings()]
+            return [{**row, "row": loads(row["row"])} for row in connection.execute(query).mappings()]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -156,7 +156,3 @@ def _default_url(root: Path | None) -> str:
 
 def _dump(value: Any) -> str | None:
     return None if value is None else dumps(value)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else decode(json.loads(text))

@@ -9,14 +9,13 @@ tracked write); `key`, `before`, `after` and `extra` hold tagged JSON text (see
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from pdip.conversion.tagged import decode, dumps
+from pdip.conversion.tagged import dumps, loads
 from pdip.tracking.entry import SCHEMA_VERSION, ChangeLogEntry
 
 TABLE_NAME = "pdip_change_log"
@@ -76,22 +75,18 @@ def row_to_entry(row: Mapping[str, Any]) -> ChangeLogEntry:
     return ChangeLogEntry(
         row["action"],
         entity=row["entity"],
-        key=_value(row["key"]),
+        key=loads(row["key"]),
         path=row["path"],
-        before=_value(row["before"]),
-        after=_value(row["after"]),
+        before=loads(row["before"]),
+        after=loads(row["after"]),
         actor=row["actor"],
         tenant=row["tenant"],
         sequence=row["sequence"],
         timestamp=timestamp,
         id=row["id"],
-        extra=_value(row["extra"]),
+        extra=loads(row["extra"]),
     )
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else dumps(value)
-
-
-def _value(text: str | None) -> Any:
-    return None if text is None else decode(json.loads(text))
