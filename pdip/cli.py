@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("operation", help="the operation's YAML file")
     run.add_argument("--root", help="the application's folder (default: the operation file's folder)")
     run.add_argument("--execution-id", help="a name for this run (default: a new id)")
+    run.add_argument("--executor", choices=("inline", "process"), help="override the operation's executor")
     run.add_argument("--environment", "-e", help="select application.<environment>.yml")
     run.set_defaults(handler=_run)
 
@@ -101,6 +102,8 @@ def _run(arguments: argparse.Namespace) -> int:
         pdi, operation = _load(arguments, "run")
     except _InvalidOperation:
         return 2
+    if arguments.executor:
+        operation.executor = arguments.executor
     with pdi:
         result = pdi.get(Integrator).integrate(operation, execution_id=arguments.execution_id)
     for item in result.integrations:

@@ -94,7 +94,7 @@ class OperationCommandsTest(unittest.TestCase):
             self.assertIn("bad.yml: integrations: expected a list", err)
             code, _, err = run("run", str(root / "bad.yml"))
             self.assertEqual(code, 2)
-            code, out, _ = run("run", str(root / "op.yml"), "--execution-id", "cli-1")
+            code, out, _ = run("run", str(root / "op.yml"), "--execution-id", "cli-1", "--executor", "process")
             self.assertEqual(code, 1)  # the memory store `empty` does not exist in a new process
             self.assertIn("a: failed, 0 read", out)
             self.assertIn("tiny failed in", out)

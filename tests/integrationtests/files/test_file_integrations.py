@@ -276,6 +276,15 @@ class FileIntegrationTest(unittest.TestCase):
             pyarrow.parquet.read_table(self.root / "out/orders.parquet").to_pylist(),
             [{"id": 1, "amount": 10}, {"id": 2, "amount": 20}],
         )
+        in_a_reader_process = subprocess.run(
+            [sys.executable, "-m", "pdip", "run", "copy.yml", "--execution-id", "cli-2", "--executor", "process"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(in_a_reader_process.returncode, 0, in_a_reader_process.stdout + in_a_reader_process.stderr)
+        self.assertIn("orders: finished, 3 read, 2 written, 1 dead-lettered", in_a_reader_process.stdout)
 
 
 if __name__ == "__main__":
