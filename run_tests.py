@@ -72,6 +72,7 @@ def _start_coverage(wanted: bool):
     if coverage.Coverage.current() is not None:  # already under `coverage run`
         return None
     cov = coverage.Coverage(config_file=os.path.join(ROOT, ".coveragerc"))
+    cov.erase()  # no data files left from an earlier run may join this one's
     cov.start()
     return cov
 
@@ -81,6 +82,7 @@ def _finish_coverage(cov, check_floor: bool) -> bool:
         return True
     cov.stop()
     cov.save()
+    cov.combine()  # this process's data and that of the worker processes it started
     total = cov.report(show_missing=False, skip_covered=True)
     floor = cov.get_option("report:fail_under") or 0
     if check_floor and total < floor:

@@ -75,11 +75,13 @@ class ProcessReader:
                 return
 
     def _stop(self) -> None:
+        """Let a reader that has said its last word exit on its own; end one that has not."""
         if self.process is None:
             return
+        self.process.join(timeout=1)
         if self.process.is_alive():
             self.process.terminate()
-        self.process.join(timeout=5)
+            self.process.join(timeout=5)
 
 
 class _ChildContext:

@@ -46,7 +46,7 @@ def load_operation(
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise OperationError(f"{where}: integrations: names must be unique; repeated: {', '.join(duplicates)}")
-    executor = data.get("executor", "inline")
+    executor = data.get("executor", "process")
     if executor not in ("inline", "process"):
         raise OperationError(f"{where}: executor: expected inline or process, got {executor!r}")
     return Operation(

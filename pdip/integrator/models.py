@@ -79,7 +79,7 @@ class Integration:
 class Operation:
     name: str
     integrations: list[Integration]
-    executor: Literal["inline", "process"] = "inline"
+    executor: Literal["inline", "process"] = "process"
     source_file: Path | None = None
 
     @classmethod

@@ -32,7 +32,7 @@ class LoadingTest(unittest.TestCase):
     def test_a_valid_operation_loads_with_named_connections_and_variables(self):
         operation = Operation.from_yaml(write(VALID), environ={})
         copy = operation.integrations[0]
-        self.assertEqual((operation.name, operation.executor), ("nightly", "inline"))
+        self.assertEqual((operation.name, operation.executor), ("nightly", "process"))
         self.assertEqual(
             (copy.source.kind, copy.source.name, dict(copy.source.settings)), ("memory", "scratch", {"store": "orders"})
         )
