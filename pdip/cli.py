@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--root", help="the application's folder (default: the operation file's folder)")
     run.add_argument("--execution-id", help="a name for this run (default: a new id)")
     run.add_argument("--executor", choices=("inline", "process"), help="override the operation's executor")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar, even in a terminal")
     run.add_argument("--environment", "-e", help="select application.<environment>.yml")
     run.set_defaults(handler=_run)
 
@@ -105,7 +106,14 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.executor:
         operation.executor = arguments.executor
     with pdi:
-        result = pdi.get(Integrator).integrate(operation, execution_id=arguments.execution_id)
+        integrator = pdi.get(Integrator)
+        if sys.stdout.isatty() and not arguments.no_progress:
+            from pdip.integrator.progress import ProgressBar
+
+            with ProgressBar().attach(integrator):
+                result = integrator.integrate(operation, execution_id=arguments.execution_id)
+        else:
+            result = integrator.integrate(operation, execution_id=arguments.execution_id)
     for item in result.integrations:
         detail = f": {item.error}" if item.error else ""
         print(

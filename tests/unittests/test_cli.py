@@ -104,3 +104,24 @@ class OperationCommandsTest(unittest.TestCase):
             code, _, err = run("run", str(root / "missing.yml"))
             self.assertEqual(code, 2)
             self.assertIn("missing.yml", err)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class ProgressInTerminalTest(unittest.TestCase):
+    def test_a_terminal_gets_a_progress_bar_and_no_progress_turns_it_off(self):
+        operation = "name: p\nintegrations:\n  - name: only\n    source: {kind: memory, store: none}\n    target: {kind: memory, store: out}\n"
+        with application({"op.yml": operation}) as (root, _):
+            screen = _Terminal()
+            with contextlib.redirect_stdout(screen), contextlib.redirect_stderr(io.StringIO()):
+                code = main(["run", str(root / "op.yml")])
+            plain = _Terminal()
+            with contextlib.redirect_stdout(plain), contextlib.redirect_stderr(io.StringIO()):
+                main(["run", str(root / "op.yml"), "--no-progress"])
+        self.assertEqual(code, 1)
+        self.assertIn("failed", screen.getvalue())
+        self.assertIn("rows/s", screen.getvalue())  # the progress bar's rate column
+        self.assertNotIn("rows/s", plain.getvalue())
