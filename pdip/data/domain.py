@@ -58,8 +58,5 @@ class Tracked:
     __tracked__ = True
 
 
-AUDIT_COLUMNS = frozenset({"CreateUserId", "CreateUserTime", "UpdateUserId", "UpdateUserTime", "TenantId", "GcRecId"})
-
-
 def is_tracked(entity: object) -> bool:
     return bool(getattr(type(entity), "__tracked__", False))

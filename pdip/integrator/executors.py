@@ -30,10 +30,6 @@ QUEUE_DEPTH = 4
 _POLL_SECONDS = 1.0
 
 
-def read_inline(source: Any, request: ReadRequest) -> Iterator[Batch]:
-    return source.read(request)
-
-
 class ProcessReader:
     """Iterate the batches a child process reads from `connection`."""
 

@@ -117,10 +117,6 @@ class StateStore(ISingleton):
             if connection.execute(CHECKPOINTS.update().where(key).values(**values)).rowcount == 0:
                 connection.execute(CHECKPOINTS.insert().values(operation=operation, integration=integration, **values))
 
-    def forget_checkpoints(self, operation: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(CHECKPOINTS.delete().where(CHECKPOINTS.c.operation == operation))
-
     # -- dead letters ----------------------------------------------------------------------------
 
     def dead_letter(self, execution_id: str, integration: str, position: Any, rows: list[tuple[dict, str]]) -> None:
