@@ -92,21 +92,19 @@ class Pdi:
                 container.register(cls, cls, lifetime_of(cls))
 
     def _register_framework_services(self) -> None:
-        """pdip's own singletons that take their settings from the configuration."""
-        from pdip.cryptography import CryptoService
-        from pdip.logging.loggers.console import ConsoleLogger
-        from pdip.policy import Policy
+        """pdip's own singletons that take their settings from the configuration.
 
-        configuration = self.configuration
-
-        def console_logger() -> ConsoleLogger:
-            application = configuration.section(ApplicationConfig)
-            return ConsoleLogger(level=application.log_level, name=application.name)
-
-        self.container.register_factory(ConsoleLogger, console_logger, Lifetime.SINGLETON)
-        self.container.register_factory(CryptoService, configuration.crypto, Lifetime.SINGLETON)
+        They are offered through a resolver keyed by class path, so `Pdi()` imports none of
+        their modules (logging, the policy engine) until something asks for one."""
         self.container.register_factory(HandlerRegistry, self._handler_registry, Lifetime.SINGLETON)
-        self.container.register_factory(Policy, lambda: Policy.for_configuration(configuration), Lifetime.SINGLETON)
+        self.container.add_resolver(self._framework_resolver)
+
+    def _framework_resolver(self, key: Any) -> Registration | None:
+        make = _FRAMEWORK_FACTORIES.get(f"{getattr(key, '__module__', '')}:{getattr(key, '__qualname__', '')}")
+        if make is None:
+            return None
+        configuration = self.configuration
+        return Registration(key, Lifetime.SINGLETON, factory=lambda: make(key, configuration))
 
     def _handler_registry(self) -> HandlerRegistry:
         return HandlerRegistry(self.discovered.subclasses_of((*HANDLER_BASES, IPipelineBehavior)), self.root_directory)
@@ -177,6 +175,19 @@ class Pdi:
 
     def __repr__(self) -> str:
         return f"Pdi(root_directory={str(self.root_directory)!r}, environment={self.configuration.environment!r})"
+
+
+def _console_logger(cls: type, configuration: Configuration) -> Any:
+    application = configuration.section(ApplicationConfig)
+    return cls(level=application.log_level, name=application.name)
+
+
+# "module:Class" of framework services -> how to build one from the application's configuration.
+_FRAMEWORK_FACTORIES = {
+    "pdip.logging.loggers.console:ConsoleLogger": _console_logger,
+    "pdip.cryptography.crypto_service:CryptoService": lambda cls, configuration: configuration.crypto(),
+    "pdip.policy.engine:Policy": lambda cls, configuration: cls.for_configuration(configuration),
+}
 
 
 def _root(root_directory: str | os.PathLike | None) -> Path:
