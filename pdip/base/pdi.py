@@ -35,6 +35,7 @@ DISCOVERED_BASES: tuple[type | str, ...] = (
     IPipelineBehavior,
     "pdip.data.domain:Entity",
     "pdip.data.seeds:Seed",
+    "pdip.api.base:ControllerBase",
 )
 
 

@@ -24,7 +24,7 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     if marker is None:  # a driver that only takes named parameters: SQLAlchemy's own path
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    rows = _processed(dialect, table, columns, rows)
+    rows = bound_rows(dialect, table, columns, rows)
     quote = dialect.identifier_preparer.quote
     target = ".".join(quote(part) for part in (table.schema, table.name) if part)
     names = ", ".join(quote(name) for name in columns)
@@ -42,7 +42,8 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
         cursor.close()
 
 
-def _processed(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> Sequence[tuple]:
+def bound_rows(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> Sequence[tuple]:
+    """`rows` with each column's bind processor applied: the values the driver should be given."""
     processors = [
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) if name in table.c else None
         for name in columns

@@ -3,44 +3,38 @@
     integrator = pdi.get(Integrator)
     integrator.subscribe(BatchWritten, lambda event: print(event.total_rows))
     result = integrator.integrate(operation, execution_id="local-run-1")
+    result = integrator.integrate(operation, resume=True)      # continue an interrupted run
 
-Integrations run in order. For each batch the target writes what it can; rows it refuses go to
-the dead-letter table with the reason, and the run goes on unless more than `max_errors` rows
-were refused. After every batch the checkpoint (position and, for incremental mode, the
-high-watermark of the cursor column) is saved, so the next incremental run reads only what is
-new. This increment runs integrations in the calling process (the `inline` executor).
+Integrations run in order; each is planned, read and written by `pdip.integrator.runs`. With
+the `process` executor its source is read by reader processes (one per partition); memory
+stores, which live in this process, are always read here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
-from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.batch import Batch
-from pdip.integrator.errors import IntegrationFailedError
 from pdip.integrator.events import (
-    BatchWritten,
     Event,
     IntegrationFailed,
     IntegrationFinished,
     IntegrationStarted,
     OperationFinished,
     OperationStarted,
-    RowsDeadLettered,
 )
-from pdip.integrator.executors import ProcessReader
 from pdip.integrator.models import Integration, Operation
+from pdip.integrator.runs import IntegrationRun
 from pdip.integrator.state import StateStore
 from pdip.logging.loggers.console import ConsoleLogger
 
@@ -56,6 +50,7 @@ class IntegrationResult:
     rows_dead_lettered: int = 0
     seconds: float = 0.0
     error: str | None = None
+    retries: int = 0  # partitions a distributed executor ran again after a failed attempt
 
 
 @dataclasses.dataclass
@@ -89,29 +84,51 @@ class Integrator(ISingleton):
         self, registry: AdapterRegistry, state: StateStore, logger: ConsoleLogger, configuration: Configuration
     ):
         self.root = configuration.root_directory
+        self.configuration = configuration
         self.registry = registry
         self.state = state
         self.logger = logger
         self.stores = MemoryStores()
         self._subscribers: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
+        self._policies: dict[Any, Any] = {}
 
     def subscribe(self, event_type: type[E], callback: Callable[[E], None]) -> None:
         """Call `callback` with every event of `event_type` (or of a subclass: `Event` hears all)."""
         self._subscribers[event_type].append(callback)
 
-    def integrate(self, operation: Operation, execution_id: str | None = None) -> ExecutionResult:
-        """Run `operation` and return what happened; integration errors are in the result, not raised."""
+    def integrate(
+        self, operation: Operation, execution_id: str | None = None, resume: bool = False, follow: bool = False
+    ) -> ExecutionResult:
+        """Run `operation` and return what happened; integration errors are in the result, not raised.
+
+        `resume`: continue the operation's last run that did not finish (or `execution_id`):
+        integrations it finished are skipped, the interrupted one starts after its last durable
+        batch. `follow`: stream sources keep reading until interrupted (Ctrl-C)."""
+        resumed = False
+        if resume and execution_id is None:
+            execution_id = self.state.unfinished_execution(operation.name)
+            if execution_id is None:
+                self.logger.info("operation %s has no unfinished run to resume; starting a new one", operation.name)
+        resumed = resume and execution_id is not None
         execution_id = execution_id or uuid.uuid4().hex
         started = time.perf_counter()
         results = [IntegrationResult(integration.name) for integration in operation.integrations]
-        self.state.execution_started(execution_id, operation.name)
+        self.state.execution_started(execution_id, operation.name, resumed=resumed)
         self._emit(OperationStarted(execution_id, operation.name, len(operation.integrations)))
         status = "finished"
-        for integration, result in zip(operation.integrations, results, strict=True):
-            self._run(operation, integration, result, RunContext(self.stores, execution_id, self.root))
-            if result.status == "failed":
-                status = "failed"
-                break
+        with self._cluster(operation) as cluster:
+            for integration, result in zip(operation.integrations, results, strict=True):
+                context = RunContext(self.stores, execution_id, self.root)
+                run = IntegrationRun(
+                    operation, integration, result, context, self.state, self._emit, self._policy(integration)
+                )
+                if resumed and run.finished_earlier():
+                    result.status = "finished"
+                    continue
+                self._run(run, resumed, follow, cluster)
+                if result.status != "finished":
+                    status = result.status
+                    break
         for result in results:
             if result.status == "pending":
                 result.status = "skipped"
@@ -123,35 +140,52 @@ class Integrator(ISingleton):
 
     # -- one integration -------------------------------------------------------------------------
 
-    def _run(
-        self, operation: Operation, integration: Integration, result: IntegrationResult, context: RunContext
-    ) -> None:
-        started = time.perf_counter()
-        base = {"execution_id": context.execution_id, "operation": operation.name, "integration": integration.name}
-        source = target = None
-        in_child = _reads_in_a_process(operation, integration)
+    @contextlib.contextmanager
+    def _cluster(self, operation: Operation) -> Iterator[Any]:
+        """The Dask session of a `dask` operation (None for the other executors), closed at the end."""
+        if operation.executor != "dask":
+            yield None
+            return
+        from pdip.integrator.dask_executor import DaskSession
+
+        session = DaskSession(operation)
         try:
-            target = self.registry.target(integration.target, context)
-            if integration.source is not None and not in_child:
-                source = self.registry.source(integration.source, context)
-            described = (
-                source.describe() if source else (f"{integration.source.kind} (reader process)" if in_child else None)
-            )
-            self._emit(IntegrationStarted(**base, source=described, target=target.describe()))
-            if integration.source is None:
-                target.run(integration.sql)
-                target.commit()
+            yield session
+        finally:
+            session.close()
+
+    def _run(self, run: IntegrationRun, resume: bool, follow: bool, cluster: Any) -> None:
+        operation, integration, result, context = run.operation, run.integration, run.result, run.context
+        started = time.perf_counter()
+        source = target = None
+        mode = integration.mode
+        try:
+            target = self.registry.target(integration.target, context, mode)
+            if integration.source is not None:
+                source = self.registry.source(integration.source, context, mode)
+            in_child = cluster is None and _reads_in_a_process(operation, integration)
+            described = source.describe() if source else None
+            if in_child:
+                described = f"{described} (reader process)"
+            self._emit(IntegrationStarted(**run.base, source=described, target=target.describe()))
+            if source is None:
+                run.statements(target)
             else:
-                if in_child:
-                    read = functools.partial(ProcessReader, integration.name, integration.source, context=context)
+                stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
+                if cluster is not None:
+                    self._distributed(run, source, target, stores, resume, follow, cluster)
+                    source = None
                 else:
-                    read = source.read
-                self._copy(operation, integration, read, target, result, context, base)
+                    plan = run.plan(source, target, stores, resume, follow)
+                    if in_child:  # the readers open their own; this one only planned
+                        source.close()
+                        source = None
+                    run.copy(run.readers(source, plan.requests, self.registry if in_child else None), target, plan)
+        except KeyboardInterrupt:
+            self._failed(run, started, "interrupted", "interrupted by the user (what was written is checkpointed)")
+            return
         except Exception as error:  # noqa: BLE001 - any failure ends this integration, reported in the result
-            result.status, result.error = "failed", f"{type(error).__name__}: {error}"
-            result.seconds = time.perf_counter() - started
-            self.logger.error("integration %s failed", integration.name, error=result.error)
-            self._emit(IntegrationFailed(**base, error=result.error, elapsed=result.seconds))
+            self._failed(run, started, "failed", f"{type(error).__name__}: {error}")
             return
         finally:
             for endpoint in (source, target):
@@ -160,7 +194,7 @@ class Integrator(ISingleton):
         result.status, result.seconds = "finished", time.perf_counter() - started
         self._emit(
             IntegrationFinished(
-                **base,
+                **run.base,
                 rows_read=result.rows_read,
                 rows_written=result.rows_written,
                 rows_dead_lettered=result.rows_dead_lettered,
@@ -168,54 +202,40 @@ class Integrator(ISingleton):
             )
         )
 
-    def _copy(self, operation, integration, read, target, result, context, base) -> None:
-        watermark = None
-        if integration.mode == "incremental":
-            _, watermark = self.state.checkpoint(operation.name, integration.name)
-        request = ReadRequest(integration.batch_size, integration.columns, integration.cursor, watermark)
-        prepared = False
-        for batch in read(request):
-            batch_started = time.perf_counter()
-            if batch.rejected:  # what the source could not read (a malformed line) is dead-lettered too
-                result.rows_read += len(batch.rejected)
-                self._dead_letter(integration, batch, batch.rejected, result, context, base)
-            if not prepared:
-                target.prepare(batch.columns, integration.create_target, integration.truncate_target)
-                prepared = True
-            written = target.write(batch)
-            target.commit()
-            result.rows_read += len(batch)
-            result.rows_written += written.written
-            if written.rejected:
-                rows = [(dict(zip(batch.columns, row, strict=False)), reason) for row, reason in written.rejected]
-                self._dead_letter(integration, batch, rows, result, context, base)
-            watermark = _high_watermark(batch, integration.cursor, watermark)
-            self.state.save_checkpoint(
-                operation.name, integration.name, context.execution_id, batch.position, watermark
-            )
-            self._emit(
-                BatchWritten(
-                    **base,
-                    rows=written.written,
-                    bytes=0,
-                    elapsed=time.perf_counter() - batch_started,
-                    total_rows=result.rows_written,
-                )
-            )
-        if not prepared:
-            target.prepare(list(integration.columns or []), integration.create_target, integration.truncate_target)
-        target.finish()
+    def _distributed(self, run, source, target, stores: bool, resume: bool, follow: bool, cluster: Any) -> None:
+        """Plan here, then run each partition as a task of the Dask cluster."""
+        from pdip.integrator.dask_executor import DaskRun, refuse_unsuited
 
-    def _dead_letter(self, integration, batch: Batch, rows: list[tuple[dict, str]], result, context, base) -> None:
-        self.state.dead_letter(context.execution_id, integration.name, batch.position, rows)
-        result.rows_dead_lettered += len(rows)
-        self._emit(RowsDeadLettered(**base, rows=len(rows), reason=rows[0][1]))
-        if result.rows_dead_lettered > integration.max_errors:
-            raise IntegrationFailedError(
-                integration.name,
-                f"{result.rows_dead_lettered} rows were refused, more than max_errors={integration.max_errors}; "
-                f"they are in pdip_dead_letter under execution {context.execution_id}",
-            )
+        refuse_unsuited(run.integration, target)
+        plan = run.plan(source, target, stores, resume, follow)
+        source.close()
+        target.close()
+        DaskRun(cluster, run, run.operation).copy(plan, stores)
+
+    def _failed(self, run: IntegrationRun, started: float, status: str, error: str) -> None:
+        result = run.result
+        result.status, result.error = status, error
+        result.seconds = time.perf_counter() - started
+        self.logger.error("integration %s %s", run.integration.name, status, error=error)
+        self._emit(IntegrationFailed(**run.base, error=error, elapsed=result.seconds))
+
+    def _policy(self, integration: Integration) -> Any:
+        """The field policy applied to this integration's batches, or None (see `Integration.policy`)."""
+        wanted = integration.policy
+        if wanted is None:
+            wanted = integration.mode == "changes"
+        if wanted is False:
+            return None
+        if wanted not in self._policies:
+            from pdip.policy import Policy
+            from pdip.policy.config import policy_chain
+
+            paths, salt = policy_chain(self.configuration)
+            if isinstance(wanted, str):
+                extra = Path(wanted)
+                paths.append(extra if extra.is_absolute() else Path(self.root or ".") / extra)
+            self._policies[wanted] = Policy.load(*paths, salt=salt)
+        return self._policies[wanted]
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -237,14 +257,3 @@ def _reads_in_a_process(operation: Operation, integration: Integration) -> bool:
     """The process executor reads in a child, except memory stores, which live in this process."""
     source = integration.source
     return operation.executor == "process" and source is not None and source.kind.lower() != "memory"
-
-
-def _high_watermark(batch: Batch, cursor: str | None, current: Any) -> Any:
-    if cursor is None or cursor not in batch.columns:
-        return current
-    index = batch.columns.index(cursor)
-    values = [row[index] for row in batch.rows if row[index] is not None]
-    if not values:
-        return current
-    highest = max(values)
-    return highest if current is None or highest > current else current

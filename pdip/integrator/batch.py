@@ -1,25 +1,75 @@
 """`Batch`: rows on their way from a source to a target, with the columns' names.
 
-A batch keeps the form its source produced (row tuples, or an Arrow record batch) and converts
-on demand, once: a row-oriented target reading an Arrow source pays for the conversion, a
-columnar one does not. `position` is where the source stood after this batch (a row count, a
-file offset, a cursor value), which is what a checkpoint records. `rejected` holds what the
-source read but could not make a row of (a malformed line), as (what it held, why) pairs; the
-integrator dead-letters them like rows a target refuses.
+A batch keeps the form its source produced and converts on demand, once: row tuples, an Arrow
+record batch, or a raw payload in a store's own wire format (`raw_format`, `payload`). A raw
+batch is what lets a copy between two stores of one kind skip decoding: a PostgreSQL source
+hands binary `COPY` data to a PostgreSQL target untouched. Its length is known without decoding
+(the source counted its rows); `rows`, `to_arrow()` and `to_pandas()` decode it through the
+decoder registered for its format (`DECODERS`), for whoever needs values: dead letters,
+watermarks, policies, or a target that does not take the format; a decoder adds to `rejected`
+what it cannot make a row of (a malformed CSV record). A raw batch pickles as its payload
+alone (bytes), which is what crosses the queue between a reader process and the writer.
+
+`position` is where the source stood after this batch (a row count, a file offset, the last key
+value), which is what a checkpoint records. `partition` names the part of a partitioned read
+the batch belongs to (`"2/4"`; None when the read is not split), so each part keeps its own
+position. `types` is what the source knows of its columns' types (a SQL source: `ColumnTypes`),
+for a target that creates its table. `rejected` holds what the source read but could not make
+a row of (a malformed line), as (what it held, why) pairs; the integrator dead-letters them
+like rows a target refuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pandas
     import pyarrow
 
+Decoder = Callable[["Batch"], list[tuple]]
+
+# Raw formats and how to decode them: a callable, or "module:function" imported on first use
+# (so a writer that never decodes never imports the store's driver).
+DECODERS: dict[str, Decoder | str] = {
+    "postgresql-copy-binary": "pdip.integrator.adapters.sql_postgres:decode_copy_binary",
+    "sqlite-values": "pdip.integrator.adapters.sql_sqlite:decode_values",
+    "csv": "pdip.integrator.adapters.file_csv_raw:decode_csv",
+}
+
+
+def register_decoder(raw_format: str, decoder: Decoder | str) -> None:
+    """Teach batches to decode `raw_format` (an adapter with its own wire format calls this)."""
+    DECODERS[raw_format] = decoder
+
+
+def _decoder(raw_format: str) -> Decoder:
+    found = DECODERS.get(raw_format)
+    if found is None:
+        known = ", ".join(sorted(DECODERS))
+        raise ValueError(f"no decoder for raw batch format {raw_format!r} (known: {known})")
+    if isinstance(found, str):
+        module, _, name = found.partition(":")
+        found = DECODERS[raw_format] = getattr(importlib.import_module(module), name)
+    return found
+
 
 class Batch:
-    __slots__ = ("_arrow", "_rows", "columns", "position", "rejected")
+    __slots__ = (
+        "_arrow",
+        "_count",
+        "_rows",
+        "columns",
+        "layout",
+        "partition",
+        "payload",
+        "position",
+        "raw_format",
+        "rejected",
+        "types",
+    )
 
     def __init__(
         self,
@@ -28,12 +78,27 @@ class Batch:
         arrow: pyarrow.RecordBatch | None = None,
         position: Any = None,
         rejected: list[tuple[dict[str, Any], str]] | None = None,
+        *,
+        raw_format: str | None = None,
+        payload: bytes | None = None,
+        count: int | None = None,
+        layout: Any = None,
+        types: Any = None,
+        partition: str | None = None,
     ):
-        if (rows is None) == (arrow is None):
-            raise ValueError("a Batch holds either rows or an Arrow record batch")
+        if sum(value is not None for value in (rows, arrow, payload)) != 1:
+            raise ValueError("a Batch holds exactly one of: rows, an Arrow record batch, a raw payload")
+        if (raw_format is None) != (payload is None) or (payload is not None and count is None):
+            raise ValueError("a raw Batch needs its raw_format, its payload and its row count")
         self.columns = list(columns)
         self._rows = rows
         self._arrow = arrow
+        self._count = count
+        self.raw_format = raw_format
+        self.payload = payload
+        self.layout = layout
+        self.types = types
+        self.partition = partition
         self.position = position
         self.rejected = rejected if rejected is not None else []
 
@@ -65,20 +130,53 @@ class Batch:
 
         return cls.from_arrow(pyarrow.RecordBatch.from_pandas(frame, preserve_index=False), position=position)
 
+    @classmethod
+    def raw(
+        cls,
+        columns: Sequence[str],
+        raw_format: str,
+        payload: bytes,
+        count: int,
+        position: Any = None,
+        *,
+        layout: Any = None,
+        types: Any = None,
+        partition: str | None = None,
+    ) -> Batch:
+        """`count` rows in a store's wire format; `layout` is what its decoder needs (column types)."""
+        return cls(
+            columns,
+            position=position,
+            raw_format=raw_format,
+            payload=payload,
+            count=count,
+            layout=layout,
+            types=types,
+            partition=partition,
+        )
+
     # -- views -----------------------------------------------------------------------------------
+
+    @property
+    def is_raw(self) -> bool:
+        return self.payload is not None
 
     @property
     def rows(self) -> list[tuple]:
         if self._rows is None:
-            columns = [column.to_pylist() for column in self._arrow.columns]
-            self._rows = list(zip(*columns, strict=True)) if columns else []
+            if self._arrow is not None:
+                columns = [column.to_pylist() for column in self._arrow.columns]
+                self._rows = list(zip(*columns, strict=True)) if columns else []
+            else:
+                self._rows = _decoder(self.raw_format)(self)
         return self._rows
 
     def to_arrow(self) -> pyarrow.RecordBatch:
         if self._arrow is None:
             import pyarrow
 
-            arrays = [pyarrow.array(list(values)) for values in zip(*self._rows, strict=True)] if self._rows else None
+            rows = self.rows
+            arrays = [pyarrow.array(list(values)) for values in zip(*rows, strict=True)] if rows else None
             if arrays is None:
                 arrays = [pyarrow.array([], type=pyarrow.null()) for _ in self.columns]
             self._arrow = pyarrow.RecordBatch.from_arrays(arrays, names=self.columns)
@@ -91,10 +189,25 @@ class Batch:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
     def __len__(self) -> int:
+        if self._count is not None:
+            return self._count
         return len(self._rows) if self._rows is not None else self._arrow.num_rows
 
     def __iter__(self) -> Iterator[tuple]:
         return iter(self.rows)
 
+    # -- pickling: a raw batch travels as its payload, never with what was decoded from it --------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in self.__slots__}
+        if self.payload is not None:
+            state["_rows"] = state["_arrow"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def __repr__(self) -> str:
-        return f"Batch({len(self)} rows x {len(self.columns)} columns: {', '.join(self.columns)})"
+        raw = f", {self.raw_format}" if self.raw_format else ""
+        return f"Batch({len(self)} rows x {len(self.columns)} columns{raw}: {', '.join(self.columns)})"

@@ -25,9 +25,9 @@ from typing import Any
 from pdip.configuration.loader import read_file
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.errors import OperationError
-from pdip.integrator.models import Connection, Integration, Operation
+from pdip.integrator.models import EXECUTORS, Connection, Integration, Operation
 
-_OPERATION_KEYS = ("name", "executor", "connections", "integrations")
+_OPERATION_KEYS = ("name", "executor", "scheduler", "retries", "connections", "integrations")
 _ENDPOINTS = ("source", "target")
 
 
@@ -47,10 +47,19 @@ def load_operation(
     if duplicates:
         raise OperationError(f"{where}: integrations: names must be unique; repeated: {', '.join(duplicates)}")
     executor = data.get("executor", "process")
-    if executor not in ("inline", "process"):
-        raise OperationError(f"{where}: executor: expected inline or process, got {executor!r}")
+    if executor not in EXECUTORS:
+        raise OperationError(f"{where}: executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    retries = data.get("retries", 2)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise OperationError(f"{where}: retries: expected 0 or more, got {retries!r}")
+    scheduler = data.get("scheduler")
     return Operation(
-        name=str(data.get("name") or path.stem), integrations=integrations, executor=executor, source_file=path
+        name=str(data.get("name") or path.stem),
+        integrations=integrations,
+        executor=executor,
+        source_file=path,
+        scheduler=None if scheduler is None else str(scheduler),
+        retries=retries,
     )
 
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-Mode = Literal["full", "incremental"]
-MODES = ("full", "incremental")
+Mode = Literal["full", "incremental", "changes"]
+MODES = ("full", "incremental", "changes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,15 @@ class Connection:
 
 @dataclasses.dataclass
 class Integration:
-    """One source-to-target move. With only a target it runs `sql` there (DDL, clean-ups)."""
+    """One source-to-target move. With only a target it runs `sql` there (DDL, clean-ups).
+
+    `mode`: `full` reads everything, `incremental` what is newer than the last run's high-water
+    mark of `cursor`, `changes` moves `ChangeLogEntry` batches (outbox, topic, JSON Lines) and
+    applies them at the target. `parallelism`: how many readers split the source (key ranges of
+    a table on `key`, partitions of a topic). `policy`: whether the application's field policy
+    is applied to every batch before the target sees it: by default only in `changes` mode;
+    `true` or `false` decides, and a file path adds that policy file to the application's.
+    """
 
     name: str
     target: Connection
@@ -54,6 +62,7 @@ class Integration:
     create_target: bool = False
     max_errors: int = 0
     sql: str | None = None
+    policy: bool | str | None = None
 
     def __post_init__(self):
         problems = []
@@ -75,12 +84,21 @@ class Integration:
             raise OperationError(f"integration {self.name!r}: " + "; ".join(problems), problems)
 
 
+EXECUTORS = ("inline", "process", "dask")
+
+
 @dataclasses.dataclass
 class Operation:
+    """Integrations run in order by an executor: `inline` (this process), `process` (reader
+    processes feed this one) or `dask` (each partition is a task on a Dask cluster: the one at
+    `scheduler`, or a local one; a failed task is tried `retries` more times)."""
+
     name: str
     integrations: list[Integration]
-    executor: Literal["inline", "process"] = "process"
+    executor: Literal["inline", "process", "dask"] = "process"
     source_file: Path | None = None
+    scheduler: str | None = None
+    retries: int = 2
 
     @classmethod
     def from_yaml(

@@ -1,12 +1,15 @@
 """The integrator's own records: executions, checkpoints and dead letters, in a state database.
 
 By default a SQLite file `.pdip/state.db` under the application's root; `INTEGRATOR.STATE_URL`
-points it at any database SQLAlchemy reaches. A checkpoint holds an integration's last position
-and, for incremental mode, its high-watermark, so the next run reads only what is new.
+points it at any database SQLAlchemy reaches. A checkpoint holds where each partition of an
+integration's source stood after its last written batch, whether the integration finished, and
+for incremental mode the high-watermark, so the next run reads only what is new and a resumed
+run starts where the interrupted one stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,17 @@ DEAD_LETTERS = sa.Table(
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """An integration's state after the last batch it wrote: the execution that wrote it, the
+    position of each partition (`""` when the source was not split), and whether it finished."""
+
+    execution_id: str
+    positions: dict[str, Any]
+    finished: bool = False
+    high_watermark: Any = None
+
+
 class IntegratorConfig(BaseConfig):
     """The `INTEGRATOR` section."""
 
@@ -66,12 +80,19 @@ class StateStore(ISingleton):
     def __init__(self, config: IntegratorConfig, configuration: Configuration):
         url = config.state_url or _default_url(configuration.root_directory)
         self.engine = sa.create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         METADATA.create_all(self.engine)
 
     # -- executions ------------------------------------------------------------------------------
 
-    def execution_started(self, execution_id: str, operation: str) -> None:
+    def execution_started(self, execution_id: str, operation: str, resumed: bool = False) -> None:
+        """Record a run as running; a resumed run keeps its record (and start time)."""
         with self.engine.begin() as connection:
+            if resumed:
+                update = EXECUTIONS.update().where(EXECUTIONS.c.execution_id == execution_id)
+                if connection.execute(update.values(status="running", finished_at=None)).rowcount:
+                    return
             connection.execute(EXECUTIONS.delete().where(EXECUTIONS.c.execution_id == execution_id))
             connection.execute(
                 EXECUTIONS.insert().values(
@@ -87,6 +108,25 @@ class StateStore(ISingleton):
                 .values(status=status, finished_at=utcnow(), summary=json.dumps(summary))
             )
 
+    def unfinished_execution(self, operation: str) -> str | None:
+        """The id of the operation's latest run, unless that run finished (what `--resume` resumes)."""
+        query = (
+            sa.select(EXECUTIONS.c.execution_id, EXECUTIONS.c.status)
+            .where(EXECUTIONS.c.operation == operation)
+            .order_by(EXECUTIONS.c.started_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None or row.status == "finished" else row.execution_id
+
+    def execution(self, execution_id: str) -> dict[str, Any] | None:
+        """One run's record, or None when there is no such run."""
+        query = sa.select(EXECUTIONS).where(EXECUTIONS.c.execution_id == execution_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
     def executions(self, limit: int = 20) -> list[dict[str, Any]]:
         query = sa.select(EXECUTIONS).order_by(EXECUTIONS.c.started_at.desc()).limit(limit)
         with self.engine.connect() as connection:
@@ -94,23 +134,29 @@ class StateStore(ISingleton):
 
     # -- checkpoints -----------------------------------------------------------------------------
 
-    def checkpoint(self, operation: str, integration: str) -> tuple[Any, Any]:
-        """(position, high-watermark) of the integration's last committed batch, or (None, None)."""
-        query = sa.select(CHECKPOINTS.c.position, CHECKPOINTS.c.high_watermark).where(
+    def checkpoint(self, operation: str, integration: str) -> Checkpoint | None:
+        """The integration's state after its last written batch, or None before its first."""
+        query = sa.select(CHECKPOINTS).where(
             CHECKPOINTS.c.operation == operation, CHECKPOINTS.c.integration == integration
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return (None, None) if row is None else (loads(row.position), loads(row.high_watermark))
+        if row is None:
+            return None
+        position = loads(row.position) if row.position else {}
+        return Checkpoint(
+            row.execution_id,
+            dict(position.get("partitions") or {}),
+            bool(position.get("finished")),
+            loads(row.high_watermark) if row.high_watermark else None,
+        )
 
-    def save_checkpoint(
-        self, operation: str, integration: str, execution_id: str, position: Any, high_watermark: Any
-    ) -> None:
+    def save_checkpoint(self, operation: str, integration: str, checkpoint: Checkpoint) -> None:
         key = (CHECKPOINTS.c.operation == operation) & (CHECKPOINTS.c.integration == integration)
         values = {
-            "execution_id": execution_id,
-            "position": _dump(position),
-            "high_watermark": _dump(high_watermark),
+            "execution_id": checkpoint.execution_id,
+            "position": dumps({"partitions": checkpoint.positions, "finished": checkpoint.finished}),
+            "high_watermark": _dump(checkpoint.high_watermark),
             "updated_at": utcnow(),
         }
         with self.engine.begin() as connection:
@@ -142,6 +188,15 @@ class StateStore(ISingleton):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
+    """A checkpoint is saved after every batch: in WAL mode with normal sync that costs no fsync
+    per commit, and a crash still keeps every checkpoint up to the last synced one."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _default_url(root: Path | None) -> str:

@@ -8,6 +8,7 @@ from pdip.tracking.containers import TrackedDict, TrackedList
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.errors import ObserverConfigError, TrackingError
 from pdip.tracking.exporters import JsonLinesExporter, SqlExporter, read_json_lines
+from pdip.tracking.kafka_exporter import KafkaExporter
 from pdip.tracking.objects import TrackedObject
 from pdip.tracking.observers import AsyncQueueObserver, CallbackObserver, ChangeCollector
 from pdip.tracking.tracker import Tracker
@@ -18,6 +19,7 @@ __all__ = [
     "ChangeCollector",
     "ChangeLogEntry",
     "JsonLinesExporter",
+    "KafkaExporter",
     "ObserverConfigError",
     "SqlExporter",
     "TrackedDict",

@@ -86,6 +86,27 @@ class ChangeLogEntry:
             self._id = os.urandom(16).hex()  # what uuid4().hex carries, without building a UUID
         return self._id
 
+    def __reduce__(self) -> tuple:
+        """Pickled as a flat tuple (entries cross process boundaries by the thousand), with its id
+        fixed first, so both sides of the pickle name the same entry."""
+        return (
+            _unpickle,
+            (
+                self.action,
+                self.entity,
+                self.key,
+                self.path,
+                self.before,
+                self.after,
+                self.actor,
+                self.tenant,
+                self.sequence,
+                self._timestamp,
+                self.id,
+                self.extra,
+            ),
+        )
+
     @property
     def timestamp(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._timestamp, dt.timezone.utc)
@@ -187,3 +208,11 @@ def _epoch(timestamp: dt.datetime | float | None) -> float:
 
 def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+
+
+def _unpickle(action, entity, key, path, before, after, actor, tenant, sequence, epoch, id, extra):
+    entry = ChangeLogEntry.__new__(ChangeLogEntry)
+    entry.action, entry.entity, entry.key, entry.path = action, entity, key, path
+    entry.before, entry.after, entry.actor, entry.tenant = before, after, actor, tenant
+    entry.sequence, entry._timestamp, entry._id, entry.extra = sequence, epoch, id, extra
+    return entry

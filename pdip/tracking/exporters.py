@@ -3,8 +3,8 @@
 - `JsonLinesExporter(path)`: one `entry.to_json()` per line, appended; `flush()` fsyncs.
 - `SqlExporter(engine_or_url)`: rows in the change-log table (`pdip.tracking.table`), one
   transaction per flushed batch, through SQLAlchemy 2 Core.
-- Kafka: an exporter to a topic comes with the integrator's Kafka adapter, so that one client
-  configuration serves both; until then, use a `CallbackObserver` around your own producer.
+- `KafkaExporter` (`pdip.tracking.kafka_exporter`): entries to a topic, with the same client
+  settings as the integrator's Kafka adapter.
 
 An exporter buffers entries and writes them when `batch_size` entries have arrived since its
 last write, when the oldest waiting entry is older than `max_delay` seconds (checked as entries

@@ -40,5 +40,39 @@ class InventoryExampleTest(unittest.TestCase):
         self.assertEqual(result.stdout.splitlines()[-1], "Antwerp: low stock bolt, nut")
 
 
+class CrudApiExampleTest(unittest.TestCase):
+    def test_the_session_creates_changes_isolates_and_deletes_a_note(self):
+        result = run_example("crud_api")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual(lines[-1], "acme saw ['buy oat milk'], globex saw 0 notes")
+        statuses = [line.split(" -> ")[1][:3] for line in lines[:-1]]
+        self.assertEqual(statuses, ["201", "400", "400", "200", "404", "200", "200", "204", "404"])
+        self.assertIn("'errors': [{'field': '', 'message': 'title: must not be blank'}]", lines[1])
+
+
+class ChangeStreamExampleTest(unittest.TestCase):
+    def test_the_replica_matches_the_source_and_no_secret_gets_out(self):
+        """`python -m examples.change_stream` from the repository root: SQLite files, and its own
+        tansu broker unless the tests already have one."""
+        with tempfile.TemporaryDirectory() as folder:
+            env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL",)}
+            env["CHANGE_STREAM_WORKDIR"] = folder
+            if os.environ.get("PDIP_TEST_KAFKA_BOOTSTRAP"):
+                env["KAFKA_BOOTSTRAP_SERVERS"] = os.environ["PDIP_TEST_KAFKA_BOOTSTRAP"]
+            result = subprocess.run(
+                [sys.executable, "-m", "examples.change_stream"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=env,
+                cwd=EXAMPLES.parent,
+            )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        summary = result.stdout.splitlines()[-1]
+        self.assertRegex(summary, r"^change stream: (\d+) source rows, \1 replica rows, 0 differing; ")
+        self.assertTrue(summary.endswith("secrets in Kafka: 0, in the file: 0 -> OK"), summary)
+
+
 if __name__ == "__main__":
     unittest.main()

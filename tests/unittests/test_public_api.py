@@ -8,6 +8,28 @@ import pdip
 
 EXPECTED = {
     "pdip": ["Pdi", "__version__"],
+    "pdip.api": [
+        "ApiApp",
+        "ApiError",
+        "Authenticator",
+        "BadRequestError",
+        "Caller",
+        "ConflictError",
+        "ControllerBase",
+        "Credential",
+        "ForbiddenError",
+        "FromBody",
+        "FromQuery",
+        "FromRoute",
+        "NotFoundError",
+        "Principal",
+        "RoutingError",
+        "UnauthorizedError",
+        "error_status",
+        "generate_key",
+        "hash_key",
+        "status",
+    ],
     "pdip.base": ["Pdi"],
     "pdip.configuration": [
         "ApiConfig",
@@ -109,6 +131,7 @@ EXPECTED = {
         "ChangeCollector",
         "ChangeLogEntry",
         "JsonLinesExporter",
+        "KafkaExporter",
         "ObserverConfigError",
         "SqlExporter",
         "TrackedDict",
@@ -163,6 +186,8 @@ CONTRACT = [
     ("pdip.tracking", "TrackedObject"),
     ("pdip.tracking", "tracking_actor"),
     ("pdip.policy", "Policy"),
+    ("pdip.api.base", "ControllerBase"),
+    ("pdip.api", "ApiApp"),
 ]
 
 

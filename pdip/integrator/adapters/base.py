@@ -8,6 +8,24 @@
 
 and one line in `registry.py`. Sources and targets are built per integration from the
 connection's settings and the run's context, and closed when the integration ends.
+
+The optional hooks, each with a default that does nothing special:
+- `Source.partitions(request, count)`: split a read into up to `count` requests that can be
+  read in parallel (key ranges of a table, files of a folder, partitions of a topic); each is
+  read by its own reader and checkpointed under its own `partition` name.
+- `ReadRequest.resume`: where the last durable batch of this partition ended (a batch's
+  `position`); the source starts right after it.
+- `ReadRequest.accept` / `Target.accepts()`: payload formats (`Batch.raw_format`) the target
+  writes as they are; a source that can produce one may pass its data through undecoded.
+- `Source.acknowledge(position)`: everything up to `position` is durable at the target (a
+  Kafka consumer commits its offsets here).
+- `Source.resumes_between_runs`: a stream (a topic, the outbox) whose every run continues where
+  the last one stopped, rather than reading its data again from the start.
+- `Target.commits_per_batch`: False for a target that makes its output durable only at `finish`
+  (a file written under a temporary name); a resumed run then starts such an integration over.
+- `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
+  batch's position in the same transaction as its rows, under `Target.position_slot`, so a
+  replay after a crash skips what is already there (exactly-once effect).
 """
 
 from __future__ import annotations
@@ -27,6 +45,7 @@ class Capabilities:
     upsert: bool = False
     transactions: bool = False
     partitioned_read: bool = False
+    stores_positions: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +57,12 @@ class ReadRequest:
     columns: Sequence[str] | None = None
     cursor: str | None = None
     after: Any = None
+    key: Sequence[str] | None = None
+    partition: str | None = None
+    bounds: Any = None
+    resume: Any = None
+    accept: tuple[str, ...] = ()
+    follow: bool = False
 
 
 @dataclasses.dataclass
@@ -49,12 +74,22 @@ class WriteResult:
 
 
 class Source(abc.ABC):
+    resumes_between_runs = False
+
     def __init__(self, connection: Connection, context: Any):
         self.connection = connection
         self.context = context
 
     @abc.abstractmethod
     def read(self, request: ReadRequest) -> Iterator[Batch]: ...
+
+    def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
+        """Up to `count` requests, each with its own `partition` name (and `bounds`, which only
+        this source reads), that together read what `request` reads. One unless overridden."""
+        return [request]
+
+    def acknowledge(self, position: Any) -> None:
+        """Everything this source yielded up to `position` is durable at the target."""
 
     def describe(self) -> str:
         """What this source reads, for events and logs (no secrets)."""
@@ -69,8 +104,22 @@ class Target(abc.ABC):
         self.connection = connection
         self.context = context
 
+    position_slot: str | None = None
+    commits_per_batch = True
+
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         """Called once before the first batch: create or empty the target when asked."""
+
+    def accepts(self) -> tuple[str, ...]:
+        """Raw payload formats this target writes without decoding them (none by default)."""
+        return ()
+
+    def durable_position(self, slot: str) -> Any:
+        """The position last stored with a batch under `slot` (targets that store positions)."""
+        return None
+
+    def forget_positions(self, slot: str) -> None:
+        """Drop the positions stored under `slot` and below it: a run that starts over."""
 
     @abc.abstractmethod
     def write(self, batch: Batch) -> WriteResult: ...
@@ -94,7 +143,11 @@ class Target(abc.ABC):
 
 @dataclasses.dataclass(frozen=True)
 class Adapter:
+    """A store's source and target; `mode` is "rows" or "changes" (`ChangeLogEntry` batches,
+    applied at the target as upserts and deletes), and a kind may have an adapter for each."""
+
     kinds: tuple[str, ...]
     source: type[Source] | None
     target: type[Target] | None
     capabilities: Capabilities = Capabilities()
+    mode: str = "rows"

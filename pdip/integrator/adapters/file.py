@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pdip.conversion import ConversionError, convert
+from pdip.integrator.adapters import file_csv_raw
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.file_formats import (
     CONVERSION_ERRORS,
@@ -178,6 +179,18 @@ def source_files(settings: FileSettings, kind: str, context: Any, label: str) ->
     return [(path, path.name)]
 
 
+def _resumed(files: list[tuple[Path, str]], resume: Any) -> tuple[list[tuple[Path, str]], int]:
+    """The files still to read after `resume` (a position: `{"file": name, "row": records}`), and
+    how many records of the first of them were read already. Files are read in sorted order, so a
+    file gone since is passed over and the ones after it are read."""
+    if not isinstance(resume, dict) or "file" not in resume:
+        return files, 0
+    names = [name for _, name in files]
+    if resume["file"] in names:
+        return files[names.index(resume["file"]) :], int(resume.get("row", 0))
+    return [item for item in files if item[1] > resume["file"]], 0
+
+
 def _readable(path: Path) -> bool:
     """Files only, and never hidden ones (a target's temporary file starts with a dot)."""
     return path.is_file() and not path.name.startswith(".")
@@ -201,19 +214,42 @@ class FileSource(Source):
                 f"text ('10' < '9'); declare its type (types: {{{request.cursor}: int}}), or `text` to compare text"
             )
         files = source_files(self.settings, self.kind, self.context, self.label)
-        if self.kind == "parquet":
-            yield from self._arrow_batches(files, request)
+        if request.bounds is not None:  # one partition of a folder: its own files
+            files = [item for item in files if item[1] in request.bounds]
+        files, skip = _resumed(files, request.resume)
+        if self.kind == "csv" and file_csv_raw.passes_through(self.settings, request):
+            yield from file_csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
+        elif self.kind == "parquet":
+            yield from self._arrow_batches(files, request, skip)
         else:
-            yield from self._row_batches(files, request)
+            yield from self._row_batches(files, request, skip)
 
-    def _row_batches(self, files: list[tuple[Path, str]], request: ReadRequest) -> Iterator[Batch]:
+    def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
+        """A folder or glob read as up to `count` partitions of whole files, in runs of neighbours
+        (`bounds` names each partition's files); one file is one partition."""
+        names = [name for _, name in source_files(self.settings, self.kind, self.context, self.label)]
+        count = min(count, len(names))
+        if count <= 1:
+            return [request]
+        size, extra = divmod(len(names), count)
+        groups, start = [], 0
+        for index in range(count):
+            stop = start + size + (1 if index < extra else 0)
+            groups.append(tuple(names[start:stop]))
+            start = stop
+        return [
+            dataclasses.replace(request, partition=f"{index + 1}/{count}", bounds=group)
+            for index, group in enumerate(groups)
+        ]
+
+    def _row_batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
         wanted = list(request.columns) if request.columns else None
         explicit, first = wanted is not None, None
         rows: list[tuple] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         position = None
         for path, name in files:
-            count = 0
+            count, done, skip = 0, skip, 0  # a resumed file: its first `done` records were read before
             with self._open(path, name, wanted, explicit) as reader:
                 plan = None
                 if reader.columns:
@@ -223,6 +259,8 @@ class FileSource(Source):
                     plan.check(explicit, first, self.label)
                 for line, values in reader:
                     count += 1
+                    if count <= done:
+                        continue
                     if isinstance(values, Malformed):
                         rejected.append((values.row, f"{name}:{line}: {values.problem}"))
                     else:
@@ -246,7 +284,7 @@ class FileSource(Source):
             return JsonLinesFile(path, name, self.settings, self.settings.columns or wanted, chosen)
         return READERS[self.kind](path, name, self.settings)
 
-    def _arrow_batches(self, files: list[tuple[Path, str]], request: ReadRequest) -> Iterator[Batch]:
+    def _arrow_batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
         parquet = require("pyarrow.parquet", "parquet")
         import pyarrow.compute
 
@@ -258,9 +296,12 @@ class FileSource(Source):
                 if wanted is None:
                     wanted, first = list(columns), name
                 _RowPlan(columns, wanted, {}, request, name).check(explicit, first, self.label)
-                count = 0
+                count, done, skip = 0, skip, 0
                 for batch in reader.iter_batches(batch_size=request.batch_size, columns=wanted):
-                    count += batch.num_rows
+                    start, count = count, count + batch.num_rows
+                    if count <= done:
+                        continue
+                    batch = batch.slice(max(0, done - start))
                     if request.cursor is not None and request.after is not None:
                         try:
                             batch = batch.filter(pyarrow.compute.greater(batch.column(request.cursor), request.after))
@@ -345,6 +386,8 @@ class FileTarget(Target):
     """Writes a temporary file beside the real one; `finish` moves it into place, `close` without
     `finish` (a failed run) deletes it."""
 
+    commits_per_batch = False
+
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
         self.kind, self.label = _kind(connection), _label(connection)
@@ -406,6 +449,6 @@ class FileTarget(Target):
 
 
 ADAPTERS = (
-    Adapter(("csv", "jsonl", "json_lines", "excel"), FileSource, FileTarget, Capabilities()),
-    Adapter(("parquet",), FileSource, FileTarget, Capabilities(bulk_load=True)),
+    Adapter(("csv", "jsonl", "json_lines", "excel"), FileSource, FileTarget, Capabilities(partitioned_read=True)),
+    Adapter(("parquet",), FileSource, FileTarget, Capabilities(bulk_load=True, partitioned_read=True)),
 )

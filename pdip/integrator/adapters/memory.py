@@ -47,7 +47,8 @@ class MemorySource(Source):
             ]
             records.sort(key=lambda record: record[request.cursor])
         columns = list(request.columns) if request.columns else (list(records[0]) if records else [])
-        for start in range(0, len(records), request.batch_size):
+        first = request.resume or 0  # a position is how many records were read
+        for start in range(first, len(records), request.batch_size):
             chunk = records[start : start + request.batch_size]
             yield Batch.from_dicts(chunk, columns, position=start + len(chunk))
 

@@ -1,7 +1,8 @@
 """Which adapter serves which connection kind. A new store is one module and one line here.
 
 Adapters are imported when first used, so an operation between memory stores never imports a
-database driver.
+database driver. Row mode and change-log mode (`mode: changes`) have their own adapters: the
+same SQL connection reads a table in one and the outbox in the other.
 """
 
 from __future__ import annotations
@@ -18,37 +19,54 @@ BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
     **dict.fromkeys(("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql"),
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file"),
+    "kafka": "pdip.integrator.adapters.kafka",
+}
+CHANGES_BUILT_IN: dict[str, str] = {
+    "memory": "pdip.integrator.adapters.memory_changes",
+    **dict.fromkeys(
+        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql_changes"
+    ),
+    **dict.fromkeys(("jsonl", "json_lines"), "pdip.integrator.adapters.file_changes"),
+    "kafka": "pdip.integrator.adapters.kafka",
 }
 
 
 class AdapterRegistry(ISingleton):
     def __init__(self):
-        self._adapters: dict[str, Adapter] = {}
+        self._adapters: dict[tuple[str, str], Adapter] = {}
 
     def register(self, adapter: Adapter) -> None:
         for kind in adapter.kinds:
-            self._adapters[kind.lower()] = adapter
+            self._adapters[kind.lower(), adapter.mode] = adapter
 
-    def adapter(self, kind: str) -> Adapter:
-        adapter = self._adapters.get(kind.lower())
-        if adapter is None and kind.lower() in BUILT_IN:
-            module = importlib.import_module(BUILT_IN[kind.lower()])
-            for built_in in getattr(module, "ADAPTERS", None) or (module.ADAPTER,):  # kinds differing in capabilities
-                self.register(built_in)
-            adapter = self._adapters[kind.lower()]
+    def adapter(self, kind: str, mode: str = "rows") -> Adapter:
+        key = (kind.lower(), _family(mode))
+        built_in = (CHANGES_BUILT_IN if key[1] == "changes" else BUILT_IN).get(key[0])
+        if key not in self._adapters and built_in:
+            module = importlib.import_module(built_in)
+            for found in getattr(module, "ADAPTERS", None) or (module.ADAPTER,):  # kinds differing in capabilities
+                self.register(found)
+        adapter = self._adapters.get(key)
         if adapter is None:
-            known = ", ".join(sorted({*BUILT_IN, *self._adapters}))
-            raise AdapterNotFoundError(f"no adapter for connection kind {kind!r} (known: {known})")
+            table = CHANGES_BUILT_IN if key[1] == "changes" else BUILT_IN
+            known = ", ".join(sorted({*table, *(kind for kind, family in self._adapters if family == key[1])}))
+            what = "change-log " if key[1] == "changes" else ""
+            raise AdapterNotFoundError(f"no {what}adapter for connection kind {kind!r} (known: {known or 'none'})")
         return adapter
 
-    def source(self, connection: Connection, context: Any) -> Source:
-        adapter = self.adapter(connection.kind)
+    def source(self, connection: Connection, context: Any, mode: str = "rows") -> Source:
+        adapter = self.adapter(connection.kind, mode)
         if adapter.source is None:
             raise AdapterNotFoundError(f"{connection.kind} connections cannot be read from")
         return adapter.source(connection, context)
 
-    def target(self, connection: Connection, context: Any) -> Target:
-        adapter = self.adapter(connection.kind)
+    def target(self, connection: Connection, context: Any, mode: str = "rows") -> Target:
+        adapter = self.adapter(connection.kind, mode)
         if adapter.target is None:
             raise AdapterNotFoundError(f"{connection.kind} connections cannot be written to")
         return adapter.target(connection, context)
+
+
+def _family(mode: str) -> str:
+    """Full and incremental reads share the row adapters; `changes` has its own."""
+    return "changes" if mode == "changes" else "rows"

@@ -4,47 +4,49 @@ Settings: the database as `url` (a SQLAlchemy URL) or as the `DATABASE` parts (`
 `port`, `database`, `user`, `password`; the kind may stand for the type: `kind: postgresql`);
 then `table` (and `schema`) or, for a source, `query`.
 
-This is the generic path, through SQLAlchemy Core: a source streams rows with a server-side
-cursor where the driver has one; a target inserts each batch with one multi-row statement in
-one transaction. Identifiers are always quoted by the dialect, never formatted into SQL. When a
-batch fails on a constraint or a bad value, it is retried row by row inside savepoints, so the
-good rows are written and each bad one is reported with the database's reason (and dead-lettered
-by the integrator). The native fast paths (PostgreSQL COPY, LOAD DATA) come next.
+Each store's fastest path is used where it applies, with SQLAlchemy Core as the general path:
+- PostgreSQL to PostgreSQL: binary `COPY` out and in, passed through undecoded (`sql_postgres`);
+  a CSV file's records go into `COPY ... CSV` as they are (`file_csv_raw`); other batches go in
+  with a text `COPY`, the server parsing each value.
+- SQLite to SQLite: the values as stored, one `executemany` per batch (`sql_sqlite`).
+- MariaDB/MySQL: `LOAD DATA LOCAL INFILE` when allowed, multi-row `INSERT` otherwise (`sql_mysql`).
+- anything else: a server-side cursor where the driver has one; one `executemany`.
+Every batch is written in one transaction with its position, when the integrator asks for it
+(`position_slot`), so a resumed run skips exactly what is already there. When a batch fails on a
+constraint or a bad value it is written again row by row inside savepoints (a raw batch is
+decoded first): the good rows land and each bad one is reported with the database's reason, to
+be dead-lettered. Identifiers are always quoted by the dialect, never formatted raw. A read can
+be split into key ranges read in parallel and resumed after its last durable batch
+(`sql_partitions`); a created table takes the source's column types (`sql_tables`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
+import contextlib
+import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from pdip.configuration import DatabaseConfig
 from pdip.data.bulk import bulk_insert
+from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 
+CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
-
-# Column types for a table created from data: the first non-null value of each column decides.
-_TYPES: list[tuple[type, sa.types.TypeEngine]] = [
-    (bool, sa.Boolean()),
-    (int, sa.BigInteger()),
-    (float, sa.Float()),
-    (decimal.Decimal, sa.Numeric(38, 10)),
-    (dt.datetime, sa.DateTime(timezone=True)),
-    (dt.date, sa.Date()),
-    (dt.time, sa.Time()),
-    (bytes, sa.LargeBinary()),
-]
+_MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
+_RAW_FORMATS = {"postgresql": (sql_postgres.RAW_FORMAT, CSV), "sqlite": (sql_sqlite.RAW_FORMAT,)}
 
 
-def engine_for(connection, context: Any) -> sa.Engine:
+def engine_for(connection, context: Any, **connect_args: Any) -> sa.Engine:
     """An engine for the connection's database (one per source or target; disposed at close)."""
     settings = connection.settings
     url = settings.get("url") or settings.get("connection_string")
@@ -55,7 +57,9 @@ def engine_for(connection, context: Any) -> sa.Engine:
         if not parts.get("type"):
             raise OperationError("a sql connection needs `url`, or `type` (sqlite, postgresql, mysql) and its parts")
         url = DatabaseConfig(**parts).url(getattr(context, "root", None))
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    url = sa.make_url(url)
+    arguments = connect_args if url.get_backend_name() in _MYSQL else {}
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=arguments)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
     return engine
@@ -63,58 +67,187 @@ def engine_for(connection, context: Any) -> sa.Engine:
 
 def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
     """SQLite in WAL mode lets a source read a file while a target writes to it (SQLite to the
-    same SQLite file), where the default journal would answer `database is locked`."""
+    same SQLite file), where the default journal would answer `database is locked`. With WAL,
+    `synchronous=NORMAL` syncs at checkpoints instead of at every commit (see `SqlTarget._commits`)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
-def _table(engine: sa.Engine, connection, reflect: bool = True) -> sa.Table:
+def _table(engine: sa.Engine, connection) -> sa.Table:
     name = connection.get("table")
     if not name:
         raise OperationError(f"a {connection.kind} connection needs `table` (or, for a source, `query`)")
     metadata = sa.MetaData(schema=connection.get("schema"))
-    if not reflect:
-        return sa.Table(name, metadata)
     try:
         return sa.Table(name, metadata, autoload_with=engine)
     except sa.exc.NoSuchTableError:
         raise OperationError(f"table {name!r} does not exist in {_shown(engine)}") from None
 
 
+# -- reading ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Read:
+    """One read, planned: the SELECT, the columns it orders by (its position's key), where it
+    resumes, and for a whole table read with nothing else, the table to COPY directly."""
+
+    select: sa.Select
+    order: list[str]
+    rows_before: int
+    types: ColumnTypes | None
+    whole_table: str | None
+
+
 class SqlSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.engine = engine_for(connection, context)
+        self._reflected: sa.Table | None = None
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
-        query = self._query(request)
-        read = 0
-        with self.engine.connect().execution_options(stream_results=True, yield_per=request.batch_size) as connection:
-            result = connection.execute(query)
-            columns = list(result.keys())
-            while rows := result.fetchmany(request.batch_size):
-                read += len(rows)
-                yield Batch(columns, [tuple(row) for row in rows], position=read)
+        plan = self._plan(request)
+        dialect = self.engine.dialect.name
+        own = _raw_formats(self.engine)[:1]  # the format of this database's own fast path
+        raw = bool(own) and own[0] in request.accept
+        with self.engine.connect() as connection:
+            if dialect == "postgresql" and not plan.order:  # the same order again for a resume by OFFSET
+                connection.exec_driver_sql("SET synchronize_seqscans = off")
+            if raw and dialect == "postgresql":
+                batches = self._copy_binary(connection, plan, request)
+            elif raw:
+                batches = sql_sqlite.read_values(
+                    connection, plan.select, request.batch_size, lambda columns: self._positions(plan, columns)
+                )
+            else:
+                batches = self._rows(connection, plan, request)
+            with contextlib.closing(batches):  # a read stopped early ends its COPY before the connection
+                for batch in batches:
+                    batch.partition, batch.types = request.partition, plan.types
+                    yield batch
 
-    def _query(self, request: ReadRequest) -> sa.Select:
+    def _rows(self, connection: sa.Connection, plan: _Read, request: ReadRequest) -> Iterator[Batch]:
+        streamed = connection.execution_options(stream_results=True, yield_per=request.batch_size)
+        result = streamed.execute(plan.select)
+        columns = list(result.keys())
+        position = self._positions(plan, columns)
+        count = 0
+        while rows := result.fetchmany(request.batch_size):
+            count += len(rows)
+            yield Batch(columns, [tuple(row) for row in rows], position=position(count, rows[-1]))
+
+    def _copy_binary(self, connection: sa.Connection, plan: _Read, request: ReadRequest) -> Iterator[Batch]:
+        sql = sql_postgres.literal_sql(connection, plan.select)
+        columns, oids = sql_postgres.describe(connection, sql)
+        position = self._positions(plan, columns)
+        if plan.order:
+            load = sql_postgres.loader(oids)
+            decoded = position
+            position = lambda count, last: decoded(count, load.load_sequence(sql_postgres.fields(last)))  # noqa: E731
+        source = plan.whole_table or f"({sql})"
+        statement = f"COPY {source} TO STDOUT (FORMAT BINARY)"
+        yield from sql_postgres.read_copy_binary(connection, statement, columns, oids, request.batch_size, position)
+
+    @staticmethod
+    def _positions(plan: _Read, columns: list[str]) -> Callable[[int, Sequence[Any]], Any]:
+        keyed = plan.order and all(name in columns for name in plan.order)
+        indexes = [columns.index(name) for name in plan.order] if keyed else None
+        return sql_partitions.positions(indexes, plan.rows_before)
+
+    def _plan(self, request: ReadRequest) -> _Read:
+        select, column, types = self._source(request)
+        conditions = self._conditions(request, column)
+        order = ([request.cursor] if request.cursor else []) + [
+            name for name in (request.key or []) if name != request.cursor
+        ]
+        if not order and request.bounds:
+            order = [request.bounds["column"]]
+        key_values, rows_before = sql_partitions.resume_point(request.resume)
+        if key_values is not None and order:
+            conditions.append(sql_partitions.after([column(name) for name in order], key_values))
+        whole_table = None
+        if not conditions and not order and not rows_before and types is not None:
+            whole_table = f"{self._quoted_table()} ({', '.join(_quote(self.engine, name) for name in _names(select))})"
+        if conditions:
+            select = select.where(*conditions)
+        if order:
+            select = select.order_by(*[column(name) for name in order])
+        if rows_before and (key_values is None or not order):
+            select = select.offset(rows_before)
+        return _Read(select, order, rows_before, types, whole_table)
+
+    def _source(self, request: ReadRequest) -> tuple[sa.Select, Callable[[str], sa.ColumnElement], ColumnTypes | None]:
+        """The SELECT of what this source reads, how to name one of its columns, and its types."""
         text = self.connection.get("query")
-        if text:  # the user's own SQL, wrapped so a cursor filter and order can be added
-            source = sa.select(sa.literal_column("*")).select_from(sa.text(f"({text}) source_query"))
-            if request.cursor is None:
-                return source
-            cursor = sa.literal_column(self.engine.dialect.identifier_preparer.quote(request.cursor))
-        else:
-            table = _table(self.engine, self.connection)
-            columns = [table.c[name] for name in request.columns] if request.columns else [table]
-            source = sa.select(*columns)
-            if request.cursor is None:
-                return source
-            cursor = table.c[request.cursor]
-        if request.after is not None:
-            source = source.where(cursor > request.after)
-        return source.order_by(cursor)
+        if text:  # the user's own SQL, wrapped so filters and an order can be added
+            select = sa.select(sa.literal_column("*")).select_from(sa.text(f"({text}) source_query"))
+            return select, lambda name: sa.literal_column(_quote(self.engine, name)), None
+        table = self._table()
+
+        def column(name: str) -> sa.Column:
+            if name not in table.c:
+                known = ", ".join(table.c.keys())
+                raise OperationError(f"table {table.name!r} has no column {name!r} (its columns: {known})")
+            return table.c[name]
+
+        columns = [column(name) for name in request.columns] if request.columns else list(table.c)
+        types = ColumnTypes(self.engine.dialect.name, tuple(item.type for item in columns))
+        return sa.select(*columns), column, types
+
+    @staticmethod
+    def _conditions(request: ReadRequest, column: Callable[[str], sa.ColumnElement]) -> list[sa.ColumnElement]:
+        conditions = []
+        if request.cursor is not None and request.after is not None:
+            conditions.append(column(request.cursor) > request.after)
+        if request.bounds:
+            conditions.append(sql_partitions.within(column(request.bounds["column"]), request.bounds))
+        return conditions
+
+    def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
+        """Up to `count` key ranges of an integer key (the integration's first `key` column, or
+        a table's one-column primary key); the whole read when there is no such key."""
+        name = self._partition_key(request)
+        if count <= 1 or name is None:
+            return [request]
+        select, column, _ = self._source(dataclasses.replace(request, columns=None))
+        low_high = sa.select(sa.func.min(column(name)), sa.func.max(column(name)))
+        if self.connection.get("query"):
+            low_high = low_high.select_from(select.get_final_froms()[0])
+        conditions = self._conditions(request, column)
+        if conditions:
+            low_high = low_high.where(*conditions)
+        with self.engine.connect() as connection:
+            low, high = connection.execute(low_high).one()
+        if not (sql_partitions.is_integer(low) and sql_partitions.is_integer(high)):
+            return [request]
+        ranges = sql_partitions.split(low, high, count)
+        return [
+            dataclasses.replace(
+                request,
+                partition=f"{index}/{len(ranges)}",
+                bounds={"column": name, "low": start, "high": stop},
+            )
+            for index, (start, stop) in enumerate(ranges, start=1)
+        ]
+
+    def _partition_key(self, request: ReadRequest) -> str | None:
+        if request.key:
+            return request.key[0]
+        if self.connection.get("query"):
+            return None
+        primary = list(self._table().primary_key.columns)
+        return primary[0].name if len(primary) == 1 else None
+
+    def _table(self) -> sa.Table:
+        if self._reflected is None:
+            self._reflected = _table(self.engine, self.connection)
+        return self._reflected
+
+    def _quoted_table(self) -> str:
+        return _qualified(self.engine, self.connection.get("schema"), self.connection.get("table"))
 
     def describe(self) -> str:
         what = self.connection.get("table") or "query"
@@ -124,89 +257,225 @@ class SqlSource(Source):
         self.engine.dispose()
 
 
+# -- writing ------------------------------------------------------------------------------------
+
+
 class SqlTarget(Target):
     def __init__(self, connection, context):
         super().__init__(connection, context)
-        self.engine = engine_for(connection, context)
+        self.engine = engine_for(connection, context, local_infile=True)
         self.table: sa.Table | None = None
+        self._create = self._truncate = False
+        self._pass_through: dict[tuple, bool] = {}
+        self._synced = False  # a first batch was committed the durable way (see `_commits`)
+        self._loader = sql_mysql.Loader() if self.engine.dialect.name in _MYSQL else None
+
+    def accepts(self) -> tuple[str, ...]:
+        return _raw_formats(self.engine)
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         self._create = create
         self._columns = list(columns)
         self._truncate = truncate
+        if self.position_slot is not None:
+            ensure_table(self.engine)
+
+    def durable_position(self, slot: str) -> Any:
+        return load_position(self.engine, slot)
+
+    def forget_positions(self, slot: str) -> None:
+        forget_positions(self.engine, slot)
 
     def write(self, batch: Batch) -> WriteResult:
         if self.table is None:
             self.table = self._ready(batch)
-        rows = batch.rows
-        if not rows:
-            return WriteResult(0)
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection, self._first_commit_synced(connection):
             try:
                 with connection.begin():
-                    bulk_insert(connection, self.table, batch.columns, rows)
-                return WriteResult(len(rows))
+                    if self._synced and self.engine.dialect.name == "postgresql":
+                        _execute(connection, "SET LOCAL synchronous_commit = off")
+                    if len(batch):
+                        self._load(connection, batch)
+                    self._store_position(connection, batch)
+                result = WriteResult(len(batch))
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
-                records = [dict(zip(batch.columns, row, strict=True)) for row in rows]
-                return self._row_by_row(connection, rows, records)
+                result = self._row_by_row(connection, batch)
+        self._synced = True
+        return result
 
-    def _row_by_row(self, connection, rows: list[tuple], records: list[dict]) -> WriteResult:
-        """Find the rows the database refuses: write each in a savepoint, keep the good ones."""
-        written, rejected = 0, []
+    @contextlib.contextmanager
+    def _first_commit_synced(self, connection: sa.Connection) -> Iterator[None]:
+        """The first batch's commit waits for the disk, as usual; the later ones return before the
+        disk has them (PostgreSQL `synchronous_commit = off` for the batch's transaction; SQLite
+        in WAL mode with `synchronous=NORMAL`). A crash of the server or of the machine can then
+        lose the last batches, but each whole with its position and never the first position, so
+        a resumed run starts right after what is really there; a killed pdip loses nothing."""
+        if self._synced or self.engine.dialect.name != "sqlite":
+            yield
+            return
+        _execute(connection, "PRAGMA synchronous=FULL")
+        try:
+            yield
+        finally:
+            _execute(connection, "PRAGMA synchronous=NORMAL")
+
+    def _load(self, connection: sa.Connection, batch: Batch) -> None:
+        dialect = self.engine.dialect.name
+        if batch.raw_format == sql_postgres.RAW_FORMAT and self._passes_through(connection, batch):
+            sql_postgres.write_copy_binary(connection, self._target(), self._names(batch.columns), batch.payload)
+        elif batch.raw_format == CSV and dialect == "postgresql":
+            sql_postgres.copy_csv(connection, self._target(), self._names(batch.columns), batch.payload, batch.layout)
+        elif batch.raw_format == sql_sqlite.RAW_FORMAT and dialect == "sqlite":
+            statement = sql_sqlite.insert_statement(connection, self._target(), batch.columns)
+            sql_sqlite.write_values(connection, statement, batch.rows)
+        elif dialect == "postgresql" and connection.dialect.driver == "psycopg":
+            sql_postgres.copy_rows(connection, self._target(), self._names(batch.columns), batch.rows)
+        elif self._loader is not None:
+            self._loader.load(connection, self.table, batch.columns, batch.rows)
+        else:
+            bulk_insert(connection, self.table, batch.columns, batch.rows)
+
+    def _passes_through(self, connection: sa.Connection, batch: Batch) -> bool:
+        """Binary COPY data goes in as it is only into columns of the very same types."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        key = (tuple(batch.columns), tuple(batch.layout))
+        if key not in self._pass_through:
+            target = sql_postgres.column_oids(connection, self._target(), self._names(batch.columns))
+            self._pass_through[key] = sql_postgres.compatible(batch.layout, target)
+        return self._pass_through[key]
+
+    def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
+        if self.position_slot is None:
+            return
+        slot = f"{self.position_slot}/{batch.partition}" if batch.partition else self.position_slot
+        store_position(connection, slot, batch.position)
+
+    def _row_by_row(self, connection: sa.Connection, batch: Batch) -> WriteResult:
+        """Find the rows the database refuses: write each in a savepoint, keep the good ones. A
+        raw batch is decoded first; what its decoder could not make a row of is refused too."""
+        rows = batch.rows
+        unread = batch.rejected if batch.is_raw else []  # what decoding the batch could not make a row of
+        rejected = [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
+        insert = self._one_row(connection, batch)
+        written = 0
         with connection.begin():
-            for row, record in zip(rows, records, strict=True):
+            for row in rows:
                 try:
                     with connection.begin_nested():
-                        connection.execute(self.table.insert(), [record])
+                        insert(row)
                     written += 1
                 except sa.exc.SQLAlchemyError as error:
-                    rejected.append((row, _reason(error)))
+                    rejected.append((tuple(row), _reason(error)))
+            self._store_position(connection, batch)
         return WriteResult(written, rejected)
 
+    def _one_row(self, connection: sa.Connection, batch: Batch) -> Callable[[Sequence[Any]], Any]:
+        """How one row goes in: through the driver as it is for SQLite's stored values and for
+        PostgreSQL (which parses text for its column, as COPY does), else through SQLAlchemy."""
+        dialect = self.engine.dialect.name
+        if batch.raw_format == sql_sqlite.RAW_FORMAT and dialect == "sqlite":
+            statement = sql_sqlite.insert_statement(connection, self._target(), batch.columns)
+            return lambda row: connection.exec_driver_sql(statement, tuple(row))
+        if dialect == "postgresql" and connection.dialect.driver == "psycopg":
+            names = self._names(batch.columns).replace("%", "%%")
+            marks = ", ".join(["%s"] * len(batch.columns))
+            statement = f"INSERT INTO {self._target().replace('%', '%%')} ({names}) VALUES ({marks})"
+            return lambda row: connection.exec_driver_sql(statement, tuple(row))
+        return lambda row: connection.execute(self.table.insert(), [dict(zip(batch.columns, row, strict=True))])
+
     def _ready(self, batch: Batch) -> sa.Table:
-        """The target table: created from the first batch's columns and values when asked, emptied
-        when asked; otherwise it must exist."""
+        """The target table: created from the source's column types (or, lacking them, the first
+        batch's values) when asked, emptied when asked; otherwise it must exist."""
         name, schema = self.connection.get("table"), self.connection.get("schema")
         if not name:
             raise OperationError(f"a {self.connection.kind} target needs `table`")
-        inspector = sa.inspect(self.engine)
-        exists = inspector.has_table(name, schema=schema)
+        exists = sa.inspect(self.engine).has_table(name, schema=schema)
         if not exists and not self._create:
             raise OperationError(
                 f"table {name!r} does not exist in {_shown(self.engine)}; set create_target: true to create it"
             )
         if not exists:
-            table = sa.Table(name, sa.MetaData(schema=schema), *_columns_for(batch))
-            table.create(self.engine)
-        else:
-            table = _table(self.engine, self.connection)
+            self._create_table(batch)
+        table = _table(self.engine, self.connection)
         if self._truncate:
-            with self.engine.begin() as connection:
-                connection.execute(table.delete())
+            self._empty(table)
         return table
+
+    def _create_table(self, batch: Batch) -> None:
+        name, schema = self.connection.get("table"), self.connection.get("schema")
+        dialect = self.engine.dialect.name
+        declared = batch.types if isinstance(batch.types, ColumnTypes) else None
+        raw_postgres = batch.raw_format == sql_postgres.RAW_FORMAT and dialect == "postgresql"
+        if declared is None and raw_postgres and all(oid < 16384 for oid in batch.layout):
+            # a query's result: its built-in types, whose OIDs are the same on every server
+            with self.engine.begin() as connection:
+                names = sql_postgres.type_names(connection, batch.layout)
+                columns = ", ".join(
+                    f"{_quote(self.engine, column)} {kind}" for column, kind in zip(batch.columns, names, strict=True)
+                )
+                _execute(connection, f"CREATE TABLE {self._target()} ({columns})")
+            return
+        table = sa.Table(name, sa.MetaData(schema=schema), *columns_for(batch, declared, self.engine))
+        table.create(self.engine)
+
+    def _empty(self, table: sa.Table) -> None:
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection.execute(table.delete())
+            else:
+                _execute(connection, f"TRUNCATE TABLE {self._target()}")
+
+    def _target(self) -> str:
+        return _qualified(self.engine, self.connection.get("schema"), self.connection.get("table"))
+
+    def _names(self, columns: Sequence[str]) -> str:
+        return ", ".join(_quote(self.engine, name) for name in columns)
 
     def run(self, sql: str) -> None:
         with self.engine.begin() as connection:
             for statement in _statements(sql):
-                connection.exec_driver_sql(statement)
+                _execute(connection, statement)
 
     def describe(self) -> str:
         return f"{self.engine.dialect.name}:{self.connection.get('table') or 'statements'}"
 
     def close(self) -> None:
+        if self._loader is not None:
+            self._loader.close()
         self.engine.dispose()
 
 
-def _columns_for(batch: Batch) -> list[sa.Column]:
-    columns = []
-    for index, name in enumerate(batch.columns):
-        sample = next((row[index] for row in batch.rows if row[index] is not None), None)
-        kind = next((sql_type for python_type, sql_type in _TYPES if isinstance(sample, python_type)), None)
-        if kind is None:
-            longest = max((len(str(row[index])) for row in batch.rows if row[index] is not None), default=0)
-            kind = sa.String(255) if longest <= 255 else sa.Text()
-        columns.append(sa.Column(name, kind))
-    return columns
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _execute(connection: sa.Connection, statement: str) -> None:
+    """Run SQL text as it is, in the connection's transaction: through the driver's cursor with no
+    parameters, so a `%` in it (`LIKE 'a%'`) is not taken for a placeholder."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+def _raw_formats(engine: sa.Engine) -> tuple[str, ...]:
+    """The wire formats this database's fast paths take; its own first (psycopg 3 only for PostgreSQL)."""
+    if engine.dialect.name == "postgresql" and engine.dialect.driver != "psycopg":
+        return ()
+    return _RAW_FORMATS.get(engine.dialect.name, ())
+
+
+def _names(select: sa.Select) -> list[str]:
+    return [column.name for column in select.selected_columns]
+
+
+def _quote(engine: sa.Engine, name: str) -> str:
+    return engine.dialect.identifier_preparer.quote(name)
+
+
+def _qualified(engine: sa.Engine, schema: str | None, name: str) -> str:
+    return ".".join(_quote(engine, part) for part in (schema, name) if part)
 
 
 def _statements(sql: str) -> list[str]:
@@ -223,4 +492,9 @@ def _shown(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-ADAPTER = Adapter(KINDS, SqlSource, SqlTarget, Capabilities(transactions=True))
+ADAPTER = Adapter(
+    KINDS,
+    SqlSource,
+    SqlTarget,
+    Capabilities(bulk_load=True, transactions=True, partitioned_read=True, stores_positions=True),
+)

@@ -102,8 +102,32 @@ class FileIntegrationTest(unittest.TestCase):
         result = self.run_quietly(operation)
         self.assertEqual(result["days"].rows_read, 15)
         self.assertEqual([row["day"] for row in self.integrator.stores["days"]], ["1"] * 5 + ["2"] * 5 + ["3"] * 5)
-        position, _ = self.pdi.get(StateStore).checkpoint("landing", "days")
+        position = self.pdi.get(StateStore).checkpoint("landing", "days").positions[""]
         self.assertEqual(position, {"file": "day3.csv", "row": 5})
+
+    def test_a_folder_read_with_parallelism_gives_each_reader_process_its_own_files(self):
+        for day in range(1, 6):
+            self.write(f"landing/day{day}.csv", "id,day\n" + "".join(f"{day}{i},{day}\n" for i in range(4)))
+        operation = Operation(
+            "split",
+            [
+                Integration(
+                    "days",
+                    source=Connection("csv", {"path": "landing", "types": {"id": "int", "day": "int"}}),
+                    target=Connection("memory", {"store": "days"}),
+                    parallelism=2,
+                    batch_size=3,
+                )
+            ],
+        )
+        result = self.run_quietly(operation)
+        self.assertTrue(result.ok, result["days"].error)
+        self.assertEqual(
+            sorted(row["id"] for row in self.integrator.stores["days"]),
+            [d * 10 + i for d in range(1, 6) for i in range(4)],
+        )
+        positions = self.pdi.get(StateStore).checkpoint("split", "days").positions
+        self.assertEqual(positions, {"1/2": {"file": "day3.csv", "row": 4}, "2/2": {"file": "day5.csv", "row": 4}})
 
     def test_memory_to_csv_and_excel_and_back(self):
         self.integrator.stores["people"] = [
@@ -243,7 +267,7 @@ class FileIntegrationTest(unittest.TestCase):
         self.assertEqual(self.run_quietly(operation)["feed"].rows_read, 0)
         copied = [json.loads(line) for line in (self.root / "copy.jsonl").read_text().splitlines()]
         self.assertEqual([record["seq"] for record in copied], [1, 2, 3, 10])
-        self.assertEqual(self.pdi.get(StateStore).checkpoint("feed", "feed")[1], 10)
+        self.assertEqual(self.pdi.get(StateStore).checkpoint("feed", "feed").high_watermark, 10)
 
     def test_a_yaml_operation_runs_from_the_command_line(self):
         self.write("data/orders.csv", "id,amount\n1,10\n2,20\n3,oops\n")

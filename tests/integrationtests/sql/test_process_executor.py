@@ -59,7 +59,7 @@ class ProcessExecutorTest(unittest.TestCase):
         self.assertEqual([row["id"] for row in self.integrator.stores["copy"]], list(range(1, 1001)))
         written = [event for event in events if isinstance(event, BatchWritten)]
         self.assertEqual([event.total_rows for event in written], list(range(100, 1001, 100)))
-        self.assertEqual(events[1].source, "sql (reader process)")
+        self.assertEqual(events[1].source, "sqlite:numbers (reader process)")
         self.assertEqual(type(events[-1]).__name__, "OperationFinished")
 
     def test_an_error_in_the_reader_reaches_the_result_with_its_traceback(self):

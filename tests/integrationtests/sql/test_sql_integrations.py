@@ -182,9 +182,11 @@ class SqlIntegrationTest(unittest.TestCase):
         make = Integration(
             "ddl",
             target=self.connection("postgresql"),
-            sql=f"CREATE TABLE {copy} (id integer, name varchar(50));\nINSERT INTO {copy} VALUES (0, 'old');",
+            sql=f"CREATE TABLE {copy} (id integer, name varchar(50));\nINSERT INTO {copy} VALUES (0, 'old'), (1, '50%');\n"
+            f"DELETE FROM {copy} WHERE name LIKE '%\\%';",
         )
         self.assertTrue(self.run_one(make).ok)
+        self.assertEqual(database.rows(copy), [{"id": 0, "name": "old"}])  # a `%` in the SQL is SQL
         load = Integration(
             "load",
             source=self.connection("postgresql", table=table, columns=None),

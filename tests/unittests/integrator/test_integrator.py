@@ -171,7 +171,7 @@ class ModelTest(unittest.TestCase):
         with self.assertRaises(OperationError) as raised:
             Integration("bad", target=memory("t"), mode="sometimes", batch_size=0, parallelism=0, max_errors=-1)
         self.assertEqual(len(raised.exception.problems), 5)
-        self.assertIn("mode: expected one of full, incremental, got 'sometimes'", str(raised.exception))
+        self.assertIn("mode: expected one of full, incremental, changes, got 'sometimes'", str(raised.exception))
         with self.assertRaisesRegex(OperationError, "cursor: an incremental integration needs a cursor column"):
             Integration("inc", source=memory("s"), target=memory("t"), mode="incremental")
 
@@ -197,7 +197,7 @@ class BatchTest(unittest.TestCase):
         self.assertEqual(repr(batch), "Batch(2 rows x 2 columns: id, name)")
         self.assertEqual(list(batch), [(1, "a"), (2, None)])
         self.assertEqual(Batch(["a"], rows=[]).to_arrow().num_rows, 0)
-        with self.assertRaisesRegex(ValueError, "either rows or an Arrow record batch"):
+        with self.assertRaisesRegex(ValueError, "a Batch holds exactly one of: rows, an Arrow record batch"):
             Batch(["a"])
 
 

@@ -91,7 +91,7 @@ class LoadingTest(unittest.TestCase):
             ),
             (
                 "executor: cluster\nintegrations:\n  - {name: a, source: {kind: memory}, target: {kind: memory}}\n",
-                "executor: expected inline or process, got 'cluster'",
+                "executor: expected one of inline, process, dask, got 'cluster'",
             ),
             ("connections: [1]\nintegrations: []\n", "op.yml: connections: expected a mapping of connection names"),
             (

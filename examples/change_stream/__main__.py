@@ -1,0 +1,5 @@
+import sys
+
+from examples.change_stream.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Notes: an entity, commands and queries with their handlers, and a controller."""

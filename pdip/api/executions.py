@@ -1,0 +1,328 @@
+"""Integrator endpoints: start configured operations, follow their executions.
+
+    POST /api/operations/{name}/executions   start one in the background -> 202, its execution id
+    GET  /api/executions                     recent executions (?limit=20)
+    GET  /api/executions/{id}                status and row counts, live while it runs
+    GET  /api/executions/{id}/events         its events as Server-Sent Events, until it ends
+
+The operations the API may start are named in application.yml, each by its YAML file (relative
+to the application's root), and read when started, so an edited file takes effect at once:
+
+    OPERATIONS:
+      copy-orders: operations/copy_orders.yml
+
+Executions run on a small thread pool (`API.EXECUTION_WORKERS`). Their events are kept in
+memory for the last `KEPT_EXECUTIONS` runs started here; the state store keeps every record.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from flask import Response, request
+
+from pdip.api.base import ControllerBase, status
+from pdip.api.errors import NotFoundError
+from pdip.api.problems import log_failure
+from pdip.configuration import Configuration
+from pdip.configuration.models.api import ApiConfig
+from pdip.dependency import ISingleton
+from pdip.integrator.base import Integrator
+from pdip.integrator.events import Event, IntegrationFailed, IntegrationFinished, OperationFinished
+from pdip.integrator.models import Operation
+from pdip.integrator.state import StateStore
+from pdip.logging.loggers.console import ConsoleLogger
+
+KEPT_EXECUTIONS = 100
+KEEP_ALIVE_SECONDS = 15.0
+
+
+@dataclasses.dataclass
+class IntegrationCounts:
+    name: str
+    status: str
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_dead_lettered: int = 0
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class ExecutionView:
+    """An execution's status and counts."""
+
+    execution_id: str
+    operation: str
+    status: str
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_dead_lettered: int = 0
+    integrations: list[IntegrationCounts] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ExecutionStarted:
+    """An execution that was started: follow it at `location`."""
+
+    execution_id: str
+    operation: str
+    status: str
+    location: str
+
+
+class _Run:
+    """What this process knows of an execution it started: its events, in order."""
+
+    def __init__(self, execution_id: str, operation: str):
+        self.execution_id = execution_id
+        self.operation = operation
+        self.events: list[dict[str, Any]] = []
+        self.finished = False
+        self.changed = threading.Condition()
+
+    def add(self, event: dict[str, Any]) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def add_end(self) -> None:
+        with self.changed:
+            self.finished = True
+            self.changed.notify_all()
+
+
+class ExecutionRunner(ISingleton):
+    """Starts configured operations on worker threads and keeps the events of recent runs."""
+
+    def __init__(self, integrator: Integrator, configuration: Configuration, config: ApiConfig, logger: ConsoleLogger):
+        self.integrator = integrator
+        self.configuration = configuration
+        self.base_url = "/" + config.base_url.strip("/") if config.base_url.strip("/") else ""
+        self.logger = logger
+        self._pool = ThreadPoolExecutor(max(1, config.execution_workers), thread_name_prefix="pdip-execution")
+        self._runs: collections.OrderedDict[str, _Run] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        integrator.subscribe(Event, self._heard)
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def operations(self) -> dict[str, Path]:
+        """Configured operation names -> their YAML files."""
+        configured = self.configuration.get("OPERATIONS") or {}
+        root = Path(self.configuration.root_directory or ".")
+        return {str(name): root / str(path) for name, path in configured.items()}
+
+    def start(self, name: str) -> ExecutionStarted:
+        operations = self.operations()
+        path = operations.get(name)
+        if path is None:
+            known = ", ".join(sorted(operations)) or "none (add OPERATIONS to application.yml)"
+            raise NotFoundError(f"no operation named {name!r}; configured: {known}")
+        operation = Operation.from_yaml(path, connections=self.configuration.get("CONNECTIONS") or {})
+        execution_id = uuid.uuid4().hex
+        self._keep(_Run(execution_id, operation.name))
+        self._pool.submit(self._execute, operation, execution_id)
+        return ExecutionStarted(execution_id, operation.name, "pending", f"{self.base_url}/executions/{execution_id}")
+
+    def _execute(self, operation: Operation, execution_id: str) -> None:
+        run = self._runs[execution_id]
+        try:
+            self.integrator.integrate(operation, execution_id=execution_id)
+        except Exception as error:  # noqa: BLE001 - a worker thread has no caller to raise to: log, end the run
+            log_failure(self.logger, error, "execution %s of %s ended with an error", execution_id, operation.name)
+            run.add(_event_record(OperationFinished(execution_id, operation.name, "failed", 0.0)))
+        finally:
+            run.add_end()
+
+    def _keep(self, run: _Run) -> None:
+        with self._lock:
+            self._runs[run.execution_id] = run
+            while len(self._runs) > KEPT_EXECUTIONS:
+                oldest = next(iter(self._runs))
+                if not self._runs[oldest].finished:
+                    break
+                self._runs.popitem(last=False)
+
+    def _heard(self, event: Event) -> None:
+        run = self._runs.get(event.execution_id)
+        if run is not None:
+            run.add(_event_record(event))
+
+    # -- executions ------------------------------------------------------------------------------
+
+    def execution(self, execution_id: str) -> ExecutionView:
+        record = _stored(self.integrator.state, execution_id)
+        run = self._runs.get(execution_id)
+        if record is None and run is None:
+            raise NotFoundError(f"no execution {execution_id!r}")
+        if record is not None and record["summary"]:
+            return _view(record)
+        view = _view(record) if record is not None else ExecutionView(execution_id, run.operation, "pending")
+        if run is not None:
+            _count_live(view, run)
+        return view
+
+    def executions(self, limit: int) -> list[ExecutionView]:
+        return [_view(record) for record in self.integrator.state.executions(limit)]
+
+    def events(self, execution_id: str, after: int = -1) -> Iterator[str]:
+        """The execution's events as Server-Sent Events, from the one after `after` to the end."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            view = self.execution(execution_id)  # raises NotFoundError for an unknown id
+            return iter([_sse(0, "ExecutionStatus", _as_json(view))])
+        return _follow(run, after + 1)
+
+    def close(self) -> None:
+        """Wait for running executions: their records and checkpoints must be written."""
+        self._pool.shutdown(wait=True)
+
+
+def _follow(run: _Run, index: int) -> Iterator[str]:
+    while True:
+        with run.changed:
+            if index >= len(run.events) and not run.finished:
+                run.changed.wait(KEEP_ALIVE_SECONDS)
+            pending = run.events[index:]
+            finished = run.finished
+        for offset, event in enumerate(pending):
+            yield _sse(index + offset, event["event"], event)
+        index += len(pending)
+        if finished and not pending:
+            return
+        if not pending:
+            yield ": keep-alive\n\n"
+
+
+def _sse(number: int, name: str, data: dict[str, Any]) -> str:
+    return f"id: {number}\nevent: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _event_record(event: Event) -> dict[str, Any]:
+    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def _as_json(view: ExecutionView) -> dict[str, Any]:
+    from pdip.conversion import to_plain
+
+    return to_plain(view)
+
+
+def _stored(state: StateStore, execution_id: str) -> dict[str, Any] | None:
+    return state.execution(execution_id)
+
+
+def _view(record: dict[str, Any]) -> ExecutionView:
+    view = ExecutionView(
+        record["execution_id"], record["operation"], record["status"], record["started_at"], record["finished_at"]
+    )
+    summary = json.loads(record["summary"]) if record.get("summary") else {}
+    for name, counts in summary.items():
+        view.integrations.append(
+            IntegrationCounts(
+                name,
+                counts.get("status", "unknown"),
+                counts.get("rows_read", 0),
+                counts.get("rows_written", 0),
+                counts.get("rows_dead_lettered", 0),
+                counts.get("error"),
+            )
+        )
+    _total(view)
+    return view
+
+
+def _count_live(view: ExecutionView, run: _Run) -> None:
+    """Counts of a running execution, from the events heard so far."""
+    integrations: dict[str, IntegrationCounts] = {}
+    for event in list(run.events):
+        name = event.get("integration")
+        kind = event["event"]
+        if name is not None:
+            counts = integrations.setdefault(name, IntegrationCounts(name, "running"))
+            if kind == "BatchWritten":
+                counts.rows_written = event["total_rows"]
+            elif kind == IntegrationFinished.__name__:
+                counts.status = "finished"
+                counts.rows_read, counts.rows_written = event["rows_read"], event["rows_written"]
+                counts.rows_dead_lettered = event["rows_dead_lettered"]
+            elif kind == IntegrationFailed.__name__:
+                counts.status, counts.error = "failed", event["error"]
+        elif kind == OperationFinished.__name__ and view.status in ("pending", "running"):
+            view.status = event["status"]
+    view.integrations = list(integrations.values())
+    _total(view)
+
+
+def _total(view: ExecutionView) -> None:
+    view.rows_read = sum(item.rows_read for item in view.integrations)
+    view.rows_written = sum(item.rows_written for item in view.integrations)
+    view.rows_dead_lettered = sum(item.rows_dead_lettered for item in view.integrations)
+
+
+# -- controllers ------------------------------------------------------------------------------------
+
+
+class OperationExecutionsController(ControllerBase):
+    """Start configured operations (application.yml: OPERATIONS)."""
+
+    route = "/operations/<name>/executions"
+    tags = ("executions",)
+    tenanted = False  # operations belong to the application, not to a tenant
+
+    def __init__(self, runner: ExecutionRunner):
+        self.runner = runner
+
+    @status(202)
+    def post(self, name: str) -> ExecutionStarted:
+        """Start the operation in the background; answers 202 with the execution's id and where to follow it."""
+        started = self.runner.start(name)
+        return started, 202, {"Location": started.location}
+
+
+class ExecutionsController(ControllerBase):
+    """Executions of operations: status and row counts."""
+
+    route = "/executions"
+    tags = ("executions",)
+    tenanted = False  # operations belong to the application, not to a tenant
+
+    def __init__(self, runner: ExecutionRunner):
+        self.runner = runner
+
+    def get(self, id: str | None = None, limit: int = 20) -> ExecutionView | list[ExecutionView]:
+        """One execution by id, or the most recent ones (`limit`) without an id."""
+        if id is None:
+            return self.runner.executions(limit)
+        return self.runner.execution(id)
+
+
+class ExecutionEventsController(ControllerBase):
+    """An execution's events, as Server-Sent Events."""
+
+    route = "/executions/<id>/events"
+    tags = ("executions",)
+    tenanted = False  # operations belong to the application, not to a tenant
+
+    def __init__(self, runner: ExecutionRunner):
+        self.runner = runner
+
+    def get(self, id: str) -> Response:
+        """Stream the execution's events (text/event-stream) until it ends; honours Last-Event-ID."""
+        after = request.headers.get("Last-Event-ID", "").strip()
+        stream = self.runner.events(id, int(after) if after.isdigit() else -1)
+        return Response(stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+EXECUTION_CONTROLLERS = [OperationExecutionsController, ExecutionsController, ExecutionEventsController]

@@ -1,0 +1,487 @@
+"""Kafka topics as source and target, for rows and for change logs (`mode: changes`).
+
+    source: {kind: kafka, bootstrap_servers: "broker:9092", topic: orders, group: replica}
+    target: {kind: kafka, bootstrap_servers: "broker:9092", topic: orders, key: [id]}
+
+A row is a JSON object per message; a change-log entry is `ChangeLogEntry.to_json()` (with its
+schema version), keyed by entity and key so one row's changes share a partition and stay in
+order. Settings are described in `kafka_settings.py`.
+
+Reading: the consumer group's committed offsets say where to start (`start: earliest` or
+`latest` ignore them; a partition without any starts at the earliest offset). A position is
+the next offset of every partition read so far (`{"orders": {"0": 120, "1": 98}}`); a resumed
+read starts there, ahead of the group's offsets, because a target that stores positions
+with its rows knows better. The source commits offsets only in `acknowledge`, once the target
+has made the batch durable (at-least-once). Unless it follows (`pdip run --follow`), a read
+stops when every partition it reads has reported its end (the consumer's end-of-partition
+event, which reflects what the fetch saw; a topic's reported high watermarks are not trusted).
+
+Split by `partitions(request, count)`, each reader is assigned its own partitions; otherwise
+the source subscribes with its group, so several `pdip run` processes share the partitions.
+
+Writing: an idempotent producer (no duplicates or reordering from its retries), compressed;
+`commit()` waits until the broker confirmed every message, and fails the batch, before its
+checkpoint, if any was not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.kafka_settings import ConfirmedDelivery, KafkaSettings, kafka_settings
+from pdip.integrator.batch import Batch
+from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json, message_key
+from pdip.integrator.errors import OperationError
+
+LOGGER = logging.getLogger("pdip.integrator.kafka")
+KINDS = ("kafka",)
+
+
+class KafkaDeliveryError(RuntimeError):
+    """The broker did not confirm messages: the batch is not durable and its checkpoint not saved."""
+
+
+def _label(connection) -> str:
+    return f"kafka connection {connection.name!r}" if connection.name else "kafka connection"
+
+
+def _json_default(value: Any) -> Any:
+    from pdip.conversion import to_plain
+
+    plain = to_plain(value)
+    if plain is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return plain
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class KafkaSource(Source):
+    """Rows: each message a JSON object. Subclassed for change-log entries."""
+
+    resumes_between_runs = True  # a topic is a stream: every run goes on from the group's offsets
+
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "source")
+        self._consumer: Any = None
+        self._assigned: set[tuple[str, int]] = set()
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._columns: list[str] | None = None
+        self._joined = False  # True once partitions are assigned (a group join takes a while)
+
+    # -- splitting and positions --
+
+    def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
+        """Up to `count` readers, each assigned every count-th partition of the topics."""
+        if count <= 1:
+            return [request]
+        from confluent_kafka import Consumer
+
+        client = Consumer(self.settings.consumer_config(partition_eof=False))  # the options are a consumer's
+        try:
+            every = self._topic_partitions(client)
+        finally:
+            client.close()
+        groups = [every[index::count] for index in range(min(count, len(every)))]
+        return [
+            dataclasses.replace(request, partition=_partition_name(group), bounds=[list(item) for item in group])
+            for group in groups
+        ]
+
+    def _topic_partitions(self, client: Any) -> list[tuple[str, int]]:
+        """Every (topic, partition) read; a topic that does not exist is named."""
+        metadata = client.list_topics(timeout=30)
+        every = []
+        for topic in self.settings.topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                raise OperationError(f"{_label(self.connection)}: topic {topic!r} does not exist")
+            every.extend((topic, number) for number in sorted(found.partitions))
+        return every
+
+    def acknowledge(self, position: Any) -> None:
+        """Commit the group's offsets up to `position` (what the target has made durable)."""
+        if self._consumer is None or not position:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [
+            TopicPartition(topic, int(number), int(offset))
+            for topic, partitions in position.items()
+            for number, offset in partitions.items()
+            if (topic, int(number)) in self._assigned
+        ]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:  # a rebalance took the partition: the next owner re-reads
+            LOGGER.warning("kafka: offsets not committed for group %s: %s", self.settings.group, error)
+
+    # -- reading --
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        from confluent_kafka import Consumer
+
+        self._consumer = consumer = Consumer(self.settings.consumer_config(partition_eof=not request.follow))
+        if not request.follow:  # a bounded read of a topic that is not there would end at once, reading nothing
+            self._topic_partitions(consumer)
+        resume = _offsets_of(request.resume)
+        if request.bounds:
+            self._assign(consumer, [(topic, int(number)) for topic, number in request.bounds], resume)
+        else:
+            self._subscribe(consumer, resume)
+        yield from self._batches(consumer, request)
+
+    def _assign(self, consumer: Any, partitions: list[tuple[str, int]], resume: dict) -> None:
+        from confluent_kafka import TopicPartition
+
+        committed = {}
+        if self.settings.start == "committed":
+            wanted = [TopicPartition(topic, number) for topic, number in partitions]
+            committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(wanted, timeout=30)}
+        assigned = [
+            TopicPartition(topic, number, self._start_offset((topic, number), resume, committed))
+            for topic, number in partitions
+        ]
+        consumer.assign(assigned)
+        self._assigned = set(partitions)
+        self._joined = True
+
+    def _start_offset(self, partition: tuple[str, int], resume: dict, committed: Mapping) -> int:
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+        if partition in self._offsets:  # read earlier in this run (a rebalance gave it back)
+            return self._offsets[partition]
+        if partition in resume:
+            return resume[partition]
+        if self.settings.start == "earliest":
+            return OFFSET_BEGINNING
+        if self.settings.start == "latest":
+            return OFFSET_END
+        offset = committed.get(partition, -1001)
+        return offset if offset >= 0 else OFFSET_BEGINNING
+
+    def _subscribe(self, consumer: Any, resume: dict) -> None:
+        def on_assign(client: Any, partitions: list) -> None:
+            # A partition handed over by a rebalance may have moved on since this run was planned:
+            # another member applied and committed more of it. Its group offset, committed only
+            # after the target made the batch durable, is then the later (and still safe) start.
+            handed_over = [tp for tp in partitions if (tp.topic, tp.partition) in resume]
+            committed = {}
+            if handed_over and self.settings.start == "committed":
+                committed = {(tp.topic, tp.partition): tp.offset for tp in client.committed(handed_over, timeout=30)}
+            for tp in partitions:
+                place = (tp.topic, tp.partition)
+                if place in self._offsets or place in resume or self.settings.start != "committed":
+                    tp.offset = self._start_offset(place, resume, {})
+                    if committed.get(place, -1) > tp.offset >= 0:  # negative offsets are symbolic
+                        tp.offset = committed[place]
+            client.assign(partitions)
+            self._assigned = {(tp.topic, tp.partition) for tp in partitions}
+            self._joined = True
+
+        def on_revoke(client: Any, partitions: list) -> None:
+            self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+            for tp in partitions:
+                self._offsets.pop((tp.topic, tp.partition), None)
+            client.unassign()
+
+        consumer.subscribe(list(self.settings.topics), on_assign=on_assign, on_revoke=on_revoke)
+
+    def _batches(self, consumer: Any, request: ReadRequest) -> Iterator[Batch]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        ended: set[tuple[str, int]] = set()
+        items: list[Any] = []
+        rejected: list[tuple[dict[str, Any], str]] = []
+        size, timeout = request.batch_size, self.settings.poll_timeout
+        while True:
+            messages = consumer.consume(num_messages=max(1, size - len(items) - len(rejected)), timeout=timeout)
+            for message in messages:
+                error = message.error()
+                place = (message.topic(), message.partition())
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        ended.add(place)
+                        continue
+                    if error.fatal() or not error.retriable():
+                        raise KafkaException(error)
+                    continue
+                ended.discard(place)
+                self._offsets[place] = message.offset() + 1
+                self._decode(message, request, items, rejected)
+            finished = not request.follow and self._joined and self._assigned.issubset(ended)
+            full = len(items) + len(rejected) >= size
+            idle_with_data = not messages and (items or rejected)
+            if full or idle_with_data or (finished and (items or rejected)):
+                yield self._batch(items, rejected, self._position())
+                items, rejected = [], []
+            if finished:
+                return
+
+    def _position(self) -> dict[str, dict[str, int]]:
+        position: dict[str, dict[str, int]] = {}
+        for (topic, number), offset in sorted(self._offsets.items()):
+            if (topic, number) in self._assigned:
+                position.setdefault(topic, {})[str(number)] = offset
+        return position
+
+    def _decode(self, message: Any, request: ReadRequest, rows: list, rejected: list) -> None:
+        value = message.value()
+        if value is None:
+            rejected.append((_held(message), f"{_where(message)}: a tombstone (no value) is not a row"))
+            return
+        try:
+            record = json.loads(value)
+        except ValueError as error:
+            rejected.append((_held(message), f"{_where(message)}: not valid JSON: {getattr(error, 'msg', error)}"))
+            return
+        if not isinstance(record, dict):
+            rejected.append((_held(message), f"{_where(message)}: expected a JSON object, got {type(record).__name__}"))
+            return
+        if self._columns is None:
+            self._columns = list(request.columns) if request.columns else list(record)
+        if not request.columns and not set(self._columns).issuperset(record):
+            extra = ", ".join(repr(name) for name in record if name not in self._columns)
+            rejected.append(
+                (
+                    _held(message),
+                    f"{_where(message)}: unexpected field {extra}: the columns come from the first message",
+                )
+            )
+            return
+        rows.append(tuple([record.get(column) for column in self._columns]))
+
+    def _batch(self, items: list, rejected: list, position: Any) -> Batch:
+        return Batch(self._columns or [], items, position=position, rejected=rejected)
+
+    def describe(self) -> str:
+        return f"kafka:{','.join(self.settings.topics)} (group {self.settings.group})"
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            consumer.close()
+
+
+class KafkaChangesSource(KafkaSource):
+    """Change-log entries; a message that is not one (not JSON, a future schema version) is
+    rejected with the reason. Tombstones are skipped: they follow a delete entry to let a
+    compacted topic forget the key, and the delete entry already carries the change."""
+
+    def _decode(self, message: Any, request: ReadRequest, entries: list, rejected: list) -> None:
+        value = message.value()
+        if value is None:
+            return
+        try:
+            entries.append(entry_from_json(value))
+        except ValueError as error:
+            rejected.append((_held(message), f"{_where(message)}: {error}"))
+
+    def _batch(self, items: list, rejected: list, position: Any) -> Batch:
+        return entries_batch(items, position=position, rejected=rejected)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class KafkaTarget(Target, ConfirmedDelivery):
+    """Rows as JSON objects, keyed by the `key` columns' values (none: no key)."""
+
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "target")
+        self._producer: Any = None
+        self._encode = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+        if truncate:
+            raise OperationError(f"{_label(self.connection)}: a topic cannot be truncated; leave truncate_target unset")
+        if create:
+            self._create_topic()
+
+    def _create_topic(self) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient(self.settings.common())
+        if self.settings.topic in admin.list_topics(timeout=30).topics:
+            return
+        config = {"cleanup.policy": "compact"} if self.settings.compacted else {}
+        topic = NewTopic(
+            self.settings.topic, num_partitions=self.settings.partitions, replication_factor=-1, config=config
+        )
+        for future in admin.create_topics([topic]).values():
+            try:
+                future.result()
+            except Exception as error:  # created meanwhile by another writer is fine
+                if "already exists" not in str(error).lower():
+                    raise
+
+    def write(self, batch: Batch) -> WriteResult:
+        messages, rejected = self._messages(batch)
+        produce = self._ready().produce
+        topic = self.settings.topic
+        count = 0
+        for key, value in messages:
+            while True:
+                try:
+                    produce(topic, value, key)
+                    break
+                except BufferError:  # the client's queue is full: let it send, then try again
+                    self._producer.poll(0.05)
+            count += 1
+            if count % 10_000 == 0:
+                self._producer.poll(0)
+        self._producer.poll(0)
+        return WriteResult(count, rejected)
+
+    def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
+        columns, encode = batch.columns, self._encode
+        positions = [columns.index(name) for name in self.settings.key if name in columns]
+        if len(positions) != len(self.settings.key):
+            missing = [name for name in self.settings.key if name not in columns]
+            raise OperationError(f"{_label(self.connection)}: key: no column {', '.join(missing)} in the batch")
+        messages, rejected = [], []
+        key_of = _key_reader(positions)
+        for row in batch.rows:
+            try:
+                value = encode(dict(zip(columns, row, strict=False))).encode()
+            except (TypeError, ValueError) as error:
+                rejected.append((row, f"cannot write the row as JSON: {error}"))
+                continue
+            messages.append((key_of(row), value))
+        return messages, rejected
+
+    def commit(self) -> None:
+        """Wait until the broker confirmed every message sent so far."""
+        if self._producer is None:
+            return
+        failures, waiting = self._settle()
+        if failures:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise KafkaDeliveryError(f"{len(failures)} messages were not delivered: {failures[0]}{more}")
+        if waiting:
+            raise KafkaDeliveryError(f"{waiting} messages were not confirmed by the broker in time")
+
+    def describe(self) -> str:
+        return f"kafka:{self.settings.topic}"
+
+    def close(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            producer.flush(0)
+
+
+class KafkaChangesTarget(KafkaTarget):
+    """Change-log entries as JSON, keyed by entity and key; with `tombstones: true` a delete is
+    followed by a tombstone (a message without a value) so a compacted topic forgets the key."""
+
+    def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
+        tombstones = self.settings.tombstones
+        messages, rejected = [], []
+        for entry in batch_entries(batch):
+            try:
+                key, value = message_key(entry), entry.to_json().encode()
+            except (TypeError, ValueError) as error:
+                rejected.append(((entry,), f"cannot write the entry as JSON: {error}"))
+                continue
+            messages.append((key, value))
+            if tombstones and entry.action == "delete":
+                messages.append((key, None))
+        return messages, rejected
+
+    def write(self, batch: Batch) -> WriteResult:
+        result = super().write(batch)
+        if self.settings.tombstones:  # count entries, not the tombstones sent with them
+            result.written = len(batch) - len(result.rejected)
+        return result
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _key_reader(positions: list[int]) -> Any:
+    """The message key of a row: None without key columns; one column's value as text (ints
+    and text, the usual keys, without going through JSON); several as a JSON array."""
+    if len(positions) == 1:
+        index = positions[0]
+
+        def single(row: tuple) -> bytes | None:
+            value = row[index]
+            kind = type(value)
+            if kind is int:
+                return str(value).encode()
+            return value.encode() if kind is str else _row_key([value])
+
+        return single
+    return lambda row: _row_key([row[index] for index in positions])
+
+
+_KEY_DUMPS = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+
+
+def _row_key(values: list[Any]) -> bytes | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        value = values[0]
+        return value.encode() if isinstance(value, str) else _KEY_DUMPS(value).encode()
+    return _KEY_DUMPS(values).encode()
+
+
+def _offsets_of(position: Any) -> dict[tuple[str, int], int]:
+    """{(topic, partition): next offset} from a stored position."""
+    if not isinstance(position, Mapping):
+        return {}
+    return {
+        (str(topic), int(number)): int(offset)
+        for topic, partitions in position.items()
+        if isinstance(partitions, Mapping)
+        for number, offset in partitions.items()
+    }
+
+
+def _partition_name(group: list[tuple[str, int]]) -> str:
+    by_topic: dict[str, list[str]] = {}
+    for topic, number in group:
+        by_topic.setdefault(topic, []).append(str(number))
+    return ";".join(f"{topic}:{','.join(numbers)}" for topic, numbers in by_topic.items())
+
+
+def _where(message: Any) -> str:
+    return f"{message.topic()}[{message.partition()}]@{message.offset()}"
+
+
+def _held(message: Any) -> dict[str, Any]:
+    """What a refused message held, for its dead letter (text where it decodes, else bytes)."""
+    return {
+        "topic": message.topic(),
+        "partition": message.partition(),
+        "offset": message.offset(),
+        "key": _text(message.key()),
+        "value": _text(message.value()),
+    }
+
+
+def _text(value: bytes | None) -> str | bytes | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+CAPABILITIES = Capabilities(partitioned_read=True)
+ADAPTERS = (
+    Adapter(KINDS, KafkaSource, KafkaTarget, CAPABILITIES),
+    Adapter(KINDS, KafkaChangesSource, KafkaChangesTarget, CAPABILITIES, mode="changes"),
+)

@@ -1,0 +1,93 @@
+"""In-memory change logs (`mode: changes`): a store of entries, or a tracked container's history.
+
+    integrator.stores["log"] = cart                  # a TrackedDict/TrackedList/TrackedObject
+    integrator.stores["log"] = [entry, ...]          # ChangeLogEntry objects (or their dicts)
+    source: {kind: memory, store: log}
+    target: {kind: memory, store: copy}              # the entries, appended
+    target: {kind: memory, store: replica, key: [id]}  # rows, the entries applied by key
+
+As a target without `key` the store receives the entries themselves. With `key` it is a replica:
+a list of row dicts to which each entry is applied as a SQL table would apply it (upsert by key,
+delete), which makes it the in-memory twin of the SQL apply target for tests and glue code.
+A source's position is the number of entries read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.memory import _store_name
+from pdip.integrator.batch import Batch
+from pdip.integrator.changes import batch_entries, entries_batch, net_changes
+from pdip.integrator.errors import OperationError
+from pdip.tracking.entry import ChangeLogEntry
+
+
+def stored_entries(value: Any, name: str) -> list[ChangeLogEntry]:
+    """The entries a store holds: a tracked container's history, or a list of entries or dicts."""
+    history = getattr(value, "tracking_changes", None)
+    if callable(history):
+        return list(history())
+    entries = []
+    for index, item in enumerate(value):
+        if isinstance(item, ChangeLogEntry):
+            entries.append(item)
+        elif isinstance(item, Mapping):
+            entries.append(ChangeLogEntry.from_dict(item))
+        else:
+            raise OperationError(
+                f"memory store {name!r}[{index}]: expected a ChangeLogEntry or its dict, got {type(item).__name__}"
+            )
+    return entries
+
+
+class MemoryChangesSource(Source):
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        name = _store_name(self.connection)
+        if name not in self.context.stores:
+            known = ", ".join(sorted(self.context.stores)) or "none"
+            raise OperationError(f"memory store {name!r} does not exist (known: {known})")
+        entries = stored_entries(self.context.stores[name], name)
+        start = int(request.resume or 0)
+        for offset in range(start, len(entries), request.batch_size):
+            chunk = entries[offset : offset + request.batch_size]
+            yield entries_batch(chunk, position=offset + len(chunk))
+
+    def describe(self) -> str:
+        return f"memory:{self.connection.get('store')} (changes)"
+
+
+class MemoryChangesTarget(Target):
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        key = connection.get("key")
+        self.key: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+        stores, name = self.context.stores, _store_name(self.connection)
+        if truncate or name not in stores:
+            stores[name] = []
+
+    def write(self, batch: Batch) -> WriteResult:
+        entries = batch_entries(batch)
+        store = self.context.stores[_store_name(self.connection)]
+        if not self.key:
+            store.extend(entries)
+            return WriteResult(len(entries))
+        changes, refused = net_changes(entries, self.key)
+        rows = {tuple(row.get(column) for column in self.key): row for row in store}
+        for change in changes:
+            if change.remove:
+                rows.pop(change.key, None)
+            if change.values is not None:
+                rows.setdefault(change.key, {}).update(change.values)
+        store[:] = list(rows.values())
+        return WriteResult(len(entries) - len(refused), [((entry,), reason) for entry, reason in refused])
+
+    def describe(self) -> str:
+        return f"memory:{self.connection.get('store')} (changes)"
+
+
+ADAPTER = Adapter(("memory",), MemoryChangesSource, MemoryChangesTarget, Capabilities(upsert=True), mode="changes")

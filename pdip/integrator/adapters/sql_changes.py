@@ -1,0 +1,419 @@
+"""SQL databases in change-log mode: the outbox as a source, a table the entries are applied to.
+
+    source: {kind: postgresql, url: ..., table: pdip_change_log}          # the outbox, by sequence
+    target: {kind: postgresql, url: ..., table: accounts_replica, key: [Id]}
+    target: {kind: sqlite, database: replica.db, tables: {accounts: accounts, orders: orders}}
+
+Source: the change-log table (`pdip_change_log`, the data layer's outbox, unless `table` says
+otherwise) read in `sequence` order after the resumed position (the last sequence read);
+`entities: [...]` keeps only those entities. With `follow` it polls every `poll_interval`
+seconds (default 1) for new entries.
+
+Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts and
+updates are upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON
+DUPLICATE KEY UPDATE`), deletes remove the row, or with `soft_delete: <column>` set that column
+to the delete's time (`soft_delete: {column: c, value: v}` sets `v`). `table` takes every entry
+(or, with `entity: <name>`, only that entity's); `tables` routes entities to tables, and other
+entities are left out. `key` names the key columns (default: the table's primary key), which
+must be the primary key or a unique constraint.
+
+A batch is applied in one transaction: per table, one bulk delete and one bulk upsert per set
+of columns, after folding each key's entries into one net change. The batch's position is
+written in the same transaction (`positions.py`), so a replay after a crash skips what is
+already applied: an exactly-once effect. When the database refuses the bulk statements, the
+batch is applied again entry by entry in savepoints: each refused entry (a value of the wrong
+type, a column the table does not have) is dead-lettered with the reason, and the others land.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from pdip.conversion.tagged import loads
+from pdip.data.bulk import bulk_insert
+from pdip.integrator.adapters import positions
+from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.sql import KINDS, _reason, _shown, engine_for
+from pdip.integrator.batch import Batch
+from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
+from pdip.integrator.errors import OperationError
+from pdip.tracking.entry import ChangeLogEntry
+from pdip.tracking.table import TABLE_NAME, change_log_table, row_to_entry
+
+_IN_CHUNK = 1000
+
+
+class OutboxSource(Source):
+    resumes_between_runs = True  # every run relays what is new since the last one
+
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        self.engine = engine_for(connection, context)
+        self.table = change_log_table(sa.MetaData(), connection.get("table") or TABLE_NAME, connection.get("schema"))
+        entities = connection.get("entities")
+        self.entities = [entities] if isinstance(entities, str) else list(entities or [])
+        self.poll_interval = float(connection.get("poll_interval", 1.0))
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
+            raise OperationError(f"change-log table {self.table.name!r} does not exist in {_shown(self.engine)}")
+        last = int(request.resume or 0)
+        while True:
+            for batch in self._after(last, request.batch_size):
+                last = batch.position
+                yield batch
+            if not request.follow:
+                return
+            time.sleep(self.poll_interval)
+
+    def _after(self, last: int, size: int) -> Iterator[Batch]:
+        table = self.table
+        query = sa.select(table).where(table.c.sequence > last).order_by(table.c.sequence)
+        if self.entities:
+            query = query.where(table.c.entity.in_(self.entities))
+        with self.engine.connect().execution_options(stream_results=True, yield_per=size) as connection:
+            result = connection.execute(query).mappings()
+            while rows := result.fetchmany(size):
+                entries = [row_to_entry(row) for row in rows]
+                yield entries_batch(entries, position=entries[-1].sequence)
+
+    def describe(self) -> str:
+        return f"{self.engine.dialect.name}:{self.table.name} (outbox)"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@dataclasses.dataclass
+class _Route:
+    """Where one entity's entries go: a table, its key columns, how it deletes."""
+
+    table: sa.Table
+    key: tuple[str, ...]
+    columns: frozenset[str]
+    soft_delete: SoftDelete | None = None
+    uuid_text: dict[str, Callable[[uuid.UUID], str]] = dataclasses.field(default_factory=dict)
+
+    def adapt(self, change: NetChange) -> None:
+        """UUIDs for columns that hold them as text (a reflected SQLite or MariaDB table
+        knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them."""
+        for index, column in enumerate(self.key):
+            if column in self.uuid_text and isinstance(change.key[index], uuid.UUID):
+                change.key = tuple(self.uuid_text[column](v) if i == index else v for i, v in enumerate(change.key))
+        if change.values:
+            for column, convert in self.uuid_text.items():
+                if isinstance(change.values.get(column), uuid.UUID):
+                    change.values[column] = convert(change.values[column])
+
+
+class SqlApplyTarget(Target):
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        self.engine = engine_for(connection, context)
+        self._routes: dict[str | None, _Route] | None = None
+        self._truncate = False
+        self._positions_ready = False
+        self._stages = 0
+
+    # -- set-up --
+
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+        self._truncate = truncate
+
+    def _ready(self) -> dict[str | None, _Route]:
+        if self._routes is None:
+            self._routes = self._routes_from_settings()
+            if self._truncate:
+                with self.engine.begin() as connection:
+                    for route in self._routes.values():
+                        connection.execute(route.table.delete())
+        return self._routes
+
+    def _routes_from_settings(self) -> dict[str | None, _Route]:
+        settings, label = self.connection.settings, self._label()
+        tables = settings.get("tables")
+        if tables is not None:
+            if not isinstance(tables, Mapping) or not tables:
+                raise OperationError(f"{label}: tables: expected a mapping of entity names to table names")
+            return {str(entity): self._route(str(name)) for entity, name in tables.items()}
+        name = settings.get("table")
+        if not name:
+            raise OperationError(f"{label}: table (or tables: {{entity: table}}) is required for a change-log target")
+        return {settings.get("entity"): self._route(str(name))}
+
+    def _route(self, name: str) -> _Route:
+        label, schema = self._label(), self.connection.get("schema")
+        try:
+            table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=self.engine)
+        except sa.exc.NoSuchTableError:
+            raise OperationError(f"{label}: table {name!r} does not exist in {_shown(self.engine)}") from None
+        key = self.connection.get("key") or [column.name for column in table.primary_key.columns]
+        key = (key,) if isinstance(key, str) else tuple(key)
+        if not key:
+            raise OperationError(f"{label}: key: table {name!r} has no primary key; name its key columns")
+        missing = [column for column in key if column not in table.c]
+        if missing:
+            raise OperationError(f"{label}: key: table {name!r} has no column {', '.join(missing)}")
+        if not _is_unique(self.engine, table, key):
+            raise OperationError(
+                f"{label}: key: ({', '.join(key)}) is neither the primary key nor a unique constraint of table "
+                f"{name!r}; an upsert needs one"
+            )
+        route = _Route(table, key, frozenset(table.c.keys()), uuid_text=_uuid_text_columns(table))
+        soft = self.connection.get("soft_delete")
+        if soft:
+            column, value = (soft.get("column"), soft.get("value")) if isinstance(soft, Mapping) else (soft, None)
+            if column not in table.c:
+                raise OperationError(f"{label}: soft_delete: table {name!r} has no column {column!r}")
+            route.soft_delete = SoftDelete(column, (lambda entry: value) if value is not None else _deleted_at)
+        return route
+
+    def _label(self) -> str:
+        name = self.connection.name
+        return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} change-log target"
+
+    def durable_position(self, slot: str) -> Any:
+        return positions.load_position(self.engine, slot)
+
+    def forget_positions(self, slot: str) -> None:
+        positions.forget_positions(self.engine, slot)
+
+    # -- writing --
+
+    def write(self, batch: Batch) -> WriteResult:
+        routes = self._ready()
+        entries = batch_entries(batch)
+        plans, refused, applied = self._plan(routes, entries)
+        if self.position_slot and not self._positions_ready:  # before the batch's transaction holds a lock
+            positions.ensure_table(self.engine)
+            self._positions_ready = True
+        with self.engine.connect() as connection:
+            try:
+                with connection.begin():
+                    for route, changes in plans:
+                        self._apply(connection, route, changes)
+                    self._store_position(connection, batch)
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
+                refused.extend(self._one_by_one(connection, plans, batch))
+        return WriteResult(applied - len(refused), [((entry,), reason) for entry, reason in refused])
+
+    def _plan(
+        self, routes: dict[str | None, _Route], entries: list[ChangeLogEntry]
+    ) -> tuple[list[tuple[_Route, list[NetChange]]], list[tuple[ChangeLogEntry, str]], int]:
+        """Net changes per table; refused entries; how many entries are for this target at all."""
+        by_route: dict[int, tuple[_Route, list[ChangeLogEntry]]] = {}
+        refused: list[tuple[ChangeLogEntry, str]] = []
+        everything = routes.get(None) if len(routes) == 1 else None
+        applied = 0
+        for entry in entries:
+            route = everything or routes.get(entry.entity)
+            if route is None:
+                continue  # an entity this target does not keep
+            applied += 1
+            unknown = _unknown_columns(entry, route)
+            if unknown:
+                refused.append((entry, f"unknown column {unknown} in table {route.table.name!r}"))
+                continue
+            by_route.setdefault(id(route), (route, []))[1].append(entry)
+        plans = []
+        for route, routed in by_route.values():
+            changes, bad = net_changes(routed, route.key, route.soft_delete)
+            for change in changes:
+                route.adapt(change)
+            refused.extend(bad)
+            plans.append((route, changes))
+        return plans, refused, applied
+
+    def _apply(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
+        removed = [change for change in changes if change.remove]
+        if removed:
+            self._remove(connection, route, removed)
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            if change.values is not None:
+                groups.setdefault(tuple(sorted(change.values)), []).append(change.values)
+        for columns, rows in groups.items():
+            if _copies(connection):
+                self._staged_upsert(connection, route, columns, rows)
+            else:
+                connection.execute(_upsert(connection.dialect.name, route, columns), rows)
+
+    def _staged_upsert(self, connection: sa.Connection, route: _Route, columns: tuple[str, ...], rows: list) -> None:
+        """PostgreSQL: `COPY` the rows into a temporary table, then one `INSERT .. SELECT .. ON
+        CONFLICT`; a row-by-row `executemany` would cost a round of the protocol per row."""
+        quote = connection.dialect.identifier_preparer.quote
+        self._stages += 1
+        stage = f"pdip_stage_{self._stages}"
+        names = ", ".join(quote(column) for column in columns)
+        target = ".".join(quote(part) for part in (route.table.schema, route.table.name) if part)
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {target} WITH NO DATA"
+        )
+        staged = sa.Table(stage, sa.MetaData(), *(sa.Column(c, route.table.c[c].type) for c in columns))
+        values = operator.itemgetter(*columns)
+        bulk_insert(
+            connection,
+            staged,
+            columns,
+            [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows],
+        )
+        keys = ", ".join(quote(column) for column in route.key)
+        updated = [column for column in columns if column not in route.key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
+            if updated
+            else "DO NOTHING"
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} ON CONFLICT ({keys}) {action}"
+        )
+
+    def _remove(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
+        table, key = route.table, route.key
+        if len(key) == 1:
+            column = table.c[key[0]]
+            keys = [change.key[0] for change in changes]
+            for start in range(0, len(keys), _IN_CHUNK):
+                connection.execute(table.delete().where(column.in_(keys[start : start + _IN_CHUNK])))
+            return
+        where = sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key))
+        rows = [{f"k_{c}": v for c, v in zip(key, change.key, strict=True)} for change in changes]
+        connection.execute(table.delete().where(where), rows)
+
+    def _one_by_one(self, connection: sa.Connection, plans: list, batch: Batch) -> list[tuple[ChangeLogEntry, str]]:
+        """The bulk statements failed: apply each entry in its own savepoint, keep the reasons."""
+        refused = []
+        with connection.begin():
+            for route, changes in plans:
+                for change in changes:
+                    for entry in change.entries:
+                        single, _ = net_changes([entry], route.key, route.soft_delete)
+                        for change in single:
+                            route.adapt(change)
+                        try:
+                            with connection.begin_nested():
+                                self._apply(connection, route, single)
+                        except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
+                            refused.append((entry, _why(error)))
+            self._store_position(connection, batch)
+        return refused
+
+    def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
+        if not self.position_slot:
+            return
+        partition = getattr(batch, "partition", None)
+        slot = f"{self.position_slot}/{partition}" if partition else self.position_slot
+        position = batch.position
+        if _is_offsets(position):
+            position = _merged(connection, slot, position)
+        positions.store_position(connection, slot, position)
+
+    def describe(self) -> str:
+        names = self.connection.get("tables") or {None: self.connection.get("table")}
+        return f"{self.engine.dialect.name}:{','.join(str(name) for name in names.values())} (apply changes)"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        return _reason(error)
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+
+
+def _copies(connection: sa.Connection) -> bool:
+    """PostgreSQL through psycopg 3, which has `COPY`."""
+    if connection.dialect.name != "postgresql":
+        return False
+    return type(connection.connection.driver_connection).__module__.startswith("psycopg")
+
+
+def _uuid_text_columns(table: sa.Table) -> dict[str, Callable[[uuid.UUID], str]]:
+    found = {}
+    for column in table.c:
+        if isinstance(column.type, sa.String) and not isinstance(column.type, sa.Uuid):
+            found[column.name] = _hex if column.type.length == 32 else str
+    return found
+
+
+def _hex(value: uuid.UUID) -> str:
+    return value.hex
+
+
+def _deleted_at(entry: ChangeLogEntry) -> Any:
+    return entry.timestamp
+
+
+def _unknown_columns(entry: ChangeLogEntry, route: _Route) -> str:
+    after = entry.after
+    if entry.action == "delete" or not isinstance(after, Mapping):
+        return ""
+    unknown = [name for name in after if name not in route.columns]
+    return ", ".join(repr(name) for name in unknown)
+
+
+def _upsert(dialect: str, route: _Route, columns: tuple[str, ...]) -> Any:
+    table, key = route.table, route.key
+    updated = [column for column in columns if column not in key]
+    if dialect in ("postgresql", "sqlite"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        statement = module.insert(table)
+        if not updated:
+            return statement.on_conflict_do_nothing(index_elements=list(key))
+        return statement.on_conflict_do_update(
+            index_elements=list(key), set_={column: statement.excluded[column] for column in updated}
+        )
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert
+
+        statement = insert(table)
+        names = updated or [key[0]]
+        return statement.on_duplicate_key_update({column: statement.inserted[column] for column in names})
+    raise OperationError(f"change-log targets support PostgreSQL, MariaDB/MySQL and SQLite, not {dialect}")
+
+
+def _is_unique(engine: sa.Engine, table: sa.Table, key: tuple[str, ...]) -> bool:
+    wanted = set(key)
+    if {column.name for column in table.primary_key.columns} == wanted:
+        return True
+    inspector = sa.inspect(engine)
+    constraints = inspector.get_unique_constraints(table.name, schema=table.schema)
+    indexes = [index for index in inspector.get_indexes(table.name, schema=table.schema) if index.get("unique")]
+    return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
+
+
+def _is_offsets(position: Any) -> bool:
+    """A Kafka position: {topic: {partition: offset}}."""
+    return isinstance(position, Mapping) and all(isinstance(value, Mapping) for value in position.values())
+
+
+def _merged(connection: sa.Connection, slot: str, position: Mapping) -> dict:
+    """Several readers of one group may share a slot, each owning some partitions: their
+    offsets are merged into the stored ones, under a row lock, rather than replacing them."""
+    table = positions.POSITIONS
+    query = sa.select(table.c.position).where(table.c.slot == slot)
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    stored = connection.execute(query).scalar()
+    merged = loads(stored) if stored is not None else {}
+    merged = {topic: dict(partitions) for topic, partitions in (merged or {}).items()} if _is_offsets(merged) else {}
+    for topic, partitions in position.items():
+        merged.setdefault(topic, {}).update(partitions)
+    return merged
+
+
+ADAPTER = Adapter(
+    KINDS,
+    OutboxSource,
+    SqlApplyTarget,
+    Capabilities(upsert=True, transactions=True, stores_positions=True),
+    mode="changes",
+)

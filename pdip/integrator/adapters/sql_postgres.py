@@ -1,0 +1,234 @@
+"""PostgreSQL's fast path: binary `COPY` both ways, with the data passed through undecoded.
+
+A source asked for `postgresql-copy-binary` runs `COPY (its SELECT) TO STDOUT (FORMAT BINARY)`
+and cuts the stream into batches of whole rows: the server sends one message per row, so a
+batch is its rows' bytes between the format's header and trailer, and its length is the number
+of messages. A PostgreSQL target writes such a batch with one `COPY ... FROM STDIN (FORMAT
+BINARY)`, never looking inside. Binary COPY is strict about types (an `integer` field cannot go
+into a `bigint` column), so the target passes a batch through only when its columns' types are
+the source's (text and varchar count as one); otherwise, and for dead letters or policies, the
+batch is decoded with psycopg's own loaders (`decode_copy_binary`).
+
+Bound parameters cannot go into a `COPY (SELECT ...)`, so the SELECT's values are rendered by
+psycopg's client-side quoting (`ClientCursor.mogrify`), never formatted by hand.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from pdip.integrator.batch import Batch
+
+RAW_FORMAT = "postgresql-copy-binary"
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+HEADER = SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"  # no flags, no header extension
+TRAILER = b"\xff\xff"
+_TEXT_LIKE = {25, 1043}  # text and varchar: the same bytes in binary COPY
+_INT2 = struct.Struct(">h")
+_INT4 = struct.Struct(">i")
+
+
+def literal_sql(connection: sa.Connection, statement: sa.Select) -> str:
+    """`statement` as SQL text with its values quoted by psycopg (COPY takes no parameters)."""
+    import psycopg
+
+    compiled = statement.compile(dialect=connection.dialect)
+    driver = connection.connection.driver_connection
+    return psycopg.ClientCursor(driver).mogrify(compiled.string, compiled.params)
+
+
+def describe(connection: sa.Connection, sql: str) -> tuple[list[str], tuple[int, ...]]:
+    """The column names and type OIDs a query returns, without reading its rows."""
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql}) AS described LIMIT 0")
+        return [column.name for column in cursor.description], tuple(column.type_code for column in cursor.description)
+
+
+def read_copy_binary(
+    connection: sa.Connection,
+    copy_statement: str,
+    columns: list[str],
+    oids: tuple[int, ...],
+    batch_size: int,
+    position: Any,
+) -> Iterator[Batch]:
+    """Batches of `batch_size` rows of raw binary COPY data; `position(count, last_row)` says
+    where each batch ends (it decodes only what it needs of the last row).
+
+    The rows are taken from libpq one message at a time through psycopg's own wrapper of it
+    (`psycopg.pq`): the same calls psycopg's `Copy` makes, without its per-row generator, which
+    costs more than reading the row. A read left unfinished (the consumer stopped early, or the
+    server failed mid-way) discards the connection, which may be in the middle of a COPY."""
+    from psycopg import errors, pq
+
+    pgconn = connection.connection.driver_connection.pgconn
+    pgconn.send_query(copy_statement.encode("utf-8"))
+    started = pgconn.get_result()
+    if started.status != pq.ExecStatus.COPY_OUT:
+        _finish(pgconn)
+        raise errors.error_from_result(started, encoding="utf-8")
+    finished = False
+    try:
+        get = pgconn.get_copy_data
+        count = 0
+        size, first = get(0)  # the header travels in front of the first row (or of the trailer)
+        ended = size < 0
+        pending = [_without_header(first)] if size > 0 else []
+        while not ended:
+            rows = pending
+            append = rows.append
+            while len(rows) < batch_size:
+                size, message = get(0)
+                if size < 0:
+                    ended = True
+                    break
+                append(message)
+            pending = []
+            if rows and _is_trailer(rows[-1]):
+                rows.pop()
+            if rows:
+                count += len(rows)
+                yield _batch(columns, oids, rows, position(count, rows[-1]))
+        if (
+            size == -2
+        ):  # pragma: no cover - a connection broken without a word; provoking it means killing a server process
+            raise errors.OperationalError(f"reading COPY data failed: {pgconn.get_error_message()}")
+        _finish(pgconn, raise_error=True)
+        finished = True
+    finally:
+        if not finished:
+            connection.invalidate()
+
+
+def _finish(pgconn: Any, raise_error: bool = False) -> None:
+    """Collect the results that end a command; the first error among them is raised if asked."""
+    from psycopg import errors, pq
+
+    failure = None
+    while (result := pgconn.get_result()) is not None:
+        if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+            failure = errors.error_from_result(result, encoding="utf-8")
+    if failure is not None and raise_error:
+        raise failure
+
+
+def _is_trailer(message: Any) -> bool:
+    return len(message) == 2 and message == TRAILER
+
+
+def _batch(columns: list[str], oids: tuple[int, ...], rows: list[Any], position: Any) -> Batch:
+    payload = b"".join((HEADER, *rows, TRAILER))
+    return Batch.raw(columns, RAW_FORMAT, payload, len(rows), position, layout=oids)
+
+
+def _without_header(message: Any) -> memoryview:
+    view = memoryview(message)
+    return view[_header_size(view) :]
+
+
+def _header_size(view: memoryview) -> int:
+    if bytes(view[: len(SIGNATURE)]) != SIGNATURE:
+        raise ValueError("binary COPY data that does not start with the PGCOPY signature")
+    return len(SIGNATURE) + 8 + _INT4.unpack_from(view, len(SIGNATURE) + 4)[0]
+
+
+def fields(row: Any) -> list[memoryview | None]:
+    """The raw fields of one binary COPY row (None for NULL)."""
+    return _row_at(memoryview(row), 0)[0]
+
+
+def _row_at(view: memoryview, offset: int) -> tuple[list[memoryview | None] | None, int]:
+    """The fields of the row at `offset` and where the next one starts; None at the trailer."""
+    count = _INT2.unpack_from(view, offset)[0]
+    offset += 2
+    if count < 0:
+        return None, offset
+    values: list[memoryview | None] = []
+    for _ in range(count):
+        size = _INT4.unpack_from(view, offset)[0]
+        offset += 4
+        if size < 0:
+            values.append(None)
+        else:
+            values.append(view[offset : offset + size])
+            offset += size
+    return values, offset
+
+
+def loader(oids: Sequence[int]) -> Any:
+    """A psycopg transformer that turns binary fields of these types into Python values."""
+    from psycopg.adapt import Transformer
+    from psycopg.pq import Format
+
+    transformer = Transformer()
+    transformer.set_loader_types(list(oids), Format.BINARY)
+    return transformer
+
+
+def decode_copy_binary(batch: Batch) -> list[tuple]:
+    """The rows of a raw binary COPY batch as Python values (psycopg's binary loaders)."""
+    transformer = loader(batch.layout)
+    view = memoryview(batch.payload)
+    rows = []
+    values, offset = _row_at(view, _header_size(view))
+    while values is not None:
+        rows.append(transformer.load_sequence(values))
+        values, offset = _row_at(view, offset)
+    return rows
+
+
+def column_oids(connection: sa.Connection, target: str, names: str) -> tuple[int, ...]:
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(f"SELECT {names} FROM {target} LIMIT 0")
+        return tuple(column.type_code for column in cursor.description)
+
+
+def compatible(source: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether binary COPY rows of the source's types load into columns of the target's types."""
+    return len(source) == len(target) and all(
+        one == other or (one in _TEXT_LIKE and other in _TEXT_LIKE) for one, other in zip(source, target, strict=True)
+    )
+
+
+def write_copy_binary(connection: sa.Connection, target: str, names: str, payload: bytes) -> None:
+    """Load a raw binary COPY batch as it is, in the connection's open transaction."""
+    with (
+        connection.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(payload)
+
+
+def copy_csv(connection: sa.Connection, target: str, names: str, payload: bytes, layout: dict[str, Any]) -> None:
+    """Load CSV records (UTF-8, no header) as they are, in the connection's open transaction."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV, DELIMITER {}, QUOTE {}, NULL {}, ENCODING 'UTF8')")
+    options = [sql.Literal(layout[key]) for key in ("delimiter", "quotechar", "null")]
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement.format(sql.SQL(target), sql.SQL(names), *options)) as copy:
+        copy.write(payload)
+
+
+def copy_rows(connection: sa.Connection, target: str, names: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of Python values through a text `COPY`: psycopg writes each value as text and the
+    server parses it for its column, so text from an untyped CSV goes in like any other value."""
+    with (
+        connection.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def type_names(connection: sa.Connection, oids: Sequence[int]) -> list[str]:
+    """The SQL names of built-in types by OID (the same on every server), for a CREATE TABLE."""
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format_type(oid, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY AS t(oid, n) ORDER BY n", [list(oids)]
+        )
+        return [name for (name,) in cursor.fetchall()]

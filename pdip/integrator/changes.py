@@ -1,0 +1,177 @@
+"""Change-log batches, and what applying one to a keyed store means.
+
+In `mode: changes` a `Batch` has one column, `entry`, holding `ChangeLogEntry` objects:
+
+    batch = entries_batch(entries, position=42)
+    batch_entries(batch)            # the entries again
+
+Every change-log target that keeps rows by key (a SQL table, an in-memory replica) applies the
+same rules, which live here so both obey one contract:
+
+- `insert` and `update` upsert the row at the entry's key with the entry's `after` values (an
+  update carries only the columns that changed); `delete` removes it (or marks it deleted);
+- entries of one key apply in the order they arrive, so within a batch they fold into one net
+  change per key (`net_changes`): a row inserted, updated twice and deleted in one batch costs
+  one delete, and a delete followed by an insert becomes "remove, then write these values";
+- an entry that cannot be applied (no key, a container action such as `append`) is refused
+  with the reason and dead-lettered; the other keys go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from pdip.conversion.tagged import encode
+from pdip.integrator.batch import Batch
+from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
+
+ENTRY_COLUMN = "entry"
+COLUMNS = (ENTRY_COLUMN,)
+
+
+def entries_batch(
+    entries: Iterable[ChangeLogEntry], position: Any = None, rejected: list[tuple[dict[str, Any], str]] | None = None
+) -> Batch:
+    """A change-log batch of `entries`; `rejected` is what the source could not read as an entry."""
+    return Batch(COLUMNS, [(entry,) for entry in entries], position=position, rejected=rejected)
+
+
+def batch_entries(batch: Batch) -> list[ChangeLogEntry]:
+    """The entries of a change-log batch, in order."""
+    if batch.columns != list(COLUMNS):
+        raise ValueError(f"a change-log batch has the one column {ENTRY_COLUMN!r}; got {', '.join(batch.columns)}")
+    return [row[0] for row in batch.rows]
+
+
+def message_key(entry: ChangeLogEntry) -> bytes:
+    """The Kafka message key of an entry: its entity and key, so one row's changes share a
+    partition and stay in order. `["accounts",42]`, as compact JSON (tagged for other types)."""
+    return json.dumps([entry.entity, encode(entry.key)], separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_from_json(text: str | bytes) -> ChangeLogEntry:
+    """The entry a JSON text holds; ValueError with the reason (for the dead letter) otherwise:
+    not JSON, not an entry, or a schema version this pdip does not read."""
+    try:
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise ValueError("not valid JSON: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a change-log entry: expected a JSON object, got {type(data).__name__}")
+    try:
+        return ChangeLogEntry.from_dict(data)
+    except KeyError as error:
+        raise ValueError(f"not a change-log entry: no {error.args[0]!r}") from None
+    except (TypeError, AttributeError) as error:
+        raise ValueError(f"not a change-log entry: {error}") from None
+
+
+# -- applying entries by key -------------------------------------------------------------------
+
+
+class UnappliableEntry(ValueError):
+    """An entry a keyed store cannot apply; the message is the dead letter's reason."""
+
+
+def key_of(entry: ChangeLogEntry, columns: Sequence[str]) -> tuple:
+    """The values of the key `columns` for `entry`: from its `key` (a value, a sequence in the
+    columns' order, or a mapping by column), else from its `after`/`before` row."""
+    key = entry.key
+    if isinstance(key, Mapping):
+        missing = [column for column in columns if column not in key]
+        if not missing:
+            return tuple(key[column] for column in columns)
+    elif isinstance(key, (list, tuple)):
+        if len(key) == len(columns):
+            return tuple(key)
+        raise UnappliableEntry(f"the key {key!r} has {len(key)} values; the key columns are {', '.join(columns)}")
+    elif key is not None and len(columns) == 1:
+        return (key,)
+    for row in (entry.after, entry.before):
+        if isinstance(row, Mapping) and all(row.get(column) is not None for column in columns):
+            return tuple(row[column] for column in columns)
+    raise UnappliableEntry(
+        f"no key: the entry's key is {key!r} and its row does not hold the key column(s) {', '.join(columns)}"
+    )
+
+
+class NetChange:
+    """What a batch's entries for one key come to: remove the row first (`remove`), then write
+    `values` over what is there (None: write nothing)."""
+
+    __slots__ = ("entries", "key", "remove", "values")
+
+    def __init__(self, key: tuple, remove: bool = False, values: dict[str, Any] | None = None):
+        self.key = key
+        self.remove = remove
+        self.values = values
+        self.entries: list[ChangeLogEntry] = []
+
+    def __repr__(self) -> str:
+        return f"NetChange({self.key!r}, remove={self.remove}, values={self.values!r}, entries={len(self.entries)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftDelete:
+    """Deletes set `column` to `value(entry)` (the delete's time, a flag) and keep the row."""
+
+    column: str
+    value: Callable[[ChangeLogEntry], Any]
+
+
+_SCALAR_KEYS = frozenset({int, str, uuid.UUID})
+
+
+def net_changes(
+    entries: Iterable[ChangeLogEntry], key_columns: Sequence[str], soft_delete: SoftDelete | None = None
+) -> tuple[list[NetChange], list[tuple[ChangeLogEntry, str]]]:
+    """Fold `entries` (in order) into one `NetChange` per key, in the order keys first appear;
+    and the entries that cannot be applied, with the reason for each. With `soft_delete`, a
+    delete writes the soft-delete column instead of removing the row, and a later insert
+    clears it again (a restore).
+
+    This runs for every entry a SQL target applies, so the common case (one key column, an int
+    or text key, a dict `after`) takes the shortest path."""
+    changes: dict[tuple, NetChange] = {}
+    refused: list[tuple[ChangeLogEntry, str]] = []
+    single = key_columns[0] if len(key_columns) == 1 else None
+    for entry in entries:
+        action, after, key = entry.action, entry.after, entry.key
+        try:
+            if action not in RECORD_ACTIONS:
+                raise UnappliableEntry(
+                    f"action {action!r} changes a place inside a container; "
+                    "a keyed store applies insert, update, delete"
+                )
+            if action != "delete" and after is not None and type(after) is not dict and not isinstance(after, Mapping):
+                raise UnappliableEntry(f"{action} without a row: `after` is {type(after).__name__}, not a mapping")
+            key = (key,) if single is not None and type(key) in _SCALAR_KEYS else key_of(entry, key_columns)
+        except UnappliableEntry as error:
+            refused.append((entry, str(error)))
+            continue
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = NetChange(key)
+        change.entries.append(entry)
+        values = {single: key[0]} if single is not None else dict(zip(key_columns, key, strict=True))
+        if action == "delete":
+            if soft_delete is None:
+                change.remove, change.values = True, None
+                continue
+            values[soft_delete.column] = soft_delete.value(entry)
+        else:
+            if soft_delete is not None and action == "insert":
+                values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
+            if after:
+                values.update(after)
+        if change.values is None:
+            change.values = values
+        else:
+            change.values.update(values)
+    return list(changes.values()), refused

@@ -1,0 +1,363 @@
+"""The `dask` executor: each partition of an integration is a task on a Dask cluster.
+
+    executor: dask                    # in the operation, or `pdip run op.yml --executor dask`
+    scheduler: tcp://scheduler:8786   # omitted: a LocalCluster of worker processes on this machine
+    retries: 2                        # a task that fails is tried this many more times
+
+A task opens the source and the target itself, from their settings, reads its partition (a key
+range of a table, a file of a folder, partitions of a topic), applies the field policy and
+writes; nothing unpicklable crosses to the workers. What it does reaches the caller as messages
+on a Dask queue, which the caller turns into the same typed events, checkpoints and dead letters
+as the process executor produces, so progress bars, execution records and subscribers behave
+alike. The first batch of an integration is written under a cluster-wide lock, so the target is
+created and emptied once, not by every task.
+
+A task whose target stores positions (SQL) continues from the position its partition last
+committed, so a retried task, or a re-run with `--resume`, redoes only what was not written:
+the keyed target shows no duplicates. The result's `retries` counts the attempts that were run
+again; it is part of the execution record.
+
+Secrets: the task's description (connections with their passwords, the policy with its salt) is
+encrypted with the application's key (`APPLICATION_SECRET_KEY`) before it enters the task graph,
+and decrypted by the worker, whose environment holds the same key. A local cluster gets the key
+through its workers' environment (a new one per run when the application has none); for a remote
+scheduler the key must be set on both sides, and a run that would ship a secret without it stops
+with a message saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import time
+import traceback
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.errors import IntegrationFailedError, OperationError
+from pdip.integrator.models import Integration, Operation
+from pdip.policy.secrets import mask_secrets
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.runs import IntegrationRun, Plan
+
+KEY_VARIABLE = "APPLICATION_SECRET_KEY"
+# A task that dies holding the first-write semaphore gives it back when its lease times out:
+# seconds on a local cluster, rather than the default half-minute.
+LOCAL_CLUSTER_SETTINGS = {
+    "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "6s",
+    "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s",
+}
+_POLL_SECONDS = 0.2
+
+
+@dataclasses.dataclass
+class PartitionJob:
+    """Everything a task needs, in picklable form."""
+
+    integration: Integration
+    request: ReadRequest
+    family: str
+    slot: str
+    stores_positions: bool
+    execution_id: str
+    root: Any
+    policy: Any
+    queue: str
+    lock: str
+    prepared: str
+
+
+class DaskSession:
+    """A client of the operation's cluster (started here when no scheduler is named) for one run."""
+
+    def __init__(self, operation: Operation):
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - only without the [dask] extra
+            raise OperationError(
+                f"operation {operation.name!r} asks for executor: dask; install it with pip install 'pdip[dask]'"
+            ) from None
+        self.key = os.environ.get(KEY_VARIABLE) or None
+        self.cluster = None
+        if operation.scheduler:
+            self.client = Client(operation.scheduler, timeout=30)
+        else:
+            from pdip.cryptography import CryptoService
+
+            self.key = self.key or CryptoService.generate_key()
+            self.cluster = local_cluster(min(os.cpu_count() or 2, 4), {KEY_VARIABLE: self.key})
+            self.client = Client(self.cluster)
+
+    def seal(self, job: PartitionJob) -> tuple[bool, bytes]:
+        """The job as it enters the task graph: encrypted when a key is known; in clear only
+        when it carries no secret."""
+        data = pickle.dumps(job)
+        if self.key:
+            from pdip.cryptography import CryptoService
+
+            return True, CryptoService([self.key]).encrypt_bytes(data)
+        if _carries_secrets(job):
+            raise OperationError(
+                f"integration {job.integration.name!r}: its connections hold secrets and {KEY_VARIABLE} is not "
+                "set; set the same key in this process's and the Dask workers' environment so they travel encrypted"
+            )
+        return False, data
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def local_cluster(workers: int, environment: dict[str, str]) -> Any:
+    """A cluster of worker processes on this machine, started as fresh subprocesses (neither
+    forked nor spawned from this one), so the user's script is never imported again by a worker
+    and needs no `if __name__ == "__main__":` guard. The workers inherit `environment` (the key)
+    through their process environment, never through a command line others could read."""
+    from distributed.deploy.subprocess import SubprocessCluster
+
+    environment = {**LOCAL_CLUSTER_SETTINGS, **environment}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        return SubprocessCluster(
+            n_workers=workers, threads_per_worker=1, worker_class="distributed.Worker", dashboard_address=None
+        )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class DaskRun:
+    """One integration's partitions as tasks; the caller's side of the conversation."""
+
+    def __init__(self, session: DaskSession, run: IntegrationRun, operation: Operation):
+        self.session = session
+        self.run = run
+        self.operation = operation
+
+    def copy(self, plan: Plan, stores_positions: bool) -> None:
+        from distributed import Queue
+
+        run, integration = self.run, self.run.integration
+        names = f"pdip-{run.context.execution_id}-{integration.name}"
+        queue = Queue(f"{names}-events", client=self.session.client)
+        futures = []
+        for request in plan.requests:
+            job = PartitionJob(
+                integration,
+                dataclasses.replace(request, resume=request.resume),
+                "changes" if integration.mode == "changes" else "rows",
+                run.slot,
+                stores_positions,
+                run.context.execution_id,
+                run.context.root,
+                run.policy,
+                queue.name,
+                f"{names}-prepare",
+                f"{names}-prepared" if not plan.resuming else "",
+            )
+            encrypted, payload = self.session.seal(job)
+            futures.append(
+                self.session.client.submit(
+                    run_partition,
+                    encrypted,
+                    payload,
+                    key=f"{names}-{request.partition or 'whole'}",
+                    retries=self.operation.retries,
+                    pure=False,
+                )
+            )
+        self._follow(queue, futures, plan)
+
+    def _follow(self, queue: Any, futures: list, plan: Plan) -> None:
+        """Turn the tasks' messages into events, checkpoints and dead letters until all are done."""
+        run = self.run
+        run.watermark = plan.watermark
+        positions = {request.partition or "": request.resume for request in plan.requests if request.resume}
+        starts: dict[str, int] = {}
+        try:
+            while True:
+                finished = all(future.done() for future in futures)
+                for message in _drain(queue, wait=not finished):
+                    self._handle(message, positions, starts)
+                if finished and not queue.qsize():
+                    break
+            failed = next((future for future in futures if future.status == "error"), None)
+            if failed is not None:
+                error = failed.exception()
+                raise IntegrationFailedError(run.integration.name, f"a task failed: {type(error).__name__}: {error}")
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            run.result.retries = sum(count - 1 for count in starts.values())
+        run.save_positions(positions, finished=True)
+
+    def _handle(self, message: tuple, positions: dict[str, Any], starts: dict[str, int]) -> None:
+        kind, partition, *rest = message
+        run = self.run
+        if kind == "started":
+            starts[partition] = starts.get(partition, 0) + 1
+        elif kind == "dead":
+            position, rows = rest
+            run.dead_letter_at(position, rows)
+        elif kind == "batch":
+            position, read, written, elapsed, size, highest = rest
+            if highest is not None and (run.watermark is None or highest > run.watermark):
+                run.watermark = highest
+            run.result.rows_read += read
+            run.result.rows_written += written
+            positions[partition] = position
+            run.save_positions(positions, finished=False)
+            run.batch_written(written, size, elapsed)
+
+
+def _drain(queue: Any, wait: bool) -> Iterator[tuple]:
+    """The messages waiting on the queue (after waiting briefly for one, when asked)."""
+    count = queue.qsize()
+    if count:
+        yield from queue.get(batch=count)
+    elif wait:
+        try:
+            yield queue.get(timeout=_POLL_SECONDS)
+        except TimeoutError:
+            return
+
+
+def _carries_secrets(job: PartitionJob) -> bool:
+    endpoints = [job.integration.source, job.integration.target]
+    if any(
+        endpoint is not None and mask_secrets(dict(endpoint.settings)) != dict(endpoint.settings)
+        for endpoint in endpoints
+    ):
+        return True
+    return bool(job.policy is not None and getattr(job.policy, "_hasher", None) is not None)
+
+
+# -- the worker's side -----------------------------------------------------------------------------
+
+
+def run_partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
+    """A task: read one partition, apply the policy, write; report each step on the job's queue."""
+    from distributed import Event, Queue, Semaphore
+
+    from pdip.integrator.adapters.registry import AdapterRegistry
+
+    job = _open(encrypted, payload)
+    queue = Queue(job.queue)
+    partition = job.request.partition or ""
+    queue.put(("started", partition, os.getpid()))
+    context = _TaskContext(job.execution_id, job.root)
+    registry = AdapterRegistry()
+    source = registry.source(job.integration.source, context, job.family)
+    target = registry.target(job.integration.target, context, job.family)
+    empty = job.integration.truncate_target
+    batches: Any = None
+    try:
+        # The first write of the integration creates and empties the target: one task at a time
+        # gets there. A semaphore lease, unlike a lock, is given back when its holder dies.
+        with Semaphore(max_leases=1, name=job.lock):
+            first = bool(job.prepared) and not Event(job.prepared).is_set()
+            batches = _read(job, source, target, partition, emptied=first and empty)
+            pair = next(batches, None)
+            if pair is not None:
+                target.prepare(pair[1].columns, job.integration.create_target, first and empty)
+                _write(job, source, target, queue, partition, pair)
+            if job.prepared:
+                Event(job.prepared).set()
+        for pair in batches:
+            _write(job, source, target, queue, partition, pair)
+        target.finish()
+    except Exception:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
+        raise RuntimeError(
+            f"partition {partition or 'whole'} of {job.integration.name}:\n{traceback.format_exc()}"
+        ) from None
+    finally:
+        if batches is not None:  # a read stopped part-way gives its connection back before the source closes
+            batches.close()
+        source.close()
+        target.close()
+    return {"partition": partition}
+
+
+def _read(job: PartitionJob, source: Any, target: Any, partition: str, emptied: bool) -> Iterator[tuple]:
+    """`(batch, ready)` pairs of the partition, `ready` with the policy applied, from where its
+    target says it stands (from the start when this task is about to empty the target)."""
+    from pdip.integrator.runs import with_policy
+
+    request = job.request
+    if job.stores_positions:
+        target.position_slot = job.slot
+        if emptied:
+            target.forget_positions(job.slot)
+        durable = target.durable_position(f"{job.slot}/{partition}" if partition else job.slot)
+        if durable is not None:
+            request = dataclasses.replace(request, resume=durable)
+    for batch in source.read(request):
+        batch.partition = batch.partition or job.request.partition
+        yield batch, with_policy(job.policy, job.integration, batch)
+
+
+def _write(job: PartitionJob, source: Any, target: Any, queue: Any, partition: str, pair: tuple) -> None:
+    from pdip.integrator.runs import high_watermark
+
+    batch, ready = pair
+    started = time.perf_counter()
+    if batch.rejected:
+        queue.put(("dead", partition, batch.position, _plain_rows(batch.rejected)))
+    written = target.write(ready)
+    target.commit()
+    if written.rejected:
+        rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
+        queue.put(("dead", partition, batch.position, _plain_rows(rows)))
+    source.acknowledge(batch.position)
+    size = len(getattr(batch, "payload", None) or b"")
+    elapsed = time.perf_counter() - started
+    highest = high_watermark(batch, job.integration.cursor, None)
+    read = len(batch) + len(batch.rejected)
+    queue.put(("batch", partition, batch.position, read, written.written, elapsed, size, highest))
+
+
+class _TaskContext:
+    def __init__(self, execution_id: str, root: Any):
+        self.execution_id = execution_id
+        self.root = root
+        self.stores: dict = {}
+
+
+def _open(encrypted: bool, payload: bytes) -> PartitionJob:
+    if encrypted:
+        from pdip.cryptography import CryptoService
+
+        payload = CryptoService().decrypt_bytes(payload)
+    return pickle.loads(payload)  # our own job, sealed by the caller (and encrypted when a key is set)
+
+
+def _plain_rows(rows: list[tuple[dict, str]]) -> list[tuple[dict, str]]:
+    from pdip.integrator.runs import plain
+
+    return [({name: plain(value) for name, value in row.items()}, reason) for row, reason in rows]
+
+
+def refuse_unsuited(integration: Integration, target: Any) -> None:
+    """Tasks run in other processes and write at once: memory stores (which live in the caller)
+    and targets that write one file at the end cannot take part."""
+    for role, endpoint in (("source", integration.source), ("target", integration.target)):
+        if endpoint is not None and endpoint.kind.lower() == "memory":
+            raise OperationError(
+                f"integration {integration.name!r}: a memory {role} lives in the calling process; "
+                "use executor: process or inline for it"
+            )
+    if not target.commits_per_batch:
+        raise OperationError(
+            f"integration {integration.name!r}: a {integration.target.kind} target is written whole at the end, "
+            "which tasks writing at once cannot do; use executor: process for it"
+        )
