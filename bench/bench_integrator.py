@@ -1,6 +1,7 @@
 """Integrator throughput against the native baselines of each store, in the same run.
 
     python bench/bench_integrator.py [--rows 1000000] [--only sqlite,postgres,...] [--skip-postgres]
+    python bench/bench_integrator.py --executor dask [--rows 1000000] [--workers 2]
 
 The table has 8 columns (ints, text, float, timestamp, bool, nullable int, 50-character text).
 Each method runs through `Integrator.integrate` with the default (`process`) executor:
@@ -13,6 +14,8 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
 Each line prints rows/s and the ratio to its baseline; peak RSS of the writer (this process) and
 of the reader processes is printed last. For the memory figure run one method alone at two
 sizes (`--only postgres --rows 10000000`): it should stay flat (target < 250 MiB).
+`--executor dask` runs `bench/bench_dask.py` instead: PostgreSQL -> PostgreSQL and a CSV folder ->
+PostgreSQL on a local Dask cluster against the process executor, in the same run.
 """
 
 from __future__ import annotations
@@ -289,7 +292,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
     parser.add_argument("--skip-postgres", action="store_true", help="run only what needs no server")
+    parser.add_argument("--executor", choices=("process", "dask"), default="process")
+    parser.add_argument("--workers", type=int, default=2, help="with --executor dask: local workers")
     arguments = parser.parse_args()
+    if arguments.executor == "dask":
+        import sys
+
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_dask
+
+        sys.argv = [sys.argv[0], "--rows", str(arguments.rows), "--workers", str(arguments.workers)]
+        bench_dask.main()
+        return
     wanted = {name.strip() for name in arguments.only.split(",") if name.strip()}
     if arguments.skip_postgres:
         wanted &= {"sqlite", "overhead"}

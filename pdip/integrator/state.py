@@ -82,7 +82,7 @@ class StateStore(ISingleton):
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
-        METADATA.create_all(self.engine)
+        create_tables(self.engine, METADATA)
 
     # -- executions ------------------------------------------------------------------------------
 
@@ -190,10 +190,26 @@ class StateStore(ISingleton):
         self.engine.dispose()
 
 
+def create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: list[sa.Table] | None = None) -> None:
+    """`metadata.create_all`, tolerating another process that creates the same tables at the same
+    moment (two `pdip run` sharing a state database or a target): the loser's CREATE fails with
+    "already exists" (PostgreSQL: a duplicate key in its catalogue), and a second look finds the
+    tables there."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine, tables=tables)
+            return
+        except sa.exc.DBAPIError as error:
+            message = str(error.orig).lower()
+            if ("exist" not in message and "duplicate key" not in message) or attempt == 2:
+                raise
+
+
 def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
     """A checkpoint is saved after every batch: in WAL mode with normal sync that costs no fsync
     per commit, and a crash still keeps every checkpoint up to the last synced one."""
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=15000")  # first: two runs may open a new state file together
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -28,7 +28,9 @@ POSITIONS = sa.Table(
 
 
 def ensure_table(engine: sa.Engine) -> None:
-    METADATA.create_all(engine, tables=[POSITIONS])
+    from pdip.integrator.state import create_tables
+
+    create_tables(engine, METADATA, [POSITIONS])
 
 
 def store_position(connection: sa.Connection, slot: str, position: Any) -> None:

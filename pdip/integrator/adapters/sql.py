@@ -70,9 +70,9 @@ def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
     same SQLite file), where the default journal would answer `database is locked`. With WAL,
     `synchronous=NORMAL` syncs at checkpoints instead of at every commit (see `SqlTarget._commits`)."""
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 

@@ -42,7 +42,18 @@ class DaskExecutorTest(unittest.TestCase):
     def tearDownClass(cls):
         stop_cluster(cls.cluster)  # first: a worker may still hold a connection to the tables
         with cls.engine.begin() as connection:
-            for suffix in ("source", "process", "dask", "killed", "picky", "missing", "csv_process", "csv_dask"):
+            for suffix in (
+                "source",
+                "process",
+                "dask",
+                "killed",
+                "picky",
+                "missing",
+                "csv_process",
+                "csv_dask",
+                "kafka_process",
+                "kafka_dask",
+            ):
                 connection.exec_driver_sql(f"DROP TABLE IF EXISTS {cls.prefix}_{suffix}")
         cls.engine.dispose()
         if cls.saved_key is None:
@@ -120,6 +131,33 @@ class DaskExecutorTest(unittest.TestCase):
         self.assertEqual(len(self.rows("csv_dask")), 1000)
         positions = self.integrator.state.checkpoint("csv-dask", "load").positions
         self.assertEqual(positions, {f"{n}/4": {"file": f"part{n - 1}.csv", "row": 250} for n in range(1, 5)})
+
+    def test_a_kafka_topic_is_split_by_partition_and_lands_like_the_process_executor_lands_it(self):
+        from tests.integrationtests.kafka.support import create_topic, kafka, topic_name
+        from tests.integrationtests.kafka.test_kafka_rows import ROWS, written
+        from tests.support.servers import kafka_bootstrap
+
+        bootstrap = kafka_bootstrap()
+        topic = create_topic(bootstrap, topic_name("dask"), partitions=4)
+        written(bootstrap, topic, key=["id"])
+        for executor in ("process", "dask"):
+            integration = Integration(
+                "load",
+                source=kafka(bootstrap, topic, group=f"{topic}-{executor}", start="earliest"),
+                target=Connection("postgresql", {"url": self.url, "table": f"{self.prefix}_kafka_{executor}"}),
+                create_target=True,
+                parallelism=4,
+                batch_size=10,
+            )
+            operation = Operation(
+                f"kafka-{executor}", [integration], executor=executor, scheduler=self.cluster.scheduler_address
+            )
+            result = self.integrator.integrate(operation)
+            self.assertTrue(result.ok, result["load"].error)
+            self.assertEqual(result["load"].rows_written, len(ROWS))
+        self.assertEqual(self.rows("kafka_dask"), self.rows("kafka_process"))
+        positions = self.integrator.state.checkpoint("kafka-dask", "load").positions
+        self.assertEqual(len(positions), 4)
 
     def test_refused_rows_are_dead_lettered_and_a_second_incremental_run_reads_nothing_new(self):
         with self.engine.begin() as connection:

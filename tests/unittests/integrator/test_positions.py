@@ -7,6 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.state import create_tables
 
 
 class PositionsTest(unittest.TestCase):
@@ -30,6 +31,44 @@ class PositionsTest(unittest.TestCase):
         self.assertEqual(
             [load_position(self.engine, slot) for slot in ("op/copy", "op/copy/1/2", "op/copy2")], [None, None, 9]
         )
+
+
+class CreateTablesTest(unittest.TestCase):
+    def setUp(self):
+        self.engine = sa.create_engine(f"sqlite:///{Path(tempfile.mkdtemp()) / 'state.db'}")
+        self.addCleanup(self.engine.dispose)
+        self.metadata = sa.MetaData()
+        sa.Table("things", self.metadata, sa.Column("id", sa.Integer, primary_key=True))
+
+    def racing(self, message: str, times: int):
+        """create_all as it goes when another process creates the tables first, `times` times."""
+        real, calls = self.metadata.create_all, []
+
+        def create_all(engine, tables=None):
+            calls.append(tables)
+            if len(calls) <= times:
+                raise sa.exc.OperationalError("CREATE TABLE things", {}, Exception(message))
+            real(engine, tables=tables)
+
+        self.metadata.create_all = create_all
+        return calls
+
+    def test_a_table_another_process_created_meanwhile_is_taken_as_created(self):
+        calls = self.racing("table things already exists", times=1)
+        create_tables(self.engine, self.metadata)
+        self.assertEqual(len(calls), 2)
+        self.assertTrue(sa.inspect(self.engine).has_table("things"))
+
+    def test_other_errors_and_a_race_lost_three_times_are_raised(self):
+        self.racing("disk I/O error", times=1)
+        with self.assertRaisesRegex(sa.exc.OperationalError, "disk I/O error"):
+            create_tables(self.engine, self.metadata)
+        self.metadata = sa.MetaData()
+        sa.Table("things", self.metadata, sa.Column("id", sa.Integer, primary_key=True))
+        calls = self.racing('duplicate key value violates unique constraint "pg_type_typname_nsp_index"', times=3)
+        with self.assertRaises(sa.exc.OperationalError):
+            create_tables(self.engine, self.metadata)
+        self.assertEqual(len(calls), 3)
 
 
 if __name__ == "__main__":
