@@ -27,6 +27,7 @@ with a message saying so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -263,15 +264,17 @@ def run_partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     batches: Any = None
     try:
         # The first write of the integration creates and empties the target: one task at a time
-        # gets there. A semaphore lease, unlike a lock, is given back when its holder dies.
-        with Semaphore(max_leases=1, name=job.lock):
-            first = bool(job.prepared) and not Event(job.prepared).is_set()
+        # gets there. A semaphore lease, unlike a lock, is given back when its holder dies. A
+        # target that is neither created nor emptied needs no such care.
+        guarded = job.integration.create_target or empty
+        with Semaphore(max_leases=1, name=job.lock) if guarded else contextlib.nullcontext():
+            first = guarded and bool(job.prepared) and not Event(job.prepared).is_set()
             batches = _read(job, source, target, partition, emptied=first and empty)
             pair = next(batches, None)
             if pair is not None:
                 target.prepare(pair[1].columns, job.integration.create_target, first and empty)
                 _write(job, source, target, queue, partition, pair)
-            if job.prepared:
+            if guarded and job.prepared:
                 Event(job.prepared).set()
         for pair in batches:
             _write(job, source, target, queue, partition, pair)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pdip.conversion import ConversionError, convert
-from pdip.integrator.adapters import file_csv_raw
+from pdip.integrator.adapters import file_csv_raw, file_remote
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.file_formats import (
     CONVERSION_ERRORS,
@@ -55,7 +55,7 @@ SUFFIXES = {
     "parquet": (".parquet", ".pq"),
     "excel": (".xlsx", ".xlsm"),
 }
-_COMMON = ("path", "append")
+_COMMON = ("path", "append", "storage_options")
 SETTINGS = {
     "csv": (*_COMMON, "encoding", "delimiter", "quotechar", "quoting", "header", "columns", "null", "types"),
     "jsonl": (*_COMMON, "encoding", "columns", "types"),
@@ -82,6 +82,7 @@ class FileSettings:
     types: dict[str, str] = dataclasses.field(default_factory=dict)
     sheet: str | None = None
     compression: str = "snappy"
+    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
 
 
 def file_settings(connection: Connection) -> FileSettings:
@@ -149,7 +150,7 @@ def _local(path: str | Path, label: str) -> Path:
     scheme, separator, rest = text.partition("://")
     if separator:
         if scheme.lower() != "file":
-            raise OperationError(f"{label}: path: {scheme}:// URLs are not supported yet; use a local path")
+            raise OperationError(f"{label}: path: {scheme}:// URLs are read by the csv, jsonl, parquet and excel kinds")
         text = rest
     return Path(text).expanduser()
 
@@ -206,6 +207,21 @@ class FileSource(Source):
         self.settings = file_settings(connection)
         if self.kind in ("csv", "excel") and not self.settings.header and not self.settings.columns:
             raise OperationError(f"{self.label}: columns: required when header is false (the fields' names, in order)")
+        self._staging = None
+        if file_remote.is_remote(self.settings.path):
+            self._staging = file_remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
+
+    def _files(self) -> list[tuple[Any, str]]:
+        """(where, name) of each file to read: local paths, or remote paths to stage."""
+        if self._staging is None:
+            return source_files(self.settings, self.kind, self.context, self.label)
+        url, options = str(self.settings.path), self.settings.storage_options
+        remote = file_remote.remote_files(url, options, SUFFIXES[self.kind], self.label)
+        return [(item, file_remote.name_of(item, url, options, self.label)) for item in remote]
+
+    def close(self) -> None:
+        if self._staging is not None:
+            self._staging.close()
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if request.cursor and self.kind == "csv" and request.cursor not in self.settings.types:
@@ -213,10 +229,12 @@ class FileSource(Source):
                 f"{self.label}: types.{request.cursor}: CSV values are text, so the cursor would compare as "
                 f"text ('10' < '9'); declare its type (types: {{{request.cursor}: int}}), or `text` to compare text"
             )
-        files = source_files(self.settings, self.kind, self.context, self.label)
+        files = self._files()
         if request.bounds is not None:  # one partition of a folder: its own files
             files = [item for item in files if item[1] in request.bounds]
         files, skip = _resumed(files, request.resume)
+        if self._staging is not None:  # remote files, each downloaded just before it is read
+            files = self._staging.downloaded(files)
         if self.kind == "csv" and file_csv_raw.passes_through(self.settings, request):
             yield from file_csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
         elif self.kind == "parquet":
@@ -227,7 +245,7 @@ class FileSource(Source):
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
         """A folder or glob read as up to `count` partitions of whole files, in runs of neighbours
         (`bounds` names each partition's files); one file is one partition."""
-        names = [name for _, name in source_files(self.settings, self.kind, self.context, self.label)]
+        names = [name for _, name in self._files()]
         count = min(count, len(names))
         if count <= 1:
             return [request]
@@ -392,10 +410,14 @@ class FileTarget(Target):
         super().__init__(connection, context)
         self.kind, self.label = _kind(connection), _label(connection)
         self.settings = file_settings(connection)
-        given = _local(self.settings.path, self.label)
-        if _GLOB.search(str(given)):
-            raise OperationError(f"{self.label}: path: a target writes one file, not a pattern ({given})")
-        self.path = _absolute(given, context)
+        self._staging = None
+        if _GLOB.search(str(self.settings.path)):
+            raise OperationError(f"{self.label}: path: a target writes one file, not a pattern ({self.settings.path})")
+        if file_remote.is_remote(self.settings.path):  # written here, uploaded by finish()
+            self._staging = file_remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
+            self.path = self._staging.local_target()
+        else:
+            self.path = _absolute(_local(self.settings.path, self.label), context)
         if self.path.is_dir():
             raise OperationError(f"{self.label}: path: {self.path} is a folder; a target writes one file")
         self.columns: list[str] = []
@@ -406,6 +428,8 @@ class FileTarget(Target):
         """Open the temporary file. Files are always created; `truncate` wins over `append`."""
         self.columns = list(columns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._staging is not None and self.settings.append and not truncate:
+            self._staging.fetch_existing(self.path)
         existing = self.path if self.settings.append and not truncate and self.path.is_file() else None
         self._temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pdip-tmp")
         self._temporary.touch(exist_ok=False)
@@ -432,6 +456,8 @@ class FileTarget(Target):
             shutil.copymode(self.path, self._temporary)
         os.replace(self._temporary, self.path)
         self._temporary = None
+        if self._staging is not None:
+            self._staging.publish(self.path)
 
     def describe(self) -> str:
         return f"{self.connection.kind}:{self.settings.path}"
@@ -446,6 +472,8 @@ class FileTarget(Target):
             if self._temporary is not None:
                 self._temporary.unlink(missing_ok=True)
                 self._temporary = None
+            if self._staging is not None:
+                self._staging.close()
 
 
 ADAPTERS = (

@@ -107,9 +107,9 @@ class SettingsTest(FileTestCase):
         with self.assertRaisesRegex(OperationError, r"path: required \(a file, a folder or a glob"):
             file_settings(Connection("jsonl", {"path": " "}))
 
-    def test_urls_other_than_file_are_refused_and_file_urls_are_local_paths(self):
+    def test_a_url_whose_protocol_package_is_missing_says_so_and_file_urls_are_local_paths(self):
         self.file("a.csv", "id\n1\n")
-        with self.assertRaisesRegex(OperationError, r"path: s3:// URLs are not supported yet; use a local path"):
+        with self.assertRaisesRegex(OperationError, r"path: cannot open s3:// URLs: .*s3fs"):
             self.batches("csv", path="s3://bucket/a.csv")
         self.assertEqual(self.records("csv", path=f"file://{self.root / 'a.csv'}"), [{"id": "1"}])
 
