@@ -90,6 +90,7 @@ class ProcessReaders:
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self._acknowledgements: list[Any] = []
         self._reader_of: dict[int, int] = {}  # id(batch) -> the reader it came from, until acknowledged
+        self._running: set[int] = set()  # readers that have not said their last word
         self._read: dict[int, int] = {}  # id(batch) -> rows the source read, before the policy
 
     def __iter__(self) -> Iterator[Batch]:
@@ -135,7 +136,7 @@ class ProcessReaders:
         return self.transform is not None
 
     def _drain(self, batches: Any) -> Iterator[Batch]:
-        running = set(range(len(self.processes)))
+        running = self._running = set(range(len(self.processes)))
         while running:
             try:
                 index, kind, payload = batches.get(timeout=_POLL_SECONDS)
@@ -158,10 +159,13 @@ class ProcessReaders:
                 running.discard(index)
 
     def _stop(self) -> None:
-        """Let readers that have said their last word close their sources; end the others."""
+        """Let readers that have said their last word close their sources; end the others (the
+        writer stopped early) at once."""
         for acknowledgements in self._acknowledgements:
             acknowledgements.put(_CLOSE)
-        for process in self.processes:
+        for index, process in enumerate(self.processes):
+            if index in self._running:
+                process.terminate()
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()

@@ -135,30 +135,35 @@ class IntegrationRun:
         self.watermark = plan.watermark
         truncate = integration.truncate_target and not plan.resuming
         prepared = False
-        for batch in readers:
-            batch_started = time.perf_counter()
-            if batch.rejected:  # what the source could not read (a malformed line) is dead-lettered too
-                result.rows_read += len(batch.rejected)
-                self.dead_letter(batch, batch.rejected)
-            result.rows_read += readers.rows_read(batch)
-            ready = batch if readers.transformed(batch) else with_policy(self.policy, integration, batch)
-            if not prepared:
-                target.prepare(ready.columns, integration.create_target, truncate)
-                prepared = True
-            written = target.write(ready)
-            target.commit()
-            result.rows_written += written.written
-            if written.rejected:
-                self.dead_letter(
-                    ready, [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
+        batches = iter(readers)
+        try:
+            for batch in batches:
+                batch_started = time.perf_counter()
+                if batch.rejected:  # what the source could not read (a malformed line) is dead-lettered too
+                    result.rows_read += len(batch.rejected)
+                    self.dead_letter(batch, batch.rejected)
+                result.rows_read += readers.rows_read(batch)
+                ready = batch if readers.transformed(batch) else with_policy(self.policy, integration, batch)
+                if not prepared:
+                    target.prepare(ready.columns, integration.create_target, truncate)
+                    prepared = True
+                written = target.write(ready)
+                target.commit()
+                result.rows_written += written.written
+                if written.rejected:
+                    self.dead_letter(
+                        ready,
+                        [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected],
+                    )
+                positions[batch.partition or WHOLE] = batch.position
+                self.watermark = high_watermark(batch, integration.cursor, self.watermark)
+                self.save_positions(positions, finished=False)
+                readers.acknowledge(batch)
+                self.batch_written(
+                    written.written, len(getattr(batch, "payload", None) or b""), time.perf_counter() - batch_started
                 )
-            positions[batch.partition or WHOLE] = batch.position
-            self.watermark = high_watermark(batch, integration.cursor, self.watermark)
-            self.save_positions(positions, finished=False)
-            readers.acknowledge(batch)
-            self.batch_written(
-                written.written, len(getattr(batch, "payload", None) or b""), time.perf_counter() - batch_started
-            )
+        finally:  # a run that stops early gives back the source's connection and reader processes now
+            batches.close()
         if not prepared:
             target.prepare(list(integration.columns or []), integration.create_target, truncate)
         target.finish()

@@ -153,6 +153,17 @@ class RunsTest(unittest.TestCase):
         acknowledged = sorted(int(line) for line in acks.read_text().split())
         self.assertEqual(acknowledged, [4, 8, 10, 14, 18, 20, 24, 28, 30])
 
+    def test_a_writer_that_fails_ends_its_reader_processes(self):
+        import multiprocessing
+
+        operation = self.operation(
+            self.numbers(total=100_000, batch_size=5, fail_at=12, parallelism=2), executor="process"
+        )
+        result = self.integrator.integrate(operation)
+        self.assertEqual(result.status, "failed")
+        self.assertIn("crashed at 12", result["copy"].error)
+        self.assertEqual([child.name for child in multiprocessing.active_children() if "pdip-reader" in child.name], [])
+
     def test_inline_partitions_are_read_one_after_the_other_and_acknowledged_in_this_process(self):
         acks = self.root / "acks.txt"
         result = self.integrator.integrate(
