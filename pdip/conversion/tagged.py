@@ -112,10 +112,14 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None else decode(json.loads(text))
 
 
+_NESTED = (dict, list)
+
+
 def decode(data: Any) -> Any:
-    """The values `encode` wrote, with their types restored."""
+    """The values `encode` wrote, with their types restored. A list or an untagged mapping of
+    plain values (the common row image) is returned as it is, without being copied."""
     if isinstance(data, list):
-        return [decode(item) for item in data]
+        return [decode(item) for item in data] if any(isinstance(item, _NESTED) for item in data) else data
     if not isinstance(data, dict):
         return data
     if len(data) == 1:
@@ -130,6 +134,8 @@ def decode(data: Any) -> Any:
             return tuple(decode(item) for item in inner)
         if tag == "$set":
             return {_hashable(decode(item)) for item in inner}
+    if not any(isinstance(item, _NESTED) for item in data.values()):
+        return data
     return {key: decode(item) for key, item in data.items()}
 
 
