@@ -274,15 +274,20 @@ def _total(view: ExecutionView) -> None:
 # -- controllers ------------------------------------------------------------------------------------
 
 
-class OperationExecutionsController(ControllerBase):
-    """Start configured operations (application.yml: OPERATIONS)."""
+class _ExecutionControllerBase(ControllerBase):
+    """What the execution endpoints share: their Swagger tag, no tenant, and the runner."""
 
-    route = "/operations/<name>/executions"
     tags = ("executions",)
     tenanted = False  # operations belong to the application, not to a tenant
 
     def __init__(self, runner: ExecutionRunner):
         self.runner = runner
+
+
+class OperationExecutionsController(_ExecutionControllerBase):
+    """Start configured operations (application.yml: OPERATIONS)."""
+
+    route = "/operations/<name>/executions"
 
     @status(202)
     def post(self, name: str) -> ExecutionStarted:
@@ -291,15 +296,10 @@ class OperationExecutionsController(ControllerBase):
         return started, 202, {"Location": started.location}
 
 
-class ExecutionsController(ControllerBase):
+class ExecutionsController(_ExecutionControllerBase):
     """Executions of operations: status and row counts."""
 
     route = "/executions"
-    tags = ("executions",)
-    tenanted = False  # operations belong to the application, not to a tenant
-
-    def __init__(self, runner: ExecutionRunner):
-        self.runner = runner
 
     def get(self, id: str | None = None, limit: int = 20) -> ExecutionView | list[ExecutionView]:
         """One execution by id, or the most recent ones (`limit`) without an id."""
@@ -308,15 +308,10 @@ class ExecutionsController(ControllerBase):
         return self.runner.execution(id)
 
 
-class ExecutionEventsController(ControllerBase):
+class ExecutionEventsController(_ExecutionControllerBase):
     """An execution's events, as Server-Sent Events."""
 
     route = "/executions/<id>/events"
-    tags = ("executions",)
-    tenanted = False  # operations belong to the application, not to a tenant
-
-    def __init__(self, runner: ExecutionRunner):
-        self.runner = runner
 
     def get(self, id: str) -> Response:
         """Stream the execution's events (text/event-stream) until it ends; honours Last-Event-ID."""

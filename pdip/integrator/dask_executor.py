@@ -60,7 +60,7 @@ class PartitionJob:
 
     integration: Integration
     request: ReadRequest
-    family: str
+    mode: str  # the registry picks the row or change-log adapter from it
     slot: str
     stores_positions: bool
     execution_id: str
@@ -153,8 +153,8 @@ class DaskRun:
         for request in plan.requests:
             job = PartitionJob(
                 integration,
-                dataclasses.replace(request, resume=request.resume),
-                "changes" if integration.mode == "changes" else "rows",
+                request,
+                integration.mode,
                 run.slot,
                 stores_positions,
                 run.context.execution_id,
@@ -258,8 +258,8 @@ def run_partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     queue.put(("started", partition, os.getpid()))
     context = _TaskContext(job.execution_id, job.root)
     registry = AdapterRegistry()
-    source = registry.source(job.integration.source, context, job.family)
-    target = registry.target(job.integration.target, context, job.family)
+    source = registry.source(job.integration.source, context, job.mode)
+    target = registry.target(job.integration.target, context, job.mode)
     empty = job.integration.truncate_target
     batches: Any = None
     try:

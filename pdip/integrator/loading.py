@@ -24,7 +24,7 @@ from typing import Any
 
 from pdip.configuration.loader import read_file
 from pdip.conversion import ConversionError, convert
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.models import EXECUTORS, Connection, Integration, Operation
 
 _OPERATION_KEYS = ("name", "executor", "scheduler", "retries", "connections", "integrations")
@@ -123,11 +123,4 @@ def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -
 
 
 def _refuse_unknown(data: Mapping, known: Any, where: str, path: str) -> None:
-    for key in data:
-        if key not in known:
-            hint = get_close_matches(str(key), list(known), n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            prefix = f"{path}." if path else ""
-            raise OperationError(
-                f"{where}: {prefix}{key}: unknown key (expected one of {', '.join(known)}){suggestion}"
-            )
+    refuse_unknown(data, known, f"{where}: {path}." if path else f"{where}: ", "unknown key")

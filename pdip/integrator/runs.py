@@ -121,7 +121,7 @@ class IntegrationRun:
             return ProcessReaders(
                 integration.name,
                 integration.source,
-                _family(integration.mode),
+                integration.mode,
                 requests,
                 self.context,
                 registry,
@@ -212,10 +212,6 @@ class IntegrationRun:
                 f"max_errors={self.integration.max_errors}; they are in pdip_dead_letter under execution "
                 f"{self.context.execution_id}",
             )
-
-
-def _family(mode: str) -> str:
-    return "changes" if mode == "changes" else "rows"
 
 
 def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -> Batch:

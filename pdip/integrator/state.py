@@ -81,7 +81,7 @@ class StateStore(ISingleton):
         url = config.state_url or _default_url(configuration.root_directory)
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
+            sa.event.listen(self.engine, "connect", sqlite_write_ahead_log)
         create_tables(self.engine, METADATA)
 
     # -- executions ------------------------------------------------------------------------------
@@ -205,11 +205,14 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: list[sa.Tabl
                 raise
 
 
-def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
-    """A checkpoint is saved after every batch: in WAL mode with normal sync that costs no fsync
-    per commit, and a crash still keeps every checkpoint up to the last synced one."""
+def sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
+    """SQLite files the integrator writes (its state, a SQLite target) run in WAL mode: a reader
+    and a writer of one file (SQLite to the same file) do not lock each other out, and with
+    `synchronous=NORMAL` a commit (a checkpoint, a batch) costs no fsync; a crash keeps every commit
+    up to the last synced one. The busy timeout comes first: switching to WAL takes a lock too, and
+    two runs may open a new file together."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=15000")  # first: two runs may open a new state file together
+    cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

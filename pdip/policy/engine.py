@@ -213,6 +213,10 @@ class Policy:
             if isinstance(value, (list, tuple)):
                 return self._sequence(scoped, value, counts, f"{path}[*]", depth + 1)
             return value
+        return self.acted(scoped, action, value, counts)
+
+    def acted(self, scoped: ScopedRules, action: str, value: Any, counts: dict) -> Any:
+        """`value` under a redact, hash or drop `action` (counted): its replacement or _REMOVED."""
         _add(counts, action, scoped.label)
         if action == REDACT:
             return None if value is None else REDACTED

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import _REMOVED, REDACTED, Scope, _add, _Dropped, _with, past_drop_record
-from pdip.policy.rules import ALLOW, DROP, DROP_RECORD, HASH, REDACT
+from pdip.policy.engine import _REMOVED, Scope, _add, _Dropped, _with, past_drop_record
+from pdip.policy.rules import ALLOW, DROP, DROP_RECORD
 from pdip.tracking.paths import steps
 
 if TYPE_CHECKING:
@@ -108,12 +108,7 @@ def _flat(policy: Policy, scoped: ScopedRules, decision: Decision, value: Any, c
     action = decision.action
     if action == ALLOW:
         return value
-    _add(counts, action, scoped.label)
-    if action == REDACT:
-        return None if value is None else REDACTED
-    if action == HASH:
-        return policy.hasher(value)
-    return _REMOVED
+    return policy.acted(scoped, action, value, counts)
 
 
 def _at_path(policy: Policy, scoped: ScopedRules, value: Any, path: str | None, counts: dict) -> Any:

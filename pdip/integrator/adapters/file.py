@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator, Sequence
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from pdip.integrator.adapters.file_formats import (
 )
 from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.models import Connection
 
 KINDS = {"csv": "csv", "jsonl": "jsonl", "json_lines": "jsonl", "parquet": "parquet", "excel": "excel"}
@@ -89,14 +88,7 @@ def file_settings(connection: Connection) -> FileSettings:
     """The connection's settings, checked: every problem is named with its key before data moves."""
     kind, label = _kind(connection), _label(connection)
     raw = {str(key).lower(): value for key, value in connection.settings.items()}
-    allowed = SETTINGS[kind]
-    for key in raw:
-        if key not in allowed:
-            hint = get_close_matches(key, allowed, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise OperationError(
-                f"{label}: {key}: unknown setting for {kind} files (expected one of {', '.join(allowed)}){suggestion}"
-            )
+    refuse_unknown(raw, SETTINGS[kind], f"{label}: ", f"unknown setting for {kind} files")
     if "null" in raw and raw["null"] is None:  # YAML reads `null: NULL` (and `~`) as no value at all
         raise OperationError(f'{label}: null: got no value; quote the text that means NULL (null: "NULL")')
     if not str(raw.get("path") or "").strip():

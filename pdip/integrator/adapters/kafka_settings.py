@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from difflib import get_close_matches
 from typing import Any
 
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, refuse_unknown
 
 STARTS = ("committed", "earliest", "latest")
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
@@ -96,13 +95,7 @@ class KafkaSettings:
 def kafka_settings(settings: Mapping[str, Any], label: str, role: str) -> KafkaSettings:
     """The checked settings of a Kafka `role` ("source" or "target"); each problem names its key."""
     raw = {str(key).lower(): value for key, value in settings.items()}
-    for key in raw:
-        if key not in SETTINGS:
-            hint = get_close_matches(key, SETTINGS, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise OperationError(
-                f"{label}: {key}: unknown setting for kafka (expected one of {', '.join(SETTINGS)}){suggestion}"
-            )
+    refuse_unknown(raw, SETTINGS, f"{label}: ", "unknown setting for kafka")
     problems: list[str] = []
     servers = _servers(raw.get("bootstrap_servers"), problems)
     topics = _topics(raw, role, problems)

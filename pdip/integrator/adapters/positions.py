@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from pdip.conversion.tagged import dumps, loads
 from pdip.data.domain import UtcDateTime, utcnow
+from pdip.integrator.state import create_tables
 
 METADATA = sa.MetaData()
 
@@ -28,8 +29,6 @@ POSITIONS = sa.Table(
 
 
 def ensure_table(engine: sa.Engine) -> None:
-    from pdip.integrator.state import create_tables
-
     create_tables(engine, METADATA, [POSITIONS])
 
 

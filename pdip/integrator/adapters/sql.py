@@ -38,6 +38,7 @@ from pdip.integrator.adapters.positions import ensure_table, forget_positions, l
 from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
+from pdip.integrator.state import sqlite_write_ahead_log
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
@@ -61,19 +62,8 @@ def engine_for(connection, context: Any, **connect_args: Any) -> sa.Engine:
     arguments = connect_args if url.get_backend_name() in _MYSQL else {}
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=arguments)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+        sa.event.listen(engine, "connect", sqlite_write_ahead_log)  # see SqlTarget._commits
     return engine
-
-
-def _sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
-    """SQLite in WAL mode lets a source read a file while a target writes to it (SQLite to the
-    same SQLite file), where the default journal would answer `database is locked`. With WAL,
-    `synchronous=NORMAL` syncs at checkpoints instead of at every commit (see `SqlTarget._commits`)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _table(engine: sa.Engine, connection) -> sa.Table:
