@@ -12,10 +12,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run_example(name: str, **environment: str) -> subprocess.CompletedProcess:
-    """Copy the example to a temporary folder (so it writes nothing into the repository) and run it."""
+    """Copy the example to a temporary folder (so it writes nothing into the repository) and run it,
+    without what an earlier run of it left in the example's folder (its database, its state)."""
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / name
-        shutil.copytree(EXAMPLES / name, copy)
+        shutil.copytree(EXAMPLES / name, copy, ignore=shutil.ignore_patterns("*.db", ".pdip", "__pycache__"))
         env = {key: value for key, value in os.environ.items() if key not in ("PDIP_ENVIRONMENT", "PYTHON_ENVIRONMENT")}
         return subprocess.run(
             [sys.executable, str(copy / "app.py")],
