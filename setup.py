@@ -1,6 +1,6 @@
 """Packaging for pdip.
 
-The core install is slim (injector, SQLAlchemy, PyYAML); everything a deployment may not need
+The core install is slim (injector, SQLAlchemy, PyYAML, orjson); everything a deployment may not need
 comes with an extra, so `pip install pdip` never pulls pandas or a Kafka client by surprise.
 """
 
@@ -51,6 +51,7 @@ setup(
         "injector>=0.21",
         "SQLAlchemy>=2.0",
         "PyYAML>=6.0",
+        "orjson>=3.9",  # change-log JSON: see docs/adr/0008
     ],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["pdip=pdip.cli:main"]},

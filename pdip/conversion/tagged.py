@@ -5,6 +5,11 @@ schema to say what a string meant. So a datetime is written `{"$datetime": "2026
 a decimal `{"$decimal": "0.10"}`, and `decode` turns them back into the same types. A mapping
 that itself has a key starting with `$` is wrapped (`{"$dict": {...}}`) so it is never mistaken
 for a tagged value; mappings with keys that are not strings become `{"$map": [[key, value], ...]}`.
+
+Integers beyond 64 bits and non-finite floats are tagged too (`{"$int": "..."}`, `{"$float": "nan"}`):
+every JSON reader then gets them right, and so does orjson, which writes and reads this text
+several times faster than the standard library (ADR 0008). Text the standard library wrote
+(which may hold bare `NaN`) is still read.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import base64
 import datetime as dt
 import enum
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
     (dt.datetime, "$datetime", lambda value: value.isoformat()),
@@ -37,10 +45,13 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "$decimal": Decimal,
     "$uuid": uuid.UUID,
     "$bytes": base64.b64decode,
+    "$int": int,
+    "$float": float,
 }
 
-_PLAIN = (str, int, float, bool, type(None))
-_PLAIN_TYPES = frozenset(_PLAIN)  # exact types, for the per-item fast path
+# Exact types written as they are, whatever their value (ints and floats are checked: see _number).
+_SAFE_TYPES = frozenset({str, bool, type(None)})
+_INT_RANGE = range(-(2**63), 2**64)  # what JSON readers, orjson among them, take without loss
 
 
 _BY_TYPE = {kind: (tag, write) for kind, tag, write in _ENCODERS}
@@ -49,17 +60,21 @@ _BY_TYPE = {kind: (tag, write) for kind, tag, write in _ENCODERS}
 def encode(value: Any) -> Any:
     """`value` as JSON-ready data that `decode` turns back into equal values of the same types."""
     kind = type(value)  # exact types first: one lookup each, since rows are encoded by the million
-    if kind in _PLAIN_TYPES:
+    if kind in _SAFE_TYPES:
         return value
+    if kind is int or kind is float:
+        return _number(value)
     if kind is dict:
         return _encode_mapping(value)
     if kind is list:
-        return [item if type(item) in _PLAIN_TYPES else encode(item) for item in value]
+        return [item if type(item) in _SAFE_TYPES else encode(item) for item in value]
     known = _BY_TYPE.get(kind)
     if known is not None:
         return {known[0]: known[1](value)}
-    if isinstance(value, _PLAIN):
+    if isinstance(value, (str, bool)) or value is None:
         return value
+    if isinstance(value, (int, float)):
+        return _number(value)
     if isinstance(value, enum.Enum):  # written as its value, as JSON consumers expect
         return encode(value.value)
     for base, tag, write in _ENCODERS:
@@ -79,37 +94,79 @@ def encode(value: Any) -> Any:
 def _encode_mapping(value: Mapping) -> Any:
     if not all(type(key) is str or isinstance(key, str) for key in value):
         return {"$map": [[encode(key), encode(item)] for key, item in value.items()]}
-    encoded = {key: item if type(item) in _PLAIN_TYPES else encode(item) for key, item in value.items()}
+    encoded = {key: item if type(item) in _SAFE_TYPES else encode(item) for key, item in value.items()}
     return {"$dict": encoded} if any(key.startswith("$") for key in value) else encoded
 
 
-_SCALAR_TYPES = _PLAIN_TYPES | frozenset(_BY_TYPE)
+def _number(value: int | float) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(float(value))}
+    return int(value) if value in _INT_RANGE else {"$int": str(value)}
 
 
-def _tag_scalar(value: Any) -> Any:
+class _NotARow(Exception):
+    """A value the row fast path leaves to the general one."""
+
+
+def _row_item(value: Any) -> Any:
+    """A row's value that orjson would not write as `encode` does, made so (or _NotARow)."""
     known = _BY_TYPE.get(type(value))
-    if known is None:
-        raise TypeError(f"{type(value).__qualname__} is not a scalar")
-    return {known[0]: known[1](value)}
+    if known is not None:
+        return {known[0]: known[1](value)}
+    if type(value) is float:
+        return value if value - value == 0 else {"$float": repr(value)}  # inf - inf and nan - nan are nan
+    raise _NotARow
 
 
-_SCALAR_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_tag_scalar).encode
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Exact types orjson writes as `encode` would (an int out of range makes orjson raise TypeError).
+_ROW_NATIVE = frozenset({str, int, bool, type(None)})
 
 
 def dumps(value: Any) -> str:
-    """`json.dumps(encode(value))`, compactly, and fast for the common case of a row: a dict with
-    text keys and scalar values, which the C encoder writes in one pass with scalars tagged."""
-    if type(value) is dict and all(
-        type(key) is str and not key.startswith("$") and type(item) in _SCALAR_TYPES for key, item in value.items()
-    ):
-        return _SCALAR_DUMPS(value)
-    return _DUMPS(encode(value))
+    """`encode(value)` as compact JSON text. A row (a dict of text keys and scalar values) takes
+    a short path: one pass to tag what needs tagging, then orjson."""
+    if type(value) is dict:
+        try:
+            row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
+            if not any(key[:1] == "$" for key in row):
+                return orjson.dumps(row).decode()
+        except (_NotARow, TypeError):  # nested values, non-text keys, 65-bit ints, lone surrogates
+            pass
+    return write_json(encode(value))
+
+
+def write_json(data: Any) -> str:
+    """JSON-ready data (what `encode` returns) as compact text."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # text orjson refuses (lone surrogates): the standard encoder writes it
+        return _STANDARD_DUMPS(data)
+
+
+_STANDARD_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def read_json(text: str | bytes) -> Any:
+    """JSON text as data, every number exact: orjson reads integers past 64 bits as floats, so
+    text with a run of 19 digits or more (rare, and cheap to look for) goes to the standard
+    library, as does text orjson refuses but the standard library reads (bare NaN)."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
+        return json.loads(text)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+# Every byte to b"1" (a digit) or b"0": a long number is then a run of b"1".
+_DIGIT_RUNS = bytes(49 if 48 <= code <= 57 else 48 for code in range(256))
+_LONG_NUMBER = b"1" * 19
 
 
 def loads(text: str | bytes | None) -> Any:
     """What `dumps` wrote, with its types restored; None stays None (a NULL column)."""
-    return None if text is None else decode(json.loads(text))
+    return None if text is None else decode(read_json(text))
 
 
 _NESTED = (dict, list)

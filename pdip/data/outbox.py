@@ -10,7 +10,9 @@ which is what a replica applying the log needs.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,10 +24,9 @@ from pdip.data.bulk import bulk_insert
 from pdip.data.domain import Entity, EntityBase, is_tracked
 from pdip.tracking.actors import current_actor
 from pdip.tracking.entry import ChangeLogEntry
-from pdip.tracking.table import change_log_table, entry_to_row, row_to_entry
+from pdip.tracking.table import ENTRY_COLUMNS, change_log_table, entry_values, row_to_entry
 
 CHANGE_LOG = change_log_table(EntityBase.metadata)
-_COLUMNS = tuple(column.name for column in CHANGE_LOG.columns if column.name != "sequence")
 
 EntryFilter = Callable[[ChangeLogEntry], ChangeLogEntry | None]
 
@@ -41,18 +42,21 @@ class Outbox:
         changed = [entity for entity in session.dirty if entity not in new]  # new rows count as dirty here
         entries: list[ChangeLogEntry] = []
         actor = current_actor()
+        now = time.time()  # the flush is the moment of every change it writes
         for entity in (*new, *changed, *deleted):
             if isinstance(entity, Entity) and is_tracked(entity):
-                entries.extend(self._entries(entity, new, deleted, actor))
+                entries.extend(self._entries(entity, new, deleted, actor, now))
         if self.policy is not None:
             entries = [kept for entry in entries if (kept := self.policy(entry)) is not None]
         if entries:
-            rows = [entry_to_row(entry) for entry in entries]
-            bulk_insert(
-                session.connection(), CHANGE_LOG, _COLUMNS, [tuple(row[name] for name in _COLUMNS) for row in rows]
-            )
+            ChangeLogEntry.name_all(entries)
+            when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+            rows = [entry_values(entry, when) for entry in entries]
+            bulk_insert(session.connection(), CHANGE_LOG, ENTRY_COLUMNS, rows)
 
-    def _entries(self, entity: Entity, new: Any, deleted: Any, actor: str | None) -> Iterator[ChangeLogEntry]:
+    def _entries(
+        self, entity: Entity, new: Any, deleted: Any, actor: str | None, now: float
+    ) -> Iterator[ChangeLogEntry]:
         if entity in new:
             values = _values(entity)
             yield ChangeLogEntry(
@@ -62,9 +66,16 @@ class Outbox:
                 after=values,
                 actor=actor,
                 tenant=values["TenantId"],
+                timestamp=now,
             )
             return
-        common = {"entity": entity.__tablename__, "key": entity.Id, "actor": actor, "tenant": entity.TenantId}
+        common = {
+            "entity": entity.__tablename__,
+            "key": entity.Id,
+            "actor": actor,
+            "tenant": entity.TenantId,
+            "timestamp": now,
+        }
         state = inspect(entity)
         if entity in deleted:
             yield ChangeLogEntry("delete", before=_committed_values(state), **common)

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pdip.conversion.tagged import encode
+from pdip.conversion.tagged import encode, read_json, write_json
 from pdip.integrator.batch import Batch
 from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
 
@@ -50,14 +50,14 @@ def batch_entries(batch: Batch) -> list[ChangeLogEntry]:
 def message_key(entry: ChangeLogEntry) -> bytes:
     """The Kafka message key of an entry: its entity and key, so one row's changes share a
     partition and stay in order. `["accounts",42]`, as compact JSON (tagged for other types)."""
-    return json.dumps([entry.entity, encode(entry.key)], separators=(",", ":"), ensure_ascii=False).encode()
+    return write_json([entry.entity, encode(entry.key)]).encode()
 
 
 def entry_from_json(text: str | bytes) -> ChangeLogEntry:
     """The entry a JSON text holds; ValueError with the reason (for the dead letter) otherwise:
     not JSON, not an entry, or a schema version this pdip does not read."""
     try:
-        data = json.loads(text)
+        data = read_json(text)
     except UnicodeDecodeError:
         raise ValueError("not valid JSON: not UTF-8 text") from None
     except json.JSONDecodeError as error:

@@ -46,11 +46,14 @@ class Decision:
 
 ALLOWED = Decision(ALLOW)
 
+# The fields of a change-log entry that `entry:` rules select.
+ENTRY_FIELDS = ("actor", "tenant", "entity", "path", "key", "before", "after", "extra")
+
 
 class ScopedRules:
     """The rules of a policy that apply in one set of scopes, and the decisions made from them."""
 
-    __slots__ = ("_entry_decisions", "_lock", "decisions", "drops_everything", "label", "rules")
+    __slots__ = ("_entry_decisions", "_lock", "_row_shapes", "decisions", "drops_everything", "label", "rules")
 
     def __init__(self, rules: Sequence[Rule], scopes: Sequence[tuple[str, str]]):
         self.rules = tuple(rule for rule in rules if rule.in_scope(scopes))
@@ -60,6 +63,7 @@ class ScopedRules:
         self.drops_everything = bool(blanket) and blanket[-1].action == DROP_RECORD
         self.decisions: dict[str, Decision] = {}  # path -> decision, filled by decide()
         self._entry_decisions: dict[str, Decision] = {}
+        self._row_shapes: dict[tuple, bool] = {}
         self._lock = threading.Lock()
 
     def decide(self, path: str, name: Any, depth: int) -> Decision:
@@ -82,7 +86,21 @@ class ScopedRules:
             decision = self._keep(self._entry_decisions, name, _chain(candidates))
         return decision
 
-    def _keep(self, cache: dict[str, Decision], key: str, decision: Decision) -> Decision:
+    def allows_rows(self, names: tuple) -> bool:
+        """True when no rule acts on a change-log entry about a record whose images hold fields
+        named `names` with scalar values, nor on the entry's own fields. The outbox sends entries
+        of a few shapes by the million, so this is worked out once per shape."""
+        allowed = self._row_shapes.get(names)
+        if allowed is None:
+            allowed = (
+                not self.drops_everything
+                and all(self.decide_entry_field(field).action == ALLOW for field in ENTRY_FIELDS)
+                and all(self.decide(name if type(name) is str else "[*]", name, 1).action == ALLOW for name in names)
+            )
+            self._keep(self._row_shapes, names, allowed)
+        return allowed
+
+    def _keep(self, cache: dict, key: Any, decision: Any) -> Any:
         with self._lock:
             if len(cache) >= _MAX_DECISIONS:
                 cache.clear()

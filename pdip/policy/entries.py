@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import _REMOVED, Scope, _add, _Dropped, _with, past_drop_record
+from pdip.policy.engine import _REMOVED, _SCALARS, Scope, _add, _Dropped, _with, past_drop_record
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD
 from pdip.tracking.paths import steps
 
@@ -40,6 +40,8 @@ def apply_to_entry(policy: Policy, entry: ChangeLogEntry, scope: Scope) -> Chang
     else:
         scopes = scope
     scoped = policy.scoped_for(scopes)
+    if _untouched(scoped, entry):
+        return entry
     counts: dict[tuple[str, str], int] = {}
     try:
         changes = _changes(policy, scoped, entry, counts)
@@ -49,6 +51,21 @@ def apply_to_entry(policy: Policy, entry: ChangeLogEntry, scope: Scope) -> Chang
     if changes is None:
         return None
     return entry.replace(**changes) if changes else entry
+
+
+def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
+    """True for an entry about a whole record (no path, no extra, a scalar key) whose images hold
+    only scalars in fields that no rule acts on: nothing to do, decided per shape of images."""
+    if entry.path is not None or entry.extra is not None or type(entry.key) not in _SCALARS:
+        return False
+    names: tuple = ()
+    for image in (entry.before, entry.after):
+        if image is None:
+            continue
+        if type(image) is not dict or not all(type(value) in _SCALARS for value in image.values()):
+            return False
+        names += tuple(image)
+    return scoped.allows_rows(names)
 
 
 def _changes(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry, counts: dict) -> dict[str, Any]:

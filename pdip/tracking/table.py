@@ -46,22 +46,32 @@ def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str 
     )
 
 
+# The columns `entry_values` fills, in the table's order (the database assigns `sequence`).
+ENTRY_COLUMNS = tuple(column.name for column in change_log_table(sa.MetaData()).columns if column.name != "sequence")
+
+
+def entry_values(entry: ChangeLogEntry, timestamp: dt.datetime | None = None) -> tuple:
+    """The values of `ENTRY_COLUMNS` for `entry`; `timestamp`, when given, is the entry's own
+    (callers writing many entries of one moment make the datetime once)."""
+    return (
+        entry.id,
+        SCHEMA_VERSION,
+        entry.timestamp if timestamp is None else timestamp,
+        entry.actor,
+        entry.action,
+        entry.entity,
+        _json(entry.key),
+        entry.path,
+        _json(entry.before),
+        _json(entry.after),
+        entry.tenant,
+        _json(entry.extra),
+    )
+
+
 def entry_to_row(entry: ChangeLogEntry, with_sequence: bool = False) -> dict[str, Any]:
-    """The column values for `entry`; the database assigns `sequence` unless asked to keep it."""
-    row = {
-        "id": entry.id,
-        "schema_version": SCHEMA_VERSION,
-        "timestamp": entry.timestamp,
-        "actor": entry.actor,
-        "action": entry.action,
-        "entity": entry.entity,
-        "key": _json(entry.key),
-        "path": entry.path,
-        "before": _json(entry.before),
-        "after": _json(entry.after),
-        "tenant": entry.tenant,
-        "extra": _json(entry.extra),
-    }
+    """The column values for `entry` by name; the database assigns `sequence` unless asked to keep it."""
+    row = dict(zip(ENTRY_COLUMNS, entry_values(entry), strict=True))
     if with_sequence and entry.sequence is not None:
         row["sequence"] = entry.sequence
     return row

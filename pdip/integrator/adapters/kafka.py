@@ -32,6 +32,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka_settings import ConfirmedDelivery, KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
@@ -240,7 +241,7 @@ class KafkaSource(Source):
             rejected.append((_held(message), f"{_where(message)}: a tombstone (no value) is not a row"))
             return
         try:
-            record = json.loads(value)
+            record = read_json(value)
         except ValueError as error:
             rejected.append((_held(message), f"{_where(message)}: not valid JSON: {getattr(error, 'msg', error)}"))
             return

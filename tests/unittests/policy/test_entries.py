@@ -86,6 +86,23 @@ class ApplyEntryTest(PolicyFilesTestCase):
         plain = ChangeLogEntry("set", key="a", path="a", after=1)
         self.assertIs(self.policy.apply_entry(plain), plain)
 
+    def test_row_shapes_are_judged_once_and_values_still_looked_into(self):
+        """The outbox sends many entries of one shape: the policy remembers that a shape has no rule
+        to apply, but a value with something inside (a nested mapping) is still walked."""
+        for number in range(3):
+            plain = ChangeLogEntry("insert", entity="orders", key=number, after={"id": number, "total": 3})
+            self.assertIs(self.policy.apply_entry(plain), plain)
+        nested = ChangeLogEntry("insert", entity="orders", key=9, after={"id": 9, "total": {"token": "t"}})
+        self.assertEqual(self.policy.apply_entry(nested).after, {"id": 9, "total": {"token": REDACTED}})
+        for _ in range(2):
+            secret = ChangeLogEntry("insert", entity="orders", key=1, after={"id": 1, "password": "p"})
+            self.assertEqual(self.policy.apply_entry(secret).after, {"id": 1, "password": REDACTED})
+        for area, kept in (("here", True), ("never", False), ("here", True)):
+            entry = ChangeLogEntry("update", entity="conditional", key=1, before={"area": "x"}, after={"area": area})
+            self.assertEqual(self.policy.apply_entry(entry) is not None, kept)
+        with_actor = ChangeLogEntry("insert", entity="orders", key=2, after={"id": 2, "total": 3}, actor="ada")
+        self.assertEqual(self.policy.apply_entry(with_actor).actor, self.hash("ada"))
+
     def test_composite_keys_are_treated_like_rows(self):
         entry = ChangeLogEntry("delete", entity="customers", key={"email": "a@b.com", "region": "eu"})
         self.assertEqual(self.policy.apply_entry(entry).key, {"email": self.hash("a@b.com"), "region": "eu"})

@@ -88,6 +88,15 @@ class ChangeLogEntryTest(unittest.TestCase):
         self.assertEqual(len(entry.id), 32)
         self.assertEqual(ChangeLogEntry("append", id="given").id, "given")
 
+    def test_entries_named_together_get_distinct_ids_and_named_ones_keep_theirs(self):
+        named = self.make(id="f" * 32)
+        entries = [self.make() for _ in range(50)] + [named]
+        ChangeLogEntry.name_all(entries)
+        ids = [entry.id for entry in entries]
+        self.assertEqual(len(set(ids)), 51)
+        self.assertTrue(all(len(value) == 32 and int(value, 16) >= 0 for value in ids))
+        self.assertEqual(named.id, "f" * 32)
+
     def test_unknown_actions_and_schema_versions_are_refused(self):
         with self.assertRaisesRegex(ValueError, "action must be one of .*got 'upsert'"):
             ChangeLogEntry("upsert")

@@ -1,0 +1,94 @@
+import datetime as dt
+import enum
+import json
+import math
+import unittest
+import uuid
+from decimal import Decimal
+
+from pdip.conversion.tagged import decode, dumps, encode, loads, read_json, write_json
+
+ROW = {
+    "Id": uuid.UUID("00000000-0000-0000-0000-00000000002a"),
+    "CreateUserTime": dt.datetime(2026, 11, 23, 1, 0, 4, 80166, tzinfo=dt.timezone.utc),
+    "day": dt.date(2026, 11, 23),
+    "total": Decimal("12.30"),
+    "blob": b"\x00\xff",
+    "count": 7,
+    "ratio": 0.25,
+    "name": "Zoë",
+    "flag": True,
+    "note": None,
+}
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class TaggedDumpsTest(unittest.TestCase):
+    def test_a_row_of_scalars_is_written_compactly_with_its_types_tagged(self):
+        text = dumps(ROW)
+        self.assertEqual(
+            text,
+            '{"Id":{"$uuid":"00000000-0000-0000-0000-00000000002a"},'
+            '"CreateUserTime":{"$datetime":"2026-11-23T01:00:04.080166+00:00"},'
+            '"day":{"$date":"2026-11-23"},"total":{"$decimal":"12.30"},"blob":{"$bytes":"AP8="},'
+            '"count":7,"ratio":0.25,"name":"Zoë","flag":true,"note":null}',
+        )
+        self.assertEqual(loads(text), ROW)
+
+    def test_the_row_path_and_the_general_path_write_the_same_text(self):
+        self.assertEqual(dumps(ROW), write_json(encode(ROW)))
+
+    def test_scalars_and_nested_values_round_trip(self):
+        for value in (ROW["Id"], ROW["total"], 3, "text", None, [ROW, [1, 2]], {"$odd": 1}, {1: "one"}, (1, 2)):
+            with self.subTest(value=value):
+                self.assertEqual(loads(dumps(value)), value)
+
+    def test_integers_beyond_64_bits_keep_every_digit(self):
+        for number in (2**64, -(2**63) - 1, 10**30):
+            with self.subTest(number=number):
+                self.assertEqual(loads(dumps({"n": number})), {"n": number})
+                self.assertEqual(loads(dumps([number])), [number])
+                self.assertEqual(loads(dumps(number)), number)
+        self.assertEqual(encode(2**64), {"$int": str(2**64)})
+        self.assertEqual(encode(2**64 - 1), 2**64 - 1)  # JSON readers take unsigned 64-bit numbers
+
+    def test_long_numbers_written_by_others_keep_every_digit(self):
+        self.assertEqual(read_json('{"n": 123456789012345678901234567890}'), {"n": 123456789012345678901234567890})
+        self.assertEqual(read_json(b"[-9223372036854775809, 1.5]"), [-9223372036854775809, 1.5])
+        self.assertEqual(
+            read_json('{"phone": "0012345678901234567890", "n": 1}'), {"phone": "0012345678901234567890", "n": 1}
+        )
+
+    def test_infinities_and_nan_are_tagged_rather_than_lost(self):
+        self.assertEqual(dumps({"x": math.inf}), '{"x":{"$float":"inf"}}')
+        self.assertEqual(loads(dumps({"x": -math.inf}))["x"], -math.inf)
+        self.assertTrue(math.isnan(loads(dumps([math.nan]))[0]))
+        self.assertTrue(math.isnan(loads(dumps(math.nan))))
+
+    def test_text_written_by_the_standard_json_module_is_still_read(self):
+        self.assertTrue(math.isnan(loads('{"x": NaN}')["x"]))
+        self.assertEqual(loads(json.dumps({"t": {"$decimal": "1.5"}})), {"t": Decimal("1.5")})
+
+    def test_lone_surrogates_fall_back_to_the_standard_encoder(self):
+        text = dumps({"bad": "\ud800"})
+        self.assertEqual(json.loads(text), {"bad": "\ud800"})
+        self.assertEqual(read_json(write_json(["\ud800"])), ["\ud800"])
+
+    def test_enums_subclasses_and_unknown_types(self):
+        self.assertEqual(loads(dumps({"colour": Colour.RED})), {"colour": "red"})
+        with self.assertRaisesRegex(TypeError, "object values cannot be written to a change log"):
+            dumps({"x": object()})
+
+    def test_decode_leaves_plain_data_alone(self):
+        row, items = {"a": 1, "b": None}, [1, "b", None]
+        self.assertIs(decode(row), row)
+        self.assertIs(decode(items), items)
+        self.assertIsNone(loads(None))
+        self.assertEqual(loads(b'{"n":{"$int":"18446744073709551616"}}'), {"n": 2**64})
+
+
+if __name__ == "__main__":
+    unittest.main()
