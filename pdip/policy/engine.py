@@ -90,6 +90,7 @@ class Policy:
             self._hasher = ValueHasher(salt)
         self._scoped: dict[tuple[tuple[str, str], ...], ScopedRules] = {}
         self._by_written_scope: dict[Any, ScopedRules] = {}
+        self._by_entity: dict[tuple[Any, Any], ScopedRules] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -146,6 +147,20 @@ class Policy:
                 if len(self._by_written_scope) >= _MAX_SCOPES:
                     self._by_written_scope.clear()
                 self._by_written_scope[key] = scoped
+        return scoped
+
+    def scoped_for_entity(self, entity: str | None, scope: Scope) -> ScopedRules:
+        """The rules for a change-log entry about `entity`: its scopes `entity:<entity>` and
+        `table:<entity>`, plus `scope`; remembered per entity, since entries come by the million."""
+        key = (entity, scope if scope is None or isinstance(scope, str) else tuple(scope))
+        scoped = self._by_entity.get(key)
+        if scoped is None:
+            scopes = scope if entity is None else _with(f"entity:{entity}", _with(f"table:{entity}", scope))
+            scoped = self.scoped_for(scopes)
+            with self._lock:
+                if len(self._by_entity) >= _MAX_SCOPES:
+                    self._by_entity.clear()
+                self._by_entity[key] = scoped
         return scoped
 
     def scoped(self, scopes: tuple[tuple[str, str], ...]) -> ScopedRules:

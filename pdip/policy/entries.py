@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import _REMOVED, _SCALARS, Scope, _add, _Dropped, _with, past_drop_record
+from pdip.policy.engine import _REMOVED, _SCALARS, Scope, _add, _Dropped, past_drop_record
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD
 from pdip.tracking.paths import steps
 
@@ -35,11 +35,7 @@ _PLAIN_FIELDS = ("actor", "tenant", "entity", "path")
 
 
 def apply_to_entry(policy: Policy, entry: ChangeLogEntry, scope: Scope) -> ChangeLogEntry | None:
-    if entry.entity is not None:
-        scopes = _with(f"entity:{entry.entity}", _with(f"table:{entry.entity}", scope))
-    else:
-        scopes = scope
-    scoped = policy.scoped_for(scopes)
+    scoped = policy.scoped_for_entity(entry.entity, scope)
     if _untouched(scoped, entry):
         return entry
     counts: dict[tuple[str, str], int] = {}
@@ -62,7 +58,7 @@ def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
     for image in (entry.before, entry.after):
         if image is None:
             continue
-        if type(image) is not dict or not all(type(value) in _SCALARS for value in image.values()):
+        if type(image) is not dict or not _SCALARS.issuperset(map(type, image.values())):
             return False
         names += tuple(image)
     return scoped.allows_rows(names)

@@ -23,6 +23,8 @@ RECORD_ACTIONS = frozenset({"insert", "update", "delete"})
 CONTAINER_ACTIONS = frozenset({"set", "delete", "append", "insert", "remove", "clear"})
 ACTIONS = RECORD_ACTIONS | CONTAINER_ACTIONS
 
+_UNTAGGED = frozenset({int, str, type(None)})  # key values that decode to themselves
+
 _FIELDS = ("action", "entity", "key", "path", "before", "after", "actor", "tenant", "sequence", "extra")
 
 
@@ -146,26 +148,33 @@ class ChangeLogEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChangeLogEntry:
-        version = data.get("schema_version", SCHEMA_VERSION)
+        """The entry `to_dict` wrote. Readers of a change stream call this once per message, so
+        it fills the slots itself rather than going through `__init__` (same checks)."""
+        get = data.get
+        version = get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise ValueError(
                 f"change-log entry schema_version {version} is not supported (this pdip reads {SCHEMA_VERSION})"
             )
-        timestamp = data.get("timestamp")
-        return cls(
-            data["action"],
-            entity=data.get("entity"),
-            key=decode(data.get("key")),
-            path=data.get("path"),
-            before=decode(data.get("before")),
-            after=decode(data.get("after")),
-            actor=data.get("actor"),
-            tenant=data.get("tenant"),
-            sequence=data.get("sequence"),
-            timestamp=_parse_time(timestamp) if isinstance(timestamp, str) else timestamp,
-            id=data.get("id"),
-            extra=decode(data.get("extra")),
-        )
+        action = data["action"]
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
+        timestamp = get("timestamp")
+        key, before, after, extra = get("key"), get("before"), get("after"), get("extra")
+        entry = cls.__new__(cls)
+        entry.action = action
+        entry.entity = get("entity")
+        entry.key = key if type(key) in _UNTAGGED else decode(key)
+        entry.path = get("path")
+        entry.before = None if before is None else decode(before)
+        entry.after = None if after is None else decode(after)
+        entry.actor = get("actor")
+        entry.tenant = get("tenant")
+        entry.sequence = get("sequence")
+        entry.extra = dict(decode(extra)) if extra else None
+        entry._id = get("id")
+        entry._timestamp = _epoch(_parse_time(timestamp) if isinstance(timestamp, str) else timestamp)
+        return entry
 
     def to_json(self) -> str:
         return write_json(self.to_dict())

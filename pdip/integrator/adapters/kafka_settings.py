@@ -70,6 +70,9 @@ class KafkaSettings:
             "enable.partition.eof": partition_eof,
             # Some brokers (tansu) hold every fetch for the whole wait; 50 ms keeps them busy.
             "fetch.wait.max.ms": 50,
+            # librdkafka stops fetching for a whole second once its local queue holds 100,000
+            # messages; a reader takes them in batches of that order, so it refills at once.
+            "fetch.queue.backoff.ms": 10,
             **self.common(),
         }
 
