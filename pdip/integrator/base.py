@@ -25,6 +25,7 @@ from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.collector import fewer_collections
 from pdip.integrator.events import (
     Event,
     IntegrationFailed,
@@ -116,7 +117,7 @@ class Integrator(ISingleton):
         self.state.execution_started(execution_id, operation.name, resumed=resumed)
         self._emit(OperationStarted(execution_id, operation.name, len(operation.integrations)))
         status = "finished"
-        with self._cluster(operation) as cluster:
+        with fewer_collections(), self._cluster(operation) as cluster:  # readers forked here inherit it
             for integration, result in zip(operation.integrations, results, strict=True):
                 context = RunContext(self.stores, execution_id, self.root)
                 run = IntegrationRun(

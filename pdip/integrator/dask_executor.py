@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.collector import fewer_collections
 from pdip.integrator.errors import IntegrationFailedError, OperationError
 from pdip.integrator.models import Integration, Operation
 from pdip.policy.secrets import mask_secrets
@@ -248,6 +249,11 @@ def _carries_secrets(job: PartitionJob) -> bool:
 
 def run_partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     """A task: read one partition, apply the policy, write; report each step on the job's queue."""
+    with fewer_collections():
+        return _partition(encrypted, payload)
+
+
+def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     from distributed import Event, Queue, Semaphore
 
     from pdip.integrator.adapters.registry import AdapterRegistry

@@ -354,7 +354,7 @@ def _deleted_at(entry: ChangeLogEntry) -> Any:
 
 def _unknown_columns(entry: ChangeLogEntry, route: _Route) -> str:
     after = entry.after
-    if entry.action == "delete" or not isinstance(after, Mapping):
+    if entry.action == "delete" or not isinstance(after, Mapping) or route.columns.issuperset(after):
         return ""
     unknown = [name for name in after if name not in route.columns]
     return ", ".join(repr(name) for name in unknown)
