@@ -169,29 +169,33 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None else decode(read_json(text))
 
 
-_NESTED = (dict, list)
+_NESTED = frozenset({dict, list})  # what JSON parsers return for objects and arrays
+_TAGS = frozenset({*_DECODERS, "$dict", "$map", "$tuple", "$set"})
 
 
 def decode(data: Any) -> Any:
-    """The values `encode` wrote, with their types restored. A list or an untagged mapping of
-    plain values (the common row image) is returned as it is, without being copied."""
-    if isinstance(data, list):
-        return [decode(item) for item in data] if any(isinstance(item, _NESTED) for item in data) else data
-    if not isinstance(data, dict):
+    """The values `encode` wrote (as a JSON parser returns them), with their types restored. A
+    list or an untagged mapping of plain values (the common row image) is returned as it is,
+    without being copied."""
+    kind = type(data)
+    if kind is list:
+        return data if _NESTED.isdisjoint(map(type, data)) else [decode(item) for item in data]
+    if kind is not dict:
         return data
     if len(data) == 1:
         ((tag, inner),) = data.items()
-        if tag in _DECODERS:
-            return _DECODERS[tag](inner)
-        if tag == "$dict":
-            return {key: decode(item) for key, item in inner.items()}
-        if tag == "$map":
-            return {_hashable(decode(key)): decode(item) for key, item in inner}
-        if tag == "$tuple":
-            return tuple(decode(item) for item in inner)
-        if tag == "$set":
-            return {_hashable(decode(item)) for item in inner}
-    if not any(isinstance(item, _NESTED) for item in data.values()):
+        if tag in _TAGS:
+            if tag in _DECODERS:
+                return _DECODERS[tag](inner)
+            if tag == "$dict":
+                return {key: decode(item) for key, item in inner.items()}
+            if tag == "$map":
+                return {_hashable(decode(key)): decode(item) for key, item in inner}
+            if tag == "$tuple":
+                return tuple(decode(item) for item in inner)
+            if tag == "$set":
+                return {_hashable(decode(item)) for item in inner}
+    if _NESTED.isdisjoint(map(type, data.values())):
         return data
     return {key: decode(item) for key, item in data.items()}
 

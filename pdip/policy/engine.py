@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import threading
 import uuid
@@ -250,9 +251,7 @@ class Policy:
     def apply_entry(self, entry: ChangeLogEntry, scope: Scope = None) -> ChangeLogEntry | None:
         """The entry with the policy applied, in the scopes `entity:<entity>` and `table:<entity>`
         plus `scope`; None when it is dropped. See docs/policy.md for what each selector reaches."""
-        from pdip.policy.entries import apply_to_entry
-
-        return apply_to_entry(self, entry, scope)
+        return _entry_rules().apply_to_entry(self, entry, scope)
 
     # -- batches, events, log records --------------------------------------------------------------
 
@@ -326,6 +325,15 @@ def past_drop_record(decision: Any, value: Any, counts: dict, label: str, drops:
             raise _Dropped
         decision = decision.fallback
     return decision
+
+
+@functools.cache
+def _entry_rules() -> Any:
+    """pdip.policy.entries, which imports this module: loaded on first use, then kept (an import
+    statement in `apply_entry` cost a microsecond per entry)."""
+    from pdip.policy import entries
+
+    return entries
 
 
 def _add(counts: dict[tuple[str, str], int], action: str, label: str, number: int = 1) -> None:
