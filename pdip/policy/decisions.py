@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pdip.policy.rules import ALLOW, DROP_RECORD, Rule
+from pdip.policy.rules import ALLOW, DROP_RECORD, ENTRY_FIELDS, Rule
 
 # A bracketed step (a list position or slice, or a non-text key) is one anonymous item: [*].
 _POSITIONS = re.compile(r"\[[^\]]*\]")
@@ -45,9 +45,6 @@ class Decision:
 
 
 ALLOWED = Decision(ALLOW)
-
-# The fields of a change-log entry that `entry:` rules select.
-ENTRY_FIELDS = ("actor", "tenant", "entity", "path", "key", "before", "after", "extra")
 
 
 class ScopedRules:

@@ -95,6 +95,22 @@ class Policy:
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
+    _CACHES = ("_scoped", "_by_written_scope", "_by_entity", "_counts")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a Dask task carries its integration's policy) as its rules, files and hasher;
+        the decisions are made again on the other side, and the counters start from zero there."""
+        state = self.__dict__.copy()
+        for name in ("_lock", *self._CACHES):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for name in self._CACHES:
+            setattr(self, name, {})
+        self._lock = threading.Lock()
+
     # -- making ------------------------------------------------------------------------------------
 
     @classmethod

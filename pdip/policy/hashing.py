@@ -29,15 +29,21 @@ _BLOCK = 64  # SHA-256's block size, the HMAC key length
 class ValueHasher:
     """`hasher(value)` -> the salted hash of `value` (None for None)."""
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_inner", "_key", "_outer")
 
     def __init__(self, salt: str | bytes):
         key = salt.encode("utf-8") if isinstance(salt, str) else bytes(salt)
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(_BLOCK, b"\0")
+        self._key = key
         self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
         self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its key (hash objects do not pickle). The key is the salt: whoever pickles a
+        hasher carries a secret (the Dask executor encrypts such a task)."""
+        return (ValueHasher, (self._key,))
 
     def __call__(self, value: Any) -> str | None:
         if value is None:

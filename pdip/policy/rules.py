@@ -23,6 +23,7 @@ or, with `equals: value`, holds that value; without one it drops every record in
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,15 @@ ACTIONS = (ALLOW, REDACT, HASH, DROP, DROP_RECORD)
 FIELD_KINDS = ("column", "key", "field", "entry")
 ENTRY_FIELDS = ("actor", "tenant", "entity", "key", "path", "before", "after", "extra")
 _OTHER_KEYS = ("action", "equals", "description")
-_UNSET = object()
+
+
+class _Unset(enum.Enum):
+    """No `equals` given (None is a value a rule can ask for); an enum, so it pickles as itself."""
+
+    UNSET = "unset"
+
+
+_UNSET = _Unset.UNSET
 
 
 class Rule:

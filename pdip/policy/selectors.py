@@ -33,6 +33,10 @@ class Pattern:
     def matches(self, name: str) -> bool:
         return self._match(name)
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its text (the compiled matcher is made again): a policy travels to Dask workers."""
+        return (Pattern, (self.text,))
+
     def is_literal(self) -> bool:
         """True when the pattern can select one name only (no wildcard, no regular expression)."""
         return self.text.startswith(_LITERAL) or not (self.text.startswith(_REGEX) or any(c in self.text for c in "*?"))
@@ -52,6 +56,9 @@ class PredicatePattern(Pattern):
     def __init__(self, description: str, predicate: Callable[[str], bool]):
         self.text = description
         self._match = predicate
+
+    def __reduce__(self) -> tuple:
+        return (PredicatePattern, (self.text, self._match))  # a module-level predicate pickles by name
 
     def is_literal(self) -> bool:
         return False

@@ -53,6 +53,8 @@ class DaskExecutorTest(unittest.TestCase):
                 "csv_dask",
                 "kafka_process",
                 "kafka_dask",
+                "changes_process",
+                "changes_dask",
             ):
                 connection.exec_driver_sql(f"DROP TABLE IF EXISTS {cls.prefix}_{suffix}")
         cls.engine.dispose()
@@ -158,6 +160,47 @@ class DaskExecutorTest(unittest.TestCase):
         self.assertEqual(self.rows("kafka_dask"), self.rows("kafka_process"))
         positions = self.integrator.state.checkpoint("kafka-dask", "load").positions
         self.assertEqual(len(positions), 4)
+
+    def test_change_logs_are_applied_with_the_field_policy_like_the_process_executor_applies_them(self):
+        """`mode: changes` applies the application's policy by default: it travels to the workers."""
+        from pdip.integrator.adapters.kafka import KafkaChangesTarget
+        from pdip.integrator.changes import entries_batch
+        from pdip.tracking import ChangeLogEntry
+        from tests.integrationtests.kafka.support import Context, create_topic, kafka, topic_name
+        from tests.support.servers import kafka_bootstrap
+
+        bootstrap = kafka_bootstrap()
+        topic = create_topic(bootstrap, topic_name("dask-changes"), partitions=2)
+        entries = [
+            ChangeLogEntry("insert", entity="users", key=i, after={"id": i, "name": f"user {i}", "password": f"p{i}"})
+            for i in range(40)
+        ] + [ChangeLogEntry("update", entity="users", key=i, after={"name": f"renamed {i}"}) for i in range(0, 40, 3)]
+        sender = KafkaChangesTarget(kafka(bootstrap, topic), Context())
+        sender.write(entries_batch(entries))
+        sender.commit()
+        sender.close()
+        for executor in ("process", "dask"):
+            table = f"{self.prefix}_changes_{executor}"
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(f"CREATE TABLE {table} (id integer primary key, name text, password text)")
+            integration = Integration(
+                "apply",
+                source=kafka(bootstrap, topic, group=f"{topic}-{executor}", start="earliest"),
+                target=Connection("postgresql", {"url": self.url, "table": table}),
+                mode="changes",
+                parallelism=2,
+                batch_size=10,
+            )
+            operation = Operation(
+                f"changes-{executor}", [integration], executor=executor, scheduler=self.cluster.scheduler_address
+            )
+            result = self.integrator.integrate(operation)
+            self.assertTrue(result.ok, result["apply"].error)
+        applied = self.rows("changes_dask")
+        self.assertEqual(applied, self.rows("changes_process"))
+        self.assertEqual(len(applied), 40)
+        self.assertEqual(applied[3], (3, "renamed 3", "<redacted>"))
+        self.assertEqual(applied[4], (4, "user 4", "<redacted>"))
 
     def test_refused_rows_are_dead_lettered_and_a_second_incremental_run_reads_nothing_new(self):
         with self.engine.begin() as connection:

@@ -3,6 +3,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import pickle
 import threading
 import unittest
 import uuid
@@ -119,6 +120,16 @@ class ActionsTest(PolicyFilesTestCase):
 
     def apply(self, record, scope="table:customers"):
         return self.policy.apply(record, scope)
+
+    def test_a_pickled_policy_decides_and_hashes_as_the_original(self):
+        """A Dask task carries its integration's policy to a worker as a pickle."""
+        self.apply({"email": "a@b.com"})  # decisions cached and counted before the copy
+        copied = pickle.loads(pickle.dumps(self.policy))
+        record = {"email": "a@b.com", "notes": "n", "address": {"street": "s", "city": "c"}}
+        self.assertEqual(copied.apply(record, "table:customers"), self.apply(record))
+        self.assertIsNone(copied.apply({"deleted_at": "2026"}, "table:customers"))
+        counted = {action: {"table:customers": 1} for action in ("drop", "drop_record", "hash", "redact")}
+        self.assertEqual(copied.counters, counted)  # its own counts, from zero
 
     def test_hash_is_salted_sha256_and_stable(self):
         kept = self.apply({"email": "a@b.com"})
