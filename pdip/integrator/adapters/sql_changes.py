@@ -221,7 +221,10 @@ class SqlApplyTarget(Target):
             if unknown:
                 refused.append((entry, f"unknown column {unknown} in table {route.table.name!r}"))
                 continue
-            by_route.setdefault(id(route), (route, []))[1].append(entry)
+            pending = by_route.get(id(route))
+            if pending is None:
+                pending = by_route[id(route)] = (route, [])
+            pending[1].append(entry)
         plans = []
         for route, routed in by_route.values():
             changes, bad = net_changes(routed, route.key, route.soft_delete)
@@ -238,7 +241,11 @@ class SqlApplyTarget(Target):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for change in changes:
             if change.values is not None:
-                groups.setdefault(tuple(sorted(change.values)), []).append(change.values)
+                columns = tuple(change.values)  # in the entries' order: one group per order met
+                group = groups.get(columns)
+                if group is None:
+                    group = groups[columns] = []
+                group.append(change.values)
         for columns, rows in groups.items():
             if _copies(connection):
                 self._staged_upsert(connection, route, columns, rows)
