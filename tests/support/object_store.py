@@ -1,0 +1,128 @@
+"""A throw-away S3 server (moto) on a loopback port, for a tansu broker with durable storage.
+
+    with ObjectStore() as store:                 # moto_server started, bucket "tansu" made
+        KafkaBroker(storage=store.storage("tansu")).start()
+
+tansu keeps its topics in memory unless given a storage engine; the s3:// engine is the one
+compiled into the tansu the tests use, so an S3 server is what lets a broker restart keep its
+messages and its consumer groups' offsets. moto_server comes with `moto[server]` (the dev extra).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.support.child_process import ChildProcess
+from tests.support.kafka_broker import HOST, Storage, free_port
+
+START_TIMEOUT = 30.0  # moto imports a great deal before it listens: a few seconds on a small machine
+DEFAULT_BUCKET = "tansu"
+
+
+class ObjectStoreError(RuntimeError):
+    pass
+
+
+def find_moto_server() -> str:
+    """moto_server next to this Python first (the project's venv), then PATH."""
+    beside = Path(sys.executable).parent / "moto_server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    on_path = shutil.which("moto_server")
+    if on_path:
+        return on_path
+    raise ObjectStoreError(
+        "cannot find moto_server, the local S3 server: pip install 'moto[server]' (in the dev extra) "
+        "or put moto_server on PATH"
+    )
+
+
+class ObjectStore:
+    """One moto S3 server on a free loopback port, tied to this process, with one bucket."""
+
+    def __init__(self, bucket: str = DEFAULT_BUCKET, binary: str | None = None):
+        self.bucket = bucket
+        self._binary = binary
+        self._child = ChildProcess()
+        self._port: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._port is None:
+            raise ObjectStoreError("the object store is not started")
+        return f"http://{HOST}:{self._port}"
+
+    def environment(self) -> dict[str, str]:
+        """What an S3 client (tansu's) needs to use this server: moto takes any credentials."""
+        return {
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "pdip-test",
+            "AWS_SECRET_ACCESS_KEY": "pdip-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def storage(self, prefix: str = "") -> Storage:
+        """A broker's storage in this server's bucket (under `prefix/`, so brokers can share it)."""
+        path = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        return Storage(f"s3://{self.bucket}/{path}", self.environment())
+
+    def start(self, timeout: float = START_TIMEOUT) -> ObjectStore:
+        if self._child.process is not None:
+            return self
+        binary = self._binary or find_moto_server()
+        port = free_port()
+        try:
+            self._child.launch([binary, "-H", HOST, "-p", str(port)])
+        except OSError as error:
+            raise ObjectStoreError(f"cannot run {binary}: {error}") from error
+        try:
+            self._wait_until_ready(port, time.monotonic() + timeout)
+            self._port = port
+            self._create_bucket()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._child.close()
+        self._port = None
+
+    def __enter__(self) -> ObjectStore:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _wait_until_ready(self, port: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self._child.poll() is not None:
+                raise ObjectStoreError(f"moto_server exited with status {self._child.poll()}: {self._child.log_tail()}")
+            if self._answers(f"http://{HOST}:{port}/"):
+                return
+            time.sleep(0.05)
+        raise ObjectStoreError(f"moto_server did not answer within {START_TIMEOUT:.0f}s: {self._child.log_tail()}")
+
+    def _answers(self, url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _create_bucket(self) -> None:
+        # moto accepts unsigned requests, so a plain PUT makes the bucket: no boto3 needed here.
+        request = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status != 200:
+                    raise ObjectStoreError(f"cannot create bucket {self.bucket!r}: HTTP {response.status}")
+        except urllib.error.URLError as error:
+            raise ObjectStoreError(f"cannot create bucket {self.bucket!r}: {error}") from error
