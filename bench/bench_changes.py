@@ -6,7 +6,7 @@
   as JSON keyed by `id`, vs a raw confluent-kafka loop (`json.dumps` + `produce`) with the same
   producer settings (idempotent, lz4). Target >= 60% of the raw loop.
 - `apply`: change-log entries (an insert per key, then updates: 10 entries per key) from a Kafka
-  topic to a PostgreSQL table through `mode: changes` (process executor, two readers, the
+  topic to a PostgreSQL table through `mode: changes` (process executor, an applier per partition, the
   application's field policy on every entry, offsets stored with each batch). Target >= 100k
   entries/s.
 - `relay`: the outbox (a change-log table in PostgreSQL) to a Kafka topic, reported.
@@ -180,7 +180,7 @@ def apply(pdi: Pdi, bootstrap: str, count: int) -> tuple[float, int]:
                     target=Connection("sql", {"url": POSTGRES, "table": table.name}),
                     mode="changes",
                     batch_size=20_000,
-                    parallelism=2,
+                    parallelism=PARTITIONS,  # an applier per partition
                 )
             ],
         )

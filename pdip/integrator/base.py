@@ -25,6 +25,7 @@ from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.appliers import ProcessAppliers, suits
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.events import (
     Event,
@@ -181,7 +182,10 @@ class Integrator(ISingleton):
                     if in_child:  # the readers open their own; this one only planned
                         source.close()
                         source = None
-                    run.copy(run.readers(source, plan.requests, self.registry if in_child else None), target, plan)
+                    if in_child and suits(run, plan, stores, target.commits_per_batch):
+                        ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
+                    else:
+                        run.copy(run.readers(source, plan.requests, self.registry if in_child else None), target, plan)
         except KeyboardInterrupt:
             self._failed(run, started, "interrupted", "interrupted by the user (what was written is checkpointed)")
             return

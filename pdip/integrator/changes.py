@@ -159,19 +159,19 @@ def net_changes(
         if change is None:
             change = changes[key] = NetChange(key)
         change.entries.append(entry)
-        values = {single: key[0]} if single is not None else dict(zip(key_columns, key, strict=True))
+        if action == "delete" and soft_delete is None:
+            change.remove, change.values = True, None
+            continue
+        values = change.values
+        if values is None:  # the first values written for this key in the batch: its key columns first
+            values = change.values = (
+                {single: key[0]} if single is not None else dict(zip(key_columns, key, strict=True))
+            )
         if action == "delete":
-            if soft_delete is None:
-                change.remove, change.values = True, None
-                continue
             values[soft_delete.column] = soft_delete.value(entry)
         else:
             if soft_delete is not None and action == "insert":
                 values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
             if after:
                 values.update(after)
-        if change.values is None:
-            change.values = values
-        else:
-            change.values.update(values)
     return list(changes.values()), refused

@@ -28,18 +28,16 @@ with a message saying so.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import pickle
-import time
 import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.errors import IntegrationFailedError, OperationError
 from pdip.integrator.models import Integration, Operation
+from pdip.integrator.partitions import PartitionJob, Progress, WorkerContext, read_partition, write_batch
 from pdip.policy.secrets import mask_secrets
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -53,23 +51,6 @@ LOCAL_CLUSTER_SETTINGS = {
     "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s",
 }
 _POLL_SECONDS = 0.2
-
-
-@dataclasses.dataclass
-class PartitionJob:
-    """Everything a task needs, in picklable form."""
-
-    integration: Integration
-    request: ReadRequest
-    mode: str  # the registry picks the row or change-log adapter from it
-    slot: str
-    stores_positions: bool
-    execution_id: str
-    root: Any
-    policy: Any
-    queue: str
-    lock: str
-    prepared: str
 
 
 class DaskSession:
@@ -181,14 +162,12 @@ class DaskRun:
     def _follow(self, queue: Any, futures: list, plan: Plan) -> None:
         """Turn the tasks' messages into events, checkpoints and dead letters until all are done."""
         run = self.run
-        run.watermark = plan.watermark
-        positions = {request.partition or "": request.resume for request in plan.requests if request.resume}
-        starts: dict[str, int] = {}
+        progress = Progress(run, plan)
         try:
             while True:
                 finished = all(future.done() for future in futures)
                 for message in _drain(queue, wait=not finished):
-                    self._handle(message, positions, starts)
+                    progress.handle(message)
                 if finished and not queue.qsize():
                     break
             failed = next((future for future in futures if future.status == "error"), None)
@@ -200,26 +179,8 @@ class DaskRun:
                 future.cancel()
             raise
         finally:
-            run.result.retries = sum(count - 1 for count in starts.values())
-        run.save_positions(positions, finished=True)
-
-    def _handle(self, message: tuple, positions: dict[str, Any], starts: dict[str, int]) -> None:
-        kind, partition, *rest = message
-        run = self.run
-        if kind == "started":
-            starts[partition] = starts.get(partition, 0) + 1
-        elif kind == "dead":
-            position, rows = rest
-            run.dead_letter_at(position, rows)
-        elif kind == "batch":
-            position, read, written, elapsed, size, highest = rest
-            if highest is not None and (run.watermark is None or highest > run.watermark):
-                run.watermark = highest
-            run.result.rows_read += read
-            run.result.rows_written += written
-            positions[partition] = position
-            run.save_positions(positions, finished=False)
-            run.batch_written(written, size, elapsed)
+            run.result.retries = progress.retries
+        progress.finish()
 
 
 def _drain(queue: Any, wait: bool) -> Iterator[tuple]:
@@ -262,7 +223,7 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     queue = Queue(job.queue)
     partition = job.request.partition or ""
     queue.put(("started", partition, os.getpid()))
-    context = _TaskContext(job.execution_id, job.root)
+    context = WorkerContext(job.execution_id, job.root)
     registry = AdapterRegistry()
     source = registry.source(job.integration.source, context, job.mode)
     target = registry.target(job.integration.target, context, job.mode)
@@ -275,15 +236,15 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
         guarded = job.integration.create_target or empty
         with Semaphore(max_leases=1, name=job.lock) if guarded else contextlib.nullcontext():
             first = guarded and bool(job.prepared) and not Event(job.prepared).is_set()
-            batches = _read(job, source, target, partition, emptied=first and empty)
+            batches = read_partition(job, source, target, partition, emptied=first and empty)
             pair = next(batches, None)
             if pair is not None:
                 target.prepare(pair[1].columns, job.integration.create_target, first and empty)
-                _write(job, source, target, queue, partition, pair)
+                write_batch(job, source, target, queue, partition, pair)
             if guarded and job.prepared:
                 Event(job.prepared).set()
         for pair in batches:
-            _write(job, source, target, queue, partition, pair)
+            write_batch(job, source, target, queue, partition, pair)
         target.finish()
     except Exception:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
         raise RuntimeError(
@@ -297,63 +258,12 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     return {"partition": partition}
 
 
-def _read(job: PartitionJob, source: Any, target: Any, partition: str, emptied: bool) -> Iterator[tuple]:
-    """`(batch, ready)` pairs of the partition, `ready` with the policy applied, from where its
-    target says it stands (from the start when this task is about to empty the target)."""
-    from pdip.integrator.runs import with_policy
-
-    request = job.request
-    if job.stores_positions:
-        target.position_slot = job.slot
-        if emptied:
-            target.forget_positions(job.slot)
-        durable = target.durable_position(f"{job.slot}/{partition}" if partition else job.slot)
-        if durable is not None:
-            request = dataclasses.replace(request, resume=durable)
-    for batch in source.read(request):
-        batch.partition = batch.partition or job.request.partition
-        yield batch, with_policy(job.policy, job.integration, batch)
-
-
-def _write(job: PartitionJob, source: Any, target: Any, queue: Any, partition: str, pair: tuple) -> None:
-    from pdip.integrator.runs import high_watermark
-
-    batch, ready = pair
-    started = time.perf_counter()
-    if batch.rejected:
-        queue.put(("dead", partition, batch.position, _plain_rows(batch.rejected)))
-    written = target.write(ready)
-    target.commit()
-    if written.rejected:
-        rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
-        queue.put(("dead", partition, batch.position, _plain_rows(rows)))
-    source.acknowledge(batch.position)
-    size = len(getattr(batch, "payload", None) or b"")
-    elapsed = time.perf_counter() - started
-    highest = high_watermark(batch, job.integration.cursor, None)
-    read = len(batch) + len(batch.rejected)
-    queue.put(("batch", partition, batch.position, read, written.written, elapsed, size, highest))
-
-
-class _TaskContext:
-    def __init__(self, execution_id: str, root: Any):
-        self.execution_id = execution_id
-        self.root = root
-        self.stores: dict = {}
-
-
 def _open(encrypted: bool, payload: bytes) -> PartitionJob:
     if encrypted:
         from pdip.cryptography import CryptoService
 
         payload = CryptoService().decrypt_bytes(payload)
     return pickle.loads(payload)  # our own job, sealed by the caller (and encrypted when a key is set)
-
-
-def _plain_rows(rows: list[tuple[dict, str]]) -> list[tuple[dict, str]]:
-    from pdip.integrator.runs import plain
-
-    return [({name: plain(value) for name, value in row.items()}, reason) for row, reason in rows]
 
 
 def refuse_unsuited(integration: Integration, target: Any) -> None:

@@ -25,6 +25,7 @@ memory source is always read inline.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -94,7 +95,7 @@ class ProcessReaders:
         self._read: dict[int, int] = {}  # id(batch) -> rows the source read, before the policy
 
     def __iter__(self) -> Iterator[Batch]:
-        start = _context()
+        start = start_method()
         batches = start.Queue(maxsize=QUEUE_DEPTH * len(self.requests))
         child_context = _ChildContext.of(self.context)
         for index, request in enumerate(self.requests):
@@ -144,7 +145,7 @@ class ProcessReaders:
                 for index in running:
                     process = self.processes[index]
                     if not process.is_alive():
-                        raise IntegrationFailedError(self.integration, _death(process.exitcode)) from None
+                        raise IntegrationFailedError(self.integration, death(process.exitcode)) from None
                 continue
             if kind == "batch":
                 batch, count = payload
@@ -200,6 +201,7 @@ def _read_into(
     """A reader process: every batch into the queue, then a last word (done, or the error); in
     between and afterwards, what the writer acknowledges reaches the source. The registry is the
     parent's, inherited by the fork: adapters an application registered work here too."""
+    gc.freeze()  # what the fork inherited is never garbage here: the collector stops walking it
     source = None
     try:
         source = registry.source(connection, context, mode)
@@ -245,7 +247,8 @@ def _pass_acknowledgements(source: Source, acknowledgements: Any, wait: bool, pa
         source.acknowledge(position)
 
 
-def _context() -> Any:
+def start_method() -> Any:
+    """The multiprocessing context child processes (readers, appliers) are started with: fork."""
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     raise IntegrationFailedError(  # pragma: no cover - only on platforms without fork
@@ -255,7 +258,8 @@ def _context() -> Any:
     )
 
 
-def _death(exit_code: int | None) -> str:
+def death(exit_code: int | None, role: str = "reader") -> str:
+    """Why a child process that said no last word is gone, for the integration's error."""
     if exit_code is not None and exit_code < 0:
-        return f"the reader process was killed (signal {-exit_code}) before it finished"
-    return f"the reader process exited with code {exit_code} before it finished"
+        return f"the {role} process was killed (signal {-exit_code}) before it finished"
+    return f"the {role} process exited with code {exit_code} before it finished"

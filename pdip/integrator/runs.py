@@ -221,8 +221,8 @@ def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -
         return batch
     scope = _scope(integration)
     if integration.mode == "changes":
-        entries = (policy.apply_entry(row[0], scope) for row in batch.rows)
-        applied = Batch(batch.columns, [(entry,) for entry in entries if entry is not None], position=batch.position)
+        entries = policy.apply_entries([row[0] for row in batch.rows], scope)
+        applied = Batch(batch.columns, [(entry,) for entry in entries], position=batch.position)
     else:
         applied = policy.apply_batch(batch, scope)
     applied.partition = batch.partition

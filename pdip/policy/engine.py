@@ -269,6 +269,10 @@ class Policy:
         plus `scope`; None when it is dropped. See docs/policy.md for what each selector reaches."""
         return _entry_rules().apply_to_entry(self, entry, scope)
 
+    def apply_entries(self, entries: Iterable[ChangeLogEntry], scope: Scope = None) -> list[ChangeLogEntry]:
+        """`apply_entry` for each of `entries`, in order, without the ones the policy drops."""
+        return _entry_rules().apply_to_entries(self, entries, scope)
+
     # -- batches, events, log records --------------------------------------------------------------
 
     def apply_batch(self, batch: Any, scope: Scope = None) -> Any:

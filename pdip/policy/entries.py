@@ -19,7 +19,7 @@ table's rows, and the table's rules should follow them), plus any scope given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
@@ -36,8 +36,25 @@ _PLAIN_FIELDS = ("actor", "tenant", "entity", "path")
 
 def apply_to_entry(policy: Policy, entry: ChangeLogEntry, scope: Scope) -> ChangeLogEntry | None:
     scoped = policy.scoped_for_entity(entry.entity, scope)
-    if _untouched(scoped, entry):
-        return entry
+    return entry if _untouched(scoped, entry) else _applied(policy, scoped, entry)
+
+
+def apply_to_entries(policy: Policy, entries: Iterable[ChangeLogEntry], scope: Scope) -> list[ChangeLogEntry]:
+    """`apply_to_entry` over a batch, the rules of each entity looked up once for the batch."""
+    kept = []
+    by_entity: dict[Any, ScopedRules] = {}
+    for entry in entries:
+        scoped = by_entity.get(entry.entity)
+        if scoped is None:
+            scoped = by_entity[entry.entity] = policy.scoped_for_entity(entry.entity, scope)
+        if _untouched(scoped, entry):
+            kept.append(entry)
+        elif (applied := _applied(policy, scoped, entry)) is not None:
+            kept.append(applied)
+    return kept
+
+
+def _applied(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry) -> ChangeLogEntry | None:
     counts: dict[tuple[str, str], int] = {}
     try:
         changes = _changes(policy, scoped, entry, counts)

@@ -173,7 +173,7 @@ class ChangeLogEntry:
         entry.sequence = get("sequence")
         entry.extra = dict(decode(extra)) if extra else None
         entry._id = get("id")
-        entry._timestamp = _epoch(_parse_time(timestamp) if isinstance(timestamp, str) else timestamp)
+        entry._timestamp = _epoch_of_text(timestamp) if type(timestamp) is str else _epoch(timestamp)
         return entry
 
     def to_json(self) -> str:
@@ -221,6 +221,18 @@ def _epoch(timestamp: dt.datetime | float | None) -> float:
             timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
         return timestamp.timestamp()
     return float(timestamp)
+
+
+def _epoch_of_text(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone), in one go for
+    the common form `to_dict` writes."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        moment = _parse_time(text)  # "...Z", which Python 3.10's fromisoformat refuses
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
 
 
 def _parse_time(text: str) -> dt.datetime:

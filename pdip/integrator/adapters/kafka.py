@@ -229,6 +229,7 @@ class KafkaSource(Source):
         items: list[Any] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         size, timeout = request.batch_size, self.settings.poll_timeout
+        offsets, decode = self._offsets, self._decode  # looked up once: this loop runs per message
         while True:
             messages = consumer.consume(num_messages=max(1, size - len(items) - len(rejected)), timeout=timeout)
             for message in messages:
@@ -241,9 +242,10 @@ class KafkaSource(Source):
                     if error.fatal() or not error.retriable():
                         raise KafkaException(error)
                     continue
-                ended.discard(place)
-                self._offsets[place] = message.offset() + 1
-                self._decode(message, request, items, rejected)
+                if ended:
+                    ended.discard(place)
+                offsets[place] = message.offset() + 1
+                decode(message, request, items, rejected)
             finished = not request.follow and self._joined and self._assigned.issubset(ended)
             if not request.follow and not self._joined:
                 self._check_assignment_wait()

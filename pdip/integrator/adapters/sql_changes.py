@@ -103,14 +103,20 @@ class _Route:
 
     def adapt(self, change: NetChange) -> None:
         """UUIDs for columns that hold them as text (a reflected SQLite or MariaDB table
-        knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them."""
-        for index, column in enumerate(self.key):
-            if column in self.uuid_text and isinstance(change.key[index], uuid.UUID):
-                change.key = tuple(self.uuid_text[column](v) if i == index else v for i, v in enumerate(change.key))
-        if change.values:
+        knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them. This runs
+        for every net change, so a change without a UUID is let through at the cost of one scan."""
+        if not self.uuid_text:
+            return
+        if uuid.UUID in map(type, change.key):
+            change.key = tuple(
+                self.uuid_text[column](value) if column in self.uuid_text and type(value) is uuid.UUID else value
+                for column, value in zip(self.key, change.key, strict=True)
+            )
+        values = change.values
+        if values and uuid.UUID in map(type, values.values()):
             for column, convert in self.uuid_text.items():
-                if isinstance(change.values.get(column), uuid.UUID):
-                    change.values[column] = convert(change.values[column])
+                if type(values.get(column)) is uuid.UUID:
+                    values[column] = convert(values[column])
 
 
 class SqlApplyTarget(Target):

@@ -40,6 +40,7 @@ from pdip.integrator.base import Integrator
 from pdip.integrator.changes import entries_batch, entry_from_json
 from pdip.integrator.events import BatchWritten
 from pdip.tracking import ChangeLogEntry
+from tests.integrationtests.changes.support import history
 from tests.integrationtests.kafka.support import FAST_GROUP, Context, kafka, raw_messages
 from tests.support import servers
 from tests.support.kafka_broker import KafkaBroker, KafkaBrokerError
@@ -51,15 +52,6 @@ BATCH = 2_000
 RUN_TIMEOUT = 180.0  # seconds; a run takes a few, a hung one fails the test instead of the suite
 WAIT_TIMEOUT = 60.0
 SESSION_TIMEOUT = FAST_GROUP["session.timeout.ms"] / 1000
-
-
-def history(keys: int = KEYS, updates: int = UPDATES) -> list[ChangeLogEntry]:
-    """Inserts of every key, then updates that set each key's `version` to how often it changed."""
-    entries = [ChangeLogEntry("insert", entity="items", key=k, after={"id": k, "version": 0}) for k in range(keys)]
-    entries += [
-        ChangeLogEntry("update", entity="items", key=n % keys, after={"version": n // keys + 1}) for n in range(updates)
-    ]
-    return entries
 
 
 def durable_broker(test: unittest.TestCase) -> KafkaBroker:
@@ -243,7 +235,7 @@ class ApplyThroughARestartTest(unittest.TestCase):
             Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": PARTITIONS}), Context()
         )
         sender.prepare(["entry"], create=True, truncate=False)
-        sender.write(entries_batch(history()))
+        sender.write(entries_batch(history(KEYS, UPDATES)))
         sender.commit()
         sender.close()
         root = tempfile.mkdtemp(prefix="pdip-restart-")

@@ -23,7 +23,7 @@ from pdip.integrator.adapters.kafka import KafkaChangesTarget
 from pdip.integrator.base import Integrator
 from pdip.integrator.changes import entries_batch
 from pdip.integrator.events import BatchWritten
-from pdip.tracking import ChangeLogEntry
+from tests.integrationtests.changes.support import history
 from tests.integrationtests.kafka.support import FAST_GROUP, Context
 from tests.support import servers
 from tests.support.kafka_broker import KafkaBroker
@@ -65,15 +65,6 @@ def apply_operation(bootstrap: str, url: str, topic: str, table: str) -> Operati
     )
 
 
-def history() -> list[ChangeLogEntry]:
-    """Inserts of every key, then updates that set each key's `version` to how often it changed."""
-    entries = [ChangeLogEntry("insert", entity="items", key=k, after={"id": k, "version": 0}) for k in range(KEYS)]
-    entries += [
-        ChangeLogEntry("update", entity="items", key=n % KEYS, after={"version": n // KEYS + 1}) for n in range(UPDATES)
-    ]
-    return entries
-
-
 class KilledApplyTest(unittest.TestCase):
     def test_a_killed_applying_process_resumes_after_its_last_applied_batch(self):
         bootstrap, url = servers.kafka_bootstrap(), servers.postgres_url()
@@ -97,7 +88,7 @@ class KilledApplyTest(unittest.TestCase):
             Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": 3}), Context()
         )
         sender.prepare(["entry"], create=True, truncate=False)
-        sender.write(entries_batch(history()))
+        sender.write(entries_batch(history(KEYS, UPDATES)))
         sender.commit()
         sender.close()
 
@@ -152,7 +143,7 @@ class BrokerGoneTest(unittest.TestCase):
         )
         with Pdi(root_directory=root) as pdi:
             integrator = pdi.get(Integrator)
-            integrator.stores["log"] = history()[:1000]
+            integrator.stores["log"] = history(KEYS, UPDATES)[:1000]
 
             def stop_after_three(event):
                 if event.total_rows == 300:

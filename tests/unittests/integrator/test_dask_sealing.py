@@ -9,7 +9,8 @@ from pdip.integrator import Connection, Integration, OperationError
 from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file import FileTarget
 from pdip.integrator.adapters.memory import MemoryTarget
-from pdip.integrator.dask_executor import DaskSession, PartitionJob, _open, refuse_unsuited
+from pdip.integrator.dask_executor import DaskSession, _open, refuse_unsuited
+from pdip.integrator.partitions import PartitionJob
 
 
 def job(password=None) -> PartitionJob:

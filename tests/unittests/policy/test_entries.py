@@ -103,6 +103,20 @@ class ApplyEntryTest(PolicyFilesTestCase):
         with_actor = ChangeLogEntry("insert", entity="orders", key=2, after={"id": 2, "total": 3}, actor="ada")
         self.assertEqual(self.policy.apply_entry(with_actor).actor, self.hash("ada"))
 
+    def test_a_batch_of_entries_keeps_its_order_without_the_dropped_ones(self):
+        entries = [
+            ChangeLogEntry("insert", entity="orders", key=1, after={"id": 1, "total": 3}),
+            ChangeLogEntry("insert", entity="tests", key=2, after={"id": 2}),
+            ChangeLogEntry("insert", entity="customers", key=3, after={"email": "a@b.com", "notes": "n"}),
+            ChangeLogEntry("insert", entity="orders", key=4, after={"id": 4, "password": "p"}),
+        ]
+        applied = self.policy.apply_entries(entries)
+        self.assertEqual([entry.key for entry in applied], [1, 3, 4])
+        self.assertIs(applied[0], entries[0])
+        self.assertEqual(applied[1].after, {"email": self.hash("a@b.com")})
+        self.assertEqual(applied[2].after, {"id": 4, "password": REDACTED})
+        self.assertEqual(self.policy.apply_entries([]), [])
+
     def test_composite_keys_are_treated_like_rows(self):
         entry = ChangeLogEntry("delete", entity="customers", key={"email": "a@b.com", "region": "eu"})
         self.assertEqual(self.policy.apply_entry(entry).key, {"email": self.hash("a@b.com"), "region": "eu"})
