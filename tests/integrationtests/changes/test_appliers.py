@@ -6,10 +6,15 @@ nothing applied twice), and an applier's error reaching the result with its trac
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import tempfile
+import textwrap
 import threading
+import time
 import unittest
 import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -139,6 +144,58 @@ class AppliersTest(unittest.TestCase):
         self.assertIn("the applier process failed", error)
         self.assertIn("Traceback", error)
         self.assertIn(f"table '{self.table}_missing' does not exist", error)
+
+    def test_a_followed_stream_applied_by_appliers_ends_on_ctrl_c_with_no_process_left(self):
+        root = Path(tempfile.mkdtemp(prefix="pdip-appliers-follow-"))
+        (root / "apply.yml").write_text(
+            textwrap.dedent(f"""\
+                name: follow-{self.table}
+                integrations:
+                  - name: apply
+                    mode: changes
+                    parallelism: {PARTITIONS}
+                    batch_size: 250
+                    source:
+                      kind: kafka
+                      bootstrap_servers: "{self.bootstrap}"
+                      topic: {self.topic}
+                      group: {self.table}-follow
+                      poll_timeout: 0.3
+                      options: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}
+                    target: {{kind: postgresql, url: "{self.url}", table: {self.table}}}
+                """),
+            encoding="utf-8",
+        )
+        with open(root / "run.log", "w") as log:
+            run = subprocess.Popen(
+                [sys.executable, "-m", "pdip", "run", str(root / "apply.yml"), "--follow", "--no-progress"],
+                cwd=Path(__file__).resolve().parents[3],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        expected = {k: UPDATES // KEYS for k in range(KEYS)}
+        deadline = time.monotonic() + 90
+        while self.replica() != expected and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+        self.assertEqual(self.replica(), expected, (root / "run.log").read_text())
+        self.assertIsNone(run.poll(), "a followed stream keeps running")
+        os.killpg(run.pid, signal.SIGINT)
+        try:
+            run.wait(30)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+        self.assertEqual(run.returncode, 130, (root / "run.log").read_text())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(run.pid, 0)  # a process of the run's group still there?
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        with self.assertRaises(ProcessLookupError, msg="an applier outlived its run"):
+            os.killpg(run.pid, 0)
 
 
 if __name__ == "__main__":
