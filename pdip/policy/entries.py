@@ -68,11 +68,15 @@ def _applied(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry) -> Chan
 
 def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
     """True for an entry about a whole record (no path, no extra, a scalar key) whose images hold
-    only scalars in fields that no rule acts on: nothing to do, decided per shape of images."""
+    only scalars in fields that no rule acts on: nothing to do, decided per shape of images.
+    Every entry of a change stream comes through here, so the usual shapes take the short way."""
     if entry.path is not None or entry.extra is not None or type(entry.key) not in _SCALARS:
         return False
+    before, after = entry.before, entry.after
+    if before is None and type(after) is dict:  # an insert, or an update that kept no before
+        return _SCALARS.issuperset(map(type, after.values())) and scoped.allows_rows(tuple(after))
     names: tuple = ()
-    for image in (entry.before, entry.after):
+    for image in (before, after):
         if image is None:
             continue
         if type(image) is not dict or not _SCALARS.issuperset(map(type, image.values())):
