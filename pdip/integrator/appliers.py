@@ -10,7 +10,8 @@ applied by a process of its own, in its own transactions, at the same time, whic
 process executor does (`suits`) when an integration
 
 - moves change logs (`mode: changes`) read in several partitions (`parallelism` > 1),
-- into a target that stores each batch's position with it (a SQL table),
+- into a target that stores each batch's position with it and takes several writers at once
+  (a table of PostgreSQL or MariaDB; a SQLite file has one writer at a time),
 - without creating or emptying that target first (one first write would have to go before the
   others; such a run keeps the single writer).
 
@@ -37,20 +38,22 @@ from pdip.integrator.executors import death, start_method
 from pdip.integrator.partitions import PartitionJob, Progress, WorkerContext, read_partition, write_batch
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.adapters.base import Target
     from pdip.integrator.runs import IntegrationRun, Plan
 
 _POLL_SECONDS = 1.0
 _DONE, _FAILED = "done", "failed"
 
 
-def suits(run: IntegrationRun, plan: Plan, stores_positions: bool, commits_per_batch: bool) -> bool:
+def suits(run: IntegrationRun, plan: Plan, stores_positions: bool, target: Target) -> bool:
     """Whether the process executor applies this integration's partitions in parallel."""
     integration = run.integration
     return (
         integration.mode == "changes"
         and len(plan.requests) > 1
         and stores_positions
-        and commits_per_batch
+        and target.commits_per_batch
+        and target.takes_parallel_writers
         and not integration.create_target
         and not integration.truncate_target
     )

@@ -182,7 +182,7 @@ class Integrator(ISingleton):
                     if in_child:  # the readers open their own; this one only planned
                         source.close()
                         source = None
-                    if in_child and suits(run, plan, stores, target.commits_per_batch):
+                    if in_child and suits(run, plan, stores, target):
                         ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
                     else:
                         run.copy(run.readers(source, plan.requests, self.registry if in_child else None), target, plan)

@@ -26,6 +26,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
+- `Target.takes_parallel_writers`: True for a target that several processes may write at once,
+  each in its own transactions (a database server; not a SQLite file, which has one writer at a
+  time): a change stream is then applied by a process per partition (docs/adr/0010).
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class Target(abc.ABC):
 
     position_slot: str | None = None
     commits_per_batch = True
+    takes_parallel_writers = False
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         """Called once before the first batch: create or empty the target when asked."""

@@ -123,6 +123,8 @@ class SqlApplyTarget(Target):
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.engine = engine_for(connection, context)
+        # A database server takes an applier per partition; a SQLite file lets one write at a time.
+        self.takes_parallel_writers = self.engine.dialect.name != "sqlite"
         self._routes: dict[str | None, _Route] | None = None
         self._truncate = False
         self._positions_ready = False
