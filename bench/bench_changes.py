@@ -19,7 +19,6 @@ printed last.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -52,16 +51,10 @@ class _Context:
     root = None
 
 
-@contextlib.contextmanager
 def broker():
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("PDIP_TEST_KAFKA_BOOTSTRAP")
-    if configured:
-        yield configured
-        return
-    from tests.support.kafka_broker import KafkaBroker
+    from tests.support.kafka_broker import configured_or_started
 
-    with KafkaBroker() as started:
-        yield started.bootstrap_servers
+    return configured_or_started("KAFKA_BOOTSTRAP_SERVERS", "PDIP_TEST_KAFKA_BOOTSTRAP")
 
 
 def create_topic(bootstrap: str, name: str) -> str:

@@ -71,16 +71,10 @@ def main() -> int:
             return _compare(source_url, replica_url, workdir, published)
 
 
-@contextlib.contextmanager
 def _broker():
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    from tests.support.kafka_broker import KafkaBroker  # the repository's tansu helper
+    from tests.support.kafka_broker import configured_or_started  # the repository's tansu helper
 
-    with KafkaBroker() as broker:
-        yield broker.bootstrap_servers
+    return configured_or_started("KAFKA_BOOTSTRAP_SERVERS")
 
 
 def _prepare(pdi: Pdi, replica_url: str) -> None:

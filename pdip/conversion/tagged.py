@@ -114,7 +114,7 @@ def _row_item(value: Any) -> Any:
     if known is not None:
         return {known[0]: known[1](value)}
     if type(value) is float:
-        return value if value - value == 0 else {"$float": repr(value)}  # inf - inf and nan - nan are nan
+        return _number(value)
     raise _NotARow
 
 

@@ -73,15 +73,9 @@ class ProcessAppliers:
         messages = start.Queue()
         appliers: dict[str, Any] = {}  # partition -> its process
         for index, request in enumerate(plan.requests):
+            context = WorkerContext.of(run.context)
             job = PartitionJob(
-                integration,
-                request,
-                integration.mode,
-                run.slot,
-                True,
-                run.context.execution_id,
-                getattr(run.context, "root", None),
-                run.policy,
+                integration, request, integration.mode, run.slot, True, context.execution_id, context.root, run.policy
             )
             appliers[request.partition or ""] = start.Process(
                 target=_apply,

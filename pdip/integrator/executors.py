@@ -38,6 +38,7 @@ from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import IntegrationFailedError
 from pdip.integrator.models import Connection
+from pdip.integrator.partitions import WorkerContext
 
 QUEUE_DEPTH = 4
 _POLL_SECONDS = 1.0
@@ -97,7 +98,7 @@ class ProcessReaders:
     def __iter__(self) -> Iterator[Batch]:
         start = start_method()
         batches = start.Queue(maxsize=QUEUE_DEPTH * len(self.requests))
-        child_context = _ChildContext.of(self.context)
+        child_context = WorkerContext.of(self.context)
         for index, request in enumerate(self.requests):
             acknowledgements = start.Queue()
             process = start.Process(
@@ -173,26 +174,13 @@ class ProcessReaders:
                 process.join(timeout=5)
 
 
-class _ChildContext:
-    """What a reader process needs of the run's context (picklable: no stores, no services)."""
-
-    def __init__(self, execution_id: str, root: Any):
-        self.execution_id = execution_id
-        self.root = root
-        self.stores: dict = {}
-
-    @classmethod
-    def of(cls, context: Any) -> _ChildContext:
-        return cls(context.execution_id, getattr(context, "root", None))
-
-
 def _read_into(
     index: int,
     registry: AdapterRegistry,
     connection: Connection,
     mode: str,
     request: ReadRequest,
-    context: _ChildContext,
+    context: WorkerContext,
     batches: Any,
     acknowledgements: Any,
     parent: int,

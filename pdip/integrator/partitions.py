@@ -46,12 +46,17 @@ class PartitionJob:
 
 
 class WorkerContext:
-    """What a partition's worker knows of the run: its id and root; memory stores stay behind."""
+    """What a child process (a reader, an applier, a Dask task) knows of the run: its id and root;
+    memory stores and services stay behind (it is picklable)."""
 
     def __init__(self, execution_id: str, root: Any):
         self.execution_id = execution_id
         self.root = root
         self.stores: dict = {}
+
+    @classmethod
+    def of(cls, context: Any) -> WorkerContext:
+        return cls(context.execution_id, getattr(context, "root", None))
 
 
 def read_partition(job: PartitionJob, source: Any, target: Any, partition: str, emptied: bool) -> Iterator[tuple]:

@@ -224,19 +224,14 @@ def _epoch(timestamp: dt.datetime | float | None) -> float:
 
 
 def _epoch_of_text(text: str) -> float:
-    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone), in one go for
-    the common form `to_dict` writes."""
+    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone)."""
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        moment = _parse_time(text)  # "...Z", which Python 3.10's fromisoformat refuses
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.timestamp()
-
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        if not text.endswith(("Z", "z")):
+            raise
+        moment = dt.datetime.fromisoformat(text[:-1] + "+00:00")  # Python 3.10 refuses "Z"
+    return _epoch(moment)
 
 
 def _unpickle(action, entity, key, path, before, after, actor, tenant, sequence, epoch, id, extra):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -28,7 +29,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.support.child_process import STOP_TIMEOUT, ChildProcess
@@ -214,6 +215,18 @@ class KafkaBroker:
                 continue
             time.sleep(0.02)
         return f"did not answer within the time limit: {self._child.log_tail()}"
+
+
+@contextlib.contextmanager
+def configured_or_started(*variables: str) -> Iterator[str]:
+    """Bootstrap servers from the first of `variables` set in the environment, else those of a
+    broker started for the block (and stopped after it): what a benchmark or an example uses."""
+    configured = next((os.environ[name] for name in variables if os.environ.get(name, "").strip()), None)
+    if configured:
+        yield configured
+        return
+    with KafkaBroker() as started:
+        yield started.bootstrap_servers
 
 
 # One broker per test process, made on first use.
