@@ -1,6 +1,6 @@
 """Packaging for pdip.
 
-The core install is slim (injector, SQLAlchemy, PyYAML, orjson); everything a deployment may not need
+The core install is slim (injector, SQLAlchemy, PyYAML, orjson, msgspec); everything a deployment may not need
 comes with an extra, so `pip install pdip` never pulls pandas or a Kafka client by surprise.
 """
 
@@ -52,7 +52,8 @@ setup(
         "injector>=0.21",
         "SQLAlchemy>=2.0",
         "PyYAML>=6.0",
-        "orjson>=3.9",  # change-log JSON: see docs/adr/0008
+        "orjson>=3.9",  # change-log JSON written: see docs/adr/0008
+        "msgspec>=0.18",  # and read: see docs/adr/0011
     ],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["pdip=pdip.cli:main"]},

@@ -7,9 +7,9 @@ that itself has a key starting with `$` is wrapped (`{"$dict": {...}}`) so it is
 for a tagged value; mappings with keys that are not strings become `{"$map": [[key, value], ...]}`.
 
 Integers beyond 64 bits and non-finite floats are tagged too (`{"$int": "..."}`, `{"$float": "nan"}`):
-every JSON reader then gets them right, and so does orjson, which writes and reads this text
-several times faster than the standard library (ADR 0008). Text the standard library wrote
-(which may hold bare `NaN`) is still read.
+every JSON reader then gets them right, and so does orjson, which writes this text several times
+faster than the standard library (ADR 0008). It is read by msgspec, which reads integers of any
+size exactly (ADR 0011); text the standard library wrote (which may hold bare `NaN`) is still read.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import orjson
 
 _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
@@ -147,21 +148,17 @@ _STANDARD_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).en
 
 
 def read_json(text: str | bytes) -> Any:
-    """JSON text as data, every number exact: orjson reads integers past 64 bits as floats, so
-    text with a run of 19 digits or more (rare, and cheap to look for) goes to the standard
-    library, as does text orjson refuses but the standard library reads (bare NaN)."""
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-    if _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
-        return json.loads(text)
+    """JSON text as data, every number exact: msgspec reads integers of any size as integers
+    (orjson would read those past 64 bits as floats). Text it refuses but the standard library
+    reads (bare NaN, a lone surrogate) goes to the standard library, which also says what is
+    wrong with text that is not JSON."""
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return _read(text)
+    except (msgspec.DecodeError, UnicodeEncodeError):
         return json.loads(text)
 
 
-# Every byte to b"1" (a digit) or b"0": a long number is then a run of b"1".
-_DIGIT_RUNS = bytes(49 if 48 <= code <= 57 else 48 for code in range(256))
-_LONG_NUMBER = b"1" * 19
+_read = msgspec.json.Decoder().decode
 
 
 def loads(text: str | bytes | None) -> Any:

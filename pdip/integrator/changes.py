@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pdip.conversion.tagged import encode, read_json, write_json
+from pdip.conversion.tagged import encode, write_json
 from pdip.integrator.batch import Batch
 from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
 
@@ -57,19 +57,39 @@ def entry_from_json(text: str | bytes) -> ChangeLogEntry:
     """The entry a JSON text holds; ValueError with the reason (for the dead letter) otherwise:
     not JSON, not an entry, or a schema version this pdip does not read."""
     try:
-        data = read_json(text)
-    except UnicodeDecodeError:
-        raise ValueError("not valid JSON: not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON: {error.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"not a change-log entry: expected a JSON object, got {type(data).__name__}")
-    try:
-        return ChangeLogEntry.from_dict(data)
-    except KeyError as error:
-        raise ValueError(f"not a change-log entry: no {error.args[0]!r}") from None
-    except (TypeError, AttributeError) as error:
-        raise ValueError(f"not a change-log entry: {error}") from None
+        return ChangeLogEntry.from_json(text)
+    except _NOT_AN_ENTRY as error:
+        raise ValueError(_reason(error)) from None
+
+
+def entries_from_json(texts: list[bytes]) -> tuple[list[ChangeLogEntry], list[tuple[int, str]]]:
+    """`entry_from_json` over a batch of texts (a change stream's messages): the entries, and
+    the index of each text that holds none with the reason."""
+    entries: list[ChangeLogEntry] = []
+    refused: list[tuple[int, str]] = []
+    read = ChangeLogEntry.from_json
+    for index, text in enumerate(texts):
+        try:
+            entries.append(read(text))
+        except _NOT_AN_ENTRY as error:
+            refused.append((index, _reason(error)))
+    return entries, refused
+
+
+_NOT_AN_ENTRY = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def _reason(error: Exception) -> str:
+    """Why a text is not an entry, from what reading it raised."""
+    if isinstance(error, UnicodeDecodeError):
+        return "not valid JSON: not UTF-8 text"
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg}"
+    if isinstance(error, KeyError):
+        return f"not a change-log entry: no {error.args[0]!r}"
+    if isinstance(error, (TypeError, AttributeError)):
+        return f"not a change-log entry: {error}"
+    return str(error)
 
 
 # -- applying entries by key -------------------------------------------------------------------
@@ -138,9 +158,10 @@ def net_changes(
 
     This runs for every entry a SQL target applies, so the common case (one key column, an int
     or text key, a dict `after`) takes the shortest path."""
-    changes: dict[tuple, NetChange] = {}
+    changes: dict[Any, NetChange] = {}  # by the key's one value, or by its tuple of values
     refused: list[tuple[ChangeLogEntry, str]] = []
     single = key_columns[0] if len(key_columns) == 1 else None
+    new_change = NetChange.__new__
     for entry in entries:
         action, after, key = entry.action, entry.after, entry.key
         try:
@@ -151,27 +172,34 @@ def net_changes(
                 )
             if action != "delete" and after is not None and type(after) is not dict and not isinstance(after, Mapping):
                 raise UnappliableEntry(f"{action} without a row: `after` is {type(after).__name__}, not a mapping")
-            key = (key,) if single is not None and type(key) in _SCALAR_KEYS else key_of(entry, key_columns)
+            if single is None:
+                key = key_of(entry, key_columns)
+            elif type(key) not in _SCALAR_KEYS:
+                key = key_of(entry, key_columns)[0]
         except UnappliableEntry as error:
             refused.append((entry, str(error)))
             continue
         change = changes.get(key)
-        if change is None:
-            change = changes[key] = NetChange(key)
-        change.entries.append(entry)
-        if action == "delete" and soft_delete is None:
-            change.remove, change.values = True, None
-            continue
-        values = change.values
-        if values is None:  # the first values written for this key in the batch: its key columns first
-            values = change.values = (
-                {single: key[0]} if single is not None else dict(zip(key_columns, key, strict=True))
-            )
-        if action == "delete":
-            values[soft_delete.column] = soft_delete.value(entry)
+        if change is None:  # the first entry of this key in the batch: its values start with the key
+            change = changes[key] = new_change(NetChange)
+            change.entries = [entry]
+            change.remove = False
+            if single is not None:
+                change.key, change.values = (key,), {single: key}
+            else:
+                change.key, change.values = key, dict(zip(key_columns, key, strict=True))
         else:
-            if soft_delete is not None and action == "insert":
-                values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
-            if after:
-                values.update(after)
+            change.entries.append(entry)
+            if change.values is None:  # removed earlier in the batch: written again from the key
+                change.values = {single: key} if single is not None else dict(zip(key_columns, key, strict=True))
+        if action == "delete":
+            if soft_delete is None:
+                change.remove, change.values = True, None
+            else:
+                change.values[soft_delete.column] = soft_delete.value(entry)
+            continue
+        if soft_delete is not None and action == "insert":
+            change.values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
+        if after:
+            change.values.update(after)
     return list(changes.values()), refused

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -221,8 +222,11 @@ def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -
         return batch
     scope = _scope(integration)
     if integration.mode == "changes":
-        entries = policy.apply_entries([row[0] for row in batch.rows], scope)
-        applied = Batch(batch.columns, [(entry,) for entry in entries], position=batch.position)
+        entries = [row[0] for row in batch.rows]
+        kept = policy.apply_entries(entries, scope)
+        if len(kept) == len(entries) and all(map(operator.is_, kept, entries)):
+            return batch  # the usual batch: the policy changed nothing
+        applied = Batch(batch.columns, [(entry,) for entry in kept], position=batch.position)
     else:
         applied = policy.apply_batch(batch, scope)
     applied.partition = batch.partition

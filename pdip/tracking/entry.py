@@ -1,10 +1,10 @@
 """`ChangeLogEntry`: the one record of a change that every part of pdip speaks.
 
 Tracked containers, the repository's outbox, Kafka messages and JSON Lines files all carry this
-type. It is compact (slots; the timestamp is kept as epoch seconds and the id is made only when
-first asked for) because a tracked container may hold many thousands in its history, and it is
-lossless through JSON: `before` and `after` keep datetimes, decimals, UUIDs and bytes
-(see `pdip.conversion.tagged`).
+type. It is compact (slots; the timestamp is kept as epoch seconds, or as the datetime it was
+read as until something asks for seconds; the id is made only when first asked for) because a
+tracked container may hold many thousands in its history, and it is lossless through JSON:
+`before` and `after` keep datetimes, decimals, UUIDs and bytes (see `pdip.conversion.tagged`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from pdip.conversion.tagged import decode, encode, read_json, write_json
 
@@ -111,7 +113,7 @@ class ChangeLogEntry:
                 self.actor,
                 self.tenant,
                 self.sequence,
-                self._timestamp,
+                self.epoch,
                 self.id,
                 self.extra,
             ),
@@ -119,12 +121,18 @@ class ChangeLogEntry:
 
     @property
     def timestamp(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self._timestamp, dt.timezone.utc)
+        moment = self._timestamp
+        if type(moment) is dt.datetime:
+            return moment.astimezone(dt.timezone.utc)
+        return dt.datetime.fromtimestamp(moment, dt.timezone.utc)
 
     @property
     def epoch(self) -> float:
         """The timestamp as seconds since the epoch (cheap to compare)."""
-        return self._timestamp
+        moment = self._timestamp
+        if type(moment) is dt.datetime:  # as `from_dict` read it: seconds are worked out once, if asked
+            moment = self._timestamp = moment.timestamp()
+        return moment
 
     # -- serialisation -----------------------------------------------------------------------------
 
@@ -148,40 +156,55 @@ class ChangeLogEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChangeLogEntry:
-        """The entry `to_dict` wrote. Readers of a change stream call this once per message, so
-        it fills the slots itself rather than going through `__init__` (same checks)."""
+        """The entry `to_dict` wrote (KeyError, TypeError or ValueError when `data` is not one)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         get = data.get
-        version = get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"change-log entry schema_version {version} is not supported (this pdip reads {SCHEMA_VERSION})"
-            )
-        action = data["action"]
-        if action not in ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
-        timestamp = get("timestamp")
-        key, before, after, extra = get("key"), get("before"), get("after"), get("extra")
-        entry = cls.__new__(cls)
-        entry.action = action
-        entry.entity = get("entity")
-        entry.key = key if type(key) in _UNTAGGED else decode(key)
-        entry.path = get("path")
-        entry.before = None if before is None else decode(before)
-        entry.after = None if after is None else decode(after)
-        entry.actor = get("actor")
-        entry.tenant = get("tenant")
-        entry.sequence = get("sequence")
-        entry.extra = dict(decode(extra)) if extra else None
-        entry._id = get("id")
-        entry._timestamp = _epoch_of_text(timestamp) if type(timestamp) is str else _epoch(timestamp)
-        return entry
+        return _filled(
+            cls,
+            get("schema_version", SCHEMA_VERSION),
+            data["action"],
+            get("entity"),
+            get("key"),
+            get("path"),
+            get("before"),
+            get("after"),
+            get("actor"),
+            get("tenant"),
+            get("sequence"),
+            get("timestamp"),
+            get("id"),
+            get("extra"),
+        )
 
     def to_json(self) -> str:
         return write_json(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ChangeLogEntry:
-        return cls.from_dict(read_json(text))
+        """The entry `to_json` wrote. A change stream's reader calls this for every message, so the
+        text is read straight into the entry's fields (`_EntryFields`); text that cannot be read
+        that way is read as JSON and given to `from_dict`, whose error names what is wrong."""
+        try:
+            fields = _read_fields(text)
+        except (msgspec.DecodeError, UnicodeEncodeError):  # the latter: text with a lone surrogate
+            return cls.from_dict(read_json(text))
+        return _filled(
+            cls,
+            fields.schema_version,
+            fields.action,
+            fields.entity,
+            fields.key,
+            fields.path,
+            fields.before,
+            fields.after,
+            fields.actor,
+            fields.tenant,
+            fields.sequence,
+            fields.timestamp,
+            fields.id,
+            fields.extra,
+        )
 
     def replace(self, **changes: Any) -> ChangeLogEntry:
         """A copy with some fields changed (policies use it; entries are not changed in place)."""
@@ -198,7 +221,7 @@ class ChangeLogEntry:
         return (
             all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
             and self.id == other.id
-            and abs(self._timestamp - other._timestamp) < 1e-6
+            and abs(self.epoch - other.epoch) < 1e-6
         )
 
     __hash__ = None  # mutable
@@ -223,15 +246,66 @@ def _epoch(timestamp: dt.datetime | float | None) -> float:
     return float(timestamp)
 
 
-def _epoch_of_text(text: str) -> float:
-    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone)."""
+def _moment_of_text(text: str) -> dt.datetime:
+    """The aware datetime of an ISO 8601 time (UTC when it names no zone)."""
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         if not text.endswith(("Z", "z")):
             raise
         moment = dt.datetime.fromisoformat(text[:-1] + "+00:00")  # Python 3.10 refuses "Z"
-    return _epoch(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+class _EntryFields(msgspec.Struct, gc=False):
+    """The fields of an entry's JSON, as msgspec reads them: faster than a dict, and exact for
+    integers of any size. Values are checked by `_filled`, as `from_dict`'s are."""
+
+    action: Any
+    schema_version: Any = SCHEMA_VERSION
+    id: Any = None
+    sequence: Any = None
+    timestamp: Any = None
+    actor: Any = None
+    entity: Any = None
+    key: Any = None
+    path: Any = None
+    before: Any = None
+    after: Any = None
+    tenant: Any = None
+    extra: Any = None
+
+
+_read_fields = msgspec.json.Decoder(_EntryFields).decode
+
+
+def _filled(
+    cls, version, action, entity, key, path, before, after, actor, tenant, sequence, timestamp, id, extra
+) -> ChangeLogEntry:
+    """An entry with its slots filled from what JSON held: the checks of `__init__`, without it
+    (a change stream's reader makes thousands of entries a second)."""
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"change-log entry schema_version {version} is not supported (this pdip reads {SCHEMA_VERSION})"
+        )
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
+    entry = cls.__new__(cls)
+    entry.action = action
+    entry.entity = entity
+    entry.key = key if type(key) in _UNTAGGED else decode(key)
+    entry.path = path
+    entry.before = None if before is None else decode(before)
+    entry.after = None if after is None else decode(after)
+    entry.actor = actor
+    entry.tenant = tenant
+    entry.sequence = sequence
+    entry.extra = dict(decode(extra)) if extra else None
+    entry._id = id
+    # Text is parsed (and so checked) here, but turned into seconds only if someone asks: a
+    # change stream's applier reads thousands of entries a second and most never look.
+    entry._timestamp = _moment_of_text(timestamp) if type(timestamp) is str else _epoch(timestamp)
+    return entry
 
 
 def _unpickle(action, entity, key, path, before, after, actor, tenant, sequence, epoch, id, extra):

@@ -40,7 +40,7 @@ from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka_settings import ConfirmedDelivery, KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
-from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json, message_key
+from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
 from pdip.integrator.errors import OperationError
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
@@ -223,39 +223,71 @@ class KafkaSource(Source):
         consumer.subscribe(list(self.settings.topics), on_assign=on_assign, on_revoke=on_revoke)
 
     def _batches(self, consumer: Any, request: ReadRequest) -> Iterator[Batch]:
-        from confluent_kafka import KafkaError, KafkaException
-
+        """Batches of up to `batch_size` messages. What the fetch queue holds is taken at once;
+        only when it is empty does the read wait, for the next message or a partition's end,
+        up to `poll_timeout`. A batch goes out when it is full, when nothing came within that
+        wait, when every partition has ended, or when it has been open `poll_timeout` (so a
+        followed topic that trickles still delivers within about that time)."""
         ended: set[tuple[str, int]] = set()
         items: list[Any] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         size, timeout = request.batch_size, self.settings.poll_timeout
-        offsets, decode = self._offsets, self._decode  # looked up once: this loop runs per message
+        opened = 0.0  # when the batch being filled took its first message
         while True:
-            messages = consumer.consume(num_messages=max(1, size - len(items) - len(rejected)), timeout=timeout)
-            for message in messages:
-                error = message.error()
-                place = (message.topic(), message.partition())
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        ended.add(place)
-                        continue
-                    if error.fatal() or not error.retriable():
-                        raise KafkaException(error)
-                    continue
-                if ended:
-                    ended.discard(place)
-                offsets[place] = message.offset() + 1
-                decode(message, request, items, rejected)
+            wanted = max(1, size - len(items) - len(rejected))
+            messages = consumer.consume(num_messages=wanted, timeout=0)
+            if not messages:  # a batch call with a timeout would wait for all `wanted` messages
+                messages = consumer.consume(num_messages=1, timeout=timeout)
+            if messages:
+                if not (items or rejected):
+                    opened = time.monotonic()
+                self._take(messages, request, items, rejected, ended)
             finished = not request.follow and self._joined and self._assigned.issubset(ended)
             if not request.follow and not self._joined:
                 self._check_assignment_wait()
-            full = len(items) + len(rejected) >= size
-            idle_with_data = not messages and (items or rejected)
-            if full or idle_with_data or (finished and (items or rejected)):
-                yield self._batch(items, rejected, self._position())
-                items, rejected = [], []
+            if items or rejected:
+                full = len(items) + len(rejected) >= size
+                if full or finished or not messages or time.monotonic() - opened >= timeout:
+                    yield self._batch(items, rejected, self._position())
+                    items, rejected = [], []
             if finished:
                 return
+
+    def _take(self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set) -> None:
+        """Decode what one `consume` returned into `items` (or `rejected`), and note where each
+        partition stands and which have reported their end. This runs for every message, so a
+        list of plain messages (the usual one) is taken as a whole: each partition's position is
+        its last message's, and the values are decoded together."""
+        read = [message for message in messages if message.error() is None]
+        if ended or len(read) < len(messages):  # ends of partitions, errors: message by message
+            self._take_each(messages, request, items, rejected, ended)
+            return
+        offsets, seen, assigned = self._offsets, set(), self._assigned
+        for message in reversed(read):
+            place = (message.topic(), message.partition())
+            if place not in seen:
+                seen.add(place)
+                offsets[place] = message.offset() + 1
+                if assigned and assigned <= seen:
+                    break
+        self._decode_all(read, request, items, rejected)
+
+    def _take_each(self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+
+        for message in messages:
+            error = message.error()
+            place = (message.topic(), message.partition())
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ended.add(place)
+                    continue
+                if error.fatal() or not error.retriable():
+                    raise KafkaException(error)
+                continue
+            ended.discard(place)
+            self._offsets[place] = message.offset() + 1
+            self._decode_all([message], request, items, rejected)
 
     def _check_assignment_wait(self) -> None:
         """Fail a bounded read that has waited for partitions longer than a group waits for a
@@ -277,6 +309,10 @@ class KafkaSource(Source):
             if (topic, number) in self._assigned:
                 position.setdefault(topic, {})[str(number)] = offset
         return position
+
+    def _decode_all(self, messages: list, request: ReadRequest, rows: list, rejected: list) -> None:
+        for message in messages:
+            self._decode(message, request, rows, rejected)
 
     def _decode(self, message: Any, request: ReadRequest, rows: list, rejected: list) -> None:
         value = message.value()
@@ -321,14 +357,16 @@ class KafkaChangesSource(KafkaSource):
     rejected with the reason. Tombstones are skipped: they follow a delete entry to let a
     compacted topic forget the key, and the delete entry already carries the change."""
 
-    def _decode(self, message: Any, request: ReadRequest, entries: list, rejected: list) -> None:
-        value = message.value()
-        if value is None:
-            return
-        try:
-            entries.append(entry_from_json(value))
-        except ValueError as error:
-            rejected.append((_held(message), f"{_where(message)}: {error}"))
+    def _decode_all(self, messages: list, request: ReadRequest, entries: list, rejected: list) -> None:
+        values = [message.value() for message in messages]
+        if None in values:
+            messages = [message for message, value in zip(messages, values, strict=True) if value is not None]
+            values = [value for value in values if value is not None]
+        decoded, refused = entries_from_json(values)
+        entries.extend(decoded)
+        for index, reason in refused:
+            message = messages[index]
+            rejected.append((_held(message), f"{_where(message)}: {reason}"))
 
     def _batch(self, items: list, rejected: list, position: Any) -> Batch:
         return entries_batch(items, position=position, rejected=rejected)

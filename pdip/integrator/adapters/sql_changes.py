@@ -101,22 +101,57 @@ class _Route:
     soft_delete: SoftDelete | None = None
     uuid_text: dict[str, Callable[[uuid.UUID], str]] = dataclasses.field(default_factory=dict)
 
-    def adapt(self, change: NetChange) -> None:
+    def adapt(self, plan: _TablePlan) -> None:
         """UUIDs for columns that hold them as text (a reflected SQLite or MariaDB table
-        knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them. This runs
-        for every net change, so a change without a UUID is let through at the cost of one scan."""
+        knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them. Only the
+        columns of that kind that a group of rows has are looked at."""
         if not self.uuid_text:
             return
-        if uuid.UUID in map(type, change.key):
-            change.key = tuple(
-                self.uuid_text[column](value) if column in self.uuid_text and type(value) is uuid.UUID else value
-                for column, value in zip(self.key, change.key, strict=True)
-            )
-        values = change.values
-        if values and uuid.UUID in map(type, values.values()):
-            for column, convert in self.uuid_text.items():
-                if type(values.get(column)) is uuid.UUID:
-                    values[column] = convert(values[column])
+        keyed = [(index, self.uuid_text[column]) for index, column in enumerate(self.key) if column in self.uuid_text]
+        if keyed:
+            for change in plan.changes:
+                if uuid.UUID in map(type, change.key):
+                    key = list(change.key)
+                    for index, convert in keyed:
+                        if type(key[index]) is uuid.UUID:
+                            key[index] = convert(key[index])
+                    change.key = tuple(key)
+        for columns, rows in plan.groups.items():
+            for column in columns:
+                convert = self.uuid_text.get(column)
+                if convert is None:
+                    continue
+                for row in rows:
+                    if type(row[column]) is uuid.UUID:
+                        row[column] = convert(row[column])
+
+
+@dataclasses.dataclass
+class _TablePlan:
+    """What a batch does to one table: its net changes, the ones that remove rows, and the
+    rows to upsert grouped by their columns (one statement per group)."""
+
+    route: _Route
+    changes: list[NetChange]
+    removed: list[NetChange]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]]
+
+    @classmethod
+    def of(cls, route: _Route, changes: list[NetChange]) -> _TablePlan:
+        removed = [change for change in changes if change.remove]
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            values = change.values
+            if values is not None:
+                columns = tuple(values)  # in the entries' order: one group per order met
+                group = groups.get(columns)
+                if group is None:
+                    group = groups[columns] = []
+                group.append(values)
+        return cls(route, changes, removed, groups)
+
+    def unknown_columns(self) -> bool:
+        return not all(self.route.columns.issuperset(columns) for columns in self.groups)
 
 
 class SqlApplyTarget(Target):
@@ -205,8 +240,8 @@ class SqlApplyTarget(Target):
         with self.engine.connect() as connection:
             try:
                 with connection.begin():
-                    for route, changes in plans:
-                        self._apply(connection, route, changes)
+                    for plan in plans:
+                        self._apply(connection, plan)
                     self._store_position(connection, batch)
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
                 refused.extend(self._one_by_one(connection, plans, batch))
@@ -214,47 +249,47 @@ class SqlApplyTarget(Target):
 
     def _plan(
         self, routes: dict[str | None, _Route], entries: list[ChangeLogEntry]
-    ) -> tuple[list[tuple[_Route, list[NetChange]]], list[tuple[ChangeLogEntry, str]], int]:
-        """Net changes per table; refused entries; how many entries are for this target at all."""
-        by_route: dict[int, tuple[_Route, list[ChangeLogEntry]]] = {}
-        refused: list[tuple[ChangeLogEntry, str]] = []
+    ) -> tuple[list[_TablePlan], list[tuple[ChangeLogEntry, str]], int]:
+        """What the batch does to each table; refused entries; how many entries are for this
+        target at all. Entries are folded first and their columns checked per group of rows;
+        only a batch with a column the table lacks is looked at entry by entry."""
         everything = routes.get(None) if len(routes) == 1 else None
-        applied = 0
-        for entry in entries:
-            route = everything or routes.get(entry.entity)
-            if route is None:
-                continue  # an entity this target does not keep
-            applied += 1
-            unknown = _unknown_columns(entry, route)
-            if unknown:
-                refused.append((entry, f"unknown column {unknown} in table {route.table.name!r}"))
-                continue
-            pending = by_route.get(id(route))
-            if pending is None:
-                pending = by_route[id(route)] = (route, [])
-            pending[1].append(entry)
-        plans = []
-        for route, routed in by_route.values():
-            changes, bad = net_changes(routed, route.key, route.soft_delete)
-            for change in changes:
-                route.adapt(change)
+        if everything is not None:
+            routed = {id(everything): (everything, entries)}
+            applied = len(entries)
+        else:
+            routed = {}
+            applied = 0
+            for entry in entries:
+                route = routes.get(entry.entity)
+                if route is None:
+                    continue  # an entity this target does not keep
+                applied += 1
+                pending = routed.get(id(route))
+                if pending is None:
+                    pending = routed[id(route)] = (route, [])
+                pending[1].append(entry)
+        plans: list[_TablePlan] = []
+        refused: list[tuple[ChangeLogEntry, str]] = []
+        for route, some in routed.values():
+            changes, bad = net_changes(some, route.key, route.soft_delete)
+            plan = _TablePlan.of(route, changes)
+            if plan.unknown_columns():
+                checked = _known(route, some)
+                refused.extend((entry, reason) for entry, reason in checked if reason)
+                kept = [entry for entry, reason in checked if not reason]
+                changes, bad = net_changes(kept, route.key, route.soft_delete)
+                plan = _TablePlan.of(route, changes)
+            route.adapt(plan)
             refused.extend(bad)
-            plans.append((route, changes))
+            plans.append(plan)
         return plans, refused, applied
 
-    def _apply(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
-        removed = [change for change in changes if change.remove]
-        if removed:
-            self._remove(connection, route, removed)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for change in changes:
-            if change.values is not None:
-                columns = tuple(change.values)  # in the entries' order: one group per order met
-                group = groups.get(columns)
-                if group is None:
-                    group = groups[columns] = []
-                group.append(change.values)
-        for columns, rows in groups.items():
+    def _apply(self, connection: sa.Connection, plan: _TablePlan) -> None:
+        route = plan.route
+        if plan.removed:
+            self._remove(connection, route, plan.removed)
+        for columns, rows in plan.groups.items():
             if _copies(connection):
                 self._staged_upsert(connection, route, columns, rows)
             else:
@@ -306,15 +341,15 @@ class SqlApplyTarget(Target):
         """The bulk statements failed: apply each entry in its own savepoint, keep the reasons."""
         refused = []
         with connection.begin():
-            for route, changes in plans:
-                for change in changes:
+            for plan in plans:
+                route = plan.route
+                for change in plan.changes:
                     for entry in change.entries:
-                        single, _ = net_changes([entry], route.key, route.soft_delete)
-                        for change in single:
-                            route.adapt(change)
+                        single = _TablePlan.of(route, net_changes([entry], route.key, route.soft_delete)[0])
+                        route.adapt(single)
                         try:
                             with connection.begin_nested():
-                                self._apply(connection, route, single)
+                                self._apply(connection, single)
                         except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
                             refused.append((entry, _why(error)))
             self._store_position(connection, batch)
@@ -367,12 +402,17 @@ def _deleted_at(entry: ChangeLogEntry) -> Any:
     return entry.timestamp
 
 
-def _unknown_columns(entry: ChangeLogEntry, route: _Route) -> str:
-    after = entry.after
-    if entry.action == "delete" or not isinstance(after, Mapping) or route.columns.issuperset(after):
-        return ""
-    unknown = [name for name in after if name not in route.columns]
-    return ", ".join(repr(name) for name in unknown)
+def _known(route: _Route, entries: list[ChangeLogEntry]) -> list[tuple[ChangeLogEntry, str]]:
+    """Each entry with the reason it cannot be applied to the route's table ("" when it can)."""
+    checked = []
+    for entry in entries:
+        after = entry.after
+        reason = ""
+        if entry.action != "delete" and isinstance(after, Mapping) and not route.columns.issuperset(after):
+            unknown = ", ".join(repr(name) for name in after if name not in route.columns)
+            reason = f"unknown column {unknown} in table {route.table.name!r}"
+        checked.append((entry, reason))
+    return checked
 
 
 def _upsert(dialect: str, route: _Route, columns: tuple[str, ...]) -> Any:

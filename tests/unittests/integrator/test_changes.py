@@ -1,6 +1,7 @@
 """Change-log batches, what applying entries by key means, and the memory and JSON Lines
 change-log adapters."""
 
+import datetime as dt
 import json
 import pickle
 import tempfile
@@ -15,9 +16,11 @@ from pdip.integrator.adapters.memory_changes import MemoryChangesSource, MemoryC
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import (
+    NetChange,
     SoftDelete,
     batch_entries,
     entries_batch,
+    entries_from_json,
     entry_from_json,
     key_of,
     message_key,
@@ -81,6 +84,32 @@ class ChangeBatchTest(unittest.TestCase):
             with self.subTest(text=text), self.assertRaisesRegex(ValueError, reason.replace("(", "\\(")):
                 entry_from_json(text)
 
+    def test_a_batch_of_texts_gives_its_entries_and_the_place_and_reason_of_each_refused_one(self):
+        first, second = insert(1), update(1, name="b")
+        texts = [first.to_json().encode(), b"{nope", second.to_json().encode(), b'{"action": 5}']
+        entries, refused = entries_from_json(texts)
+        self.assertEqual(entries, [first, second])
+        self.assertEqual([index for index, _ in refused], [1, 3])
+        self.assertRegex(refused[0][1], "^not valid JSON: Expecting property name")
+        self.assertRegex(refused[1][1], "^action must be one of .*; got 5$")
+
+    def test_entries_written_by_other_producers_keep_large_numbers_and_their_times(self):
+        text = (
+            '{"action": "update", "key": 123456789012345678901, "after": {"n": 1180591620717411303424, "x": 1.5},'
+            ' "timestamp": "2026-11-23T10:00:00+02:00", "sequence": 99999999999999999999}'
+        )
+        entry = entry_from_json(text)
+        self.assertEqual(
+            (entry.key, entry.after, entry.sequence), (123456789012345678901, {"n": 2**70, "x": 1.5}, 10**20 - 1)
+        )
+        self.assertEqual(entry.timestamp, dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc))
+        self.assertEqual(entry.epoch, dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc).timestamp())
+        self.assertEqual(pickle.loads(pickle.dumps(entry)), entry)
+        self.assertEqual(entry_from_json('{"action": "insert", "timestamp": "2026-11-23T10:00:00"}').timestamp.hour, 10)
+        self.assertEqual(entry_from_json('{"action": "insert", "after": {"s": "\ud800"}}').after, {"s": "\ud800"})
+        with self.assertRaisesRegex(ValueError, "Invalid isoformat string"):
+            entry_from_json('{"action": "insert", "timestamp": "yesterday"}')
+
 
 class KeyTest(unittest.TestCase):
     def test_the_key_comes_from_the_entry_key_or_its_row(self):
@@ -106,6 +135,9 @@ class NetChangesTest(unittest.TestCase):
         self.assertEqual(refused, [])
 
     def test_an_update_without_values_writes_only_the_key(self):
+        self.assertEqual(
+            repr(NetChange((4,), values={"id": 4})), "NetChange((4,), remove=False, values={'id': 4}, entries=0)"
+        )
         changes, _ = net_changes([ChangeLogEntry("update", key=4)], ["id"])
         self.assertEqual(repr(changes[0]), "NetChange((4,), remove=False, values={'id': 4}, entries=1)")
 
