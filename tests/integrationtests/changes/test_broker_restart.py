@@ -7,6 +7,9 @@ port has everything the one that stopped had acknowledged.
   finishes, the replica equals the expected state row by row, every message is read once, and
   the group's committed offsets and the positions stored with the rows reach the end of the topic.
   Also after an outage longer than the consumer's session, when the group has dropped the member.
+- The broker gone for good during a bounded apply: the run fails once the member has waited
+  `max.poll.interval.ms` (for its partitions, or in offset commits that wait for the broker), and
+  the replica holds exactly the entries up to the positions stored with its rows.
 - Relaying entries to Kafka (memory source -> Kafka target): the broker is killed between two
   batches and the next one is produced while it is down; the producer retries until the broker
   is back, every entry arrives once, and applying the topic gives the expected replica.
@@ -106,6 +109,13 @@ class RestartAfterSecondBatch:
             time.sleep(down_for)
 
         self.broker.restart(kill=True, while_down=while_down)
+
+    def stop_for_good(self) -> None:  # in the test's main thread
+        """Stop the broker once the writer holds, and let the writer go on without it."""
+        if not self.held.wait(WAIT_TIMEOUT):
+            raise AssertionError("the writer never wrote two batches: nothing to stop the broker in the middle of")
+        self.broker.stop()
+        self.down.set()
 
 
 def run_in_thread(integrator: Integrator, operation: Operation) -> tuple[threading.Thread, list[Any]]:
@@ -264,6 +274,79 @@ class ApplyThroughARestartTest(unittest.TestCase):
         self.assertEqual(committed_offsets(bootstrap, f"apply-{topic}", topic), ends, "group offsets at the end")
         self.assertEqual(stored_offsets(replica.engine, f"{operation.name}/apply", topic), ends)
         self.assertTrue(checkpoint.finished)
+
+
+class BrokerGoneForGoodTest(unittest.TestCase):
+    MAX_POLL_INTERVAL = 8.0  # seconds a member may go without partitions (at least its session)
+
+    def test_a_bounded_read_fails_and_the_replica_stands_where_its_positions_say(self):
+        # The member's session ends without a broker to renew it, so its partitions are taken:
+        # it waits for them for max.poll.interval.ms, then the run fails with the reason. What
+        # was applied before stays applied, exactly up to the positions stored with the rows.
+        try:
+            broker = KafkaBroker().start()
+        except KafkaBrokerError as error:
+            servers.server_missing(f"Kafka: cannot start tansu ({error})")
+        self.addCleanup(broker.stop)
+        bootstrap = broker.bootstrap_servers
+        suffix = uuid.uuid4().hex[:8]
+        topic = f"pdip-it-gone-{suffix}"
+        replica = Replica(self, f"pdip_it_gone_{suffix}")
+        sender = KafkaChangesTarget(
+            Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": PARTITIONS}), Context()
+        )
+        sender.prepare(["entry"], create=True, truncate=False)
+        sender.write(entries_batch(history(KEYS, UPDATES)))
+        sender.commit()
+        sender.close()
+        messages = raw_messages(bootstrap, topic)  # each partition's in offset order: gone with the broker
+        root = tempfile.mkdtemp(prefix="pdip-gone-")
+        self.addCleanup(shutil.rmtree, root, True)
+        # The reader must not hold the whole topic when the broker goes: it prefetches a few
+        # thousand messages at most.
+        options = {
+            "max.poll.interval.ms": int(self.MAX_POLL_INTERVAL * 1000),
+            "queued.min.messages": 1000,
+            "queued.max.messages.kbytes": 256,
+            "max.partition.fetch.bytes": 32768,
+        }
+        source = kafka(bootstrap, topic, group=f"apply-{topic}", options=options)
+        target = Connection("sql", {"url": replica.url, "table": replica.table.name})
+        operation = Operation(
+            f"apply-{topic}", [Integration("apply", source=source, target=target, mode="changes", batch_size=BATCH)]
+        )
+
+        with Pdi(root_directory=root) as pdi:
+            integrator = pdi.get(Integrator)
+            stop = RestartAfterSecondBatch(broker)
+            integrator.subscribe(BatchWritten, stop.on_batch)
+            thread, outcome = run_in_thread(integrator, operation)
+            stop.stop_for_good()
+            stopped = time.monotonic()
+            result = finished(thread, outcome)
+            waited = time.monotonic() - stopped
+            checkpoint = pdi.get(StateStore).checkpoint(operation.name, "apply")
+
+        self.assertFalse(result.ok, "a read without a broker cannot know it has read everything")
+        # Which comes first depends on timing: the wait for partitions running out, or librdkafka
+        # noticing that the reader, held by offset commits that wait for the broker, did not poll.
+        self.assertRegex(
+            result["apply"].error,
+            rf"KafkaAssignmentError: .*no partition of {topic} assigned to group|maximum poll interval .* exceeded",
+        )
+        self.assertGreater(waited, self.MAX_POLL_INTERVAL, "it waited for its partitions first")
+        self.assertFalse(checkpoint is not None and checkpoint.finished)
+        stored = stored_offsets(replica.engine, f"{operation.name}/apply", topic)
+        self.assertGreaterEqual(sum(stored.values()), 2 * BATCH, "what was applied before the broker went is kept")
+        self.assertLess(sum(stored.values()), KEYS + UPDATES)
+        expected: dict[int, int] = {}
+        taken = collections.Counter()
+        for partition, _, value in messages:
+            if taken[partition] < stored.get(partition, 0):
+                entry = entry_from_json(value)
+                expected[entry.key] = entry.after["version"]
+            taken[partition] += 1
+        assert_replica(self, replica.rows(), expected)
 
 
 class RelayThroughARestartTest(unittest.TestCase):
