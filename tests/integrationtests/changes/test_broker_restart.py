@@ -118,6 +118,17 @@ class RestartAfterSecondBatch:
         self.down.set()
 
 
+def send_history(bootstrap: str, topic: str) -> None:
+    """A new topic of PARTITIONS partitions holding `history(KEYS, UPDATES)`."""
+    sender = KafkaChangesTarget(
+        Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": PARTITIONS}), Context()
+    )
+    sender.prepare(["entry"], create=True, truncate=False)
+    sender.write(entries_batch(history(KEYS, UPDATES)))
+    sender.commit()
+    sender.close()
+
+
 def run_in_thread(integrator: Integrator, operation: Operation) -> tuple[threading.Thread, list[Any]]:
     outcome: list[Any] = []
 
@@ -241,13 +252,7 @@ class ApplyThroughARestartTest(unittest.TestCase):
         suffix = uuid.uuid4().hex[:8]
         topic = f"pdip-it-restart-{suffix}"
         replica = Replica(self, f"pdip_it_restart_{suffix}")
-        sender = KafkaChangesTarget(
-            Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": PARTITIONS}), Context()
-        )
-        sender.prepare(["entry"], create=True, truncate=False)
-        sender.write(entries_batch(history(KEYS, UPDATES)))
-        sender.commit()
-        sender.close()
+        send_history(bootstrap, topic)
         root = tempfile.mkdtemp(prefix="pdip-restart-")
         self.addCleanup(shutil.rmtree, root, True)
         operation = apply_operation(bootstrap, topic, replica, parallelism)
@@ -292,13 +297,7 @@ class BrokerGoneForGoodTest(unittest.TestCase):
         suffix = uuid.uuid4().hex[:8]
         topic = f"pdip-it-gone-{suffix}"
         replica = Replica(self, f"pdip_it_gone_{suffix}")
-        sender = KafkaChangesTarget(
-            Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic, "partitions": PARTITIONS}), Context()
-        )
-        sender.prepare(["entry"], create=True, truncate=False)
-        sender.write(entries_batch(history(KEYS, UPDATES)))
-        sender.commit()
-        sender.close()
+        send_history(bootstrap, topic)
         messages = raw_messages(bootstrap, topic)  # each partition's in offset order: gone with the broker
         root = tempfile.mkdtemp(prefix="pdip-gone-")
         self.addCleanup(shutil.rmtree, root, True)
