@@ -151,7 +151,12 @@ class _TablePlan:
         return cls(route, changes, removed, groups)
 
     def unknown_columns(self) -> bool:
-        return not all(self.route.columns.issuperset(columns) for columns in self.groups)
+        """Whether an entry names a column the table lacks: the groups' columns say it for what
+        is written; the entries of rows removed in the batch (few) are looked at one by one."""
+        columns = self.route.columns
+        if not all(columns.issuperset(group) for group in self.groups):
+            return True
+        return any(_unknown(columns, entry) for change in self.removed for entry in change.entries)
 
 
 class SqlApplyTarget(Target):
@@ -406,13 +411,17 @@ def _known(route: _Route, entries: list[ChangeLogEntry]) -> list[tuple[ChangeLog
     """Each entry with the reason it cannot be applied to the route's table ("" when it can)."""
     checked = []
     for entry in entries:
-        after = entry.after
         reason = ""
-        if entry.action != "delete" and isinstance(after, Mapping) and not route.columns.issuperset(after):
-            unknown = ", ".join(repr(name) for name in after if name not in route.columns)
+        if _unknown(route.columns, entry):
+            unknown = ", ".join(repr(name) for name in entry.after if name not in route.columns)
             reason = f"unknown column {unknown} in table {route.table.name!r}"
         checked.append((entry, reason))
     return checked
+
+
+def _unknown(columns: frozenset[str], entry: ChangeLogEntry) -> bool:
+    after = entry.after
+    return entry.action != "delete" and isinstance(after, Mapping) and not columns.issuperset(after)
 
 
 def _upsert(dialect: str, route: _Route, columns: tuple[str, ...]) -> Any:

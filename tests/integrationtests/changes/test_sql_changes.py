@@ -141,6 +141,16 @@ class ChangesAtSql:
         self.assertTrue(reasons[2], "the database's reason for the value")
         self.assertEqual([row["id"] for row in self.rows(table)], [1, 5])
 
+    def test_an_unknown_column_is_refused_even_when_a_later_delete_in_the_batch_removes_the_row(self):
+        table = self.replica()
+        unknown = insert(3, name="cy", colour="red")
+        result = self.target(table=table).write(entries_batch([insert(1, name="ada"), unknown, delete(3)]))
+        self.assertEqual(
+            [(row[0], reason) for row, reason in result.rejected],
+            [(unknown, f"unknown column 'colour' in table {table!r}")],
+        )
+        self.assertEqual([row["id"] for row in self.rows(table)], [1])
+
     def test_soft_delete_marks_the_row_and_a_later_insert_brings_it_back(self):
         table = self.replica(extra=[sa.Column("deleted_at", sa.DateTime(timezone=True)), sa.Column("gone", sa.Boolean)])
         target = self.target(table=table, soft_delete="deleted_at")
