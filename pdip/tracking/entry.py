@@ -159,23 +159,13 @@ class ChangeLogEntry:
         """The entry `to_dict` wrote (KeyError, TypeError or ValueError when `data` is not one)."""
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-        get = data.get
-        return _filled(
-            cls,
-            get("schema_version", SCHEMA_VERSION),
-            data["action"],
-            get("entity"),
-            get("key"),
-            get("path"),
-            get("before"),
-            get("after"),
-            get("actor"),
-            get("tenant"),
-            get("sequence"),
-            get("timestamp"),
-            get("id"),
-            get("extra"),
-        )
+        if "action" not in data:
+            raise KeyError("action")
+        try:
+            fields = msgspec.convert(data if type(data) is dict else dict(data), _EntryFields)
+        except msgspec.ValidationError as error:  # keys that are not text
+            raise TypeError(str(error)) from None
+        return _filled(cls, fields)
 
     def to_json(self) -> str:
         return write_json(self.to_dict())
@@ -189,22 +179,7 @@ class ChangeLogEntry:
             fields = _read_fields(text)
         except (msgspec.DecodeError, UnicodeEncodeError):  # the latter: text with a lone surrogate
             return cls.from_dict(read_json(text))
-        return _filled(
-            cls,
-            fields.schema_version,
-            fields.action,
-            fields.entity,
-            fields.key,
-            fields.path,
-            fields.before,
-            fields.after,
-            fields.actor,
-            fields.tenant,
-            fields.sequence,
-            fields.timestamp,
-            fields.id,
-            fields.extra,
-        )
+        return _filled(cls, fields)
 
     def replace(self, **changes: Any) -> ChangeLogEntry:
         """A copy with some fields changed (policies use it; entries are not changed in place)."""
@@ -279,11 +254,11 @@ class _EntryFields(msgspec.Struct, gc=False):
 _read_fields = msgspec.json.Decoder(_EntryFields).decode
 
 
-def _filled(
-    cls, version, action, entity, key, path, before, after, actor, tenant, sequence, timestamp, id, extra
-) -> ChangeLogEntry:
+def _filled(cls, fields: _EntryFields) -> ChangeLogEntry:
     """An entry with its slots filled from what JSON held: the checks of `__init__`, without it
     (a change stream's reader makes thousands of entries a second)."""
+    version, action, key = fields.schema_version, fields.action, fields.key
+    before, after, extra, timestamp = fields.before, fields.after, fields.extra, fields.timestamp
     if version != SCHEMA_VERSION:
         raise ValueError(
             f"change-log entry schema_version {version} is not supported (this pdip reads {SCHEMA_VERSION})"
@@ -292,16 +267,16 @@ def _filled(
         raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
     entry = cls.__new__(cls)
     entry.action = action
-    entry.entity = entity
+    entry.entity = fields.entity
     entry.key = key if type(key) in _UNTAGGED else decode(key)
-    entry.path = path
+    entry.path = fields.path
     entry.before = None if before is None else decode(before)
     entry.after = None if after is None else decode(after)
-    entry.actor = actor
-    entry.tenant = tenant
-    entry.sequence = sequence
+    entry.actor = fields.actor
+    entry.tenant = fields.tenant
+    entry.sequence = fields.sequence
     entry.extra = dict(decode(extra)) if extra else None
-    entry._id = id
+    entry._id = fields.id
     # Text is parsed (and so checked) here, but turned into seconds only if someone asks: a
     # change stream's applier reads thousands of entries a second and most never look.
     entry._timestamp = _moment_of_text(timestamp) if type(timestamp) is str else _epoch(timestamp)
