@@ -26,7 +26,7 @@ from pdip import Pdi
 from pdip.cryptography import CryptoService
 from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.base import Integrator
-from pdip.integrator.dask_executor import KEY_VARIABLE, local_cluster
+from pdip.integrator.executors.dask import KEY_VARIABLE, local_cluster
 
 POSTGRES = os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COLUMNS = "id integer primary key, name text, price double precision, created timestamp, active boolean"

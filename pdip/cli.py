@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the operation's last unfinished run (or --execution-id) after its last durable batch",
     )
     run.add_argument("--follow", action="store_true", help="keep reading stream sources (Kafka) until Ctrl-C")
-    run.add_argument("--executor", choices=("inline", "process", "dask"), help="override the operation's executor")
+    run.add_argument("--executor", help="override the operation's executor (inline, process, dask, ...)")
     run.add_argument("--scheduler", help="with --executor dask: the scheduler's address (default: a local cluster)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar, even in a terminal")
     run.add_argument("--environment", "-e", help="select application.<environment>.yml")
@@ -140,6 +140,13 @@ def _run(arguments: argparse.Namespace) -> int:
     except _InvalidOperation:
         return 2
     if arguments.executor:
+        from pdip.integrator.executors import EXECUTORS
+
+        if arguments.executor not in EXECUTORS:
+            pdi.cleanup()
+            expected = ", ".join(EXECUTORS)
+            print(f"pdip run: --executor: expected one of {expected}, got {arguments.executor!r}", file=sys.stderr)
+            return 2
         operation.executor = arguments.executor
     if arguments.scheduler:
         operation.scheduler = arguments.scheduler

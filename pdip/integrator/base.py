@@ -5,9 +5,9 @@
     result = integrator.integrate(operation, execution_id="local-run-1")
     result = integrator.integrate(operation, resume=True)      # continue an interrupted run
 
-Integrations run in order; each is planned, read and written by `pdip.integrator.runs`. With
-the `process` executor its source is read by reader processes (one per partition); memory
-stores, which live in this process, are always read here.
+Integrations run in order; each is planned here (`runs.planning`), then run by the operation's
+executor (`executors`), whose batches all go through the one batch loop (`runs.writing`).
+docs/internals.md follows a run through these pieces.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.appliers import ProcessAppliers, suits
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.events import (
     Event,
@@ -35,50 +34,19 @@ from pdip.integrator.events import (
     OperationFinished,
     OperationStarted,
 )
+from pdip.integrator.executors import Endpoints, Executor, children, executor_for
 from pdip.integrator.models import Integration, Operation
-from pdip.integrator.runs import IntegrationRun
+from pdip.integrator.results import ExecutionResult, IntegrationResult, RunContext
+from pdip.integrator.runs.planning import plan_reads
+from pdip.integrator.runs.reporting import IntegrationRun
 from pdip.integrator.state import StateStore
 from pdip.logging.loggers.console import ConsoleLogger
 
 E = TypeVar("E", bound=Event)
 
-
-@dataclasses.dataclass
-class IntegrationResult:
-    name: str
-    status: str = "pending"
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_dead_lettered: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    retries: int = 0  # partitions a distributed executor ran again after a failed attempt
-
-
-@dataclasses.dataclass
-class ExecutionResult:
-    execution_id: str
-    operation: str
-    status: str
-    integrations: list[IntegrationResult]
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "finished"
-
-    def __getitem__(self, name: str) -> IntegrationResult:
-        return next(result for result in self.integrations if result.name == name)
-
-
-@dataclasses.dataclass
-class RunContext:
-    """What adapters may use during a run: the memory stores, the execution id, and the
-    application's root (relative file paths and SQLite databases resolve against it)."""
-
-    stores: MemoryStores
-    execution_id: str
-    root: Path | None = None
+# Database connections opened from here on are known to the child processes forked later, which
+# forget them before anything else (`children.forget_inherited_connections`).
+assert children.forget_inherited_connections
 
 
 class Integrator(ISingleton):
@@ -118,7 +86,7 @@ class Integrator(ISingleton):
         self.state.execution_started(execution_id, operation.name, resumed=resumed)
         self._emit(OperationStarted(execution_id, operation.name, len(operation.integrations)))
         status = "finished"
-        with fewer_collections(), self._cluster(operation) as cluster:  # readers forked here inherit it
+        with fewer_collections(), self._executor(operation) as executor:  # readers forked here inherit it
             for integration, result in zip(operation.integrations, results, strict=True):
                 context = RunContext(self.stores, execution_id, self.root)
                 run = IntegrationRun(
@@ -127,7 +95,7 @@ class Integrator(ISingleton):
                 if resumed and run.finished_earlier():
                     result.status = "finished"
                     continue
-                self._run(run, resumed, follow, cluster)
+                self._run(run, resumed, follow, executor)
                 if result.status != "finished":
                     status = result.status
                     break
@@ -143,49 +111,37 @@ class Integrator(ISingleton):
     # -- one integration -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _cluster(self, operation: Operation) -> Iterator[Any]:
-        """The Dask session of a `dask` operation (None for the other executors), closed at the end."""
-        if operation.executor != "dask":
-            yield None
-            return
-        from pdip.integrator.dask_executor import DaskSession
-
-        session = DaskSession(operation)
+    def _executor(self, operation: Operation) -> Iterator[Executor]:
+        """The operation's executor for this run (a Dask executor holds a cluster), closed at the end."""
+        executor = executor_for(operation, self.registry)
         try:
-            yield session
+            yield executor
         finally:
-            session.close()
+            executor.close()
 
-    def _run(self, run: IntegrationRun, resume: bool, follow: bool, cluster: Any) -> None:
-        operation, integration, result, context = run.operation, run.integration, run.result, run.context
+    def _run(self, run: IntegrationRun, resume: bool, follow: bool, executor: Executor) -> None:
+        integration, result, context = run.integration, run.result, run.context
         started = time.perf_counter()
-        source = target = None
+        endpoints = None
         mode = integration.mode
         try:
             target = self.registry.target(integration.target, context, mode)
+            endpoints = Endpoints(None, target)
             if integration.source is not None:
-                source = self.registry.source(integration.source, context, mode)
-            in_child = cluster is None and _reads_in_a_process(operation, integration)
-            described = source.describe() if source else None
-            if in_child:
+                endpoints.source = self.registry.source(integration.source, context, mode)
+            described = endpoints.source.describe() if endpoints.source else None
+            if described and executor.reads_in_a_child(integration):
                 described = f"{described} (reader process)"
             self._emit(IntegrationStarted(**run.base, source=described, target=target.describe()))
-            if source is None:
-                run.statements(target)
+            if endpoints.source is None:
+                target.run(integration.sql)  # an integration with only a target runs its SQL there
+                target.commit()
+                run.save_positions({}, finished=True)
             else:
+                executor.check(integration, target)
                 stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
-                if cluster is not None:
-                    self._distributed(run, source, target, stores, resume, follow, cluster)
-                    source = None
-                else:
-                    plan = run.plan(source, target, stores, resume, follow)
-                    if in_child:  # the readers open their own; this one only planned
-                        source.close()
-                        source = None
-                    if in_child and suits(run, plan, stores, target):
-                        ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
-                    else:
-                        run.copy(run.readers(source, plan.requests, self.registry if in_child else None), target, plan)
+                plan = plan_reads(run, endpoints.source, target, stores, resume, follow)
+                executor.run(run, endpoints, plan)
         except KeyboardInterrupt:
             self._failed(run, started, "interrupted", "interrupted by the user (what was written is checkpointed)")
             return
@@ -193,9 +149,8 @@ class Integrator(ISingleton):
             self._failed(run, started, "failed", f"{type(error).__name__}: {error}")
             return
         finally:
-            for endpoint in (source, target):
-                if endpoint is not None:
-                    endpoint.close()
+            if endpoints is not None:
+                endpoints.close()
         result.status, result.seconds = "finished", time.perf_counter() - started
         self._emit(
             IntegrationFinished(
@@ -206,16 +161,6 @@ class Integrator(ISingleton):
                 elapsed=result.seconds,
             )
         )
-
-    def _distributed(self, run, source, target, stores: bool, resume: bool, follow: bool, cluster: Any) -> None:
-        """Plan here, then run each partition as a task of the Dask cluster."""
-        from pdip.integrator.dask_executor import DaskRun, refuse_unsuited
-
-        refuse_unsuited(run.integration, target)
-        plan = run.plan(source, target, stores, resume, follow)
-        source.close()
-        target.close()
-        DaskRun(cluster, run, run.operation).copy(plan, stores)
 
     def _failed(self, run: IntegrationRun, started: float, status: str, error: str) -> None:
         result = run.result
@@ -256,9 +201,3 @@ class Integrator(ISingleton):
                         type(event).__name__,
                         error=f"{type(error).__name__}: {error}",
                     )
-
-
-def _reads_in_a_process(operation: Operation, integration: Integration) -> bool:
-    """The process executor reads in a child, except memory stores, which live in this process."""
-    source = integration.source
-    return operation.executor == "process" and source is not None and source.kind.lower() != "memory"

@@ -25,7 +25,8 @@ from typing import Any
 from pdip.configuration.loader import read_file
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.errors import OperationError, refuse_unknown
-from pdip.integrator.models import EXECUTORS, Connection, Integration, Operation
+from pdip.integrator.executors import EXECUTORS
+from pdip.integrator.models import Connection, Integration, Operation
 
 _OPERATION_KEYS = ("name", "executor", "scheduler", "retries", "connections", "integrations")
 _ENDPOINTS = ("source", "target")

@@ -84,9 +84,6 @@ class Integration:
             raise OperationError(f"integration {self.name!r}: " + "; ".join(problems), problems)
 
 
-EXECUTORS = ("inline", "process", "dask")
-
-
 @dataclasses.dataclass
 class Operation:
     """Integrations run in order by an executor: `inline` (this process), `process` (reader
@@ -95,7 +92,7 @@ class Operation:
 
     name: str
     integrations: list[Integration]
-    executor: Literal["inline", "process", "dask"] = "process"
+    executor: str = "process"  # one of pdip.integrator.executors.EXECUTORS
     source_file: Path | None = None
     scheduler: str | None = None
     retries: int = 2

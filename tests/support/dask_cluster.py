@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pdip.integrator.dask_executor import local_cluster
+from pdip.integrator.executors.dask import local_cluster
 
 
 def start_cluster(workers: int = 2) -> Any:

@@ -123,6 +123,8 @@ EXPECTED = {
         "Target",
         "WriteResult",
     ],
+    "pdip.integrator.executors": ["EXECUTORS", "Endpoints", "Executor", "executor_for", "lives_here"],
+    "pdip.integrator.runs": [],
     "pdip.logging": ["ConsoleLogger"],
     "pdip.logging.loggers": ["ConsoleLogger"],
     "pdip.tracking": [

@@ -44,11 +44,17 @@ from pdip.integrator.models import Connection
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
+    """What a store's adapter can do, read by the integrator rather than guessed from its kind.
+
+    `in_process_only`: its data lives in the calling process (memory stores), so no reader
+    process, applier or Dask task can read or write it; executors read it where it lives."""
+
     bulk_load: bool = False
     upsert: bool = False
     transactions: bool = False
     partitioned_read: bool = False
     stores_positions: bool = False
+    in_process_only: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,4 +70,4 @@ class MemoryTarget(Target):
         return f"memory:{self.connection.get('store')}"
 
 
-ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities())
+ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities(in_process_only=True))

@@ -90,4 +90,5 @@ class MemoryChangesTarget(Target):
         return f"memory:{self.connection.get('store')} (changes)"
 
 
-ADAPTER = Adapter(("memory",), MemoryChangesSource, MemoryChangesTarget, Capabilities(upsert=True), mode="changes")
+CAPABILITIES = Capabilities(upsert=True, in_process_only=True)
+ADAPTER = Adapter(("memory",), MemoryChangesSource, MemoryChangesTarget, CAPABILITIES, mode="changes")

@@ -34,7 +34,13 @@ from pdip.configuration import DatabaseConfig
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.positions import (
+    ensure_table,
+    forget_positions,
+    load_position,
+    partition_slot,
+    store_position,
+)
 from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -338,8 +344,7 @@ class SqlTarget(Target):
     def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
         if self.position_slot is None:
             return
-        slot = f"{self.position_slot}/{batch.partition}" if batch.partition else self.position_slot
-        store_position(connection, slot, batch.position)
+        store_position(connection, partition_slot(self.position_slot, batch.partition), batch.position)
 
     def _row_by_row(self, connection: sa.Connection, batch: Batch) -> WriteResult:
         """Find the rows the database refuses: write each in a savepoint, keep the good ones. A

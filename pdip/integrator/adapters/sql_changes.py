@@ -364,7 +364,7 @@ class SqlApplyTarget(Target):
         if not self.position_slot:
             return
         partition = getattr(batch, "partition", None)
-        slot = f"{self.position_slot}/{partition}" if partition else self.position_slot
+        slot = positions.partition_slot(self.position_slot, partition)
         position = batch.position
         if _is_offsets(position):
             position = _merged(connection, slot, position)

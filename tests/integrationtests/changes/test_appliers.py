@@ -96,9 +96,11 @@ class AppliersTest(unittest.TestCase):
         self.assertTrue(result.ok, result["apply"].error)
         self.assertEqual((result["apply"].rows_read, result["apply"].rows_written), (KEYS + UPDATES, KEYS + UPDATES))
         self.assertEqual(self.replica(), {k: UPDATES // KEYS for k in range(KEYS)})
-        appliers = {name for name in self.children if name.startswith("pdip-applier-apply-")}
-        self.assertEqual(appliers, {f"pdip-applier-apply-{index}" for index in range(PARTITIONS)})
-        self.assertFalse([name for name in self.children if name.startswith("pdip-reader-")])
+        appliers = {name for name in self.children if name.startswith("pdip apply: applier ")}
+        self.assertEqual(
+            appliers, {f"pdip apply: applier {index} of {PARTITIONS}" for index in range(1, PARTITIONS + 1)}
+        )
+        self.assertFalse([name for name in self.children if "reader" in name])
         stored = self.stored_positions()
         self.assertEqual(len(stored), PARTITIONS, stored)  # a slot per partition
         offsets = {
@@ -115,7 +117,7 @@ class AppliersTest(unittest.TestCase):
         def kill_one_applier(event):
             if not killed.is_set():
                 for child in multiprocessing.active_children():
-                    if child.name == "pdip-applier-apply-1":
+                    if child.name == "pdip apply: applier 2 of 3":
                         os.kill(child.pid, signal.SIGKILL)
                         killed.set()
 
@@ -123,7 +125,7 @@ class AppliersTest(unittest.TestCase):
         first = self.integrator.integrate(self.operation())
         self.assertTrue(killed.is_set())
         self.assertEqual(first.status, "failed")
-        self.assertIn("was killed (signal 9) before it finished", first["apply"].error)
+        self.assertIn("was killed (signal 9, SIGKILL) before it finished", first["apply"].error)
         self.assertFalse(multiprocessing.active_children(), "the other appliers are ended too")
         self.assertLess(len(self.replica()), KEYS + 1)
 
@@ -141,7 +143,7 @@ class AppliersTest(unittest.TestCase):
         result = self.integrator.integrate(self.operation(table=f"{self.table}_missing"))
         self.assertEqual(result.status, "failed")
         error = result["apply"].error
-        self.assertIn("the applier process failed", error)
+        self.assertIn("the applier 2 of 3 failed", error)
         self.assertIn("Traceback", error)
         self.assertIn(f"table '{self.table}_missing' does not exist", error)
 

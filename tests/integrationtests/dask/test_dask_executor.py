@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.cryptography import CryptoService
 from pdip.integrator import Connection, Integration, Integrator, Operation
-from pdip.integrator.dask_executor import KEY_VARIABLE
 from pdip.integrator.events import BatchWritten, Event
+from pdip.integrator.executors.dask import KEY_VARIABLE
 from tests.support.dask_cluster import start_cluster, stop_cluster
 from tests.support.servers import postgres_url
 

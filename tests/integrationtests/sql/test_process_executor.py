@@ -69,7 +69,7 @@ class ProcessExecutorTest(unittest.TestCase):
             result = self.integrator.integrate(operation)
         self.assertEqual(result.status, "failed")
         error = result.integrations[0].error
-        self.assertIn("the reader process failed", error)
+        self.assertIn("the reader failed", error)
         self.assertIn("Traceback", error)
         self.assertIn("table 'no_such_table' does not exist", error)
 
@@ -86,7 +86,7 @@ class ProcessExecutorTest(unittest.TestCase):
         def kill_the_reader():
             started.wait(timeout=30)
             for child in __import__("multiprocessing").active_children():
-                if child.name.startswith("pdip-reader-"):
+                if child.name == "pdip numbers: reader":
                     os.kill(child.pid, signal.SIGKILL)
 
         killer = threading.Thread(target=kill_the_reader)
@@ -95,7 +95,7 @@ class ProcessExecutorTest(unittest.TestCase):
             result = self.integrator.integrate(self.operation(url, batch_size=50))
         killer.join(timeout=30)
         self.assertEqual(result.status, "failed")
-        self.assertIn("the reader process was killed (signal 9) before it finished", result.integrations[0].error)
+        self.assertIn("the reader was killed (signal 9, SIGKILL) before it finished", result.integrations[0].error)
         self.assertLess(result.integrations[0].rows_written, 20_000)
 
     def test_memory_sources_are_read_inline_even_under_the_process_executor(self):

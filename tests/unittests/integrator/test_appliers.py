@@ -3,8 +3,8 @@ import unittest
 
 from pdip.integrator import Connection, Integration
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.appliers import suits
-from pdip.integrator.runs import Plan
+from pdip.integrator.executors.appliers import suits
+from pdip.integrator.runs.planning import Plan
 
 
 def run_of(**settings) -> types.SimpleNamespace:

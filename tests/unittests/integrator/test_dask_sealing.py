@@ -9,8 +9,9 @@ from pdip.integrator import Connection, Integration, OperationError
 from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file import FileTarget
 from pdip.integrator.adapters.memory import MemoryTarget
-from pdip.integrator.dask_executor import DaskSession, _open, refuse_unsuited
-from pdip.integrator.partitions import PartitionJob
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.executors.dask import DaskSession, _open, refuse_unsuited
+from pdip.integrator.runs.partitions import PartitionJob
 
 
 def job(password=None) -> PartitionJob:
@@ -62,10 +63,10 @@ class SuitabilityTest(unittest.TestCase):
             "m", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"})
         )
         with self.assertRaisesRegex(OperationError, "a memory source lives in the calling process"):
-            refuse_unsuited(memory, MemoryTarget(memory.target, None))
+            refuse_unsuited(memory, MemoryTarget(memory.target, None), AdapterRegistry())
         to_file = Integration("f", source=Connection("sqlite", {}), target=Connection("csv", {"path": "out.csv"}))
         with self.assertRaisesRegex(OperationError, "a csv target is written whole at the end"):
-            refuse_unsuited(to_file, FileTarget(to_file.target, None))
+            refuse_unsuited(to_file, FileTarget(to_file.target, None), AdapterRegistry())
 
 
 if __name__ == "__main__":

@@ -36,12 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.errors import IntegrationFailedError, OperationError
+from pdip.integrator.executors import Endpoints, Executor, lives_here
 from pdip.integrator.models import Integration, Operation
-from pdip.integrator.partitions import PartitionJob, Progress, WorkerContext, read_partition, write_batch
+from pdip.integrator.runs.partitions import PartitionJob, PartitionWorker
+from pdip.integrator.runs.reporting import PartitionStarted, Progress
 from pdip.policy.secrets import mask_secrets
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
-    from pdip.integrator.runs import IntegrationRun, Plan
+    from pdip.integrator.adapters.base import Target
+    from pdip.integrator.adapters.registry import AdapterRegistry
+    from pdip.integrator.runs.planning import Plan
+    from pdip.integrator.runs.reporting import IntegrationRun
 
 KEY_VARIABLE = "APPLICATION_SECRET_KEY"
 # A task that dies holding the first-write semaphore gives it back when its lease times out:
@@ -51,6 +56,28 @@ LOCAL_CLUSTER_SETTINGS = {
     "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s",
 }
 _POLL_SECONDS = 0.2
+
+
+class DaskExecutor(Executor):
+    """Plans here, then runs each partition as a task of the operation's Dask cluster."""
+
+    def __init__(self, operation: Operation, registry: AdapterRegistry):
+        super().__init__(operation, registry)
+        self.session = DaskSession(operation)
+
+    def check(self, integration: Integration, target: Target) -> None:
+        refuse_unsuited(integration, target, self.registry)
+
+    def reads_in_a_child(self, integration: Integration) -> bool:
+        return True
+
+    def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
+        stores = self.registry.adapter(run.integration.target.kind, run.integration.mode).capabilities.stores_positions
+        endpoints.close()  # the tasks open their own
+        DaskRun(self.session, run, self.operation).copy(plan, stores)
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class DaskSession:
@@ -222,39 +249,33 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
     job = _open(encrypted, payload)
     queue = Queue(job.queue)
     partition = job.request.partition or ""
-    queue.put(("started", partition, os.getpid()))
-    context = WorkerContext(job.execution_id, job.root)
-    registry = AdapterRegistry()
-    source = registry.source(job.integration.source, context, job.mode)
-    target = registry.target(job.integration.target, context, job.mode)
+    queue.put(PartitionStarted(partition, os.getpid()))
+    worker = PartitionWorker(job, AdapterRegistry(), queue.put)
     empty = job.integration.truncate_target
-    batches: Any = None
     try:
         # The first write of the integration creates and empties the target: one task at a time
         # gets there. A semaphore lease, unlike a lock, is given back when its holder dies. A
         # target that is neither created nor emptied needs no such care.
         guarded = job.integration.create_target or empty
+        batches = None
         with Semaphore(max_leases=1, name=job.lock) if guarded else contextlib.nullcontext():
             first = guarded and bool(job.prepared) and not Event(job.prepared).is_set()
-            batches = read_partition(job, source, target, partition, emptied=first and empty)
-            pair = next(batches, None)
-            if pair is not None:
-                target.prepare(pair[1].columns, job.integration.create_target, first and empty)
-                write_batch(job, source, target, queue, partition, pair)
+            worker.writer.truncate = first and empty
+            batches = worker.batches(emptied=first and empty)
+            batch = next(batches, None)
+            if batch is not None:
+                worker.writer.write(batch)
             if guarded and job.prepared:
                 Event(job.prepared).set()
-        for pair in batches:
-            write_batch(job, source, target, queue, partition, pair)
-        target.finish()
+        for batch in batches:
+            worker.writer.write(batch)
+        worker.target.finish()
     except Exception:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
         raise RuntimeError(
             f"partition {partition or 'whole'} of {job.integration.name}:\n{traceback.format_exc()}"
         ) from None
     finally:
-        if batches is not None:  # a read stopped part-way gives its connection back before the source closes
-            batches.close()
-        source.close()
-        target.close()
+        worker.close()
     return {"partition": partition}
 
 
@@ -266,11 +287,11 @@ def _open(encrypted: bool, payload: bytes) -> PartitionJob:
     return pickle.loads(payload)  # our own job, sealed by the caller (and encrypted when a key is set)
 
 
-def refuse_unsuited(integration: Integration, target: Any) -> None:
+def refuse_unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> None:
     """Tasks run in other processes and write at once: memory stores (which live in the caller)
     and targets that write one file at the end cannot take part."""
     for role, endpoint in (("source", integration.source), ("target", integration.target)):
-        if endpoint is not None and endpoint.kind.lower() == "memory":
+        if lives_here(registry, endpoint, integration.mode):
             raise OperationError(
                 f"integration {integration.name!r}: a memory {role} lives in the calling process; "
                 "use executor: process or inline for it"

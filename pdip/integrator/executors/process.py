@@ -1,0 +1,175 @@
+"""The `process` executor (the default): reader processes, one per partition, feed this process.
+
+    reader 1 ──pipe──┐
+    reader 2 ──pipe──┼──▶ this process: BatchWriter (policy done, write, checkpoint, acknowledge)
+    reader N ──pipe──┘
+
+Each partition of the source (one, unless `parallelism` splits it) is read by a child process
+(`executors.children`) that applies the field policy and sends its batches down its own pipe.
+A pipe holds little, so a reader is at most about a batch ahead of the writer: memory stays flat
+however large the source, and a slow target holds the readers back. Reading (decoding rows, a
+database cursor) and writing (encoding, the target's driver) run on separate cores.
+
+The pipe carries these messages:
+
+    reader -> writer   BatchRead(batch, rows_read), then PartitionDone or PartitionFailed(error)
+    writer -> reader   Acknowledge(position) after each durable batch, then CLOSE
+
+A source that tracks consumption (a Kafka consumer group) learns what is durable from the
+acknowledgements, which the reader passes on between batches; after its last batch it waits for
+CLOSE before it closes its source. A reader that raises sends its traceback; a reader that dies,
+at any instant, ends its pipe: the run fails at once naming the reader and its signal, and the
+other readers are ended. A writer that dies takes its readers with it (`children`).
+
+Memory stores live in this process, so a memory source is read inline; a change stream into a
+database that takes several writers is applied by a process per partition (`appliers`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from pdip.integrator.adapters.base import ReadRequest, Source
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.batch import Batch
+from pdip.integrator.errors import IntegrationFailedError
+from pdip.integrator.executors import Endpoints, lives_here
+from pdip.integrator.executors.appliers import ProcessAppliers, suits
+from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
+from pdip.integrator.executors.inline import InlineExecutor, batch_writer
+from pdip.integrator.models import Connection as Store
+from pdip.integrator.models import Integration
+from pdip.integrator.results import WorkerContext
+from pdip.integrator.runs.reporting import PartitionDone, PartitionFailed, Progress
+from pdip.integrator.runs.writing import with_policy
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.runs.planning import Plan
+    from pdip.integrator.runs.reporting import IntegrationRun
+
+CLOSE = "close"
+
+
+@dataclasses.dataclass
+class BatchRead:
+    batch: Batch
+    rows_read: int  # before the policy dropped any
+
+
+@dataclasses.dataclass(frozen=True)
+class Acknowledge:
+    position: Any
+
+
+class ProcessExecutor(InlineExecutor):
+    def reads_in_a_child(self, integration: Integration) -> bool:
+        return not lives_here(self.registry, integration.source, integration.mode)
+
+    def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
+        integration = run.integration
+        if not self.reads_in_a_child(integration):
+            super().run(run, endpoints, plan)
+            return
+        endpoints.close_source()  # the readers open their own; this one only planned
+        stores = self.registry.adapter(integration.target.kind, integration.mode).capabilities.stores_positions
+        if suits(run, plan, stores, endpoints.target):
+            ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
+            return
+        progress = Progress(run, plan)
+        readers = ProcessReaders(run, plan.requests, self.registry)
+        writer = batch_writer(run, endpoints, plan, progress, readers.acknowledge)
+        batches = iter(readers)
+        try:
+            for batch, rows_read in batches:
+                writer.write(batch, rows_read, transformed=True)
+        finally:  # a run that stops early ends its readers now
+            batches.close()
+        writer.finish()
+        progress.finish()
+
+
+class ProcessReaders:
+    """Iterate `(batch, rows read)` of the partitions that reader processes read, as they arrive."""
+
+    def __init__(self, run: IntegrationRun, requests: list[ReadRequest], registry: AdapterRegistry):
+        self.integration = run.integration
+        self.context = WorkerContext.of(run.context)
+        self.transform = functools.partial(with_policy, run.policy, run.integration) if run.policy else None
+        self.requests = requests
+        self.registry = registry
+        self._reader_of: dict[int, Child] = {}  # id(batch) -> the reader it came from, until acknowledged
+
+    def __iter__(self) -> Iterator[tuple[Batch, int]]:
+        integration, count = self.integration, len(self.requests)
+        work = [
+            (
+                f"reader {index} of {count}" if count > 1 else "reader",
+                _read,
+                (self.registry, integration.source, integration.mode, request, self.context, self.transform),
+            )
+            for index, request in enumerate(self.requests, start=1)
+        ]
+        children = start_children(integration.name, work)
+        partitions = {id(child): request.partition for child, request in zip(children, self.requests, strict=True)}
+        try:
+            for child, message in messages(children):
+                if isinstance(message, BatchRead):
+                    batch = message.batch
+                    if batch.partition is None:
+                        batch.partition = partitions[id(child)]
+                    self._reader_of[id(batch)] = child
+                    yield batch, message.rows_read
+                elif isinstance(message, PartitionDone):
+                    child.finished = True
+                else:
+                    raise IntegrationFailedError(integration.name, f"the {child.name} failed:\n{message.error}")
+        finally:  # readers that said their last word close their sources; the others are ended
+            stop_children(children, goodbye=CLOSE)
+
+    def acknowledge(self, batch: Batch) -> None:
+        self._reader_of.pop(id(batch)).send(Acknowledge(batch.position))
+
+
+def _read(
+    channel: Connection,
+    registry: AdapterRegistry,
+    store: Store,
+    mode: str,
+    request: ReadRequest,
+    context: WorkerContext,
+    transform: Callable[[Batch], Batch] | None,
+) -> None:
+    """A reader process: every batch down the pipe, then its last word; what the writer
+    acknowledges reaches the source between batches and until the writer says CLOSE. The
+    registry is the parent's, inherited by the fork: adapters an application registered work here."""
+    source = None
+    try:
+        source = registry.source(store, context, mode)
+        for batch in source.read(request):
+            _pass_acknowledgements(source, channel, wait=False)
+            rows_read = len(batch)
+            if transform is not None:  # the policy runs here, beside the reading, not in the writer
+                batch = transform(batch)
+            channel.send(BatchRead(batch, rows_read))
+        channel.send(PartitionDone(request.partition or ""))
+        _pass_acknowledgements(source, channel, wait=True)
+    except BaseException:  # noqa: BLE001 - whatever stops the reader is reported to the writer
+        tell(channel, PartitionFailed(request.partition or "", traceback.format_exc()))  # unless the writer is gone
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _pass_acknowledgements(source: Source, channel: Connection, wait: bool) -> None:
+    """Hand the writer's acknowledgements to the source: those waiting now, or (`wait`) all of
+    them until the writer says CLOSE (a writer that is gone ends the pipe: EOFError)."""
+    while wait or channel.poll():
+        message = channel.recv()
+        if isinstance(message, str) and message == CLOSE:
+            return
+        source.acknowledge(message.position)

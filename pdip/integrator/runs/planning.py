@@ -1,0 +1,71 @@
+"""Planning an integration's read: its partitions, and where each starts.
+
+Where a run starts:
+- a fresh run reads everything (incremental: everything after the last high-watermark), and a
+  target that stores positions forgets those of earlier runs;
+- a resumed run (`--resume`) starts each partition of the interrupted integration right after
+  its last durable batch, as the target recorded it in the batch's own transaction when it can
+  (so nothing is written twice), or as the checkpoint recorded it; a target that only commits
+  at the end (a file) starts over;
+- a stream source (a topic, the outbox) always continues where the last run stopped.
+
+Planning happens once, in the calling process, whatever the executor (docs/adr/0007).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from pdip.integrator.adapters.base import ReadRequest, Source, Target
+from pdip.integrator.adapters.positions import partition_slot
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.runs.reporting import IntegrationRun
+
+WHOLE = ""  # the partition name of a source that is read whole
+
+
+@dataclasses.dataclass
+class Plan:
+    """How an integration reads: the request of each partition, and whether it resumes."""
+
+    requests: list[ReadRequest]
+    resuming: bool
+    watermark: Any
+
+
+def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool, resume: bool, follow: bool) -> Plan:
+    """`stores`: the target stores each batch's position in the batch's transaction."""
+    integration = run.integration
+    checkpoint = run.state.checkpoint(run.operation.name, integration.name)
+    watermark = checkpoint.high_watermark if checkpoint and integration.mode == "incremental" else None
+    raw_allowed = run.policy is None and integration.cursor is None and not integration.columns
+    request = ReadRequest(
+        integration.batch_size,
+        integration.columns,
+        integration.cursor,
+        watermark,
+        key=integration.key,
+        accept=target.accepts() if raw_allowed else (),
+        follow=follow,
+    )
+    requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
+    if stores:
+        target.position_slot = run.slot
+    continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
+    if not continuing:
+        if stores:
+            target.forget_positions(run.slot)
+        return Plan(requests, False, watermark)
+    same_run = checkpoint is not None and checkpoint.execution_id == run.context.execution_id
+    recorded = checkpoint.positions if checkpoint and (same_run or source.resumes_between_runs) else {}
+    planned = []
+    for item in requests:
+        name = item.partition or WHOLE
+        position = target.durable_position(partition_slot(run.slot, name)) if stores else None
+        if position is None:
+            position = recorded.get(name)
+        planned.append(dataclasses.replace(item, resume=position))
+    resuming = any(item.resume is not None for item in planned)
+    return Plan(planned, resuming, watermark)

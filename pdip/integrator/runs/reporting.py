@@ -1,0 +1,153 @@
+"""What a run records: checkpoints, dead letters and events, from the messages of its writers.
+
+Whoever writes a batch (the calling process, an applier process, a Dask task) reports it with
+these small messages; `Progress`, in the calling process, turns them into the run's books:
+
+    PartitionStarted(partition, pid)          a worker began (a Dask task again: a retry)
+    BatchDone(partition, position, ...)       a batch is committed: checkpoint, `BatchWritten`
+    RowsRefused(partition, position, rows)    rows dead-lettered with their reasons
+    PartitionDone(partition)                  the worker's last word, all went well
+    PartitionFailed(partition, error)         the worker's last word, with what stopped it
+
+so progress bars, execution records and subscribers cannot tell the executors apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pdip.integrator.errors import IntegrationFailedError
+from pdip.integrator.events import BatchWritten, Event, RowsDeadLettered
+from pdip.integrator.models import Integration, Operation
+from pdip.integrator.state import Checkpoint, StateStore
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.results import IntegrationResult, RunContext
+    from pdip.integrator.runs.planning import Plan
+    from pdip.policy import Policy
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionStarted:
+    partition: str
+    pid: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchDone:
+    partition: str
+    position: Any
+    rows_read: int
+    rows_written: int
+    seconds: float
+    size: int  # bytes of the batch's raw payload, when it travelled raw
+    highest: Any  # the highest cursor value in the batch (incremental reads)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowsRefused:
+    partition: str
+    position: Any
+    rows: list[tuple[dict, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionDone:
+    partition: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionFailed:
+    partition: str
+    error: str
+
+
+Message = PartitionStarted | BatchDone | RowsRefused | PartitionDone | PartitionFailed
+
+
+class IntegrationRun:
+    """The books of one integration's run: its result, checkpoints, dead letters and events."""
+
+    def __init__(
+        self,
+        operation: Operation,
+        integration: Integration,
+        result: IntegrationResult,
+        context: RunContext,
+        state: StateStore,
+        emit: Callable[[Event], None],
+        policy: Policy | None,
+    ):
+        self.operation = operation
+        self.integration = integration
+        self.result = result
+        self.context = context
+        self.state = state
+        self.emit = emit
+        self.policy = policy
+        self.slot = f"{operation.name}/{integration.name}"
+        self.watermark: Any = None
+        self.base = {"execution_id": context.execution_id, "operation": operation.name, "integration": integration.name}
+
+    def finished_earlier(self) -> bool:
+        """In a resumed run: this integration finished before the run was interrupted."""
+        checkpoint = self.state.checkpoint(self.operation.name, self.integration.name)
+        return bool(checkpoint and checkpoint.finished and checkpoint.execution_id == self.context.execution_id)
+
+    def save_positions(self, positions: dict[str, Any], finished: bool) -> None:
+        checkpoint = Checkpoint(self.context.execution_id, positions, finished, self.watermark)
+        self.state.save_checkpoint(self.operation.name, self.integration.name, checkpoint)
+
+    def batch_written(self, rows: int, size: int, elapsed: float) -> None:
+        self.emit(
+            BatchWritten(**self.base, rows=rows, bytes=size, elapsed=elapsed, total_rows=self.result.rows_written)
+        )
+
+    def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]]) -> None:
+        """Store refused rows (plain values) read at `position`; fail past `max_errors`."""
+        self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows)
+        self.result.rows_dead_lettered += len(rows)
+        self.emit(RowsDeadLettered(**self.base, rows=len(rows), reason=rows[0][1]))
+        if self.result.rows_dead_lettered > self.integration.max_errors:
+            raise IntegrationFailedError(
+                self.integration.name,
+                f"{self.result.rows_dead_lettered} rows were refused, more than "
+                f"max_errors={self.integration.max_errors}; they are in pdip_dead_letter under execution "
+                f"{self.context.execution_id}",
+            )
+
+
+class Progress:
+    """The calling process's side: the writers' messages as checkpoints, events and dead letters."""
+
+    def __init__(self, run: IntegrationRun, plan: Plan):
+        self.run = run
+        run.watermark = plan.watermark
+        self.positions = {request.partition or "": request.resume for request in plan.requests if request.resume}
+        self.starts: dict[str, int] = {}
+
+    def handle(self, message: Message) -> None:
+        run = self.run
+        if isinstance(message, BatchDone):
+            highest = message.highest
+            if highest is not None and (run.watermark is None or highest > run.watermark):
+                run.watermark = highest
+            run.result.rows_read += message.rows_read
+            run.result.rows_written += message.rows_written
+            self.positions[message.partition] = message.position
+            run.save_positions(self.positions, finished=False)
+            run.batch_written(message.rows_written, message.size, message.seconds)
+        elif isinstance(message, RowsRefused):
+            run.dead_letter_at(message.position, message.rows)
+        elif isinstance(message, PartitionStarted):
+            self.starts[message.partition] = self.starts.get(message.partition, 0) + 1
+
+    @property
+    def retries(self) -> int:
+        """Partitions started again after a failure (a Dask task's retries)."""
+        return sum(count - 1 for count in self.starts.values())
+
+    def finish(self) -> None:
+        self.run.save_positions(self.positions, finished=True)

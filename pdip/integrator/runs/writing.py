@@ -1,0 +1,166 @@
+"""The one batch loop: every executor hands its batches to `BatchWriter`, wherever it runs.
+
+For each batch, in this order:
+1. what the source could not read (`Batch.rejected`) is dead-lettered;
+2. the field policy is applied (unless the reader process already did);
+3. the target is prepared before its first batch (created, emptied), then writes and commits
+   the batch (a target that stores positions stores the batch's in the same transaction);
+4. rows the target refused are dead-lettered;
+5. the batch is reported: in the calling process that saves the checkpoint there and then;
+   from a child process (an applier, a Dask task) the report travels to the caller, and the
+   position stored with the rows is what a resume trusts (docs/adr/0007);
+6. only then is the source told the batch is durable (`acknowledge`: a Kafka consumer commits).
+
+Reports are the small messages of `pdip.integrator.runs.reporting`; `Progress` turns them into
+checkpoints, events and dead letters, so no executor keeps books of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pdip.integrator.adapters.base import Target
+from pdip.integrator.batch import Batch
+from pdip.integrator.models import Integration
+from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.policy import Policy
+
+Report = Callable[[Message], None]
+
+
+class BatchWriter:
+    """Writes one integration's batches to `target`, reporting each and then acknowledging it.
+
+    `prepared`: the target was already prepared (created or emptied) by someone else.
+    """
+
+    def __init__(
+        self,
+        integration: Integration,
+        target: Target,
+        policy: Policy | None,
+        report: Report,
+        acknowledge: Callable[[Batch], None],
+        truncate: bool,
+        prepared: bool = False,
+    ):
+        self.integration = integration
+        self.target = target
+        self.policy = policy
+        self.report = report
+        self.acknowledge = acknowledge
+        self.truncate = truncate
+        self.prepared = prepared
+
+    def prepare(self, columns: Sequence[str], truncate: bool | None = None) -> None:
+        """Create or empty the target once, before anything is written to it."""
+        if not self.prepared:
+            emptied = self.truncate if truncate is None else truncate
+            self.target.prepare(columns, self.integration.create_target, emptied)
+            self.prepared = True
+
+    def write(self, batch: Batch, rows_read: int | None = None, transformed: bool = False) -> None:
+        """`rows_read`: rows the source read for `batch` before any policy dropped some (its
+        length by default); `transformed`: the policy was already applied (by the reader)."""
+        started = time.perf_counter()
+        partition = batch.partition or ""
+        if batch.rejected:
+            self.report(RowsRefused(partition, batch.position, plain_rows(batch.rejected)))
+        ready = batch if transformed else with_policy(self.policy, self.integration, batch)
+        self.prepare(ready.columns)
+        written = self.target.write(ready)
+        self.target.commit()
+        if written.rejected:
+            rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
+            self.report(RowsRefused(partition, batch.position, plain_rows(rows)))
+        read = (len(batch) if rows_read is None else rows_read) + len(batch.rejected)
+        self.report(
+            BatchDone(
+                partition,
+                batch.position,
+                read,
+                written.written,
+                time.perf_counter() - started,
+                len(getattr(batch, "payload", None) or b""),
+                high_watermark(batch, self.integration.cursor, None),
+            )
+        )
+        self.acknowledge(batch)
+
+    def finish(self) -> None:
+        """After the last batch: a target no batch reached is still prepared (an empty source
+        creates its table), then the target puts its output in place."""
+        self.prepare(list(self.integration.columns or []))
+        self.target.finish()
+
+
+def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -> Batch:
+    """`batch` as the target may see it: the field policy applied to its rows, or to each of
+    its change-log entries (dropping the entries the policy drops). What the source could not
+    read stays with it, to be dead-lettered."""
+    if policy is None:
+        return batch
+    scope = _scope(integration)
+    if integration.mode == "changes":
+        entries = [row[0] for row in batch.rows]
+        kept = policy.apply_entries(entries, scope)
+        if len(kept) == len(entries) and all(map(operator.is_, kept, entries)):
+            return batch  # the usual batch: the policy changed nothing
+        applied = Batch(batch.columns, [(entry,) for entry in kept], position=batch.position)
+    else:
+        applied = policy.apply_batch(batch, scope)
+    applied.partition = batch.partition
+    if applied is not batch:
+        applied.rejected = batch.rejected
+    return applied
+
+
+@functools.lru_cache(maxsize=256)
+def _scope_of(source_kind: str, source_name: str, table: str, topic: str, sink: str) -> tuple[str, ...]:
+    scope = [f"source:{source_name or source_kind}", f"sink:{sink}"]
+    if table:
+        scope.append(f"table:{table}")
+    if topic:
+        scope.append(f"topic:{topic}")
+    return tuple(scope)
+
+
+def _scope(integration: Integration) -> tuple[str, ...]:
+    """Where a batch is in a policy's terms: its source (and table or topic) and its sink."""
+    source, target = integration.source, integration.target
+    return _scope_of(
+        source.kind,
+        source.name or "",
+        str(source.get("table") or ""),
+        str(source.get("topic") or ""),
+        target.name or target.kind,
+    )
+
+
+def plain(value: Any) -> Any:
+    """A dead-lettered value as stored: a change-log entry as its dict."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) and not isinstance(value, type) else value
+
+
+def plain_rows(rows: list[tuple[dict, str]]) -> list[tuple[dict, str]]:
+    """Dead-letter rows with values any process can unpickle."""
+    return [({name: plain(value) for name, value in row.items()}, reason) for row, reason in rows]
+
+
+def high_watermark(batch: Batch, cursor: str | None, current: Any) -> Any:
+    """The higher of `current` and the highest non-null `cursor` value in the batch."""
+    if cursor is None or cursor not in batch.columns:
+        return current
+    index = batch.columns.index(cursor)
+    values = [row[index] for row in batch.rows if row[index] is not None]
+    if not values:
+        return current
+    highest = max(values)
+    return highest if current is None or highest > current else current
