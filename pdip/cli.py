@@ -1,7 +1,13 @@
-"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `check`, `api`.
+"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `dead-letters`,
+`check`, `api`.
 
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
+
+Exit codes: 0 ok, 1 a run failed, 2 invalid input or refused (an operation that does not load,
+`run --resume` with nothing to resume, `run --execution-id` of an existing run, an unknown
+execution id; nothing is moved), 130 interrupted. `executions [show ID]` and `dead-letters ID`
+read the state database of the application at `--root` (`pdip.integrator.history` formats them).
 """
 
 from __future__ import annotations
