@@ -28,10 +28,13 @@ class StateStoreTest(unittest.TestCase):
         self.state.start_execution("copy", "one")
         self.state.execution_finished("one", "failed", {})
         started = self.state.execution("one")["started_at"]
+        self.assertEqual(self.state.unfinished_execution("copy"), "one")
         self.assertEqual(self.state.start_execution("copy", resume=True), ("one", True))
         record = self.state.execution("one")
         self.assertEqual((record["status"], record["started_at"], record["finished_at"]), ("running", started, None))
         self.assertEqual(self.state.start_execution("copy", "one", resume=True), ("one", True))
+        self.state.execution_finished("one", "finished", {})
+        self.assertIsNone(self.state.unfinished_execution("copy"))
 
     def test_an_existing_id_is_refused_for_a_new_execution(self):
         self.state.start_execution("copy", "one")
