@@ -208,7 +208,7 @@ def _executions(arguments: argparse.Namespace) -> int:
 
     with _state(arguments.root) as state:
         if arguments.execution_id is None:
-            lines = executions_table(state.executions(arguments.limit))
+            lines = executions_table(state.executions(arguments.limit), state.location)
         else:
             try:
                 record = state.known_execution(arguments.execution_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from pdip.conversion.tagged import dumps, encode
@@ -19,9 +19,12 @@ from pdip.conversion.tagged import dumps, encode
 COUNTS = ("rows_read", "rows_written", "rows_dead_lettered")
 
 
-def executions_table(records: Iterable[Mapping[str, Any]]) -> list[str]:
+def executions_table(records: Sequence[Mapping[str, Any]], location: str) -> list[str]:
     """A header and a line per execution: id, operation, status, start, seconds, rows read,
-    written and dead-lettered (summed over its integrations)."""
+    written and dead-lettered (summed over its integrations). With none, where they were looked
+    for (`location`: the state database's), since a wrong `--root` is the usual reason."""
+    if not records:
+        return [f"no executions in the state database ({location})"]
     header = ("EXECUTION", "OPERATION", "STATUS", "STARTED (UTC)", "SECONDS", "READ", "WRITTEN", "DEAD-LETTERED")
     lines = []
     for record in records:

@@ -183,6 +183,12 @@ class CliHistoryTest(unittest.TestCase):
         self.assertIn("no summary stored: the run is still going, or it stopped before it could write one", out)
         self.assertEqual(out.splitlines()[-1], "dead letters stored: 0")
 
+    def test_executions_of_an_application_without_runs_says_where_it_looked(self):
+        code, out, _ = self.pdip("executions", "--root", str(self.root))
+        self.assertEqual(
+            (code, out.strip()), (0, f"no executions in the state database (SQLite file {self.state_file})")
+        )
+
     def test_executions_show_an_unknown_id_exits_2(self):
         code, out, err = self.pdip("executions", "show", "nope", "--root", str(self.root))
         self.assertEqual((code, out), (2, ""))
