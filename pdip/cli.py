@@ -1,16 +1,27 @@
-"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `check`, `api`.
+"""The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `dead-letters`,
+`check`, `api`.
 
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
+
+Exit codes: 0 ok, 1 a run failed, 2 invalid input or refused (an operation that does not load,
+`run --resume` with nothing to resume, `run --execution-id` of an existing run, an unknown
+execution id; nothing is moved), 130 interrupted. `executions [show ID]` and `dead-letters ID`
+read the state database of the application at `--root` (`pdip.integrator.history` formats them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from pdip import __version__
+
+if TYPE_CHECKING:
+    from pdip.integrator import StateStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,10 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--root", help="the application's folder (default: the operation file's folder)")
     validate.set_defaults(handler=_validate)
 
-    executions = commands.add_parser("executions", help="list recent runs from the state database")
+    executions = commands.add_parser("executions", help="list recent runs from the state database (show ID: one)")
     executions.add_argument("--root", default=".", help="the application's folder (default: here)")
-    executions.add_argument("--limit", type=int, default=20)
-    executions.set_defaults(handler=_executions)
+    executions.add_argument("--limit", type=int, default=20, help="how many runs, the latest first (default 20)")
+    executions.set_defaults(handler=_executions, execution_id=None)
+    show = executions.add_subparsers(dest="action", metavar="show ID").add_parser("show", help="one run's details")
+    show.add_argument("execution_id", help="the run's execution id")
+    show.add_argument("--root", default=argparse.SUPPRESS, help="the application's folder (default: here)")
+
+    letters = commands.add_parser("dead-letters", help="the rows a run refused: integration, reason, position, row")
+    letters.add_argument("execution_id", help="the run's execution id (pdip executions lists them)")
+    letters.add_argument("--integration", help="only this integration's dead letters")
+    letters.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="default: table")
+    letters.add_argument("--root", default=".", help="the application's folder (default: here)")
+    letters.add_argument("--limit", type=int, help="at most this many, the first stored first")
+    letters.set_defaults(handler=_dead_letters)
 
     check = commands.add_parser("check", help="load an application's configuration and wire its services")
     check.add_argument("root", nargs="?", default=".", help="the application's folder (default: here)")
@@ -133,7 +155,7 @@ def _load(arguments: argparse.Namespace, command: str):
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    from pdip.integrator import Integrator
+    from pdip.integrator import Integrator, RunRefusedError
 
     try:
         pdi, operation = _load(arguments, "run")
@@ -153,13 +175,17 @@ def _run(arguments: argparse.Namespace) -> int:
     options = {"execution_id": arguments.execution_id, "resume": arguments.resume, "follow": arguments.follow}
     with pdi:
         integrator = pdi.get(Integrator)
-        if sys.stdout.isatty() and not arguments.no_progress:
-            from pdip.integrator.progress import ProgressBar
+        try:
+            if sys.stdout.isatty() and not arguments.no_progress:
+                from pdip.integrator.progress import ProgressBar
 
-            with ProgressBar().attach(integrator):
+                with ProgressBar().attach(integrator):
+                    result = integrator.integrate(operation, **options)
+            else:
                 result = integrator.integrate(operation, **options)
-        else:
-            result = integrator.integrate(operation, **options)
+        except RunRefusedError as error:
+            print(f"pdip run: {error}", file=sys.stderr)
+            return 2
     for item in result.integrations:
         detail = f": {item.error}" if item.error else ""
         print(
@@ -184,14 +210,51 @@ def _validate(arguments: argparse.Namespace) -> int:
 
 
 def _executions(arguments: argparse.Namespace) -> int:
+    from pdip.integrator import UnknownExecutionError
+    from pdip.integrator.history import execution_details, executions_table
+
+    with _state(arguments.root) as state:
+        if arguments.execution_id is None:
+            lines = executions_table(state.executions(arguments.limit), state.location)
+        else:
+            try:
+                record = state.known_execution(arguments.execution_id)
+            except UnknownExecutionError as error:
+                print(f"pdip executions: {error}", file=sys.stderr)
+                return 2
+            lines = execution_details(record, state.dead_letter_counts(arguments.execution_id))
+    print("\n".join(lines))
+    return 0
+
+
+def _dead_letters(arguments: argparse.Namespace) -> int:
+    from pdip.integrator import UnknownExecutionError
+    from pdip.integrator.history import write_dead_letters
+
+    execution_id, integration = arguments.execution_id, arguments.integration
+    with _state(arguments.root) as state:
+        try:
+            state.known_execution(execution_id)
+        except UnknownExecutionError as error:
+            print(f"pdip dead-letters: {error}", file=sys.stderr)
+            return 2
+        letters = state.dead_letters(execution_id, integration, arguments.limit)
+    if not letters:
+        where = f" in integration {integration!r}" if integration else ""
+        print(f"execution {execution_id!r} has no dead letters{where}")
+    else:
+        write_dead_letters(letters, arguments.format, sys.stdout)
+    return 0
+
+
+@contextlib.contextmanager
+def _state(root: str) -> Iterator[StateStore]:
+    """The state store of the application at `root`."""
     from pdip.base import Pdi
     from pdip.integrator import StateStore
 
-    with Pdi(arguments.root) as pdi:
-        for record in pdi.get(StateStore).executions(arguments.limit):
-            times = f"{record['started_at']}  {record['finished_at'] or '-'}"
-            print(f"{record['execution_id']}  {record['operation']}  {record['status']}  {times}")
-    return 0
+    with Pdi(root) as pdi:
+        yield pdi.get(StateStore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

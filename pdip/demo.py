@@ -73,7 +73,7 @@ def run_demo(directory: str | None = None, rows: int = 300_000) -> ExecutionResu
     with Pdi(root_directory=root) as pdi:
         integrator = pdi.get(Integrator)
         integrator.subscribe(IntegrationFinished, _print_finished)
-        result = integrator.integrate(demo_operation(), execution_id="demo")
+        result = integrator.integrate(demo_operation())
         kept = len(integrator.stores.get("good_readings", []))
     status = "finished" if result.ok else "FAILED"
     print(f"pdip demo {status} in {result.seconds:.2f} s in {root}: {rows:,} readings, {kept:,} good ones in memory")

@@ -6,7 +6,15 @@
 
 from pdip.integrator.base import ExecutionResult, IntegrationResult, Integrator
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import AdapterNotFoundError, IntegrationFailedError, OperationError
+from pdip.integrator.errors import (
+    AdapterNotFoundError,
+    ExecutionExistsError,
+    IntegrationFailedError,
+    NothingToResumeError,
+    OperationError,
+    RunRefusedError,
+    UnknownExecutionError,
+)
 from pdip.integrator.models import Connection, Integration, Operation
 from pdip.integrator.state import IntegratorConfig, StateStore
 
@@ -14,13 +22,17 @@ __all__ = [
     "AdapterNotFoundError",
     "Batch",
     "Connection",
+    "ExecutionExistsError",
     "ExecutionResult",
     "Integration",
     "IntegrationFailedError",
     "IntegrationResult",
     "Integrator",
     "IntegratorConfig",
+    "NothingToResumeError",
     "Operation",
     "OperationError",
+    "RunRefusedError",
     "StateStore",
+    "UnknownExecutionError",
 ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,17 +72,13 @@ class Integrator(ISingleton):
 
         `resume`: continue the operation's last run that did not finish (or `execution_id`):
         integrations it finished are skipped, the interrupted one starts after its last durable
-        batch. `follow`: stream sources keep reading until interrupted (Ctrl-C)."""
-        resumed = False
-        if resume and execution_id is None:
-            execution_id = self.state.unfinished_execution(operation.name)
-            if execution_id is None:
-                self.logger.info("operation %s has no unfinished run to resume; starting a new one", operation.name)
-        resumed = resume and execution_id is not None
-        execution_id = execution_id or uuid.uuid4().hex
+        batch. `follow`: stream sources keep reading until interrupted (Ctrl-C).
+
+        Refused before any data moves (`RunRefusedError`): `NothingToResumeError` when there is
+        no such run to resume, `ExecutionExistsError` for a new run under an existing id."""
+        execution_id, resumed = self.state.start_execution(operation.name, execution_id, resume)
         started = time.perf_counter()
         results = [IntegrationResult(integration.name) for integration in operation.integrations]
-        self.state.execution_started(execution_id, operation.name, resumed=resumed)
         self._emit(OperationStarted(execution_id, operation.name, len(operation.integrations)))
         status = "finished"
         with fewer_collections(), self._executor(operation) as executor:  # readers forked here inherit it

@@ -24,6 +24,54 @@ class IntegrationFailedError(RuntimeError):
         super().__init__(f"integration {integration!r} failed: {reason}")
 
 
+class RunRefusedError(RuntimeError):
+    """`integrate` refused to start a run, before any data moved; the message says why, names the
+    state database, and what to do instead. `pdip run` exits with 2."""
+
+
+class NothingToResumeError(RunRefusedError):
+    """`resume=True` (`--resume`) found no run to continue: the operation's last run finished, or
+    the `execution_id` asked for is unknown, finished, or a run of another operation (`found`: the
+    operation the stored execution belongs to, None when there is none)."""
+
+    def __init__(self, operation: str, state: str, execution_id: str | None = None, found: str | None = None):
+        self.operation, self.execution_id = operation, execution_id
+        advice = ""
+        if execution_id is None:
+            what = f"operation {operation!r} has no unfinished run to resume"
+            advice = "; run it without --resume to start a new one"
+        elif found is None:
+            what = f"no execution {execution_id!r} to resume for operation {operation!r}"
+        elif found != operation:
+            what = f"execution {execution_id!r} is a run of operation {found!r}, not {operation!r}"
+        else:
+            what = f"execution {execution_id!r} of operation {operation!r} finished; nothing to resume"
+        super().__init__(f"{what} (state database: {state}){advice}")
+
+
+class ExecutionExistsError(RunRefusedError):
+    """A new run was asked for under an `execution_id` the state database already holds; running it
+    would overwrite that run's record."""
+
+    def __init__(self, execution_id: str, status: str, state: str):
+        self.execution_id, self.status = execution_id, status
+        if status == "finished":
+            advice = "choose another --execution-id"
+        else:
+            advice = "continue it with --resume (integrate(..., resume=True)) or choose another --execution-id"
+        super().__init__(
+            f"execution {execution_id!r} already exists (status {status}, state database: {state}); {advice}"
+        )
+
+
+class UnknownExecutionError(LookupError):
+    """No execution with this id in the state database."""
+
+    def __init__(self, execution_id: str, state: str):
+        self.execution_id = execution_id
+        super().__init__(f"no execution {execution_id!r} in the state database ({state})")
+
+
 def refuse_unknown(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> None:
     """Raise `OperationError` for the first of `keys` not in `known`: `<prefix><key>: <what>
     (expected one of ...)`, with the closest known key suggested."""

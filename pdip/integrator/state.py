@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from pdip.configuration import BaseConfig, Configuration
 from pdip.conversion.tagged import dumps, loads
 from pdip.data.domain import UtcDateTime, utcnow
 from pdip.dependency import ISingleton
+from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError, UnknownExecutionError
+from pdip.policy.secrets import mask_connection_string
 
 METADATA = sa.MetaData()
 
@@ -80,25 +83,51 @@ class StateStore(ISingleton):
     def __init__(self, config: IntegratorConfig, configuration: Configuration):
         url = config.state_url or _default_url(configuration.root_directory)
         self.engine = sa.create_engine(url)
+        self.location = describe_location(self.engine.url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", sqlite_write_ahead_log)
         create_tables(self.engine, METADATA)
 
     # -- executions ------------------------------------------------------------------------------
 
-    def execution_started(self, execution_id: str, operation: str, resumed: bool = False) -> None:
-        """Record a run as running; a resumed run keeps its record (and start time)."""
+    def start_execution(
+        self, operation: str, execution_id: str | None = None, resume: bool = False
+    ) -> tuple[str, bool]:
+        """Record the run about to start as running; (its execution id, whether it resumes one).
+
+        A new run gets `execution_id` (a new id when None), which must not exist yet: a run never
+        overwrites another's record (`ExecutionExistsError`). `resume` continues `execution_id`, or
+        the operation's latest run when None, which must exist, be of this operation and not have
+        finished (`NothingToResumeError`); it keeps its record and start time."""
         with self.engine.begin() as connection:
-            if resumed:
+            if resume:
+                execution_id = self._resumable(connection, operation, execution_id)
                 update = EXECUTIONS.update().where(EXECUTIONS.c.execution_id == execution_id)
-                if connection.execute(update.values(status="running", finished_at=None)).rowcount:
-                    return
-            connection.execute(EXECUTIONS.delete().where(EXECUTIONS.c.execution_id == execution_id))
+                connection.execute(update.values(status="running", finished_at=None))
+                return execution_id, True
+            if execution_id is not None:
+                existing = _execution(connection, execution_id)
+                if existing is not None:
+                    raise ExecutionExistsError(execution_id, existing["status"], self.location)
+            execution_id = execution_id or uuid.uuid4().hex
             connection.execute(
                 EXECUTIONS.insert().values(
                     execution_id=execution_id, operation=operation, status="running", started_at=utcnow()
                 )
             )
+        return execution_id, False
+
+    def _resumable(self, connection: sa.Connection, operation: str, execution_id: str | None) -> str:
+        if execution_id is None:
+            execution_id = _unfinished_execution(connection, operation)
+            if execution_id is None:
+                raise NothingToResumeError(operation, self.location)
+            return execution_id
+        existing = _execution(connection, execution_id)
+        if existing is None or existing["operation"] != operation or existing["status"] == "finished":
+            found = None if existing is None else existing["operation"]
+            raise NothingToResumeError(operation, self.location, execution_id, found)
+        return execution_id
 
     def execution_finished(self, execution_id: str, status: str, summary: dict[str, Any]) -> None:
         with self.engine.begin() as connection:
@@ -110,22 +139,20 @@ class StateStore(ISingleton):
 
     def unfinished_execution(self, operation: str) -> str | None:
         """The id of the operation's latest run, unless that run finished (what `--resume` resumes)."""
-        query = (
-            sa.select(EXECUTIONS.c.execution_id, EXECUTIONS.c.status)
-            .where(EXECUTIONS.c.operation == operation)
-            .order_by(EXECUTIONS.c.started_at.desc())
-            .limit(1)
-        )
         with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-        return None if row is None or row.status == "finished" else row.execution_id
+            return _unfinished_execution(connection, operation)
 
     def execution(self, execution_id: str) -> dict[str, Any] | None:
         """One run's record, or None when there is no such run."""
-        query = sa.select(EXECUTIONS).where(EXECUTIONS.c.execution_id == execution_id)
         with self.engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        return None if row is None else dict(row)
+            return _execution(connection, execution_id)
+
+    def known_execution(self, execution_id: str) -> dict[str, Any]:
+        """One run's record; `UnknownExecutionError` (naming this database) when there is none."""
+        record = self.execution(execution_id)
+        if record is None:
+            raise UnknownExecutionError(execution_id, self.location)
+        return record
 
     def executions(self, limit: int = 20) -> list[dict[str, Any]]:
         query = sa.select(EXECUTIONS).order_by(EXECUTIONS.c.started_at.desc()).limit(limit)
@@ -181,10 +208,30 @@ class StateStore(ISingleton):
         with self.engine.begin() as connection:
             connection.execute(DEAD_LETTERS.insert(), records)
 
-    def dead_letters(self, execution_id: str) -> list[dict[str, Any]]:
-        query = sa.select(DEAD_LETTERS).where(DEAD_LETTERS.c.execution_id == execution_id).order_by(DEAD_LETTERS.c.id)
+    def dead_letters(
+        self, execution_id: str, integration: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """An execution's dead letters in the order they were stored, `row` and `position` decoded;
+        only `integration`'s when given, at most `limit`."""
+        query = sa.select(DEAD_LETTERS).where(DEAD_LETTERS.c.execution_id == execution_id)
+        if integration is not None:
+            query = query.where(DEAD_LETTERS.c.integration == integration)
+        query = query.order_by(DEAD_LETTERS.c.id).limit(limit)
         with self.engine.connect() as connection:
-            return [{**row, "row": loads(row["row"])} for row in connection.execute(query).mappings()]
+            return [
+                {**row, "row": loads(row["row"]), "position": loads(row["position"]) if row["position"] else None}
+                for row in connection.execute(query).mappings()
+            ]
+
+    def dead_letter_counts(self, execution_id: str) -> dict[str, int]:
+        """How many dead letters each integration of an execution stored (integrations with none are left out)."""
+        query = (
+            sa.select(DEAD_LETTERS.c.integration, sa.func.count())
+            .where(DEAD_LETTERS.c.execution_id == execution_id)
+            .group_by(DEAD_LETTERS.c.integration)
+        )
+        with self.engine.connect() as connection:
+            return {integration: count for integration, count in connection.execute(query)}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -216,6 +263,33 @@ def sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def describe_location(url: sa.URL) -> str:
+    """Where a state database is, for messages: a SQLite file's path, or the URL with its password
+    masked (in the user part and in any `password=` parameter)."""
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            return "an in-memory SQLite database"
+        return f"SQLite file {Path(url.database).resolve()}"
+    return mask_connection_string(url.render_as_string(hide_password=True))
+
+
+def _execution(connection: sa.Connection, execution_id: str) -> dict[str, Any] | None:
+    query = sa.select(EXECUTIONS).where(EXECUTIONS.c.execution_id == execution_id)
+    row = connection.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def _unfinished_execution(connection: sa.Connection, operation: str) -> str | None:
+    query = (
+        sa.select(EXECUTIONS.c.execution_id, EXECUTIONS.c.status)
+        .where(EXECUTIONS.c.operation == operation)
+        .order_by(EXECUTIONS.c.started_at.desc())
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    return None if row is None or row.status == "finished" else row.execution_id
 
 
 def _default_url(root: Path | None) -> str:

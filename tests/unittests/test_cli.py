@@ -100,7 +100,7 @@ class OperationCommandsTest(unittest.TestCase):
             self.assertIn("tiny failed in", out)
             code, out, _ = run("executions", "--root", str(root))
             self.assertEqual(code, 0)
-            self.assertIn("cli-1  tiny  failed", out)
+            self.assertRegex(out, r"cli-1 +tiny +failed")
             code, _, err = run("run", str(root / "missing.yml"))
             self.assertEqual(code, 2)
             self.assertIn("missing.yml", err)

@@ -199,7 +199,7 @@ class ExecutionsApiTest(unittest.TestCase):
         self.integrator.integrate(direct, execution_id="direct-run")  # as `pdip run` would
         status = self.client.get("/api/executions/direct-run").get_json()
         self.assertEqual((status["status"], status["rows_written"]), ("finished", 1000))
-        self.integrator.state.execution_started("elsewhere-run", "remote-op")
+        self.integrator.state.start_execution("remote-op", "elsewhere-run")
         status = self.client.get("/api/executions/elsewhere-run").get_json()
         self.assertEqual((status["status"], status["operation"], status["integrations"]), ("running", "remote-op", []))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from pdip import Pdi
 from pdip.integrator import Batch, Connection, Integration, Integrator, Operation, StateStore
 from pdip.integrator.adapters import Adapter, Capabilities, Source, Target, WriteResult
+from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError
 from pdip.integrator.state import Checkpoint
 from pdip.tracking import ChangeLogEntry
 
@@ -222,12 +223,54 @@ class RunsTest(unittest.TestCase):
         self.assertTrue(self.integrator.integrate(operation, resume=True).ok)
         self.assertEqual(self.written(), list(range(20)))
 
-    def test_resume_with_no_unfinished_run_starts_a_new_one(self):
+    def test_resume_with_no_unfinished_run_is_refused_and_moves_nothing(self):
         operation = self.operation(self.numbers(total=3))
-        first = self.integrator.integrate(operation)
-        second = self.integrator.integrate(operation, resume=True)
-        self.assertNotEqual(first.execution_id, second.execution_id)
-        self.assertEqual(self.written(), [0, 1, 2] * 2)
+        self.integrator.integrate(operation)
+        with self.assertRaises(NothingToResumeError) as raised:
+            self.integrator.integrate(operation, resume=True)
+        self.assertEqual(
+            str(raised.exception),
+            f"operation 'numbers' has no unfinished run to resume (state database: SQLite file "
+            f"{self.root.resolve() / '.pdip' / 'state.db'}); run it without --resume to start a new one",
+        )
+        self.assertEqual(self.written(), [0, 1, 2])
+        self.assertEqual(len(self.state.executions()), 1)
+
+    def test_resuming_an_unknown_a_finished_or_another_operation_s_execution_is_refused(self):
+        operation = self.operation(self.numbers(total=3))
+        first = self.integrator.integrate(operation, execution_id="first")
+        self.state.start_execution("other-operation", "elsewhere")
+        refusals = {}
+        for execution_id in ("missing", "first", "elsewhere"):
+            with self.assertRaises(NothingToResumeError) as raised:
+                self.integrator.integrate(operation, execution_id=execution_id, resume=True)
+            refusals[execution_id] = str(raised.exception).split(" (state database")[0]
+        self.assertEqual(
+            refusals,
+            {
+                "missing": "no execution 'missing' to resume for operation 'numbers'",
+                "first": "execution 'first' of operation 'numbers' finished; nothing to resume",
+                "elsewhere": "execution 'elsewhere' is a run of operation 'other-operation', not 'numbers'",
+            },
+        )
+        self.assertTrue(first.ok)
+        self.assertEqual(self.written(), [0, 1, 2])
+
+    def test_a_new_run_under_an_existing_execution_id_is_refused_and_the_record_kept(self):
+        operation = self.operation(self.numbers(total=3, batch_size=1, fail_at=2))
+        self.integrator.integrate(operation, execution_id="nightly")
+        before = self.state.execution("nightly")
+        with self.assertRaises(ExecutionExistsError) as raised:
+            self.integrator.integrate(operation, execution_id="nightly")
+        self.assertIn("execution 'nightly' already exists (status failed", str(raised.exception))
+        self.assertIn("continue it with --resume", str(raised.exception))
+        self.assertEqual(self.state.execution("nightly"), before)
+        self.assertEqual(self.written(), [0, 1])
+        self.assertTrue(self.integrator.integrate(operation, execution_id="nightly", resume=True).ok)
+        with self.assertRaises(ExecutionExistsError) as raised:
+            self.integrator.integrate(operation, execution_id="nightly")
+        self.assertIn("(status finished", str(raised.exception))
+        self.assertNotIn("--resume", str(raised.exception))  # a finished run has nothing to continue
 
     def test_a_stream_source_continues_where_the_last_run_stopped(self):
         operation = self.operation(self.numbers(total=4, source="stream"))

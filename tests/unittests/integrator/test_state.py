@@ -1,0 +1,80 @@
+"""The state store's records: which execution a run writes under, where the store is, dead letters."""
+
+import tempfile
+import unittest
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pdip.configuration import Configuration
+from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError
+from pdip.integrator.state import IntegratorConfig, StateStore, describe_location
+
+
+class StateStoreTest(unittest.TestCase):
+    def setUp(self):
+        self.root = Path(tempfile.mkdtemp(prefix="pdip-state-")).resolve()
+        self.state = StateStore(IntegratorConfig(), Configuration(root_directory=self.root))
+        self.addCleanup(self.state.close)
+
+    def test_a_new_execution_gets_an_id_and_a_running_record(self):
+        execution_id, resumed = self.state.start_execution("copy")
+        self.assertFalse(resumed)
+        self.assertEqual(len(execution_id), 32)
+        record = self.state.execution(execution_id)
+        self.assertEqual((record["operation"], record["status"], record["finished_at"]), ("copy", "running", None))
+
+    def test_resume_picks_the_operation_s_last_unfinished_execution_and_keeps_its_start(self):
+        self.state.start_execution("copy", "one")
+        self.state.execution_finished("one", "failed", {})
+        started = self.state.execution("one")["started_at"]
+        self.assertEqual(self.state.unfinished_execution("copy"), "one")
+        self.assertEqual(self.state.start_execution("copy", resume=True), ("one", True))
+        record = self.state.execution("one")
+        self.assertEqual((record["status"], record["started_at"], record["finished_at"]), ("running", started, None))
+        self.assertEqual(self.state.start_execution("copy", "one", resume=True), ("one", True))
+        self.state.execution_finished("one", "finished", {})
+        self.assertIsNone(self.state.unfinished_execution("copy"))
+
+    def test_an_existing_id_is_refused_for_a_new_execution(self):
+        self.state.start_execution("copy", "one")
+        with self.assertRaises(ExecutionExistsError) as raised:
+            self.state.start_execution("copy", "one")
+        self.assertEqual(raised.exception.execution_id, "one")
+        self.assertEqual(raised.exception.status, "running")
+        self.assertIn(str(self.root / ".pdip" / "state.db"), str(raised.exception))
+
+    def test_nothing_to_resume_names_the_operation_and_the_state_database(self):
+        with self.assertRaises(NothingToResumeError) as raised:
+            self.state.start_execution("copy", resume=True)
+        self.assertEqual(raised.exception.operation, "copy")
+        self.assertIn(f"SQLite file {self.root / '.pdip' / 'state.db'}", str(raised.exception))
+        self.assertEqual(self.state.executions(), [])
+
+    def test_the_location_is_a_sqlite_file_or_a_url_without_its_password(self):
+        self.assertEqual(self.state.location, f"SQLite file {self.root / '.pdip' / 'state.db'}")
+        self.assertEqual(describe_location(sa.make_url("sqlite://")), "an in-memory SQLite database")
+        self.assertEqual(
+            describe_location(sa.make_url("postgresql+psycopg://pdip:s3cret@db:5432/state?sslmode=require")),
+            "postgresql+psycopg://pdip:***@db:5432/state?sslmode=require",
+        )
+        self.assertNotIn("s3cret", describe_location(sa.make_url("mysql+pymysql://u@db/state?password=s3cret")))
+
+    def test_dead_letters_are_read_back_by_integration_and_limit_with_their_positions(self):
+        self.state.start_execution("copy", "one")
+        self.state.dead_letter("one", "orders", {"file": "a.csv", "row": 3}, [({"id": 1}, "bad id"), ({"id": 2}, "x")])
+        self.state.dead_letter("one", "lines", None, [({"n": 5}, "too long")])
+        self.state.dead_letter("two", "orders", 7, [({"id": 9}, "elsewhere")])
+        letters = self.state.dead_letters("one")
+        self.assertEqual([letter["reason"] for letter in letters], ["bad id", "x", "too long"])
+        self.assertEqual(letters[0]["position"], {"file": "a.csv", "row": 3})
+        self.assertIsNone(letters[2]["position"])
+        self.assertEqual(letters[2]["row"], {"n": 5})
+        self.assertEqual([letter["row"] for letter in self.state.dead_letters("one", "orders")], [{"id": 1}, {"id": 2}])
+        self.assertEqual([letter["reason"] for letter in self.state.dead_letters("one", limit=1)], ["bad id"])
+        self.assertEqual(self.state.dead_letter_counts("one"), {"orders": 2, "lines": 1})
+        self.assertEqual(self.state.dead_letter_counts("three"), {})
+
+
+if __name__ == "__main__":
+    unittest.main()
