@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import ReadRequest, Source, Target
+from pdip.integrator.adapters.base import ReadRequest, Source, Target, prepare_target
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import IntegrationFailedError
@@ -33,6 +33,7 @@ from pdip.integrator.events import BatchWritten, Event, RowsDeadLettered
 from pdip.integrator.executors import InlineReaders, ProcessReaders
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.state import Checkpoint, StateStore
+from pdip.integrator.types import column_names
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.base import IntegrationResult, RunContext
@@ -43,11 +44,13 @@ WHOLE = ""  # the partition name of a source that is read whole
 
 @dataclasses.dataclass
 class Plan:
-    """How an integration reads: the request of each partition, and whether it resumes."""
+    """How an integration reads: the request of each partition, whether it resumes, and the
+    columns' types the source declares (for the target of an empty source)."""
 
     requests: list[ReadRequest]
     resuming: bool
     watermark: Any
+    types: Any = None
 
 
 class IntegrationRun:
@@ -90,13 +93,14 @@ class IntegrationRun:
             follow=follow,
         )
         requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
+        types = source.schema(request) if self.policy is None else None  # a policy may change a column's type
         if stores:
             target.position_slot = self.slot
         continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
         if not continuing:
             if stores:
                 target.forget_positions(self.slot)
-            return Plan(requests, False, watermark)
+            return Plan(requests, False, watermark, types)
         same_run = checkpoint is not None and checkpoint.execution_id == self.context.execution_id
         recorded = checkpoint.positions if checkpoint and (same_run or source.resumes_between_runs) else {}
         planned = []
@@ -107,7 +111,7 @@ class IntegrationRun:
                 position = recorded.get(name)
             planned.append(dataclasses.replace(item, resume=position))
         resuming = any(item.resume is not None for item in planned)
-        return Plan(planned, resuming, watermark)
+        return Plan(planned, resuming, watermark, types)
 
     def _slot(self, partition: str) -> str:
         return f"{self.slot}/{partition}" if partition else self.slot
@@ -165,8 +169,9 @@ class IntegrationRun:
                 )
         finally:  # a run that stops early gives back the source's connection and reader processes now
             batches.close()
-        if not prepared:
-            target.prepare(list(integration.columns or []), integration.create_target, truncate)
+        if not prepared:  # an empty source: the target is made from the columns the source declares
+            columns = list(integration.columns or column_names(plan.types))
+            prepare_target(target, columns, integration.create_target, truncate, plan.types)
         target.finish()
         self.save_positions(positions, finished=True)
 
