@@ -100,6 +100,12 @@ class DeclaredColumnsTest(unittest.TestCase):
         other = sql_types(declared, ["id", "price", "missing"], sqlite.dialect())
         self.assertEqual([type(kind) for kind in other], [sa.Integer, sa.Double, type(None)])
 
+    def test_a_type_another_database_cannot_create_is_left_to_the_values(self):
+        declared = ColumnTypes("mysql", (mysql.YEAR(),), ("year",))  # no generic form
+        self.assertEqual(sql_types(declared, ["year"], sqlite.dialect()), [None])
+        declared = ColumnTypes("postgresql", (postgresql.ARRAY(sa.Integer()),), ("tags",))  # not on SQLite
+        self.assertEqual(sql_types(declared, ["tags"], sqlite.dialect()), [None])
+
     def test_an_unsized_decimal_keeps_its_fraction_on_mysql(self):
         declared = ColumnTypes("postgresql", (postgresql.NUMERIC(),), ("amount",))
         (kind,) = sql_types(declared, ["amount"], mysql.dialect())
