@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import ReadRequest, Source, Target, prepare_target
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import IntegrationFailedError
+from pdip.integrator.errors import IntegrationFailedError, OperationError
 from pdip.integrator.events import BatchWritten, Event, RowsDeadLettered
 from pdip.integrator.executors import InlineReaders, ProcessReaders
 from pdip.integrator.models import Integration, Operation
@@ -93,7 +93,7 @@ class IntegrationRun:
             follow=follow,
         )
         requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
-        types = source.schema(request) if self.policy is None else None  # a policy may change a column's type
+        types = self._declared(source, request)
         if stores:
             target.position_slot = self.slot
         continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
@@ -112,6 +112,16 @@ class IntegrationRun:
             planned.append(dataclasses.replace(item, resume=position))
         resuming = any(item.resume is not None for item in planned)
         return Plan(planned, resuming, watermark, types)
+
+    def _declared(self, source: Source, request: ReadRequest) -> Any:
+        """The columns' types the source declares; none under a policy, which may change a
+        column's type, or when the source cannot say (a missing table: reading it reports that)."""
+        if self.policy is not None:
+            return None
+        try:
+            return source.schema(request)
+        except OperationError:
+            return None
 
     def _slot(self, partition: str) -> str:
         return f"{self.slot}/{partition}" if partition else self.slot

@@ -254,6 +254,20 @@ class DeclaredTypesTest(unittest.TestCase):
         )
         self.assertEqual(pyarrow.parquet.read_schema(self.root / "copy.parquet").remove_metadata(), schema)
 
+    def test_an_empty_memory_table_gives_its_schema_unless_a_policy_may_change_it(self):
+        self.integrator.stores["none"] = pyarrow.table({"id": pyarrow.array([], pyarrow.int16())})
+        for policy, expected in ((False, pyarrow.schema([("id", pyarrow.int16())])), (True, pyarrow.schema([]))):
+            with self.subTest(policy=policy):
+                self.run_one(
+                    Integration(
+                        "memory-empty",
+                        source=Connection("memory", {"store": "none"}),
+                        target=Connection("parquet", {"path": "memory.parquet"}),
+                        policy=policy,
+                    )
+                )
+                self.assertEqual(pyarrow.parquet.read_schema(self.root / "memory.parquet"), expected)
+
     # -- reading never changes a SQLite source ----------------------------------------------------
 
     def test_a_sqlite_source_is_read_only_and_keeps_its_journal_mode(self):
