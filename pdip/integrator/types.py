@@ -130,7 +130,7 @@ def arrow_to_sql(kind: pyarrow.DataType) -> sa.types.TypeEngine | None:
             return sa.Numeric(20, 0)
         return sa.SmallInteger() if bits <= 16 else sa.Integer() if bits <= 32 else sa.BigInteger()
     if is_.is_floating(kind):
-        return sa.Double() if kind.bit_width == 64 else sa.Float()
+        return sa.Double() if kind.bit_width == 64 else sa.Float(precision=24)  # a 4-byte float
     if is_.is_decimal(kind):
         return sa.Numeric(kind.precision, kind.scale)
     if is_.is_string(kind) or is_.is_large_string(kind):

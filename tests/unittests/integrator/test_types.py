@@ -106,6 +106,14 @@ class DeclaredColumnsTest(unittest.TestCase):
         declared = ColumnTypes("postgresql", (postgresql.ARRAY(sa.Integer()),), ("tags",))  # not on SQLite
         self.assertEqual(sql_types(declared, ["tags"], sqlite.dialect()), [None])
 
+    def test_a_single_precision_float_stays_single_and_any_other_is_double(self):
+        schema = pyarrow.schema([("single", pyarrow.float32()), ("double", pyarrow.float64())])
+        single, double = sql_types(schema, ["single", "double"], postgresql.dialect())
+        self.assertIs(type(single), sa.Float)  # FLOAT: 4 bytes on MariaDB, 8 on PostgreSQL (never narrower)
+        self.assertEqual(double.compile(dialect=postgresql.dialect()), "DOUBLE PRECISION")
+        declared = ColumnTypes("sqlite", (sqlite.REAL(),), ("ratio",))  # 8 bytes in SQLite
+        self.assertIsInstance(sql_types(declared, ["ratio"], postgresql.dialect())[0], sa.Double)
+
     def test_an_unsized_decimal_keeps_its_fraction_on_mysql(self):
         declared = ColumnTypes("postgresql", (postgresql.NUMERIC(),), ("amount",))
         (kind,) = sql_types(declared, ["amount"], mysql.dialect())
