@@ -77,8 +77,15 @@ def engine_for(connection, context: Any, read_only: bool = False, **connect_args
 def _read_only_sqlite(path: str) -> Callable[[], sqlite3.Connection]:
     """Connections to the SQLite file at `path` that cannot write to it (`mode=ro`); a reader
     waits up to 15 s for a writer of the same file, as the WAL setup's busy timeout does."""
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-    return lambda: sqlite3.connect(uri, uri=True, timeout=15, check_same_thread=False)
+    absolute = os.path.abspath(path)
+    uri = f"file:{urllib.parse.quote(absolute)}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        if not os.path.isfile(absolute):  # SQLite would only say "unable to open database file"
+            raise OperationError(f"SQLite file {absolute} does not exist (a source is read, never created)")
+        return sqlite3.connect(uri, uri=True, timeout=15, check_same_thread=False)
+
+    return connect
 
 
 def _table(engine: sa.Engine, connection) -> sa.Table:

@@ -17,7 +17,7 @@ import pyarrow.parquet
 import sqlalchemy as sa
 
 from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, StateStore
+from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.sql import SqlSource
 from pdip.integrator.base import Integrator
@@ -298,6 +298,13 @@ class DeclaredTypesTest(unittest.TestCase):
                 self.assertEqual(sorted(item.name for item in self.root.glob("source.db*")), ["source.db"])
         with contextlib.closing(sqlite3.connect(path)) as connection:
             self.assertEqual(connection.execute("PRAGMA journal_mode").fetchone(), ("delete",))
+
+    def test_a_missing_sqlite_source_file_is_named_and_not_created(self):
+        source = SqlSource(Connection("sql", {"url": self.sqlite_url("missing.db"), "table": "t"}), self.pdi)
+        self.addCleanup(source.close)
+        with self.assertRaisesRegex(OperationError, r"SQLite file .*missing\.db does not exist"):
+            list(source.read(ReadRequest(10)))
+        self.assertFalse((self.root / "missing.db").exists())
 
     def test_a_write_through_a_sqlite_sources_connection_fails(self):
         url = self.sqlite_url("source.db")
