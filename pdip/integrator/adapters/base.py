@@ -17,6 +17,9 @@ The optional hooks, each with a default that does nothing special:
   `position`); the source starts right after it.
 - `ReadRequest.accept` / `Target.accepts()`: payload formats (`Batch.raw_format`) the target
   writes as they are; a source that can produce one may pass its data through undecoded.
+- `Source.schema(request)`: the columns and their declared types (`pdip.integrator.types`) of
+  what `request` reads, known before reading; a target of an empty source gets them in
+  `Target.prepare(..., types=...)` and creates its table or file from them.
 - `Source.acknowledge(position)`: everything up to `position` is durable at the target (a
   Kafka consumer commits its offsets here).
 - `Source.resumes_between_runs`: a stream (a topic, the outbox) whose every run continues where
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -97,6 +101,11 @@ class Source(abc.ABC):
         this source reads), that together read what `request` reads. One unless overridden."""
         return [request]
 
+    def schema(self, request: ReadRequest) -> Any:
+        """The columns `request` reads and their types, as this source declares them (a
+        `ColumnTypes` or a `pyarrow.Schema`, see `pdip.integrator.types`); None: unknown."""
+        return None
+
     def acknowledge(self, position: Any) -> None:
         """Everything this source yielded up to `position` is durable at the target."""
 
@@ -117,8 +126,10 @@ class Target(abc.ABC):
     commits_per_batch = True
     takes_parallel_writers = False
 
-    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
-        """Called once before the first batch: create or empty the target when asked."""
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
+        """Called once before the first batch: create or empty the target when asked. `types`
+        is what the source declared of the columns (`Source.schema`), given when no batch
+        came, so an empty source's target is still created with the right columns."""
 
     def accepts(self) -> tuple[str, ...]:
         """Raw payload formats this target writes without decoding them (none by default)."""
@@ -149,6 +160,18 @@ class Target(abc.ABC):
 
     def close(self) -> None:
         """Release connections and files; called once the integration ends, failed or not."""
+
+
+def prepare_target(target: Target, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
+    """`target.prepare`, with the declared `types` for a target that takes them (one written
+    before they existed overrides `prepare` without them, and still works)."""
+    parameters = inspect.signature(target.prepare).parameters
+    if types is not None and (
+        "types" in parameters or any(item.kind is inspect.Parameter.VAR_KEYWORD for item in parameters.values())
+    ):
+        target.prepare(columns, create, truncate, types=types)
+    else:
+        target.prepare(columns, create, truncate)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,7 @@ from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.models import Connection
+from pdip.integrator.types import ColumnTypes, named_types
 
 KINDS = {"csv": "csv", "jsonl": "jsonl", "json_lines": "jsonl", "parquet": "parquet", "excel": "excel"}
 SUFFIXES = {
@@ -228,11 +229,40 @@ class FileSource(Source):
         if self._staging is not None:  # remote files, each downloaded just before it is read
             files = self._staging.downloaded(files)
         if self.kind == "csv" and file_csv_raw.passes_through(self.settings, request):
-            yield from file_csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
+            batches = file_csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
         elif self.kind == "parquet":
-            yield from self._arrow_batches(files, request, skip)
+            batches = self._arrow_batches(files, request, skip)
         else:
-            yield from self._row_batches(files, request, skip)
+            batches = self._row_batches(files, request, skip)
+        for batch in batches:
+            batch.types = batch.to_arrow().schema if self.kind == "parquet" else self._declared(batch.columns)
+            yield batch
+
+    def schema(self, request: ReadRequest) -> Any:
+        """The columns of the first file and their types: a Parquet file's Arrow schema, the
+        `types:` setting (a CSV column without one is text). None for remote files, which are not
+        downloaded for their types alone, and when there is no file."""
+        files = [] if self._staging is not None else self._files()
+        if not files:
+            return None
+        path, name = files[0]
+        wanted = list(request.columns) if request.columns else None
+        if self.kind == "parquet":
+            parquet = require("pyarrow.parquet", "parquet")
+            import pyarrow
+
+            with parquet.ParquetFile(path) as reader:
+                schema = reader.schema_arrow
+            # a wanted column the file lacks is left out: reading it fails with the file's name
+            return pyarrow.schema([schema.field(column) for column in wanted or schema.names if column in schema.names])
+        with self._open(path, name, wanted, wanted is not None) as reader:
+            columns = wanted or reader.columns
+        return self._declared(columns) if columns else None
+
+    def _declared(self, columns: list[str]) -> ColumnTypes:
+        """The `types:` setting for `columns`: a CSV value is text unless declared otherwise; a
+        JSON Lines or Excel value has its own type, which its values show."""
+        return named_types(columns, self.settings.types, "text" if self.kind == "csv" else None)
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
         """A folder or glob read as up to `count` partitions of whole files, in runs of neighbours
@@ -416,8 +446,9 @@ class FileTarget(Target):
         self._temporary: Path | None = None
         self._writer: FileWriter | None = None
 
-    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
-        """Open the temporary file. Files are always created; `truncate` wins over `append`."""
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
+        """Open the temporary file. Files are always created; `truncate` wins over `append`.
+        `types`: the source's declared types, for the file of an empty source."""
         self.columns = list(columns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._staging is not None and self.settings.append and not truncate:
@@ -426,6 +457,7 @@ class FileTarget(Target):
         self._temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pdip-tmp")
         self._temporary.touch(exist_ok=False)
         self._writer = WRITERS[self.kind](self._temporary, self.columns, self.settings, existing)
+        self._writer.types = types
 
     def write(self, batch: Batch) -> WriteResult:
         if batch.columns != self.columns and len(batch):

@@ -21,12 +21,16 @@ from pdip.integrator.adapters.base import WriteResult
 from pdip.integrator.adapters.file_formats import csv_dialect, csv_text, require, to_text
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
+from pdip.integrator.types import arrow_fields
 
 _EXCEL_TEXT_LIMIT = 32_767  # characters in one cell
 
 
 class FileWriter(abc.ABC):
-    """Writes one (temporary) file. `existing` is the file to append to, when appending."""
+    """Writes one (temporary) file. `existing` is the file to append to, when appending; `types`
+    is what the source declared of the columns (`pdip.integrator.types`), set by the target."""
+
+    types: Any = None
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         self.path, self.columns, self.settings = path, columns, settings
@@ -159,8 +163,10 @@ def _json_value(value: Any) -> Any:
 
 
 class ParquetWriter(FileWriter):
-    """Arrow all the way: the first batch's schema is the file's (decimals widened to 38 digits),
-    later batches are cast to it; a row whose values do not fit is refused with the column."""
+    """Arrow all the way: the file's schema is the source's declared types (`Batch.types`, or
+    for an empty source the target's `types`); a column the source declares nothing of takes
+    the first batch's type (a decimal widened to 38 digits). Every batch is cast to it; a row
+    whose values do not fit is refused with the column."""
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
@@ -187,7 +193,7 @@ class ParquetWriter(FileWriter):
         if not len(batch):  # an empty batch says nothing about the columns' types
             return WriteResult(0)
         if self.writer is None:
-            self._open(_schema_of(batch))
+            self._open(_schema_of(batch, batch.types if batch.types is not None else self.types))
         try:
             self.writer.write_batch(conform(batch, self.schema))
             return WriteResult(len(batch))
@@ -206,10 +212,14 @@ class ParquetWriter(FileWriter):
         return WriteResult(len(fitting), rejected)
 
     def close(self) -> None:
-        if self.writer is None:  # no rows at all: the columns, without types
+        if self.writer is None:  # no rows at all: the columns, with the types the source declared
             import pyarrow
 
-            self._open(pyarrow.schema([(name, pyarrow.null()) for name in self.columns]))
+            declared = arrow_fields(self.types, self.columns)
+            fields = [
+                field or pyarrow.field(name, pyarrow.null()) for name, field in zip(self.columns, declared, strict=True)
+            ]
+            self._open(pyarrow.schema(fields))
         self.writer.close()
 
     def abort(self) -> None:
@@ -217,9 +227,20 @@ class ParquetWriter(FileWriter):
             self.writer.close()
 
 
-def _schema_of(batch: Batch) -> Any:
-    """The first batch's types. When a column of rows mixes types, its first value that is not
-    None decides; decimals get room for 38 digits, so a later, longer value still fits."""
+def _schema_of(batch: Batch, declared: Any) -> Any:
+    """The declared types, and for a column declared without one, the first batch's. When a
+    column of rows mixes types, its first value that is not None decides; decimals get room for
+    38 digits, so a later, longer value still fits."""
+    import pyarrow
+
+    fields = arrow_fields(declared, batch.columns)
+    if all(field is not None for field in fields):
+        return pyarrow.schema(fields)
+    inferred = _inferred_schema(batch)
+    return pyarrow.schema([field or inferred.field(index) for index, field in enumerate(fields)])
+
+
+def _inferred_schema(batch: Batch) -> Any:
     import pyarrow
 
     try:

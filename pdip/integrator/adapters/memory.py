@@ -28,6 +28,18 @@ class MemoryStores(dict):
             return value.to_dict(orient="records")
         return list(value)
 
+    def schema(self, name: str) -> Any:
+        """The Arrow schema of a store that has one (an Arrow table, a DataFrame); a list of
+        records knows no types."""
+        value = self.get(name)
+        if hasattr(value, "schema"):
+            return value.schema
+        if hasattr(value, "to_dict"):
+            import pyarrow
+
+            return pyarrow.Schema.from_pandas(value, preserve_index=False)
+        return None
+
 
 def _store_name(connection) -> str:
     name = connection.get("store")
@@ -48,16 +60,28 @@ class MemorySource(Source):
             records.sort(key=lambda record: record[request.cursor])
         columns = list(request.columns) if request.columns else (list(records[0]) if records else [])
         first = request.resume or 0  # a position is how many records were read
+        types = self.schema(request)
         for start in range(first, len(records), request.batch_size):
             chunk = records[start : start + request.batch_size]
-            yield Batch.from_dicts(chunk, columns, position=start + len(chunk))
+            batch = Batch.from_dicts(chunk, columns, position=start + len(chunk))
+            batch.types = types
+            yield batch
+
+    def schema(self, request: ReadRequest) -> Any:
+        """What the store knows of its columns (an Arrow table's or a DataFrame's types)."""
+        schema = self.context.stores.schema(_store_name(self.connection))
+        if schema is None or not request.columns:
+            return schema
+        import pyarrow
+
+        return pyarrow.schema([schema.field(name) for name in request.columns if name in schema.names])
 
     def describe(self) -> str:
         return f"memory:{self.connection.get('store')}"
 
 
 class MemoryTarget(Target):
-    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
         stores, name = self.context.stores, _store_name(self.connection)
         if truncate or name not in stores:
             stores[name] = []

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
+import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -53,8 +56,10 @@ _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` fo
 _RAW_FORMATS = {"postgresql": (sql_postgres.RAW_FORMAT, CSV), "sqlite": (sql_sqlite.RAW_FORMAT,)}
 
 
-def engine_for(connection, context: Any, **connect_args: Any) -> sa.Engine:
-    """An engine for the connection's database (one per source or target; disposed at close)."""
+def engine_for(connection, context: Any, read_only: bool = False, **connect_args: Any) -> sa.Engine:
+    """An engine for the connection's database (one per source or target; disposed at close).
+    A SQLite file is opened `read_only` for a source (reading never changes it, not even its
+    journal mode); a target's is switched to WAL mode (see `SqlTarget._first_commit_synced`)."""
     settings = connection.settings
     url = settings.get("url") or settings.get("connection_string")
     if not url:
@@ -66,10 +71,27 @@ def engine_for(connection, context: Any, **connect_args: Any) -> sa.Engine:
         url = DatabaseConfig(**parts).url(getattr(context, "root", None))
     url = sa.make_url(url)
     arguments = connect_args if url.get_backend_name() in _MYSQL else {}
+    on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_file and read_only:
+        return sa.create_engine(url, pool_pre_ping=True, creator=_read_only_sqlite(url.database))
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=arguments)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        sa.event.listen(engine, "connect", sqlite_write_ahead_log)  # see SqlTarget._commits
+    if on_file:
+        sa.event.listen(engine, "connect", sqlite_write_ahead_log)
     return engine
+
+
+def _read_only_sqlite(path: str) -> Callable[[], sqlite3.Connection]:
+    """Connections to the SQLite file at `path` that cannot write to it (`mode=ro`); a reader
+    waits up to 15 s for a writer of the same file, as the WAL setup's busy timeout does."""
+    absolute = os.path.abspath(path)
+    uri = f"file:{urllib.parse.quote(absolute)}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        if not os.path.isfile(absolute):  # SQLite would only say "unable to open database file"
+            raise OperationError(f"SQLite file {absolute} does not exist (a source is read, never created)")
+        return sqlite3.connect(uri, uri=True, timeout=15, check_same_thread=False)
+
+    return connect
 
 
 def _table(engine: sa.Engine, connection) -> sa.Table:
@@ -101,7 +123,7 @@ class _Read:
 class SqlSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
-        self.engine = engine_for(connection, context)
+        self.engine = engine_for(connection, context, read_only=True)
         self._reflected: sa.Table | None = None
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
@@ -153,6 +175,10 @@ class SqlSource(Source):
         indexes = [columns.index(name) for name in plan.order] if keyed else None
         return sql_partitions.positions(indexes, plan.rows_before)
 
+    def schema(self, request: ReadRequest) -> ColumnTypes | None:
+        """A table's columns as reflected (a query's are known only from its rows)."""
+        return self._source(request)[2]
+
     def _plan(self, request: ReadRequest) -> _Read:
         select, column, types = self._source(request)
         conditions = self._conditions(request, column)
@@ -190,7 +216,8 @@ class SqlSource(Source):
             return table.c[name]
 
         columns = [column(name) for name in request.columns] if request.columns else list(table.c)
-        types = ColumnTypes(self.engine.dialect.name, tuple(item.type for item in columns))
+        names = tuple(item.name for item in columns)
+        types = ColumnTypes(self.engine.dialect.name, tuple(item.type for item in columns), names)
         return sa.select(*columns), column, types
 
     @staticmethod
@@ -269,12 +296,16 @@ class SqlTarget(Target):
     def accepts(self) -> tuple[str, ...]:
         return _raw_formats(self.engine)
 
-    def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
+    def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
+        """Remember what to do; the table is made ready with the first batch, or here, from the
+        source's declared `types`, when no batch comes (an empty source)."""
         self._create = create
         self._columns = list(columns)
         self._truncate = truncate
         if self.position_slot is not None:
             ensure_table(self.engine)
+        if types is not None and self._columns and (create or truncate):
+            self.table = self._ready(Batch(self._columns, [], types=types))
 
     def durable_position(self, slot: str) -> Any:
         return load_position(self.engine, slot)
@@ -400,7 +431,7 @@ class SqlTarget(Target):
     def _create_table(self, batch: Batch) -> None:
         name, schema = self.connection.get("table"), self.connection.get("schema")
         dialect = self.engine.dialect.name
-        declared = batch.types if isinstance(batch.types, ColumnTypes) else None
+        declared = batch.types
         raw_postgres = batch.raw_format == sql_postgres.RAW_FORMAT and dialect == "postgresql"
         if declared is None and raw_postgres and all(oid < 16384 for oid in batch.layout):
             # a query's result: its built-in types, whose OIDs are the same on every server
@@ -411,7 +442,8 @@ class SqlTarget(Target):
                 )
                 _execute(connection, f"CREATE TABLE {self._target()} ({columns})")
             return
-        table = sa.Table(name, sa.MetaData(schema=schema), *columns_for(batch, declared, self.engine))
+        columns = columns_for(batch.columns, lambda: batch.rows, declared, self.engine)
+        table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         table.create(self.engine)
 
     def _empty(self, table: sa.Table) -> None:

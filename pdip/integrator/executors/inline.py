@@ -28,7 +28,7 @@ class InlineExecutor(Executor):
                 writer.write(batch)
         finally:  # a run that stops early gives back the source's cursor now
             batches.close()
-        writer.finish()
+        writer.finish(plan.types)
         progress.finish()
 
 

@@ -89,7 +89,7 @@ class ProcessExecutor(InlineExecutor):
                 writer.write(batch, rows_read, transformed=True)
         finally:  # a run that stops early ends its readers now
             batches.close()
-        writer.finish()
+        writer.finish(plan.types)
         progress.finish()
 
 

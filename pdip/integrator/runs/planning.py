@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import ReadRequest, Source, Target
 from pdip.integrator.adapters.positions import partition_slot
+from pdip.integrator.errors import OperationError
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.runs.reporting import IntegrationRun
@@ -28,11 +29,13 @@ WHOLE = ""  # the partition name of a source that is read whole
 
 @dataclasses.dataclass
 class Plan:
-    """How an integration reads: the request of each partition, and whether it resumes."""
+    """How an integration reads: the request of each partition, whether it resumes, and the
+    columns' types the source declares (for the target of an empty source)."""
 
     requests: list[ReadRequest]
     resuming: bool
     watermark: Any
+    types: Any = None
 
 
 def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool, resume: bool, follow: bool) -> Plan:
@@ -51,13 +54,14 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
         follow=follow,
     )
     requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
+    types = _declared(run, source, request)
     if stores:
         target.position_slot = run.slot
     continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
     if not continuing:
         if stores:
             target.forget_positions(run.slot)
-        return Plan(requests, False, watermark)
+        return Plan(requests, False, watermark, types)
     same_run = checkpoint is not None and checkpoint.execution_id == run.context.execution_id
     recorded = checkpoint.positions if checkpoint and (same_run or source.resumes_between_runs) else {}
     planned = []
@@ -68,4 +72,15 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
             position = recorded.get(name)
         planned.append(dataclasses.replace(item, resume=position))
     resuming = any(item.resume is not None for item in planned)
-    return Plan(planned, resuming, watermark)
+    return Plan(planned, resuming, watermark, types)
+
+
+def _declared(run: IntegrationRun, source: Source, request: ReadRequest) -> Any:
+    """The columns' types the source declares; none under a policy, which may change a column's
+    type, or when the source cannot say (a missing table: reading it reports that)."""
+    if run.policy is not None:
+        return None
+    try:
+        return source.schema(request)
+    except OperationError:
+        return None

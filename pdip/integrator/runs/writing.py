@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import Target
+from pdip.integrator.adapters.base import Target, prepare_target
 from pdip.integrator.batch import Batch
 from pdip.integrator.models import Integration
 from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused
+from pdip.integrator.types import column_names
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.policy import Policy
@@ -58,11 +59,10 @@ class BatchWriter:
         self.truncate = truncate
         self.prepared = prepared
 
-    def prepare(self, columns: Sequence[str], truncate: bool | None = None) -> None:
+    def prepare(self, columns: Sequence[str], types: Any = None) -> None:
         """Create or empty the target once, before anything is written to it."""
         if not self.prepared:
-            emptied = self.truncate if truncate is None else truncate
-            self.target.prepare(columns, self.integration.create_target, emptied)
+            prepare_target(self.target, columns, self.integration.create_target, self.truncate, types)
             self.prepared = True
 
     def write(self, batch: Batch, rows_read: int | None = None, transformed: bool = False) -> None:
@@ -93,10 +93,11 @@ class BatchWriter:
         )
         self.acknowledge(batch)
 
-    def finish(self) -> None:
-        """After the last batch: a target no batch reached is still prepared (an empty source
-        creates its table), then the target puts its output in place."""
-        self.prepare(list(self.integration.columns or []))
+    def finish(self, types: Any = None) -> None:
+        """After the last batch: a target no batch reached is still prepared, from the columns'
+        `types` the source declares (an empty source creates its table), then the target puts
+        its output in place."""
+        self.prepare(list(self.integration.columns or column_names(types)), types)
         self.target.finish()
 
 
