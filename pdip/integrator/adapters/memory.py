@@ -29,7 +29,7 @@ class MemoryStores(dict):
         return list(value)
 
 
-def _store_name(connection) -> str:
+def store_name(connection) -> str:
     name = connection.get("store")
     if not name:
         raise OperationError("a memory connection needs `store: <name>`")
@@ -38,7 +38,7 @@ def _store_name(connection) -> str:
 
 class MemorySource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
-        records = self.context.stores.records(_store_name(self.connection))
+        records = self.context.stores.records(store_name(self.connection))
         if request.cursor is not None and request.after is not None:
             records = [
                 record
@@ -58,12 +58,12 @@ class MemorySource(Source):
 
 class MemoryTarget(Target):
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
-        stores, name = self.context.stores, _store_name(self.connection)
+        stores, name = self.context.stores, store_name(self.connection)
         if truncate or name not in stores:
             stores[name] = []
 
     def write(self, batch: Batch) -> WriteResult:
-        self.context.stores[_store_name(self.connection)].extend(batch.to_dicts())
+        self.context.stores[store_name(self.connection)].extend(batch.to_dicts())
         return WriteResult(written=len(batch))
 
     def describe(self) -> str:
