@@ -144,6 +144,7 @@ EXPECTED = {
         "read_json_lines",
         "tracking_actor",
     ],
+    "pdip.messaging": ["KafkaDeliveryError", "KafkaSender", "KafkaSettings", "KafkaSettingsError", "kafka_settings"],
     "pdip.policy": [
         "MASK",
         "REDACTED",

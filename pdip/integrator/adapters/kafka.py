@@ -38,18 +38,16 @@ from typing import Any
 
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.kafka_settings import ConfirmedDelivery, KafkaSettings, kafka_settings
+from pdip.integrator.adapters.kafka_settings import KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
 from pdip.integrator.errors import OperationError
+from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
+from pdip.messaging.kafka import KafkaSender
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
 MAX_POLL_INTERVAL_MS = 300_000  # librdkafka's default
-
-
-class KafkaDeliveryError(RuntimeError):
-    """The broker did not confirm messages: the batch is not durable and its checkpoint not saved."""
 
 
 class KafkaAssignmentError(RuntimeError):
@@ -375,13 +373,13 @@ class KafkaChangesSource(KafkaSource):
 # -- writing ------------------------------------------------------------------------------------
 
 
-class KafkaTarget(Target, ConfirmedDelivery):
+class KafkaTarget(Target):
     """Rows as JSON objects, keyed by the `key` columns' values (none: no key)."""
 
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "target")
-        self._producer: Any = None
+        self.sender = KafkaSender(self.settings)
         self._encode = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
@@ -409,21 +407,7 @@ class KafkaTarget(Target, ConfirmedDelivery):
 
     def write(self, batch: Batch) -> WriteResult:
         messages, rejected = self._messages(batch)
-        produce = self._ready().produce
-        topic = self.settings.topic
-        count = 0
-        for key, value in messages:
-            while True:
-                try:
-                    produce(topic, value, key)
-                    break
-                except BufferError:  # the client's queue is full: let it send, then try again
-                    self._producer.poll(0.05)
-            count += 1
-            if count % 10_000 == 0:
-                self._producer.poll(0)
-        self._producer.poll(0)
-        return WriteResult(count, rejected)
+        return WriteResult(self.sender.send(self.settings.topic, messages), rejected)
 
     def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
         columns, encode = batch.columns, self._encode
@@ -444,22 +428,13 @@ class KafkaTarget(Target, ConfirmedDelivery):
 
     def commit(self) -> None:
         """Wait until the broker confirmed every message sent so far."""
-        if self._producer is None:
-            return
-        failures, waiting = self._settle()
-        if failures:
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise KafkaDeliveryError(f"{len(failures)} messages were not delivered: {failures[0]}{more}")
-        if waiting:
-            raise KafkaDeliveryError(f"{waiting} messages were not confirmed by the broker in time")
+        self.sender.confirm()
 
     def describe(self) -> str:
         return f"kafka:{self.settings.topic}"
 
     def close(self) -> None:
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            producer.flush(0)
+        self.sender.close()
 
 
 class KafkaChangesTarget(KafkaTarget):
