@@ -41,7 +41,16 @@ EXPECTED = {
         "MissingSectionError",
     ],
     "pdip.configuration.models": ["ApiConfig", "ApplicationConfig", "BaseConfig", "DatabaseConfig"],
-    "pdip.conversion": ["ConversionError", "Problem", "check", "convert", "expected", "to_plain"],
+    "pdip.conversion": [
+        "ConversionError",
+        "Problem",
+        "check",
+        "convert",
+        "expected",
+        "json_default",
+        "to_bool",
+        "to_plain",
+    ],
     "pdip.cqrs": [
         "CqrsConfig",
         "Dispatcher",

@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pdip.conversion import json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka_settings import KafkaSettings, kafka_settings
@@ -57,15 +58,6 @@ class KafkaAssignmentError(RuntimeError):
 
 def _label(connection) -> str:
     return f"kafka connection {connection.name!r}" if connection.name else "kafka connection"
-
-
-def _json_default(value: Any) -> Any:
-    from pdip.conversion import to_plain
-
-    plain = to_plain(value)
-    if plain is value:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-    return plain
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -380,7 +372,7 @@ class KafkaTarget(Target):
         super().__init__(connection, context)
         self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "target")
         self.sender = KafkaSender(self.settings)
-        self._encode = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+        self._encode = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         if truncate:
@@ -482,7 +474,7 @@ def _key_reader(positions: list[int]) -> Any:
     return lambda row: _row_key([row[index] for index in positions])
 
 
-_KEY_DUMPS = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+_KEY_DUMPS = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
 
 
 def _row_key(values: list[Any]) -> bytes | None:
