@@ -1,7 +1,6 @@
 """Typed values from raw data and back: one converter for configuration, DTOs and change logs."""
 
 from pdip.conversion.coercion import (
-    ConversionError,
     Problem,
     check,
     convert,
@@ -10,5 +9,6 @@ from pdip.conversion.coercion import (
     to_bool,
     to_plain,
 )
+from pdip.conversion.errors import ConversionError
 
 __all__ = ["ConversionError", "Problem", "check", "convert", "expected", "json_default", "to_bool", "to_plain"]

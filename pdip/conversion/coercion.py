@@ -28,6 +28,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
+from pdip.conversion.errors import ConversionError
+
 # The texts a lenient conversion (environment variables, query strings, file columns typed `bool`)
 # reads as a bool, whatever their case and surrounding spaces; `t`/`f` are how PostgreSQL writes them.
 TRUE_TEXTS = frozenset({"true", "yes", "on", "1", "t", "y"})
@@ -60,14 +62,6 @@ class Problem:
             return f"expected {self.expected}"
         got = shown(self.path, self.value) if shown else repr(self.value)
         return f"expected {self.expected}, got {got}"
-
-
-class ConversionError(ValueError):
-    """One or more values did not convert; `problems` lists each with its path."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("; ".join(problem.describe() for problem in problems))
 
 
 def convert(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pdip.integrator.batch import Batch
+from pdip.integrator.errors import UnappliableEntry
 from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
 from pdip.tracking.entry import message_key as message_key  # the key Kafka messages of entries carry
 
@@ -87,10 +88,6 @@ def _reason(error: Exception) -> str:
 
 
 # -- applying entries by key -------------------------------------------------------------------
-
-
-class UnappliableEntry(ValueError):
-    """An entry a keyed store cannot apply; the message is the dead letter's reason."""
 
 
 def key_of(entry: ChangeLogEntry, columns: Sequence[str]) -> tuple:

@@ -24,6 +24,15 @@ class IntegrationFailedError(RuntimeError):
         super().__init__(f"integration {integration!r} failed: {reason}")
 
 
+class UnappliableEntry(ValueError):
+    """A change-log entry a keyed store cannot apply; the message is the dead letter's reason."""
+
+
+class KafkaAssignmentError(RuntimeError):
+    """A bounded read was left without partitions (the broker or its group coordinator gone) for
+    longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
+
+
 def refuse_unknown(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> None:
     """Raise `OperationError` for the first of `keys` not in `known`, with the closest known key
     suggested (see `pdip.configuration.errors.refuse_unknown`)."""

@@ -42,18 +42,13 @@ from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, So
 from pdip.integrator.adapters.kafka_settings import KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import KafkaAssignmentError, OperationError
 from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
 from pdip.messaging.kafka import KafkaSender
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
 MAX_POLL_INTERVAL_MS = 300_000  # librdkafka's default
-
-
-class KafkaAssignmentError(RuntimeError):
-    """A bounded read was left without partitions (the broker or its group coordinator gone) for
-    longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
 
 
 def _label(connection) -> str:
