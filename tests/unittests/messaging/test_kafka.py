@@ -50,6 +50,14 @@ class KafkaSenderTest(unittest.TestCase):
         sender.close()
         self.assertIsNone(sender._producer)
 
+    def test_every_message_of_several_sends_is_counted_and_confirmed_together(self):
+        sender = KafkaSender(kafka_settings(NOWHERE, "k", "target"))
+        self.assertEqual(sender.send("t", ((None, b"%d" % number) for number in range(10_000))), 10_000)
+        self.assertEqual(sender.send("t", [(b"last", b"x")]), 1)  # the same producer goes on
+        with self.assertRaisesRegex(KafkaDeliveryError, r"^10001 messages were not delivered: t: "):
+            sender.confirm()
+        sender.close()
+
     def test_a_full_queue_is_waited_out_and_each_refused_message_fails_the_confirmation(self):
         options = {**NOWHERE["options"], "queue.buffering.max.messages": 1}
         sender = KafkaSender(kafka_settings({**NOWHERE, "options": options}, "k", "target"))
