@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 from pdip.dependency.errors import PdiConfigurationError
 
 
@@ -11,3 +14,17 @@ class ConfigurationError(PdiConfigurationError):
 
 class MissingSectionError(ConfigurationError):
     """A typed section with required fields has no values in any file or environment variable."""
+
+
+def refuse_unknown(
+    keys: Iterable, known: Iterable[str], prefix: str, what: str, error: type[PdiConfigurationError]
+) -> None:
+    """Raise `error` for the first of `keys` not in `known`: `<prefix><key>: <what> (expected one
+    of ...)`, with the closest known key suggested. The one unknown-key check of operations,
+    adapter settings and Kafka client settings; each area passes its own error class."""
+    known = list(known)
+    for key in keys:
+        if key not in known:
+            hint = get_close_matches(str(key), known, n=1)
+            suggestion = f"; did you mean {hint[0]}?" if hint else ""
+            raise error(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")

@@ -28,8 +28,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
+from pdip.conversion.errors import ConversionError
+
+# The texts a lenient conversion (environment variables, query strings, file columns typed `bool`)
+# reads as a bool, whatever their case and surrounding spaces; `t`/`f` are how PostgreSQL writes them.
+TRUE_TEXTS = frozenset({"true", "yes", "on", "1", "t", "y"})
+FALSE_TEXTS = frozenset({"false", "no", "off", "0", "f", "n"})
 _NULL = frozenset({"", "null", "none", "~"})
 _SEQUENCES = (list, tuple, set, frozenset)
 _INVALID = object()
@@ -58,14 +62,6 @@ class Problem:
             return f"expected {self.expected}"
         got = shown(self.path, self.value) if shown else repr(self.value)
         return f"expected {self.expected}, got {got}"
-
-
-class ConversionError(ValueError):
-    """One or more values did not convert; `problems` lists each with its path."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("; ".join(problem.describe() for problem in problems))
 
 
 def convert(
@@ -175,6 +171,31 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, (*_SEQUENCES,)):
         return [to_plain(item) for item in value]
     return value
+
+
+def to_bool(value: Any) -> bool:
+    """A bool from a bool, the ints 0 and 1, or a text in TRUE_TEXTS / FALSE_TEXTS (any case,
+    spaces around ignored); ValueError for anything else. The one lenient reading of a bool."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in TRUE_TEXTS:
+        return True
+    if text in FALSE_TEXTS:
+        return False
+    raise ValueError(f"expected a bool (true/false, yes/no, on/off, 1/0, t/f, y/n), got {value!r}")
+
+
+def json_default(value: Any) -> Any:
+    """For `json.JSONEncoder(default=json_default)`: what JSON lacks, the way `to_plain` writes it
+    (ISO datetimes, decimals as text, ...); the encoder asks only for values it cannot write
+    itself, which keeps plain rows fast. TypeError for a value `to_plain` leaves as it is."""
+    plain = to_plain(value)
+    if plain is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return plain
 
 
 class _Converter:
@@ -300,11 +321,7 @@ class _Converter:
         if hint is bool:
             if isinstance(value, bool):
                 return value
-            if lenient and isinstance(value, int) and value in (0, 1):
-                return bool(value)
-            if lenient and isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-                return value.strip().lower() in _TRUE
-            return _INVALID
+            return to_bool(value) if lenient else _INVALID
         if isinstance(value, bool):
             return _INVALID
         if issubclass(hint, enum.Enum):

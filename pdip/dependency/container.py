@@ -93,7 +93,7 @@ class Container:
         if self._injector is None:
             from pdip.dependency.injector_bridge import BridgedInjector
 
-            self._injector = BridgedInjector(self, self._modules)
+            self._injector = BridgedInjector(self.get, self._modules)
         return self._injector
 
     # -- registering ---------------------------------------------------------------------------

@@ -7,17 +7,18 @@ falls back to the container, so a module's `@provider` can ask for any pdip serv
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import injector
 
-if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
-    from pdip.dependency.container import Container
-
 
 class BridgedInjector(injector.Injector):
-    def __init__(self, container: Container, modules: list[injector.Module]):
-        self._container = container
+    """`fallback` is the container's `get`: taking the function, not the container, keeps this
+    module below `pdip.dependency.container`, which imports it."""
+
+    def __init__(self, fallback: Callable[[Any], Any], modules: list[injector.Module]):
+        self._fallback = fallback
         super().__init__(modules, auto_bind=False)
 
     def get(self, interface: Any, scope: Any = None) -> Any:
@@ -25,4 +26,4 @@ class BridgedInjector(injector.Injector):
             isinstance(interface, type) and issubclass(interface, injector.Scope)
         ):
             return super().get(interface, scope)
-        return self._container.get(interface)
+        return self._fallback(interface)

@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pdip.conversion.tagged import encode, write_json
 from pdip.integrator.batch import Batch
+from pdip.integrator.errors import UnappliableEntry
 from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
+from pdip.tracking.entry import message_key as message_key  # the key Kafka messages of entries carry
 
 ENTRY_COLUMN = "entry"
 COLUMNS = (ENTRY_COLUMN,)
@@ -45,12 +46,6 @@ def batch_entries(batch: Batch) -> list[ChangeLogEntry]:
     if batch.columns != list(COLUMNS):
         raise ValueError(f"a change-log batch has the one column {ENTRY_COLUMN!r}; got {', '.join(batch.columns)}")
     return [row[0] for row in batch.rows]
-
-
-def message_key(entry: ChangeLogEntry) -> bytes:
-    """The Kafka message key of an entry: its entity and key, so one row's changes share a
-    partition and stay in order. `["accounts",42]`, as compact JSON (tagged for other types)."""
-    return write_json([entry.entity, encode(entry.key)]).encode()
 
 
 def entry_from_json(text: str | bytes) -> ChangeLogEntry:
@@ -93,10 +88,6 @@ def _reason(error: Exception) -> str:
 
 
 # -- applying entries by key -------------------------------------------------------------------
-
-
-class UnappliableEntry(ValueError):
-    """An entry a keyed store cannot apply; the message is the dead letter's reason."""
 
 
 def key_of(entry: ChangeLogEntry, columns: Sequence[str]) -> tuple:

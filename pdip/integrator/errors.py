@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from difflib import get_close_matches
 
+from pdip.configuration import errors as configuration_errors
 from pdip.dependency.errors import PdiConfigurationError
 
 
@@ -72,12 +72,16 @@ class UnknownExecutionError(LookupError):
         super().__init__(f"no execution {execution_id!r} in the state database ({state})")
 
 
+class UnappliableEntry(ValueError):
+    """A change-log entry a keyed store cannot apply; the message is the dead letter's reason."""
+
+
+class KafkaAssignmentError(RuntimeError):
+    """A bounded read was left without partitions (the broker or its group coordinator gone) for
+    longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
+
+
 def refuse_unknown(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> None:
-    """Raise `OperationError` for the first of `keys` not in `known`: `<prefix><key>: <what>
-    (expected one of ...)`, with the closest known key suggested."""
-    known = list(known)
-    for key in keys:
-        if key not in known:
-            hint = get_close_matches(str(key), known, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise OperationError(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")
+    """Raise `OperationError` for the first of `keys` not in `known`, with the closest known key
+    suggested (see `pdip.configuration.errors.refuse_unknown`)."""
+    configuration_errors.refuse_unknown(keys, known, prefix, what, OperationError)

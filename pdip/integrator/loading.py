@@ -20,21 +20,28 @@ import typing
 from collections.abc import Mapping
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdip.configuration.loader import read_file
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.executors import EXECUTORS
-from pdip.integrator.models import Connection, Integration, Operation
+from pdip.integrator.integrations import Connection, Integration
+
+if TYPE_CHECKING:
+    from pdip.integrator.models import Operation
 
 _OPERATION_KEYS = ("name", "executor", "scheduler", "retries", "connections", "integrations")
 _ENDPOINTS = ("source", "target")
 
 
 def load_operation(
-    path: Path, connections: Mapping[str, Mapping[str, Any]], environ: Mapping[str, str] | None
+    operation: type[Operation],
+    path: Path,
+    connections: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str] | None,
 ) -> Operation:
+    """An `operation` (the class, `Operation` or a subclass) read from the YAML file at `path`."""
     data = read_file(path, dict(os.environ if environ is None else environ))
     where = path.name
     _refuse_unknown(data, _OPERATION_KEYS, where, "")
@@ -54,7 +61,7 @@ def load_operation(
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise OperationError(f"{where}: retries: expected 0 or more, got {retries!r}")
     scheduler = data.get("scheduler")
-    return Operation(
+    return operation(
         name=str(data.get("name") or path.stem),
         integrations=integrations,
         executor=executor,

@@ -13,75 +13,14 @@ from YAML (`Operation.from_yaml`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-Mode = Literal["full", "incremental", "changes"]
-MODES = ("full", "incremental", "changes")
+from pdip.integrator.integrations import MODES, Connection, Integration, Mode
+from pdip.integrator.loading import load_operation
 
-
-@dataclasses.dataclass(frozen=True)
-class Connection:
-    kind: str
-    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    name: str | None = None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.settings.get(key, default)
-
-    def __repr__(self) -> str:
-        from pdip.policy import mask_secrets
-
-        label = f"{self.name}: " if self.name else ""
-        return f"Connection({label}{self.kind}, {mask_secrets(dict(self.settings))})"
-
-
-@dataclasses.dataclass
-class Integration:
-    """One source-to-target move. With only a target it runs `sql` there (DDL, clean-ups).
-
-    `mode`: `full` reads everything, `incremental` what is newer than the last run's high-water
-    mark of `cursor`, `changes` moves `ChangeLogEntry` batches (outbox, topic, JSON Lines) and
-    applies them at the target. `parallelism`: how many readers split the source (key ranges of
-    a table on `key`, partitions of a topic). `policy`: whether the application's field policy
-    is applied to every batch before the target sees it: by default only in `changes` mode;
-    `true` or `false` decides, and a file path adds that policy file to the application's.
-    """
-
-    name: str
-    target: Connection
-    source: Connection | None = None
-    mode: Mode = "full"
-    columns: Sequence[str] | None = None
-    key: Sequence[str] | None = None
-    cursor: str | None = None
-    batch_size: int = 10_000
-    parallelism: int = 1
-    truncate_target: bool = False
-    create_target: bool = False
-    max_errors: int = 0
-    sql: str | None = None
-    policy: bool | str | None = None
-
-    def __post_init__(self):
-        problems = []
-        if self.mode not in MODES:
-            problems.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.mode == "incremental" and not self.cursor:
-            problems.append("cursor: an incremental integration needs a cursor column")
-        if self.source is None and not self.sql:
-            problems.append("source: required unless the integration only runs `sql` at its target")
-        if self.batch_size < 1:
-            problems.append(f"batch_size: expected a positive number, got {self.batch_size}")
-        if self.parallelism < 1:
-            problems.append(f"parallelism: expected a positive number, got {self.parallelism}")
-        if self.max_errors < 0:
-            problems.append(f"max_errors: expected 0 or more, got {self.max_errors}")
-        if problems:
-            from pdip.integrator.errors import OperationError
-
-            raise OperationError(f"integration {self.name!r}: " + "; ".join(problems), problems)
+__all__ = ["MODES", "Connection", "Integration", "Mode", "Operation"]
 
 
 @dataclasses.dataclass
@@ -103,6 +42,4 @@ class Operation:
     ) -> Operation:
         """An operation from a YAML file; `connections` are named connections (application.yml's
         `CONNECTIONS` section) that integrations may refer to by name."""
-        from pdip.integrator.loading import load_operation
-
-        return load_operation(Path(path), connections or {}, environ)
+        return load_operation(cls, Path(path), connections or {}, environ)

@@ -17,7 +17,7 @@ from pdip.policy.secrets import (
 )
 
 _LAZY = {
-    "REDACTED": "pdip.policy.engine",
+    "REDACTED": "pdip.policy.walking",
     "Policy": "pdip.policy.engine",
     "MissingSaltError": "pdip.policy.errors",
     "PolicyError": "pdip.policy.errors",

@@ -19,8 +19,9 @@ from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import REDACTED, Scope, _add, _Dropped
+from pdip.policy.errors import RecordDropped
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD, HASH, REDACT
+from pdip.policy.walking import REDACTED, Scope, add_count
 
 if TYPE_CHECKING:
     from pdip.policy.engine import Policy
@@ -41,7 +42,7 @@ def apply_to_batch(policy: Policy, batch: Any, scope: Scope) -> Any:
             f"apply_batch takes a dict of column name -> values, a pyarrow Table/RecordBatch or a Batch; "
             f"got {type(batch).__name__}"
         )
-    policy._count(counts)
+    policy.add_counts(counts)
     return result
 
 
@@ -55,7 +56,7 @@ def _decision(scoped: ScopedRules, name: Any) -> Decision:
 def _columns(policy: Policy, scoped: ScopedRules, batch: Mapping[Any, Sequence[Any]], counts: dict) -> dict:
     rows = len(next(iter(batch.values()))) if batch else 0
     if scoped.drops_everything:
-        _add(counts, DROP_RECORD, scoped.label, rows)
+        add_count(counts, DROP_RECORD, scoped.label, rows)
         return {name: [] for name in batch}
     result: dict[Any, Any] = {}
     dropped: set[int] = set()  # positions of the rows a drop_record rule drops
@@ -70,14 +71,14 @@ def _columns(policy: Policy, scoped: ScopedRules, batch: Mapping[Any, Sequence[A
                 column = _nested_column(policy, scoped, decision, name, column, counts, dropped)
             result[name] = column
             continue
-        _add(counts, action, scoped.label, len(column))
+        add_count(counts, action, scoped.label, len(column))
         if action == REDACT:
             result[name] = _redacted_list(column)
         elif action == HASH:
             result[name] = policy.hasher.column(column)
         # DROP: left out
     if dropped:
-        _add(counts, DROP_RECORD, scoped.label, len(dropped))
+        add_count(counts, DROP_RECORD, scoped.label, len(dropped))
         positions = sorted(dropped)
         result = {name: _without_rows(column, positions) for name, column in result.items()}
     return result
@@ -145,8 +146,8 @@ def _nested_column(
     changed = False
     for row, cell in enumerate(column):
         try:
-            new = policy._value(scoped, decision, cell, counts, path, 1)
-        except _Dropped:
+            new = policy.walker.value(scoped, decision, cell, counts, path, 1)
+        except RecordDropped:
             dropped.add(row)
             new = cell
         changed = changed or new is not cell
@@ -163,7 +164,7 @@ def _arrow(policy: Policy, scoped: ScopedRules, batch: Any, counts: dict) -> Any
 
     rows = batch.num_rows
     if scoped.drops_everything:
-        _add(counts, DROP_RECORD, scoped.label, rows)
+        add_count(counts, DROP_RECORD, scoped.label, rows)
         return batch.slice(0, 0)
     names, arrays = [], []
     dropped = None  # boolean array: True where a drop_record rule drops the row
@@ -176,7 +177,7 @@ def _arrow(policy: Policy, scoped: ScopedRules, batch: Any, counts: dict) -> Any
             decision = decision.fallback
         action = decision.action
         if action == DROP:
-            _add(counts, DROP, scoped.label, rows)
+            add_count(counts, DROP, scoped.label, rows)
             continue
         if action == ALLOW:
             if _arrow_nested(pa, column.type):
@@ -184,7 +185,7 @@ def _arrow(policy: Policy, scoped: ScopedRules, batch: Any, counts: dict) -> Any
                 if marks is not None:
                     dropped = marks if dropped is None else pc.or_(dropped, marks)
         else:
-            _add(counts, action, scoped.label, rows)
+            add_count(counts, action, scoped.label, rows)
             column = _arrow_redacted(pa, pc, column) if action == REDACT else _arrow_hashed(pa, pc, policy, column)
         names.append(name)
         arrays.append(column)
@@ -192,7 +193,7 @@ def _arrow(policy: Policy, scoped: ScopedRules, batch: Any, counts: dict) -> Any
     if dropped is not None:
         gone = pc.sum(pc.cast(dropped, pa.int64())).as_py() or 0
         if gone:
-            _add(counts, DROP_RECORD, scoped.label, gone)
+            add_count(counts, DROP_RECORD, scoped.label, gone)
             result = result.filter(pc.invert(dropped))
     return result
 

@@ -15,42 +15,37 @@ fields each action applied to and the records dropped; `metadata()` adds each fi
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import functools
 import os
 import threading
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pdip.policy.batches import apply_to_batch
 from pdip.policy.decisions import ScopedRules, normalized_path
-from pdip.policy.errors import MissingSaltError
+from pdip.policy.entries import apply_to_entries, apply_to_entry
+from pdip.policy.errors import MissingSaltError, RecordDropped
 from pdip.policy.files import PolicyFile, load_policy_file
-from pdip.policy.rules import ALLOW, DROP_RECORD, HASH, REDACT, Rule
+from pdip.policy.rules import HASH, REDACT, Rule
 from pdip.policy.secrets import is_secret_name
-from pdip.policy.selectors import PredicatePattern, parse_scope
+from pdip.policy.selectors import PredicatePattern
+from pdip.policy.walking import (
+    REMOVED,
+    SALT_VARIABLE,
+    Counts,
+    Scope,
+    ValueWalker,
+    parsed_scopes,
+    with_scope,
+)
+from pdip.tracking.paths import steps
 
 if TYPE_CHECKING:
     from pdip.configuration import Configuration
     from pdip.policy.hashing import ValueHasher
     from pdip.tracking.entry import ChangeLogEntry
 
-REDACTED = "<redacted>"
-SALT_VARIABLE = "POLICY_SALT"
 BUILT_IN = "built-in"
-
-Scope = str | Sequence[str] | None
-
-# Values with nothing inside for a policy to look at: allowed as they are without a closer look.
-_SCALARS = frozenset(
-    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, uuid.UUID}
-)
 _MAX_SCOPES = 4_096
-
-
-class _Dropped(Exception):
-    """Raised inside the walk over a record when a drop_record rule fires."""
 
 
 def built_in_rules() -> tuple[Rule, ...]:
@@ -84,11 +79,12 @@ class Policy:
                 f"{hashing[0].where} hashes values but no salt is set; give salt=..., "
                 f"POLICY.SALT in application.yml or the {SALT_VARIABLE} environment variable"
             )
-        self._hasher: ValueHasher | None = None
+        hasher: ValueHasher | None = None
         if salt is not None:
             from pdip.policy.hashing import ValueHasher  # hashlib loads OpenSSL: only when hashing
 
-            self._hasher = ValueHasher(salt)
+            hasher = ValueHasher(salt)
+        self.walker = ValueWalker(hasher)
         self._scoped: dict[tuple[tuple[str, str], ...], ScopedRules] = {}
         self._by_written_scope: dict[Any, ScopedRules] = {}
         self._by_entity: dict[tuple[Any, Any], ScopedRules] = {}
@@ -140,18 +136,18 @@ class Policy:
         scoped = self.scoped_for(scope)
         counts: dict[tuple[str, str], int] = {}
         try:
-            result = self._record(scoped, record, counts)
-        except _Dropped:
+            result = self.walker.record(scoped, record, counts)
+        except RecordDropped:
             result = None
-        self._count(counts)
+        self.add_counts(counts)
         return dict(result) if result is record else result
 
     def decide(self, field: str, scope: Scope = None) -> str:
         """The action for a field path (`email`, `address.city`, `lines[*].price`) in a scope;
         for drop_record, the record is dropped when the field holds a (matching) value."""
-        steps = _steps(normalized_path(field))
-        name = steps[-1] if steps and not steps[-1].startswith("[") else None
-        return self.scoped_for(scope).decide(normalized_path(field), name, len(steps)).action
+        steps_ = steps(normalized_path(field))
+        name = steps_[-1] if steps_ and not steps_[-1].startswith("[") else None
+        return self.scoped_for(scope).decide(normalized_path(field), name, len(steps_)).action
 
     def scoped_for(self, scope: Scope) -> ScopedRules:
         """The rules in force for a scope as callers write it (`"table:customers"`, a list of
@@ -159,7 +155,7 @@ class Policy:
         key = scope if scope is None or isinstance(scope, str) else tuple(scope)
         scoped = self._by_written_scope.get(key)
         if scoped is None:
-            scoped = self.scoped(_scopes(scope))
+            scoped = self.scoped(parsed_scopes(scope))
             with self._lock:
                 if len(self._by_written_scope) >= _MAX_SCOPES:
                     self._by_written_scope.clear()
@@ -172,7 +168,7 @@ class Policy:
         key = (entity, scope if scope is None or isinstance(scope, str) else tuple(scope))
         scoped = self._by_entity.get(key)
         if scoped is None:
-            scopes = scope if entity is None else _with(f"entity:{entity}", _with(f"table:{entity}", scope))
+            scopes = scope if entity is None else with_scope(f"entity:{entity}", with_scope(f"table:{entity}", scope))
             scoped = self.scoped_for(scopes)
             with self._lock:
                 if len(self._by_entity) >= _MAX_SCOPES:
@@ -191,95 +187,27 @@ class Policy:
                 self._scoped[scopes] = scoped
         return scoped
 
-    def _record(self, scoped: ScopedRules, record: Mapping[Any, Any], counts: dict) -> Any:
-        """The record with the decisions applied; the record itself when unchanged."""
-        if scoped.drops_everything:
-            _add(counts, DROP_RECORD, scoped.label)
-            raise _Dropped
-        return self._mapping(scoped, record, counts, "", 1)
-
-    def _mapping(self, scoped: ScopedRules, mapping: Mapping[Any, Any], counts: dict, prefix: str, depth: int) -> Any:
-        result: dict[Any, Any] = {}
-        changed = False
-        decide = scoped.decide
-        known = scoped.decisions.get
-        for key, value in mapping.items():
-            path = (f"{prefix}.{key}" if prefix else key) if type(key) is str else f"{prefix}[*]"
-            decision = known(path) or decide(path, key, depth)
-            if decision.action == ALLOW and type(value) in _SCALARS:  # the common case, kept short
-                result[key] = value
-                continue
-            new = self._value(scoped, decision, value, counts, path, depth)
-            if new is _REMOVED:
-                changed = True
-                continue
-            changed = changed or new is not value
-            result[key] = new
-        return result if changed else mapping
-
-    def _sequence(self, scoped: ScopedRules, items: Sequence[Any], counts: dict, path: str, depth: int) -> Any:
-        """Items of a list or tuple, each at `path` (already ending in `[*]`)."""
-        decision = scoped.decide(path, None, depth)
-        result = []
-        changed = False
-        for item in items:
-            new = self._value(scoped, decision, item, counts, path, depth)
-            if new is _REMOVED:
-                changed = True
-                continue
-            changed = changed or new is not item
-            result.append(new)
-        if not changed:
-            return items
-        return tuple(result) if isinstance(items, tuple) else result
-
-    def _value(self, scoped: ScopedRules, decision: Any, value: Any, counts: dict, path: str, depth: int) -> Any:
-        """`value` under `decision`: itself, replaced, or _REMOVED; raises _Dropped for drop_record."""
-        decision = past_drop_record(decision, value, counts, scoped.label)
-        action = decision.action
-        if action == ALLOW:
-            if type(value) in _SCALARS:
-                return value
-            if isinstance(value, Mapping):
-                return self._mapping(scoped, value, counts, path, depth + 1)
-            if isinstance(value, (list, tuple)):
-                return self._sequence(scoped, value, counts, f"{path}[*]", depth + 1)
-            return value
-        return self.acted(scoped, action, value, counts)
-
-    def acted(self, scoped: ScopedRules, action: str, value: Any, counts: dict) -> Any:
-        """`value` under a redact, hash or drop `action` (counted): its replacement or _REMOVED."""
-        _add(counts, action, scoped.label)
-        if action == REDACT:
-            return None if value is None else REDACTED
-        if action == HASH:
-            return self.hasher(value)
-        return _REMOVED  # DROP
-
     @property
     def hasher(self) -> ValueHasher:
-        if self._hasher is None:  # only reachable for a policy made without hash rules
-            raise MissingSaltError(f"this policy has no salt; set {SALT_VARIABLE} to hash values")
-        return self._hasher
+        """What hashes values for the hash action; raises MissingSaltError for a policy without a salt."""
+        return self.walker.hasher
 
     # -- change-log entries ------------------------------------------------------------------------
 
     def apply_entry(self, entry: ChangeLogEntry, scope: Scope = None) -> ChangeLogEntry | None:
         """The entry with the policy applied, in the scopes `entity:<entity>` and `table:<entity>`
         plus `scope`; None when it is dropped. See docs/policy.md for what each selector reaches."""
-        return _entry_rules().apply_to_entry(self, entry, scope)
+        return apply_to_entry(self, entry, scope)
 
     def apply_entries(self, entries: Iterable[ChangeLogEntry], scope: Scope = None) -> list[ChangeLogEntry]:
         """`apply_entry` for each of `entries`, in order, without the ones the policy drops."""
-        return _entry_rules().apply_to_entries(self, entries, scope)
+        return apply_to_entries(self, entries, scope)
 
     # -- batches, events, log records --------------------------------------------------------------
 
     def apply_batch(self, batch: Any, scope: Scope = None) -> Any:
         """A columnar batch (a dict of column name -> list, a pyarrow Table / RecordBatch, or an
         integrator Batch) with the policy applied column by column; the same kind comes back."""
-        from pdip.policy.batches import apply_to_batch
-
         return apply_to_batch(self, batch, scope)
 
     def apply_event(self, event: Any, scope: Scope = None) -> Any:
@@ -288,13 +216,13 @@ class Policy:
         when dropped. A dataclass comes back as a copy, its dropped fields set to None."""
         if dataclasses.is_dataclass(event) and not isinstance(event, type):
             values = {item.name: getattr(event, item.name) for item in dataclasses.fields(event)}
-            kept = self.apply(values, _with(f"event:{type(event).__name__}", scope))
+            kept = self.apply(values, with_scope(f"event:{type(event).__name__}", scope))
             if kept is None:
                 return None
-            changed = {name: kept.get(name) for name in values if kept.get(name, _REMOVED) is not values[name]}
+            changed = {name: kept.get(name) for name in values if kept.get(name, REMOVED) is not values[name]}
             return dataclasses.replace(event, **changed) if changed else event
         if isinstance(event, Mapping):
-            return self.apply(event, _with(f"event:{event.get('type') or 'event'}", scope))
+            return self.apply(event, with_scope(f"event:{event.get('type') or 'event'}", scope))
         raise TypeError(f"apply_event takes a mapping or a dataclass instance; got {type(event).__name__}")
 
     def log_filter(self, scope: Scope = None):
@@ -305,7 +233,8 @@ class Policy:
 
     # -- counters ----------------------------------------------------------------------------------
 
-    def _count(self, counts: Mapping[tuple[str, str], int]) -> None:
+    def add_counts(self, counts: Counts) -> None:
+        """Adds the counts of one walk (see `pdip.policy.walking`) to `counters`."""
         if counts:
             with self._lock:
                 for key, number in counts.items():
@@ -331,51 +260,3 @@ class Policy:
     def __repr__(self) -> str:
         files = ", ".join(file.path for file in self.files) or "no files"
         return f"Policy({len(self.rules)} rules: built-in, {files})"
-
-
-_REMOVED: Any = object()  # what a dropped field becomes on the way out
-
-
-def past_drop_record(decision: Any, value: Any, counts: dict, label: str, drops: Any = None) -> Any:
-    """Follow `drop_record` decisions: raise _Dropped (counted) when one holds for `value`, else
-    return the decision they fall back to. `drops(rule)` replaces `rule.drops(value)` when given."""
-    while decision.action == DROP_RECORD:
-        if drops(decision.rule) if drops is not None else decision.rule.drops(value):
-            _add(counts, DROP_RECORD, label)
-            raise _Dropped
-        decision = decision.fallback
-    return decision
-
-
-@functools.cache
-def _entry_rules() -> Any:
-    """pdip.policy.entries, which imports this module: loaded on first use, then kept (an import
-    statement in `apply_entry` cost a microsecond per entry)."""
-    from pdip.policy import entries
-
-    return entries
-
-
-def _add(counts: dict[tuple[str, str], int], action: str, label: str, number: int = 1) -> None:
-    key = (action, label)
-    counts[key] = counts.get(key, 0) + number
-
-
-def _scopes(scope: Scope) -> tuple[tuple[str, str], ...]:
-    if scope is None:
-        return ()
-    if isinstance(scope, str):
-        return (parse_scope(scope),)
-    return tuple(dict.fromkeys(parse_scope(item) for item in scope))
-
-
-def _with(first: str, scope: Scope) -> list[str]:
-    if scope is None:
-        return [first]
-    return [first, scope] if isinstance(scope, str) else [first, *scope]
-
-
-def _steps(path: str) -> list[str]:
-    from pdip.tracking.paths import steps
-
-    return steps(path)

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pdip.policy.decisions import Decision, ScopedRules
-from pdip.policy.engine import _REMOVED, _SCALARS, Scope, _add, _Dropped, past_drop_record
+from pdip.policy.errors import RecordDropped
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD
+from pdip.policy.walking import REMOVED, SCALARS, Scope, add_count, past_drop_record
 from pdip.tracking.paths import steps
 
 if TYPE_CHECKING:
@@ -58,9 +59,9 @@ def _applied(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry) -> Chan
     counts: dict[tuple[str, str], int] = {}
     try:
         changes = _changes(policy, scoped, entry, counts)
-    except _Dropped:
+    except RecordDropped:
         changes = None
-    policy._count(counts)
+    policy.add_counts(counts)
     if changes is None:
         return None
     return entry.replace(**changes) if changes else entry
@@ -70,16 +71,16 @@ def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
     """True for an entry about a whole record (no path, no extra, a scalar key) whose images hold
     only scalars in fields that no rule acts on: nothing to do, decided per shape of images.
     Every entry of a change stream comes through here, so the usual shapes take the short way."""
-    if entry.path is not None or entry.extra is not None or type(entry.key) not in _SCALARS:
+    if entry.path is not None or entry.extra is not None or type(entry.key) not in SCALARS:
         return False
     before, after = entry.before, entry.after
     if before is None and type(after) is dict:  # an insert, or an update that kept no before
-        return _SCALARS.issuperset(map(type, after.values())) and scoped.allows_rows(tuple(after))
+        return SCALARS.issuperset(map(type, after.values())) and scoped.allows_rows(tuple(after))
     names: tuple = ()
     for image in (before, after):
         if image is None:
             continue
-        if type(image) is not dict or not _SCALARS.issuperset(map(type, image.values())):
+        if type(image) is not dict or not SCALARS.issuperset(map(type, image.values())):
             return False
         names += tuple(image)
     return scoped.allows_rows(names)
@@ -87,14 +88,14 @@ def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
 
 def _changes(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry, counts: dict) -> dict[str, Any]:
     if scoped.drops_everything:
-        _add(counts, DROP_RECORD, scoped.label)
-        raise _Dropped
+        add_count(counts, DROP_RECORD, scoped.label)
+        raise RecordDropped
     changes: dict[str, Any] = {}
     for name in _PLAIN_FIELDS:
         _plain(policy, scoped, name, getattr(entry, name), counts, changes)
     key = entry.key
     if scoped.decide_entry_field("key").action == ALLOW and isinstance(key, Mapping):
-        new_key = policy._mapping(scoped, key, counts, "", 1)
+        new_key = policy.walker.mapping(scoped, key, counts, "", 1)
         if new_key is not key:
             changes["key"] = new_key
     else:
@@ -106,7 +107,7 @@ def _changes(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry, counts:
             new = _at_path(policy, scoped, value, entry.path, counts)
         else:
             new = _flat(policy, scoped, scoped.decide_entry_field(name), value, counts)
-            new = None if new is _REMOVED else new
+            new = None if new is REMOVED else new
         if new is not value:
             changes[name] = new
     return changes
@@ -117,7 +118,7 @@ def _plain(policy: Policy, scoped: ScopedRules, name: str, value: Any, counts: d
     if decision.action != ALLOW:
         new = _flat(policy, scoped, decision, value, counts)
         if new is not value:
-            changes[name] = None if new is _REMOVED else new
+            changes[name] = None if new is REMOVED else new
 
 
 def _extra(policy: Policy, scoped: ScopedRules, extra: Mapping[str, Any] | None, counts: dict, changes: dict) -> None:
@@ -130,7 +131,7 @@ def _extra(policy: Policy, scoped: ScopedRules, extra: Mapping[str, Any] | None,
         decision = whole if whole.action != ALLOW else scoped.decide_entry_field(f"extra.{name}")
         new = _flat(policy, scoped, decision, value, counts)
         changed = changed or new is not value
-        if new is not _REMOVED:
+        if new is not REMOVED:
             result[name] = new
     if changed:
         changes["extra"] = result or None
@@ -142,16 +143,16 @@ def _flat(policy: Policy, scoped: ScopedRules, decision: Decision, value: Any, c
     action = decision.action
     if action == ALLOW:
         return value
-    return policy.acted(scoped, action, value, counts)
+    return policy.walker.acted(scoped, action, value, counts)
 
 
 def _at_path(policy: Policy, scoped: ScopedRules, value: Any, path: str | None, counts: dict) -> Any:
     """`value`, which sits at `path` of the record (the whole record for None), with the policy applied."""
     if path is None:
         if isinstance(value, Mapping):
-            return policy._mapping(scoped, value, counts, "", 1)
+            return policy.walker.mapping(scoped, value, counts, "", 1)
         if isinstance(value, (list, tuple)):
-            return policy._sequence(scoped, value, counts, "[*]", 1)
+            return policy.walker.sequence(scoped, value, counts, "[*]", 1)
         return value
     walked = ""
     written = steps(path)
@@ -163,17 +164,17 @@ def _at_path(policy: Policy, scoped: ScopedRules, value: Any, path: str | None, 
         holds = None if here else (lambda rule: not rule.has_equals)
         decision = past_drop_record(decision, value, counts, scoped.label, holds)
         if decision.action == DROP:
-            _add(counts, DROP, scoped.label)
-            raise _Dropped  # a change to a field the policy removes is not reported
+            add_count(counts, DROP, scoped.label)
+            raise RecordDropped  # a change to a field the policy removes is not reported
         if decision.action != ALLOW:
             return _flat(policy, scoped, decision, value, counts)
     depth = len(written)
     if ":" in written[-1]:  # a slice: the value is a list of items, each at `walked`
         if not isinstance(value, list):
             return value
-        new = [policy._value(scoped, _ALLOWED, item, counts, walked, depth) for item in value]
+        new = [policy.walker.value(scoped, _ALLOWED, item, counts, walked, depth) for item in value]
         return value if all(a is b for a, b in zip(new, value, strict=True)) else new
-    return policy._value(scoped, _ALLOWED, value, counts, walked, depth)
+    return policy.walker.value(scoped, _ALLOWED, value, counts, walked, depth)
 
 
 _ALLOWED = Decision(ALLOW)

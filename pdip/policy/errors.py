@@ -27,3 +27,8 @@ class PolicyFileError(PolicyError):
 class MissingSaltError(PolicyError):
     """A rule hashes values but no salt was given: unsalted hashes of e-mail addresses or phone
     numbers are reversed by simply hashing every candidate."""
+
+
+class RecordDropped(Exception):
+    """Raised inside the walk over a record when a drop_record rule fires; the policy catches it
+    and drops the record (never seen outside pdip.policy)."""

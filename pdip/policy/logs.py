@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pdip.policy.engine import Scope, _with
+from pdip.policy.walking import Scope, with_scope
 
 if TYPE_CHECKING:
     from pdip.policy.engine import Policy
@@ -30,7 +30,7 @@ class PolicyLogFilter(logging.Filter):
         self.scope = scope
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scope = _with(f"log:{record.name}", self.scope)
+        scope = with_scope(f"log:{record.name}", self.scope)
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
             kept = self.policy.apply(fields, scope)

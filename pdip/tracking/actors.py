@@ -11,19 +11,19 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("pdip_tracking_actor", default=None)
+ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("pdip_tracking_actor", default=None)
 
 
 @contextmanager
 def tracking_actor(name: str | None) -> Iterator[str | None]:
     """Within the block, changes are made by `name`; the previous actor is restored after."""
-    token = _ACTOR.set(name)
+    token = ACTOR.set(name)
     try:
         yield name
     finally:
-        _ACTOR.reset(token)
+        ACTOR.reset(token)
 
 
 def current_actor() -> str | None:
     """The actor set by the innermost `tracking_actor` block, or None."""
-    return _ACTOR.get()
+    return ACTOR.get()

@@ -24,7 +24,7 @@ import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pdip.tracking.nodes import _WHOLE, SCALARS, Node, rebuild, release, release_all, snapshot, tracking_options
+from pdip.tracking.nodes import SCALARS, WHOLE, Node, rebuild, release, release_all, snapshot, tracking_options
 from pdip.tracking.paths import segment, slice_text
 from pdip.tracking.tracker import DEFAULT_HISTORY, Observer, Tracker
 
@@ -176,7 +176,7 @@ class TrackedDict(Node, dict):
             return
         before = dict(self)
         dict.clear(self)
-        self._changed("clear", None, before, None, step=_WHOLE)
+        self._changed("clear", None, before, None, step=WHOLE)
         release_all(self, before.values())
 
     @classmethod
@@ -359,7 +359,7 @@ class TrackedList(Node, list):
             return
         before = list(self)
         list.clear(self)
-        self._changed("clear", None, before, None, step=_WHOLE)
+        self._changed("clear", None, before, None, step=WHOLE)
         release_all(self, before)
 
     def sort(self, *, key: Any = None, reverse: bool = False) -> None:

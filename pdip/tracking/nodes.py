@@ -32,7 +32,7 @@ SCALARS = frozenset(
     {str, int, float, bool, type(None), bytes, complex, Decimal, dt.datetime, dt.date, dt.time, dt.timedelta, uuid.UUID}
 )
 
-_WHOLE = object()  # `_changed(step=_WHOLE)`: the change is to the container itself (clear, sort)
+WHOLE = object()  # `_changed(step=WHOLE)`: the change is to the container itself (clear, sort)
 
 
 class Detached:
@@ -78,11 +78,11 @@ class Node:
 
     def _changed(self, action: str, key: Any, before: Any, after: Any, step: Any = None) -> None:
         """Record a change at `key` of this container (path step from `step`, else from the key);
-        with `step=_WHOLE`, a change to the container itself."""
+        with `step=WHOLE`, a change to the container itself."""
         tracker, prefix = self._location()
         if tracker is None:
             return
-        if step is _WHOLE:
+        if step is WHOLE:
             path = prefix or None
             key = None if self._parent is None else self._parent._key_of(self)
         else:

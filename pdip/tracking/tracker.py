@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pdip.tracking.actors import _ACTOR
+from pdip.tracking.actors import ACTOR
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.nodes import snapshot
 
@@ -36,7 +36,7 @@ Observer = Callable[[ChangeLogEntry], Any]
 
 _new_entry = object.__new__
 _now = time.time
-_current_actor = _ACTOR.get
+_current_actor = ACTOR.get
 _PACKAGE_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 

@@ -41,7 +41,16 @@ EXPECTED = {
         "MissingSectionError",
     ],
     "pdip.configuration.models": ["ApiConfig", "ApplicationConfig", "BaseConfig", "DatabaseConfig"],
-    "pdip.conversion": ["ConversionError", "Problem", "check", "convert", "expected", "to_plain"],
+    "pdip.conversion": [
+        "ConversionError",
+        "Problem",
+        "check",
+        "convert",
+        "expected",
+        "json_default",
+        "to_bool",
+        "to_plain",
+    ],
     "pdip.cqrs": [
         "CqrsConfig",
         "Dispatcher",
@@ -150,6 +159,7 @@ EXPECTED = {
         "read_json_lines",
         "tracking_actor",
     ],
+    "pdip.messaging": ["KafkaDeliveryError", "KafkaSender", "KafkaSettings", "KafkaSettingsError", "kafka_settings"],
     "pdip.policy": [
         "MASK",
         "REDACTED",

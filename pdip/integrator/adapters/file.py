@@ -87,7 +87,7 @@ class FileSettings:
 
 def file_settings(connection: Connection) -> FileSettings:
     """The connection's settings, checked: every problem is named with its key before data moves."""
-    kind, label = _kind(connection), _label(connection)
+    kind, label = _kind(connection), connection_label(connection)
     raw = {str(key).lower(): value for key, value in connection.settings.items()}
     refuse_unknown(raw, SETTINGS[kind], f"{label}: ", f"unknown setting for {kind} files")
     if "null" in raw and raw["null"] is None:  # YAML reads `null: NULL` (and `~`) as no value at all
@@ -131,14 +131,14 @@ def _kind(connection: Connection) -> str:
     return KINDS[connection.kind.lower()]
 
 
-def _label(connection: Connection) -> str:
+def connection_label(connection: Connection) -> str:
     return f"{connection.kind} connection {connection.name!r}" if connection.name else f"{connection.kind} connection"
 
 
 # -- paths --------------------------------------------------------------------------------------
 
 
-def _local(path: str | Path, label: str) -> Path:
+def local_path(path: str | Path, label: str) -> Path:
     text = str(path)
     scheme, separator, rest = text.partition("://")
     if separator:
@@ -148,23 +148,23 @@ def _local(path: str | Path, label: str) -> Path:
     return Path(text).expanduser()
 
 
-def _absolute(path: Path, context: Any) -> Path:
+def absolute_path(path: Path, context: Any) -> Path:
     """Relative paths are the application's: they resolve against its root, else the working folder."""
     return path if path.is_absolute() else Path(getattr(context, "root", None) or Path.cwd()) / path
 
 
 def source_files(settings: FileSettings, kind: str, context: Any, label: str) -> list[tuple[Path, str]]:
     """(path, name) of each file to read, sorted; the name is what positions and reasons show."""
-    given = _local(settings.path, label)
+    given = local_path(settings.path, label)
     parts = given.parts
     first = next((index for index, part in enumerate(parts) if _GLOB.search(part)), None)
     if first is not None:
-        folder = _absolute(Path(*parts[:first]), context)
+        folder = absolute_path(Path(*parts[:first]), context)
         if not folder.is_dir():
             raise OperationError(f"{label}: path: folder {folder} does not exist")
         files = sorted(path for path in folder.glob(str(Path(*parts[first:]))) if _readable(path))
         return [(path, path.relative_to(folder).as_posix()) for path in files]
-    path = _absolute(given, context)
+    path = absolute_path(given, context)
     if path.is_dir():
         files = sorted(item for item in path.iterdir() if _readable(item) and item.suffix.lower() in SUFFIXES[kind])
         return [(item, item.name) for item in files]
@@ -196,7 +196,7 @@ def _readable(path: Path) -> bool:
 class FileSource(Source):
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
-        self.kind, self.label = _kind(connection), _label(connection)
+        self.kind, self.label = _kind(connection), connection_label(connection)
         self.settings = file_settings(connection)
         if self.kind in ("csv", "excel") and not self.settings.header and not self.settings.columns:
             raise OperationError(f"{self.label}: columns: required when header is false (the fields' names, in order)")
@@ -430,7 +430,7 @@ class FileTarget(Target):
 
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
-        self.kind, self.label = _kind(connection), _label(connection)
+        self.kind, self.label = _kind(connection), connection_label(connection)
         self.settings = file_settings(connection)
         self._staging = None
         if _GLOB.search(str(self.settings.path)):
@@ -439,7 +439,7 @@ class FileTarget(Target):
             self._staging = file_remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
             self.path = self._staging.local_target()
         else:
-            self.path = _absolute(_local(self.settings.path, self.label), context)
+            self.path = absolute_path(local_path(self.settings.path, self.label), context)
         if self.path.is_dir():
             raise OperationError(f"{self.label}: path: {self.path} is a folder; a target writes one file")
         self.columns: list[str] = []

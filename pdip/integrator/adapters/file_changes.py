@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file import _absolute, _label, _local, file_settings, source_files
+from pdip.integrator.adapters.file import absolute_path, connection_label, file_settings, local_path, source_files
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json
 from pdip.integrator.errors import OperationError
@@ -31,7 +31,7 @@ from pdip.tracking.entry import ChangeLogEntry
 class JsonLinesChangesSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
-        self.label = _label(connection)
+        self.label = connection_label(connection)
         self.settings = file_settings(connection)
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
@@ -69,9 +69,9 @@ class JsonLinesChangesSource(Source):
 class JsonLinesChangesTarget(Target):
     def __init__(self, connection, context):
         super().__init__(connection, context)
-        self.label = _label(connection)
+        self.label = connection_label(connection)
         self.settings = file_settings(connection)
-        self.path = _absolute(_local(self.settings.path, self.label), context)
+        self.path = absolute_path(local_path(self.settings.path, self.label), context)
         self._file: Any = None
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:

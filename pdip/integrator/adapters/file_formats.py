@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pdip.conversion import to_plain
+from pdip.conversion import to_bool, to_plain
 from pdip.integrator.errors import OperationError
 
 QUOTING = {
@@ -30,8 +30,6 @@ QUOTING = {
     "nonnumeric": csv.QUOTE_NONNUMERIC,
     "none": csv.QUOTE_NONE,
 }
-_TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
-_FALSE = frozenset({"false", "no", "off", "0", "f", "n"})
 
 
 def require(module: str, kind: str) -> Any:
@@ -70,17 +68,6 @@ def _to_decimal(value: Any) -> Decimal:
     return Decimal(value.strip() if isinstance(value, str) else str(value))
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ValueError(value)
-
-
 def to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -110,8 +97,8 @@ VALUE_TYPES: dict[str, Callable[[Any], Any]] = {
     "integer": _to_int,
     "float": _to_float,
     "decimal": _to_decimal,
-    "bool": _to_bool,
-    "boolean": _to_bool,
+    "bool": to_bool,
+    "boolean": to_bool,
     "text": to_text,
     "str": to_text,
     "string": to_text,

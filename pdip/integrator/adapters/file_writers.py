@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pdip.conversion import to_plain
+from pdip.conversion import json_default
 from pdip.integrator.adapters.base import WriteResult
 from pdip.integrator.adapters.file_formats import csv_dialect, csv_text, require, to_text
 from pdip.integrator.batch import Batch
@@ -145,21 +145,12 @@ class JsonLinesWriter(TextWriter):
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         # Outside the UTF encodings, non-ASCII text is written as \u escapes, so every row encodes.
         ascii_only = not codecs.lookup(settings.encoding).name.startswith("utf")
-        self.encoder = json.JSONEncoder(ensure_ascii=ascii_only, default=_json_value)
+        self.encoder = json.JSONEncoder(ensure_ascii=ascii_only, default=json_default)
         super().__init__(path, columns, settings, existing)
 
     def render(self, columns: list[str], rows: list[tuple]) -> str:
         encode = self.encoder.encode
         return "".join(encode(dict(zip(columns, row, strict=True))) + "\n" for row in rows)
-
-
-def _json_value(value: Any) -> Any:
-    """What JSON lacks, the way `to_plain` writes it (ISO datetimes, decimals as text, ...); the
-    encoder asks only for values it cannot write itself, which keeps plain rows fast."""
-    plain = to_plain(value)
-    if plain is value:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-    return plain
 
 
 class ParquetWriter(FileWriter):

@@ -36,38 +36,23 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pdip.conversion import json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.kafka_settings import ConfirmedDelivery, KafkaSettings, kafka_settings
+from pdip.integrator.adapters.kafka_settings import KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import KafkaAssignmentError, OperationError
+from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
+from pdip.messaging.kafka import KafkaSender
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
 MAX_POLL_INTERVAL_MS = 300_000  # librdkafka's default
 
 
-class KafkaDeliveryError(RuntimeError):
-    """The broker did not confirm messages: the batch is not durable and its checkpoint not saved."""
-
-
-class KafkaAssignmentError(RuntimeError):
-    """A bounded read was left without partitions (the broker or its group coordinator gone) for
-    longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
-
-
 def _label(connection) -> str:
     return f"kafka connection {connection.name!r}" if connection.name else "kafka connection"
-
-
-def _json_default(value: Any) -> Any:
-    from pdip.conversion import to_plain
-
-    plain = to_plain(value)
-    if plain is value:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-    return plain
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -375,14 +360,14 @@ class KafkaChangesSource(KafkaSource):
 # -- writing ------------------------------------------------------------------------------------
 
 
-class KafkaTarget(Target, ConfirmedDelivery):
+class KafkaTarget(Target):
     """Rows as JSON objects, keyed by the `key` columns' values (none: no key)."""
 
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "target")
-        self._producer: Any = None
-        self._encode = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+        self.sender = KafkaSender(self.settings)
+        self._encode = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         if truncate:
@@ -409,21 +394,7 @@ class KafkaTarget(Target, ConfirmedDelivery):
 
     def write(self, batch: Batch) -> WriteResult:
         messages, rejected = self._messages(batch)
-        produce = self._ready().produce
-        topic = self.settings.topic
-        count = 0
-        for key, value in messages:
-            while True:
-                try:
-                    produce(topic, value, key)
-                    break
-                except BufferError:  # the client's queue is full: let it send, then try again
-                    self._producer.poll(0.05)
-            count += 1
-            if count % 10_000 == 0:
-                self._producer.poll(0)
-        self._producer.poll(0)
-        return WriteResult(count, rejected)
+        return WriteResult(self.sender.send(self.settings.topic, messages), rejected)
 
     def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
         columns, encode = batch.columns, self._encode
@@ -444,22 +415,13 @@ class KafkaTarget(Target, ConfirmedDelivery):
 
     def commit(self) -> None:
         """Wait until the broker confirmed every message sent so far."""
-        if self._producer is None:
-            return
-        failures, waiting = self._settle()
-        if failures:
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise KafkaDeliveryError(f"{len(failures)} messages were not delivered: {failures[0]}{more}")
-        if waiting:
-            raise KafkaDeliveryError(f"{waiting} messages were not confirmed by the broker in time")
+        self.sender.confirm()
 
     def describe(self) -> str:
         return f"kafka:{self.settings.topic}"
 
     def close(self) -> None:
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            producer.flush(0)
+        self.sender.close()
 
 
 class KafkaChangesTarget(KafkaTarget):
@@ -507,7 +469,7 @@ def _key_reader(positions: list[int]) -> Any:
     return lambda row: _row_key([row[index] for index in positions])
 
 
-_KEY_DUMPS = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+_KEY_DUMPS = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
 
 
 def _row_key(values: list[Any]) -> bytes | None:

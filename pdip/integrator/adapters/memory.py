@@ -41,7 +41,7 @@ class MemoryStores(dict):
         return None
 
 
-def _store_name(connection) -> str:
+def store_name(connection) -> str:
     name = connection.get("store")
     if not name:
         raise OperationError("a memory connection needs `store: <name>`")
@@ -50,7 +50,7 @@ def _store_name(connection) -> str:
 
 class MemorySource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
-        records = self.context.stores.records(_store_name(self.connection))
+        records = self.context.stores.records(store_name(self.connection))
         if request.cursor is not None and request.after is not None:
             records = [
                 record
@@ -69,7 +69,7 @@ class MemorySource(Source):
 
     def schema(self, request: ReadRequest) -> Any:
         """What the store knows of its columns (an Arrow table's or a DataFrame's types)."""
-        schema = self.context.stores.schema(_store_name(self.connection))
+        schema = self.context.stores.schema(store_name(self.connection))
         if schema is None or not request.columns:
             return schema
         import pyarrow
@@ -82,12 +82,12 @@ class MemorySource(Source):
 
 class MemoryTarget(Target):
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
-        stores, name = self.context.stores, _store_name(self.connection)
+        stores, name = self.context.stores, store_name(self.connection)
         if truncate or name not in stores:
             stores[name] = []
 
     def write(self, batch: Batch) -> WriteResult:
-        self.context.stores[_store_name(self.connection)].extend(batch.to_dicts())
+        self.context.stores[store_name(self.connection)].extend(batch.to_dicts())
         return WriteResult(written=len(batch))
 
     def describe(self) -> str:

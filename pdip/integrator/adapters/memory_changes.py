@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.memory import _store_name
+from pdip.integrator.adapters.memory import store_name
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -45,7 +45,7 @@ def stored_entries(value: Any, name: str) -> list[ChangeLogEntry]:
 
 class MemoryChangesSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
-        name = _store_name(self.connection)
+        name = store_name(self.connection)
         if name not in self.context.stores:
             known = ", ".join(sorted(self.context.stores)) or "none"
             raise OperationError(f"memory store {name!r} does not exist (known: {known})")
@@ -66,13 +66,13 @@ class MemoryChangesTarget(Target):
         self.key: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
-        stores, name = self.context.stores, _store_name(self.connection)
+        stores, name = self.context.stores, store_name(self.connection)
         if truncate or name not in stores:
             stores[name] = []
 
     def write(self, batch: Batch) -> WriteResult:
         entries = batch_entries(batch)
-        store = self.context.stores[_store_name(self.connection)]
+        store = self.context.stores[store_name(self.connection)]
         if not self.key:
             store.extend(entries)
             return WriteResult(len(entries))

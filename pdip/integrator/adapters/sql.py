@@ -102,7 +102,7 @@ def _table(engine: sa.Engine, connection) -> sa.Table:
     try:
         return sa.Table(name, metadata, autoload_with=engine)
     except sa.exc.NoSuchTableError:
-        raise OperationError(f"table {name!r} does not exist in {_shown(engine)}") from None
+        raise OperationError(f"table {name!r} does not exist in {shown_url(engine)}") from None
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ class SqlTarget(Target):
                         insert(row)
                     written += 1
                 except sa.exc.SQLAlchemyError as error:
-                    rejected.append((tuple(row), _reason(error)))
+                    rejected.append((tuple(row), error_reason(error)))
             self._store_position(connection, batch)
         return WriteResult(written, rejected)
 
@@ -419,7 +419,7 @@ class SqlTarget(Target):
         exists = sa.inspect(self.engine).has_table(name, schema=schema)
         if not exists and not self._create:
             raise OperationError(
-                f"table {name!r} does not exist in {_shown(self.engine)}; set create_target: true to create it"
+                f"table {name!r} does not exist in {shown_url(self.engine)}; set create_target: true to create it"
             )
         if not exists:
             self._create_table(batch)
@@ -510,12 +510,12 @@ def _statements(sql: str) -> list[str]:
     return [statement.strip() for statement in re.split(r";\s*(?:\n|$)", sql) if statement.strip()]
 
 
-def _reason(error: sa.exc.SQLAlchemyError) -> str:
+def error_reason(error: sa.exc.SQLAlchemyError) -> str:
     original = getattr(error, "orig", None) or error
     return f"{type(original).__name__}: {str(original).strip().splitlines()[0]}"
 
 
-def _shown(engine: sa.Engine) -> str:
+def shown_url(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 

@@ -40,7 +40,7 @@ from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import positions
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.sql import KINDS, _reason, _shown, engine_for
+from pdip.integrator.adapters.sql import KINDS, engine_for, error_reason, shown_url
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -63,7 +63,7 @@ class OutboxSource(Source):
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
-            raise OperationError(f"change-log table {self.table.name!r} does not exist in {_shown(self.engine)}")
+            raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
         last = int(request.resume or 0)
         while True:
             for batch in self._after(last, request.batch_size):
@@ -201,7 +201,7 @@ class SqlApplyTarget(Target):
         try:
             table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=self.engine)
         except sa.exc.NoSuchTableError:
-            raise OperationError(f"{label}: table {name!r} does not exist in {_shown(self.engine)}") from None
+            raise OperationError(f"{label}: table {name!r} does not exist in {shown_url(self.engine)}") from None
         key = self.connection.get("key") or [column.name for column in table.primary_key.columns]
         key = (key,) if isinstance(key, str) else tuple(key)
         if not key:
@@ -380,7 +380,7 @@ class SqlApplyTarget(Target):
 
 def _why(error: Exception) -> str:
     if isinstance(error, sa.exc.SQLAlchemyError):
-        return _reason(error)
+        return error_reason(error)
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
 
 

@@ -84,8 +84,9 @@ class ChangeLogEntryTest(unittest.TestCase):
 
     def test_ids_are_made_once_and_kept(self):
         entry = ChangeLogEntry("append")
-        self.assertEqual(entry.id, entry.id)
-        self.assertEqual(len(entry.id), 32)
+        made = entry.id
+        self.assertEqual(len(made), 32)
+        self.assertEqual(entry.id, made)  # made on first use, then kept
         self.assertEqual(ChangeLogEntry("append", id="given").id, "given")
 
     def test_entries_named_together_get_distinct_ids_and_named_ones_keep_theirs(self):
