@@ -14,19 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pdip"
 
-# Being removed in the integrator-core rework: a cycle is tolerated only among these modules (the
-# whole set or, as the rework goes on, some of them); a cycle that reaches any other module fails.
-INTEGRATOR_CORE_CYCLE = frozenset(
-    {
-        "pdip.integrator.base",
-        "pdip.integrator.runs",
-        "pdip.integrator.executors",
-        "pdip.integrator.partitions",
-        "pdip.integrator.appliers",
-        "pdip.integrator.dask_executor",
-    }
-)
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -137,9 +124,7 @@ def _is_private(name: str) -> bool:
 
 class ImportGraphTest(unittest.TestCase):
     def test_no_module_takes_part_in_an_import_cycle(self):
-        unexpected = [
-            sorted(component) for component in cycles(import_graph()) if not component <= INTEGRATOR_CORE_CYCLE
-        ]
+        unexpected = [sorted(component) for component in cycles(import_graph())]
         self.assertEqual(unexpected, [], "import cycles: make the arrow go one way")
 
     def test_no_module_imports_a_private_name_from_another_module(self):
