@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 
@@ -70,4 +71,5 @@ class MemoryTarget(Target):
         return f"memory:{self.connection.get('store')}"
 
 
-ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities())
+SETTINGS = (Setting("store", str, required=True, help="the name of the store in `integrator.stores`"),)
+ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities(), settings=SETTINGS)

@@ -18,7 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.memory import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.memory import _store_name
+from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -90,4 +92,10 @@ class MemoryChangesTarget(Target):
         return f"memory:{self.connection.get('store')} (changes)"
 
 
-ADAPTER = Adapter(("memory",), MemoryChangesSource, MemoryChangesTarget, Capabilities(upsert=True), mode="changes")
+SETTINGS = (
+    *ROW_SETTINGS,
+    Setting("key", str | list[str], help="a target's key columns: the store is a replica the entries are applied to"),
+)
+ADAPTER = Adapter(
+    ("memory",), MemoryChangesSource, MemoryChangesTarget, Capabilities(upsert=True), mode="changes", settings=SETTINGS
+)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.base import Adapter, Source, Target
+from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.errors import AdapterNotFoundError
 from pdip.integrator.models import Connection
 
@@ -53,6 +54,10 @@ class AdapterRegistry(ISingleton):
             what = "change-log " if key[1] == "changes" else ""
             raise AdapterNotFoundError(f"no {what}adapter for connection kind {kind!r} (known: {known or 'none'})")
         return adapter
+
+    def settings(self, kind: str, mode: str = "rows") -> tuple[Setting, ...] | None:
+        """The settings a connection of `kind` takes in `mode`; None when its adapter declares none."""
+        return self.adapter(kind, mode).settings
 
     def source(self, connection: Connection, context: Any, mode: str = "rows") -> Source:
         adapter = self.adapter(connection.kind, mode)

@@ -34,6 +34,7 @@ from pdip.configuration import DatabaseConfig
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
 from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
@@ -43,6 +44,19 @@ from pdip.integrator.state import sqlite_write_ahead_log
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
+SETTINGS = (
+    Setting("url", str, secret=True, help="a SQLAlchemy URL; or the parts below"),
+    Setting("connection_string", str, secret=True, help="the same as `url`"),
+    Setting("type", str, allowed=tuple(k for k in KINDS if k != "sql"), help="the database (kind `sql` only)"),
+    Setting("host", str, default="127.0.0.1"),
+    Setting("port", int, help="default: the database's"),
+    Setting("database", str, help="the database's name; for SQLite a file (default: in memory)"),
+    Setting("user", str),
+    Setting("password", str, secret=True),
+    Setting("table", str, help="the table read or written"),
+    Setting("schema", str, help="the table's schema"),
+    Setting("query", str, help="a source's SELECT, instead of `table`"),
+)
 _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
 _RAW_FORMATS = {"postgresql": (sql_postgres.RAW_FORMAT, CSV), "sqlite": (sql_sqlite.RAW_FORMAT,)}
 
@@ -487,4 +501,5 @@ ADAPTER = Adapter(
     SqlSource,
     SqlTarget,
     Capabilities(bulk_load=True, transactions=True, partitioned_read=True, stores_positions=True),
+    settings=SETTINGS,
 )
