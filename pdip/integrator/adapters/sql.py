@@ -34,8 +34,8 @@ from pdip.configuration import DatabaseConfig
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.settings import Setting
 from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
