@@ -77,6 +77,17 @@ class Configuration:
                 return default
         return node
 
+    def where(self, path: str) -> str | None:
+        """The file and line a dotted key path came from (`application.yml:12`), spelling-
+        insensitive; the nearest key above it when the key itself was not written; None when
+        no file gave it."""
+        keys = tuple(normalized(part) for part in path.split("."))
+        while keys:
+            if keys in self._origins:
+                return self._origins[keys]
+            keys = keys[:-1]
+        return None
+
     # -- typed sections ----------------------------------------------------------------------------
 
     def has_section(self, cls: type[BaseConfig]) -> bool:

@@ -3,7 +3,7 @@
 `application.yml` (or `.yaml`) in the root is read first; `application.<env>.yml` is merged over
 it key by key, keys matching however they are spelt (`DATABASE` over `database`). `${VAR}` and
 `${VAR:-default}` inside string values are replaced from the environment; `$${` writes a
-literal `${`. Every leaf remembers the file it came from, so a later error can name it.
+literal `${`. Every key remembers the file and line it came from, so a later error can name them.
 """
 
 from __future__ import annotations
@@ -191,7 +191,10 @@ def load(
     origins: Origins = {}
     files = configuration_files(root, environment)
     for path in files:
-        merge(data, read_file(path, environ), origins, path.name)
+        document = read_document(path, environ)
+        merge(data, document.data, origins, path.name)
+        for keys, line in document.lines.items():  # `application.yml:12` wherever the line is known
+            origins[tuple(normalized(key) for key in keys)] = f"{path.name}:{line}"
     if extra:
         merge(data, interpolate(dict(extra), environ, "configurations"), origins, "configurations")
     return data, origins, files

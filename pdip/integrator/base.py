@@ -26,6 +26,7 @@ from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.appliers import ProcessAppliers, suits
+from pdip.integrator.checks import refuse_invalid
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.events import (
     Event,
@@ -105,7 +106,10 @@ class Integrator(ISingleton):
 
         `resume`: continue the operation's last run that did not finish (or `execution_id`):
         integrations it finished are skipped, the interrupted one starts after its last durable
-        batch. `follow`: stream sources keep reading until interrupted (Ctrl-C)."""
+        batch. `follow`: stream sources keep reading until interrupted (Ctrl-C). Settings its
+        connections' kinds do not take, or take in another form, raise `OperationError` before
+        anything is read or recorded."""
+        refuse_invalid(operation, self.registry)
         resumed = False
         if resume and execution_id is None:
             execution_id = self.state.unfinished_execution(operation.name)

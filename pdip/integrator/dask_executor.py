@@ -267,16 +267,25 @@ def _open(encrypted: bool, payload: bytes) -> PartitionJob:
 
 
 def refuse_unsuited(integration: Integration, target: Any) -> None:
-    """Tasks run in other processes and write at once: memory stores (which live in the caller)
-    and targets that write one file at the end cannot take part."""
+    """Raise `OperationError` when the integration cannot run as Dask tasks (see `unsuited`)."""
+    reason = unsuited(integration, target)
+    if reason:
+        raise OperationError(reason)
+
+
+def unsuited(integration: Integration, target: Any) -> str | None:
+    """Why the integration cannot run as Dask tasks, or None. Tasks run in other processes and
+    write at once: memory stores (which live in the caller) and targets that write one file at
+    the end (`target`, a target or its class, does not commit per batch) cannot take part."""
     for role, endpoint in (("source", integration.source), ("target", integration.target)):
         if endpoint is not None and endpoint.kind.lower() == "memory":
-            raise OperationError(
+            return (
                 f"integration {integration.name!r}: a memory {role} lives in the calling process; "
                 "use executor: process or inline for it"
             )
     if not target.commits_per_batch:
-        raise OperationError(
+        return (
             f"integration {integration.name!r}: a {integration.target.kind} target is written whole at the end, "
             "which tasks writing at once cannot do; use executor: process for it"
         )
+    return None
