@@ -37,6 +37,26 @@ def connection_problems(
     return problems(connection.settings, declared, connection.kind)
 
 
+def named_connection_problems(connection: Connection, registry: AdapterRegistry) -> list[SettingProblem]:
+    """A connection defined by name (application.yml's `CONNECTIONS`) before any integration uses
+    it: a setting is wrong when neither the row adapter nor the change-log adapter of its kind
+    takes it; required settings may still come from the integration that uses it."""
+    found: list[SettingProblem] | None = None
+    for mode in ("rows", "changes"):
+        try:
+            declared = registry.settings(connection.kind, mode)
+        except AdapterNotFoundError as error:
+            if mode == "rows":
+                return [SettingProblem("kind", str(error))]
+            continue
+        if declared is None:
+            return []
+        these = problems(connection.settings, declared, connection.kind, required=False)
+        wrong = {problem.key for problem in these}
+        found = these if found is None else [problem for problem in found if problem.key in wrong]
+    return found or []
+
+
 def operation_problems(
     operation: Operation,
     registry: AdapterRegistry,

@@ -52,8 +52,8 @@ def load_operation(
     where_file = path.name
     _refuse_unknown(data, _OPERATION_KEYS, where_file, "")
     known = {
-        **_named(connections, where_file, "CONNECTIONS"),
-        **_named(data.get("connections") or {}, where_file, "connections"),
+        **named_connections(connections, where_file, "CONNECTIONS"),
+        **named_connections(data.get("connections") or {}, where_file, "connections"),
     }
     raw_integrations = data.get("integrations")
     if not isinstance(raw_integrations, list) or not raw_integrations:
@@ -125,7 +125,7 @@ def _item(mapping: Any, key: str | None) -> Any:
     return next((value for name, value in mapping.items() if str(name).lower() == key.lower()), None)
 
 
-def _named(connections: Any, where: str, key: str) -> dict[str, Connection]:
+def named_connections(connections: Any, where: str, key: str) -> dict[str, Connection]:
     if not isinstance(connections, Mapping):
         raise OperationError(f"{where}: {key}: expected a mapping of connection names to settings")
     named = {}

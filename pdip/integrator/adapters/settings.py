@@ -60,15 +60,19 @@ def names(declared: Iterable[Setting]) -> tuple[str, ...]:
     return tuple(setting.name for setting in declared)
 
 
-def problems(values: Mapping[str, Any], declared: Iterable[Setting], kind: str) -> list[SettingProblem]:
-    """Every problem of a connection's `values` (keys compared lower-case) against `declared`."""
+def problems(
+    values: Mapping[str, Any], declared: Iterable[Setting], kind: str, required: bool = True
+) -> list[SettingProblem]:
+    """Every problem of a connection's `values` (keys compared lower-case) against `declared`;
+    `required=False` leaves out missing required settings (a named connection that integrations
+    complete)."""
     declared = {setting.name: setting for setting in declared}
     given = {str(key).lower(): (str(key), value) for key, value in values.items()}
     found = [unknown(written, declared, kind) for name, (written, _) in given.items() if name not in declared]
     for name, setting in declared.items():
         written, value = given.get(name, (name, None))
         if value is None:
-            if setting.required:
+            if setting.required and required:
                 found.append(SettingProblem(name, f"required for {kind} connections ({setting.help or setting.type})"))
             continue
         found.extend(_value_problems(written, value, setting))
