@@ -59,6 +59,24 @@ class AdapterRegistry(ISingleton):
         """The settings a connection of `kind` takes in `mode`; None when its adapter declares none."""
         return self.adapter(kind, mode).settings
 
+    def declared(self) -> list[tuple[str, tuple[Setting, ...]]]:
+        """The built-in kinds' settings as (kinds, settings) groups, for the docs: a change-log
+        adapter's group holds only what its row adapter does not already take."""
+        groups: list[tuple[str, tuple[Setting, ...]]] = []
+        for table, mode in ((BUILT_IN, "rows"), (CHANGES_BUILT_IN, "changes")):
+            seen: dict[int, list[str]] = {}
+            for kind in table:
+                seen.setdefault(id(self.adapter(kind, mode)), []).append(kind)
+            for kinds in seen.values():
+                declared = self.adapter(kinds[0], mode).settings or ()
+                if mode == "changes" and kinds[0] in BUILT_IN:
+                    rows = self.adapter(kinds[0]).settings or ()
+                    declared = tuple(setting for setting in declared if setting not in rows)
+                if declared:
+                    label = ", ".join(kinds) + (" (changes)" if mode == "changes" else "")
+                    groups.append((label, declared))
+        return groups
+
     def source(self, connection: Connection, context: Any, mode: str = "rows") -> Source:
         adapter = self.adapter(connection.kind, mode)
         if adapter.source is None:

@@ -113,3 +113,20 @@ def _value_problems(key: str, value: Any, setting: Setting) -> list[SettingProbl
                 SettingProblem(where, f"expected one of {', '.join(setting.allowed)}, got {shown}{suggestion}")
             )
     return found
+
+
+def table(groups: Iterable[tuple[str, Iterable[Setting]]]) -> str:
+    """A Markdown table of settings, one row per setting of each `(kinds, settings)` group: the
+    docs' table is this function's output, and a test keeps the two equal."""
+    rows = ["| kinds | setting | type | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for kinds, declared in groups:
+        for setting in declared:
+            default = "required" if setting.required else ("" if setting.default is None else f"`{setting.default!r}`")
+            notes = [setting.help] if setting.help else []
+            if setting.allowed:
+                notes.append("one of " + ", ".join(f"`{choice}`" for choice in setting.allowed))
+            if setting.secret:
+                notes.append("secret: never shown")
+            kind = expected(setting.type).replace("|", "or")
+            rows.append(f"| {kinds} | `{setting.name}` | {kind} | {default} | {'; '.join(notes)} |")
+    return "\n".join(rows) + "\n"
