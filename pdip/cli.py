@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pdip import __version__
 
@@ -114,11 +114,16 @@ def _configuration_problems(pdi) -> list[str]:
     raw = configuration.get("CONNECTIONS") or {}
     registry = pdi.get(AdapterRegistry)
     where = ", ".join(path.name for path in configuration.files) or "configuration"
-    try:
-        connections = named_connections(raw, where, "CONNECTIONS")
-    except OperationError as error:
-        return [*found, *error.problems]
-    for name, connection in connections.items():
+    if not isinstance(raw, Mapping):
+        return [*found, f"{configuration.where('CONNECTIONS') or where}: CONNECTIONS: expected a mapping of names"]
+    for name, settings in raw.items():
+        try:
+            connection = named_connections(
+                {name: settings}, configuration.where(f"CONNECTIONS.{name}") or where, "CONNECTIONS"
+            )[str(name)]
+        except OperationError as error:
+            found.extend(error.problems)
+            continue
         for problem in named_connection_problems(connection, registry):
             path = f"CONNECTIONS.{name}.{problem.key}"
             found.append(f"{configuration.where(path) or where}: {path}: {problem.detail}")
