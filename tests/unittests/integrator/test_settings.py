@@ -9,7 +9,7 @@ from pdip.integrator import Connection, Integration, Operation, OperationError, 
 from pdip.integrator.adapters import Adapter, AdapterRegistry, Target, WriteResult
 from pdip.integrator.adapters.settings import Setting, problems, table
 from pdip.integrator.base import Integrator
-from pdip.integrator.checks import adapter_problems, executor_problems, named_connection_problems
+from pdip.integrator.checks import adapter_problems, executor_problems, named_connection_problems, refuse_invalid
 from pdip.integrator.loading import load_operation
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "integrator.md"
@@ -179,6 +179,19 @@ class OperationChecksTest(unittest.TestCase):
             self.assertNotIn("copy", integrator.stores)
             recorded = [record["execution_id"] for record in pdi.get(StateStore).executions(50)]
             self.assertNotIn("refused", recorded)  # not even recorded
+
+    def test_a_problem_is_reported_once_however_often_its_connection_is_used(self):
+        shared = Connection("memory", {"store": "x", "stor": "x"})
+        operation = Operation("twice", [Integration("a", source=shared, target=shared)] * 2)
+        with self.assertRaises(OperationError) as raised:
+            refuse_invalid(operation, AdapterRegistry())
+        self.assertEqual(
+            [problem.split(" (")[0] for problem in raised.exception.problems],
+            [
+                "integration 'a': source.stor: unknown setting for memory connections",
+                "integration 'a': target.stor: unknown setting for memory connections",
+            ],
+        )
 
     def test_a_valid_python_operation_still_runs(self):
         operation = Operation(
