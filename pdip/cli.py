@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pdip import __version__
@@ -50,9 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--environment", "-e", help="select application.<environment>.yml")
     run.set_defaults(handler=_run)
 
-    validate = commands.add_parser("validate", help="check an operation (YAML) without moving data")
+    validate = commands.add_parser(
+        "validate", help="check an operation (YAML) without moving data; exit 0 valid, 2 invalid (every problem listed)"
+    )
     validate.add_argument("operation", help="the operation's YAML file")
     validate.add_argument("--root", help="the application's folder (default: the operation file's folder)")
+    validate.add_argument("--executor", choices=("inline", "process", "dask"), help="check it for this executor")
+    validate.add_argument("--environment", "-e", help="select application.<environment>.yml")
     validate.set_defaults(handler=_validate)
 
     executions = commands.add_parser("executions", help="list recent runs from the state database (show ID: one)")
@@ -71,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     letters.add_argument("--limit", type=int, help="at most this many, the first stored first")
     letters.set_defaults(handler=_dead_letters)
 
-    check = commands.add_parser("check", help="load an application's configuration and wire its services")
+    check = commands.add_parser(
+        "check",
+        help="load an application's configuration (pdip's sections and CONNECTIONS checked) and wire its services",
+    )
     check.add_argument("root", nargs="?", default=".", help="the application's folder (default: here)")
     check.add_argument("--environment", "-e", help="select application.<environment>.yml")
     check.set_defaults(handler=_check)
@@ -97,13 +104,62 @@ def _check(arguments: argparse.Namespace) -> int:
 
     try:
         with Pdi(arguments.root, environment=arguments.environment) as pdi:
+            problems = _configuration_problems(pdi)
+            if problems:
+                _report("check", problems)
+                return 2
             classes = pdi.discovered.classes
             files = ", ".join(path.name for path in pdi.configuration.files) or "no configuration files"
             print(f"{pdi.root_directory}: {len(classes)} classes discovered, {files}: OK")
     except PdiConfigurationError as error:
-        print(f"pdip check: {error}", file=sys.stderr)
+        _report("check", error.problems)
         return 2
     return 0
+
+
+def _configuration_problems(pdi) -> list[str]:
+    """Unknown keys and wrong values in pdip's own sections of application.yml, used or not,
+    and settings of CONNECTIONS their kinds do not take. An application's own sections are its
+    business (they are checked when a service asks for them)."""
+    from pdip.configuration import ApiConfig, ApplicationConfig, DatabaseConfig
+    from pdip.cqrs.pipeline import CqrsConfig
+    from pdip.integrator.adapters.registry import AdapterRegistry
+    from pdip.integrator.checks import named_connection_problems
+    from pdip.integrator.errors import OperationError
+    from pdip.integrator.loading import named_connections
+    from pdip.integrator.state import IntegratorConfig
+    from pdip.policy.config import PolicyConfig
+
+    configuration = pdi.configuration
+    sections = (ApplicationConfig, DatabaseConfig, ApiConfig, CqrsConfig, IntegratorConfig, PolicyConfig)
+    found = configuration.problems(sections)
+    raw = configuration.get("CONNECTIONS") or {}
+    registry = pdi.get(AdapterRegistry)
+    where = ", ".join(path.name for path in configuration.files) or "configuration"
+    if not isinstance(raw, Mapping):
+        return [*found, f"{configuration.where('CONNECTIONS') or where}: CONNECTIONS: expected a mapping of names"]
+    for name, settings in raw.items():
+        try:
+            connection = named_connections(
+                {name: settings}, configuration.where(f"CONNECTIONS.{name}") or where, "CONNECTIONS"
+            )[str(name)]
+        except OperationError as error:
+            found.extend(error.problems)
+            continue
+        for problem in named_connection_problems(connection, registry):
+            path = f"CONNECTIONS.{name}.{problem.key}"
+            found.append(f"{configuration.where(path) or where}: {path}: {problem.detail}")
+    return found
+
+
+def _report(command: str, problems: Sequence[str]) -> None:
+    """One problem on one line; several under a count, so none hides behind another."""
+    if len(problems) == 1:
+        print(f"pdip {command}: {problems[0]}", file=sys.stderr)
+        return
+    print(f"pdip {command}: {len(problems)} problems", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def _api(arguments: argparse.Namespace) -> int:
@@ -140,17 +196,22 @@ def _load(arguments: argparse.Namespace, command: str):
 
     from pdip.base import Pdi
     from pdip.dependency import PdiConfigurationError
-    from pdip.integrator import Operation
+    from pdip.integrator.adapters.registry import AdapterRegistry
+    from pdip.integrator.loading import load_operation
+    from pdip.integrator.models import Operation
 
     path = Path(arguments.operation).resolve()
     pdi = None
     try:
         pdi = Pdi(arguments.root or path.parent, environment=getattr(arguments, "environment", None))
-        return pdi, Operation.from_yaml(path, connections=pdi.configuration.get("CONNECTIONS") or {})
+        configuration = pdi.configuration
+        connections = configuration.get("CONNECTIONS") or {}
+        registry = pdi.get(AdapterRegistry)  # kinds it does not know are refused before anything runs
+        return pdi, load_operation(Operation, path, connections, None, where=configuration.where, registry=registry)
     except (PdiConfigurationError, OSError) as error:
         if pdi is not None:
             pdi.cleanup()
-        print(f"pdip {command}: {error}", file=sys.stderr)
+        _report(command, getattr(error, "problems", None) or [str(error)])
         raise _InvalidOperation from error
 
 
@@ -200,11 +261,26 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _validate(arguments: argparse.Namespace) -> int:
+    """Everything that can be checked without moving data: the file, its kinds and settings
+    (when loaded), sources that cannot be read and targets that cannot be written, and what
+    the executor (the operation's, or --executor) cannot run."""
+    from pdip.integrator.adapters.registry import AdapterRegistry
+    from pdip.integrator.checks import adapter_problems, executor_problems
+
     try:
         pdi, operation = _load(arguments, "validate")
     except _InvalidOperation:
         return 2
-    pdi.cleanup()
+    with pdi:
+        registry = pdi.get(AdapterRegistry)
+        problems = [
+            *adapter_problems(operation, registry),
+            *executor_problems(operation, registry, arguments.executor),
+        ]
+    if problems:
+        where = operation.source_file.name if operation.source_file else operation.name
+        _report("validate", [f"{where}: {problem}" for problem in problems])
+        return 2
     print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
     return 0
 

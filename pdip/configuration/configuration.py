@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +77,17 @@ class Configuration:
                 return default
         return node
 
+    def where(self, path: str) -> str | None:
+        """The file and line a dotted key path came from (`application.yml:12`), spelling-
+        insensitive; the nearest key above it when the key itself was not written; None when
+        no file gave it."""
+        keys = tuple(normalized(part) for part in path.split("."))
+        while keys:
+            if keys in self._origins:
+                return self._origins[keys]
+            keys = keys[:-1]
+        return None
+
     # -- typed sections ----------------------------------------------------------------------------
 
     def has_section(self, cls: type[BaseConfig]) -> bool:
@@ -105,7 +116,7 @@ class Configuration:
             raise ConfigurationError(
                 f"{self._origin((normalized(name),))}: {name}: expected a mapping of keys, got {raw!r}"
             )
-        values, origins = self._field_values(cls, raw)
+        values, origins, unknown = self._field_values(cls, raw)
         from_environment = self._environment_values(cls)
         for field, (variable, value) in from_environment.items():
             values[field] = value
@@ -117,11 +128,31 @@ class Configuration:
                 f"no {name} section in {where} and no {name}_* environment variables (required: {required})"
             )
         values = {field: self._decrypt(name, field, value, origins.get(field)) for field, value in values.items()}
-        return build(cls, values, origins, (name,))
+        try:
+            section = build(cls, values, origins, (name,))
+        except ConfigurationError as error:
+            unknown.extend(error.problems)
+        if unknown:  # every problem of the section at once: unknown keys, then values
+            raise ConfigurationError("; ".join(unknown), unknown)
+        return section
 
-    def _field_values(self, cls: type, raw: Mapping) -> tuple[dict, dict]:
+    def problems(self, sections: Iterable[type[BaseConfig]]) -> list[str]:
+        """Every problem (unknown keys, values of the wrong type) of those `sections` that a file
+        or an environment variable gives values, even when no service asks for them; each
+        names the file and line or the variable."""
+        found: list[str] = []
+        for cls in sections:
+            if self.has_section(cls):
+                try:
+                    self._build(cls)
+                except ConfigurationError as error:
+                    found.extend(error.problems)
+        return found
+
+    def _field_values(self, cls: type, raw: Mapping) -> tuple[dict, dict, list[str]]:
+        """The section's values by field, where each came from, and its unknown keys' problems."""
         fields = {normalized(f.name): f.name for f in dataclasses.fields(cls)}
-        values, origins = {}, {}
+        values, origins, unknown = {}, {}, []
         section = cls.section_name()
         for key, value in raw.items():
             field = fields.get(normalized(str(key)))
@@ -132,9 +163,10 @@ class Configuration:
                 hint = get_close_matches(str(key).lower(), [f.lower() for f in fields.values()], n=1)
                 suggestion = f"; did you mean {hint[0].upper()}?" if hint else ""
                 known = ", ".join(name.upper() for name in fields.values())
-                raise ConfigurationError(f"{origin}: {section}.{key}: unknown key (known keys: {known}){suggestion}")
+                unknown.append(f"{origin}: {section}.{key}: unknown key (known keys: {known}){suggestion}")
+                continue
             values[field], origins[field] = value, origin
-        return values, origins
+        return values, origins, unknown
 
     def _environment_values(self, cls: type) -> dict[str, tuple[str, str]]:
         """Fields set by environment variables: field -> (variable, value)."""

@@ -24,6 +24,7 @@ from pdip.configuration import Configuration
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.checks import refuse_invalid
 from pdip.integrator.collector import fewer_collections
 from pdip.integrator.events import (
     Event,
@@ -74,8 +75,10 @@ class Integrator(ISingleton):
         integrations it finished are skipped, the interrupted one starts after its last durable
         batch. `follow`: stream sources keep reading until interrupted (Ctrl-C).
 
-        Refused before any data moves (`RunRefusedError`): `NothingToResumeError` when there is
-        no such run to resume, `ExecutionExistsError` for a new run under an existing id."""
+        Refused before any data moves: settings its connections' kinds do not take, or take in
+        another form (`OperationError`); `NothingToResumeError` when there is no such run to
+        resume, `ExecutionExistsError` for a new run under an existing id (`RunRefusedError`)."""
+        refuse_invalid(operation, self.registry)
         execution_id, resumed = self.state.start_execution(operation.name, execution_id, resume)
         started = time.perf_counter()
         results = [IntegrationResult(integration.name) for integration in operation.integrations]

@@ -17,18 +17,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pdip.configuration.loader import read_file
+from pdip.configuration.loader import Document, read_document
+from pdip.configuration.settings import SettingProblem
 from pdip.conversion import ConversionError, convert
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.checks import connection_problems, endpoints
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.executors import EXECUTORS
 from pdip.integrator.integrations import Connection, Integration
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.models import Operation
 
 _OPERATION_KEYS = ("name", "executor", "scheduler", "retries", "connections", "integrations")
@@ -40,30 +43,57 @@ def load_operation(
     path: Path,
     connections: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None,
+    where: Callable[[str], str | None] | None = None,
+    registry: AdapterRegistry | None = None,
 ) -> Operation:
-    """An `operation` (the class, `Operation` or a subclass) read from the YAML file at `path`."""
-    data = read_file(path, dict(os.environ if environ is None else environ))
-    where = path.name
-    _refuse_unknown(data, _OPERATION_KEYS, where, "")
-    known = {**_named(connections, where, "CONNECTIONS"), **_named(data.get("connections") or {}, where, "connections")}
+    """The operation in `path`, or `OperationError` listing every problem of the file.
+
+    `where(dotted key path)` names the file and line of a key of `connections` (application.yml's
+    `CONNECTIONS`, through `Configuration.where`). Every endpoint's settings are checked against
+    its kind's declaration; a kind `registry` does not know is a problem only when a registry is
+    given (without one, an adapter may still be registered before the run)."""
+    document = read_document(path, dict(os.environ if environ is None else environ))
+    data = document.data
+    where_file = path.name
+    _refuse_unknown(data, _OPERATION_KEYS, where_file, "")
+    known = {
+        **named_connections(connections, where_file, "CONNECTIONS"),
+        **named_connections(data.get("connections") or {}, where_file, "connections"),
+    }
     raw_integrations = data.get("integrations")
     if not isinstance(raw_integrations, list) or not raw_integrations:
-        raise OperationError(f"{where}: integrations: expected a list of at least one integration")
-    integrations = [_integration(item, known, where, f"integrations[{i}]") for i, item in enumerate(raw_integrations)]
-    names = [integration.name for integration in integrations]
+        raise OperationError(f"{where_file}: integrations: expected a list of at least one integration")
+    problems: list[str] = []
+    integrations = []
+    for index, item in enumerate(raw_integrations):
+        try:
+            integrations.append((index, _integration(item, known, where_file, f"integrations[{index}]")))
+        except OperationError as error:
+            problems.extend(error.problems)
+    names = [integration.name for _, integration in integrations]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise OperationError(f"{where}: integrations: names must be unique; repeated: {', '.join(duplicates)}")
+        problems.append(f"{where_file}: integrations: names must be unique; repeated: {', '.join(duplicates)}")
     executor = data.get("executor", "process")
     if executor not in EXECUTORS:
-        raise OperationError(f"{where}: executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+        problems.append(f"{where_file}: executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
     retries = data.get("retries", 2)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise OperationError(f"{where}: retries: expected 0 or more, got {retries!r}")
+        problems.append(f"{where_file}: retries: expected 0 or more, got {retries!r}")
+    located = _Locations(document, connections, where)
+    for index, integration in integrations:
+        for role, connection in endpoints(integration):
+            mode = integration.mode
+            for problem in connection_problems(connection, mode, registry or AdapterRegistry(), registry is not None):
+                message = f"{located(index, role, connection, problem)}: {problem.detail}"
+                if message not in problems:  # a named connection used twice is one problem
+                    problems.append(message)
+    if problems:
+        raise OperationError("; ".join(problems), problems)
     scheduler = data.get("scheduler")
     return operation(
         name=str(data.get("name") or path.stem),
-        integrations=integrations,
+        integrations=[integration for _, integration in integrations],
         executor=executor,
         source_file=path,
         scheduler=None if scheduler is None else str(scheduler),
@@ -71,7 +101,36 @@ def load_operation(
     )
 
 
-def _named(connections: Any, where: str, key: str) -> dict[str, Connection]:
+class _Locations:
+    """Where a setting was written: `op.yml:7: integrations[0].target.databse`, or in the named
+    connection it came from (`connections.dw.hots`, application.yml's `CONNECTIONS.dw.hots`)."""
+
+    def __init__(self, document: Document, application: Mapping, where: Callable[[str], str | None] | None):
+        self.document, self.data, self.where = document, document.data, where
+        self.application = application
+
+    def __call__(self, index: int, role: str, connection: Connection, problem: SettingProblem) -> str:
+        parts = problem.key.split(".")
+        name = connection.name
+        ours, theirs = _item(self.data.get("connections"), name), _item(self.application, name)
+        if _item(self.data["integrations"][index].get(role), parts[0]) is None:
+            if _item(ours, parts[0]) is not None:
+                return f"{self.document.where('connections', name, *parts)}: connections.{name}.{problem.key}"
+            if ours is None and _item(theirs, parts[0]) is not None:
+                key = f"CONNECTIONS.{name}.{problem.key}"
+                return f"{(self.where and self.where(key)) or 'application.yml'}: {key}"
+        line = self.document.where("integrations", index, role, *parts)
+        return f"{line}: integrations[{index}].{role}.{problem.key}"
+
+
+def _item(mapping: Any, key: str | None) -> Any:
+    """`mapping[key]` with the key compared lower-case; None when absent or not a mapping."""
+    if not isinstance(mapping, Mapping) or key is None:
+        return None
+    return next((value for name, value in mapping.items() if str(name).lower() == key.lower()), None)
+
+
+def named_connections(connections: Any, where: str, key: str) -> dict[str, Connection]:
     if not isinstance(connections, Mapping):
         raise OperationError(f"{where}: {key}: expected a mapping of connection names to settings")
     named = {}
@@ -106,7 +165,8 @@ def _integration(item: Any, known: dict[str, Connection], where: str, path: str)
     try:
         return Integration(**values)
     except OperationError as error:
-        raise OperationError(f"{where}: {path}: {error}", [f"{where}: {path}: {p}" for p in error.problems]) from None
+        named = f"{where}: {path}: integration {values['name']!r}"
+        raise OperationError(f"{where}: {path}: {error}", [f"{named}: {p}" for p in error.problems]) from None
 
 
 def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -> Connection:

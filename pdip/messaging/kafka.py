@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pdip.configuration.errors import refuse_unknown
+from pdip.configuration.settings import Setting, names
 from pdip.messaging.errors import KafkaDeliveryError, KafkaSettingsError
 
 STARTS = ("committed", "earliest", "latest")
@@ -28,21 +29,25 @@ COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
 # Settings that are client options under another spelling (`sasl_username` is `sasl.username`).
 CLIENT_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location")
 SETTINGS = (
-    "bootstrap_servers",
-    "topic",
-    "topics",
-    "group",
-    "start",
-    "until",
-    "key",
-    "compression",
-    "tombstones",
-    "partitions",
-    "compacted",
-    "poll_timeout",
-    "delivery_timeout",
-    "options",
-    *CLIENT_OPTIONS,
+    Setting("bootstrap_servers", str | list[str], required=True, help="host:port, or several"),
+    Setting("topic", str, help="the topic read or written"),
+    Setting("topics", str | list[str], help="a source's topics, instead of `topic`"),
+    Setting("group", str, help="a source's consumer group, whose offsets record progress (required)"),
+    Setting("start", str, default="committed", allowed=STARTS, help="where a group without offsets starts"),
+    Setting("until", str, default="end", allowed=("end",), help="a source stops at the end (`--follow` keeps on)"),
+    Setting("key", str | list[str], help="a target's message key columns"),
+    Setting("compression", str, default="lz4", allowed=COMPRESSIONS),
+    Setting("tombstones", bool, default=False, help="a change-log target sends a tombstone after a delete"),
+    Setting("partitions", int, default=1, help="partitions of a topic the target creates"),
+    Setting("compacted", bool, default=False, help="a topic the target creates is compacted"),
+    Setting("poll_timeout", float, default=1.0, help="seconds a source waits for messages"),
+    Setting("delivery_timeout", float, default=120.0, help="seconds a target waits for the broker's confirmation"),
+    Setting("options", dict[str, Any], secret=True, help="librdkafka client options by their own names"),
+    Setting("security_protocol", str),
+    Setting("sasl_mechanism", str),
+    Setting("sasl_username", str),
+    Setting("sasl_password", str, secret=True),
+    Setting("ssl_ca_location", str),
 )
 
 
@@ -104,7 +109,7 @@ def kafka_settings(settings: Mapping[str, Any], label: str, role: str) -> KafkaS
     """The checked settings of a Kafka `role` ("source" or "target"); KafkaSettingsError names
     each key at fault, after `label` (the connection or exporter they belong to)."""
     raw = {str(key).lower(): value for key, value in settings.items()}
-    refuse_unknown(raw, SETTINGS, f"{label}: ", "unknown setting for kafka", KafkaSettingsError)
+    refuse_unknown(raw, names(SETTINGS), f"{label}: ", "unknown setting for kafka", KafkaSettingsError)
     problems: list[str] = []
     servers = _servers(raw.get("bootstrap_servers"), problems)
     topics = _topics(raw, role, problems)

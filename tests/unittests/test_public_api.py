@@ -136,7 +136,7 @@ EXPECTED = {
         "Target",
         "WriteResult",
     ],
-    "pdip.integrator.executors": ["EXECUTORS", "Endpoints", "Executor", "executor_for", "lives_here"],
+    "pdip.integrator.executors": ["EXECUTORS", "Endpoints", "Executor", "executor_class", "executor_for", "lives_here"],
     "pdip.integrator.runs": [],
     "pdip.logging": ["ConsoleLogger"],
     "pdip.logging.loggers": ["ConsoleLogger"],

@@ -4,9 +4,11 @@
         def read(self, request): ...           # yield Batch objects
     class ThingTarget(Target):
         def write(self, batch): ...            # return WriteResult(written, rejected)
-    ADAPTER = Adapter(("thing",), ThingSource, ThingTarget, Capabilities(bulk_load=True))
+    ADAPTER = Adapter(("thing",), ThingSource, ThingTarget, Capabilities(bulk_load=True), settings=SETTINGS)
 
-and one line in `registry.py`. Sources and targets are built per integration from the
+and one line in `registry.py`. `SETTINGS` is a tuple of `Setting` (`settings.py`): the names,
+types, defaults and allowed values the kind takes, checked before any data moves; an adapter
+that declares none (`settings=None`) takes any setting. Sources and targets are built per integration from the
 connection's settings and the run's context, and closed when the integration ends.
 
 The optional hooks, each with a default that does nothing special:
@@ -42,8 +44,9 @@ import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pdip.configuration.settings import Setting
 from pdip.integrator.batch import Batch
-from pdip.integrator.models import Connection
+from pdip.integrator.integrations import Connection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,10 +180,12 @@ def prepare_target(target: Target, columns: Sequence[str], create: bool, truncat
 @dataclasses.dataclass(frozen=True)
 class Adapter:
     """A store's source and target; `mode` is "rows" or "changes" (`ChangeLogEntry` batches,
-    applied at the target as upserts and deletes), and a kind may have an adapter for each."""
+    applied at the target as upserts and deletes), and a kind may have an adapter for each.
+    `settings`: what its connections take (None: not declared, anything is passed through)."""
 
     kinds: tuple[str, ...]
     source: type[Source] | None
     target: type[Target] | None
     capabilities: Capabilities = Capabilities()
     mode: str = "rows"
+    settings: tuple[Setting, ...] | None = None

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pdip.configuration.settings import Setting, names
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.adapters import file_csv_raw, file_remote
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
@@ -45,7 +46,7 @@ from pdip.integrator.adapters.file_formats import (
 from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError, refuse_unknown
-from pdip.integrator.models import Connection
+from pdip.integrator.integrations import Connection
 from pdip.integrator.types import ColumnTypes, named_types
 
 KINDS = {"csv": "csv", "jsonl": "jsonl", "json_lines": "jsonl", "parquet": "parquet", "excel": "excel"}
@@ -55,14 +56,42 @@ SUFFIXES = {
     "parquet": (".parquet", ".pq"),
     "excel": (".xlsx", ".xlsm"),
 }
-_COMMON = ("path", "append", "storage_options")
-SETTINGS = {
-    "csv": (*_COMMON, "encoding", "delimiter", "quotechar", "quoting", "header", "columns", "null", "types"),
-    "jsonl": (*_COMMON, "encoding", "columns", "types"),
-    "parquet": (*_COMMON, "compression"),
-    "excel": (*_COMMON, "sheet", "header", "columns", "types"),
-}
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
+_COMMON = (
+    Setting("path", str, required=True, help="a file, a folder or a glob; a target writes one file"),
+    Setting("append", bool, default=False, help="a target adds to the existing file instead of replacing it"),
+    Setting("storage_options", dict[str, Any], secret=True, help="options of the fsspec filesystem of a URL path"),
+)
+_ENCODING = Setting("encoding", str, default="utf-8", help="the text encoding, read and written")
+_HEADER = Setting("header", bool, default=True, help="the first row names the columns; a target writes it")
+_COLUMNS = Setting("columns", list[str], help="the columns' names (or, for JSON Lines, the fields to read)")
+_TYPES = Setting(
+    "types", dict[str, str], allowed=tuple(VALUE_TYPES), help="`column: type`; without it CSV values stay text"
+)
+_FIELD_SIZE = Setting("field_size_limit", int, default=128 * 1024 * 1024, help="the longest field read, in bytes")
+SETTINGS: dict[str, tuple[Setting, ...]] = {
+    "csv": (
+        *_COMMON,
+        _ENCODING,
+        Setting("delimiter", str, default=",", help="one character"),
+        Setting("quotechar", str, default='"', help="one character"),
+        Setting("quoting", str, default="minimal", allowed=tuple(QUOTING), help="as in Python's csv module"),
+        _HEADER,
+        _COLUMNS,
+        Setting("null", str, default="", help="the text that means NULL, read and written"),
+        _TYPES,
+        _FIELD_SIZE,
+    ),
+    "jsonl": (*_COMMON, _ENCODING, _COLUMNS, _TYPES, _FIELD_SIZE),
+    "parquet": (*_COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS)),
+    "excel": (
+        *_COMMON,
+        Setting("sheet", str, help="the worksheet to read or write (default: the first; Sheet1 when writing)"),
+        _HEADER,
+        _COLUMNS,
+        _TYPES,
+    ),
+}
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -83,13 +112,14 @@ class FileSettings:
     sheet: str | None = None
     compression: str = "snappy"
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
+    field_size_limit: int = 128 * 1024 * 1024
 
 
 def file_settings(connection: Connection) -> FileSettings:
     """The connection's settings, checked: every problem is named with its key before data moves."""
     kind, label = _kind(connection), connection_label(connection)
     raw = {str(key).lower(): value for key, value in connection.settings.items()}
-    refuse_unknown(raw, SETTINGS[kind], f"{label}: ", f"unknown setting for {kind} files")
+    refuse_unknown(raw, names(SETTINGS[kind]), f"{label}: ", f"unknown setting for {kind} files")
     if "null" in raw and raw["null"] is None:  # YAML reads `null: NULL` (and `~`) as no value at all
         raise OperationError(f'{label}: null: got no value; quote the text that means NULL (null: "NULL")')
     if not str(raw.get("path") or "").strip():
@@ -501,6 +531,16 @@ class FileTarget(Target):
 
 
 ADAPTERS = (
-    Adapter(("csv", "jsonl", "json_lines", "excel"), FileSource, FileTarget, Capabilities(partitioned_read=True)),
-    Adapter(("parquet",), FileSource, FileTarget, Capabilities(bulk_load=True, partitioned_read=True)),
+    Adapter(("csv",), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["csv"]),
+    Adapter(
+        ("jsonl", "json_lines"), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["jsonl"]
+    ),
+    Adapter(("excel",), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["excel"]),
+    Adapter(
+        ("parquet",),
+        FileSource,
+        FileTarget,
+        Capabilities(bulk_load=True, partitioned_read=True),
+        settings=SETTINGS["parquet"],
+    ),
 )

@@ -21,7 +21,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file import absolute_path, connection_label, file_settings, local_path, source_files
+from pdip.integrator.adapters.file import (
+    SETTINGS,
+    absolute_path,
+    connection_label,
+    file_settings,
+    local_path,
+    source_files,
+)
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json
 from pdip.integrator.errors import OperationError
@@ -107,5 +114,10 @@ class JsonLinesChangesTarget(Target):
 
 
 ADAPTER = Adapter(
-    ("jsonl", "json_lines"), JsonLinesChangesSource, JsonLinesChangesTarget, Capabilities(), mode="changes"
+    ("jsonl", "json_lines"),
+    JsonLinesChangesSource,
+    JsonLinesChangesTarget,
+    Capabilities(),
+    mode="changes",
+    settings=SETTINGS["jsonl"],  # the row adapter's: one file, read and written the same way
 )

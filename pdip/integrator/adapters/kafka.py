@@ -39,7 +39,7 @@ from typing import Any
 from pdip.conversion import json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.kafka_settings import KafkaSettings, kafka_settings
+from pdip.integrator.adapters.kafka_settings import SETTINGS, KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
 from pdip.integrator.errors import KafkaAssignmentError, OperationError
@@ -526,6 +526,6 @@ def _text(value: bytes | None) -> str | bytes | None:
 
 CAPABILITIES = Capabilities(partitioned_read=True)
 ADAPTERS = (
-    Adapter(KINDS, KafkaSource, KafkaTarget, CAPABILITIES),
-    Adapter(KINDS, KafkaChangesSource, KafkaChangesTarget, CAPABILITIES, mode="changes"),
+    Adapter(KINDS, KafkaSource, KafkaTarget, CAPABILITIES, settings=SETTINGS),
+    Adapter(KINDS, KafkaChangesSource, KafkaChangesTarget, CAPABILITIES, mode="changes", settings=SETTINGS),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -94,4 +95,5 @@ class MemoryTarget(Target):
         return f"memory:{self.connection.get('store')}"
 
 
-ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities(in_process_only=True))
+SETTINGS = (Setting("store", str, required=True, help="the name of the store in `integrator.stores`"),)
+ADAPTER = Adapter(("memory",), MemorySource, MemoryTarget, Capabilities(in_process_only=True), settings=SETTINGS)

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.memory import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.memory import store_name
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, net_changes
@@ -90,5 +92,11 @@ class MemoryChangesTarget(Target):
         return f"memory:{self.connection.get('store')} (changes)"
 
 
+SETTINGS = (
+    *ROW_SETTINGS,
+    Setting("key", str | list[str], help="a target's key columns: the store is a replica the entries are applied to"),
+)
 CAPABILITIES = Capabilities(upsert=True, in_process_only=True)
-ADAPTER = Adapter(("memory",), MemoryChangesSource, MemoryChangesTarget, CAPABILITIES, mode="changes")
+ADAPTER = Adapter(
+    ("memory",), MemoryChangesSource, MemoryChangesTarget, CAPABILITIES, mode="changes", settings=SETTINGS
+)

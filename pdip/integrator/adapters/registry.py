@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pdip.configuration.settings import Setting
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.base import Adapter, Source, Target
 from pdip.integrator.errors import AdapterNotFoundError
-from pdip.integrator.models import Connection
+from pdip.integrator.integrations import Connection
 
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
@@ -53,6 +54,28 @@ class AdapterRegistry(ISingleton):
             what = "change-log " if key[1] == "changes" else ""
             raise AdapterNotFoundError(f"no {what}adapter for connection kind {kind!r} (known: {known or 'none'})")
         return adapter
+
+    def settings(self, kind: str, mode: str = "rows") -> tuple[Setting, ...] | None:
+        """The settings a connection of `kind` takes in `mode`; None when its adapter declares none."""
+        return self.adapter(kind, mode).settings
+
+    def declared(self) -> list[tuple[str, tuple[Setting, ...]]]:
+        """The built-in kinds' settings as (kinds, settings) groups, for the docs: a change-log
+        adapter's group holds only what its row adapter does not already take."""
+        groups: list[tuple[str, tuple[Setting, ...]]] = []
+        for table, mode in ((BUILT_IN, "rows"), (CHANGES_BUILT_IN, "changes")):
+            seen: dict[int, list[str]] = {}
+            for kind in table:
+                seen.setdefault(id(self.adapter(kind, mode)), []).append(kind)
+            for kinds in seen.values():
+                declared = self.adapter(kinds[0], mode).settings or ()
+                if mode == "changes" and kinds[0] in BUILT_IN:
+                    rows = self.adapter(kinds[0]).settings or ()
+                    declared = tuple(setting for setting in declared if setting not in rows)
+                if declared:
+                    label = ", ".join(kinds) + (" (changes)" if mode == "changes" else "")
+                    groups.append((label, declared))
+        return groups
 
     def source(self, connection: Connection, context: Any, mode: str = "rows") -> Source:
         adapter = self.adapter(connection.kind, mode)

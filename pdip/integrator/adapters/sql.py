@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.configuration import DatabaseConfig
+from pdip.configuration.settings import Setting
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
@@ -52,6 +53,19 @@ from pdip.integrator.state import sqlite_write_ahead_log
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
+SETTINGS = (
+    Setting("url", str, secret=True, help="a SQLAlchemy URL; or the parts below"),
+    Setting("connection_string", str, secret=True, help="the same as `url`"),
+    Setting("type", str, allowed=tuple(k for k in KINDS if k != "sql"), help="the database (kind `sql` only)"),
+    Setting("host", str, default="127.0.0.1"),
+    Setting("port", int, help="default: the database's"),
+    Setting("database", str, help="the database's name; for SQLite a file (default: in memory)"),
+    Setting("user", str),
+    Setting("password", str, secret=True),
+    Setting("table", str, help="the table read or written"),
+    Setting("schema", str, help="the table's schema"),
+    Setting("query", str, help="a source's SELECT, instead of `table`"),
+)
 _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
 _RAW_FORMATS = {"postgresql": (sql_postgres.RAW_FORMAT, CSV), "sqlite": (sql_sqlite.RAW_FORMAT,)}
 
@@ -524,4 +538,5 @@ ADAPTER = Adapter(
     SqlSource,
     SqlTarget,
     Capabilities(bulk_load=True, transactions=True, partitioned_read=True, stores_positions=True),
+    settings=SETTINGS,
 )

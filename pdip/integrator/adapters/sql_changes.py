@@ -36,11 +36,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters import positions
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.sql import KINDS, engine_for, error_reason, shown_url
+from pdip.integrator.adapters.sql import SETTINGS as ROW_SETTINGS
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -480,4 +482,13 @@ ADAPTER = Adapter(
     SqlApplyTarget,
     Capabilities(upsert=True, transactions=True, stores_positions=True),
     mode="changes",
+    settings=(
+        *ROW_SETTINGS,  # `table` is the change-log table of a source, the table applied to of a target
+        Setting("entities", str | list[str], help="a source reads only these entities"),
+        Setting("poll_interval", float, default=1.0, help="seconds between polls of a source that follows"),
+        Setting("tables", dict[str, str], help="a target's `entity: table` routes; other entities are left out"),
+        Setting("entity", str, help="a target with `table` takes only this entity's entries"),
+        Setting("key", str | list[str], help="a target's key columns (default: the primary key)"),
+        Setting("soft_delete", str | dict[str, Any], help="a column set on delete (or {column, value})"),
+    ),
 )

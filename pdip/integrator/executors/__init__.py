@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun
 
-__all__ = ["EXECUTORS", "Endpoints", "Executor", "executor_for", "lives_here"]
+__all__ = ["EXECUTORS", "Endpoints", "Executor", "executor_class", "executor_for", "lives_here"]
 
 EXECUTORS: dict[str, str] = {
     "inline": "pdip.integrator.executors.inline:InlineExecutor",
@@ -67,8 +67,19 @@ class Executor(abc.ABC):
         self.operation = operation
         self.registry = registry
 
+    @staticmethod
+    def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
+        """Why this executor cannot run `integration` (`target`: its target, or the target's
+        class when only validating), or None. Read by `pdip validate` and before planning."""
+        return None
+
     def check(self, integration: Integration, target: Target) -> None:
         """Refuse, before anything is planned, an integration this executor cannot run."""
+        reason = self.unsuited(integration, target, self.registry)
+        if reason:
+            from pdip.integrator.errors import OperationError
+
+            raise OperationError(reason)
 
     def reads_in_a_child(self, integration: Integration) -> bool:
         """Whether the integration's source is read outside this process (for its description)."""
@@ -82,11 +93,15 @@ class Executor(abc.ABC):
         """Release what the executor holds for the operation (a cluster's client)."""
 
 
+def executor_class(name: str) -> type[Executor]:
+    """The class of the executor called `name` (one of `EXECUTORS`)."""
+    module, _, attribute = EXECUTORS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def executor_for(operation: Operation, registry: AdapterRegistry) -> Executor:
     """The executor the operation names, made for this run."""
-    module, _, name = EXECUTORS[operation.executor].partition(":")
-    executor: Any = getattr(importlib.import_module(module), name)
-    return executor(operation, registry)
+    return executor_class(operation.executor)(operation, registry)
 
 
 def lives_here(registry: AdapterRegistry, endpoint: Connection | None, mode: str) -> bool:

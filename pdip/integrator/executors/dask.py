@@ -43,7 +43,6 @@ from pdip.integrator.runs.reporting import PartitionStarted, Progress
 from pdip.policy.secrets import mask_secrets
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
-    from pdip.integrator.adapters.base import Target
     from pdip.integrator.adapters.registry import AdapterRegistry
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun
@@ -65,8 +64,9 @@ class DaskExecutor(Executor):
         super().__init__(operation, registry)
         self.session = DaskSession(operation)
 
-    def check(self, integration: Integration, target: Target) -> None:
-        refuse_unsuited(integration, target, self.registry)
+    @staticmethod
+    def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
+        return unsuited(integration, target, registry)
 
     def reads_in_a_child(self, integration: Integration) -> bool:
         return True
@@ -287,17 +287,19 @@ def _open(encrypted: bool, payload: bytes) -> PartitionJob:
     return pickle.loads(payload)  # our own job, sealed by the caller (and encrypted when a key is set)
 
 
-def refuse_unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> None:
-    """Tasks run in other processes and write at once: memory stores (which live in the caller)
-    and targets that write one file at the end cannot take part."""
+def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
+    """Why the integration cannot run as Dask tasks, or None. Tasks run in other processes and
+    write at once: memory stores (which live in the caller) and targets that write one file at
+    the end (`target`, a target or its class, does not commit per batch) cannot take part."""
     for role, endpoint in (("source", integration.source), ("target", integration.target)):
         if lives_here(registry, endpoint, integration.mode):
-            raise OperationError(
+            return (
                 f"integration {integration.name!r}: a memory {role} lives in the calling process; "
                 "use executor: process or inline for it"
             )
     if not target.commits_per_batch:
-        raise OperationError(
+        return (
             f"integration {integration.name!r}: a {integration.target.kind} target is written whole at the end, "
             "which tasks writing at once cannot do; use executor: process for it"
         )
+    return None

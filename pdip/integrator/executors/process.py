@@ -42,8 +42,8 @@ from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
 from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
 from pdip.integrator.executors.inline import InlineExecutor, batch_writer
-from pdip.integrator.models import Connection as Store
-from pdip.integrator.models import Integration
+from pdip.integrator.integrations import Connection as Store
+from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.reporting import PartitionDone, PartitionFailed, Progress
 from pdip.integrator.runs.writing import with_policy

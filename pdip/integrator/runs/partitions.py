@@ -11,7 +11,7 @@ from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.positions import partition_slot
-from pdip.integrator.models import Integration
+from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.reporting import Message
 from pdip.integrator.runs.writing import BatchWriter

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import Target, prepare_target
 from pdip.integrator.batch import Batch
-from pdip.integrator.models import Integration
+from pdip.integrator.integrations import Integration
 from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused
 from pdip.integrator.types import column_names
 

@@ -189,7 +189,7 @@ class SqlIntegrationTest(unittest.TestCase):
         self.assertEqual(database.rows(copy), [{"id": 0, "name": "old"}])  # a `%` in the SQL is SQL
         load = Integration(
             "load",
-            source=self.connection("postgresql", table=table, columns=None),
+            source=self.connection("postgresql", table=table),
             target=self.connection("postgresql", table=copy),
             columns=["id", "name"],
             truncate_target=True,

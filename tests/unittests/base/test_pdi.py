@@ -210,7 +210,7 @@ class ValidationTest(unittest.TestCase):
         }
         with application(files) as (root, _):
             with self.assertRaisesRegex(
-                PdiConfigurationError, r"application.yml: LIMITS.MAX_ROWS: expected int, got 'many'"
+                PdiConfigurationError, r"application.yml:2: LIMITS.MAX_ROWS: expected int, got 'many'"
             ):
                 Pdi(root_directory=root)
 

@@ -199,7 +199,7 @@ class BadConfigurationTest(unittest.TestCase):
         configuration = load({"application.production.yml": "API:\n  PORT: eighty\n"}, environment="production")
         with self.assertRaises(ConfigurationError) as raised:
             configuration.section(ApiConfig)
-        self.assertEqual(str(raised.exception), "application.production.yml: API.PORT: expected int, got 'eighty'")
+        self.assertEqual(str(raised.exception), "application.production.yml:2: API.PORT: expected int, got 'eighty'")
 
     def test_a_wrong_type_from_the_environment_names_the_variable(self):
         with self.assertRaisesRegex(
@@ -278,7 +278,7 @@ class EncryptedValueTest(unittest.TestCase):
         with self.assertRaises(ConfigurationError) as raised:
             load(files, environ={"APPLICATION_SECRET_KEY": other_key}).section(DatabaseConfig)
         message = str(raised.exception)
-        self.assertIn("application.yml: DATABASE.PASSWORD: the encrypted value cannot be decrypted", message)
+        self.assertIn("application.yml:3: DATABASE.PASSWORD: the encrypted value cannot be decrypted", message)
         for secret in (self.token, "hunter2", self.key, other_key):
             self.assertNotIn(secret, message)
 

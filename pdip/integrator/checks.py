@@ -1,0 +1,125 @@
+"""What can be checked of an operation without moving data, against the adapters' declarations.
+
+The loader checks every endpoint's settings (naming the file and line), the integrator checks an
+operation built in Python before its first batch, and `pdip validate` adds what the executor
+needs. Each check returns every problem it finds, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pdip.configuration.settings import SettingProblem, problems
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.errors import AdapterNotFoundError, OperationError
+from pdip.integrator.executors import executor_class
+from pdip.integrator.integrations import Connection, Integration
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.models import Operation
+
+ROLES = ("source", "target")
+
+
+def endpoints(integration: Integration) -> list[tuple[str, Connection]]:
+    """The integration's (role, connection) pairs: a target, and a source unless it only runs `sql`."""
+    return [(role, getattr(integration, role)) for role in ROLES if getattr(integration, role) is not None]
+
+
+def connection_problems(
+    connection: Connection, mode: str, registry: AdapterRegistry, unknown_kinds: bool = True
+) -> list[SettingProblem]:
+    """The connection's settings against its kind's declaration in `mode`; a kind no adapter
+    serves is a problem of `kind` (or nothing, with `unknown_kinds=False`: an adapter may still be
+    registered before the run)."""
+    try:
+        declared = registry.settings(connection.kind, mode)
+    except AdapterNotFoundError as error:
+        return [SettingProblem("kind", str(error))] if unknown_kinds else []
+    if declared is None:
+        return []
+    return problems(connection.settings, declared, connection.kind)
+
+
+def named_connection_problems(connection: Connection, registry: AdapterRegistry) -> list[SettingProblem]:
+    """A connection defined by name (application.yml's `CONNECTIONS`) before any integration uses
+    it: a setting is wrong when neither the row adapter nor the change-log adapter of its kind
+    takes it; required settings may still come from the integration that uses it."""
+    found: list[SettingProblem] | None = None
+    for mode in ("rows", "changes"):
+        try:
+            declared = registry.settings(connection.kind, mode)
+        except AdapterNotFoundError as error:
+            if mode == "rows":
+                return [SettingProblem("kind", str(error))]
+            continue
+        if declared is None:
+            return []
+        these = problems(connection.settings, declared, connection.kind, required=False)
+        wrong = {problem.key for problem in these}
+        found = these if found is None else [problem for problem in found if problem.key in wrong]
+    return found or []
+
+
+def operation_problems(
+    operation: Operation,
+    registry: AdapterRegistry,
+    located: Callable[[int, str, SettingProblem], str] | None = None,
+    unknown_kinds: bool = True,
+) -> list[str]:
+    """Every settings problem of the operation, each as `<where>: <key path>: <what>`;
+    `located(index, role, problem)` names where a problem's key was written (default: the
+    integration's name and the role)."""
+    found: list[str] = []
+    for index, integration in enumerate(operation.integrations):
+        for role, connection in endpoints(integration):
+            for problem in connection_problems(connection, integration.mode, registry, unknown_kinds):
+                where = (
+                    located(index, role, problem)
+                    if located
+                    else f"integration {integration.name!r}: {role}.{problem.key}"
+                )
+                message = f"{where}: {problem.detail}"
+                if message not in found:  # a named connection used twice is one problem
+                    found.append(message)
+    return found
+
+
+def executor_problems(operation: Operation, registry: AdapterRegistry, executor: str | None = None) -> list[str]:
+    """What stops the operation's integrations under `executor` (default: the operation's own)."""
+    chosen = executor_class(executor or operation.executor)
+    found = []
+    for integration in operation.integrations:
+        try:
+            target = registry.adapter(integration.target.kind, integration.mode).target
+        except AdapterNotFoundError:
+            continue  # reported as a kind problem
+        reason = chosen.unsuited(integration, target, registry)
+        if reason:
+            found.append(reason)
+    return found
+
+
+def adapter_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
+    """Sources that cannot be read and targets that cannot be written (their kind is known)."""
+    found = []
+    for integration in operation.integrations:
+        for role, connection in endpoints(integration):
+            try:
+                adapter = registry.adapter(connection.kind, integration.mode)
+            except AdapterNotFoundError:
+                continue
+            if getattr(adapter, role) is None:
+                verb = "read from" if role == "source" else "written to"
+                found.append(
+                    f"integration {integration.name!r}: {role}: {connection.kind} connections cannot be {verb}"
+                )
+    return found
+
+
+def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:
+    """Raise `OperationError` with every settings problem of an operation built in Python."""
+    found = operation_problems(operation, registry, unknown_kinds=False)
+    if found:
+        raise OperationError(f"operation {operation.name!r}: " + "; ".join(found), found)
