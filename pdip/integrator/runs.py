@@ -155,6 +155,7 @@ class IntegrationRun:
                     self.dead_letter(
                         ready,
                         [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected],
+                        ready.origins_of([row for row, _ in written.rejected]),
                     )
                 positions[batch.partition or WHOLE] = batch.position
                 self.watermark = high_watermark(batch, integration.cursor, self.watermark)
@@ -197,13 +198,14 @@ class IntegrationRun:
 
     # -- policy and dead letters -----------------------------------------------------------------
 
-    def dead_letter(self, batch: Batch, rows: list[tuple[dict, str]]) -> None:
+    def dead_letter(self, batch: Batch, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
         rows = [({name: plain(value) for name, value in row.items()}, reason) for row, reason in rows]
-        self.dead_letter_at(batch.position, rows)
+        self.dead_letter_at(batch.position, rows, positions)
 
-    def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]]) -> None:
-        """Store refused rows (plain values) read at `position`; fail past `max_errors`."""
-        self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows)
+    def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
+        """Store refused rows (plain values) read at `position` (or each at its own `positions`);
+        fail past `max_errors`."""
+        self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows, positions)
         self.result.rows_dead_lettered += len(rows)
         self.emit(RowsDeadLettered(**self.base, rows=len(rows), reason=rows[0][1]))
         if self.result.rows_dead_lettered > self.integration.max_errors:
@@ -230,6 +232,8 @@ def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -
     else:
         applied = policy.apply_batch(batch, scope)
     applied.partition = batch.partition
+    if len(applied) == len(batch):  # the same rows in the same order: each still knows where it was read
+        applied.origins = batch.origins
     return applied
 
 

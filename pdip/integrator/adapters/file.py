@@ -34,6 +34,7 @@ from pdip.integrator.adapters import file_csv_raw, file_remote
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.file_formats import (
     CONVERSION_ERRORS,
+    FIELD_SIZE_LIMIT,
     QUOTING,
     READERS,
     VALUE_TYPES,
@@ -43,7 +44,7 @@ from pdip.integrator.adapters.file_formats import (
     require,
 )
 from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.models import Connection
 
@@ -56,7 +57,10 @@ SUFFIXES = {
 }
 _COMMON = ("path", "append", "storage_options")
 SETTINGS = {
-    "csv": (*_COMMON, "encoding", "delimiter", "quotechar", "quoting", "header", "columns", "null", "types"),
+    "csv": (
+        *_COMMON,
+        *("encoding", "delimiter", "quotechar", "quoting", "header", "columns", "null", "types", "field_size_limit"),
+    ),
     "jsonl": (*_COMMON, "encoding", "columns", "types"),
     "parquet": (*_COMMON, "compression"),
     "excel": (*_COMMON, "sheet", "header", "columns", "types"),
@@ -82,6 +86,7 @@ class FileSettings:
     sheet: str | None = None
     compression: str = "snappy"
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
+    field_size_limit: int = FIELD_SIZE_LIMIT  # characters in one CSV field
 
 
 def file_settings(connection: Connection) -> FileSettings:
@@ -121,6 +126,8 @@ def _problems(settings: FileSettings, kind: str) -> list[str]:
             problems.append(f"types.{column}: expected int, float, decimal, bool, text, date or datetime, got {name!r}")
     if settings.columns is not None and len(set(settings.columns)) != len(settings.columns):
         problems.append(f"columns: names must be unique, got {', '.join(settings.columns)}")
+    if settings.field_size_limit < 1:
+        problems.append(f"field_size_limit: expected a positive number of characters, got {settings.field_size_limit}")
     if settings.compression.lower() not in COMPRESSIONS:
         problems.append(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}")
     return problems
@@ -257,9 +264,11 @@ class FileSource(Source):
         explicit, first = wanted is not None, None
         rows: list[tuple] = []
         rejected: list[tuple[dict[str, Any], str]] = []
+        origins = RowLines()
         position = None
         for path, name in files:
             count, done, skip = 0, skip, 0  # a resumed file: its first `done` records were read before
+            origins.files.append((len(rows), name))
             with self._open(path, name, wanted, explicit) as reader:
                 plan = None
                 if reader.columns:
@@ -281,12 +290,14 @@ class FileSource(Source):
                             )
                         elif row is not None:
                             rows.append(row)
+                            origins.numbers.append(line)
                     if len(rows) + len(rejected) >= request.batch_size:
-                        yield Batch(wanted or [], rows, position={"file": name, "row": count}, rejected=rejected)
-                        rows, rejected = [], []
+                        position = {"file": name, "row": count}
+                        yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
+                        rows, rejected, origins = [], [], RowLines([], [(0, name)])
             position = {"file": name, "row": count}
         if rows or rejected:
-            yield Batch(wanted or [], rows, position=position, rejected=rejected)
+            yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
 
     def _open(self, path: Path, name: str, wanted: list[str] | None, explicit: bool) -> RowFile:
         if self.kind == "jsonl":
