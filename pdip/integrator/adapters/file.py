@@ -5,10 +5,11 @@
 
 A source reads one file, every file of a folder (with the format's suffixes), or every file a
 glob matches, in sorted order; relative paths resolve against the application's root. Each batch
-says where the source stood (`{"file": "b.csv", "row": 500}`). A line that is not a row (a CSV
-line with the wrong number of fields, a value that does not convert to its declared type, a JSON
-Lines line that is not an object) is left out of the batch and handed to the integrator as
-rejected, with the file and line, to be dead-lettered.
+says where the source stood (`{"file": "b.csv", "row": 500}`), and its `origins` the file and
+line of each row. A line that is not a row (a CSV line with the wrong number of fields, a value
+that does not convert exactly to its declared type, a JSON Lines line that is not an object or
+lacks a field, a byte the encoding does not have) is left out of the batch and handed to the
+integrator as rejected, with the file and line, to be dead-lettered.
 
 A target writes a temporary file next to the real one and moves it into place only when the
 whole integration succeeded, so a failed run leaves the previous file untouched. It replaces the
