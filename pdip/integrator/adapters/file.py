@@ -270,6 +270,7 @@ class FileSource(Source):
         for path, name in files:
             count, done, skip = 0, skip, 0  # a resumed file: its first `done` records were read before
             origins.files.append((len(rows), name))
+            numbers = origins.numbers  # each row's line
             with self._open(path, name, wanted, explicit) as reader:
                 plan = None
                 if reader.columns:
@@ -291,11 +292,12 @@ class FileSource(Source):
                             )
                         elif row is not None:
                             rows.append(row)
-                            origins.numbers.append(line)
+                            numbers.append(line)
                     if len(rows) + len(rejected) >= request.batch_size:
                         position = {"file": name, "row": count}
                         yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
                         rows, rejected, origins = [], [], RowLines([], [(0, name)])
+                        numbers = origins.numbers
             position = {"file": name, "row": count}
         if rows or rejected:
             yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)

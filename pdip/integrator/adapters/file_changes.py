@@ -46,7 +46,8 @@ class JsonLinesChangesSource(Source):
             if resume is not None and name < resume["file"]:
                 continue
             skip = resume["line"] if resume is not None and name == resume["file"] else 0
-            lines = TextLines(path, self.settings.encoding)
+            lines, number = TextLines(path, self.settings.encoding), 0
+            lines.handed_out = lambda: number  # noqa: B023 - read while this file is
             with contextlib.closing(lines):
                 for number, text in enumerate(lines, 1):
                     if number <= skip or not text.strip():

@@ -245,13 +245,13 @@ class IntegrateBadFilesTest(FileTestCase):
     def test_a_bad_json_lines_line_is_dead_lettered_in_rows_and_in_changes_mode(self):
         self.file(
             "a.jsonl",
-            b"".join(b'{"id": %d}\n' % key if key != 500 else b'{"id": 500, "x": "\xff"}\n' for key in range(1, 1001)),
+            b"".join(b'{"id": %d}\n' % key if key != 900 else b'{"id": 900, "x": "\xff"}\n' for key in range(1, 1001)),
         )
         entries = [
             ChangeLogEntry("insert", entity="t", key=key, after={"id": key}).to_json().encode()
             for key in range(1, 1001)
         ]
-        entries[9] = entries[9].replace(b'"id":10', b'"id":10,"x":"\xff"')
+        entries[899] = entries[899].replace(b'"id":900', b'"id":900,"x":"\xff"')  # past the first block read
         self.file("log.jsonl", b"\n".join(entries) + b"\n")
         changes = Integration(
             "log",
@@ -268,7 +268,7 @@ class IntegrateBadFilesTest(FileTestCase):
         self.assertEqual(len(self.table("json_rows")), 999)
         self.assertEqual(
             [letter["reason"].split(" at column")[0] for letter in letters],
-            ["a.jsonl:500: invalid utf-8 byte 0xff", "log.jsonl:10: invalid utf-8 byte 0xff"],
+            ["a.jsonl:900: invalid utf-8 byte 0xff", "log.jsonl:900: invalid utf-8 byte 0xff"],
         )
 
     def test_json_lines_missing_fields_and_inexact_values_are_dead_lettered_not_nulled_or_rounded(self):
