@@ -68,14 +68,17 @@ def _to_int(value: Any) -> int:
 def _to_float(value: Any) -> float:
     """A float, never a rounded integer or an overflow turned infinite ("1e999"); text that
     spells infinity (`inf`, `-Infinity`) is infinite."""
+    if type(value) is str:  # the usual value, first
+        result = float(value)
+        if (result == _INFINITY or result == -_INFINITY) and "inf" not in value.lower():
+            raise ValueError(f"{value!r} is beyond the range of a float")
+        return result
     if isinstance(value, bool):
         raise ValueError(value)
-    if isinstance(value, int):
-        return exact_float(value)
-    result = float(value)
-    if math.isinf(result) and isinstance(value, str) and "inf" not in value.lower():
-        raise ValueError(f"{value!r} is beyond the range of a float")
-    return result
+    return exact_float(value) if isinstance(value, int) else float(value)
+
+
+_INFINITY = math.inf
 
 
 def _to_decimal(value: Any) -> Decimal:
@@ -293,7 +296,7 @@ class CsvFile(RowFile):
     def _read(self) -> Iterator[tuple[int, list[str] | Malformed]]:
         reader = csv.reader(self._lines, **self.dialect)
         self._lines.handed_out = lambda: reader.line_num
-        found = self._lines.undecodable
+        found, measures = self._lines.undecodable, self._measures
         while True:
             line = reader.line_num + 1
             try:
@@ -315,7 +318,7 @@ class CsvFile(RowFile):
                         {"line": shown(csv_text([fields], self.dialect).rstrip("\r\n"))}, bad.problem(self.encoding)
                     ),
                 )
-            elif self._measures and too_long(fields, self.limit):
+            elif measures and too_long(fields, self.limit):
                 yield line, Malformed({}, longer_than(self.limit))
             elif fields:  # a blank line is not a row
                 yield line, fields
