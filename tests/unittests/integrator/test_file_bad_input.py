@@ -1,6 +1,7 @@
 """Bad input in files: each bad line is refused with its file, line and reason, the rest is read,
 and no value is NULLed or rounded on the way."""
 
+import csv
 import pickle
 import sqlite3
 import unittest
@@ -68,6 +69,9 @@ class UndecodableBytesTest(FileTestCase):
         self.file("wide.csv", "id\n1\n".encode("utf-16-le") + b"\x00\xd8A\x00\n\x00")
         with self.assertRaisesRegex(OperationError, r"wide.csv:3: not valid utf-16-le \(.*\); set `encoding`"):
             self.batches("csv", path="wide.csv", encoding="utf-16-le")
+        self.file("odd.csv", "id\n1\n".encode("utf-16-le") + b"A")  # half a character at the end
+        with self.assertRaisesRegex(OperationError, r"odd.csv:3: not valid utf-16-le \(truncated data\)"):
+            self.batches("csv", path="odd.csv", encoding="utf-16-le")
 
     def test_a_json_lines_line_with_a_bad_byte_is_refused_and_the_others_are_read(self):
         self.file("a.jsonl", b'{"id": 1}\n{"id": 2, "name": "\xff"}\n{"id": 3}\n')
@@ -110,9 +114,13 @@ class RawCsvTest(FileTestCase):
         )
 
     def test_decoding_keeps_the_field_size_limit_of_the_source(self):
-        (batch,) = self.raw(b"id,name\n1," + b"x" * 2000 + b"\n2,b\n", field_size_limit=1000)
+        data = b"id,name\n1," + b"x" * 2000 + b"\n2,b\n"
+        (batch,) = self.raw(data, field_size_limit=1000)
         self.assertEqual(decode_csv(batch), [("2", "b")])
         self.assertEqual(batch.rejected[0][1], "raw.csv:2: a field is longer than field_size_limit (1000 characters)")
+        self.addCleanup(csv.field_size_limit, csv.field_size_limit(1000))  # now the csv module refuses it itself
+        (again,) = self.raw(data, field_size_limit=1000)
+        self.assertEqual((decode_csv(again), again.rejected), ([("2", "b")], batch.rejected))
 
     def test_a_raw_batch_travels_without_what_was_decoded_from_it(self):
         (batch,) = self.raw(b"id\n1\n")
