@@ -329,12 +329,12 @@ class _Converter:
         if isinstance(value, hint):
             return value
         if hint is int:
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
+            if isinstance(value, float):
+                return exact_int(value)
             return int(value.strip()) if lenient and isinstance(value, str) else _INVALID
         if hint is float:
             if isinstance(value, int):
-                return float(value)
+                return exact_float(value)
             return float(value.strip()) if lenient and isinstance(value, str) else _INVALID
         if hint is str:
             return str(value) if lenient and isinstance(value, (int, float, Decimal)) else _INVALID
@@ -343,6 +343,27 @@ class _Converter:
         if not isinstance(value, str):
             return _INVALID
         return _from_text(value.strip(), hint)
+
+
+# Every integer of at most 53 bits is a float exactly, and only those: a float beyond may be the
+# rounding of several integers (9007199254740993 reads as 9007199254740992.0).
+_EXACT_FLOAT_INTS = 2**53
+
+
+def exact_int(value: float) -> int:
+    """The integer a float is, or ValueError when it is not one for sure: not integral (1.5, nan),
+    or at or beyond 2**53, where the float may be a rounded reading of another number."""
+    if not value.is_integer() or abs(value) >= _EXACT_FLOAT_INTS:
+        raise ValueError(f"{value!r} is not exactly an integer")
+    return int(value)
+
+
+def exact_float(value: int) -> float:
+    """The float an integer is, or ValueError when a float would round it (2**70 + 1)."""
+    result = float(value)
+    if int(result) != value:
+        raise ValueError(f"{value!r} has more digits than a float holds")
+    return result
 
 
 def _from_text(text: str, hint: type) -> Any:

@@ -16,11 +16,14 @@ the batch belongs to (`"2/4"`; None when the read is not split), so each part ke
 position. `types` is what the source knows of its columns' types (a SQL source: `ColumnTypes`),
 for a target that creates its table. `rejected` holds what the source read but could not make
 a row of (a malformed line), as (what it held, why) pairs; the integrator dead-letters them
-like rows a target refuses.
+like rows a target refuses. `origins`, when the source can say, is where it read each row (a
+file's rows: `RowLines`, the file and line of each), so a row a target refuses is dead-lettered
+at its own place in the source rather than at the batch's end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,6 +59,20 @@ def _decoder(raw_format: str) -> Decoder:
     return found
 
 
+@dataclasses.dataclass
+class RowLines:
+    """Where a source of lines (a file) read each row of a batch: row i is on line `numbers[i]`
+    of the file `files` names for it, as (first row, file name) pairs in order, since a batch may
+    hold the end of one file and the start of the next. Ints, so a batch crosses a pipe cheaply."""
+
+    numbers: list[int] = dataclasses.field(default_factory=list)
+    files: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+    def of(self, index: int) -> dict[str, Any]:
+        name = next(name for first, name in reversed(self.files) if first <= index)
+        return {"file": name, "line": self.numbers[index]}
+
+
 class Batch:
     __slots__ = (
         "_arrow",
@@ -63,6 +80,7 @@ class Batch:
         "_rows",
         "columns",
         "layout",
+        "origins",
         "partition",
         "payload",
         "position",
@@ -85,6 +103,7 @@ class Batch:
         layout: Any = None,
         types: Any = None,
         partition: str | None = None,
+        origins: RowLines | None = None,
     ):
         if sum(value is not None for value in (rows, arrow, payload)) != 1:
             raise ValueError("a Batch holds exactly one of: rows, an Arrow record batch, a raw payload")
@@ -101,6 +120,7 @@ class Batch:
         self.partition = partition
         self.position = position
         self.rejected = rejected if rejected is not None else []
+        self.origins = origins
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -171,6 +191,20 @@ class Batch:
                 self._rows = _decoder(self.raw_format)(self)
         return self._rows
 
+    def origin(self, index: int) -> Any:
+        """Where the source read row `index`: its own place when the source said, else the
+        batch's position."""
+        return self.position if self.origins is None else self.origins.of(index)
+
+    def origins_of(self, rows: Sequence[tuple]) -> list[Any]:
+        """Where the source read each of `rows`, rows of this batch as a target hands them back
+        when it refuses them (targets return the very row they were given, so a row is found by
+        identity; one that is not found gets the batch's position)."""
+        if self.origins is None:
+            return [self.position] * len(rows)
+        places = {id(row): index for index, row in enumerate(self.rows)}
+        return [self.origin(places[id(row)]) if id(row) in places else self.position for row in rows]
+
     def to_arrow(self) -> pyarrow.RecordBatch:
         if self._arrow is None:
             import pyarrow
@@ -201,7 +235,7 @@ class Batch:
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self.__slots__}
         if self.payload is not None:
-            state["_rows"] = state["_arrow"] = None
+            state["_rows"] = state["_arrow"] = state["origins"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

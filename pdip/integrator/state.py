@@ -192,18 +192,26 @@ class StateStore(ISingleton):
 
     # -- dead letters ----------------------------------------------------------------------------
 
-    def dead_letter(self, execution_id: str, integration: str, position: Any, rows: list[tuple[dict, str]]) -> None:
+    def dead_letter(
+        self,
+        execution_id: str,
+        integration: str,
+        position: Any,
+        rows: list[tuple[dict, str]],
+        positions: list[Any] | None = None,
+    ) -> None:
+        """Store refused rows, read at `position`, or each at its own when `positions` says."""
         now = utcnow()
         records = [
             {
                 "execution_id": execution_id,
                 "integration": integration,
-                "position": _dump(position),
+                "position": _dump(positions[index] if positions else position),
                 "row": dumps(row),
                 "reason": reason,
                 "created_at": now,
             }
-            for row, reason in rows
+            for index, (row, reason) in enumerate(rows)
         ]
         with self.engine.begin() as connection:
             connection.execute(DEAD_LETTERS.insert(), records)

@@ -5,10 +5,11 @@
 
 A source reads one file, every file of a folder (with the format's suffixes), or every file a
 glob matches, in sorted order; relative paths resolve against the application's root. Each batch
-says where the source stood (`{"file": "b.csv", "row": 500}`). A line that is not a row (a CSV
-line with the wrong number of fields, a value that does not convert to its declared type, a JSON
-Lines line that is not an object) is left out of the batch and handed to the integrator as
-rejected, with the file and line, to be dead-lettered.
+says where the source stood (`{"file": "b.csv", "row": 500}`), and its `origins` the file and
+line of each row. A line that is not a row (a CSV line with the wrong number of fields, a value
+that does not convert exactly to its declared type, a JSON Lines line that is not an object or
+lacks a field, a byte the encoding does not have) is left out of the batch and handed to the
+integrator as rejected, with the file and line, to be dead-lettered.
 
 A target writes a temporary file next to the real one and moves it into place only when the
 whole integration succeeded, so a failed run leaves the previous file untouched. It replaces the
@@ -35,6 +36,7 @@ from pdip.integrator.adapters import file_csv_raw, file_remote
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.file_formats import (
     CONVERSION_ERRORS,
+    FIELD_SIZE_LIMIT,
     QUOTING,
     READERS,
     VALUE_TYPES,
@@ -44,7 +46,7 @@ from pdip.integrator.adapters.file_formats import (
     require,
 )
 from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.integrations import Connection
 from pdip.integrator.types import ColumnTypes, named_types
@@ -68,7 +70,9 @@ _COLUMNS = Setting("columns", list[str], help="the columns' names (or, for JSON 
 _TYPES = Setting(
     "types", dict[str, str], allowed=tuple(VALUE_TYPES), help="`column: type`; without it CSV values stay text"
 )
-_FIELD_SIZE = Setting("field_size_limit", int, default=128 * 1024 * 1024, help="the longest field read, in bytes")
+_FIELD_SIZE = Setting(
+    "field_size_limit", int, default=FIELD_SIZE_LIMIT, help="the longest CSV field read, in characters"
+)
 SETTINGS: dict[str, tuple[Setting, ...]] = {
     "csv": (
         *_COMMON,
@@ -82,7 +86,7 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         _TYPES,
         _FIELD_SIZE,
     ),
-    "jsonl": (*_COMMON, _ENCODING, _COLUMNS, _TYPES, _FIELD_SIZE),
+    "jsonl": (*_COMMON, _ENCODING, _COLUMNS, _TYPES),
     "parquet": (*_COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS)),
     "excel": (
         *_COMMON,
@@ -112,7 +116,7 @@ class FileSettings:
     sheet: str | None = None
     compression: str = "snappy"
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
-    field_size_limit: int = 128 * 1024 * 1024
+    field_size_limit: int = FIELD_SIZE_LIMIT  # characters in one CSV field
 
 
 def file_settings(connection: Connection) -> FileSettings:
@@ -152,6 +156,8 @@ def _problems(settings: FileSettings, kind: str) -> list[str]:
             problems.append(f"types.{column}: expected int, float, decimal, bool, text, date or datetime, got {name!r}")
     if settings.columns is not None and len(set(settings.columns)) != len(settings.columns):
         problems.append(f"columns: names must be unique, got {', '.join(settings.columns)}")
+    if settings.field_size_limit < 1:
+        problems.append(f"field_size_limit: expected a positive number of characters, got {settings.field_size_limit}")
     if settings.compression.lower() not in COMPRESSIONS:
         problems.append(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}")
     return problems
@@ -317,9 +323,12 @@ class FileSource(Source):
         explicit, first = wanted is not None, None
         rows: list[tuple] = []
         rejected: list[tuple[dict[str, Any], str]] = []
+        origins = RowLines()
         position = None
         for path, name in files:
             count, done, skip = 0, skip, 0  # a resumed file: its first `done` records were read before
+            origins.files.append((len(rows), name))
+            numbers = origins.numbers  # each row's line
             with self._open(path, name, wanted, explicit) as reader:
                 plan = None
                 if reader.columns:
@@ -341,12 +350,15 @@ class FileSource(Source):
                             )
                         elif row is not None:
                             rows.append(row)
+                            numbers.append(line)
                     if len(rows) + len(rejected) >= request.batch_size:
-                        yield Batch(wanted or [], rows, position={"file": name, "row": count}, rejected=rejected)
-                        rows, rejected = [], []
+                        position = {"file": name, "row": count}
+                        yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
+                        rows, rejected, origins = [], [], RowLines([], [(0, name)])
+                        numbers = origins.numbers
             position = {"file": name, "row": count}
         if rows or rejected:
-            yield Batch(wanted or [], rows, position=position, rejected=rejected)
+            yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
 
     def _open(self, path: Path, name: str, wanted: list[str] | None, explicit: bool) -> RowFile:
         if self.kind == "jsonl":

@@ -6,7 +6,8 @@
 A source reads a file, a folder or a glob as the row adapter does (`file.py`), in sorted order;
 its position is the file and the lines read from it (`{"file": "a.jsonl", "line": 120}`), and a
 resumed read starts after that line. A line that is not an entry (not JSON, a schema version
-this pdip does not read) is rejected with the file, line and reason, to be dead-lettered.
+this pdip does not read, a byte the `encoding` does not have) is rejected with the file, line
+and reason, to be dead-lettered, and the lines after it are read.
 
 A target is a log: it appends every batch to the file (made with its folders when missing;
 `truncate_target: true` empties it first) and `commit()` flushes and fsyncs, so what the
@@ -16,6 +17,7 @@ entries keep their ids, so a reader can tell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -29,6 +31,7 @@ from pdip.integrator.adapters.file import (
     local_path,
     source_files,
 )
+from pdip.integrator.adapters.file_formats import TextLines, shown
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json
 from pdip.integrator.errors import OperationError
@@ -50,11 +53,18 @@ class JsonLinesChangesSource(Source):
             if resume is not None and name < resume["file"]:
                 continue
             skip = resume["line"] if resume is not None and name == resume["file"] else 0
-            with open(path, encoding=self.settings.encoding) as stream:
-                for number, text in enumerate(stream, 1):
+            lines, number = TextLines(path, self.settings.encoding), 0
+            lines.handed_out = lambda: number  # noqa: B023 - read while this file is
+            with contextlib.closing(lines):
+                for number, text in enumerate(lines, 1):
                     if number <= skip or not text.strip():
+                        lines.undecodable.clear()
                         continue
-                    self._decode(text, name, number, entries, rejected)
+                    if lines.undecodable:
+                        problem = lines.undecodable.pop().problem(self.settings.encoding)
+                        rejected.append(({"line": shown(text.rstrip("\r\n"))}, f"{name}:{number}: {problem}"))
+                    else:
+                        self._decode(text, name, number, entries, rejected)
                     position = {"file": name, "line": number}
                     if len(entries) + len(rejected) >= request.batch_size:
                         yield entries_batch(entries, position, rejected)

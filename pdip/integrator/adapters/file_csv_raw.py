@@ -8,10 +8,12 @@ even in number (a doubled quote inside a quoted field counts two), so a quoted f
 lines. A batch with no quote character and no blank line at all is counted in one pass of C
 code; other batches line by line. Blank lines are left out, as the parsing reader does.
 
-Only files whose text is UTF-8 (or ASCII) pass through, read with `quoting: minimal` or `all`
-(the others change what quotes mean). What the target cannot load (a record with the wrong
-number of fields) makes it decode the batch with `decode_csv`, which parses it as the parsing
-reader would and adds each malformed record, with its file and line, to `batch.rejected`.
+Only files whose `encoding` is UTF-8 pass through (the target checks the bytes: PostgreSQL
+refuses what is not UTF-8; an `ascii` file is read by the parsing reader, which refuses each
+line holding a byte over 127), read with `quoting: minimal` or `all` (the others change what
+quotes mean). What the target cannot load (a record with the wrong number of fields, a byte that
+is not UTF-8) makes it decode the batch with `decode_csv`, which parses it as the parsing reader
+would and adds each malformed record, with its file and line, to `batch.rejected`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file_formats import header_names
-from pdip.integrator.batch import Batch
+from pdip.integrator.adapters.file_formats import (
+    FIELD_SIZE_LIMIT,
+    Undecodable,
+    allow_fields_of,
+    csv_problem,
+    escaped_lines,
+    header_names,
+    longer_than,
+    shown,
+    too_long,
+)
+from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import OperationError
 
 RAW_FORMAT = "csv"
-_UTF8 = {"utf-8", "ascii"}
+_UTF8 = {"utf-8"}
 _BLANK = (b"\n", b"\r\n", b"\r")
 
 
@@ -63,6 +75,7 @@ def raw_batches(
                 "delimiter": settings.delimiter,
                 "quotechar": settings.quotechar,
                 "null": settings.null,
+                "field_size_limit": settings.field_size_limit,
             }
             count = records.take(skip)[1] if skip else 0
             skip = 0
@@ -144,6 +157,7 @@ def _columns(records: _Records, settings: Any, name: str) -> list[str]:
     record = records.first()
     if record is None:
         return columns
+    allow_fields_of(settings.field_size_limit)
     try:
         header = next(csv.reader([record.decode(settings.encoding)], **_dialect(settings)))
     except (csv.Error, UnicodeDecodeError) as error:
@@ -177,24 +191,45 @@ def _dialect(settings: Any) -> dict[str, Any]:
 
 
 def decode_csv(batch: Batch) -> list[tuple]:
-    """The batch's records parsed as the parsing reader would; malformed ones go to `rejected`."""
+    """The batch's records parsed as the parsing reader would, each row's line in `origins`; what
+    is malformed (a wrong number of fields, a field over the limit, a byte that is not UTF-8) goes
+    to `rejected` with its file and line."""
     layout = batch.layout
     dialect = {"delimiter": layout["delimiter"], "quotechar": layout["quotechar"]}
-    reader = csv.reader(io.StringIO(batch.payload.decode("utf-8"), newline=""), **dialect)
-    width, null, rows, starts = len(batch.columns), layout["null"], [], layout.get("lines")
+    limit = layout.get("field_size_limit", FIELD_SIZE_LIMIT)
+    measures = allow_fields_of(limit)
+    found: list[Undecodable] = []
+    try:
+        lines: Any = io.StringIO(batch.payload.decode("utf-8"), newline="")
+    except UnicodeDecodeError:  # what the target refused the batch for: find the records holding such bytes
+        lines = escaped_lines(io.StringIO(batch.payload.decode("utf-8", "surrogateescape"), newline=""), 1, found)
+    reader = csv.reader(lines, **dialect)
+    width, null, rows, starts, file = len(batch.columns), layout["null"], [], layout.get("lines"), layout["file"]
+    origins = RowLines([], [(0, file)])
     index = 0
     while True:
-        line = starts[index] if starts and index < len(starts) else layout["line"] + reader.line_num
+        before = reader.line_num  # the lines of the records before this one
+        line = starts[index] if starts and index < len(starts) else layout["line"] + before
         index += 1
         try:
             fields = next(reader)
         except StopIteration:
+            batch.origins = origins
             return rows
         except csv.Error as error:
-            batch.rejected.append(({}, f"{layout['file']}:{line}: not CSV: {error}"))
+            found.clear()
+            batch.rejected.append(({}, f"{file}:{line}: {csv_problem(error, limit)}"))
             continue
-        if len(fields) != width:
-            held = dict(zip(batch.columns, fields, strict=False))  # the fields there are, by column
-            batch.rejected.append((held, f"{layout['file']}:{line}: expected {width} fields, got {len(fields)}"))
+        held = dict(zip(batch.columns, fields, strict=False))  # the fields there are, by column
+        if found:
+            bad = found[0]
+            found.clear()
+            held = {column: shown(value) for column, value in held.items()}
+            batch.rejected.append((held, f"{file}:{line + bad.line - before - 1}: {bad.problem('utf-8')}"))
+        elif len(fields) != width:
+            batch.rejected.append((held, f"{file}:{line}: expected {width} fields, got {len(fields)}"))
+        elif measures and too_long(fields, limit):
+            batch.rejected.append(({}, f"{file}:{line}: {longer_than(limit)}"))
         else:
             rows.append(tuple([None if field == null else field for field in fields]))
+            origins.numbers.append(line)

@@ -2,8 +2,10 @@
 per format.
 
 A reader turns one file into `(line, values)` pairs, or `(line, Malformed(...))` for a line that
-is not a row (a CSV line with the wrong number of fields, a JSON Lines line that is not an
-object), so the adapter can dead-letter it with its file and line and go on.
+is not a row (a CSV line with the wrong number of fields or a field over `field_size_limit`, a
+JSON Lines line that is not an object or lacks a field, a line holding a byte the encoding does
+not have), so the adapter can dead-letter it with its file and line and go on. A value of a
+declared type converts exactly or not at all: never rounded, never made NULL.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ import csv
 import datetime as dt
 import importlib
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterator
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pdip.conversion import to_bool, to_plain
+from pdip.conversion.coercion import exact_float, exact_int
 from pdip.integrator.errors import OperationError
 
 QUOTING = {
@@ -49,17 +56,27 @@ def require(module: str, kind: str) -> Any:
 def _to_int(value: Any) -> int:
     if isinstance(value, str):
         return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float):
+        return exact_int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise ValueError(value)
 
 
 def _to_float(value: Any) -> float:
+    """A float, never a rounded integer or an overflow turned infinite ("1e999"); text that
+    spells infinity (`inf`, `-Infinity`) is infinite."""
+    if type(value) is str:  # the usual value, first
+        result = float(value)
+        if (result == _INFINITY or result == -_INFINITY) and "inf" not in value.lower():
+            raise ValueError(f"{value!r} is beyond the range of a float")
+        return result
     if isinstance(value, bool):
         raise ValueError(value)
-    return float(value)
+    return exact_float(value) if isinstance(value, int) else float(value)
+
+
+_INFINITY = math.inf
 
 
 def _to_decimal(value: Any) -> Decimal:
@@ -107,6 +124,94 @@ VALUE_TYPES: dict[str, Callable[[Any], Any]] = {
     "timestamp": _to_datetime,
 }
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, AttributeError)
+
+
+# -- text: bytes that do not decode, and long CSV fields --------------------------------------------
+
+FIELD_SIZE_LIMIT = 128 * 1024 * 1024  # characters; Python's csv module stops at 128 Ki by default
+_CSV_LIMIT = threading.Lock()
+_ESCAPED = re.compile("[\udc80-\udcff]")  # what `surrogateescape` makes of a byte that does not decode
+
+
+class Undecodable(NamedTuple):
+    """A byte of a line that its encoding does not have."""
+
+    line: int
+    column: int  # in characters, from 1
+    byte: int
+
+    def problem(self, encoding: str) -> str:
+        return f"invalid {encoding} byte 0x{self.byte:02x} at column {self.column}"
+
+
+class TextLines:
+    """The lines of a text file. They are decoded strictly, the fast way, until a byte does not
+    decode; then the file is opened again with such bytes escaped (`surrogateescape`) and read on
+    from the first line not yet handed out, and each line holding one is noted in `undecodable`,
+    for the reader to refuse what it made of that line and go on with the next. The reader says
+    how many lines it has taken (`handed_out`: a csv reader's `line_num`), so that the usual
+    file, all valid, is read without a step of Python per line here."""
+
+    def __init__(self, path: Path, encoding: str, newline: str | None = None):
+        self.path, self.encoding, self.newline = path, encoding, newline
+        self.undecodable: list[Undecodable] = []
+        self.handed_out: Callable[[], int] = lambda: 0
+        self._stream = open(path, encoding=encoding, newline=newline)  # noqa: SIM115 - closed by close()
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._stream
+            return
+        except UnicodeDecodeError:
+            self._stream.close()
+        count = self.handed_out()
+        self._stream = open(self.path, encoding=self.encoding, errors="surrogateescape", newline=self.newline)  # noqa: SIM115
+        yield from escaped_lines(itertools.islice(self._stream, count, None), count + 1, self.undecodable)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def escaped_lines(lines: Iterable[str], first: int, found: list[Undecodable]) -> Iterator[str]:
+    """`lines` (decoded with `surrogateescape`, numbered from `first`) as they are, noting in
+    `found` the first escaped byte of each line that has one."""
+    for number, text in enumerate(lines, first):
+        if not text.isascii():  # a flag of the string: free for the usual line
+            match = _ESCAPED.search(text)
+            if match is not None:
+                found.append(Undecodable(number, match.start() + 1, ord(match.group()) - 0xDC00))
+        yield text
+
+
+def shown(text: str) -> str:
+    """Text with its escaped bytes written `\\xff`, as a dead letter can hold it."""
+    return _ESCAPED.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
+def allow_fields_of(limit: int) -> bool:
+    """Let the csv module read fields of up to `limit` characters. Its limit is one for the whole
+    process, so it is only ever raised (under a lock, as readers may run in threads) and never
+    lowered under another reader; True when it is now above `limit`: the caller then checks the
+    length of its fields itself (`too_long`)."""
+    with _CSV_LIMIT:
+        if csv.field_size_limit() < limit:
+            csv.field_size_limit(limit)
+        return csv.field_size_limit() > limit
+
+
+def too_long(fields: list[str], limit: int) -> bool:
+    return any(len(field) > limit for field in fields)
+
+
+def csv_problem(error: Exception, limit: int) -> str:
+    """What a CSV reader's error means, in the settings' words."""
+    if str(error).startswith("field larger than field limit"):
+        return longer_than(limit)
+    return f"not CSV: {error}"
+
+
+def longer_than(limit: int) -> str:
+    return f"a field is longer than field_size_limit ({limit} characters)"
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -158,7 +263,9 @@ class CsvFile(RowFile):
     def __init__(self, path: Path, name: str, settings: Any):
         self.path, self.name, self.encoding, self.null = path, name, settings.encoding, settings.null
         self.dialect = csv_dialect(settings)
-        self._stream = open(path, encoding=settings.encoding, newline="")  # noqa: SIM115 - closed by close()
+        self.limit = settings.field_size_limit
+        self._measures = allow_fields_of(self.limit)
+        self._lines = TextLines(path, settings.encoding, newline="")
         self._records = self._read()
         self.columns = list(settings.columns or [])
         if settings.header:
@@ -174,7 +281,9 @@ class CsvFile(RowFile):
                     )
 
     def _read(self) -> Iterator[tuple[int, list[str] | Malformed]]:
-        reader = csv.reader(self._stream, **self.dialect)
+        reader = csv.reader(self._lines, **self.dialect)
+        self._lines.handed_out = lambda: reader.line_num
+        found, measures = self._lines.undecodable, self._measures
         while True:
             line = reader.line_num + 1
             try:
@@ -183,10 +292,22 @@ class CsvFile(RowFile):
                 return
             except UnicodeDecodeError as error:
                 raise undecodable(self.path, self.name, self.encoding, error) from None
-            except csv.Error as error:
-                yield line, Malformed({}, f"not CSV: {error}")
+            except (csv.Error, ValueError) as error:  # ValueError: `quoting: nonnumeric` met an unquoted text
+                found.clear()
+                yield line, Malformed({}, csv_problem(error, self.limit))
                 continue
-            if fields:  # a blank line is not a row
+            if found:  # a byte of the record's lines did not decode
+                bad = found[0]
+                found.clear()
+                yield (
+                    bad.line,
+                    Malformed(
+                        {"line": shown(csv_text([fields], self.dialect).rstrip("\r\n"))}, bad.problem(self.encoding)
+                    ),
+                )
+            elif measures and too_long(fields, self.limit):
+                yield line, Malformed({}, longer_than(self.limit))
+            elif fields:  # a blank line is not a row
                 yield line, fields
 
     def __iter__(self) -> Iterator[tuple[int, tuple | Malformed]]:
@@ -201,18 +322,19 @@ class CsvFile(RowFile):
                 yield line, tuple([None if field == null else field for field in fields])
 
     def close(self) -> None:
-        self._stream.close()
+        self._lines.close()
 
 
 class JsonLinesFile(RowFile):
-    """One JSON object per line; a missing key is a null. The columns are `fields` when given
-    (the user's choice, or what an earlier file of a folder had), else the first object's keys.
-    Unless the user `chose` them, an object with a key outside the columns is malformed: its value
-    is never dropped silently."""
+    """One JSON object per line. The columns are `fields` when given (the user's choice, or what
+    an earlier file of a folder had), else the first object's keys. An object lacking one of them
+    is malformed (a NULL is written as `null`, never guessed from a missing key), and so is,
+    unless the user `chose` the columns, an object with a key outside them: its value is never
+    dropped silently."""
 
     def __init__(self, path: Path, name: str, settings: Any, fields: list[str] | None, chosen: bool):
         self.path, self.name, self.encoding = path, name, settings.encoding
-        self._stream = open(path, encoding=settings.encoding)  # noqa: SIM115 - closed by close()
+        self._lines = TextLines(path, settings.encoding)
         self._objects = self._read()
         self._chosen = chosen
         self._pending: list[tuple[int, dict | Malformed]] = []
@@ -226,9 +348,13 @@ class JsonLinesFile(RowFile):
                         break
 
     def _read(self) -> Iterator[tuple[int, dict | Malformed]]:
+        found, line = self._lines.undecodable, 0
+        self._lines.handed_out = lambda: line
         try:
-            for line, text in enumerate(self._stream, 1):
-                if text.strip():
+            for line, text in enumerate(self._lines, 1):
+                if found:
+                    yield line, Malformed({"line": shown(text.rstrip("\r\n"))}, found.pop().problem(self.encoding))
+                elif text.strip():
                     yield line, _json_object(text)
         except UnicodeDecodeError as error:
             raise undecodable(self.path, self.name, self.encoding, error) from None
@@ -246,14 +372,24 @@ class JsonLinesFile(RowFile):
                 )
                 yield line, Malformed(item, problem)
             else:
-                yield line, tuple([item.get(column) for column in columns])
+                try:
+                    values = tuple([item[column] for column in columns])
+                except KeyError:
+                    yield line, Malformed(item, _missing([column for column in columns if column not in item]))
+                    continue
+                yield line, values
 
     def _chain(self) -> Iterator[tuple[int, dict | Malformed]]:
         yield from self._pending
         yield from self._objects
 
     def close(self) -> None:
-        self._stream.close()
+        self._lines.close()
+
+
+def _missing(fields: list[str]) -> str:
+    names = ", ".join(repr(field) for field in fields)
+    return f'missing field{"s" if len(fields) > 1 else ""} {names} (a NULL is written "{fields[0]}": null)'
 
 
 def _json_object(text: str) -> dict | Malformed:

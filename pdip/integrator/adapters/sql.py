@@ -51,6 +51,8 @@ from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
+# A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
+_UNBINDABLE = OverflowError
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
 SETTINGS = (
@@ -339,7 +341,7 @@ class SqlTarget(Target):
                         self._load(connection, batch)
                     self._store_position(connection, batch)
                 result = WriteResult(len(batch))
-            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE):
                 result = self._row_by_row(connection, batch)
         self._synced = True
         return result
@@ -405,7 +407,7 @@ class SqlTarget(Target):
                     with connection.begin_nested():
                         insert(row)
                     written += 1
-                except sa.exc.SQLAlchemyError as error:
+                except (sa.exc.SQLAlchemyError, _UNBINDABLE) as error:
                     rejected.append((tuple(row), error_reason(error)))
             self._store_position(connection, batch)
         return WriteResult(written, rejected)
@@ -524,7 +526,7 @@ def _statements(sql: str) -> list[str]:
     return [statement.strip() for statement in re.split(r";\s*(?:\n|$)", sql) if statement.strip()]
 
 
-def error_reason(error: sa.exc.SQLAlchemyError) -> str:
+def error_reason(error: sa.exc.SQLAlchemyError | OverflowError) -> str:
     original = getattr(error, "orig", None) or error
     return f"{type(original).__name__}: {str(original).strip().splitlines()[0]}"
 

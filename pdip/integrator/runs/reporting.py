@@ -49,8 +49,9 @@ class BatchDone:
 @dataclasses.dataclass(frozen=True)
 class RowsRefused:
     partition: str
-    position: Any
+    position: Any  # where the batch ended
     rows: list[tuple[dict, str]]
+    positions: list[Any] | None = None  # where each row was read, when the source knows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +106,10 @@ class IntegrationRun:
             BatchWritten(**self.base, rows=rows, bytes=size, elapsed=elapsed, total_rows=self.result.rows_written)
         )
 
-    def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]]) -> None:
-        """Store refused rows (plain values) read at `position`; fail past `max_errors`."""
-        self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows)
+    def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
+        """Store refused rows (plain values) read at `position` (or each at its own `positions`);
+        fail past `max_errors`."""
+        self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows, positions)
         self.result.rows_dead_lettered += len(rows)
         self.emit(RowsDeadLettered(**self.base, rows=len(rows), reason=rows[0][1]))
         if self.result.rows_dead_lettered > self.integration.max_errors:
@@ -140,7 +142,7 @@ class Progress:
             run.save_positions(self.positions, finished=False)
             run.batch_written(message.rows_written, message.size, message.seconds)
         elif isinstance(message, RowsRefused):
-            run.dead_letter_at(message.position, message.rows)
+            run.dead_letter_at(message.position, message.rows, message.positions)
         elif isinstance(message, PartitionStarted):
             self.starts[message.partition] = self.starts.get(message.partition, 0) + 1
 

@@ -78,7 +78,8 @@ class BatchWriter:
         self.target.commit()
         if written.rejected:
             rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
-            self.report(RowsRefused(partition, batch.position, plain_rows(rows)))
+            origins = ready.origins_of([row for row, _ in written.rejected])  # each row where it was read
+            self.report(RowsRefused(partition, batch.position, plain_rows(rows), origins))
         read = (len(batch) if rows_read is None else rows_read) + len(batch.rejected)
         self.report(
             BatchDone(
@@ -119,6 +120,8 @@ def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -
     applied.partition = batch.partition
     if applied is not batch:
         applied.rejected = batch.rejected
+        if len(applied) == len(batch):  # the same rows in the same order: each still knows where it was read
+            applied.origins = batch.origins
     return applied
 
 
