@@ -143,7 +143,7 @@ class AppliersTest(unittest.TestCase):
         result = self.integrator.integrate(self.operation(table=f"{self.table}_missing"))
         self.assertEqual(result.status, "failed")
         error = result["apply"].error
-        self.assertIn("the applier 2 of 3 failed", error)
+        self.assertRegex(error, r"the applier \d of 3 failed")
         self.assertIn("Traceback", error)
         self.assertIn(f"table '{self.table}_missing' does not exist", error)
 
