@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from pdip import Pdi  # noqa: E402 - after the repository root is importable
 from pdip.integrator import Connection, Integration, Operation  # noqa: E402
-from pdip.integrator.adapters.kafka import KafkaChangesTarget  # noqa: E402
-from pdip.integrator.adapters.kafka_settings import kafka_settings  # noqa: E402
+from pdip.integrator.adapters.kafka.settings import kafka_settings  # noqa: E402
+from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget  # noqa: E402
 from pdip.integrator.base import Integrator  # noqa: E402
 from pdip.integrator.changes import entries_batch  # noqa: E402
 from pdip.tracking import ChangeLogEntry, SqlExporter  # noqa: E402

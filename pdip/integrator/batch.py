@@ -37,9 +37,9 @@ Decoder = Callable[["Batch"], list[tuple]]
 # Raw formats and how to decode them: a callable, or "module:function" imported on first use
 # (so a writer that never decodes never imports the store's driver).
 DECODERS: dict[str, Decoder | str] = {
-    "postgresql-copy-binary": "pdip.integrator.adapters.sql_postgres:decode_copy_binary",
-    "sqlite-values": "pdip.integrator.adapters.sql_sqlite:decode_values",
-    "csv": "pdip.integrator.adapters.file_csv_raw:decode_csv",
+    "postgresql-copy-binary": "pdip.integrator.adapters.sql.postgres:decode_copy_binary",
+    "sqlite-values": "pdip.integrator.adapters.sql.sqlite:decode_values",
+    "csv": "pdip.integrator.adapters.file.csv_raw:decode_csv",
 }
 
 

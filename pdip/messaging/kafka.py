@@ -9,7 +9,7 @@ the client configuration they make, and a sender whose deliveries are confirmed.
 Security and any other client option come from the settings too (and so from application.yml's
 `CONNECTIONS`): `security_protocol`, `sasl_mechanism`, `sasl_username`, `sasl_password`,
 `ssl_ca_location`, and `options: {<librdkafka name>: value}` for the rest. The integrator's Kafka
-adapter (`pdip.integrator.adapters.kafka`) and `pdip.tracking.KafkaExporter` both use this
+adapter (`pdip.integrator.adapters.kafka.topics`) and `pdip.tracking.KafkaExporter` both use this
 module, so they read the same settings and send the same way. Secrets never appear in errors:
 only keys and the values of non-secret settings do. confluent_kafka is imported on first send.
 """

@@ -177,6 +177,11 @@ def prepare_target(target: Target, columns: Sequence[str], create: bool, truncat
         target.prepare(columns, create, truncate)
 
 
+def partition_slot(slot: str, partition: str | None) -> str:
+    """The slot of one partition of an integration's read (`slot` itself when it is read whole)."""
+    return f"{slot}/{partition}" if partition else slot
+
+
 @dataclasses.dataclass(frozen=True)
 class Adapter:
     """A store's source and target; `mode` is "rows" or "changes" (`ChangeLogEntry` batches,

@@ -18,17 +18,19 @@ from pdip.integrator.integrations import Connection
 
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
-    **dict.fromkeys(("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql"),
-    **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file"),
-    "kafka": "pdip.integrator.adapters.kafka",
+    **dict.fromkeys(
+        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql.rows"
+    ),
+    **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
+    "kafka": "pdip.integrator.adapters.kafka.topics",
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",
     **dict.fromkeys(
-        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql_changes"
+        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql.changes"
     ),
-    **dict.fromkeys(("jsonl", "json_lines"), "pdip.integrator.adapters.file_changes"),
-    "kafka": "pdip.integrator.adapters.kafka",
+    **dict.fromkeys(("jsonl", "json_lines"), "pdip.integrator.adapters.file.changes"),
+    "kafka": "pdip.integrator.adapters.kafka.topics",
 }
 
 

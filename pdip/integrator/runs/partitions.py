@@ -9,8 +9,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.positions import partition_slot
+from pdip.integrator.adapters.base import ReadRequest, partition_slot
 from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.reporting import Message

@@ -17,8 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import ReadRequest, Source, Target
-from pdip.integrator.adapters.positions import partition_slot
+from pdip.integrator.adapters.base import ReadRequest, Source, Target, partition_slot
 from pdip.integrator.errors import OperationError
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers

@@ -37,8 +37,8 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.conversion.tagged import loads
 from pdip.integrator import Connection, ExecutionResult, Integration, Operation, StateStore
-from pdip.integrator.adapters import positions
-from pdip.integrator.adapters.kafka import KafkaChangesTarget
+from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget
+from pdip.integrator.adapters.sql import positions
 from pdip.integrator.base import Integrator
 from pdip.integrator.changes import entries_batch, entry_from_json
 from pdip.integrator.events import BatchWritten

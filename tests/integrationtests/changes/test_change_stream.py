@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
-from pdip.integrator.adapters import positions
+from pdip.integrator.adapters.sql import positions
 from pdip.integrator.base import Integrator
 from pdip.tracking import ChangeLogEntry, SqlExporter, read_json_lines
 from tests.integrationtests.kafka.support import FAST_GROUP, create_topic, raw_messages

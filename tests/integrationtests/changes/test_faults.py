@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
-from pdip.integrator.adapters import positions
-from pdip.integrator.adapters.kafka import KafkaChangesTarget
+from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget
+from pdip.integrator.adapters.sql import positions
 from pdip.integrator.base import Integrator
 from pdip.integrator.changes import entries_batch
 from pdip.integrator.events import BatchWritten

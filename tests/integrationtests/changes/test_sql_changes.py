@@ -11,9 +11,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pdip.integrator import Connection
-from pdip.integrator.adapters import positions
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.sql_changes import OutboxSource, SqlApplyTarget
+from pdip.integrator.adapters.sql import positions
+from pdip.integrator.adapters.sql.changes import OutboxSource, SqlApplyTarget
 from pdip.integrator.changes import batch_entries, entries_batch
 from pdip.integrator.errors import OperationError
 from pdip.tracking import ChangeLogEntry, SqlExporter

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pdip.integrator import Connection
-from pdip.integrator.adapters.kafka import KafkaChangesTarget
+from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget
 from pdip.integrator.changes import entries_batch
 from pdip.tracking import ChangeLogEntry
 from tests.integrationtests.kafka.support import Context

@@ -163,7 +163,7 @@ class DaskExecutorTest(unittest.TestCase):
 
     def test_change_logs_are_applied_with_the_field_policy_like_the_process_executor_applies_them(self):
         """`mode: changes` applies the application's policy by default: it travels to the workers."""
-        from pdip.integrator.adapters.kafka import KafkaChangesTarget
+        from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget
         from pdip.integrator.changes import entries_batch
         from pdip.tracking import ChangeLogEntry
         from tests.integrationtests.kafka.support import Context, create_topic, kafka, topic_name

@@ -11,7 +11,7 @@ import fsspec
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation, StateStore
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file import FileSource
+from pdip.integrator.adapters.file.rows import FileSource
 
 
 class RemoteFilesTest(unittest.TestCase):

@@ -6,7 +6,7 @@ import json
 import unittest
 from decimal import Decimal
 
-from pdip.integrator.adapters.kafka import KafkaChangesSource, KafkaChangesTarget
+from pdip.integrator.adapters.kafka.topics import KafkaChangesSource, KafkaChangesTarget
 from pdip.integrator.changes import batch_entries, entries_batch, message_key
 from pdip.tracking import ChangeLogEntry
 from tests.integrationtests.kafka.support import Context, create_topic, kafka, raw_messages, read_all, topic_name

@@ -2,7 +2,7 @@
 
 import unittest
 
-from pdip.integrator.adapters.kafka import KafkaChangesSource, KafkaDeliveryError
+from pdip.integrator.adapters.kafka.topics import KafkaChangesSource, KafkaDeliveryError
 from pdip.integrator.changes import batch_entries
 from pdip.tracking import TrackedDict
 from pdip.tracking.kafka_exporter import KafkaExporter

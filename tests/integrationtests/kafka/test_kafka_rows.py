@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.kafka import KafkaDeliveryError, KafkaSource, KafkaTarget
+from pdip.integrator.adapters.kafka.topics import KafkaDeliveryError, KafkaSource, KafkaTarget
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from tests.integrationtests.kafka.support import Context, create_topic, kafka, raw_messages, read_all, topic_name

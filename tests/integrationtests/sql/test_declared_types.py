@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.sql import SqlSource
+from pdip.integrator.adapters.sql.rows import SqlSource
 from pdip.integrator.base import Integrator
 from tests.support import servers
 

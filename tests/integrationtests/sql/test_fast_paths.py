@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
-from pdip.integrator.adapters import sql_mysql
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.sql import SqlSource, SqlTarget
+from pdip.integrator.adapters.sql import mysql as sql_mysql
+from pdip.integrator.adapters.sql.rows import SqlSource, SqlTarget
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
 from tests.support import servers
@@ -113,7 +113,7 @@ class PostgresFastPathTest(unittest.TestCase):
         self.assertEqual(empty, [])
 
     def test_a_copy_the_server_refuses_to_start_raises_its_error_and_leaves_the_connection_usable(self):
-        from pdip.integrator.adapters import sql_postgres
+        from pdip.integrator.adapters.sql import postgres as sql_postgres
 
         engine = sa.create_engine(self.url)
         self.addCleanup(engine.dispose)

@@ -47,7 +47,7 @@ class SuitsTest(unittest.TestCase):
 
 class ParallelWritersTest(unittest.TestCase):
     def test_a_database_server_takes_an_applier_per_partition_and_a_sqlite_file_does_not(self):
-        from pdip.integrator.adapters.sql_changes import SqlApplyTarget
+        from pdip.integrator.adapters.sql.changes import SqlApplyTarget
 
         context = types.SimpleNamespace(stores={}, execution_id="x", root=None)
         urls = {"postgresql+psycopg://u@127.0.0.1:1/db": True, "sqlite://": False}

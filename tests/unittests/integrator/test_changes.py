@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file_changes import JsonLinesChangesSource, JsonLinesChangesTarget
+from pdip.integrator.adapters.file.changes import JsonLinesChangesSource, JsonLinesChangesTarget
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.memory_changes import MemoryChangesSource, MemoryChangesTarget
 from pdip.integrator.adapters.registry import AdapterRegistry
@@ -220,7 +220,7 @@ class MemoryChangesTest(unittest.TestCase):
 
     def test_the_registry_finds_change_log_adapters_by_kind(self):
         registry = AdapterRegistry()
-        for kind, module in [("memory", "memory_changes"), ("jsonl", "file_changes"), ("sqlite", "sql_changes")]:
+        for kind, module in [("memory", "memory_changes"), ("jsonl", "file.changes"), ("sqlite", "sql.changes")]:
             with self.subTest(kind=kind):
                 adapter = registry.adapter(kind, "changes")
                 self.assertEqual(

@@ -7,7 +7,7 @@ import unittest.mock
 from pdip.cryptography import CryptoService
 from pdip.integrator import Connection, Integration, OperationError
 from pdip.integrator.adapters import ReadRequest
-from pdip.integrator.adapters.file import FileTarget
+from pdip.integrator.adapters.file.rows import FileTarget
 from pdip.integrator.adapters.memory import MemoryTarget
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.executors.dask import DaskSession, _open, unsuited

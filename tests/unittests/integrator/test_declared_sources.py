@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from pdip.integrator import Batch, Connection
 from pdip.integrator.adapters import ReadRequest
-from pdip.integrator.adapters.file import FileSource, FileTarget
+from pdip.integrator.adapters.file.rows import FileSource, FileTarget
 from pdip.integrator.adapters.memory import MemorySource, MemoryStores
 from pdip.integrator.types import ColumnTypes
 

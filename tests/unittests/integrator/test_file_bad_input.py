@@ -9,10 +9,10 @@ import unittest
 from pdip import Pdi
 from pdip.integrator import Batch, Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters import ReadRequest
-from pdip.integrator.adapters.file import file_settings
-from pdip.integrator.adapters.file_changes import JsonLinesChangesSource
-from pdip.integrator.adapters.file_csv_raw import decode_csv, raw_batches
-from pdip.integrator.adapters.file_formats import VALUE_TYPES
+from pdip.integrator.adapters.file.changes import JsonLinesChangesSource
+from pdip.integrator.adapters.file.csv_raw import decode_csv, raw_batches
+from pdip.integrator.adapters.file.formats import VALUE_TYPES
+from pdip.integrator.adapters.file.rows import file_settings
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import RowLines
 from pdip.integrator.changes import batch_entries

@@ -7,7 +7,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.kafka import KafkaChangesSource
+from pdip.integrator.adapters.kafka.topics import KafkaChangesSource
 from pdip.integrator.changes import batch_entries
 from pdip.tracking import ChangeLogEntry
 

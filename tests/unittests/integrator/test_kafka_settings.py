@@ -4,8 +4,8 @@ configuration they make (no broker needed)."""
 import unittest
 
 from pdip.integrator import Connection
-from pdip.integrator.adapters.kafka import KafkaSource, KafkaTarget, _offsets_of, _partition_name, _row_key
-from pdip.integrator.adapters.kafka_settings import kafka_settings
+from pdip.integrator.adapters.kafka.settings import kafka_settings
+from pdip.integrator.adapters.kafka.topics import KafkaSource, KafkaTarget, _offsets_of, _partition_name, _row_key
 from pdip.integrator.errors import OperationError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.sql.positions import ensure_table, forget_positions, load_position, store_position
 from pdip.integrator.state import create_tables
 
 

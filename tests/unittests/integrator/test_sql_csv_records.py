@@ -5,9 +5,9 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from pdip.integrator.adapters import file_csv_raw
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file import FileSource, file_settings
+from pdip.integrator.adapters.file import csv_raw as file_csv_raw
+from pdip.integrator.adapters.file.rows import FileSource, file_settings
 from pdip.integrator.errors import OperationError
 from pdip.integrator.models import Connection
 

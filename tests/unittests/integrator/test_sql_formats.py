@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres
+from pdip.integrator.adapters.sql import mysql as sql_mysql
+from pdip.integrator.adapters.sql import partitions as sql_partitions
+from pdip.integrator.adapters.sql import postgres as sql_postgres
 from pdip.integrator.batch import Batch
 
 

@@ -9,10 +9,10 @@ import unittest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pdip.integrator.adapters import sql as sql_module
-from pdip.integrator.adapters import sql_postgres
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.sql import ColumnTypes, SqlSource, SqlTarget
+from pdip.integrator.adapters.sql import postgres as sql_postgres
+from pdip.integrator.adapters.sql import rows as sql_module
+from pdip.integrator.adapters.sql.rows import ColumnTypes, SqlSource, SqlTarget
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.models import Connection

@@ -32,7 +32,7 @@ class KafkaSettingsTest(unittest.TestCase):
             kafka_settings({**NOWHERE, "topik": "t"}, "kafka exporter", "target")
 
     def test_the_integrator_reports_the_same_problems_as_an_operation_error(self):
-        from pdip.integrator.adapters.kafka_settings import kafka_settings as connection_settings
+        from pdip.integrator.adapters.kafka.settings import kafka_settings as connection_settings
         from pdip.integrator.errors import OperationError
 
         with self.assertRaises(OperationError) as raised:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file_formats import (
+from pdip.integrator.adapters.file.formats import (
     FIELD_SIZE_LIMIT,
     Undecodable,
     allow_fields_of,

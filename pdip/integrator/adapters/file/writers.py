@@ -18,7 +18,7 @@ from typing import Any
 
 from pdip.conversion import json_default
 from pdip.integrator.adapters.base import WriteResult
-from pdip.integrator.adapters.file_formats import csv_dialect, csv_text, require, to_text
+from pdip.integrator.adapters.file.formats import csv_dialect, csv_text, require, to_text
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields

@@ -28,11 +28,6 @@ POSITIONS = sa.Table(
 )
 
 
-def partition_slot(slot: str, partition: str | None) -> str:
-    """The slot of one partition of an integration's read (`slot` itself when it is read whole)."""
-    return f"{slot}/{partition}" if partition else slot
-
-
 def ensure_table(engine: sa.Engine) -> None:
     create_tables(engine, METADATA, [POSITIONS])
 

@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file import (
+from pdip.integrator.adapters.file.formats import TextLines, shown
+from pdip.integrator.adapters.file.rows import (
     SETTINGS,
     absolute_path,
     connection_label,
@@ -31,7 +32,6 @@ from pdip.integrator.adapters.file import (
     local_path,
     source_files,
 )
-from pdip.integrator.adapters.file_formats import TextLines, shown
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json
 from pdip.integrator.errors import OperationError

@@ -39,10 +39,18 @@ import sqlalchemy as sa
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
-from pdip.integrator.adapters import positions
-from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.sql import KINDS, engine_for, error_reason, shown_url
-from pdip.integrator.adapters.sql import SETTINGS as ROW_SETTINGS
+from pdip.integrator.adapters.base import (
+    Adapter,
+    Capabilities,
+    ReadRequest,
+    Source,
+    Target,
+    WriteResult,
+    partition_slot,
+)
+from pdip.integrator.adapters.sql import positions
+from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
+from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -366,7 +374,7 @@ class SqlApplyTarget(Target):
         if not self.position_slot:
             return
         partition = getattr(batch, "partition", None)
-        slot = positions.partition_slot(self.position_slot, partition)
+        slot = partition_slot(self.position_slot, partition)
         position = batch.position
         if _is_offsets(position):
             position = _merged(connection, slot, position)

@@ -5,7 +5,7 @@
 
 A row is a JSON object per message; a change-log entry is `ChangeLogEntry.to_json()` (with its
 schema version), keyed by entity and key so one row's changes share a partition and stay in
-order. Settings are described in `kafka_settings.py`.
+order. Settings are declared in `pdip.messaging.kafka`.
 
 Reading: the consumer group's committed offsets say where to start (`start: earliest` or
 `latest` ignore them; a partition without any starts at the earliest offset). A position is
@@ -39,7 +39,7 @@ from typing import Any
 from pdip.conversion import json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.kafka_settings import SETTINGS, KafkaSettings, kafka_settings
+from pdip.integrator.adapters.kafka.settings import SETTINGS, KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
 from pdip.integrator.errors import KafkaAssignmentError, OperationError

@@ -32,9 +32,9 @@ from typing import Any
 
 from pdip.configuration.settings import Setting, names
 from pdip.conversion import ConversionError, convert
-from pdip.integrator.adapters import file_csv_raw, file_remote
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file_formats import (
+from pdip.integrator.adapters.file import csv_raw, remote
+from pdip.integrator.adapters.file.formats import (
     CONVERSION_ERRORS,
     FIELD_SIZE_LIMIT,
     QUOTING,
@@ -45,7 +45,7 @@ from pdip.integrator.adapters.file_formats import (
     RowFile,
     require,
 )
-from pdip.integrator.adapters.file_writers import WRITERS, FileWriter
+from pdip.integrator.adapters.file.writers import WRITERS, FileWriter
 from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.integrations import Connection
@@ -237,16 +237,16 @@ class FileSource(Source):
         if self.kind in ("csv", "excel") and not self.settings.header and not self.settings.columns:
             raise OperationError(f"{self.label}: columns: required when header is false (the fields' names, in order)")
         self._staging = None
-        if file_remote.is_remote(self.settings.path):
-            self._staging = file_remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
+        if remote.is_remote(self.settings.path):
+            self._staging = remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
 
     def _files(self) -> list[tuple[Any, str]]:
         """(where, name) of each file to read: local paths, or remote paths to stage."""
         if self._staging is None:
             return source_files(self.settings, self.kind, self.context, self.label)
         url, options = str(self.settings.path), self.settings.storage_options
-        remote = file_remote.remote_files(url, options, SUFFIXES[self.kind], self.label)
-        return [(item, file_remote.name_of(item, url, options, self.label)) for item in remote]
+        found = remote.remote_files(url, options, SUFFIXES[self.kind], self.label)
+        return [(item, remote.name_of(item, url, options, self.label)) for item in found]
 
     def close(self) -> None:
         if self._staging is not None:
@@ -264,8 +264,8 @@ class FileSource(Source):
         files, skip = _resumed(files, request.resume)
         if self._staging is not None:  # remote files, each downloaded just before it is read
             files = self._staging.downloaded(files)
-        if self.kind == "csv" and file_csv_raw.passes_through(self.settings, request):
-            batches = file_csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
+        if self.kind == "csv" and csv_raw.passes_through(self.settings, request):
+            batches = csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
         elif self.kind == "parquet":
             batches = self._arrow_batches(files, request, skip)
         else:
@@ -477,8 +477,8 @@ class FileTarget(Target):
         self._staging = None
         if _GLOB.search(str(self.settings.path)):
             raise OperationError(f"{self.label}: path: a target writes one file, not a pattern ({self.settings.path})")
-        if file_remote.is_remote(self.settings.path):  # written here, uploaded by finish()
-            self._staging = file_remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
+        if remote.is_remote(self.settings.path):  # written here, uploaded by finish()
+            self._staging = remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
             self.path = self._staging.local_target()
         else:
             self.path = absolute_path(local_path(self.settings.path, self.label), context)

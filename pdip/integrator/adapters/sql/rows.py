@@ -5,7 +5,7 @@ Settings: the database as `url` (a SQLAlchemy URL) or as the `DATABASE` parts (`
 then `table` (and `schema`) or, for a source, `query`.
 
 Each store's fastest path is used where it applies, with SQLAlchemy Core as the general path:
-- PostgreSQL to PostgreSQL: binary `COPY` out and in, passed through undecoded (`sql_postgres`);
+- PostgreSQL to PostgreSQL: binary `COPY` out and in, passed through undecoded (`postgres`);
   a CSV file's records go into `COPY ... CSV` as they are (`file_csv_raw`); other batches go in
   with a text `COPY`, the server parsing each value.
 - SQLite to SQLite: the values as stored, one `executemany` per batch (`sql_sqlite`).
@@ -36,16 +36,18 @@ import sqlalchemy as sa
 from pdip.configuration import DatabaseConfig
 from pdip.configuration.settings import Setting
 from pdip.data.bulk import bulk_insert
-from pdip.integrator.adapters import sql_mysql, sql_partitions, sql_postgres, sql_sqlite
-from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.positions import (
-    ensure_table,
-    forget_positions,
-    load_position,
+from pdip.integrator.adapters.base import (
+    Adapter,
+    Capabilities,
+    ReadRequest,
+    Source,
+    Target,
+    WriteResult,
     partition_slot,
-    store_position,
 )
-from pdip.integrator.adapters.sql_tables import ColumnTypes, columns_for
+from pdip.integrator.adapters.sql import mysql, partitions, postgres, sqlite
+from pdip.integrator.adapters.sql.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
@@ -69,7 +71,7 @@ SETTINGS = (
     Setting("query", str, help="a source's SELECT, instead of `table`"),
 )
 _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
-_RAW_FORMATS = {"postgresql": (sql_postgres.RAW_FORMAT, CSV), "sqlite": (sql_sqlite.RAW_FORMAT,)}
+_RAW_FORMATS = {"postgresql": (postgres.RAW_FORMAT, CSV), "sqlite": (sqlite.RAW_FORMAT,)}
 
 
 def engine_for(connection, context: Any, read_only: bool = False, **connect_args: Any) -> sa.Engine:
@@ -153,7 +155,7 @@ class SqlSource(Source):
             if raw and dialect == "postgresql":
                 batches = self._copy_binary(connection, plan, request)
             elif raw:
-                batches = sql_sqlite.read_values(
+                batches = sqlite.read_values(
                     connection, plan.select, request.batch_size, lambda columns: self._positions(plan, columns)
                 )
             else:
@@ -174,22 +176,22 @@ class SqlSource(Source):
             yield Batch(columns, [tuple(row) for row in rows], position=position(count, rows[-1]))
 
     def _copy_binary(self, connection: sa.Connection, plan: _Read, request: ReadRequest) -> Iterator[Batch]:
-        sql = sql_postgres.literal_sql(connection, plan.select)
-        columns, oids = sql_postgres.describe(connection, sql)
+        sql = postgres.literal_sql(connection, plan.select)
+        columns, oids = postgres.describe(connection, sql)
         position = self._positions(plan, columns)
         if plan.order:
-            load = sql_postgres.loader(oids)
+            load = postgres.loader(oids)
             decoded = position
-            position = lambda count, last: decoded(count, load.load_sequence(sql_postgres.fields(last)))  # noqa: E731
+            position = lambda count, last: decoded(count, load.load_sequence(postgres.fields(last)))  # noqa: E731
         source = plan.whole_table or f"({sql})"
         statement = f"COPY {source} TO STDOUT (FORMAT BINARY)"
-        yield from sql_postgres.read_copy_binary(connection, statement, columns, oids, request.batch_size, position)
+        yield from postgres.read_copy_binary(connection, statement, columns, oids, request.batch_size, position)
 
     @staticmethod
     def _positions(plan: _Read, columns: list[str]) -> Callable[[int, Sequence[Any]], Any]:
         keyed = plan.order and all(name in columns for name in plan.order)
         indexes = [columns.index(name) for name in plan.order] if keyed else None
-        return sql_partitions.positions(indexes, plan.rows_before)
+        return partitions.positions(indexes, plan.rows_before)
 
     def schema(self, request: ReadRequest) -> ColumnTypes | None:
         """A table's columns as reflected (a query's are known only from its rows)."""
@@ -203,9 +205,9 @@ class SqlSource(Source):
         ]
         if not order and request.bounds:
             order = [request.bounds["column"]]
-        key_values, rows_before = sql_partitions.resume_point(request.resume)
+        key_values, rows_before = partitions.resume_point(request.resume)
         if key_values is not None and order:
-            conditions.append(sql_partitions.after([column(name) for name in order], key_values))
+            conditions.append(partitions.after([column(name) for name in order], key_values))
         whole_table = None
         if not conditions and not order and not rows_before and types is not None:
             whole_table = f"{self._quoted_table()} ({', '.join(_quote(self.engine, name) for name in _names(select))})"
@@ -242,7 +244,7 @@ class SqlSource(Source):
         if request.cursor is not None and request.after is not None:
             conditions.append(column(request.cursor) > request.after)
         if request.bounds:
-            conditions.append(sql_partitions.within(column(request.bounds["column"]), request.bounds))
+            conditions.append(partitions.within(column(request.bounds["column"]), request.bounds))
         return conditions
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
@@ -260,9 +262,9 @@ class SqlSource(Source):
             low_high = low_high.where(*conditions)
         with self.engine.connect() as connection:
             low, high = connection.execute(low_high).one()
-        if not (sql_partitions.is_integer(low) and sql_partitions.is_integer(high)):
+        if not (partitions.is_integer(low) and partitions.is_integer(high)):
             return [request]
-        ranges = sql_partitions.split(low, high, count)
+        ranges = partitions.split(low, high, count)
         return [
             dataclasses.replace(
                 request,
@@ -307,7 +309,7 @@ class SqlTarget(Target):
         self._create = self._truncate = False
         self._pass_through: dict[tuple, bool] = {}
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
-        self._loader = sql_mysql.Loader() if self.engine.dialect.name in _MYSQL else None
+        self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
 
     def accepts(self) -> tuple[str, ...]:
         return _raw_formats(self.engine)
@@ -364,15 +366,15 @@ class SqlTarget(Target):
 
     def _load(self, connection: sa.Connection, batch: Batch) -> None:
         dialect = self.engine.dialect.name
-        if batch.raw_format == sql_postgres.RAW_FORMAT and self._passes_through(connection, batch):
-            sql_postgres.write_copy_binary(connection, self._target(), self._names(batch.columns), batch.payload)
+        if batch.raw_format == postgres.RAW_FORMAT and self._passes_through(connection, batch):
+            postgres.write_copy_binary(connection, self._target(), self._names(batch.columns), batch.payload)
         elif batch.raw_format == CSV and dialect == "postgresql":
-            sql_postgres.copy_csv(connection, self._target(), self._names(batch.columns), batch.payload, batch.layout)
-        elif batch.raw_format == sql_sqlite.RAW_FORMAT and dialect == "sqlite":
-            statement = sql_sqlite.insert_statement(connection, self._target(), batch.columns)
-            sql_sqlite.write_values(connection, statement, batch.rows)
+            postgres.copy_csv(connection, self._target(), self._names(batch.columns), batch.payload, batch.layout)
+        elif batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
+            statement = sqlite.insert_statement(connection, self._target(), batch.columns)
+            sqlite.write_values(connection, statement, batch.rows)
         elif dialect == "postgresql" and connection.dialect.driver == "psycopg":
-            sql_postgres.copy_rows(connection, self._target(), self._names(batch.columns), batch.rows)
+            postgres.copy_rows(connection, self._target(), self._names(batch.columns), batch.rows)
         elif self._loader is not None:
             self._loader.load(connection, self.table, batch.columns, batch.rows)
         else:
@@ -384,8 +386,8 @@ class SqlTarget(Target):
             return False
         key = (tuple(batch.columns), tuple(batch.layout))
         if key not in self._pass_through:
-            target = sql_postgres.column_oids(connection, self._target(), self._names(batch.columns))
-            self._pass_through[key] = sql_postgres.compatible(batch.layout, target)
+            target = postgres.column_oids(connection, self._target(), self._names(batch.columns))
+            self._pass_through[key] = postgres.compatible(batch.layout, target)
         return self._pass_through[key]
 
     def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
@@ -416,8 +418,8 @@ class SqlTarget(Target):
         """How one row goes in: through the driver as it is for SQLite's stored values and for
         PostgreSQL (which parses text for its column, as COPY does), else through SQLAlchemy."""
         dialect = self.engine.dialect.name
-        if batch.raw_format == sql_sqlite.RAW_FORMAT and dialect == "sqlite":
-            statement = sql_sqlite.insert_statement(connection, self._target(), batch.columns)
+        if batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
+            statement = sqlite.insert_statement(connection, self._target(), batch.columns)
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
         if dialect == "postgresql" and connection.dialect.driver == "psycopg":
             names = self._names(batch.columns).replace("%", "%%")
@@ -448,11 +450,11 @@ class SqlTarget(Target):
         name, schema = self.connection.get("table"), self.connection.get("schema")
         dialect = self.engine.dialect.name
         declared = batch.types
-        raw_postgres = batch.raw_format == sql_postgres.RAW_FORMAT and dialect == "postgresql"
+        raw_postgres = batch.raw_format == postgres.RAW_FORMAT and dialect == "postgresql"
         if declared is None and raw_postgres and all(oid < 16384 for oid in batch.layout):
             # a query's result: its built-in types, whose OIDs are the same on every server
             with self.engine.begin() as connection:
-                names = sql_postgres.type_names(connection, batch.layout)
+                names = postgres.type_names(connection, batch.layout)
                 columns = ", ".join(
                     f"{_quote(self.engine, column)} {kind}" for column, kind in zip(batch.columns, names, strict=True)
                 )
