@@ -8,8 +8,8 @@ Each store's fastest path is used where it applies, with SQLAlchemy Core as the 
 - PostgreSQL to PostgreSQL: binary `COPY` out and in, passed through undecoded (`postgres`);
   a CSV file's records go into `COPY ... CSV` as they are (`file_csv_raw`); other batches go in
   with a text `COPY`, the server parsing each value.
-- SQLite to SQLite: the values as stored, one `executemany` per batch (`sql_sqlite`).
-- MariaDB/MySQL: `LOAD DATA LOCAL INFILE` when allowed, multi-row `INSERT` otherwise (`sql_mysql`).
+- SQLite to SQLite: the values as stored, one `executemany` per batch (`sqlite`).
+- MariaDB/MySQL: `LOAD DATA LOCAL INFILE` when allowed, multi-row `INSERT` otherwise (`mysql`).
 - anything else: a server-side cursor where the driver has one; one `executemany`.
 Every batch is written in one transaction with its position, when the integrator asks for it
 (`position_slot`), so a resumed run skips exactly what is already there. When a batch fails on a
@@ -17,7 +17,7 @@ constraint or a bad value it is written again row by row inside savepoints (a ra
 decoded first): the good rows land and each bad one is reported with the database's reason, to
 be dead-lettered. Identifiers are always quoted by the dialect, never formatted raw. A read can
 be split into key ranges read in parallel and resumed after its last durable batch
-(`sql_partitions`); a created table takes the source's column types (`sql_tables`).
+(`partitions`); a created table takes the source's column types (`tables`).
 """
 
 from __future__ import annotations
