@@ -102,8 +102,9 @@ def executor_problems(operation: Operation, registry: AdapterRegistry, executor:
 
 
 def adapter_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
-    """Sources that cannot be read and targets that cannot be written (their kind is known)."""
-    found = []
+    """Sources that cannot be read, targets that cannot be written (their kind is known), and
+    reads split in parallel that cannot be."""
+    found = parallelism_problems(operation, registry)
     for integration in operation.integrations:
         for role, connection in endpoints(integration):
             try:
@@ -118,8 +119,28 @@ def adapter_problems(operation: Operation, registry: AdapterRegistry) -> list[st
     return found
 
 
+def parallelism_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
+    """`parallelism` above 1 for a source whose adapter cannot split a read (it does not declare
+    `partitioned_read`): refused, rather than read whole by one reader without a word."""
+    found = []
+    for integration in operation.integrations:
+        source = integration.source
+        if integration.parallelism < 2 or source is None:
+            continue
+        try:
+            adapter = registry.adapter(source.kind, integration.mode)
+        except AdapterNotFoundError:
+            continue  # reported as a kind problem
+        if not adapter.capabilities.partitioned_read:
+            found.append(
+                f"integration {integration.name!r}: parallelism: {integration.parallelism}, but a {source.kind} "
+                "source is read whole (it cannot be split); leave parallelism at 1"
+            )
+    return found
+
+
 def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:
     """Raise `OperationError` with every settings problem of an operation built in Python."""
-    found = operation_problems(operation, registry, unknown_kinds=False)
+    found = operation_problems(operation, registry, unknown_kinds=False) + parallelism_problems(operation, registry)
     if found:
         raise OperationError(f"operation {operation.name!r}: " + "; ".join(found), found)

@@ -7,12 +7,13 @@ same SQL connection reads a table in one and the outbox in the other.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.dependency import ISingleton
-from pdip.integrator.adapters.base import Adapter, Source, Target
+from pdip.integrator.adapters.base import Adapter, Capabilities, Source, Target
 from pdip.integrator.errors import AdapterNotFoundError
 from pdip.integrator.integrations import Connection
 
@@ -78,6 +79,22 @@ class AdapterRegistry(ISingleton):
                     label = ", ".join(kinds) + (" (changes)" if mode == "changes" else "")
                     groups.append((label, declared))
         return groups
+
+    def capability_table(self) -> str:
+        """The built-in adapters' capabilities as a Markdown table, for the docs (a test keeps
+        docs/integrator.md equal to it)."""
+        flags = [field.name for field in dataclasses.fields(Capabilities)]
+        lines = ["| kinds | mode | " + " | ".join(f"`{flag}`" for flag in flags) + " |"]
+        lines.append("| --- | --- |" + " --- |" * len(flags))
+        for table, mode in ((BUILT_IN, "rows"), (CHANGES_BUILT_IN, "changes")):
+            seen: dict[int, list[str]] = {}
+            for kind in table:
+                seen.setdefault(id(self.adapter(kind, mode)), []).append(kind)
+            for kinds in seen.values():
+                capabilities = self.adapter(kinds[0], mode).capabilities
+                marks = ["yes" if getattr(capabilities, flag) else "" for flag in flags]
+                lines.append(f"| {', '.join(kinds)} | {mode} | " + " | ".join(marks) + " |")
+        return "\n".join(lines) + "\n"
 
     def source(self, connection: Connection, context: Any, mode: str = "rows") -> Source:
         adapter = self.adapter(connection.kind, mode)

@@ -104,8 +104,8 @@ class EntriesTarget(Target):
 
 
 ADAPTERS = [
-    Adapter(("numbers",), NumbersSource, None),
-    Adapter(("stream",), StreamSource, None),
+    Adapter(("numbers",), NumbersSource, None, Capabilities(partitioned_read=True)),
+    Adapter(("stream",), StreamSource, None, Capabilities(partitioned_read=True)),
     Adapter(("collect",), None, CollectingTarget),
     Adapter(("positions",), None, PositionTarget, Capabilities(stores_positions=True)),
     Adapter(("staged",), None, StagedTarget),

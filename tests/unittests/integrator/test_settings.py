@@ -67,6 +67,11 @@ class DeclarationTest(unittest.TestCase):
         registry.register(Adapter(("own",), None, None))
         self.assertIsNone(registry.settings("own"))  # declares nothing: anything passes
 
+    def test_the_docs_capability_table_is_the_declarations(self):
+        text = DOCS.read_text()
+        inside = re.search(r"<!-- capabilities-table -->\n(.*)<!-- /capabilities-table -->", text, re.S).group(1)
+        self.assertEqual(inside, AdapterRegistry().capability_table())
+
     def test_the_docs_table_is_the_declarations(self):
         expected = table(AdapterRegistry().declared())
         text = DOCS.read_text()
