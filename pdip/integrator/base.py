@@ -136,7 +136,6 @@ class Integrator(ISingleton):
                 target.commit()
                 run.save_positions({}, finished=True)
             else:
-                executor.check(integration, target)
                 stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
                 plan = plan_reads(run, endpoints.source, target, stores, resume, follow)
                 executor.run(run, endpoints, plan)

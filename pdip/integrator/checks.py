@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pdip.configuration.settings import SettingProblem, problems
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.errors import AdapterNotFoundError, OperationError
-from pdip.integrator.executors import executor_class
+from pdip.integrator.executors import EXECUTORS, executor_class
 from pdip.integrator.integrations import Connection, Integration
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -88,13 +88,18 @@ def operation_problems(
 
 def executor_problems(operation: Operation, registry: AdapterRegistry, executor: str | None = None) -> list[str]:
     """What stops the operation's integrations under `executor` (default: the operation's own)."""
-    chosen = executor_class(executor or operation.executor)
+    name = executor or operation.executor
+    if name not in EXECUTORS:
+        return [f"operation {operation.name!r}: executor: expected one of {', '.join(EXECUTORS)}, got {name!r}"]
+    chosen = executor_class(name)
     found = []
     for integration in operation.integrations:
         try:
             target = registry.adapter(integration.target.kind, integration.mode).target
         except AdapterNotFoundError:
             continue  # reported as a kind problem
+        if target is None:
+            continue  # reported as an adapter problem
         reason = chosen.unsuited(integration, target, registry)
         if reason:
             found.append(reason)
@@ -140,7 +145,13 @@ def parallelism_problems(operation: Operation, registry: AdapterRegistry) -> lis
 
 
 def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:
-    """Raise `OperationError` with every settings problem of an operation built in Python."""
-    found = operation_problems(operation, registry, unknown_kinds=False) + parallelism_problems(operation, registry)
+    """Raise `OperationError` with every problem of an operation built in Python that can be
+    found before anything runs: settings, splits of reads that cannot split, what the executor
+    cannot run (no Dask cluster is started for an operation it would refuse)."""
+    found = [
+        *operation_problems(operation, registry, unknown_kinds=False),
+        *parallelism_problems(operation, registry),
+        *executor_problems(operation, registry),
+    ]
     if found:
         raise OperationError(f"operation {operation.name!r}: " + "; ".join(found), found)

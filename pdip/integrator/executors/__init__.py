@@ -70,16 +70,8 @@ class Executor(abc.ABC):
     @staticmethod
     def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
         """Why this executor cannot run `integration` (`target`: its target, or the target's
-        class when only validating), or None. Read by `pdip validate` and before planning."""
+        class), or None. Read by `pdip validate` and by `integrate` before anything runs."""
         return None
-
-    def check(self, integration: Integration, target: Target) -> None:
-        """Refuse, before anything is planned, an integration this executor cannot run."""
-        reason = self.unsuited(integration, target, self.registry)
-        if reason:
-            from pdip.integrator.errors import OperationError
-
-            raise OperationError(reason)
 
     def reads_in_a_child(self, integration: Integration) -> bool:
         """Whether the integration's source is read outside this process (for its description)."""

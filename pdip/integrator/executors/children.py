@@ -128,9 +128,14 @@ def start_children(integration: str, work: list[tuple[str, Callable[..., None], 
                 name=f"pdip {integration}: {name}",
                 daemon=True,
             )
+            try:
+                process.start()
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()  # the child's end lives in the child alone
             children.append(Child(integration, name, process, ours))
-            process.start()
-            theirs.close()  # the child's end lives in the child alone
     except BaseException:
         stop_children(children)
         raise
