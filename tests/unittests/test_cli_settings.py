@@ -50,6 +50,13 @@ class ValidateTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("op.yml: integration 'files': a parquet target is written whole at the end", err)
 
+    def test_an_executor_the_registry_does_not_know_is_refused_before_anything_runs(self):
+        with application({"op.yml": GOOD}) as (root, _):
+            code, _, err = run("run", str(root / "op.yml"), "--executor", "cluster")
+            self.assertEqual(code, 2)
+            self.assertIn("pdip run: --executor: expected one of inline, process, dask, got 'cluster'", err)
+            self.assertFalse((root / "out.db").exists())
+
     def test_unknown_kinds_and_connections_from_application_yml_are_named(self):
         files = {
             "application.yml": "CONNECTIONS:\n  dw: {KIND: postgresql, HOTS: db}\n",

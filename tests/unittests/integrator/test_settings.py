@@ -80,6 +80,23 @@ class DeclarationTest(unittest.TestCase):
 
 
 class LoadingSettingsTest(unittest.TestCase):
+    def test_a_negative_retries_is_one_of_the_problems_reported_together(self):
+        path = write(
+            """\
+            name: t
+            retries: -1
+            integrations:
+              - name: a
+                source: {kind: memory, store: s}
+                target: {kind: memory, stor: t}
+            """
+        )
+        with self.assertRaises(OperationError) as raised:
+            Operation.from_yaml(path, environ={})
+        found = "\n".join(raised.exception.problems)
+        self.assertIn("op.yml: retries: expected 0 or more, got -1", found)
+        self.assertIn("did you mean 'store'?", found)
+
     def test_a_misspelt_setting_names_the_file_line_key_path_and_closest_name(self):
         path = write(
             """\

@@ -1,0 +1,81 @@
+import unittest
+
+from pdip.integrator import Connection, Integration, Operation, OperationError
+from pdip.integrator.adapters import Adapter, AdapterRegistry, ReadRequest, Source, Target
+from pdip.integrator.batch import Batch
+from pdip.integrator.checks import refuse_invalid
+from pdip.integrator.runs.partitions import PartitionJob, PartitionWorker
+from pdip.integrator.runs.writing import high_watermark
+
+
+class HighWatermarkTest(unittest.TestCase):
+    def test_a_batch_whose_cursor_is_null_throughout_keeps_the_current_mark(self):
+        self.assertEqual(high_watermark(Batch(["at"], [(None,), (None,)]), "at", 5), 5)
+
+    def test_the_highest_value_wins_and_a_lower_one_does_not_move_the_mark_back(self):
+        self.assertEqual(high_watermark(Batch(["at"], [(3,), (None,), (9,)]), "at", 5), 9)
+        self.assertEqual(high_watermark(Batch(["at"], [(3,)]), "at", 5), 5)
+
+
+CLOSED = []
+
+
+class RecordedSource(Source):
+    def read(self, request):
+        yield from ()
+
+    def close(self):
+        CLOSED.append("source")
+
+
+class BrokenTarget(Target):
+    def __init__(self, connection, context):
+        raise RuntimeError("no such database")
+
+    def write(self, batch):  # pragma: no cover - never built
+        raise AssertionError
+
+
+class PartitionWorkerTest(unittest.TestCase):
+    def test_a_target_that_cannot_be_opened_gives_the_source_back_first(self):
+        registry = AdapterRegistry()
+        registry.register(Adapter(("recorded",), RecordedSource, None))
+        registry.register(Adapter(("broken",), None, BrokenTarget))
+        integration = Integration("copy", source=Connection("recorded"), target=Connection("broken"))
+        job = PartitionJob(integration, ReadRequest(10), "rows", "op/copy", False, "run-1", None, None)
+        CLOSED.clear()
+        with self.assertRaisesRegex(RuntimeError, "no such database"):
+            PartitionWorker(job, registry, lambda message: None)
+        self.assertEqual(CLOSED, ["source"])
+
+
+class ExecutorProblemsTest(unittest.TestCase):
+    def test_dask_is_refused_for_a_memory_store_before_a_cluster_is_started(self):
+        operation = Operation(
+            "m",
+            [
+                Integration(
+                    "copy", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"})
+                )
+            ],
+            executor="dask",
+        )
+        with self.assertRaisesRegex(OperationError, "a memory source lives in the calling process"):
+            refuse_invalid(operation, AdapterRegistry())
+
+    def test_an_executor_of_no_known_name_is_refused(self):
+        operation = Operation(
+            "m",
+            [
+                Integration(
+                    "copy", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"})
+                )
+            ],
+            executor="cluster",
+        )
+        with self.assertRaisesRegex(OperationError, "executor: expected one of inline, process, dask, got 'cluster'"):
+            refuse_invalid(operation, AdapterRegistry())
+
+
+if __name__ == "__main__":
+    unittest.main()
