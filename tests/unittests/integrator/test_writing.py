@@ -49,32 +49,19 @@ class PartitionWorkerTest(unittest.TestCase):
         self.assertEqual(CLOSED, ["source"])
 
 
+def memory_copy(executor: str) -> Operation:
+    copy = Integration("copy", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"}))
+    return Operation("m", [copy], executor=executor)
+
+
 class ExecutorProblemsTest(unittest.TestCase):
     def test_dask_is_refused_for_a_memory_store_before_a_cluster_is_started(self):
-        operation = Operation(
-            "m",
-            [
-                Integration(
-                    "copy", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"})
-                )
-            ],
-            executor="dask",
-        )
         with self.assertRaisesRegex(OperationError, "a memory source lives in the calling process"):
-            refuse_invalid(operation, AdapterRegistry())
+            refuse_invalid(memory_copy("dask"), AdapterRegistry())
 
     def test_an_executor_of_no_known_name_is_refused(self):
-        operation = Operation(
-            "m",
-            [
-                Integration(
-                    "copy", source=Connection("memory", {"store": "a"}), target=Connection("memory", {"store": "b"})
-                )
-            ],
-            executor="cluster",
-        )
         with self.assertRaisesRegex(OperationError, "executor: expected one of inline, process, dask, got 'cluster'"):
-            refuse_invalid(operation, AdapterRegistry())
+            refuse_invalid(memory_copy("cluster"), AdapterRegistry())
 
 
 if __name__ == "__main__":
