@@ -163,6 +163,9 @@ class AdapterContract:
         """A connection of this kind holding `secret` (a password, a token) whose read fails."""
         raise NotImplementedError
 
+    def check_resumed(self, source: str) -> None:
+        """What else a resumed run leaves in the store `source` it read (a consumer group's offsets)."""
+
     # -- the run ------------------------------------------------------------------------------------
 
     def setUp(self) -> None:
@@ -252,6 +255,7 @@ class AdapterContract:
         # a target that commits per batch goes on after the 6 rows it has; a file starts over
         self.assertEqual(resumed.integrations[0].rows_written, 4 if self.commits_per_batch else 10)
         self.assertEqual(self.by_id(self.read_back(target)), self.expected(rows, columns))
+        self.check_resumed(source)
 
     def test_refused_rows_are_dead_lettered_with_their_position_and_the_others_land(self):
         refusal = self.refusal()
