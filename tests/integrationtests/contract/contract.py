@@ -90,6 +90,10 @@ def table_of(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pyarrow.Ta
     return pyarrow.Table.from_pylist([{name: row[name] for name in columns} for row in rows], schema=schema)
 
 
+def typed(values) -> list[tuple[str, Any]]:
+    return [(type(value).__name__, value) for value in values]
+
+
 def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     """How a datetime comes back from a store without time zones: the same instant, in UTC."""
     return None if value is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -222,7 +226,11 @@ class AdapterContract:
     def test_every_supported_type_comes_back_equal(self):
         name = self.unique("types")
         self.fill(name, SAMPLE, self.supported)
-        self.assertEqual(self.by_id(self.read_back(name)), self.expected(SAMPLE, self.supported))
+        back, expected = self.by_id(self.read_back(name)), self.expected(SAMPLE, self.supported)
+        self.assertEqual([row["id"] for row in back], [row["id"] for row in expected])
+        for column in self.supported:
+            with self.subTest(column=column):  # equal, and of the same type (True is not 1, 1.0 is not 1)
+                self.assertEqual(typed(row[column] for row in back), typed(row[column] for row in expected))
 
     def test_an_empty_source_finishes_and_its_target_has_the_declared_columns(self):
         source, target = self.unique("empty"), self.unique("empty_copy")

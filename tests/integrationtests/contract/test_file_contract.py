@@ -61,7 +61,11 @@ class FileContract(AdapterContract):
         target = self.unique("refusing")
         landed = sorted(row["id"] for row in good)
         return Refusal(
-            Connection("memory", {"store": "refusing"}), self.store(target), len(bad), landed, lambda: self.read_back(target)
+            Connection("memory", {"store": "refusing"}),
+            self.store(target),
+            len(bad),
+            landed,
+            lambda: self.read_back(target),
         )
 
     def refused_by_the_source(self, text: str, refused: int, landed: list[int]) -> Refusal:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.integrator import Connection
-from tests.integrationtests.contract.contract import CORE, AdapterContract, Refusal, naive_utc
+from tests.integrationtests.contract.contract import CORE, SAMPLE, AdapterContract, Refusal, naive_utc
 from tests.support import servers
 
 
@@ -33,7 +33,9 @@ class SqlContract(AdapterContract):
     def drop_tables(self) -> None:
         with self.engine.begin() as connection:
             for name in self.tables:
-                connection.execute(sa.text(f"DROP TABLE IF EXISTS {self.engine.dialect.identifier_preparer.quote(name)}"))
+                connection.execute(
+                    sa.text(f"DROP TABLE IF EXISTS {self.engine.dialect.identifier_preparer.quote(name)}")
+                )
 
     def unique(self, role: str) -> str:
         name = super().unique(role)
@@ -60,7 +62,15 @@ class SqlContract(AdapterContract):
 
 
 class SqliteContract(SqlContract, unittest.TestCase):
+    # Not `amount`: SQLite has no decimal type, and a NUMERIC column keeps 15 digits (see below).
+    supported = tuple(column for column in SqlContract.supported if column != "amount")
     returned = {"at": naive_utc}  # SQLite has no time zones: the instant, in UTC
+
+    @unittest.expectedFailure  # the gap: SQLite stores a decimal as a double, so 18 digits come back rounded
+    def test_a_decimal_of_18_digits_comes_back_exactly(self):
+        name = self.unique("decimal")
+        self.fill(name, SAMPLE, ("id", "amount"))
+        self.assertEqual([row["amount"] for row in self.by_id(self.read_back(name))], [row["amount"] for row in SAMPLE])
 
     def url(self) -> str:
         return f"sqlite:///{self.root / 'contract.db'}"
@@ -80,14 +90,14 @@ class PostgresContract(SqlContract, unittest.TestCase):
 
 
 class MariaDbContract(SqlContract, unittest.TestCase):
-    returned = {"at": naive_utc}  # DATETIME has no time zone: the instant, in UTC
+    # DATETIME has no time zone: the instant, in UTC; BOOLEAN is TINYINT(1), read as 0 and 1
+    returned = {"at": naive_utc, "flag": lambda value: None if value is None else int(value)}
 
     def url(self) -> str:
         return servers.mysql_url()
 
 
 del SqlContract  # not a test case of its own
-
 
 
 if __name__ == "__main__":
