@@ -9,7 +9,7 @@ import pyarrow.parquet
 from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.registry import AdapterRegistry
-from tests.integrationtests.contract.contract import COLUMNS, CORE, AdapterContract, Refusal, naive_utc
+from tests.integrationtests.contract.contract import COLUMNS, AdapterContract, Refusal, naive_utc
 
 # The `types:` a text format's source declares, so its values come back as they went in.
 TYPES = {

@@ -5,7 +5,7 @@ from typing import Any
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.registry import AdapterRegistry
-from tests.integrationtests.contract.contract import COLUMNS, SAMPLE, AdapterContract, Refusal
+from tests.integrationtests.contract.contract import COLUMNS, AdapterContract, Refusal
 
 
 class MemoryContract(AdapterContract, unittest.TestCase):

@@ -2,7 +2,6 @@
 (`pdip.integrator.adapters.sql`), on the default process executor."""
 
 import unittest
-from typing import Any
 
 import sqlalchemy as sa
 
