@@ -191,3 +191,20 @@ class PrepareTargetTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MicrosecondsInMySqlTest(unittest.TestCase):
+    def test_a_mysql_table_created_for_datetimes_and_times_keeps_microseconds(self):
+        from pdip.integrator.adapters.sql.tables import columns_for
+
+        engine = sa.create_engine("mysql+pymysql://nobody@127.0.0.1/none")  # a dialect; never connected
+        declared = ColumnTypes(  # as a MySQL source declares them: kept as they are, but for their precision
+            "mysql",
+            (sa.DateTime(timezone=True), sa.Time(), mysql.DATETIME(fsp=3), mysql.TIMESTAMP(), sa.Integer()),
+            ("at", "clock", "given", "stamp", "id"),
+        )
+        columns = columns_for(list(declared.names), lambda: [], declared, engine)
+        shown = [str(column.type.compile(dialect=engine.dialect)) for column in columns]
+        self.assertEqual(shown, ["DATETIME(6)", "TIME(6)", "DATETIME(3)", "TIMESTAMP", "INTEGER"])
+        sqlite_engine = sa.create_engine("sqlite://")
+        self.assertEqual(type(columns_for(["at"], lambda: [], declared, sqlite_engine)[0].type), sa.DateTime)

@@ -24,6 +24,7 @@ from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
 
 _EXCEL_TEXT_LIMIT = 32_767  # characters in one cell
+_EXACT_INTEGERS = 2**53  # every integer up to this is a double
 
 
 class FileWriter(abc.ABC):
@@ -339,8 +340,15 @@ class ExcelWriter(FileWriter):
 
 
 def _excel_cell(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, Decimal, dt.timedelta)):
+    """A value as a cell holds it. Excel's numbers are doubles and its times keep milliseconds:
+    an integer beyond 2**53, a decimal no double equals, or a time with microseconds is written
+    as its text (read back exactly with `types:`), never rounded."""
+    if value is None or isinstance(value, (bool, float, dt.timedelta)):
         return value
+    if isinstance(value, int):
+        return value if abs(value) <= _EXACT_INTEGERS else str(value)
+    if isinstance(value, Decimal):
+        return value if value.is_finite() and Decimal(repr(float(value))) == value else str(value)
     if isinstance(value, str):
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -350,7 +358,8 @@ def _excel_cell(value: Any) -> Any:
             raise ValueError(f"text of {len(value):,} characters is longer than Excel's cell limit of 32,767")
         return value
     if isinstance(value, dt.datetime):  # Excel has no time zones: aware datetimes are written in UTC
-        return value if value.tzinfo is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value if value.tzinfo is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value if value.microsecond % 1000 == 0 else value.isoformat(" ")
     if isinstance(value, (dt.date, dt.time)) and getattr(value, "tzinfo", None) is None:
         return value
     return to_text(value)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import re
 import sqlite3
@@ -118,9 +119,17 @@ def _table(engine: sa.Engine, connection) -> sa.Table:
         raise OperationError(f"a {connection.kind} connection needs `table` (or, for a source, `query`)")
     metadata = sa.MetaData(schema=connection.get("schema"))
     try:
-        return sa.Table(name, metadata, autoload_with=engine)
+        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _floats_as_floats)])
     except sa.exc.NoSuchTableError:
         raise OperationError(f"table {name!r} does not exist in {shown_url(engine)}") from None
+
+
+def _floats_as_floats(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
+    """A floating-point column is read as floats: SQLAlchemy reflects MySQL's DOUBLE and REAL as
+    decimals rounded to 10 places, which would round and retype every value."""
+    kind = column["type"]
+    if isinstance(kind, sa.Float) and kind.asdecimal:
+        kind.asdecimal = False
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -334,6 +343,7 @@ class SqlTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self.table is None:
             self.table = self._ready(batch)
+        batch = self._instants_in_utc(batch)
         with self.engine.connect() as connection, self._first_commit_synced(connection):
             try:
                 with connection.begin():
@@ -347,6 +357,32 @@ class SqlTarget(Target):
                 result = self._row_by_row(connection, batch)
         self._synced = True
         return result
+
+    def _instants_in_utc(self, batch: Batch) -> Batch:
+        """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
+        an aware datetime is stored as its instant in UTC (what a naive one read back means),
+        never as its local time, which would shift it by its offset."""
+        if batch.is_raw or self.engine.dialect.name not in (*_MYSQL, "sqlite"):
+            return batch
+        columns = self.table.c
+        indexes = [
+            index
+            for index, name in enumerate(batch.columns)
+            if name in columns and isinstance(columns[name].type, sa.DateTime)
+        ]
+        rows = batch.rows
+        if not any(_aware(row[index]) for index in indexes for row in rows):
+            return batch
+        utc = [tuple(_in_utc(value) if index in indexes else value for index, value in enumerate(row)) for row in rows]
+        return Batch(
+            batch.columns,
+            utc,
+            position=batch.position,
+            rejected=batch.rejected,
+            types=batch.types,
+            partition=batch.partition,
+            origins=batch.origins,
+        )
 
     @contextlib.contextmanager
     def _first_commit_synced(self, connection: sa.Connection) -> Iterator[None]:
@@ -502,6 +538,14 @@ def _execute(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _aware(value: Any) -> bool:
+    return isinstance(value, dt.datetime) and value.tzinfo is not None
+
+
+def _in_utc(value: Any) -> Any:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if _aware(value) else value
 
 
 def _raw_formats(engine: sa.Engine) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from pdip.integrator.types import ColumnTypes, sql_types
 
@@ -45,9 +46,21 @@ def columns_for(
     (only then are the rows asked for: a raw batch is not decoded for nothing)."""
     kinds = sql_types(declared, columns, engine.dialect)
     return [
-        sa.Column(name, kind if kind is not None else _inferred_type(rows(), index))
+        sa.Column(name, _to_the_microsecond(kind if kind is not None else _inferred_type(rows(), index), engine))
         for index, (name, kind) in enumerate(zip(columns, kinds, strict=True))
     ]
+
+
+def _to_the_microsecond(kind: sa.types.TypeEngine, engine: sa.Engine) -> sa.types.TypeEngine:
+    """MySQL's DATETIME and TIME keep whole seconds unless told otherwise, and would round every
+    fraction away: a created column keeps microseconds, as Python's datetimes do."""
+    if engine.dialect.name not in ("mysql", "mariadb") or getattr(kind, "fsp", None):
+        return kind
+    if isinstance(kind, sa.DateTime) and not isinstance(kind, sa.TIMESTAMP):
+        return mysql.DATETIME(fsp=6)
+    if isinstance(kind, sa.Time):
+        return mysql.TIME(fsp=6)
+    return kind
 
 
 def _inferred_type(rows: Sequence[tuple], index: int) -> sa.types.TypeEngine:

@@ -1,0 +1,103 @@
+"""The adapter contract run against SQL databases: SQLite, PostgreSQL and MariaDB
+(`pdip.integrator.adapters.sql`), on the default process executor."""
+
+import unittest
+
+import sqlalchemy as sa
+
+from pdip.integrator import Connection
+from tests.integrationtests.contract.contract import CORE, SAMPLE, AdapterContract, Refusal, naive_utc
+from tests.support import servers
+
+
+class SqlContract(AdapterContract):
+    """What the SQL stores share; each subclass gives its database's URL."""
+
+    kind = "sql"
+    executor = "process"
+    supported = (*CORE, "blob")
+    stores_positions = True
+    misspelt = ("tabel", "table")
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.engine = sa.create_engine(self.url())
+        self.addCleanup(self.engine.dispose)
+        self.tables: list[str] = []
+        self.addCleanup(self.drop_tables)
+
+    def drop_tables(self) -> None:
+        with self.engine.begin() as connection:
+            for name in self.tables:
+                connection.execute(
+                    sa.text(f"DROP TABLE IF EXISTS {self.engine.dialect.identifier_preparer.quote(name)}")
+                )
+
+    def unique(self, role: str) -> str:
+        name = super().unique(role)
+        self.tables.append(name)
+        return name
+
+    def store(self, name: str) -> Connection:
+        return Connection("sql", {"url": self.url(), "table": name})
+
+    def columns_of(self, name: str) -> list[str] | None:
+        return [column["name"] for column in sa.inspect(self.engine).get_columns(name)]
+
+    def refusal(self) -> Refusal:
+        source, target = self.unique("refusing"), self.unique("refusing_copy")
+        rows = [{"id": number, "label": None if number % 3 == 0 else f"row {number}"} for number in range(1, 8)]
+        self.fill(source, [{**row, "amount": None} for row in rows], ("id", "label"))
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(f"CREATE TABLE {target} (id BIGINT, label VARCHAR(20) NOT NULL)"))
+        return Refusal(self.source_of(source), self.store(target), 2, [1, 2, 4, 5, 7], lambda: self.read_back(target))
+
+    def with_secret(self, secret: str) -> Connection:
+        url = sa.make_url(self.url()).set(password=secret)
+        return Connection("sql", {"url": url.render_as_string(hide_password=False), "table": self.unique("missing")})
+
+
+class SqliteContract(SqlContract, unittest.TestCase):
+    # Not `amount`: SQLite has no decimal type, and a NUMERIC column keeps 15 digits (see below).
+    supported = tuple(column for column in SqlContract.supported if column != "amount")
+    returned = {"at": naive_utc}  # SQLite has no time zones: the instant, in UTC
+
+    @unittest.expectedFailure  # the gap: SQLite stores a decimal as a double, so 18 digits come back rounded
+    def test_a_decimal_of_18_digits_comes_back_exactly(self):
+        name = self.unique("decimal")
+        self.fill(name, SAMPLE, ("id", "amount"))
+        self.assertEqual([row["amount"] for row in self.by_id(self.read_back(name))], [row["amount"] for row in SAMPLE])
+
+    def url(self) -> str:
+        return f"sqlite:///{self.root / 'contract.db'}"
+
+    def drop_tables(self) -> None:
+        """The database is a file of the test's folder, removed with it."""
+
+    def with_secret(self, secret: str) -> Connection:
+        return Connection(
+            "sql", {"type": "sqlite", "database": str(self.root / "secret.db"), "password": secret, "table": "missing"}
+        )
+
+
+class PostgresContract(SqlContract, unittest.TestCase):
+    def url(self) -> str:
+        return servers.postgres_url()
+
+
+class MariaDbContract(SqlContract, unittest.TestCase):
+    # DATETIME has no time zone: the instant, in UTC; BOOLEAN is TINYINT(1), read as 0 and 1
+    returned = {"at": naive_utc, "flag": lambda value: None if value is None else int(value)}
+
+    def url(self) -> str:
+        return servers.mysql_url()
+
+
+del SqlContract  # not a test case of its own
+
+
+if __name__ == "__main__":
+    unittest.main()
