@@ -43,6 +43,12 @@ class AdapterRegistry(ISingleton):
         for kind in adapter.kinds:
             self._adapters[kind.lower(), adapter.mode] = adapter
 
+    def knows(self, kind: str, mode: str = "rows") -> bool:
+        """Whether an adapter serves `kind` in `mode` (built in, or registered)."""
+        family = _family(mode)
+        built_in = CHANGES_BUILT_IN if family == "changes" else BUILT_IN
+        return kind.lower() in built_in or (kind.lower(), family) in self._adapters
+
     def adapter(self, kind: str, mode: str = "rows") -> Adapter:
         key = (kind.lower(), _family(mode))
         built_in = (CHANGES_BUILT_IN if key[1] == "changes" else BUILT_IN).get(key[0])

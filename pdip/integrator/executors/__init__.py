@@ -98,5 +98,7 @@ def executor_for(operation: Operation, registry: AdapterRegistry) -> Executor:
 
 def lives_here(registry: AdapterRegistry, endpoint: Connection | None, mode: str) -> bool:
     """Whether a source or target's data lives in the calling process (a memory store), so no
-    other process can read or write it."""
-    return endpoint is not None and registry.adapter(endpoint.kind, mode).capabilities.in_process_only
+    other process can read or write it. A kind no adapter serves does not (it is refused as such)."""
+    if endpoint is None or not registry.knows(endpoint.kind, mode):
+        return False
+    return registry.adapter(endpoint.kind, mode).capabilities.in_process_only

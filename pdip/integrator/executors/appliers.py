@@ -96,6 +96,7 @@ class ProcessAppliers:
                 if isinstance(message, PartitionDone):
                     child.finished = True
                 elif isinstance(message, PartitionFailed):
+                    child.finished = True  # its last word: it closes what it opened and ends
                     raise IntegrationFailedError(integration.name, f"the {child.name} failed:\n{message.error}")
                 else:
                     progress.handle(message)

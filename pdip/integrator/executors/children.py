@@ -191,19 +191,20 @@ def messages(children: list[Child]) -> Iterator[tuple[Child, Any]]:
                 break  # the list of running children changed
 
 
-def stop_children(children: list[Child], goodbye: Any = None) -> None:
+def stop_children(children: list[Child], goodbye: Any = None, patience: float = _JOIN_SECONDS) -> None:
     """Say `goodbye` to the children that finished (they close their sources then), end the
-    others at once, and wait for all of them; nothing is left running."""
+    others at once, and wait for all of them, `patience` seconds before killing one that does
+    not end; nothing is left running."""
     for child in children:
         if child.finished and goodbye is not None:
             child.send(goodbye)
-        elif child.process.is_alive():
+        elif not child.finished and child.process.is_alive():
             child.process.terminate()
     for child in children:
-        child.process.join(timeout=_JOIN_SECONDS)
+        child.process.join(timeout=patience)
         if child.process.is_alive():
             child.process.kill()
-            child.process.join(timeout=_JOIN_SECONDS)
+            child.process.join(timeout=patience)
         child.channel.close()
 
 

@@ -127,6 +127,7 @@ class ProcessReaders:
                 elif isinstance(message, PartitionDone):
                     child.finished = True
                 else:
+                    child.finished = True  # its last word: it closes what it opened and ends
                     raise IntegrationFailedError(integration.name, f"the {child.name} failed:\n{message.error}")
         finally:  # readers that said their last word close their sources; the others are ended
             stop_children(children, goodbye=CLOSE)

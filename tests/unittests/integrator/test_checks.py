@@ -1,8 +1,13 @@
 import unittest
 
 from pdip.integrator import Connection, Integration, Operation, OperationError
-from pdip.integrator.adapters import AdapterRegistry
-from pdip.integrator.checks import adapter_problems, refuse_invalid
+from pdip.integrator.adapters import Adapter, AdapterRegistry, Source
+from pdip.integrator.checks import adapter_problems, executor_problems, parallelism_problems, refuse_invalid
+
+
+class ReadOnlySource(Source):
+    def read(self, request):
+        yield from ()
 
 
 def split_memory_read(parallelism: int) -> Operation:
@@ -49,6 +54,29 @@ class ParallelismTest(unittest.TestCase):
             ],
         )
         self.assertEqual(adapter_problems(table, AdapterRegistry()), [])
+
+
+class UnknownKindsTest(unittest.TestCase):
+    def test_kinds_no_adapter_serves_and_targets_that_cannot_be_written_are_left_to_their_own_checks(self):
+        registry = AdapterRegistry()
+        registry.register(Adapter(("readonly",), ReadOnlySource, None))
+        operation = Operation(
+            "odd",
+            [
+                Integration(
+                    "a", source=Connection("nosuch"), target=Connection("memory", {"store": "b"}), parallelism=2
+                ),
+                Integration("b", source=Connection("readonly"), target=Connection("readonly")),
+            ],
+            executor="dask",
+        )
+        self.assertEqual(executor_problems(operation, registry), [])  # neither is the executor's to report
+        self.assertEqual(parallelism_problems(operation, registry), [])
+        self.assertFalse(registry.knows("nosuch"))
+        self.assertTrue(registry.knows("readonly") and registry.knows("POSTGRESQL", "changes"))
+        self.assertIn(
+            "integration 'b': target: readonly connections cannot be written to", adapter_problems(operation, registry)
+        )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,16 @@ def send_a_lot(channel, size):
     channel.send(DONE)
 
 
+def stubborn(channel):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    channel.send("deaf")
+    signal.pause()
+
+
+def orphan(parent):
+    children.die_with_parent(parent)
+
+
 def follow(started):
     """Every message of every child until each says DONE."""
     got = []
@@ -84,6 +94,18 @@ class ChildrenTest(unittest.TestCase):
         stop_children(started, goodbye="close")
         self.assertEqual(started[0].process.exitcode, 0)
         self.assertFalse(tell(started[0].channel, "anything"))  # its pipe is closed now
+
+    def test_a_child_deaf_to_terminate_is_killed_after_the_patience_runs_out(self):
+        started = self.start([("reader", stubborn, ())])
+        self.assertEqual(started[0].channel.recv(), "deaf")  # SIGTERM is ignored from here on
+        stop_children(started, patience=0.2)
+        self.assertEqual(started[0].process.exitcode, -signal.SIGKILL)
+
+    def test_a_child_whose_parent_is_already_gone_exits_at_once(self):
+        process = children.start_method().Process(target=orphan, args=(os.getpid() + 1_000_000,))
+        process.start()
+        process.join(timeout=5)
+        self.assertEqual(process.exitcode, 1)
 
     def test_a_child_that_cannot_be_started_ends_the_ones_already_started(self):
         start = children.start_method()
