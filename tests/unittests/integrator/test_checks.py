@@ -64,7 +64,7 @@ class UnknownKindsTest(unittest.TestCase):
             "odd",
             [
                 Integration(
-                    "a", source=Connection("nosuch"), target=Connection("memory", {"store": "b"}), parallelism=2
+                    "a", source=Connection("nosuch"), target=Connection("sqlite", {"table": "t"}), parallelism=2
                 ),
                 Integration("b", source=Connection("readonly"), target=Connection("readonly")),
             ],
