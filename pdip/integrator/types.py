@@ -101,9 +101,11 @@ def _generic(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEng
         generic = kind.as_generic()
     except NotImplementedError:
         return None
-    if isinstance(generic, sa.Float) and not isinstance(generic, sa.Double):
-        # PostgreSQL's DOUBLE PRECISION comes back as Float(53), SQLite's REAL (8 bytes) as Float()
-        generic = sa.Double() if generic.precision is None or generic.precision > 24 else sa.Float()
+    if isinstance(generic, sa.Float):
+        # PostgreSQL's DOUBLE PRECISION comes back as Float(53) or Double(53), SQLite's REAL (8
+        # bytes) as Float(); a binary precision means nothing to MySQL, which refuses it alone
+        eight = isinstance(generic, sa.Double) or generic.precision is None or generic.precision > 24
+        generic = sa.Double() if eight else sa.Float()
     unsized = isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float) and generic.precision is None
     if unsized and dialect.name in ("mysql", "mariadb"):
         generic = sa.Numeric(38, 10)  # MySQL's DECIMAL alone is DECIMAL(10, 0), which rounds every fraction away

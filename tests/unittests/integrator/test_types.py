@@ -114,6 +114,12 @@ class DeclaredColumnsTest(unittest.TestCase):
         declared = ColumnTypes("sqlite", (sqlite.REAL(),), ("ratio",))  # 8 bytes in SQLite
         self.assertIsInstance(sql_types(declared, ["ratio"], postgresql.dialect())[0], sa.Double)
 
+    def test_a_postgresql_double_as_reflected_is_a_double_mariadb_can_create(self):
+        # reflection gives DOUBLE_PRECISION(precision=53); MySQL refuses a precision without a scale
+        declared = ColumnTypes("postgresql", (postgresql.DOUBLE_PRECISION(precision=53),), ("price",))
+        (kind,) = sql_types(declared, ["price"], mysql.dialect())
+        self.assertEqual(kind.compile(dialect=mysql.dialect()), "DOUBLE")
+
     def test_an_unsized_decimal_keeps_its_fraction_on_mysql(self):
         declared = ColumnTypes("postgresql", (postgresql.NUMERIC(),), ("amount",))
         (kind,) = sql_types(declared, ["amount"], mysql.dialect())
