@@ -5,20 +5,25 @@
     target: {kind: sqlite, database: replica.db, tables: {accounts: accounts, orders: orders}}
 
 Source: the change-log table (`pdip_change_log`, the data layer's outbox, unless `table` says
-otherwise) read in `sequence` order after the resumed position (the last sequence read);
+otherwise) read in `sequence` order after the resumed position (the last sequence read), by
+the data layer's `ChangeLogReader`, which never skips an entry that a transaction still in
+flight holds below the newest one (it waits up to `poll_interval` for it, docs/adr/0013);
 `entities: [...]` keeps only those entities. With `follow` it polls every `poll_interval`
 seconds (default 1) for new entries.
 
-Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts and
-updates are upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON
-DUPLICATE KEY UPDATE`), deletes remove the row, or with `soft_delete: <column>` set that column
-to the delete's time (`soft_delete: {column: c, value: v}` sets `v`). `table` takes every entry
-(or, with `entity: <name>`, only that entity's); `tables` routes entities to tables, and other
-entities are left out. `key` names the key columns (default: the table's primary key), which
-must be the primary key or a unique constraint.
+Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts are
+upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON DUPLICATE KEY
+UPDATE`); updates, which carry only the columns they changed, are `UPDATE`s of the row that is
+there (an update of a row the table lacks is dead-lettered with the reason, unless it carries
+every column: a whole row image, upserted); deletes remove the row, or with `soft_delete:
+<column>` set that column to the delete's time (`soft_delete: {column: c, value: v}` sets `v`).
+`table` takes every entry (or, with `entity: <name>`, only that entity's); `tables` routes
+entities to tables, and other entities are left out. `key` names the key columns (default: the
+table's primary key), which must be the primary key or a unique constraint.
 
-A batch is applied in one transaction: per table, one bulk delete and one bulk upsert per set
-of columns, after folding each key's entries into one net change. The batch's position is
+A batch is applied in one transaction: per table, one bulk delete, one bulk upsert per set of
+columns inserted and one bulk update per set of columns updated, after folding each key's
+entries into one net change. The batch's position is
 written in the same transaction (`positions.py`), so a replay after a crash skips what is
 already applied: an exactly-once effect. When the database refuses the bulk statements, the
 batch is applied again entry by entry in savepoints: each refused entry (a value of the wrong
@@ -39,6 +44,7 @@ import sqlalchemy as sa
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
+from pdip.data.outbox import ChangeLogReader
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -55,7 +61,7 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
-from pdip.tracking.table import TABLE_NAME, change_log_table, row_to_entry
+from pdip.tracking.table import TABLE_NAME, change_log_table
 
 _IN_CHUNK = 1000
 
@@ -74,25 +80,18 @@ class OutboxSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
             raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
+        # the data layer's reader, which never skips an entry a transaction still in flight holds
+        reader = ChangeLogReader(self.engine, self.table, self.entities, wait=self.poll_interval)
         last = int(request.resume or 0)
         while True:
-            for batch in self._after(last, request.batch_size):
-                last = batch.position
-                yield batch
+            for entries, position in reader.batches(last, request.batch_size):
+                last = position
+                if entries:
+                    yield entries_batch(entries, position=position)
             if not request.follow:
                 return
-            time.sleep(self.poll_interval)
-
-    def _after(self, last: int, size: int) -> Iterator[Batch]:
-        table = self.table
-        query = sa.select(table).where(table.c.sequence > last).order_by(table.c.sequence)
-        if self.entities:
-            query = query.where(table.c.entity.in_(self.entities))
-        with self.engine.connect().execution_options(stream_results=True, yield_per=size) as connection:
-            result = connection.execute(query).mappings()
-            while rows := result.fetchmany(size):
-                entries = [row_to_entry(row) for row in rows]
-                yield entries_batch(entries, position=entries[-1].sequence)
+            if not reader.held_back:  # held back at a gap, it has waited already
+                time.sleep(self.poll_interval)
 
     def describe(self) -> str:
         return f"{self.engine.dialect.name}:{self.table.name} (outbox)"
