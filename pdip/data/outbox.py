@@ -205,7 +205,8 @@ def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newes
         connection.execute(query.with_for_update(read=True)).all()
         return True
     except sa.exc.OperationalError as error:
-        if getattr(error.orig, "args", (None,))[0] != _LOCK_WAIT_TIMEOUT:
+        code = getattr(error.orig, "args", (None,))[0]
+        if code != _LOCK_WAIT_TIMEOUT:  # pragma: no cover - any other error is the database's, raised as it is
             raise
         return False
     finally:

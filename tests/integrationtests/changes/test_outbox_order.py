@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pdip.conversion.tagged import loads
-from pdip.data.outbox import ChangeLogReader
+from pdip.data.outbox import ChangeLogReader, settled_sequence
 from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.sql.changes import OutboxSource
@@ -53,6 +53,10 @@ class OutboxOrder:
 
     def keys(self, source, resume=0):
         return [entry.key for batch in source.read(ReadRequest(10, resume=resume)) for entry in batch_entries(batch)]
+
+    def test_an_empty_table_is_settled_where_the_reader_stands(self):
+        self.assertEqual(settled_sequence(self.engine, self.table, 7, wait=0), 7)
+        self.assertEqual(ChangeLogReader(self.engine, self.table).last_sequence(), 0)
 
     def write(self, connection, key):
         connection.execute(self.table.insert(), [entry_to_row(entry(key))])

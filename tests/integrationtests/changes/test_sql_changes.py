@@ -127,6 +127,24 @@ class ChangesAtSql:
         )
         self.assertEqual([row["id"] for row in self.rows(table)], [1, 3])
 
+    def test_an_update_without_columns_only_asks_whether_its_row_is_there(self):
+        table = self.replica()
+        target = self.target(table=table)
+        target.write(entries_batch([insert(1, name="a")]))
+        result = target.write(entries_batch([update(1), update(2)]))
+        self.assertEqual(result.written, 1)
+        self.assertEqual(
+            [(row[0].key, reason) for row, reason in result.rejected],
+            [
+                (
+                    2,
+                    f"update of a row table {table!r} does not have (id=2): the update carries only the columns "
+                    "it changed (no column), not a whole row to insert",
+                )
+            ],
+        )
+        self.assertEqual([(row["id"], row["name"]) for row in self.rows(table)], [(1, "a")])
+
     def test_updates_in_later_batches_change_only_their_columns_of_rows_whose_columns_are_not_null(self):
         name = self.name("strict")
         metadata = sa.MetaData()
