@@ -138,10 +138,13 @@ class ChangeLogReader:
         """Rows after `last` while their sequence numbers follow on (or are settled); whether a
         gap stopped it."""
         table, entities = self.table, self.entities
-        query = sa.select(table).where(table.c.sequence > last).order_by(table.c.sequence)
-        with self.engine.connect().execution_options(stream_results=True, yield_per=size) as connection:
-            result = connection.execute(query).mappings()
-            while rows := result.fetchmany(size):
+        query = sa.select(table).order_by(table.c.sequence).limit(size)
+        with self.engine.connect() as connection:
+            while True:
+                # a query per batch rather than one streamed: a read that stops at a gap leaves
+                # no half-read result behind, and no transaction stays open while batches go out
+                rows = connection.execute(query.where(table.c.sequence > last)).mappings().all()
+                connection.rollback()
                 entries = []
                 for row in rows:
                     sequence = row["sequence"]
@@ -152,8 +155,10 @@ class ChangeLogReader:
                     last = sequence
                     if not entities or row["entity"] in entities:
                         entries.append(row_to_entry(row))
-                yield entries, last
-        return last, False
+                if rows:
+                    yield entries, last
+                if len(rows) < size:
+                    return last, False
 
     def last_sequence(self) -> int:
         with self.engine.connect() as connection:

@@ -51,8 +51,8 @@ class OutboxOrder:
         self.addCleanup(source.close)
         return source
 
-    def keys(self, source, resume=0):
-        return [entry.key for batch in source.read(ReadRequest(10, resume=resume)) for entry in batch_entries(batch)]
+    def keys(self, source, resume=0, size=10):
+        return [entry.key for batch in source.read(ReadRequest(size, resume=resume)) for entry in batch_entries(batch)]
 
     def test_an_empty_table_is_settled_where_the_reader_stands(self):
         self.assertEqual(settled_sequence(self.engine, self.table, 7, wait=0), 7)
@@ -121,7 +121,10 @@ class ServerOutboxOrder(OutboxOrder):
         a.rollback()
         # a long wait: other sessions' transactions on the server may be running at the moment
         self.assertEqual(self.keys(self.source(poll_interval=30)), ["B", "C"])
-        self.assertEqual(self.keys(self.source(poll_interval=30, entities=["other"])), ["C"])
+        # batches of one: B's holds no entry of `other`, and only C's goes out
+        self.assertEqual(self.keys(self.source(poll_interval=30, entities=["other"]), size=1), ["C"])
+        reader = ChangeLogReader(self.engine, self.table, entities=["other"], wait=30)
+        self.assertEqual([[e.key for e in batch] for batch in reader.read(batch_size=1)], [["C"]])
 
 
 class SqliteOutboxOrderTest(OutboxOrder, unittest.TestCase):
@@ -138,7 +141,9 @@ class SqliteOutboxOrderTest(OutboxOrder, unittest.TestCase):
     def test_one_writer_at_a_time_so_commits_come_in_sequence_order(self):
         a = self.engine.connect()
         self.addCleanup(a.close)
-        b = sa.create_engine(self.url, connect_args={"timeout": 0.05}).connect()
+        other = sa.create_engine(self.url, connect_args={"timeout": 0.05})
+        self.addCleanup(other.dispose)
+        b = other.connect()
         self.addCleanup(b.close)
         a.begin()
         self.write(a, "A")
