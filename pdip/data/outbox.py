@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,32 +93,133 @@ class Outbox:
 
 
 class ChangeLogReader:
-    """Entries after a sequence number, in order, in batches: how the integrator reads the outbox."""
+    """Entries after a sequence number, in order, in batches: how the integrator reads the outbox.
 
-    def __init__(self, engine: sa.Engine):
+    A reader never skips an entry. Sequence numbers are taken when a transaction writes its
+    entries, but transactions commit in their own order: a lower number can become visible
+    after a higher one was read. So entries are given out in an unbroken run of sequence
+    numbers; at a gap (a number not visible below newer entries) the reader holds back until
+    the gap is settled, that is until no transaction that may hold a number below the newest
+    entry is still running (`settled_sequence`); a gap then left (a rolled back transaction)
+    is passed over. `wait` is how long one read waits for that before it stops at the gap (the
+    next read, or run, goes on from there). See docs/adr/0013.
+    """
+
+    def __init__(
+        self, engine: sa.Engine, table: sa.Table | None = None, entities: Iterable[str] = (), wait: float = 1.0
+    ):
         self.engine = engine
+        self.table = CHANGE_LOG if table is None else table
+        self.entities = frozenset(entities)  # read all rows, keep these: a gap is seen across entities
+        self.wait = wait
+        self.held_back = False  # whether the last `batches` stopped at a gap that was not settled
 
     def read(self, after: int = 0, batch_size: int = 1000) -> Iterator[list[ChangeLogEntry]]:
-        last = after
+        for entries, _ in self.batches(after, batch_size):
+            if entries:
+                yield entries
+
+    def batches(self, after: int, batch_size: int) -> Iterator[tuple[list[ChangeLogEntry], int]]:
+        """Every entry after `after` that is final now, in batches: (entries, the sequence read
+        up to, which counts rows of other entities too)."""
+        last = settled = after
+        self.held_back = False
         while True:
-            query = (
-                sa.select(CHANGE_LOG)
-                .where(CHANGE_LOG.c.sequence > last)
-                .order_by(CHANGE_LOG.c.sequence)
-                .limit(batch_size)
-            )
-            with self.engine.connect() as connection:
-                batch = [row_to_entry(row) for row in connection.execute(query).mappings()]
-            if not batch:
+            last, gap = yield from self._run(last, settled, batch_size)
+            if not gap:
                 return
-            yield batch
-            last = batch[-1].sequence
-            if len(batch) < batch_size:
+            settled_to = settled_sequence(self.engine, self.table, last, self.wait)
+            if settled_to is None:
+                self.held_back = True
                 return
+            settled = settled_to
+
+    def _run(self, last: int, settled: int, size: int) -> Generator[tuple[list[ChangeLogEntry], int], None, tuple]:
+        """Rows after `last` while their sequence numbers follow on (or are settled); whether a
+        gap stopped it."""
+        table, entities = self.table, self.entities
+        query = sa.select(table).order_by(table.c.sequence).limit(size)
+        with self.engine.connect() as connection:
+            while True:
+                # a query per batch rather than one streamed: a read that stops at a gap leaves
+                # no half-read result behind, and no transaction stays open while batches go out
+                rows = connection.execute(query.where(table.c.sequence > last)).mappings().all()
+                connection.rollback()
+                entries = []
+                for row in rows:
+                    sequence = row["sequence"]
+                    if sequence != last + 1 and sequence > settled:
+                        if entries:
+                            yield entries, last
+                        return last, True
+                    last = sequence
+                    if not entities or row["entity"] in entities:
+                        entries.append(row_to_entry(row))
+                if rows:
+                    yield entries, last
+                if len(rows) < size:
+                    return last, False
 
     def last_sequence(self) -> int:
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(sa.func.max(CHANGE_LOG.c.sequence))).scalar() or 0
+            return connection.execute(sa.select(sa.func.max(self.table.c.sequence))).scalar() or 0
+
+
+def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float) -> int | None:
+    """The newest sequence of `table` if every number up to it is final (written and committed,
+    or never to be), waiting up to `wait` seconds for that; None if it is not.
+
+    PostgreSQL: numbers are handed out in time order (the sequence is not cached per session)
+    and a writer has its transaction id before it takes one (the outbox writes in the flush
+    that wrote the entities; `SqlExporter` asks for the id first), so every holder of a number
+    up to the newest has an id below the `xmax` of a snapshot taken after reading the newest:
+    once the oldest running transaction (`xmin`) is past it, they have all ended.
+    MariaDB/MySQL: a locking read of the range waits for the transactions that inserted rows
+    in it and have not ended. SQLite: one transaction writes at a time, so commits come in
+    sequence order and every number up to the newest is final."""
+    with engine.connect() as connection:
+        newest = connection.execute(sa.select(sa.func.max(table.c.sequence))).scalar()
+        if newest is None or newest <= after:
+            return after
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            return newest if _postgres_settled(connection, wait) else None
+        if dialect in ("mysql", "mariadb"):
+            return newest if _mysql_settled(connection, table, after, newest, wait) else None
+        return newest
+
+
+def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
+    horizon = connection.exec_driver_sql("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").scalar()
+    deadline = time.monotonic() + wait
+    while True:
+        oldest = connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar()
+        if oldest >= horizon:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> bool:
+    connection.rollback()  # the isolation level is set between transactions
+    connection.execution_options(isolation_level="READ COMMITTED")  # no gap locks: writers go on
+    connection.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {max(1, math.ceil(wait))}")
+    query = sa.select(table.c.sequence).where(table.c.sequence > after, table.c.sequence <= newest)
+    try:
+        connection.execute(query.with_for_update(read=True)).all()
+        return True
+    except sa.exc.OperationalError as error:
+        code = getattr(error.orig, "args", (None,))[0]
+        if code != _LOCK_WAIT_TIMEOUT:  # pragma: no cover - any other error is the database's, raised as it is
+            raise
+        return False
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+
+_LOCK_WAIT_TIMEOUT = 1205
 
 
 def _values(entity: Entity) -> dict[str, Any]:

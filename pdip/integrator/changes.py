@@ -8,8 +8,12 @@ In `mode: changes` a `Batch` has one column, `entry`, holding `ChangeLogEntry` o
 Every change-log target that keeps rows by key (a SQL table, an in-memory replica) applies the
 same rules, which live here so both obey one contract:
 
-- `insert` and `update` upsert the row at the entry's key with the entry's `after` values (an
-  update carries only the columns that changed); `delete` removes it (or marks it deleted);
+- `insert` writes the row at the entry's key with the entry's `after` values (an upsert);
+  `update` changes the columns it carries (only those that changed) of the row that is there;
+  `delete` removes it (or marks it deleted). A net change whose values come from updates alone
+  is `partial`: a target writes it as an update of the row it has, never as a new row (whose
+  other columns would be missing); what happens when the row is not there is the target's to
+  say (a SQL table dead-letters the update, see `adapters/sql/changes.py`);
 - entries of one key apply in the order they arrive, so within a batch they fold into one net
   change per key (`net_changes`): a row inserted, updated twice and deleted in one batch costs
   one delete, and a delete followed by an insert becomes "remove, then write these values";
@@ -114,14 +118,16 @@ def key_of(entry: ChangeLogEntry, columns: Sequence[str]) -> tuple:
 
 class NetChange:
     """What a batch's entries for one key come to: remove the row first (`remove`), then write
-    `values` over what is there (None: write nothing)."""
+    `values` over what is there (None: write nothing). `partial`: no insert since the batch
+    began or the row was removed, so `values` holds only the columns updates changed."""
 
-    __slots__ = ("entries", "key", "remove", "values")
+    __slots__ = ("entries", "key", "partial", "remove", "values")
 
-    def __init__(self, key: tuple, remove: bool = False, values: dict[str, Any] | None = None):
+    def __init__(self, key: tuple, remove: bool = False, values: dict[str, Any] | None = None, partial: bool = False):
         self.key = key
         self.remove = remove
         self.values = values
+        self.partial = partial
         self.entries: list[ChangeLogEntry] = []
 
     def __repr__(self) -> str:
@@ -175,6 +181,7 @@ def net_changes(
             change = changes[key] = new_change(NetChange)
             change.entries = [entry]
             change.remove = False
+            change.partial = True  # until an insert gives the whole row
             if single is not None:
                 change.key, change.values = (key,), {single: key}
             else:
@@ -185,12 +192,14 @@ def net_changes(
                 change.values = {single: key} if single is not None else dict(zip(key_columns, key, strict=True))
         if action == "delete":
             if soft_delete is None:
-                change.remove, change.values = True, None
+                change.remove, change.values, change.partial = True, None, True
             else:
                 change.values[soft_delete.column] = soft_delete.value(entry)
             continue
-        if soft_delete is not None and action == "insert":
-            change.values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
+        if action == "insert":
+            change.partial = False
+            if soft_delete is not None:
+                change.values[soft_delete.column] = None  # inserted (again): not deleted, unless the row says so
         if after:
             change.values.update(after)
     return list(changes.values()), refused

@@ -198,6 +198,10 @@ class SqlExporter(BatchingExporter):
         from pdip.tracking.table import entry_to_row
 
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # the transaction's id before its sequence numbers: how a relay knows when a
+                # number below the newest one can no longer be written (pdip.data.outbox)
+                connection.exec_driver_sql("SELECT pg_current_xact_id()")
             connection.execute(self.table.insert(), [entry_to_row(entry) for entry in batch])
 
     def _release(self) -> None:

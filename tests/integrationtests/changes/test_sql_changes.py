@@ -111,10 +111,78 @@ class ChangesAtSql:
                 {"id": 3, "name": "cy again", "amount": None, "born": None},
             ],
         )
-        target.write(entries_batch([update(1, amount=Decimal("2.00")), update(4, name="dan")]))
+        missing = update(4, name="dan")
+        result = target.write(entries_batch([update(1, amount=Decimal("2.00")), missing]))
         first = self.rows(table)[0]
         self.assertEqual((first["id"], first["name"], first["amount"]), (1, "ada l.", Decimal("2.00")))
-        self.assertEqual(self.rows(table)[-1]["name"], "dan")  # an update of a missing row upserts it
+        self.assertEqual(
+            [(row[0], reason) for row, reason in result.rejected],
+            [
+                (
+                    missing,
+                    f"update of a row table {table!r} does not have (id=4): the update carries only the columns "
+                    "it changed (name), not a whole row to insert",
+                )
+            ],
+        )
+        self.assertEqual([row["id"] for row in self.rows(table)], [1, 3])
+
+    def test_an_update_without_columns_only_asks_whether_its_row_is_there(self):
+        table = self.replica()
+        target = self.target(table=table)
+        target.write(entries_batch([insert(1, name="a")]))
+        result = target.write(entries_batch([update(1), update(2)]))
+        self.assertEqual(result.written, 1)
+        self.assertEqual(
+            [(row[0].key, reason) for row, reason in result.rejected],
+            [
+                (
+                    2,
+                    f"update of a row table {table!r} does not have (id=2): the update carries only the columns "
+                    "it changed (no column), not a whole row to insert",
+                )
+            ],
+        )
+        self.assertEqual([(row["id"], row["name"]) for row in self.rows(table)], [(1, "a")])
+
+    def test_updates_in_later_batches_change_only_their_columns_of_rows_whose_columns_are_not_null(self):
+        name = self.name("strict")
+        metadata = sa.MetaData()
+        sa.Table(
+            name,
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("name", sa.String(20), nullable=False),
+            sa.Column("amount", sa.Integer, nullable=False),
+            sa.Column("deleted_at", sa.DateTime(timezone=True)),
+        )
+        metadata.create_all(self.engine)
+        target = self.target(table=name, soft_delete="deleted_at")
+        when = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+        batches = [
+            [insert(k, name=f"n{k}", amount=0) for k in range(1, 7)],
+            [update(k, amount=k) for k in range(1, 7)] + [update(2, name="two")],
+            [update(3, name="three"), ChangeLogEntry("delete", entity="accounts", key=4, timestamp=when)],
+            [update(4, amount=40), update(5, name="five", amount=50)],
+            # a whole row image is inserted when the row is missing; a partial one is refused
+            [update(7, id=7, name="seven", amount=7, deleted_at=None), update(8, amount=8)],
+            [ChangeLogEntry("delete", entity="accounts", key=6), update(6, amount=60)],
+        ]
+        results = [target.write(entries_batch(batch)) for batch in batches]
+        self.assertEqual([len(result.rejected) for result in results], [0, 0, 0, 0, 1, 0])
+        self.assertIn("(id=8)", results[4].rejected[0][1])
+        self.assertEqual(
+            {row["id"]: (row["name"], row["amount"], row["deleted_at"] is not None) for row in self.rows(name)},
+            {
+                1: ("n1", 1, False),
+                2: ("two", 2, False),
+                3: ("three", 3, False),
+                4: ("n4", 40, True),
+                5: ("five", 50, False),
+                6: ("n6", 60, True),
+                7: ("seven", 7, False),
+            },
+        )
 
     def test_a_replay_of_the_same_batch_has_the_same_effect(self):
         table = self.replica()

@@ -141,6 +141,21 @@ class NetChangesTest(unittest.TestCase):
         changes, _ = net_changes([ChangeLogEntry("update", key=4)], ["id"])
         self.assertEqual(repr(changes[0]), "NetChange((4,), remove=False, values={'id': 4}, entries=1)")
 
+    def test_a_change_is_partial_until_an_insert_gives_the_whole_row(self):
+        soft = SoftDelete("gone", lambda entry: True)
+        cases = [
+            ([update(1, a=1)], None, True),
+            ([update(1, a=1), delete(1)], soft, True),
+            ([insert(1, a=1), update(1, b=2)], None, False),
+            ([update(1, a=1), insert(1, a=2)], None, False),
+            ([insert(1, a=1), delete(1), update(1, b=2)], None, True),
+            ([delete(1), insert(1, a=2), update(1, b=3)], None, False),
+        ]
+        for entries, soft_delete, partial in cases:
+            with self.subTest(entries=entries):
+                changes, _ = net_changes(entries, ["id"], soft_delete)
+                self.assertEqual(changes[0].partial, partial)
+
     def test_a_delete_removes_and_a_later_insert_writes_afresh(self):
         changes, _ = self.fold([insert(1, a=1), delete(1)])
         self.assertEqual(changes, [((1,), True, None, 2)])

@@ -5,20 +5,25 @@
     target: {kind: sqlite, database: replica.db, tables: {accounts: accounts, orders: orders}}
 
 Source: the change-log table (`pdip_change_log`, the data layer's outbox, unless `table` says
-otherwise) read in `sequence` order after the resumed position (the last sequence read);
+otherwise) read in `sequence` order after the resumed position (the last sequence read), by
+the data layer's `ChangeLogReader`, which never skips an entry that a transaction still in
+flight holds below the newest one (it waits up to `poll_interval` for it, docs/adr/0013);
 `entities: [...]` keeps only those entities. With `follow` it polls every `poll_interval`
 seconds (default 1) for new entries.
 
-Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts and
-updates are upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON
-DUPLICATE KEY UPDATE`), deletes remove the row, or with `soft_delete: <column>` set that column
-to the delete's time (`soft_delete: {column: c, value: v}` sets `v`). `table` takes every entry
-(or, with `entity: <name>`, only that entity's); `tables` routes entities to tables, and other
-entities are left out. `key` names the key columns (default: the table's primary key), which
-must be the primary key or a unique constraint.
+Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts are
+upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON DUPLICATE KEY
+UPDATE`); updates, which carry only the columns they changed, are `UPDATE`s of the row that is
+there (an update of a row the table lacks is dead-lettered with the reason, unless it carries
+every column: a whole row image, upserted); deletes remove the row, or with `soft_delete:
+<column>` set that column to the delete's time (`soft_delete: {column: c, value: v}` sets `v`).
+`table` takes every entry (or, with `entity: <name>`, only that entity's); `tables` routes
+entities to tables, and other entities are left out. `key` names the key columns (default: the
+table's primary key), which must be the primary key or a unique constraint.
 
-A batch is applied in one transaction: per table, one bulk delete and one bulk upsert per set
-of columns, after folding each key's entries into one net change. The batch's position is
+A batch is applied in one transaction: per table, one bulk delete, one bulk upsert per set of
+columns inserted and one bulk update per set of columns updated, after folding each key's
+entries into one net change. The batch's position is
 written in the same transaction (`positions.py`), so a replay after a crash skips what is
 already applied: an exactly-once effect. When the database refuses the bulk statements, the
 batch is applied again entry by entry in savepoints: each refused entry (a value of the wrong
@@ -39,6 +44,7 @@ import sqlalchemy as sa
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
+from pdip.data.outbox import ChangeLogReader
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -55,7 +61,7 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
-from pdip.tracking.table import TABLE_NAME, change_log_table, row_to_entry
+from pdip.tracking.table import TABLE_NAME, change_log_table
 
 _IN_CHUNK = 1000
 
@@ -74,25 +80,18 @@ class OutboxSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
             raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
+        # the data layer's reader, which never skips an entry a transaction still in flight holds
+        reader = ChangeLogReader(self.engine, self.table, self.entities, wait=self.poll_interval)
         last = int(request.resume or 0)
         while True:
-            for batch in self._after(last, request.batch_size):
-                last = batch.position
-                yield batch
+            for entries, position in reader.batches(last, request.batch_size):
+                last = position
+                if entries:
+                    yield entries_batch(entries, position=position)
             if not request.follow:
                 return
-            time.sleep(self.poll_interval)
-
-    def _after(self, last: int, size: int) -> Iterator[Batch]:
-        table = self.table
-        query = sa.select(table).where(table.c.sequence > last).order_by(table.c.sequence)
-        if self.entities:
-            query = query.where(table.c.entity.in_(self.entities))
-        with self.engine.connect().execution_options(stream_results=True, yield_per=size) as connection:
-            result = connection.execute(query).mappings()
-            while rows := result.fetchmany(size):
-                entries = [row_to_entry(row) for row in rows]
-                yield entries_batch(entries, position=entries[-1].sequence)
+            if not reader.held_back:  # held back at a gap, it has waited already
+                time.sleep(self.poll_interval)
 
     def describe(self) -> str:
         return f"{self.engine.dialect.name}:{self.table.name} (outbox)"
@@ -111,6 +110,12 @@ class _Route:
     soft_delete: SoftDelete | None = None
     uuid_text: dict[str, Callable[[uuid.UUID], str]] = dataclasses.field(default_factory=dict)
 
+    @property
+    def whole(self) -> frozenset[str]:
+        """The columns an update must carry to be a whole row image, inserted when the row is
+        missing: every column but the soft-delete one (an insert leaves that empty)."""
+        return self.columns - {self.soft_delete.column} if self.soft_delete else self.columns
+
     def adapt(self, plan: _TablePlan) -> None:
         """UUIDs for columns that hold them as text (a reflected SQLite or MariaDB table
         knows only CHAR(32)), written the way SQLAlchemy's `Uuid` type writes them. Only the
@@ -126,7 +131,7 @@ class _Route:
                         if type(key[index]) is uuid.UUID:
                             key[index] = convert(key[index])
                     change.key = tuple(key)
-        for columns, rows in plan.groups.items():
+        for columns, rows in plan.row_groups():
             for column in columns:
                 convert = self.uuid_text.get(column)
                 if convert is None:
@@ -138,33 +143,53 @@ class _Route:
 
 @dataclasses.dataclass
 class _TablePlan:
-    """What a batch does to one table: its net changes, the ones that remove rows, and the
-    rows to upsert grouped by their columns (one statement per group)."""
+    """What a batch does to one table: its net changes, the ones that remove rows, the rows to
+    upsert grouped by their columns (`groups`, one statement per group), and the partial
+    changes (updates alone, `updates`), grouped the same way, which only update rows that are
+    there: written as an insert, their missing columns would break the table's NOT NULLs."""
 
     route: _Route
     changes: list[NetChange]
     removed: list[NetChange]
     groups: dict[tuple[str, ...], list[dict[str, Any]]]
+    updates: dict[tuple[str, ...], list[NetChange]]
 
     @classmethod
     def of(cls, route: _Route, changes: list[NetChange]) -> _TablePlan:
         removed = [change for change in changes if change.remove]
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        updates: dict[tuple[str, ...], list[NetChange]] = {}
         for change in changes:
             values = change.values
-            if values is not None:
-                columns = tuple(values)  # in the entries' order: one group per order met
-                group = groups.get(columns)
-                if group is None:
-                    group = groups[columns] = []
-                group.append(values)
-        return cls(route, changes, removed, groups)
+            if values is None:
+                continue
+            columns = tuple(values)  # in the entries' order: one group per order met
+            if change.partial:
+                partial = updates.get(columns)
+                if partial is None:
+                    partial = updates[columns] = []
+                partial.append(change)
+                continue
+            group = groups.get(columns)
+            if group is None:
+                group = groups[columns] = []
+            group.append(values)
+        whole = route.whole
+        for columns in [columns for columns in updates if whole.issubset(columns)]:  # whole row images
+            groups.setdefault(columns, []).extend(change.values for change in updates.pop(columns))
+        return cls(route, changes, removed, groups, updates)
+
+    def row_groups(self) -> Iterator[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+        """Each group of rows written (upserted or updated) with its columns."""
+        yield from self.groups.items()
+        for columns, changes in self.updates.items():
+            yield columns, [change.values for change in changes]
 
     def unknown_columns(self) -> bool:
         """Whether an entry names a column the table lacks: the groups' columns say it for what
         is written; the entries of rows removed in the batch (few) are looked at one by one."""
         columns = self.route.columns
-        if not all(columns.issuperset(group) for group in self.groups):
+        if not all(columns.issuperset(group) for group in (*self.groups, *self.updates)):
             return True
         return any(_unknown(columns, entry) for change in self.removed for entry in change.entries)
 
@@ -255,11 +280,12 @@ class SqlApplyTarget(Target):
         with self.engine.connect() as connection:
             try:
                 with connection.begin():
-                    for plan in plans:
-                        self._apply(connection, plan)
+                    missing = [refusal for plan in plans for refusal in self._apply(connection, plan)]
                     self._store_position(connection, batch)
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
                 refused.extend(self._one_by_one(connection, plans, batch))
+            else:
+                refused.extend(missing)
         return WriteResult(applied - len(refused), [((entry,), reason) for entry, reason in refused])
 
     def _plan(
@@ -300,7 +326,8 @@ class SqlApplyTarget(Target):
             plans.append(plan)
         return plans, refused, applied
 
-    def _apply(self, connection: sa.Connection, plan: _TablePlan) -> None:
+    def _apply(self, connection: sa.Connection, plan: _TablePlan) -> list[tuple[ChangeLogEntry, str]]:
+        """Removes, upserts, then updates; the updates of rows the table does not have, refused."""
         route = plan.route
         if plan.removed:
             self._remove(connection, route, plan.removed)
@@ -309,17 +336,21 @@ class SqlApplyTarget(Target):
                 self._staged_upsert(connection, route, columns, rows)
             else:
                 connection.execute(_upsert(connection.dialect.name, route, columns), rows)
+        refused: list[tuple[ChangeLogEntry, str]] = []
+        for columns, changes in plan.updates.items():
+            refused.extend(self._update(connection, route, columns, changes))
+        return refused
 
-    def _staged_upsert(self, connection: sa.Connection, route: _Route, columns: tuple[str, ...], rows: list) -> None:
-        """PostgreSQL: `COPY` the rows into a temporary table, then one `INSERT .. SELECT .. ON
-        CONFLICT`; a row-by-row `executemany` would cost a round of the protocol per row."""
+    def _stage(self, connection: sa.Connection, route: _Route, columns: tuple[str, ...], rows: list) -> str:
+        """PostgreSQL: `COPY` the rows into a temporary table (dropped at commit) and name it; a
+        row-by-row `executemany` would cost a round of the protocol per row."""
         quote = connection.dialect.identifier_preparer.quote
         self._stages += 1
         stage = f"pdip_stage_{self._stages}"
         names = ", ".join(quote(column) for column in columns)
-        target = ".".join(quote(part) for part in (route.table.schema, route.table.name) if part)
         connection.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {target} WITH NO DATA"
+            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {_target(connection, route)} "
+            "WITH NO DATA"
         )
         staged = sa.Table(stage, sa.MetaData(), *(sa.Column(c, route.table.c[c].type) for c in columns))
         values = operator.itemgetter(*columns)
@@ -329,6 +360,13 @@ class SqlApplyTarget(Target):
             columns,
             [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows],
         )
+        return stage
+
+    def _staged_upsert(self, connection: sa.Connection, route: _Route, columns: tuple[str, ...], rows: list) -> None:
+        """PostgreSQL: the staged rows in one `INSERT .. SELECT .. ON CONFLICT`."""
+        quote = connection.dialect.identifier_preparer.quote
+        stage = self._stage(connection, route, columns, rows)
+        names = ", ".join(quote(column) for column in columns)
         keys = ", ".join(quote(column) for column in route.key)
         updated = [column for column in columns if column not in route.key]
         action = (
@@ -337,8 +375,65 @@ class SqlApplyTarget(Target):
             else "DO NOTHING"
         )
         connection.exec_driver_sql(
-            f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} ON CONFLICT ({keys}) {action}"
+            f"INSERT INTO {_target(connection, route)} ({names}) SELECT {names} FROM {stage} "
+            f"ON CONFLICT ({keys}) {action}"
         )
+
+    def _update(
+        self, connection: sa.Connection, route: _Route, columns: tuple[str, ...], changes: list[NetChange]
+    ) -> list[tuple[ChangeLogEntry, str]]:
+        """Partial changes: one `UPDATE` of the changed columns for the group (from a staged
+        table on PostgreSQL, `executemany` elsewhere). When fewer rows matched than were sent,
+        the rows that are not there are found and their updates refused."""
+        changed = [column for column in columns if column not in route.key]
+        rows = [change.values for change in changes]
+        matched = -1  # an update that changes nothing only asks whether its rows are there
+        if changed and _copies(connection):
+            quote = connection.dialect.identifier_preparer.quote
+            stage = self._stage(connection, route, columns, rows)
+            assignments = ", ".join(f"{quote(c)} = {stage}.{quote(c)}" for c in changed)
+            where = " AND ".join(f"{_target(connection, route)}.{quote(c)} = {stage}.{quote(c)}" for c in route.key)
+            matched = connection.exec_driver_sql(
+                f"UPDATE {_target(connection, route)} SET {assignments} FROM {stage} WHERE {where}"
+            ).rowcount
+        elif changed:
+            table = route.table
+            statement = (
+                table.update()
+                .where(*(table.c[c] == sa.bindparam(f"pdip_key_{c}") for c in route.key))
+                .values({c: sa.bindparam(f"pdip_set_{c}", type_=table.c[c].type) for c in changed})
+            )
+            params = [
+                {
+                    **{f"pdip_key_{c}": value for c, value in zip(route.key, change.key, strict=True)},
+                    **{f"pdip_set_{c}": change.values[c] for c in changed},
+                }
+                for change in changes
+            ]
+            matched = connection.execute(statement, params).rowcount
+        if matched == len(changes):
+            return []
+        return [
+            (entry, _not_there(route, change, changed))
+            for change in self._missing(connection, route, changes)
+            for entry in change.entries
+            if entry.action == "update"  # a delete of a row that is not there has nothing to do
+        ]
+
+    def _missing(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> list[NetChange]:
+        """The changes whose row the table does not have, asked row by row: this is the rare
+        case, and the database compares each key in its column's own type."""
+        table = route.table
+        query = sa.select(sa.literal(1)).select_from(table)
+        query = query.where(*(table.c[c] == sa.bindparam(f"pdip_key_{c}") for c in route.key))
+        return [
+            change
+            for change in changes
+            if connection.execute(
+                query, {f"pdip_key_{c}": value for c, value in zip(route.key, change.key, strict=True)}
+            ).first()
+            is None
+        ]
 
     def _remove(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
         table, key = route.table, route.key
@@ -364,7 +459,7 @@ class SqlApplyTarget(Target):
                         route.adapt(single)
                         try:
                             with connection.begin_nested():
-                                self._apply(connection, single)
+                                refused.extend(self._apply(connection, single))
                         except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
                             refused.append((entry, _why(error)))
             self._store_position(connection, batch)
@@ -392,6 +487,20 @@ def _why(error: Exception) -> str:
     if isinstance(error, sa.exc.SQLAlchemyError):
         return error_reason(error)
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+
+
+def _target(connection: sa.Connection, route: _Route) -> str:
+    quote = connection.dialect.identifier_preparer.quote
+    return ".".join(quote(part) for part in (route.table.schema, route.table.name) if part)
+
+
+def _not_there(route: _Route, change: NetChange, changed: list[str]) -> str:
+    key = ", ".join(f"{column}={value!r}" for column, value in zip(route.key, change.key, strict=True))
+    carried = ", ".join(changed) or "no column"
+    return (
+        f"update of a row table {route.table.name!r} does not have ({key}): the update carries only the "
+        f"columns it changed ({carried}), not a whole row to insert"
+    )
 
 
 def _copies(connection: sa.Connection) -> bool:
