@@ -6,7 +6,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.sql.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.sql.positions import (
+    ensure_table,
+    forget_positions,
+    load_position,
+    store_position,
+    with_stored_offsets,
+)
 from pdip.integrator.state import create_tables
 
 
@@ -19,6 +25,15 @@ class PositionsTest(unittest.TestCase):
         self.assertIsNone(load_position(self.engine, "op/copy"))
         forget_positions(self.engine, "op/copy")  # no table yet: nothing to forget, no error
         self.assertFalse(sa.inspect(self.engine).has_table("pdip_target_position"))
+
+    def test_offsets_of_a_shared_slot_are_merged_and_other_positions_pass_as_they_are(self):
+        ensure_table(self.engine)
+        with self.engine.begin() as connection:
+            store_position(connection, "op/apply", {"orders": {"0": 5, "1": 2}})
+            merged = with_stored_offsets(connection, "op/apply", {"orders": {"1": 9}, "refunds": {"0": 1}})
+            self.assertEqual(merged, {"orders": {"0": 5, "1": 9}, "refunds": {"0": 1}})
+            self.assertEqual(with_stored_offsets(connection, "op/apply", {"rows": 3}), {"rows": 3})
+            self.assertEqual(with_stored_offsets(connection, "op/new", {"orders": {"0": 1}}), {"orders": {"0": 1}})
 
     def test_a_position_is_replaced_and_forgetting_a_slot_keeps_its_siblings(self):
         ensure_table(self.engine)

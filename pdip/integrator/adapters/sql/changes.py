@@ -42,7 +42,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.configuration.settings import Setting
-from pdip.conversion.tagged import loads
 from pdip.data.bulk import bulk_insert
 from pdip.data.outbox import ChangeLogReader
 from pdip.integrator.adapters.base import (
@@ -470,10 +469,7 @@ class SqlApplyTarget(Target):
             return
         partition = getattr(batch, "partition", None)
         slot = partition_slot(self.position_slot, partition)
-        position = batch.position
-        if _is_offsets(position):
-            position = _merged(connection, slot, position)
-        positions.store_position(connection, slot, position)
+        positions.store_position(connection, slot, positions.with_stored_offsets(connection, slot, batch.position))
 
     def describe(self) -> str:
         names = self.connection.get("tables") or {None: self.connection.get("table")}
@@ -571,26 +567,6 @@ def _is_unique(engine: sa.Engine, table: sa.Table, key: tuple[str, ...]) -> bool
     constraints = inspector.get_unique_constraints(table.name, schema=table.schema)
     indexes = [index for index in inspector.get_indexes(table.name, schema=table.schema) if index.get("unique")]
     return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
-
-
-def _is_offsets(position: Any) -> bool:
-    """A Kafka position: {topic: {partition: offset}}."""
-    return isinstance(position, Mapping) and all(isinstance(value, Mapping) for value in position.values())
-
-
-def _merged(connection: sa.Connection, slot: str, position: Mapping) -> dict:
-    """Several readers of one group may share a slot, each owning some partitions: their
-    offsets are merged into the stored ones, under a row lock, rather than replacing them."""
-    table = positions.POSITIONS
-    query = sa.select(table.c.position).where(table.c.slot == slot)
-    if connection.dialect.name != "sqlite":
-        query = query.with_for_update()
-    stored = connection.execute(query).scalar()
-    merged = loads(stored) if stored is not None else {}
-    merged = {topic: dict(partitions) for topic, partitions in (merged or {}).items()} if _is_offsets(merged) else {}
-    for topic, partitions in position.items():
-        merged.setdefault(topic, {}).update(partitions)
-    return merged
 
 
 ADAPTER = Adapter(

@@ -9,6 +9,7 @@ state database says. The table `pdip_target_position` holds one row per slot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,27 @@ def store_position(connection: sa.Connection, slot: str, position: Any) -> None:
     updated = connection.execute(POSITIONS.update().where(POSITIONS.c.slot == slot).values(**values))
     if updated.rowcount == 0:
         connection.execute(POSITIONS.insert().values(slot=slot, **values))
+
+
+def with_stored_offsets(connection: sa.Connection, slot: str, position: Any) -> Any:
+    """`position`, and when it is Kafka offsets ({topic: {partition: offset}}), the offsets of the
+    other partitions already stored under `slot` with it: several readers of one group may share
+    a slot, each owning some partitions, so theirs are merged under a row lock, not replaced."""
+    if not _is_offsets(position):
+        return position
+    query = sa.select(POSITIONS.c.position).where(POSITIONS.c.slot == slot)
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    stored = connection.execute(query).scalar()
+    merged = loads(stored) if stored is not None else {}
+    merged = {topic: dict(partitions) for topic, partitions in (merged or {}).items()} if _is_offsets(merged) else {}
+    for topic, partitions in position.items():
+        merged.setdefault(topic, {}).update(partitions)
+    return merged
+
+
+def _is_offsets(position: Any) -> bool:
+    return isinstance(position, Mapping) and all(isinstance(value, Mapping) for value in position.values())
 
 
 def load_position(engine: sa.Engine, slot: str) -> Any:
