@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pdip.conversion import ConversionError, convert, json_default, to_bool
 from pdip.conversion.coercion import FALSE_TEXTS, TRUE_TEXTS
-from pdip.integrator.adapters.file.formats import VALUE_TYPES
+from pdip.integrator.adapters.file.values import VALUE_TYPES
 
 
 class ToBoolTest(unittest.TestCase):

@@ -17,8 +17,9 @@ import pyarrow.parquet
 
 from pdip.integrator import Batch, Connection, OperationError
 from pdip.integrator.adapters import AdapterRegistry, ReadRequest
-from pdip.integrator.adapters.file.formats import VALUE_TYPES, require
+from pdip.integrator.adapters.file.format import require
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget, file_settings
+from pdip.integrator.adapters.file.values import VALUE_TYPES
 
 
 class FileTestCase(unittest.TestCase):

@@ -11,8 +11,8 @@ from pdip.integrator import Batch, Connection, Integration, Operation, Operation
 from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file.changes import JsonLinesChangesSource
 from pdip.integrator.adapters.file.csv_raw import decode_csv, raw_batches
-from pdip.integrator.adapters.file.formats import VALUE_TYPES
 from pdip.integrator.adapters.file.rows import file_settings
+from pdip.integrator.adapters.file.values import VALUE_TYPES
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import RowLines
 from pdip.integrator.changes import batch_entries

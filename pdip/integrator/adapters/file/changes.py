@@ -3,11 +3,12 @@
     source: {kind: jsonl, path: audit/*.jsonl}
     target: {kind: jsonl, path: audit/changes.jsonl}
 
-A source reads a file, a folder or a glob as the row adapter does (`file.py`), in sorted order;
-its position is the file and the lines read from it (`{"file": "a.jsonl", "line": 120}`), and a
-resumed read starts after that line. A line that is not an entry (not JSON, a schema version
-this pdip does not read, a byte the `encoding` does not have) is rejected with the file, line
-and reason, to be dead-lettered, and the lines after it are read.
+A source reads a file, a folder or a glob as the row adapter does (`rows.py`), in sorted order,
+and its lines as `jsonl.JsonLines` does; its position is the file and the lines read from it
+(`{"file": "a.jsonl", "line": 120}`), and a resumed read starts after that line. A line that is
+not an entry (not JSON, a schema version this pdip does not read, a byte the `encoding` does not
+have) is rejected with the file, line and reason, to be dead-lettered, and the lines after it
+are read.
 
 A target is a log: it appends every batch to the file (made with its folders when missing;
 `truncate_target: true` empties it first) and `commit()` flushes and fsyncs, so what the
@@ -23,9 +24,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file.formats import TextLines, shown
+from pdip.integrator.adapters.file import jsonl
+from pdip.integrator.adapters.file.reading import Malformed
 from pdip.integrator.adapters.file.rows import (
-    SETTINGS,
     absolute_path,
     connection_label,
     file_settings,
@@ -49,20 +50,16 @@ class JsonLinesChangesSource(Source):
         entries: list[ChangeLogEntry] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         position: dict[str, Any] | None = None
-        for path, name in source_files(self.settings, "jsonl", self.context, self.label):
+        for path, name in source_files(self.settings, jsonl.FORMAT.suffixes, self.context, self.label):
             if resume is not None and name < resume["file"]:
                 continue
             skip = resume["line"] if resume is not None and name == resume["file"] else 0
-            lines, number = TextLines(path, self.settings.encoding), 0
-            lines.handed_out = lambda: number  # noqa: B023 - read while this file is
-            with contextlib.closing(lines):
-                for number, text in enumerate(lines, 1):
-                    if number <= skip or not text.strip():
-                        lines.undecodable.clear()
+            with contextlib.closing(jsonl.JsonLines(path, name, self.settings.encoding)) as lines:
+                for number, text in lines:
+                    if number <= skip:
                         continue
-                    if lines.undecodable:
-                        problem = lines.undecodable.pop().problem(self.settings.encoding)
-                        rejected.append(({"line": shown(text.rstrip("\r\n"))}, f"{name}:{number}: {problem}"))
+                    if isinstance(text, Malformed):
+                        rejected.append((text.row, f"{name}:{number}: {text.problem}"))
                     else:
                         self._decode(text, name, number, entries, rejected)
                     position = {"file": name, "line": number}
@@ -129,5 +126,5 @@ ADAPTER = Adapter(
     JsonLinesChangesTarget,
     Capabilities(),
     mode="changes",
-    settings=SETTINGS["jsonl"],  # the row adapter's: one file, read and written the same way
+    settings=jsonl.SETTINGS,  # the row adapter's: one file, read and written the same way
 )

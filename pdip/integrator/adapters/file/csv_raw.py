@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
-from pdip.integrator.adapters.file.formats import (
+from pdip.integrator.adapters.file.reading import header_names
+from pdip.integrator.adapters.file.text import (
     FIELD_SIZE_LIMIT,
     Undecodable,
     allow_fields_of,
     csv_problem,
     escaped_lines,
-    header_names,
     longer_than,
     shown,
     too_long,

@@ -15,11 +15,14 @@ A target writes a temporary file next to the real one and moves it into place on
 whole integration succeeded, so a failed run leaves the previous file untouched. It replaces the
 file on every run unless `append: true` (then the new rows follow the old ones, still atomically).
 Parquet goes through Arrow both ways; CSV, JSON Lines and Excel are read and written row by row.
+
+Each format is one module declaring a `FileFormat` (`format.py`): its kinds, suffixes, settings,
+reader, writer and capabilities. The adapters here are made from the list `FORMATS`, so a new
+format is one module and one line in that list (and its kinds in `registry.py`).
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import dataclasses
 import os
@@ -30,140 +33,42 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pdip.configuration.settings import Setting, names
+from pdip.configuration.settings import names
 from pdip.conversion import ConversionError, convert
-from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
-from pdip.integrator.adapters.file import csv_raw, remote
-from pdip.integrator.adapters.file.formats import (
-    CONVERSION_ERRORS,
-    FIELD_SIZE_LIMIT,
-    QUOTING,
-    READERS,
-    VALUE_TYPES,
-    JsonLinesFile,
-    Malformed,
-    RowFile,
-    require,
-)
-from pdip.integrator.adapters.file.writers import WRITERS, FileWriter
-from pdip.integrator.batch import Batch, RowLines
+from pdip.integrator.adapters.base import Adapter, ReadRequest, Source, Target, WriteResult
+from pdip.integrator.adapters.file import csv, excel, jsonl, parquet, remote
+from pdip.integrator.adapters.file.format import FileFormat, FileSettings, FileWriter
+from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.integrations import Connection
-from pdip.integrator.types import ColumnTypes, named_types
 
-KINDS = {"csv": "csv", "jsonl": "jsonl", "json_lines": "jsonl", "parquet": "parquet", "excel": "excel"}
-SUFFIXES = {
-    "csv": (".csv", ".tsv", ".txt"),
-    "jsonl": (".jsonl", ".ndjson", ".json"),
-    "parquet": (".parquet", ".pq"),
-    "excel": (".xlsx", ".xlsm"),
-}
-COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
-_COMMON = (
-    Setting("path", str, required=True, help="a file, a folder or a glob; a target writes one file"),
-    Setting("append", bool, default=False, help="a target adds to the existing file instead of replacing it"),
-    Setting("storage_options", dict[str, Any], secret=True, help="options of the fsspec filesystem of a URL path"),
-)
-_ENCODING = Setting("encoding", str, default="utf-8", help="the text encoding, read and written")
-_HEADER = Setting("header", bool, default=True, help="the first row names the columns; a target writes it")
-_COLUMNS = Setting("columns", list[str], help="the columns' names (or, for JSON Lines, the fields to read)")
-_TYPES = Setting(
-    "types", dict[str, str], allowed=tuple(VALUE_TYPES), help="`column: type`; without it CSV values stay text"
-)
-_FIELD_SIZE = Setting(
-    "field_size_limit", int, default=FIELD_SIZE_LIMIT, help="the longest CSV field read, in characters"
-)
-SETTINGS: dict[str, tuple[Setting, ...]] = {
-    "csv": (
-        *_COMMON,
-        _ENCODING,
-        Setting("delimiter", str, default=",", help="one character"),
-        Setting("quotechar", str, default='"', help="one character"),
-        Setting("quoting", str, default="minimal", allowed=tuple(QUOTING), help="as in Python's csv module"),
-        _HEADER,
-        _COLUMNS,
-        Setting("null", str, default="", help="the text that means NULL, read and written"),
-        _TYPES,
-        _FIELD_SIZE,
-    ),
-    "jsonl": (*_COMMON, _ENCODING, _COLUMNS, _TYPES),
-    "parquet": (*_COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS)),
-    "excel": (
-        *_COMMON,
-        Setting("sheet", str, help="the worksheet to read or write (default: the first; Sheet1 when writing)"),
-        _HEADER,
-        _COLUMNS,
-        _TYPES,
-    ),
-}
+FORMATS: tuple[FileFormat, ...] = (csv.FORMAT, jsonl.FORMAT, parquet.FORMAT, excel.FORMAT)
+KINDS = {kind: file_format for file_format in FORMATS for kind in file_format.kinds}
+_URL_KINDS = ", ".join(file_format.name for file_format in FORMATS[:-1]) + f" and {FORMATS[-1].name}"
 _GLOB = re.compile(r"[*?\[]")
-
-
-@dataclasses.dataclass(frozen=True)
-class FileSettings:
-    """A file connection's settings; which ones a kind takes is in `SETTINGS`."""
-
-    path: str | Path
-    append: bool = False
-    encoding: str = "utf-8"
-    delimiter: str = ","
-    quotechar: str = '"'
-    quoting: str = "minimal"
-    header: bool = True
-    columns: list[str] | None = None
-    null: str = ""
-    types: dict[str, str] = dataclasses.field(default_factory=dict)
-    sheet: str | None = None
-    compression: str = "snappy"
-    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
-    field_size_limit: int = FIELD_SIZE_LIMIT  # characters in one CSV field
 
 
 def file_settings(connection: Connection) -> FileSettings:
     """The connection's settings, checked: every problem is named with its key before data moves."""
-    kind, label = _kind(connection), connection_label(connection)
+    file_format, label = format_of(connection), connection_label(connection)
     raw = {str(key).lower(): value for key, value in connection.settings.items()}
-    refuse_unknown(raw, names(SETTINGS[kind]), f"{label}: ", f"unknown setting for {kind} files")
+    refuse_unknown(raw, names(file_format.settings), f"{label}: ", f"unknown setting for {file_format.name} files")
     if "null" in raw and raw["null"] is None:  # YAML reads `null: NULL` (and `~`) as no value at all
         raise OperationError(f'{label}: null: got no value; quote the text that means NULL (null: "NULL")')
     if not str(raw.get("path") or "").strip():
-        raise OperationError(f"{label}: path: required (a file, a folder or a glob such as data/*.{kind})")
+        raise OperationError(f"{label}: path: required (a file, a folder or a glob such as data/*.{file_format.name})")
     try:
-        settings = convert(raw, FileSettings, lenient=True)
+        settings = convert(raw, file_format.options, lenient=True)
     except ConversionError as error:
         problems = [f"{label}: {problem.describe()}" for problem in error.problems]
         raise OperationError("; ".join(problems), problems) from None
-    problems = [f"{label}: {problem}" for problem in _problems(settings, kind)]
+    problems = [f"{label}: {problem}" for problem in file_format.problems(settings)]
     if problems:
         raise OperationError("; ".join(problems), problems)
     return settings
 
 
-def _problems(settings: FileSettings, kind: str) -> list[str]:
-    problems = []
-    for key in ("delimiter", "quotechar"):
-        value = getattr(settings, key)
-        if len(value) != 1:
-            problems.append(f"{key}: expected one character, got {value!r}")
-    if settings.quoting.lower() not in QUOTING:
-        problems.append(f"quoting: expected one of {', '.join(QUOTING)}, got {settings.quoting!r}")
-    try:
-        codecs.lookup(settings.encoding)
-    except LookupError:
-        problems.append(f"encoding: {settings.encoding!r} is not an encoding Python knows")
-    for column, name in settings.types.items():
-        if name.lower() not in VALUE_TYPES:
-            problems.append(f"types.{column}: expected int, float, decimal, bool, text, date or datetime, got {name!r}")
-    if settings.columns is not None and len(set(settings.columns)) != len(settings.columns):
-        problems.append(f"columns: names must be unique, got {', '.join(settings.columns)}")
-    if settings.field_size_limit < 1:
-        problems.append(f"field_size_limit: expected a positive number of characters, got {settings.field_size_limit}")
-    if settings.compression.lower() not in COMPRESSIONS:
-        problems.append(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}")
-    return problems
-
-
-def _kind(connection: Connection) -> str:
+def format_of(connection: Connection) -> FileFormat:
     return KINDS[connection.kind.lower()]
 
 
@@ -179,7 +84,7 @@ def local_path(path: str | Path, label: str) -> Path:
     scheme, separator, rest = text.partition("://")
     if separator:
         if scheme.lower() != "file":
-            raise OperationError(f"{label}: path: {scheme}:// URLs are read by the csv, jsonl, parquet and excel kinds")
+            raise OperationError(f"{label}: path: {scheme}:// URLs are read by the {_URL_KINDS} kinds")
         text = rest
     return Path(text).expanduser()
 
@@ -189,7 +94,7 @@ def absolute_path(path: Path, context: Any) -> Path:
     return path if path.is_absolute() else Path(getattr(context, "root", None) or Path.cwd()) / path
 
 
-def source_files(settings: FileSettings, kind: str, context: Any, label: str) -> list[tuple[Path, str]]:
+def source_files(settings: FileSettings, suffixes: Sequence[str], context: Any, label: str) -> list[tuple[Path, str]]:
     """(path, name) of each file to read, sorted; the name is what positions and reasons show."""
     given = local_path(settings.path, label)
     parts = given.parts
@@ -202,7 +107,7 @@ def source_files(settings: FileSettings, kind: str, context: Any, label: str) ->
         return [(path, path.relative_to(folder).as_posix()) for path in files]
     path = absolute_path(given, context)
     if path.is_dir():
-        files = sorted(item for item in path.iterdir() if _readable(item) and item.suffix.lower() in SUFFIXES[kind])
+        files = sorted(item for item in path.iterdir() if _readable(item) and item.suffix.lower() in suffixes)
         return [(item, item.name) for item in files]
     if not path.is_file():
         raise OperationError(f"{label}: path: {path} does not exist")
@@ -232,10 +137,9 @@ def _readable(path: Path) -> bool:
 class FileSource(Source):
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
-        self.kind, self.label = _kind(connection), connection_label(connection)
+        self.format, self.label = format_of(connection), connection_label(connection)
         self.settings = file_settings(connection)
-        if self.kind in ("csv", "excel") and not self.settings.header and not self.settings.columns:
-            raise OperationError(f"{self.label}: columns: required when header is false (the fields' names, in order)")
+        self.reader = self.format.reader(self.settings, self.label)
         self._staging = None
         if remote.is_remote(self.settings.path):
             self._staging = remote.Staging(str(self.settings.path), self.settings.storage_options, self.label)
@@ -243,9 +147,9 @@ class FileSource(Source):
     def _files(self) -> list[tuple[Any, str]]:
         """(where, name) of each file to read: local paths, or remote paths to stage."""
         if self._staging is None:
-            return source_files(self.settings, self.kind, self.context, self.label)
+            return source_files(self.settings, self.format.suffixes, self.context, self.label)
         url, options = str(self.settings.path), self.settings.storage_options
-        found = remote.remote_files(url, options, SUFFIXES[self.kind], self.label)
+        found = remote.remote_files(url, options, self.format.suffixes, self.label)
         return [(item, remote.name_of(item, url, options, self.label)) for item in found]
 
     def close(self) -> None:
@@ -253,25 +157,20 @@ class FileSource(Source):
             self._staging.close()
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
-        if request.cursor and self.kind == "csv" and request.cursor not in self.settings.types:
-            raise OperationError(
-                f"{self.label}: types.{request.cursor}: CSV values are text, so the cursor would compare as "
-                f"text ('10' < '9'); declare its type (types: {{{request.cursor}: int}}), or `text` to compare text"
-            )
+        self.reader.check(request)
         files = self._files()
         if request.bounds is not None:  # one partition of a folder: its own files
             files = [item for item in files if item[1] in request.bounds]
         files, skip = _resumed(files, request.resume)
         if self._staging is not None:  # remote files, each downloaded just before it is read
             files = self._staging.downloaded(files)
-        if self.kind == "csv" and csv_raw.passes_through(self.settings, request):
-            batches = csv_raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
-        elif self.kind == "parquet":
-            batches = self._arrow_batches(files, request, skip)
+        raw = self.format.raw
+        if raw is not None and raw.passes_through(self.settings, request):
+            batches = raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
         else:
-            batches = self._row_batches(files, request, skip)
+            batches = self.reader.batches(files, request, skip)
         for batch in batches:
-            batch.types = batch.to_arrow().schema if self.kind == "parquet" else self._declared(batch.columns)
+            batch.types = self.reader.types(batch)
             yield batch
 
     def schema(self, request: ReadRequest) -> Any:
@@ -282,23 +181,7 @@ class FileSource(Source):
         if not files:
             return None
         path, name = files[0]
-        wanted = list(request.columns) if request.columns else None
-        if self.kind == "parquet":
-            parquet = require("pyarrow.parquet", "parquet")
-            import pyarrow
-
-            with parquet.ParquetFile(path) as reader:
-                schema = reader.schema_arrow
-            # a wanted column the file lacks is left out: reading it fails with the file's name
-            return pyarrow.schema([schema.field(column) for column in wanted or schema.names if column in schema.names])
-        with self._open(path, name, wanted, wanted is not None) as reader:
-            columns = wanted or reader.columns
-        return self._declared(columns) if columns else None
-
-    def _declared(self, columns: list[str]) -> ColumnTypes:
-        """The `types:` setting for `columns`: a CSV value is text unless declared otherwise; a
-        JSON Lines or Excel value has its own type, which its values show."""
-        return named_types(columns, self.settings.types, "text" if self.kind == "csv" else None)
+        return self.reader.schema(path, name, list(request.columns) if request.columns else None)
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
         """A folder or glob read as up to `count` partitions of whole files, in runs of neighbours
@@ -318,147 +201,8 @@ class FileSource(Source):
             for index, group in enumerate(groups)
         ]
 
-    def _row_batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
-        wanted = list(request.columns) if request.columns else None
-        explicit, first = wanted is not None, None
-        rows: list[tuple] = []
-        rejected: list[tuple[dict[str, Any], str]] = []
-        origins = RowLines()
-        position = None
-        for path, name in files:
-            count, done, skip = 0, skip, 0  # a resumed file: its first `done` records were read before
-            origins.files.append((len(rows), name))
-            numbers = origins.numbers  # each row's line
-            with self._open(path, name, wanted, explicit) as reader:
-                plan = None
-                if reader.columns:
-                    if wanted is None:
-                        wanted, first = list(reader.columns), name
-                    plan = _RowPlan(reader.columns, wanted, self.settings.types, request, name)
-                    plan.check(explicit, first, self.label)
-                for line, values in reader:
-                    count += 1
-                    if count <= done:
-                        continue
-                    if isinstance(values, Malformed):
-                        rejected.append((values.row, f"{name}:{line}: {values.problem}"))
-                    else:
-                        row, problem = plan.apply(values)
-                        if problem is not None:
-                            rejected.append(
-                                (dict(zip(reader.columns, values, strict=True)), f"{name}:{line}: {problem}")
-                            )
-                        elif row is not None:
-                            rows.append(row)
-                            numbers.append(line)
-                    if len(rows) + len(rejected) >= request.batch_size:
-                        position = {"file": name, "row": count}
-                        yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
-                        rows, rejected, origins = [], [], RowLines([], [(0, name)])
-                        numbers = origins.numbers
-            position = {"file": name, "row": count}
-        if rows or rejected:
-            yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
-
-    def _open(self, path: Path, name: str, wanted: list[str] | None, explicit: bool) -> RowFile:
-        if self.kind == "jsonl":
-            chosen = bool(self.settings.columns) or explicit
-            return JsonLinesFile(path, name, self.settings, self.settings.columns or wanted, chosen)
-        return READERS[self.kind](path, name, self.settings)
-
-    def _arrow_batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
-        parquet = require("pyarrow.parquet", "parquet")
-        import pyarrow.compute
-
-        wanted = list(request.columns) if request.columns else None
-        explicit, first = wanted is not None, None
-        for path, name in files:
-            with parquet.ParquetFile(path) as reader:
-                columns = reader.schema_arrow.names
-                if wanted is None:
-                    wanted, first = list(columns), name
-                _RowPlan(columns, wanted, {}, request, name).check(explicit, first, self.label)
-                count, done, skip = 0, skip, 0
-                for batch in reader.iter_batches(batch_size=request.batch_size, columns=wanted):
-                    start, count = count, count + batch.num_rows
-                    if count <= done:
-                        continue
-                    batch = batch.slice(max(0, done - start))
-                    if request.cursor is not None and request.after is not None:
-                        try:
-                            batch = batch.filter(pyarrow.compute.greater(batch.column(request.cursor), request.after))
-                        except (ValueError, TypeError, NotImplementedError) as error:
-                            raise OperationError(
-                                f"{name}: cursor {request.cursor!r} cannot be compared with the high-watermark "
-                                f"{request.after!r}: {error}"
-                            ) from None
-                    if batch.num_rows:
-                        yield Batch.from_arrow(batch, position={"file": name, "row": count})
-
     def describe(self) -> str:
         return f"{self.connection.kind}:{self.settings.path}"
-
-
-class _RowPlan:
-    """What happens to each row of one file: projection to the wanted columns, the declared
-    types, and for an incremental read the comparison with the high-watermark."""
-
-    def __init__(self, columns: list[str], wanted: list[str], types: dict[str, str], request: ReadRequest, name: str):
-        self.columns, self.wanted, self.name, self.request = list(columns), wanted, name, request
-        self.types = types
-        known = set(self.columns)
-        self.indexes = None if self.columns == wanted else [self.columns.index(c) for c in wanted if c in known]
-        self.conversions = [
-            (wanted.index(column), column, VALUE_TYPES[type_name.lower()], type_name)
-            for column, type_name in types.items()
-            if column in wanted
-        ]
-        incremental = request.cursor is not None and request.after is not None
-        self.cursor = wanted.index(request.cursor) if incremental and request.cursor in wanted else None
-
-    def check(self, explicit: bool, first: str | None, label: str) -> None:
-        missing = [column for column in self.wanted if column not in self.columns]
-        if missing:
-            raise OperationError(
-                f"{label}: {self.name} has no column {', '.join(map(repr, missing))} (it has {', '.join(self.columns)})"
-            )
-        extra = [column for column in self.columns if column not in self.wanted]
-        if extra and not explicit:
-            raise OperationError(
-                f"{label}: {self.name} has columns {first} lacks: {', '.join(extra)}; every file of a folder or "
-                "glob needs the same columns (or choose some with the integration's `columns`)"
-            )
-        unknown = [column for column in self.types if column not in self.columns]
-        if unknown:
-            raise OperationError(
-                f"{label}: types.{unknown[0]}: {self.name} has no such column (it has {', '.join(self.columns)})"
-            )
-        if self.request.cursor is not None and self.request.cursor not in self.wanted:
-            raise OperationError(f"{label}: cursor {self.request.cursor!r}: {self.name} has no such column")
-
-    def apply(self, values: tuple) -> tuple[tuple | None, str | None]:
-        """(the row, None), (None, why it was refused), or (None, None) when it is not new."""
-        if self.indexes is not None:
-            values = tuple([values[index] for index in self.indexes])
-        if self.conversions:
-            values = list(values)
-            for index, column, to_type, type_name in self.conversions:
-                value = values[index]
-                if value is not None:
-                    try:
-                        values[index] = to_type(value)
-                    except CONVERSION_ERRORS:
-                        return None, f"column {column!r}: expected {type_name}, got {value!r}"
-            values = tuple(values)
-        if self.cursor is not None:
-            value = values[self.cursor]
-            try:
-                newer = value is not None and value > self.request.after
-            except TypeError:
-                return None, f"cursor {self.request.cursor!r}: {value!r} cannot be compared with {self.request.after!r}"
-            if not newer:
-                return None, None
-        return values, None
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -472,7 +216,7 @@ class FileTarget(Target):
 
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
-        self.kind, self.label = _kind(connection), connection_label(connection)
+        self.format, self.label = format_of(connection), connection_label(connection)
         self.settings = file_settings(connection)
         self._staging = None
         if _GLOB.search(str(self.settings.path)):
@@ -498,7 +242,7 @@ class FileTarget(Target):
         existing = self.path if self.settings.append and not truncate and self.path.is_file() else None
         self._temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pdip-tmp")
         self._temporary.touch(exist_ok=False)
-        self._writer = WRITERS[self.kind](self._temporary, self.columns, self.settings, existing)
+        self._writer = self.format.writer(self._temporary, self.columns, self.settings, existing)
         self._writer.types = types
 
     def write(self, batch: Batch) -> WriteResult:
@@ -542,17 +286,7 @@ class FileTarget(Target):
                 self._staging.close()
 
 
-ADAPTERS = (
-    Adapter(("csv",), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["csv"]),
-    Adapter(
-        ("jsonl", "json_lines"), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["jsonl"]
-    ),
-    Adapter(("excel",), FileSource, FileTarget, Capabilities(partitioned_read=True), settings=SETTINGS["excel"]),
-    Adapter(
-        ("parquet",),
-        FileSource,
-        FileTarget,
-        Capabilities(bulk_load=True, partitioned_read=True),
-        settings=SETTINGS["parquet"],
-    ),
+ADAPTERS = tuple(
+    Adapter(file_format.kinds, FileSource, FileTarget, file_format.capabilities, settings=file_format.settings)
+    for file_format in FORMATS
 )

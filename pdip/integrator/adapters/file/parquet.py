@@ -1,0 +1,226 @@
+"""Parquet files: `kind: parquet`, read and written through Arrow both ways.
+
+    target: {kind: parquet, path: out/orders.parquet, compression: zstd}
+
+A source's types are the file's Arrow schema; a target's are the source's declared types, so an
+`INTEGER` stays 32 bits and a column NULL in the first batches keeps its type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pdip.configuration.settings import Setting
+from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
+from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter, require
+from pdip.integrator.adapters.file.reading import RowPlan
+from pdip.integrator.batch import Batch
+from pdip.integrator.errors import OperationError
+from pdip.integrator.types import arrow_fields
+
+COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
+SETTINGS = (*COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParquetSettings(FileSettings):
+    compression: str = "snappy"
+
+
+def problems(settings: ParquetSettings) -> list[str]:
+    if settings.compression.lower() not in COMPRESSIONS:
+        return [f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}"]
+    return []
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class ParquetReader(FileReader):
+    """Arrow record batches of each file, as the file stores them."""
+
+    def batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
+        parquet = require("pyarrow.parquet", "parquet")
+        import pyarrow.compute
+
+        wanted = list(request.columns) if request.columns else None
+        explicit, first = wanted is not None, None
+        for path, name in files:
+            with parquet.ParquetFile(path) as reader:
+                columns = reader.schema_arrow.names
+                if wanted is None:
+                    wanted, first = list(columns), name
+                RowPlan(columns, wanted, {}, request, name).check(explicit, first, self.label)
+                count, done, skip = 0, skip, 0
+                for batch in reader.iter_batches(batch_size=request.batch_size, columns=wanted):
+                    start, count = count, count + batch.num_rows
+                    if count <= done:
+                        continue
+                    batch = batch.slice(max(0, done - start))
+                    if request.cursor is not None and request.after is not None:
+                        try:
+                            batch = batch.filter(pyarrow.compute.greater(batch.column(request.cursor), request.after))
+                        except (ValueError, TypeError, NotImplementedError) as error:
+                            raise OperationError(
+                                f"{name}: cursor {request.cursor!r} cannot be compared with the high-watermark "
+                                f"{request.after!r}: {error}"
+                            ) from None
+                    if batch.num_rows:
+                        yield Batch.from_arrow(batch, position={"file": name, "row": count})
+
+    def schema(self, path: Path, name: str, wanted: list[str] | None) -> Any:
+        """The file's Arrow schema, or its `wanted` columns."""
+        parquet = require("pyarrow.parquet", "parquet")
+        import pyarrow
+
+        with parquet.ParquetFile(path) as reader:
+            schema = reader.schema_arrow
+        # a wanted column the file lacks is left out: reading it fails with the file's name
+        return pyarrow.schema([schema.field(column) for column in wanted or schema.names if column in schema.names])
+
+    def types(self, batch: Batch) -> Any:
+        return batch.to_arrow().schema
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class ParquetWriter(FileWriter):
+    """Arrow all the way: the file's schema is the source's declared types (`Batch.types`, or
+    for an empty source the target's `types`); a column the source declares nothing of takes
+    the first batch's type (a decimal widened to 38 digits). Every batch is cast to it; a row
+    whose values do not fit is refused with the column."""
+
+    def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
+        super().__init__(path, columns, settings, existing)
+        self.parquet = require("pyarrow.parquet", "parquet")
+        self.writer = None
+        if existing is not None:
+            with self.parquet.ParquetFile(existing) as source:
+                names = source.schema_arrow.names
+                if sorted(names) != sorted(columns):
+                    raise OperationError(
+                        f"{existing.name}: cannot append: its columns ({', '.join(names)}) differ from the columns "
+                        f"written ({', '.join(columns)})"
+                    )
+                self._open(source.schema_arrow)
+                for batch in source.iter_batches():
+                    self.writer.write_batch(batch)
+
+    def _open(self, schema: Any) -> None:
+        compression = self.settings.compression.lower()
+        self.writer = self.parquet.ParquetWriter(str(self.path), schema, compression=compression)
+        self.schema = schema
+
+    def write(self, batch: Batch) -> WriteResult:
+        if not len(batch):  # an empty batch says nothing about the columns' types
+            return WriteResult(0)
+        if self.writer is None:
+            self._open(_schema_of(batch, batch.types if batch.types is not None else self.types))
+        try:
+            self.writer.write_batch(conform(batch, self.schema))
+            return WriteResult(len(batch))
+        except (ValueError, TypeError, NotImplementedError):
+            pass
+        import pyarrow
+
+        fitting, rejected = [], []
+        for row in batch.rows:
+            try:
+                fitting.append(conform(Batch(batch.columns, [row]), self.schema))
+            except (ValueError, TypeError, NotImplementedError) as error:
+                rejected.append((row, f"does not fit the file's schema: {error}"))
+        if fitting:
+            self.writer.write_table(pyarrow.Table.from_batches(fitting, schema=self.schema))
+        return WriteResult(len(fitting), rejected)
+
+    def close(self) -> None:
+        if self.writer is None:  # no rows at all: the columns, with the types the source declared
+            import pyarrow
+
+            declared = arrow_fields(self.types, self.columns)
+            fields = [
+                field or pyarrow.field(name, pyarrow.null()) for name, field in zip(self.columns, declared, strict=True)
+            ]
+            self._open(pyarrow.schema(fields))
+        self.writer.close()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _schema_of(batch: Batch, declared: Any) -> Any:
+    """The declared types, and for a column declared without one, the first batch's. When a
+    column of rows mixes types, its first value that is not None decides; decimals get room for
+    38 digits, so a later, longer value still fits."""
+    import pyarrow
+
+    fields = arrow_fields(declared, batch.columns)
+    if all(field is not None for field in fields):
+        return pyarrow.schema(fields)
+    inferred = _inferred_schema(batch)
+    return pyarrow.schema([field or inferred.field(index) for index, field in enumerate(fields)])
+
+
+def _inferred_schema(batch: Batch) -> Any:
+    import pyarrow
+
+    try:
+        schema = batch.to_arrow().schema
+    except (ValueError, TypeError, NotImplementedError):
+        schema = pyarrow.schema(
+            [(name, _column_type([row[index] for row in batch.rows])) for index, name in enumerate(batch.columns)]
+        )
+    return pyarrow.schema(
+        [
+            field.with_type(pyarrow.decimal128(38, field.type.scale)) if pyarrow.types.is_decimal(field.type) else field
+            for field in schema
+        ]
+    )
+
+
+def _column_type(values: list[Any]) -> Any:
+    import pyarrow
+
+    try:
+        return pyarrow.array(values).type
+    except (ValueError, TypeError, NotImplementedError):
+        pass
+    first = next(value for value in values if value is not None)
+    try:
+        return pyarrow.array([first]).type
+    except (ValueError, TypeError, NotImplementedError):
+        return pyarrow.string()
+
+
+def conform(batch: Batch, schema: Any) -> Any:
+    """`batch` as an Arrow record batch of `schema`; an error names the column that does not fit."""
+    import pyarrow
+
+    source = batch.to_arrow()
+    arrays = []
+    for field in schema:
+        values = source.column(field.name)
+        if values.type != field.type:
+            try:
+                values = values.cast(field.type)
+            except (ValueError, TypeError, NotImplementedError) as error:
+                raise ValueError(f"column {field.name!r} ({field.type}): {error}") from None
+        arrays.append(values)
+    return pyarrow.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+FORMAT = FileFormat(
+    kinds=("parquet",),
+    suffixes=(".parquet", ".pq"),
+    settings=SETTINGS,
+    options=ParquetSettings,
+    reader=ParquetReader,
+    writer=ParquetWriter,
+    capabilities=Capabilities(bulk_load=True, partitioned_read=True),
+    problems=problems,
+)
