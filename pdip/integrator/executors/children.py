@@ -162,7 +162,7 @@ def die_with_parent(parent: int) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
-        os._exit(1)
+        raise SystemExit(1)  # the parent is gone already
 
 
 def messages(children: list[Child]) -> Iterator[tuple[Child, Any]]:

@@ -2,11 +2,12 @@
 (`pdip.integrator.adapters.sql`), on the default process executor."""
 
 import unittest
+from decimal import Decimal
 
 import sqlalchemy as sa
 
-from pdip.integrator import Connection
-from tests.integrationtests.contract.contract import CORE, SAMPLE, AdapterContract, Refusal, naive_utc
+from pdip.integrator import Connection, StateStore
+from tests.integrationtests.contract.contract import CORE, SAMPLE, AdapterContract, Refusal, naive_utc, table_of
 from tests.support import servers
 
 
@@ -61,15 +62,22 @@ class SqlContract(AdapterContract):
 
 
 class SqliteContract(SqlContract, unittest.TestCase):
-    # Not `amount`: SQLite has no decimal type, and a NUMERIC column keeps 15 digits (see below).
+    # Not `amount`: SQLite has no decimal type; a NUMERIC column keeps 15 digits, and a decimal
+    # with more is refused (see below).
     supported = tuple(column for column in SqlContract.supported if column != "amount")
     returned = {"at": naive_utc}  # SQLite has no time zones: the instant, in UTC
 
-    @unittest.expectedFailure  # the gap: SQLite stores a decimal as a double, so 18 digits come back rounded
-    def test_a_decimal_of_18_digits_comes_back_exactly(self):
+    def test_a_decimal_a_double_cannot_hold_is_dead_lettered_never_rounded(self):
+        # 12345678901234.5678 has 18 significant digits; SQLite's NUMERIC keeps 15
+        self.integrator.stores["decimals"] = table_of(SAMPLE, ("id", "amount"))
         name = self.unique("decimal")
-        self.fill(name, SAMPLE, ("id", "amount"))
-        self.assertEqual([row["amount"] for row in self.by_id(self.read_back(name))], [row["amount"] for row in SAMPLE])
+        result = self.integrate(Connection("memory", {"store": "decimals"}), self.store(name), "decimals", max_errors=5)
+        self.assertEqual(result.status, "finished", result.integrations[0].error)
+        (letter,) = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertIn("SQLite keeps 15 significant digits of a decimal: 12345678901234.5678 would be", letter["reason"])
+        self.assertEqual(letter["row"]["id"], 1)
+        back = self.by_id(self.read_back(name))
+        self.assertEqual([(row["id"], row["amount"]) for row in back], [(2, Decimal("-0.0001")), (3, None)])
 
     def url(self) -> str:
         return f"sqlite:///{self.root / 'contract.db'}"

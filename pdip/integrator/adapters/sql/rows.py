@@ -30,6 +30,7 @@ import re
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -344,6 +345,12 @@ class SqlTarget(Target):
         if self.table is None:
             self.table = self._ready(batch)
         batch = self._instants_in_utc(batch)
+        batch, inexact = self._decimals_sqlite_keeps(batch)
+        result = self._write(batch)
+        result.rejected.extend(inexact)
+        return result
+
+    def _write(self, batch: Batch) -> WriteResult:
         with self.engine.connect() as connection, self._first_commit_synced(connection):
             try:
                 with connection.begin():
@@ -357,6 +364,35 @@ class SqlTarget(Target):
                 result = self._row_by_row(connection, batch)
         self._synced = True
         return result
+
+    def _decimals_sqlite_keeps(self, batch: Batch) -> tuple[Batch, list[tuple[tuple, str]]]:
+        """SQLite keeps a decimal as a double, 15 significant digits: a row with a decimal a double
+        does not hold exactly is refused with the reason, never stored rounded."""
+        if batch.is_raw or self.engine.dialect.name != "sqlite":
+            return batch, []
+        columns = self.table.c
+        indexes = [
+            index
+            for index, name in enumerate(batch.columns)
+            if name in columns
+            and isinstance(columns[name].type, sa.Numeric)
+            and not isinstance(columns[name].type, sa.Float)
+        ]
+        if not indexes:
+            return batch, []
+        kept, refused = [], []
+        for row in batch.rows:
+            inexact = next((row[index] for index in indexes if not _a_double_holds(row[index])), None)
+            if inexact is None:
+                kept.append(row)
+            else:
+                stored = float(inexact)
+                refused.append((row, f"SQLite keeps 15 significant digits of a decimal: {inexact} would be {stored!r}"))
+        if not refused:
+            return batch, []
+        return Batch(
+            batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
+        ), refused
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
@@ -538,6 +574,11 @@ def _execute(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _a_double_holds(value: Any) -> bool:
+    """Whether `value` (a decimal, or anything else a driver passes on as it is) survives a double."""
+    return not isinstance(value, Decimal) or (value.is_finite() and Decimal(repr(float(value))) == value)
 
 
 def _aware(value: Any) -> bool:
