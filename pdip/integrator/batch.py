@@ -86,6 +86,7 @@ class Batch:
         "position",
         "raw_format",
         "rejected",
+        "rejected_at",
         "types",
     )
 
@@ -104,6 +105,7 @@ class Batch:
         types: Any = None,
         partition: str | None = None,
         origins: RowLines | None = None,
+        rejected_at: list[Any] | None = None,
     ):
         if sum(value is not None for value in (rows, arrow, payload)) != 1:
             raise ValueError("a Batch holds exactly one of: rows, an Arrow record batch, a raw payload")
@@ -120,6 +122,7 @@ class Batch:
         self.partition = partition
         self.position = position
         self.rejected = rejected if rejected is not None else []
+        self.rejected_at = rejected_at  # where each of `rejected` was read (a file and line), when known
         self.origins = origins
 
     # -- construction ------------------------------------------------------------------------------
@@ -231,6 +234,14 @@ class Batch:
         return iter(self.rows)
 
     # -- pickling: a raw batch travels as its payload, never with what was decoded from it --------
+
+    def refuse(self, held: dict[str, Any], reason: str, at: Any = None) -> None:
+        """Add what the source read but could not make a row of, and where it read it."""
+        if at is not None and self.rejected_at is None:
+            self.rejected_at = [None] * len(self.rejected)
+        self.rejected.append((held, reason))
+        if self.rejected_at is not None:
+            self.rejected_at.append(at)
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self.__slots__}

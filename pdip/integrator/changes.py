@@ -39,10 +39,16 @@ COLUMNS = (ENTRY_COLUMN,)
 
 
 def entries_batch(
-    entries: Iterable[ChangeLogEntry], position: Any = None, rejected: list[tuple[dict[str, Any], str]] | None = None
+    entries: Iterable[ChangeLogEntry],
+    position: Any = None,
+    rejected: list[tuple[dict[str, Any], str]] | None = None,
+    rejected_at: list[Any] | None = None,
 ) -> Batch:
-    """A change-log batch of `entries`; `rejected` is what the source could not read as an entry."""
-    return Batch(COLUMNS, [(entry,) for entry in entries], position=position, rejected=rejected)
+    """A change-log batch of `entries`; `rejected` is what the source could not read as an entry
+    (and `rejected_at` where it read each, when it knows)."""
+    return Batch(
+        COLUMNS, [(entry,) for entry in entries], position=position, rejected=rejected, rejected_at=rejected_at
+    )
 
 
 def batch_entries(batch: Batch) -> list[ChangeLogEntry]:

@@ -206,7 +206,7 @@ class StateStore(ISingleton):
             {
                 "execution_id": execution_id,
                 "integration": integration,
-                "position": _dump(positions[index] if positions else position),
+                "position": _dump(position if not positions or positions[index] is None else positions[index]),
                 "row": dumps(row),
                 "reason": reason,
                 "created_at": now,

@@ -87,7 +87,7 @@ class CliHistoryTest(unittest.TestCase):
         self.assertEqual(line.index('{"file"'), header.index("POSITION"))
         self.assertEqual(line.index('{"id"'), header.index("ROW"))
         self.assertIn("in.csv:3: column 'amount': expected decimal, got 'oops'", line)
-        self.assertIn('{"file":"in.csv","row":3}', line)
+        self.assertIn('{"file":"in.csv","line":3}', line)
         self.assertIn('{"id":"2","amount":"oops"}', line)
 
     def test_dead_letters_as_json_lines_and_csv(self):
@@ -98,7 +98,7 @@ class CliHistoryTest(unittest.TestCase):
         self.assertEqual(len(letters), 1)
         self.assertEqual(letters[0]["integration"], "items")
         self.assertEqual(letters[0]["reason"], "in.csv:3: column 'amount': expected decimal, got 'oops'")
-        self.assertEqual(letters[0]["position"], {"file": "in.csv", "row": 3})
+        self.assertEqual(letters[0]["position"], {"file": "in.csv", "line": 3})
         self.assertEqual(letters[0]["row"], {"id": "2", "amount": "oops"})
         self.assertRegex(letters[0]["created_at"], r"^\d{4}-\d\d-\d\dT")
         code, out, _ = self.pdip("dead-letters", "e1", "--format", "csv", "--root", str(self.root))
@@ -108,7 +108,7 @@ class CliHistoryTest(unittest.TestCase):
         self.assertEqual(list(records[0]), ["integration", "reason", "position", "row", "created_at"])
         self.assertEqual(records[0]["integration"], "items")
         self.assertEqual(json.loads(records[0]["row"]), {"id": "2", "amount": "oops"})
-        self.assertEqual(json.loads(records[0]["position"]), {"file": "in.csv", "row": 3})
+        self.assertEqual(json.loads(records[0]["position"]), {"file": "in.csv", "line": 3})
 
     def test_dead_letters_by_integration_and_limit(self):
         self.first_run()

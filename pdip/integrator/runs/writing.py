@@ -71,7 +71,7 @@ class BatchWriter:
         started = time.perf_counter()
         partition = batch.partition or ""
         if batch.rejected:
-            self.report(RowsRefused(partition, batch.position, plain_rows(batch.rejected)))
+            self.report(RowsRefused(partition, batch.position, plain_rows(batch.rejected), batch.rejected_at))
         ready = batch if transformed else with_policy(self.policy, self.integration, batch)
         self.prepare(ready.columns)
         written = self.target.write(ready)
@@ -119,7 +119,7 @@ def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -
         applied = policy.apply_batch(batch, scope)
     applied.partition = batch.partition
     if applied is not batch:
-        applied.rejected = batch.rejected
+        applied.rejected, applied.rejected_at = batch.rejected, batch.rejected_at
         if len(applied) == len(batch):  # the same rows in the same order: each still knows where it was read
             applied.origins = batch.origins
     return applied

@@ -196,7 +196,11 @@ class FileIntegrationTest(unittest.TestCase):
         )
         self.assertRegex(letters[2]["reason"], r"^events.jsonl:2: not valid JSON: ")
         self.assertEqual(letters[3]["reason"], "events.jsonl:3: expected a JSON object, got list")
-        self.assertEqual(letters[0]["position"], {"file": "orders.csv", "row": 4})
+        # each where it was read, not where its batch ended
+        self.assertEqual(
+            [letter["position"] for letter in letters[:2]], [{"file": "orders.csv", "line": n} for n in (3, 4)]
+        )
+        self.assertEqual(letters[2]["position"], {"file": "events.jsonl", "line": 2})
         self.assertEqual([event.rows for event in self.dead_lettered], [2, 2])
         self.assertEqual((self.root / "out/events.csv").read_text(), "id\n1\n4\n")
 

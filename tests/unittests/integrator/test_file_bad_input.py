@@ -249,6 +249,7 @@ class IntegrateBadFilesTest(FileTestCase):
             [(letter["row"], letter["reason"]) for letter in letters],
             [({"line": "16,name 16\\xff"}, "a.csv:17: invalid utf-8 byte 0xff at column 11")],
         )
+        self.assertEqual(letters[0]["position"], {"file": "a.csv", "line": 17})  # its own line, not the batch's end
 
     def test_a_bad_json_lines_line_is_dead_lettered_in_rows_and_in_changes_mode(self):
         self.file(

@@ -49,6 +49,7 @@ class JsonLinesChangesSource(Source):
         resume = request.resume if isinstance(request.resume, dict) else None
         entries: list[ChangeLogEntry] = []
         rejected: list[tuple[dict[str, Any], str]] = []
+        rejected_at: list[dict[str, Any]] = []  # where each refused line is
         position: dict[str, Any] | None = None
         for path, name in source_files(self.settings, jsonl.FORMAT.suffixes, self.context, self.label):
             if resume is not None and name < resume["file"]:
@@ -58,16 +59,18 @@ class JsonLinesChangesSource(Source):
                 for number, text in lines:
                     if number <= skip:
                         continue
+                    refused = len(rejected)
                     if isinstance(text, Malformed):
                         rejected.append((text.row, f"{name}:{number}: {text.problem}"))
                     else:
                         self._decode(text, name, number, entries, rejected)
+                    rejected_at.extend({"file": name, "line": number} for _ in range(len(rejected) - refused))
                     position = {"file": name, "line": number}
                     if len(entries) + len(rejected) >= request.batch_size:
-                        yield entries_batch(entries, position, rejected)
-                        entries, rejected = [], []
+                        yield entries_batch(entries, position, rejected, rejected_at)
+                        entries, rejected, rejected_at = [], [], []
         if entries or rejected:
-            yield entries_batch(entries, position, rejected)
+            yield entries_batch(entries, position, rejected, rejected_at)
 
     @staticmethod
     def _decode(text: str, name: str, number: int, entries: list, rejected: list) -> None:

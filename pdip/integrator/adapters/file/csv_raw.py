@@ -218,18 +218,21 @@ def decode_csv(batch: Batch) -> list[tuple]:
             return rows
         except csv.Error as error:
             found.clear()
-            batch.rejected.append(({}, f"{file}:{line}: {csv_problem(error, limit)}"))
+            batch.refuse({}, f"{file}:{line}: {csv_problem(error, limit)}", {"file": file, "line": line})
             continue
         held = dict(zip(batch.columns, fields, strict=False))  # the fields there are, by column
         if found:
             bad = found[0]
             found.clear()
             held = {column: shown(value) for column, value in held.items()}
-            batch.rejected.append((held, f"{file}:{line + bad.line - before - 1}: {bad.problem('utf-8')}"))
+            at = line + bad.line - before - 1
+            batch.refuse(held, f"{file}:{at}: {bad.problem('utf-8')}", {"file": file, "line": at})
         elif len(fields) != width:
-            batch.rejected.append((held, f"{file}:{line}: expected {width} fields, got {len(fields)}"))
+            batch.refuse(
+                held, f"{file}:{line}: expected {width} fields, got {len(fields)}", {"file": file, "line": line}
+            )
         elif measures and too_long(fields, limit):
-            batch.rejected.append(({}, f"{file}:{line}: {longer_than(limit)}"))
+            batch.refuse({}, f"{file}:{line}: {longer_than(limit)}", {"file": file, "line": line})
         else:
             rows.append(tuple([None if field == null else field for field in fields]))
             origins.numbers.append(line)

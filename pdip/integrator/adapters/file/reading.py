@@ -112,6 +112,7 @@ class RowReader(FileReader):
         explicit, first = wanted is not None, None
         rows: list[tuple] = []
         rejected: list[tuple[dict[str, Any], str]] = []
+        rejected_at: list[dict[str, Any]] = []  # where each refused line is
         origins = RowLines()
         position = None
         for path, name in files:
@@ -131,23 +132,34 @@ class RowReader(FileReader):
                         continue
                     if isinstance(values, Malformed):
                         rejected.append((values.row, f"{name}:{line}: {values.problem}"))
+                        rejected_at.append({"file": name, "line": line})
                     else:
                         row, problem = plan.apply(values)
                         if problem is not None:
                             rejected.append(
                                 (dict(zip(reader.columns, values, strict=True)), f"{name}:{line}: {problem}")
                             )
+                            rejected_at.append({"file": name, "line": line})
                         elif row is not None:
                             rows.append(row)
                             numbers.append(line)
                     if len(rows) + len(rejected) >= request.batch_size:
                         position = {"file": name, "row": count}
-                        yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
-                        rows, rejected, origins = [], [], RowLines([], [(0, name)])
+                        yield Batch(
+                            wanted or [],
+                            rows,
+                            position=position,
+                            rejected=rejected,
+                            origins=origins,
+                            rejected_at=rejected_at,
+                        )
+                        rows, rejected, rejected_at, origins = [], [], [], RowLines([], [(0, name)])
                         numbers = origins.numbers
             position = {"file": name, "row": count}
         if rows or rejected:
-            yield Batch(wanted or [], rows, position=position, rejected=rejected, origins=origins)
+            yield Batch(
+                wanted or [], rows, position=position, rejected=rejected, origins=origins, rejected_at=rejected_at
+            )
 
     def schema(self, path: Path, name: str, wanted: list[str] | None) -> Any:
         """The `types:` setting of the file's columns, or of the `wanted` ones."""
