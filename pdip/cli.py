@@ -207,7 +207,11 @@ def _load(arguments: argparse.Namespace, command: str):
         configuration = pdi.configuration
         connections = configuration.get("CONNECTIONS") or {}
         registry = pdi.get(AdapterRegistry)  # kinds it does not know are refused before anything runs
-        return pdi, load_operation(Operation, path, connections, None, where=configuration.where, registry=registry)
+        executor = getattr(arguments, "executor", None)
+        loaded = load_operation(
+            Operation, path, connections, None, where=configuration.where, registry=registry, executor_override=executor
+        )
+        return pdi, loaded
     except (PdiConfigurationError, OSError) as error:
         if pdi is not None:
             pdi.cleanup()
@@ -261,26 +265,14 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    """Everything that can be checked without moving data: the file, its kinds and settings
-    (when loaded), sources that cannot be read and targets that cannot be written, and what
-    the executor (the operation's, or --executor) cannot run."""
-    from pdip.integrator.adapters.registry import AdapterRegistry
-    from pdip.integrator.checks import adapter_problems, executor_problems
-
+    """Everything that can be checked without moving data, all at once: the file, its kinds and
+    settings, sources that cannot be read and targets that cannot be written, and what the
+    executor (the operation's, or --executor) cannot run."""
     try:
         pdi, operation = _load(arguments, "validate")
     except _InvalidOperation:
         return 2
-    with pdi:
-        registry = pdi.get(AdapterRegistry)
-        problems = [
-            *adapter_problems(operation, registry),
-            *executor_problems(operation, registry, arguments.executor),
-        ]
-    if problems:
-        where = operation.source_file.name if operation.source_file else operation.name
-        _report("validate", [f"{where}: {problem}" for problem in problems])
-        return 2
+    pdi.cleanup()
     print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
     return 0
 

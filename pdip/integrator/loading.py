@@ -26,7 +26,7 @@ from pdip.configuration.loader import Document, read_document
 from pdip.configuration.settings import SettingProblem
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.checks import connection_problems, endpoints
+from pdip.integrator.checks import adapter_problems, connection_problems, endpoints, executor_problems
 from pdip.integrator.errors import OperationError, refuse_unknown
 from pdip.integrator.executors import EXECUTORS
 from pdip.integrator.integrations import Connection, Integration
@@ -45,13 +45,16 @@ def load_operation(
     environ: Mapping[str, str] | None,
     where: Callable[[str], str | None] | None = None,
     registry: AdapterRegistry | None = None,
+    executor_override: str | None = None,
 ) -> Operation:
     """The operation in `path`, or `OperationError` listing every problem of the file.
 
     `where(dotted key path)` names the file and line of a key of `connections` (application.yml's
     `CONNECTIONS`, through `Configuration.where`). Every endpoint's settings are checked against
     its kind's declaration; a kind `registry` does not know is a problem only when a registry is
-    given (without one, an adapter may still be registered before the run)."""
+    given (without one, an adapter may still be registered before the run); with a registry,
+    what the adapters and the executor (`executor_override`, else the file's) cannot do is among the
+    problems too, so that one pass shows them all."""
     document = read_document(path, dict(os.environ if environ is None else environ))
     data = document.data
     where_file = path.name
@@ -88,10 +91,8 @@ def load_operation(
                 message = f"{located(index, role, connection, problem)}: {problem.detail}"
                 if message not in problems:  # a named connection used twice is one problem
                     problems.append(message)
-    if problems:
-        raise OperationError("; ".join(problems), problems)
     scheduler = data.get("scheduler")
-    return operation(
+    loaded = operation(
         name=str(data.get("name") or path.stem),
         integrations=[integration for _, integration in integrations],
         executor=executor,
@@ -99,6 +100,13 @@ def load_operation(
         scheduler=None if scheduler is None else str(scheduler),
         retries=retries,
     )
+    if registry is not None and integrations:
+        chosen = next((name for name in (executor_override, executor) if name in EXECUTORS), None)
+        what_runs = adapter_problems(loaded, registry) + (executor_problems(loaded, registry, chosen) if chosen else [])
+        problems.extend(f"{where_file}: {problem}" for problem in what_runs)
+    if problems:
+        raise OperationError("; ".join(problems), problems)
+    return loaded
 
 
 class _Locations:

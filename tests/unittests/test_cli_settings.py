@@ -50,6 +50,16 @@ class ValidateTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("op.yml: integration 'files': a parquet target is written whole at the end", err)
 
+    def test_settings_adapters_and_the_executor_are_reported_in_one_pass(self):
+        both = TYPO.replace("  - name: b\n", "  - name: b\n    parallelism: 2\n")
+        with application({"op.yml": both}) as (root, _):
+            code, _, err = run("validate", str(root / "op.yml"), "--executor", "dask")
+        self.assertEqual(code, 2)
+        self.assertIn("pdip validate: 5 problems", err)
+        self.assertRegex(err, r"op.yml:7: integrations\[0\].target.databse: .*did you mean 'database'\?")
+        self.assertIn("op.yml: integration 'b': parallelism: 2, but a memory source is read whole", err)
+        self.assertIn("op.yml: integration 'a': a memory source lives in the calling process", err)
+
     def test_an_executor_the_registry_does_not_know_is_refused_before_anything_runs(self):
         with application({"op.yml": GOOD}) as (root, _):
             code, _, err = run("run", str(root / "op.yml"), "--executor", "cluster")
