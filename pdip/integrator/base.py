@@ -34,7 +34,8 @@ from pdip.integrator.events import (
     OperationFinished,
     OperationStarted,
 )
-from pdip.integrator.executors import Endpoints, Executor, children, executor_for
+from pdip.integrator.executors import Endpoints, Executor, executor_for
+from pdip.integrator.executors import children as _children  # noqa: F401 - importing it registers the listener below
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.results import ExecutionResult, IntegrationResult, RunContext
 from pdip.integrator.runs.planning import plan_reads
@@ -44,9 +45,8 @@ from pdip.logging.loggers.console import ConsoleLogger
 
 E = TypeVar("E", bound=Event)
 
-# Database connections opened from here on are known to the child processes forked later, which
-# forget them before anything else (`children.forget_inherited_connections`).
-assert children.forget_inherited_connections
+# Importing `executors.children` above registers a SQLAlchemy listener: database connections
+# opened from here on are known to the child processes forked later, which forget them first.
 
 
 class Integrator(ISingleton):

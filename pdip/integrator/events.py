@@ -1,7 +1,7 @@
 """Events an operation raises while it runs; subscribe with `integrator.subscribe(Type, callback)`.
 
-Plain dataclasses with simple fields, so they cross process boundaries (pickled through a queue)
-and reach the parent's subscribers unchanged and in order.
+Plain dataclasses with simple fields. They are raised in the calling process, from what the
+workers report (`runs.reporting.Progress`), so subscribers hear them in order whatever the executor.
 """
 
 from __future__ import annotations
