@@ -1,7 +1,13 @@
 """The data layer: entities with audit, tenant and soft delete; repositories; unit of work; outbox; seeds."""
 
 from pdip.data.domain import Entity, Tracked
-from pdip.data.errors import ConstraintViolationError, DataError, EntityNotFoundError, TenantMismatchError
+from pdip.data.errors import (
+    ConstraintViolationError,
+    DataError,
+    EntityNotFoundError,
+    EntityNotStoredError,
+    TenantMismatchError,
+)
 from pdip.data.outbox import ChangeLogReader
 from pdip.data.provider import RepositoryProvider
 from pdip.data.repository import Page, Repository
@@ -17,6 +23,7 @@ __all__ = [
     "DatabaseSessionManager",
     "Entity",
     "EntityNotFoundError",
+    "EntityNotStoredError",
     "Page",
     "Repository",
     "RepositoryProvider",

@@ -34,3 +34,10 @@ class EntityNotFoundError(DataError, LookupError):
 
     def __init__(self, entity: str, entity_id: object):
         super().__init__(f"no {entity} with Id {entity_id} for the current tenant")
+
+
+class EntityNotStoredError(DataError):
+    """An entity that was never inserted was given to a method that changes a stored row."""
+
+    def __init__(self, entity: str):
+        super().__init__(f"{entity} is not stored yet: insert it before updating or deleting it")

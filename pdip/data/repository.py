@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pdip.data.domain import Entity
-from pdip.data.errors import EntityNotFoundError, TenantMismatchError
+from pdip.data.errors import EntityNotFoundError, EntityNotStoredError, TenantMismatchError
 from pdip.data.tenancy import current_tenant
 
 T = TypeVar("T", bound=Entity)
@@ -106,8 +106,10 @@ class Repository(Generic[T]):
         return entities
 
     def update(self, entity: T) -> T:
-        """Flush the changes made to `entity` (audit columns are stamped; the tenant is checked)."""
-        self._require_own(entity)
+        """Flush the changes made to `entity` (audit columns are stamped; the tenant is checked).
+        Returns the instance this unit of work holds: `entity` itself, or, for an entity kept
+        from a unit of work that has ended, the stored row with the caller's changes applied."""
+        entity = self._require_own(self._attached(entity))
         self.session.flush([entity])
         return entity
 
@@ -134,11 +136,25 @@ class Repository(Generic[T]):
 
     def _resolve(self, entity_or_id: T | uuid.UUID | str, include_deleted: bool = False) -> T:
         if isinstance(entity_or_id, self.entity):
-            return self._require_own(entity_or_id)
+            return self._require_own(self._attached(entity_or_id))
         entity = self.get_by_id(entity_or_id, include_deleted=include_deleted)
         if entity is None:
             raise EntityNotFoundError(self.entity.__name__, entity_or_id)
         return entity
+
+    def _attached(self, entity: T) -> T:
+        """`entity` as this session holds it. A flush passes over objects the session does not
+        hold, so an entity kept from an ended unit of work would otherwise be "updated" without
+        a statement or a change-log entry. It is loaded here (for the current tenant only) and
+        the caller's values merged onto it, which records what changed."""
+        if entity in self.session:
+            return entity
+        identity = sa.inspect(entity).identity
+        if identity is None:
+            raise EntityNotStoredError(self.entity.__name__)
+        if self.get_by_id(identity[0], include_deleted=True) is None:
+            raise EntityNotFoundError(self.entity.__name__, identity[0])
+        return self.session.merge(entity)
 
     def _require_own(self, entity: T) -> T:
         """A row another tenant owns is refused even when the caller holds the object itself."""

@@ -85,6 +85,7 @@ EXPECTED = {
         "DatabaseSessionManager",
         "Entity",
         "EntityNotFoundError",
+        "EntityNotStoredError",
         "Page",
         "Repository",
         "RepositoryProvider",

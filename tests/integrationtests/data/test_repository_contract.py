@@ -16,6 +16,7 @@ from pdip.data import (
     DatabaseSessionManager,
     Entity,
     EntityNotFoundError,
+    EntityNotStoredError,
     RepositoryProvider,
     Seed,
     SeedRunner,
@@ -152,6 +153,55 @@ class RepositoryContract:
             self.provider.commit()
         self.assertEqual(note.UpdateUserId, "bob")
         self.assertIsNotNone(note.UpdateUserTime)
+
+    def test_an_entity_of_an_ended_unit_of_work_is_updated_and_logged(self):
+        """A service keeps an entity between requests: updating it in a later scope must store
+        the change and its change-log entry, not flush nothing."""
+        with tenant("t1"):
+            note = self.notes.insert(ContractNote(title="kept"))
+            self.provider.commit()
+        self.scope.__exit__(None, None, None)
+        self.scope = self.pdi.scope()
+        self.scope.__enter__()
+        self.provider = self.pdi.get(RepositoryProvider)
+        notes = self.provider.get(ContractNote)
+        note.title = "changed later"
+        with tenant("t1"):
+            stored = notes.update(note)
+            self.provider.commit()
+            self.assertEqual(notes.get_by_id(note.Id).title, "changed later")
+        self.assertEqual(stored.title, "changed later")
+        updates = [entry for entry in self.entries() if entry.action == "update"]
+        self.assertEqual(
+            [(entry.before["title"], entry.after["title"]) for entry in updates], [("kept", "changed later")]
+        )
+
+    def test_an_entity_of_an_ended_unit_of_work_is_deleted(self):
+        with tenant("t1"):
+            note = self.notes.insert(ContractNote(title="to go"))
+            self.provider.commit()
+            self.provider.close()
+            notes = self.provider.get(ContractNote)
+            notes.delete(note)
+            self.provider.commit()
+            self.assertIsNone(notes.get_by_id(note.Id))
+
+    def test_updating_an_entity_never_inserted_is_refused(self):
+        with self.assertRaisesRegex(EntityNotStoredError, "ContractNote is not stored yet: insert it"):
+            self.notes.update(ContractNote(title="new"))
+
+    def test_an_ended_unit_of_works_entity_of_another_tenant_is_not_changed(self):
+        with tenant("t1"):
+            note = self.notes.insert(ContractNote(title="theirs"))
+            self.provider.commit()
+        self.provider.close()
+        notes = self.provider.get(ContractNote)
+        note.title = "hijacked"
+        with tenant("t2"), self.assertRaises(EntityNotFoundError):
+            notes.update(note)
+        self.provider.rollback()
+        with tenant("t1"):
+            self.assertEqual(notes.get_by_id(note.Id).title, "theirs")
 
     def test_another_tenants_row_can_be_neither_read_nor_changed(self):
         with tenant("t1"):
