@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from pdip.data.bulk import bulk_insert
 from pdip.data.domain import Entity, EntityBase, is_tracked
+from pdip.data.wakeups import wakeup_for
 from pdip.tracking.actors import current_actor
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.table import ENTRY_COLUMNS, change_log_table, entry_values, row_to_entry
@@ -159,6 +160,24 @@ class ChangeLogReader:
                     yield entries, last
                 if len(rows) < size:
                     return last, False
+
+    def follow(self, after: int, batch_size: int, idle: float) -> Iterator[tuple[list[ChangeLogEntry], int]]:
+        """What `batches` gives, without end: once everything final is read it waits for more
+        (`pdip.data.wakeups`: woken by the writers' commits on PostgreSQL, polled elsewhere;
+        `idle` seconds at most)."""
+        wakeup = wakeup_for(self.engine, self.table, idle)
+        try:
+            last = after
+            while True:
+                found = False
+                for entries, position in self.batches(last, batch_size):
+                    found = found or position > last
+                    last = position
+                    yield entries, position
+                if not self.held_back:  # held back at a gap, it has waited already
+                    wakeup.wait(found)
+        finally:
+            wakeup.close()
 
     def last_sequence(self) -> int:
         with self.engine.connect() as connection:

@@ -40,7 +40,7 @@ SETTINGS = (
     Setting("tombstones", bool, default=False, help="a change-log target sends a tombstone after a delete"),
     Setting("partitions", int, default=1, help="partitions of a topic the target creates"),
     Setting("compacted", bool, default=False, help="a topic the target creates is compacted"),
-    Setting("poll_timeout", float, default=1.0, help="seconds a source waits for messages"),
+    Setting("poll_timeout", float, default=1.0, help="seconds a source with nothing in hand waits for messages"),
     Setting("delivery_timeout", float, default=120.0, help="seconds a target waits for the broker's confirmation"),
     Setting("options", dict[str, Any], secret=True, help="librdkafka client options by their own names"),
     Setting("security_protocol", str),

@@ -24,9 +24,13 @@ TABLE_NAME = "pdip_change_log"
 _UTC_TIME = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+WAKE_TRIGGER = "pdip_wake"
+
+
 def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str | None = None) -> sa.Table:
-    """The change-log table's definition, added to `metadata`."""
-    return sa.Table(
+    """The change-log table's definition, added to `metadata`. On PostgreSQL it is created with
+    its wake-up trigger (`wake_trigger_sql`)."""
+    table = sa.Table(
         name,
         metadata,
         sa.Column("sequence", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -44,6 +48,30 @@ def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str 
         sa.Column("extra", sa.Text),
         schema=schema,
     )
+    sa.event.listen(table, "after_create", _create_wake_trigger)
+    return table
+
+
+def wake_trigger_sql(table: sa.Table, preparer: sa.sql.compiler.IdentifierPreparer) -> list[str]:
+    """PostgreSQL statements that make every insert into `table` send a notification on the
+    channel named after the table, from the writer's own transaction: it is delivered when (and
+    only if) the entries are committed, so a relay `LISTEN`ing there wakes as they become
+    readable. One notification per statement (and PostgreSQL folds equal ones of a transaction
+    into one), so a bulk write costs one, not one per row."""
+    quoted = preparer.format_table(table)
+    function = f"{preparer.quote_schema(table.schema)}.pdip_wake_relay" if table.schema else "pdip_wake_relay"
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$",
+        f"DROP TRIGGER IF EXISTS {WAKE_TRIGGER} ON {quoted}",
+        f"CREATE TRIGGER {WAKE_TRIGGER} AFTER INSERT ON {quoted} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+    ]
+
+
+def _create_wake_trigger(table: sa.Table, connection: sa.Connection, **_: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        for statement in wake_trigger_sql(table, connection.dialect.identifier_preparer):
+            connection.exec_driver_sql(statement)
 
 
 # The columns `entry_values` fills, in the table's order (the database assigns `sequence`).

@@ -147,18 +147,29 @@ def _read(
 ) -> None:
     """A reader process: every batch down the pipe, then its last word; what the writer
     acknowledges reaches the source between batches and until the writer says CLOSE. The
-    registry is the parent's, inherited by the fork: adapters an application registered work here."""
+    registry is the parent's, inherited by the fork: adapters an application registered work here.
+
+    A reader is at most `IN_FLIGHT` batches ahead of the writer's acknowledgements: it reads on
+    while the writer writes, but a source that is always caught up (a followed stream, the
+    outbox) does not fill the pipe with one-entry batches the writer would then commit one by
+    one, falling behind; what comes in the meantime is taken by the next read, in one batch."""
     source = None
     try:
         source = registry.source(store, context, mode)
+        ahead = 0
         for batch in source.read(request):
-            _pass_acknowledgements(source, channel, wait=False)
+            ahead -= _pass_acknowledgements(source, channel)
             rows_read = len(batch)
             if transform is not None:  # the policy runs here, beside the reading, not in the writer
                 batch = transform(batch)
             channel.send(BatchRead(batch, rows_read))
+            ahead += 1
+            if ahead >= IN_FLIGHT:
+                ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
         channel.send(PartitionDone(request.partition or ""))
-        _pass_acknowledgements(source, channel, wait=True)
+        _pass_acknowledgements(source, channel, until_close=True)
+    except _WriterClosed:  # the writer stopped early: nothing more is wanted
+        pass
     except BaseException:  # noqa: BLE001 - whatever stops the reader is reported to the writer
         tell(channel, PartitionFailed(request.partition or "", traceback.format_exc()))  # unless the writer is gone
     finally:
@@ -166,11 +177,24 @@ def _read(
             source.close()
 
 
-def _pass_acknowledgements(source: Source, channel: Connection, wait: bool) -> None:
-    """Hand the writer's acknowledgements to the source: those waiting now, or (`wait`) all of
-    them until the writer says CLOSE (a writer that is gone ends the pipe: EOFError)."""
-    while wait or channel.poll():
+IN_FLIGHT = 2  # batches a reader sends before it waits for the writer's acknowledgement
+
+
+class _WriterClosed(Exception):
+    """The writer said CLOSE before the reader was done."""
+
+
+def _pass_acknowledgements(source: Source, channel: Connection, at_least: int = 0, until_close: bool = False) -> int:
+    """Hand the writer's acknowledgements to the source: those waiting now, waiting for
+    `at_least` of them, or (`until_close`) all of them until the writer says CLOSE (a writer
+    that is gone ends the pipe: EOFError). Returns how many were passed."""
+    passed = 0
+    while until_close or passed < at_least or channel.poll():
         message = channel.recv()
         if isinstance(message, str) and message == CLOSE:
-            return
+            if until_close:
+                return passed
+            raise _WriterClosed
         source.acknowledge(message.position)
+        passed += 1
+    return passed

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import json
+import threading
+import time
 import unittest
 from decimal import Decimal
 
@@ -174,6 +176,22 @@ class KafkaRowsTest(unittest.TestCase):
             written(self.bootstrap, topic, rows=ROWS[3:5])
             batch = next(stream)
             self.assertEqual(([row[0] for row in batch], batch.position), ([3, 4], {topic: {"0": 5}}))
+            stream.close()
+        finally:
+            source.close()
+
+    def test_a_follower_hands_over_what_arrived_without_waiting_for_a_full_batch(self):
+        """`poll_timeout` bounds only the wait with nothing in hand: a message that arrives
+        goes out as soon as nothing more is queued behind it, not when a batch timer expires."""
+        topic = create_topic(self.bootstrap, topic_name("prompt"))
+        source = KafkaSource(kafka(self.bootstrap, topic, group=topic, poll_timeout=30), Context())
+        try:
+            stream = source.read(ReadRequest(1000, follow=True, bounds=[[topic, 0]]))
+            for rows in (ROWS[:2], ROWS[2:3]):
+                threading.Timer(0.5, written, (self.bootstrap, topic), {"rows": rows}).start()
+                started = time.monotonic()
+                self.assertEqual([row[0] for row in next(stream)], [row["id"] for row in rows])
+                self.assertLess(time.monotonic() - started, 5.0, "handed over at once, not after poll_timeout")
             stream.close()
         finally:
             source.close()

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class NumbersSource(Source):
         start = request.resume if request.resume is not None else low
         for first in range(start, high, request.batch_size):
             last = min(first + request.batch_size, high)
+            _note(self.connection.get("events"), f"read {last}")
             yield Batch(["n", "password"], [(n, f"secret-{n}") for n in range(first, last)], position=last)
 
     def partitions(self, request, count):
@@ -38,6 +40,12 @@ class NumbersSource(Source):
         if acks:
             with open(acks, "a", encoding="utf-8") as file:
                 file.write(f"{position}\n")
+
+
+def _note(events, line):
+    if events:
+        with open(events, "a", encoding="utf-8") as file:
+            file.write(f"{line}\n")
 
 
 class StreamSource(NumbersSource):
@@ -77,6 +85,16 @@ class PositionTarget(CollectingTarget):
             del positions[name]
 
 
+class SlowTarget(CollectingTarget):
+    """Takes a while over each batch and notes it in the file `events`."""
+
+    def write(self, batch):
+        time.sleep(0.01)
+        written = super().write(batch)
+        _note(self.connection.get("events"), f"wrote {batch.position}")
+        return written
+
+
 class StagedTarget(CollectingTarget):
     commits_per_batch = False
 
@@ -109,6 +127,7 @@ ADAPTERS = [
     Adapter(("collect",), None, CollectingTarget),
     Adapter(("positions",), None, PositionTarget, Capabilities(stores_positions=True)),
     Adapter(("staged",), None, StagedTarget),
+    Adapter(("slow",), None, SlowTarget),
     Adapter(("entries",), EntriesSource, EntriesTarget, mode="changes"),
 ]
 
@@ -130,9 +149,11 @@ class RunsTest(unittest.TestCase):
 
     def numbers(self, name="copy", total=20, target="collect", source="numbers", **settings):
         target_settings = {key: settings.pop(key) for key in ("fail_at", "interrupt", "store") if key in settings}
+        events = settings.pop("events", None)
+        target_settings.update({"events": events} if events else {})
         return Integration(
             name,
-            source=Connection(source, {"total": total, "acks": settings.pop("acks", None)}),
+            source=Connection(source, {"total": total, "acks": settings.pop("acks", None), "events": events}),
             target=Connection(target, target_settings),
             **settings,
         )
@@ -153,6 +174,22 @@ class RunsTest(unittest.TestCase):
         self.assertEqual(self.state.checkpoint("numbers", "copy").positions, {"1/3": 10, "2/3": 20, "3/3": 30})
         acknowledged = sorted(int(line) for line in acks.read_text().split())
         self.assertEqual(acknowledged, [4, 8, 10, 14, 18, 20, 24, 28, 30])
+
+    def test_a_reader_process_waits_for_the_writer_instead_of_queueing_small_batches(self):
+        """A reader at most two batches ahead: what arrives while the writer is busy goes into
+        the next read (one bigger batch) instead of queueing many small ones in the pipe."""
+        events = self.root / "events.txt"
+        operation = self.operation(
+            self.numbers(total=30, batch_size=1, target="slow", events=str(events)), executor="process"
+        )
+        result = self.integrator.integrate(operation)
+        self.assertTrue(result.ok, result["copy"].error)
+        self.assertEqual(self.written(), list(range(30)))
+        lines = events.read_text().split("\n")
+        for index, line in enumerate(lines):
+            if line.startswith("read "):
+                batch, wrote_before = int(line.split()[1]), sum(1 for seen in lines[:index] if seen.startswith("wrote"))
+                self.assertGreaterEqual(wrote_before, batch - 2, f"batch {batch} read ahead of the writer")
 
     def test_a_writer_that_fails_ends_its_reader_processes(self):
         import multiprocessing

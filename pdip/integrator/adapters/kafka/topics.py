@@ -208,33 +208,29 @@ class KafkaSource(Source):
         consumer.subscribe(list(self.settings.topics), on_assign=on_assign, on_revoke=on_revoke)
 
     def _batches(self, consumer: Any, request: ReadRequest) -> Iterator[Batch]:
-        """Batches of up to `batch_size` messages. What the fetch queue holds is taken at once;
-        only when it is empty does the read wait, for the next message or a partition's end,
-        up to `poll_timeout`. A batch goes out when it is full, when nothing came within that
-        wait, when every partition has ended, or when it has been open `poll_timeout` (so a
-        followed topic that trickles still delivers within about that time)."""
+        """Batches of up to `batch_size` messages. What the fetch queue holds is taken at once,
+        and a batch goes out when it is full, when every partition has ended, or as soon as
+        the queue holds nothing more: a message that trickles in is handed over at once, and
+        a busy topic fills batches anyway (the fetcher refills the queue while the target
+        writes). Only with nothing in hand does the read wait, for the next message or a
+        partition's end, up to `poll_timeout`."""
         ended: set[tuple[str, int]] = set()
         items: list[Any] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         size, timeout = request.batch_size, self.settings.poll_timeout
-        opened = 0.0  # when the batch being filled took its first message
         while True:
             wanted = max(1, size - len(items) - len(rejected))
             messages = consumer.consume(num_messages=wanted, timeout=0)
-            if not messages:  # a batch call with a timeout would wait for all `wanted` messages
+            if not messages and not (items or rejected):  # a batch call would wait for all `wanted`
                 messages = consumer.consume(num_messages=1, timeout=timeout)
             if messages:
-                if not (items or rejected):
-                    opened = time.monotonic()
                 self._take(messages, request, items, rejected, ended)
             finished = not request.follow and self._joined and self._assigned.issubset(ended)
             if not request.follow and not self._joined:
                 self._check_assignment_wait()
-            if items or rejected:
-                full = len(items) + len(rejected) >= size
-                if full or finished or not messages or time.monotonic() - opened >= timeout:
-                    yield self._batch(items, rejected, self._position())
-                    items, rejected = [], []
+            if (items or rejected) and (not messages or finished or len(items) + len(rejected) >= size):
+                yield self._batch(items, rejected, self._position())
+                items, rejected = [], []
             if finished:
                 return
 

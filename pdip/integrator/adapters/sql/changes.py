@@ -8,8 +8,10 @@ Source: the change-log table (`pdip_change_log`, the data layer's outbox, unless
 otherwise) read in `sequence` order after the resumed position (the last sequence read), by
 the data layer's `ChangeLogReader`, which never skips an entry that a transaction still in
 flight holds below the newest one (it waits up to `poll_interval` for it, docs/adr/0013);
-`entities: [...]` keeps only those entities. With `follow` it polls every `poll_interval`
-seconds (default 1) for new entries.
+`entities: [...]` keeps only those entities. With `follow` it waits for new entries: on
+PostgreSQL it is woken by each writer's commit (a trigger on the change-log table notifies it),
+elsewhere it polls, quickly while entries come and every `poll_interval` seconds (default 1)
+at most once they stop (`pdip.data.wakeups`).
 
 Target: each entry is applied to its table by key (see `pdip.integrator.changes`): inserts are
 upserts (PostgreSQL and SQLite `INSERT .. ON CONFLICT`, MariaDB/MySQL `ON DUPLICATE KEY
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -81,16 +82,11 @@ class OutboxSource(Source):
             raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
         # the data layer's reader, which never skips an entry a transaction still in flight holds
         reader = ChangeLogReader(self.engine, self.table, self.entities, wait=self.poll_interval)
-        last = int(request.resume or 0)
-        while True:
-            for entries, position in reader.batches(last, request.batch_size):
-                last = position
-                if entries:
-                    yield entries_batch(entries, position=position)
-            if not request.follow:
-                return
-            if not reader.held_back:  # held back at a gap, it has waited already
-                time.sleep(self.poll_interval)
+        last, size = int(request.resume or 0), request.batch_size
+        batches = reader.follow(last, size, self.poll_interval) if request.follow else reader.batches(last, size)
+        for entries, position in batches:
+            if entries:
+                yield entries_batch(entries, position=position)
 
     def describe(self) -> str:
         return f"{self.engine.dialect.name}:{self.table.name} (outbox)"
@@ -578,7 +574,12 @@ ADAPTER = Adapter(
     settings=(
         *ROW_SETTINGS,  # `table` is the change-log table of a source, the table applied to of a target
         Setting("entities", str | list[str], help="a source reads only these entities"),
-        Setting("poll_interval", float, default=1.0, help="seconds between polls of a source that follows"),
+        Setting(
+            "poll_interval",
+            float,
+            default=1.0,
+            help="most seconds a following source waits between reads (PostgreSQL: woken by commits)",
+        ),
         Setting("tables", dict[str, str], help="a target's `entity: table` routes; other entities are left out"),
         Setting("entity", str, help="a target with `table` takes only this entity's entries"),
         Setting("key", str | list[str], help="a target's key columns (default: the primary key)"),

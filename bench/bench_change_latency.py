@@ -1,0 +1,363 @@
+"""How long a change takes from the writer's commit to the replica, with the default settings.
+
+    python bench/bench_change_latency.py [--seconds 20] [--rates 100,700] [--paths direct,kafka]
+
+The documented change stream, run as a user runs it: an application writes accounts through its
+repository (one change per transaction, at a steady rate), the outbox holds each change, and
+`pdip run --follow` processes move it on, with no tuning:
+
+- `direct`: one process, outbox (PostgreSQL) -> replica table (PostgreSQL).
+- `kafka`: two processes, outbox -> Kafka topic, and topic -> replica table.
+
+A trigger on the replica stamps every row it applies (`clock_timestamp()`, the same clock as
+the writer's, on this one machine) into an `applied` table, so each change's latency is its
+apply time minus the moment its commit returned. Every change writes a balance no other change
+writes (inserts of new accounts, and updates of accounts inserted seconds before), so the
+`applied` table also proves each change arrived exactly once: none missing, none applied twice.
+
+Printed per path and rate: achieved rate, p50/p90/p99/max latency, the proof, and the CPU the
+follower processes used while nothing happened (a few idle seconds after the run). The baseline,
+measured in the same run: a bare PostgreSQL `LISTEN`/`NOTIFY` round trip (commit -> a waiting
+listener wakes), the floor of any wake-up; latencies are also shown as multiples of it.
+Goals (issue #25): p99 <= 60 ms direct, <= 150 ms via Kafka, at 100 and 700 changes/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from examples.change_stream.accounts import Account  # noqa: E402 - after the repository root is importable
+from pdip import Pdi  # noqa: E402
+from pdip.data import DatabaseSessionManager, RepositoryProvider  # noqa: E402
+
+SERVER = os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DATABASE = "pdip_bench_latency"
+UPDATE_AGE = 2.0  # seconds: an update touches an account inserted this long before (never folded with it)
+IDLE_SECONDS = 4.0
+GOALS_MS = {"direct": 60, "kafka": 150}
+
+DIRECT = """
+name: latency-direct
+integrations:
+  - name: outbox-to-replica
+    mode: changes
+    source: {kind: postgresql, url: "${URL}", table: pdip_change_log}
+    target: {kind: postgresql, url: "${URL}", table: accounts_replica, key: [Id]}
+"""
+RELAY = """
+name: latency-relay
+integrations:
+  - name: outbox-to-kafka
+    mode: changes
+    source: {kind: postgresql, url: "${URL}", table: pdip_change_log}
+    target: {kind: kafka, bootstrap_servers: "${BOOTSTRAP}", topic: "${TOPIC}"}
+    create_target: true
+"""
+APPLY = """
+name: latency-apply
+integrations:
+  - name: kafka-to-replica
+    mode: changes
+    source: {kind: kafka, bootstrap_servers: "${BOOTSTRAP}", topic: "${TOPIC}", group: replica, start: earliest}
+    target: {kind: postgresql, url: "${URL}", table: accounts_replica, key: [Id]}
+"""
+
+
+def database_url() -> str:
+    return sa.make_url(SERVER).set(database=DATABASE).render_as_string(hide_password=False)
+
+
+def fresh_database() -> str:
+    admin = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
+    admin.dispose()
+    return database_url()
+
+
+def prepare_replica(url: str) -> None:
+    """The replica table, and the trigger that stamps each row applied to it."""
+    engine = sa.create_engine(url)
+    Account.__table__.to_metadata(sa.MetaData(), name="accounts_replica").create(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            'CREATE TABLE applied ("Id" uuid, "Balance" bigint, at timestamptz DEFAULT clock_timestamp())'
+        )
+        connection.exec_driver_sql(
+            "CREATE FUNCTION stamp_applied() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            'INSERT INTO applied ("Id", "Balance") VALUES (NEW."Id", NEW."Balance"); RETURN NULL; END $$'
+        )
+        connection.exec_driver_sql(
+            "CREATE TRIGGER stamp AFTER INSERT OR UPDATE ON accounts_replica"
+            " FOR EACH ROW EXECUTE FUNCTION stamp_applied()"
+        )
+    engine.dispose()
+
+
+class Writer:
+    """Writes one change per transaction through the application's repository, and notes
+    when each commit returned (wall clock, as the trigger's)."""
+
+    def __init__(self, pdi: Pdi):
+        self.pdi = pdi
+        self.committed: dict[int, float] = {}  # balance (the change's number) -> commit time
+        self.inserted: list[tuple[float, Account]] = []
+        self.updated = 0
+
+    def run(self, first: int, count: int, rate: float) -> float:
+        """Changes numbered first..first+count-1 at `rate` per second; returns the rate achieved."""
+        with self.pdi.scope():
+            provider = self.pdi.get(RepositoryProvider)
+            accounts = provider.get(Account)
+            start = time.perf_counter()
+            for number in range(first, first + count):
+                delay = start + (number - first) / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                old = self.inserted[self.updated] if self.updated < len(self.inserted) else None
+                update = number % 2 and old is not None and old[0] < time.time() - UPDATE_AGE
+                if update:
+                    account = old[1]
+                    account.Balance = number
+                    accounts.update(account)
+                    self.updated += 1
+                else:
+                    account = Account(Name=f"a{number}", Email=f"a{number}@example.com", ApiToken="t", Balance=number)
+                    accounts.insert(account)
+                provider.commit()
+                now = time.time()
+                self.committed[number] = now
+                if not update:
+                    self.inserted.append((now, account))
+            return count / (time.perf_counter() - start)
+
+
+def applied(url: str) -> list[tuple[int, float]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql('SELECT "Balance", extract(epoch FROM at) FROM applied').all()
+    engine.dispose()
+    return [(int(balance), float(at)) for balance, at in rows]
+
+
+def wait_applied(url: str, wanted: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wanted <= {balance for balance, _ in applied(url)}:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+FOLLOWERS = {"direct": [("direct.yml", DIRECT)], "kafka": [("relay.yml", RELAY), ("apply.yml", APPLY)]}
+
+
+def follow(name: str, text: str, workdir: Path, environ: dict[str, str]) -> subprocess.Popen:
+    """`pdip run <name> --follow` in a process of its own, as a user starts it."""
+    (workdir / name).write_text(text)
+    log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - the process holds it to its end
+    return subprocess.Popen(
+        [sys.executable, "-m", "pdip", "run", str(workdir / name), "--follow", "--no-progress"],
+        cwd=workdir,
+        env={**os.environ, **environ, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_topic(bootstrap: str, topic: str, timeout: float = 60) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    client = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while topic not in client.list_topics(timeout=10).topics:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the relay did not create topic {topic} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            tree = psutil.Process(process.pid)
+            for member in [tree, *tree.children(recursive=True)]:
+                times = member.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def notify_floor(url: str, rounds: int = 300) -> list[float]:
+    """Commit -> a listener wakes, in seconds, for a bare LISTEN/NOTIFY on this server."""
+    import psycopg
+
+    conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    sent: list[float] = []
+    woke: list[float] = []
+    with psycopg.connect(conninfo, autocommit=True) as listener, psycopg.connect(conninfo) as writer:
+        listener.execute("LISTEN bench_floor")
+
+        def listen() -> None:
+            for _ in listener.notifies(stop_after=rounds, timeout=30):
+                woke.append(time.time())
+
+        thread = threading.Thread(target=listen)
+        thread.start()
+        time.sleep(0.2)
+        for _ in range(rounds):
+            writer.execute("NOTIFY bench_floor")
+            writer.commit()
+            sent.append(time.time())
+            time.sleep(0.003)
+        thread.join()
+    return [max(0.0, w - s) for s, w in zip(sent, woke, strict=True)]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(path: str, rate: float, seconds: float, floor_p50: float, broker: str | None) -> dict:
+    url = fresh_database()
+    workdir = Path(tempfile.mkdtemp(prefix=f"latency-{path}-"))
+    configurations = {
+        "DATABASE": {"TYPE": "postgresql", "CONNECTION_STRING": url},
+        "APPLICATION": {"LOG_LEVEL": "WARNING"},
+    }
+    here = ROOT / "examples" / "change_stream"
+    with Pdi(root_directory=here, configurations=configurations, excluded_modules=["accounts"]) as pdi:
+        database = pdi.get(DatabaseSessionManager)
+        database.create_all()
+        prepare_replica(url)
+        environ = {"URL": url, "BOOTSTRAP": broker or "", "TOPIC": f"latency-{uuid.uuid4().hex[:8]}"}
+        writer = Writer(pdi)
+        (first, text), *others = FOLLOWERS[path]
+        processes = [follow(first, text, workdir, environ)]
+        try:
+            writer.run(0, 1, 1.0)  # the followers are ready once a first change got through
+            for name, text in others:  # the relay creates the topic with its first batch
+                wait_topic(environ["BOOTSTRAP"], environ["TOPIC"])
+                processes.append(follow(name, text, workdir, environ))
+            if not wait_applied(url, {0}, 120):
+                raise SystemExit(f"{path}: the first change never arrived; see {workdir}/*.log")
+            count = int(rate * seconds)
+            before, started = cpu_seconds(processes), time.monotonic()
+            achieved = writer.run(1, count, rate)
+            arrived = wait_applied(url, set(range(1, count + 1)), 60)
+            busy = cpu_seconds(processes)
+            busy_cpu = (busy - before) / (time.monotonic() - started)
+            time.sleep(IDLE_SECONDS)
+            idle_cpu = (cpu_seconds(processes) - busy) / IDLE_SECONDS
+        finally:
+            stop(processes)
+    stamps = [(balance, at) for balance, at in applied(url) if balance >= 1]
+    counts: dict[int, int] = {}
+    for balance, _ in stamps:
+        counts[balance] = counts.get(balance, 0) + 1
+    latencies = [at - writer.committed[balance] for balance, at in stamps if balance in writer.committed]
+    missing = [number for number in range(1, count + 1) if number not in counts]
+    twice = sum(1 for times in counts.values() if times > 1)
+    return {
+        "path": path,
+        "rate": rate,
+        "achieved": achieved,
+        "updates": writer.updated,
+        "p50": percentile(latencies, 0.50),
+        "p90": percentile(latencies, 0.90),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies),
+        "floor": floor_p50,
+        "missing": missing,
+        "updated": sorted(number for number in writer.committed if number % 2),
+        "twice": twice,
+        "arrived": arrived,
+        "idle_cpu": idle_cpu,
+        "busy_cpu": busy_cpu,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the writer writes at each rate")
+    parser.add_argument("--rates", default="100,700", help="changes per second, comma separated")
+    parser.add_argument("--paths", default="direct,kafka", help="direct, kafka or both")
+    options = parser.parse_args()
+    paths = [path.strip() for path in options.paths.split(",") if path.strip()]
+    rates = [float(rate) for rate in options.rates.split(",")]
+    fresh_database()
+    floor = notify_floor(database_url())
+    floor_p50 = statistics.median(floor)
+    floor_p99 = percentile(floor, 0.99)
+    print(f"baseline: LISTEN/NOTIFY commit -> wake p50 {floor_p50 * 1000:.2f} ms, p99 {floor_p99 * 1000:.2f} ms")
+    broker_context = None
+    bootstrap = None
+    if "kafka" in paths:
+        from tests.support.kafka_broker import configured_or_started
+
+        broker_context = configured_or_started("KAFKA_BOOTSTRAP_SERVERS", "PDIP_TEST_KAFKA_BOOTSTRAP")
+        bootstrap = broker_context.__enter__()
+    failed = False
+    try:
+        print(
+            f"{'path':8} {'rate':>5} {'achieved':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+            f" {'p99/floor':>9} {'goal':>6} {'once':>6} {'busy cpu':>9} {'idle cpu':>9}"
+        )
+        for path in paths:
+            for rate in rates:
+                result = measure(path, rate, options.seconds, floor_p50, bootstrap)
+                exact = result["arrived"] and not result["missing"] and not result["twice"]
+                goal = GOALS_MS[path]
+                met = result["p99"] * 1000 <= goal
+                failed |= not exact
+                print(
+                    f"{path:8} {rate:5.0f} {result['achieved']:8.0f}/s {result['p50'] * 1000:8.1f}"
+                    f" {result['p90'] * 1000:8.1f} {result['p99'] * 1000:8.1f} {result['max'] * 1000:8.1f}"
+                    f" {result['p99'] / floor_p50:9.0f} {('<=' if met else '>') + str(goal):>6}"
+                    f" {'yes' if exact else 'NO':>6} {result['busy_cpu'] * 100:8.1f}% {result['idle_cpu'] * 100:8.1f}%",
+                    flush=True,
+                )
+                if not exact:
+                    missing = result["missing"]
+                    print(f"  {len(missing)} changes missing ({missing[:10]}), {result['twice']} applied twice")
+    finally:
+        if broker_context is not None:
+            broker_context.__exit__(None, None, None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the writer process {peak:.0f} MiB")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""A relay that follows the outbox delivers a change as soon as it is committed, without
+polling often when nothing happens: PostgreSQL wakes it by NOTIFY from the writer's transaction
+(a trigger on the change-log table), other databases are polled quickly while changes come and
+less often as they stop. `poll_interval` is long in these tests, so a prompt delivery proves
+the wake-up, not the poll."""
+
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pdip.integrator import Connection
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.sql.changes import OutboxSource
+from pdip.integrator.changes import batch_entries
+from pdip.tracking import ChangeLogEntry
+from pdip.tracking.table import WAKE_TRIGGER, change_log_table, entry_to_row
+from tests.integrationtests.kafka.support import Context
+from tests.support import servers
+
+PROMPT = 1.0  # seconds; the poll interval is 30
+
+
+class OutboxWakeup:
+    @classmethod
+    def setUpClass(cls):
+        cls.url = cls.database_url()
+        cls.engine = sa.create_engine(cls.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.dispose()
+
+    def setUp(self):
+        self.table = change_log_table(sa.MetaData(), f"pdip_it_wake_{uuid.uuid4().hex[:8]}")
+        self.table.create(self.engine)
+        self.addCleanup(self.table.drop, self.engine)
+
+    def write(self, key):
+        with self.engine.begin() as connection:
+            connection.execute(self.table.insert(), [entry_to_row(ChangeLogEntry("insert", entity="a", key=key))])
+
+    def follow(self):
+        source = OutboxSource(
+            Connection("sql", {"url": self.url, "table": self.table.name, "poll_interval": 30}), Context()
+        )
+        self.addCleanup(source.close)
+        stream = source.read(ReadRequest(10, follow=True))
+        self.addCleanup(stream.close)
+        return stream
+
+    def delivered_after(self, stream, delay, key):
+        """Seconds from the commit of `key` (`delay` seconds from now) to its delivery."""
+        committed = []
+        timer = threading.Timer(delay, lambda: (self.write(key), committed.append(time.monotonic())))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        keys = [entry.key for entry in batch_entries(next(stream))]
+        arrived = time.monotonic()
+        self.assertEqual(keys, [key])
+        return arrived - committed[0]
+
+    def test_a_change_committed_while_the_relay_waits_is_delivered_at_once(self):
+        self.write("first")
+        stream = self.follow()
+        self.assertEqual([entry.key for entry in batch_entries(next(stream))], ["first"])
+        self.assertLess(self.delivered_after(stream, 0.3, "second"), PROMPT)
+        self.assertLess(self.delivered_after(stream, 0.05, "third"), PROMPT)
+
+
+class SqliteWakeupTest(OutboxWakeup, unittest.TestCase):
+    @classmethod
+    def database_url(cls):
+        cls.folder = tempfile.TemporaryDirectory()
+        return f"sqlite:///{Path(cls.folder.name) / 'outbox.db'}"
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.folder.cleanup()
+
+
+class PostgresWakeupTest(OutboxWakeup, unittest.TestCase):
+    database_url = staticmethod(servers.postgres_url)
+
+    def triggers(self):
+        with self.engine.connect() as connection:
+            return (
+                connection.execute(
+                    sa.text("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(:table) AND NOT tgisinternal"),
+                    {"table": self.table.name},
+                )
+                .scalars()
+                .all()
+            )
+
+    def test_the_change_log_table_is_created_with_its_wake_trigger(self):
+        self.assertEqual(self.triggers(), [WAKE_TRIGGER])
+
+    def test_a_relay_gives_a_table_made_without_the_trigger_its_trigger(self):
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP TRIGGER {WAKE_TRIGGER} ON "{self.table.name}"')
+        self.write("first")
+        stream = self.follow()
+        self.assertEqual([entry.key for entry in batch_entries(next(stream))], ["first"])
+        self.assertEqual(self.triggers(), [WAKE_TRIGGER])
+        self.assertLess(self.delivered_after(stream, 2.0, "second"), PROMPT)
+
+    def test_a_relay_that_may_not_add_the_trigger_says_so_and_polls(self):
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP TRIGGER {WAKE_TRIGGER} ON "{self.table.name}"')
+            connection.exec_driver_sql("DROP ROLE IF EXISTS pdip_it_reader")
+            connection.exec_driver_sql("CREATE ROLE pdip_it_reader LOGIN")
+            connection.exec_driver_sql(f'GRANT SELECT ON "{self.table.name}" TO pdip_it_reader')
+        self.addCleanup(self._drop_reader)
+        url = sa.make_url(self.url).set(username="pdip_it_reader").render_as_string(hide_password=False)
+        settings = {"url": url, "table": self.table.name, "poll_interval": 0.2}
+        source = OutboxSource(Connection("sql", settings), Context())
+        self.addCleanup(source.close)
+        self.write("first")
+        with self.assertLogs("pdip", "WARNING") as logs:
+            stream = source.read(ReadRequest(10, follow=True))
+            self.addCleanup(stream.close)
+            self.assertEqual([entry.key for entry in batch_entries(next(stream))], ["first"])
+        self.assertIn(f"no wake-up trigger on {self.table.name}", logs.output[0])
+        self.assertIn("polled every 0.2 s", logs.output[0])
+        self.assertEqual(self.triggers(), [])
+
+    def _drop_reader(self):
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f'REVOKE ALL ON "{self.table.name}" FROM pdip_it_reader')
+            connection.exec_driver_sql("DROP ROLE IF EXISTS pdip_it_reader")
+
+
+class MariaDbWakeupTest(OutboxWakeup, unittest.TestCase):
+    database_url = staticmethod(servers.mysql_url)
