@@ -1,6 +1,10 @@
 """`BaseConfig`: a typed configuration section.
 
 A subclass is a dataclass whether or not it is decorated: its fields are the section's keys.
+Upstream pdip wrote `@dataclass` over its config classes; the decorator then runs a second time
+over a class that is already a dataclass, and finds the `field(...)` declarations gone (a first
+pass replaces them by their defaults, or deletes them for factories). So the first pass puts
+every `field(...)` back as it was written, and a second pass reads the same fields again.
 The section's name is the class name minus `Config` (`DatabaseConfig` -> `DATABASE`), matched
 against YAML keys case-insensitively and in snake, camel or UPPER spelling; `__section__`
 overrides it. `repr()` masks secret-looking fields, so a config object can be logged.
@@ -34,8 +38,12 @@ class BaseConfig:
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        if "__repr__" not in cls.__dict__:
-            dataclasses.dataclass(cls, repr=False)
+        declared = {name: value for name, value in cls.__dict__.items() if isinstance(value, dataclasses.Field)}
+        dataclasses.dataclass(cls, repr=False)
+        for name, declaration in declared.items():  # what a second pass, `@dataclass`, will read
+            setattr(cls, name, declaration)
+        if "__repr__" not in cls.__dict__:  # so `@dataclass` keeps the masked repr
+            cls.__repr__ = BaseConfig.__repr__
 
     @classmethod
     def section_name(cls) -> str:
