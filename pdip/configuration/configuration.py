@@ -136,6 +136,10 @@ class Configuration:
             raise ConfigurationError("; ".join(unknown), unknown)
         return section
 
+    def warn_unread(self, sections: Iterable[type[BaseConfig]]) -> None:
+        """Warn about upstream pdip's sections in the files that none of `sections` reads."""
+        upstream.unread_sections(self.data, [cls.section_name() for cls in sections])
+
     def problems(self, sections: Iterable[type[BaseConfig]]) -> list[str]:
         """Every problem (unknown keys, values of the wrong type) of those `sections` that a file
         or an environment variable gives values, even when no service asks for them; each

@@ -9,10 +9,18 @@ once per process for each key, so an upstream application starts and says what t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 from pdip.configuration.errors import DeprecatedKeyWarning
+from pdip.configuration.models.base import normalized
 
 WARNED: set[str] = set()  # "SECTION.KEY" already warned about in this process
+
+# Upstream's sections that pdip has no class for, and what to do about them.
+SECTIONS = {
+    "APS": "upstream's APScheduler settings; pdip has no scheduler. "
+    "An application that reads them declares `class ApsConfig(BaseConfig)` with their keys",
+}
 
 
 def renamed(section: str, old: str, field: str, origin: str) -> None:
@@ -32,3 +40,13 @@ def warn_once(subject: str, message: str) -> None:
         return
     WARNED.add(subject)
     warnings.warn(message, DeprecatedKeyWarning, stacklevel=3)
+
+
+def unread_sections(names: Iterable[str], declared: Iterable[str]) -> None:
+    """Warn about each of upstream's `SECTIONS` among `names` (the configuration's top-level keys)
+    that no `declared` section class reads."""
+    wanted = {normalized(name) for name in declared}
+    for name in names:
+        section = next((key for key in SECTIONS if normalized(key) == normalized(str(name))), None)
+        if section is not None and normalized(section) not in wanted:
+            warn_once(section, f"{section}: this section is not read by pdip; {SECTIONS[section]}")

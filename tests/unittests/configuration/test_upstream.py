@@ -237,5 +237,31 @@ def forget_warnings():
     upstream.WARNED.clear()
 
 
+class UpstreamSectionsTest(unittest.TestCase):
+    def setUp(self):
+        forget_warnings()
+
+    def test_an_aps_section_no_class_reads_is_named(self):
+        files = {"application.yml": "APS:\n  COALESCE: true\n"}
+        with warnings.catch_warnings(record=True) as caught, application(files) as (root, _):
+            warnings.simplefilter("always")
+            Pdi(root_directory=root).cleanup()
+        self.assertEqual(len(caught), 1)
+        self.assertIn("APS: this section is not read by pdip; upstream's APScheduler settings", str(caught[0].message))
+
+    def test_an_aps_section_the_application_declares_is_its_own(self):
+        files = {
+            "{pkg}/__init__.py": "",
+            "{pkg}/aps.py": "from pdip.configuration import BaseConfig\n\nclass ApsConfig(BaseConfig):\n    coalesce: bool = False\n",
+            "application.yml": "APS:\n  COALESCE: true\n",
+        }
+        with warnings.catch_warnings(record=True) as caught, application(files) as (root, package):
+            warnings.simplefilter("always")
+            with Pdi(root_directory=root) as pdi:
+                aps = pdi.get(__import__(f"{package}.aps", fromlist=["ApsConfig"]).ApsConfig)
+        self.assertTrue(aps.coalesce)
+        self.assertEqual([str(warning.message) for warning in caught if "APS" in str(warning.message)], [])
+
+
 if __name__ == "__main__":
     unittest.main()
