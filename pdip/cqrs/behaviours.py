@@ -102,7 +102,7 @@ class ValidationBehavior(IPipelineBehavior, ISingleton):
 class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
     """Commits a command's unit of work when its handler returns, rolls it back when it raises.
 
-    Queries pass straight through, and so does everything while no `IUnitOfWork` is bound."""
+    It wraps commands only, and only while an `IUnitOfWork` is bound (`applies_to`)."""
 
     order = -100
 
@@ -120,9 +120,7 @@ class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
         return True
 
     def handle(self, request: Any, next: Next) -> Any:
-        work = self._unit_of_work(request)
-        if work is None:
-            return next()
+        work = self.container.get(IUnitOfWork)
         try:
             result = next()
         except BaseException:
@@ -132,9 +130,7 @@ class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
         return result
 
     async def handle_async(self, request: Any, next: Callable[[], Awaitable[Any]]) -> Any:
-        work = self._unit_of_work(request)
-        if work is None:
-            return await next()
+        work = self.container.get(IUnitOfWork)
         try:
             result = await next()
         except BaseException:
@@ -142,14 +138,6 @@ class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
             raise
         work.commit()
         return result
-
-    def _unit_of_work(self, request: Any) -> IUnitOfWork | None:
-        if not isinstance(request, ICommand):
-            return None
-        try:
-            return self.container.get(IUnitOfWork)
-        except MissingBindingError:  # the container remembers the miss until registrations change
-            return None
 
 
 BUILT_IN_BEHAVIOURS = {

@@ -82,6 +82,17 @@ class DecoratedBaseConfigTest(unittest.TestCase):
         self.assertEqual(repr(ReportingConfig(api_password="hunter2")).count("hunter2"), 0)
         self.assertIn("api_password=***", repr(ReportingConfig(api_password="hunter2")))
 
+    def test_fields_outside_init_behave_as_in_a_dataclass(self):
+        class CountersConfig(BaseConfig):
+            seen: int = field(default=0, init=False)
+            cache: dict = field(default_factory=dict, init=False)
+            unset: str = field(init=False)
+
+        counters = CountersConfig()
+        self.assertEqual((counters.seen, counters.cache), (0, {}))
+        with self.assertRaises(AttributeError):
+            counters.unset  # noqa: B018 - reading it is the test
+
     def test_a_required_field_after_defaults_is_refused_as_dataclasses_refuse_it(self):
         with self.assertRaisesRegex(TypeError, "non-default argument 'name' follows default argument"):
 
@@ -183,6 +194,16 @@ class UpstreamKeysTest(unittest.TestCase):
             api = configuration.section(ApiConfig)
         self.assertEqual((api.debug, api.docs_url), (True, "/d"))
         self.assertIn("environment variable API_IS_DEBUG: API.IS_DEBUG is upstream pdip's name", str(caught[0].message))
+
+    def test_upstream_keys_without_meaning_in_environment_variables_are_named(self):
+        configuration = upstream_configuration("", environ={"DATABASE_TYPE": "sqlite", "DATABASE_SID": "orcl"})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            configuration.section(DatabaseConfig)
+        self.assertIn(
+            "environment variable DATABASE_SID: DATABASE.SID has no meaning in pdip and is ignored",
+            str(caught[0].message),
+        )
 
     def test_every_upstream_key_without_meaning_is_named_with_what_to_do(self):
         text = (

@@ -1,6 +1,7 @@
 """The logging behaviour is quiet by default: one DEBUG line per dispatch, no field values unless
 CQRS.LOG_FIELDS asks for them (and then through the application's field policy)."""
 
+import asyncio
 import contextlib
 import io
 import runpy
@@ -140,6 +141,20 @@ class LoggingSettingsTest(unittest.TestCase):
                 pdi.get(Dispatcher).dispatch(Register(email="taken@example.com", password="x"))
         self.assertRegex(output.getvalue(), r"WARNING +Register failed: LookupError duration_ms=[\d.]+\n$")
 
+    def test_dispatch_async_writes_the_same_lines(self):
+        output = io.StringIO()
+
+        async def scenario(dispatcher):
+            await dispatcher.dispatch_async(Register(email="a@b.c", password="p"))
+            with self.assertRaises(LookupError):
+                await dispatcher.dispatch_async(Register(email="taken@example.com", password="p"))
+
+        with app(CQRS={"LOG_LEVEL": "INFO"}) as pdi, contextlib.redirect_stdout(output):
+            asyncio.run(scenario(pdi.get(Dispatcher)))
+        lines = output.getvalue().splitlines()
+        self.assertRegex(lines[0], r"INFO +handled Register duration_ms=[\d.]+$")
+        self.assertRegex(lines[1], r"INFO +Register failed: LookupError duration_ms=[\d.]+$")
+
     def test_an_unknown_level_is_refused_at_start(self):
         expected = r"CQRS.LOG_LEVEL: expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR', got 'LOUD'"
         with self.assertRaisesRegex(ConfigurationError, expected):
@@ -167,8 +182,11 @@ class BehavioursThatApplyTest(unittest.TestCase):
             self.assertEqual(dispatcher.dispatch(Plain()), "plain")
             with pdi.override(IUnitOfWork, work):
                 dispatcher.dispatch(Plain())
+                asyncio.run(dispatcher.dispatch_async(Plain()))
+                with self.assertRaises(LookupError):
+                    asyncio.run(dispatcher.dispatch_async(Register(email="taken@example.com", password="p")))
             dispatcher.dispatch(Plain())
-        self.assertEqual(work.events, ["commit"])
+        self.assertEqual(work.events, ["commit", "commit", "rollback"])
 
 
 if __name__ == "__main__":
