@@ -72,6 +72,7 @@ class Pdi:
         self.get = self.container.get
         self._added_path = str(self.root_directory) not in sys.path
         self.discovered: DiscoveryResult = discover(self.root_directory, DISCOVERED_BASES, excluded_modules or ())
+        self.configuration.warn_unread(_subclasses(BaseConfig))
         self._register()
         self.container.apply_overrides(dict(overrides or {}))
         if validate:
@@ -189,6 +190,14 @@ _FRAMEWORK_FACTORIES = {
     "pdip.cryptography.crypto_service:CryptoService": lambda cls, configuration: configuration.crypto(),
     "pdip.policy.engine:Policy": lambda cls, configuration: cls.for_configuration(configuration),
 }
+
+
+def _subclasses(cls: type) -> list[type]:
+    """Every class loaded in the process that derives from `cls`."""
+    found = []
+    for subclass in cls.__subclasses__():
+        found += [subclass, *_subclasses(subclass)]
+    return found
 
 
 def _root(root_directory: str | os.PathLike | None) -> Path:

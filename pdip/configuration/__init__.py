@@ -1,7 +1,7 @@
 """Configuration: application.yml, its environment overlay and environment variables, as typed sections."""
 
 from pdip.configuration.configuration import Configuration
-from pdip.configuration.errors import ConfigurationError, MissingSectionError
+from pdip.configuration.errors import ConfigurationError, DeprecatedKeyWarning, MissingSectionError
 from pdip.configuration.models import ApiConfig, ApplicationConfig, BaseConfig, DatabaseConfig
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "Configuration",
     "ConfigurationError",
     "DatabaseConfig",
+    "DeprecatedKeyWarning",
     "MissingSectionError",
 ]

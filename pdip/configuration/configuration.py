@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pdip.configuration import loader
+from pdip.configuration import loader, upstream
 from pdip.configuration.binding import build
 from pdip.configuration.errors import ConfigurationError, MissingSectionError
 from pdip.configuration.models.application import ApplicationConfig
@@ -121,8 +121,8 @@ class Configuration:
         for field, (variable, value) in from_environment.items():
             values[field] = value
             origins[field] = f"environment variable {variable}"
-        if not raw and not from_environment and _has_required_fields(cls):
-            required = ", ".join(f.name.upper() for f in dataclasses.fields(cls) if _is_required(f))
+        if not raw and not from_environment and cls.required_keys():
+            required = ", ".join(cls.required_keys())
             where = " or ".join(p.name for p in self.files) or "application.yml"
             raise MissingSectionError(
                 f"no {name} section in {where} and no {name}_* environment variables (required: {required})"
@@ -135,6 +135,10 @@ class Configuration:
         if unknown:  # every problem of the section at once: unknown keys, then values
             raise ConfigurationError("; ".join(unknown), unknown)
         return section
+
+    def warn_unread(self, sections: Iterable[type[BaseConfig]]) -> None:
+        """Warn about upstream pdip's sections in the files that none of `sections` reads."""
+        upstream.unread_sections(self.data, [cls.section_name() for cls in sections])
 
     def problems(self, sections: Iterable[type[BaseConfig]]) -> list[str]:
         """Every problem (unknown keys, values of the wrong type) of those `sections` that a file
@@ -152,11 +156,22 @@ class Configuration:
     def _field_values(self, cls: type, raw: Mapping) -> tuple[dict, dict, list[str]]:
         """The section's values by field, where each came from, and its unknown keys' problems."""
         fields = {normalized(f.name): f.name for f in dataclasses.fields(cls)}
-        values, origins, unknown = {}, {}, []
+        aliases = {normalized(old): old for old in cls.__aliases__}
+        retired = {normalized(old): old for old in cls.__retired__}
+        values, origins, unknown, renamed = {}, {}, [], {}
         section = cls.section_name()
         for key, value in raw.items():
             field = fields.get(normalized(str(key)))
             origin = self._origin((normalized(section), normalized(str(key))))
+            old = aliases.get(normalized(str(key))) if field is None else None
+            if old is not None:
+                upstream.renamed(section, old, cls.__aliases__[old], origin)
+                renamed[cls.__aliases__[old]] = (value, origin)
+                continue
+            old = retired.get(normalized(str(key))) if field is None else None
+            if old is not None:
+                upstream.retired(section, old, cls.__retired__[old], origin)
+                continue
             if field is None:
                 from difflib import get_close_matches
 
@@ -166,19 +181,35 @@ class Configuration:
                 unknown.append(f"{origin}: {section}.{key}: unknown key (known keys: {known}){suggestion}")
                 continue
             values[field], origins[field] = value, origin
+        for field, (value, origin) in renamed.items():  # today's key wins over its old name
+            if field not in values:
+                values[field], origins[field] = value, origin
         return values, origins, unknown
 
     def _environment_values(self, cls: type) -> dict[str, tuple[str, str]]:
         """Fields set by environment variables: field -> (variable, value)."""
-        prefixes = _environment_prefixes(cls.section_name())
+        section = cls.section_name()
         found = {}
         for item in dataclasses.fields(cls):
-            for prefix in prefixes:
-                for separator in ("__", "_"):
-                    variable = f"{prefix}{separator}{item.name.upper()}"
-                    if variable in self._environ:
-                        found.setdefault(item.name, (variable, self._environ[variable]))
+            for variable in self._variables(section, item.name):
+                found.setdefault(item.name, (variable, self._environ[variable]))
+        for old, field in cls.__aliases__.items():
+            for variable in self._variables(section, old):
+                upstream.renamed(section, old, field, f"environment variable {variable}")
+                found.setdefault(field, (variable, self._environ[variable]))
+        for old, advice in cls.__retired__.items():
+            for variable in self._variables(section, old):
+                upstream.retired(section, old, advice, f"environment variable {variable}")
         return found
+
+    def _variables(self, section: str, key: str) -> list[str]:
+        """The environment variables set for `SECTION.KEY`: SECTION_KEY or SECTION__KEY."""
+        names = [
+            f"{prefix}{separator}{key.upper()}"
+            for prefix in _environment_prefixes(section)
+            for separator in ("__", "_")
+        ]
+        return [name for name in names if name in self._environ]
 
     def _origin(self, path: tuple[str, ...]) -> str:
         return self._origins.get(path) or (self.files[-1].name if self.files else "configuration")
@@ -238,11 +269,3 @@ def _environment_prefixes(section: str) -> list[str]:
     upper = snake_upper(section)
     compact = upper.replace("_", "")
     return [upper] if compact == upper else [upper, compact]
-
-
-def _is_required(item: dataclasses.Field) -> bool:
-    return item.init and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
-
-
-def _has_required_fields(cls: type) -> bool:
-    return any(_is_required(item) for item in dataclasses.fields(cls))

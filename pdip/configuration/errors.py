@@ -12,6 +12,12 @@ class ConfigurationError(PdiConfigurationError):
     """A configuration file or value is wrong; the message names the file, line or key."""
 
 
+class DeprecatedKeyWarning(FutureWarning):
+    """A configuration key is written in upstream pdip's spelling, or has no meaning any more.
+
+    A FutureWarning, which Python shows by default: the reader is whoever runs the application."""
+
+
 class MissingSectionError(ConfigurationError):
     """A typed section with required fields has no values in any file or environment variable."""
 

@@ -6,6 +6,7 @@ off in the `CQRS` section of application.yml.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,18 +14,30 @@ from typing import Any
 from pdip.conversion import check, to_plain
 from pdip.cqrs.errors import ValidationError
 from pdip.cqrs.messages import ICommand
-from pdip.cqrs.pipeline import IPipelineBehavior, IUnitOfWork, Next
+from pdip.cqrs.pipeline import CqrsConfig, IPipelineBehavior, IUnitOfWork, Next
 from pdip.dependency import Container, ISingleton, MissingBindingError
 from pdip.logging.loggers.console import ConsoleLogger
 
 
 class LoggingBehavior(IPipelineBehavior, ISingleton):
-    """One line per dispatch: request name, fields (secrets masked), duration and outcome."""
+    """One line per dispatch at `CQRS.LOG_LEVEL` (DEBUG unless set): request name, duration and
+    outcome, and with `CQRS.LOG_FIELDS` the request's fields as the application's policy lets
+    them out. Whether the logger writes that level is asked when a request type is first
+    dispatched (see `applies_to`): below it, the behaviour is not in the type's pipeline at all."""
 
     order = -300
 
-    def __init__(self, logger: ConsoleLogger):
+    def __init__(self, logger: ConsoleLogger, config: CqrsConfig, container: Container):
         self.logger = logger
+        self.level = logging.getLevelName(config.log_level)
+        self.fields = config.log_fields
+        self.container = container
+        self._write = getattr(logger, config.log_level.lower())
+        self._policy = None
+
+    def applies_to(self, request_type: type) -> bool:
+        """Only while the logger writes the level: below it, dispatches skip this behaviour."""
+        return self.logger.logger.isEnabledFor(self.level)
 
     def handle(self, request: Any, next: Next) -> Any:
         started = time.perf_counter()
@@ -47,16 +60,24 @@ class LoggingBehavior(IPipelineBehavior, ISingleton):
         return result
 
     def _handled(self, request: Any, started: float) -> None:
-        self.logger.info("handled %s", type(request).__qualname__, duration_ms=_since(started), fields=_fields(request))
+        self._line(request, started, "handled %s", type(request).__qualname__)
 
     def _failed(self, request: Any, started: float, error: Exception) -> None:
-        self.logger.error(
-            "%s failed: %s",
-            type(request).__qualname__,
-            type(error).__name__,
-            duration_ms=_since(started),
-            fields=_fields(request),
-        )
+        self._line(request, started, "%s failed: %s", type(request).__qualname__, type(error).__name__)
+
+    def _line(self, request: Any, started: float, message: str, *args: Any) -> None:
+        extra: dict[str, Any] = {"duration_ms": _since(started)}
+        if self.fields and dataclasses.is_dataclass(request):
+            extra["fields"] = self._allowed(to_plain(request)) or {}  # {}: a drop_record rule held
+        self._write(message, *args, **extra)
+
+    def _allowed(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """The request's fields after the application's policy (built-in secret rules first)."""
+        if self._policy is None:
+            from pdip.policy import Policy
+
+            self._policy = self.container.get(Policy)
+        return self._policy.apply(fields, f"log:{self.logger.logger.name}")
 
 
 class ValidationBehavior(IPipelineBehavior, ISingleton):
@@ -65,6 +86,9 @@ class ValidationBehavior(IPipelineBehavior, ISingleton):
     `validate()` may raise ValidationError, or return messages (a list of strings) to reject."""
 
     order = -200
+
+    def applies_to(self, request_type: type) -> bool:
+        return dataclasses.is_dataclass(request_type) or callable(getattr(request_type, "validate", None))
 
     def handle(self, request: Any, next: Next) -> Any:
         validate(request)
@@ -78,17 +102,25 @@ class ValidationBehavior(IPipelineBehavior, ISingleton):
 class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
     """Commits a command's unit of work when its handler returns, rolls it back when it raises.
 
-    Queries pass straight through, and so does everything while no `IUnitOfWork` is bound."""
+    It wraps commands only, and only while an `IUnitOfWork` is bound (`applies_to`)."""
 
     order = -100
 
     def __init__(self, container: Container):
         self.container = container
 
+    def applies_to(self, request_type: type) -> bool:
+        """Commands, while a unit of work is bound."""
+        if not issubclass(request_type, ICommand):
+            return False
+        try:
+            self.container.plan(IUnitOfWork)
+        except MissingBindingError:
+            return False
+        return True
+
     def handle(self, request: Any, next: Next) -> Any:
-        work = self._unit_of_work(request)
-        if work is None:
-            return next()
+        work = self.container.get(IUnitOfWork)
         try:
             result = next()
         except BaseException:
@@ -98,9 +130,7 @@ class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
         return result
 
     async def handle_async(self, request: Any, next: Callable[[], Awaitable[Any]]) -> Any:
-        work = self._unit_of_work(request)
-        if work is None:
-            return await next()
+        work = self.container.get(IUnitOfWork)
         try:
             result = await next()
         except BaseException:
@@ -108,14 +138,6 @@ class UnitOfWorkBehavior(IPipelineBehavior, ISingleton):
             raise
         work.commit()
         return result
-
-    def _unit_of_work(self, request: Any) -> IUnitOfWork | None:
-        if not isinstance(request, ICommand):
-            return None
-        try:
-            return self.container.get(IUnitOfWork)
-        except MissingBindingError:  # the container remembers the miss until registrations change
-            return None
 
 
 BUILT_IN_BEHAVIOURS = {
@@ -138,10 +160,6 @@ def validate(request: Any) -> None:
         messages = rule()
         if messages:
             raise ValidationError(subject, [messages] if isinstance(messages, str) else list(messages))
-
-
-def _fields(request: Any) -> Any:
-    return to_plain(request) if dataclasses.is_dataclass(request) else None
 
 
 def _since(started: float) -> float:

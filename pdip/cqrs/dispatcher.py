@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable
 from contextlib import AbstractContextManager, nullcontext
+from types import CoroutineType
 from typing import Any, TypeVar
 
 from pdip.cqrs.behaviours import BUILT_IN_BEHAVIOURS
@@ -42,8 +43,11 @@ class Dispatcher(ISingleton):
     def __init__(self, container: Container, registry: HandlerRegistry, config: CqrsConfig):
         self.container = container
         self.registry = registry
+        self.config = config
         self._handlers = registry.requests
         self._behaviours = _behaviour_types(registry, config)
+        self._routes: dict[type, tuple[type, ...]] = {}  # request type -> the behaviours that apply
+        self._revision = container.revision
         self._logger: ConsoleLogger | None = None
 
     # -- commands and queries ----------------------------------------------------------------------
@@ -55,9 +59,12 @@ class Dispatcher(ISingleton):
         scope = None if container.in_scope else container.open_scope()
         try:
             handler = container.get(handler_type)
-            if not self._behaviours:
+            behaviours = self._routes.get(type(request)) if self._revision == container.revision else None
+            if behaviours is None:
+                behaviours = self._route(type(request))
+            if not behaviours:
                 return _sync_result(handler, handler.handle(request))
-            return self._through_pipeline(request, handler)
+            return self._through_pipeline(request, handler, behaviours)
         finally:
             if scope is not None:
                 container.close_scope(scope)
@@ -69,7 +76,7 @@ class Dispatcher(ISingleton):
         scope = None if container.in_scope else container.open_scope()
         try:
             handler = container.get(handler_type)
-            behaviours = [container.get(cls) for cls in self._behaviours]
+            behaviours = [container.get(cls) for cls in self._route(type(request))]
 
             async def step(index: int) -> Any:
                 if index == len(behaviours):
@@ -81,8 +88,21 @@ class Dispatcher(ISingleton):
             if scope is not None:
                 container.close_scope(scope)
 
-    def _through_pipeline(self, request: Any, handler: Any) -> Any:
-        behaviours = [self.container.get(cls) for cls in self._behaviours]
+    def _route(self, request_type: type) -> tuple[type, ...]:
+        """The behaviours that wrap `request_type`, asked once per type (`applies_to`) and asked
+        again when the container's registrations change (a unit of work bound, say)."""
+        if self._revision != self.container.revision:
+            self._routes.clear()
+            self._revision = self.container.revision
+        route = self._routes.get(request_type)
+        if route is None:
+            get = self.container.get
+            route = tuple(cls for cls in self._behaviours if get(cls).applies_to(request_type))
+            self._routes[request_type] = route
+        return route
+
+    def _through_pipeline(self, request: Any, handler: Any, route: tuple[type, ...]) -> Any:
+        behaviours = [self.container.get(cls) for cls in route]
 
         def step(index: int) -> Any:
             if index == len(behaviours):
@@ -147,7 +167,7 @@ def _behaviour_types(registry: HandlerRegistry, config: CqrsConfig) -> tuple[typ
 
 
 def _sync_result(handler: Any, result: Any) -> Any:
-    if inspect.iscoroutine(result):
+    if type(result) is CoroutineType:  # what inspect.iscoroutine asks, without its call: a hot path
         result.close()
         raise TypeError(f"{type(handler).__qualname__}.handle is async; use `await dispatcher.dispatch_async(...)`")
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from pdip.configuration import BaseConfig
 
@@ -18,9 +18,13 @@ Next = Callable[[], Any]
 
 
 class CqrsConfig(BaseConfig):
-    """The `CQRS` section: which built-in behaviours wrap each dispatch."""
+    """The `CQRS` section: which built-in behaviours wrap each dispatch, and what the logging
+    behaviour writes: a line at `LOG_LEVEL` naming the request, its duration and outcome, with
+    the request's field values (through the application's field policy) only if `LOG_FIELDS`."""
 
     logging: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "DEBUG"
+    log_fields: bool = False
     validation: bool = True
     unit_of_work: bool = True
 
@@ -32,6 +36,12 @@ class IPipelineBehavior(abc.ABC):
 
     @abc.abstractmethod
     def handle(self, request: Any, next: Next) -> Any: ...
+
+    def applies_to(self, request_type: type) -> bool:
+        """Whether this behaviour wraps requests of `request_type`. The dispatcher asks once per
+        type (again after the container's registrations change), so a behaviour that has nothing
+        to do for a type costs that type's dispatches nothing."""
+        return True
 
     async def handle_async(self, request: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         result = self.handle(request, next)

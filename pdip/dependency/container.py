@@ -84,6 +84,7 @@ class Container:
         self._lock = threading.RLock()
         self._scope = contextvars.ContextVar(f"pdip-scope-{id(self)}", default=None)
         self._closed = False
+        self.revision = 0  # goes up whenever registrations change: caches of what plans resolve compare it
         if self._modules:
             self.injector  # noqa: B018 - install the modules now, so their errors show at start
 
@@ -135,6 +136,7 @@ class Container:
             self._forget_plans()
 
     def _forget_plans(self) -> None:
+        self.revision += 1
         self._plans.clear()
         self._dependencies.clear()
         self._missing.clear()

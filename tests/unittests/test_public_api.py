@@ -38,6 +38,7 @@ EXPECTED = {
         "Configuration",
         "ConfigurationError",
         "DatabaseConfig",
+        "DeprecatedKeyWarning",
         "MissingSectionError",
     ],
     "pdip.configuration.models": ["ApiConfig", "ApplicationConfig", "BaseConfig", "DatabaseConfig"],

@@ -42,6 +42,12 @@ class ApiKeyConfig:
 class ApiConfig(BaseConfig):
     """The `API` section: where the REST API listens and how it answers."""
 
+    __aliases__ = {"IS_DEBUG": "debug", "DOC_URL": "docs_url", "ORIGINS": "cors_origins"}
+    __retired__ = {
+        "AUTHORIZATIONS": "the OpenAPI page describes what API.AUTHENTICATION (none, api_key, bearer) asks for",
+        "SECURITY": "write API.AUTHENTICATION (none, api_key, bearer) and API.KEYS",
+    }
+
     host: str = "127.0.0.1"
     port: int = 5000
     base_url: str = "/api"

@@ -178,7 +178,7 @@ class ValidationTest(unittest.TestCase):
         message = str(raised.exception)
         self.assertIn(
             "ReportService -> ReportRepository -> DatabaseSessionManager -> DatabaseConfig: "
-            "no DATABASE section in application.yml and no DATABASE_* environment variables (required: TYPE)",
+            "no DATABASE section in application.yml and no DATABASE_* environment variables (required: TYPE or CONNECTION_STRING)",
             message,
         )
 

@@ -222,15 +222,15 @@ class BadConfigurationTest(unittest.TestCase):
             load({"application.yml": "API: 5\n"}).section(ApiConfig)
 
     def test_a_missing_required_key_is_named(self):
-        with self.assertRaisesRegex(ConfigurationError, r"DATABASE.TYPE is required \(str\)"):
-            load({"application.yml": "DATABASE:\n  HOST: x\n"}).section(DatabaseConfig)
+        with self.assertRaisesRegex(ConfigurationError, r"MY_SERVICE.URL is required \(str\)"):
+            load({"application.yml": "MY_SERVICE:\n  RETRIES: 2\n"}).section(MyServiceConfig)
 
     def test_a_missing_section_says_where_it_was_looked_for(self):
         with self.assertRaises(MissingSectionError) as raised:
             load({"application.yml": "API: {}\n"}).section(DatabaseConfig)
         self.assertEqual(
             str(raised.exception),
-            "no DATABASE section in application.yml and no DATABASE_* environment variables (required: TYPE)",
+            "no DATABASE section in application.yml and no DATABASE_* environment variables (required: TYPE or CONNECTION_STRING)",
         )
 
     def test_values_that_do_not_convert(self):
