@@ -4,7 +4,7 @@ changes elsewhere."""
 
 from pdip.tracking.actors import current_actor, tracking_actor
 from pdip.tracking.config import observers_from_config
-from pdip.tracking.containers import TrackedDict, TrackedList
+from pdip.tracking.containers import TrackedDefaultDict, TrackedDict, TrackedList, TrackedOrderedDict
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.errors import ObserverConfigError, TrackingError
 from pdip.tracking.exporters import JsonLinesExporter, SqlExporter, read_json_lines
@@ -22,9 +22,11 @@ __all__ = [
     "KafkaExporter",
     "ObserverConfigError",
     "SqlExporter",
+    "TrackedDefaultDict",
     "TrackedDict",
     "TrackedList",
     "TrackedObject",
+    "TrackedOrderedDict",
     "Tracker",
     "TrackingError",
     "current_actor",

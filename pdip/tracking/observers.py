@@ -37,6 +37,14 @@ class ChangeCollector:
     def entries(self) -> list[ChangeLogEntry]:
         return list(self._entries)
 
+    def as_list(self) -> list[ChangeLogEntry]:
+        """The collected entries, oldest first (`entries`, as a call)."""
+        return list(self._entries)
+
+    def last(self) -> ChangeLogEntry | None:
+        """The newest collected entry, or None."""
+        return self._entries[-1] if self._entries else None
+
     @property
     def limit(self) -> int | None:
         return self._entries.maxlen
