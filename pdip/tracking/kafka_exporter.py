@@ -21,6 +21,8 @@ from pdip.messaging.kafka import KafkaSender, kafka_settings
 from pdip.tracking.entry import ChangeLogEntry, message_key
 from pdip.tracking.exporters import BatchingExporter
 
+LABEL = "kafka exporter"  # what the settings' errors are named after
+
 
 class KafkaExporter(BatchingExporter):
     def __init__(
@@ -36,7 +38,7 @@ class KafkaExporter(BatchingExporter):
         super().__init__(
             batch_size=batch_size, max_delay=max_delay, max_pending=max_pending, priority=priority, logger=logger
         )
-        self.settings = kafka_settings(settings, "kafka exporter", "target")
+        self.settings = kafka_settings(settings, LABEL, "target")
         self.sender = KafkaSender(self.settings)
 
     def _prepare(self, entry: ChangeLogEntry) -> tuple[bytes, bytes]:
