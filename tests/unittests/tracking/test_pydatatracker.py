@@ -7,6 +7,8 @@ import pickle
 import unittest
 from collections import OrderedDict, defaultdict
 
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
 from pdip.tracking import (
     ChangeCollector,
     ChangeLogEntry,
@@ -14,6 +16,7 @@ from pdip.tracking import (
     TrackedDict,
     TrackedList,
     TrackedOrderedDict,
+    telemetry_observer,
     tracking_actor,
 )
 
@@ -44,6 +47,60 @@ class ReadmeTest(unittest.TestCase):
 
         self.assertEqual(collector.as_list()[-1].extra["location"], "mode")
         self.assertIs(collector.last(), collector.as_list()[-1])
+
+
+class DummyCounter:
+    """pydatatracker's own test double of a Prometheus counter (tests/test_observers.py)."""
+
+    def __init__(self):
+        self.counts = {}
+
+    def labels(self, **labels):
+        key = tuple(sorted(labels.items()))
+        if key not in self.counts:
+            self.counts[key] = 0
+
+        class Inc:
+            def __init__(self, parent, key):
+                self.parent = parent
+                self.key = key
+
+            def inc(self):
+                self.parent.counts[self.key] += 1
+
+        return Inc(self, key)
+
+
+class TelemetryTest(unittest.TestCase):
+    def test_telemetry_observer_counts(self):  # the seed's test, as written
+        tracked = TrackedDict()
+        counter = DummyCounter()
+        tracked.tracking_add_observer(telemetry_observer(counter))
+        tracked["foo"] = "bar"
+        assert counter.counts
+
+    def test_changes_are_counted_by_action_on_a_prometheus_counter(self):
+        registry = CollectorRegistry()
+        counter = Counter("shop_changes", "changes", ["action"], registry=registry)
+        observer = telemetry_observer(counter, priority=4)
+        tracked = TrackedDict(observers=[observer])
+        tracked["a"] = 1
+        tracked["a"] = 2
+        del tracked["a"]
+        self.assertEqual(registry.get_sample_value("shop_changes_total", {"action": "set"}), 2.0)
+        self.assertEqual(registry.get_sample_value("shop_changes_total", {"action": "delete"}), 1.0)
+        self.assertEqual((observer.priority, repr(observer).startswith("TelemetryObserver(")), (4, True))
+
+    def test_without_a_counter_one_default_counter_is_shared(self):
+        first, second = telemetry_observer(), telemetry_observer()
+        self.assertIs(first.counter, second.counter)
+        before = REGISTRY.get_sample_value("pdip_tracking_changes_total", {"action": "clear"}) or 0.0
+        TrackedList([1], observers=[first]).clear()
+        self.assertEqual(REGISTRY.get_sample_value("pdip_tracking_changes_total", {"action": "clear"}), before + 1)
+
+    def test_a_counter_needs_labels(self):
+        with self.assertRaisesRegex(TypeError, r"counter: expected a Prometheus-style counter .* got int"):
+            telemetry_observer(3)
 
 
 class ObserverMethodsTest(unittest.TestCase):
