@@ -270,7 +270,9 @@ class ListSliceTest(unittest.TestCase):
         items = TrackedList([1, 2, 3])
         items[0:0] = []
         items[5:0:2] = []
-        self.assertEqual(items.tracking_changes(), [])
+        with self.assertRaises(ValueError):  # an extended slice of no position cannot take one item
+            items[0:3:-1] = ["x"]
+        self.assertEqual((items.tracking_changes(), items), ([], [1, 2, 3]))
 
     def test_a_reversed_slice_is_written_from_the_lowest_position_up(self):
         items = TrackedList([1, 2, 3])
