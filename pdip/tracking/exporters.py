@@ -5,6 +5,8 @@
   transaction per flushed batch, through SQLAlchemy 2 Core.
 - `KafkaExporter` (`pdip.tracking.kafka_exporter`): entries to a topic, with the same client
   settings as the integrator's Kafka adapter.
+- `HttpExporter` (`pdip.tracking.http_exporter`): one POST of a JSON array per batch.
+- `S3Exporter` (`pdip.tracking.s3_exporter`): one JSON Lines object per batch, through boto3.
 
 An exporter turns each entry into what it writes (a JSON line, a row, a message) as the entry
 arrives, so the log shows the values as they were at the change, not as they are at the write.
