@@ -25,6 +25,8 @@ EXTRAS = {
     "kafka": ["confluent-kafka>=2.3"],
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
+    "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter
+    "s3": ["boto3>=1.34"],  # the tracking S3Exporter
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 EXTRAS["dev"] = [

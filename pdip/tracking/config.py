@@ -13,7 +13,9 @@
 
 Types: `collector` (limit), `callback` (function: "package.module:name", actions, paths,
 entities), `jsonl` (path, batch_size, max_delay, max_pending, fsync), `sql` (url, table, schema,
-create_table, batch_size, max_delay, max_pending); each also takes `priority`. Relative paths
+create_table, batch_size, max_delay, max_pending), `kafka` (batch_size, max_delay, max_pending,
+and the Kafka client settings of `pdip.messaging.kafka`: bootstrap_servers, topic, ...); each
+also takes `priority`. Relative paths
 are read from the folder of the file that names them (else from `base_directory`, else the
 current folder). A file may also hold a mapping with an `observers:` list.
 """
@@ -29,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from pdip.conversion import ConversionError, convert
+from pdip.messaging.errors import KafkaSettingsError
 from pdip.tracking.errors import ObserverConfigError
 from pdip.tracking.exporters import JsonLinesExporter, SqlExporter
+from pdip.tracking.kafka_exporter import LABEL as _KAFKA_LABEL
+from pdip.tracking.kafka_exporter import KafkaExporter
 from pdip.tracking.observers import CallbackObserver, ChangeCollector
 
 
@@ -71,8 +76,25 @@ class _Sql:
     priority: int = 0
 
 
-_SPECS: dict[str, type] = {"collector": _Collector, "callback": _Callback, "jsonl": _JsonLines, "sql": _Sql}
-_LATER = {"kafka": "the Kafka exporter comes with the integrator's Kafka adapter and is not available yet"}
+@dataclasses.dataclass
+class _Kafka:
+    """The exporter's own fields; every other key is a Kafka client setting, checked there."""
+
+    settings: dict[str, Any]
+    batch_size: int = 500
+    max_delay: float | None = None
+    max_pending: int = 100_000
+    priority: int = 0
+
+
+_SPECS: dict[str, type] = {
+    "collector": _Collector,
+    "callback": _Callback,
+    "jsonl": _JsonLines,
+    "sql": _Sql,
+    "kafka": _Kafka,
+}
+_KAFKA_OWN = ("batch_size", "max_delay", "max_pending", "priority")
 
 
 def observers_from_config(
@@ -118,8 +140,10 @@ def _build(item: Any, index: int, where: str | None, base: Path) -> Callable[[An
         raise ObserverConfigError(f"expected a mapping with a `type:`, got {item!r}", source=where, index=index)
     fields = dict(item)
     kind = fields.pop("type", None)
-    if kind in _LATER:
-        raise ObserverConfigError(_LATER[kind], source=where, index=index, kind=kind)
+    if kind == "kafka":  # the client settings are checked by the client's own rules, in _make
+        fields = {"settings": {key: value for key, value in fields.items() if key not in _KAFKA_OWN}} | {
+            key: value for key, value in fields.items() if key in _KAFKA_OWN
+        }
     if kind not in _SPECS:
         known = ", ".join(sorted(_SPECS))
         raise ObserverConfigError(f"type: expected one of {known}; got {kind!r}", source=where, index=index)
@@ -129,6 +153,9 @@ def _build(item: Any, index: int, where: str | None, base: Path) -> Callable[[An
         raise ObserverConfigError(str(error), source=where, index=index, kind=kind) from None
     try:
         return _make(spec, base)
+    except KafkaSettingsError as error:
+        problem = str(error).replace(f"{_KAFKA_LABEL}: ", "")
+        raise ObserverConfigError(problem, source=where, index=index, kind=kind) from None
     except (ValueError, TypeError, ImportError, AttributeError) as error:
         raise ObserverConfigError(str(error), source=where, index=index, kind=kind) from None
 
@@ -151,6 +178,14 @@ def _make(spec: Any, base: Path) -> Callable[[Any], Any]:
             max_delay=spec.max_delay,
             max_pending=spec.max_pending,
             fsync=spec.fsync,
+            priority=spec.priority,
+        )
+    if isinstance(spec, _Kafka):
+        return KafkaExporter(
+            spec.settings,
+            batch_size=spec.batch_size,
+            max_delay=spec.max_delay,
+            max_pending=spec.max_pending,
             priority=spec.priority,
         )
     return SqlExporter(

@@ -21,7 +21,8 @@ Like dict and list themselves, these are not safe to mutate from several threads
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pdip.tracking.nodes import SCALARS, WHOLE, Node, rebuild, release, release_all, snapshot, tracking_options
@@ -42,6 +43,10 @@ def adopt(parent: Node, key: Any, value: Any) -> Any:
         return TrackedList._child(value, parent, key)
     if isinstance(value, Node):
         return value._adopted(parent, key)
+    if isinstance(value, defaultdict):
+        return TrackedDefaultDict._child(value, parent, key)
+    if isinstance(value, OrderedDict):
+        return TrackedOrderedDict._child(value, parent, key)
     return value
 
 
@@ -109,18 +114,24 @@ class TrackedDict(Node, dict):
             _dict_set(self, key, value if type(value) in SCALARS else adopt(self, key, value))
 
     def _adopted(self, parent: Node, key: Any) -> TrackedDict:
-        return TrackedDict._child(self, parent, key)
+        return type(self)._child(self, parent, key)
 
     # -- changes -----------------------------------------------------------------------------------
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        before = _dict_get(self, key)
+        before = _dict_get(self, key, _MISSING)
         if type(value) in SCALARS:
             _dict_set(self, key, value)
         elif value is before and isinstance(value, Node):
             return  # `d[k] += ...` on a nested container: the container recorded its own change
         else:
             _dict_set(self, key, adopt(self, key, value))
+        if before is _MISSING:  # a new key: `extra["added"]`, so it reads apart from a None replaced
+            if self._parent is None:
+                self._tracker.record("set", key, key if type(key) is str else segment(key), None, value, True)
+            else:
+                self._changed("set", key, None, value, added=True)
+            return
         if self._parent is None:  # the common case, kept short: a change at the top of a root
             self._tracker.record("set", key, key if type(key) is str else segment(key), before, value)
         else:
@@ -185,6 +196,84 @@ class TrackedDict(Node, dict):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return rebuild, (type(self), snapshot(self), tracking_options(self))
+
+
+class TrackedDefaultDict(TrackedDict):
+    """What a `collections.defaultdict` becomes in a tracked container (or made directly, as
+    `TrackedDefaultDict(int, data, **options)`): reading a missing key stores `default_factory()`
+    there, as defaultdict does, and records it as an added key. Not a `defaultdict` instance."""
+
+    __slots__ = ("default_factory",)
+
+    def __init__(self, default_factory: Callable[[], Any] | None = None, data: Any = (), /, **options: Any):
+        if default_factory is not None and not callable(default_factory):
+            raise TypeError(f"default_factory must be callable or None; got {type(default_factory).__name__}")
+        self.default_factory = default_factory
+        super().__init__(data, **options)
+
+    @classmethod
+    def _child(cls, data: Mapping[Any, Any], parent: Node, key: Any) -> TrackedDefaultDict:
+        child = super()._child(data, parent, key)
+        child.default_factory = getattr(data, "default_factory", None)
+        return child
+
+    def __missing__(self, key: Any) -> Any:
+        if self.default_factory is None:
+            raise KeyError(key)
+        self[key] = self.default_factory()
+        return dict.__getitem__(self, key)  # the stored form: a list or dict comes back tracked
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_default, (self.default_factory, snapshot(self), tracking_options(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.default_factory!r}, {dict.__repr__(self)})"
+
+
+def _rebuild_default(factory: Any, data: Any, options: dict[str, Any]) -> TrackedDefaultDict:
+    return TrackedDefaultDict(factory, data, **options)
+
+
+class TrackedOrderedDict(TrackedDict):
+    """What a `collections.OrderedDict` becomes in a tracked container: a TrackedDict with
+    `move_to_end` and `popitem(last=...)`, equal to another ordered dict only in the same order.
+    A move is recorded as a `set` of the container itself, `before` and `after` its keys in order.
+    Not an `OrderedDict` instance."""
+
+    __slots__ = ()
+
+    def move_to_end(self, key: Any, last: bool = True) -> None:
+        keys = list(dict.__iter__(self))
+        if key not in self:
+            raise KeyError(key)
+        if keys[-1 if last else 0] == key:
+            return  # already there: nothing changed
+        value = dict.pop(self, key)
+        if last:
+            _dict_set(self, key, value)
+        else:
+            rest = list(dict.items(self))
+            dict.clear(self)
+            _dict_set(self, key, value)
+            for other, item in rest:
+                _dict_set(self, other, item)
+        self._changed("set", None, keys, list(dict.__iter__(self)), step=WHOLE)
+
+    def popitem(self, last: bool = True) -> tuple[Any, Any]:
+        if last or not self:
+            return super().popitem()
+        key = next(iter(dict.__iter__(self)))
+        return key, self.pop(key)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (OrderedDict, TrackedOrderedDict)):
+            return dict.__eq__(self, other) and list(self) == list(other)
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class TrackedList(Node, list):
@@ -274,14 +363,17 @@ class TrackedList(Node, list):
             release(self, before)
 
     def _set_slice(self, index: slice, values: Iterable[Any]) -> None:
-        start, stop, step = index.indices(len(self))
-        if step == 1:
-            stop = max(stop, start)
         new = list(values)
         before = list.__getitem__(self, index)
+        if not before and not new:
+            return  # `l[0:0] = []`: nothing changed
+        text, descending = _slice_place(index, len(self))
+        start = index.indices(len(self))[0]
         list.__setitem__(self, index, self._adopt_all(start, new))  # ValueError for a bad extended slice
         self._stale = True
-        text = slice_text(start, stop, step)
+        if descending:  # told from the lowest position up, as the path says
+            before.reverse()
+            new.reverse()
         self._changed("set", text, before, new, step=f"[{text}]")
         release_all(self, before)
 
@@ -290,10 +382,11 @@ class TrackedList(Node, list):
             before = list.__getitem__(self, index)
             if not before:
                 return
-            start, stop, step = index.indices(len(self))
+            text, descending = _slice_place(index, len(self))
             list.__delitem__(self, index)
             self._stale = True
-            text = slice_text(start, max(stop, start) if step == 1 else stop, step)
+            if descending:
+                before.reverse()
             self._changed("delete", text, before, None, step=f"[{text}]")
             release_all(self, before)
             return
@@ -381,3 +474,18 @@ class TrackedList(Node, list):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return rebuild, (type(self), snapshot(self), tracking_options(self))
+
+
+def _slice_place(index: slice, size: int) -> tuple[str, bool]:
+    """The path text of the positions `index` selects in a list of `size`, lowest first (`l[::-1]`
+    on three items is `0:3`, not `2:-1:-1`, which would read as another slice), and whether the
+    slice ran from the highest position down."""
+    start, stop, step = index.indices(size)
+    if step == 1:
+        return slice_text(start, max(stop, start)), False
+    if step > 0:
+        return slice_text(start, stop, step), False
+    positions = range(start, stop, step)
+    if not positions:
+        return slice_text(start, start), False
+    return slice_text(positions[-1], positions[0] + 1, -step), True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -27,7 +27,24 @@ ACTIONS = RECORD_ACTIONS | CONTAINER_ACTIONS
 
 _UNTAGGED = frozenset({int, str, type(None)})  # key values that decode to themselves
 
-_FIELDS = ("action", "entity", "key", "path", "before", "after", "actor", "tenant", "sequence", "extra")
+_FIELDS = ("action", "entity", "key", "path", "before", "after", "actor", "tenant", "sequence")
+
+
+class _NoExtra:
+    """The stored `extra` of an entry a tracked container recorded with nothing extra to say: it
+    reads as an empty `extra` (so `entry.extra["location"]` works) and is written as none."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "NO_EXTRA"  # pickled by name: the one instance on both sides
+
+    def __repr__(self) -> str:
+        return "NO_EXTRA"
+
+
+NO_EXTRA = _NoExtra()
+ADDED = {"added": True}  # shared by every entry of a new key; stored extras are never changed in place
 
 
 class ChangeLogEntry:
@@ -35,6 +52,7 @@ class ChangeLogEntry:
     `after`, by whom (`actor`, `tenant`), when (`timestamp`, UTC) and in which order (`sequence`)."""
 
     __slots__ = (
+        "_extra",
         "_id",
         "_timestamp",
         "action",
@@ -42,7 +60,6 @@ class ChangeLogEntry:
         "after",
         "before",
         "entity",
-        "extra",
         "key",
         "path",
         "sequence",
@@ -78,9 +95,29 @@ class ChangeLogEntry:
         self.actor = actor
         self.tenant = tenant
         self.sequence = sequence
-        self.extra = dict(extra) if extra else None
+        self._extra = dict(extra) if extra else None
         self._id = id
         self._timestamp = _epoch(timestamp)
+
+    @property
+    def extra(self) -> EntryExtra | None:
+        """What else the entry says (`stack`, `added`, a repository's own fields), read-only; None
+        when an entry made elsewhere than a tracked container says nothing more. See `EntryExtra`
+        for the keys `location`, `action` and `value`."""
+        stored = self._extra
+        if stored is None:
+            return None
+        return EntryExtra(self, None if stored is NO_EXTRA else stored)
+
+    @extra.setter
+    def extra(self, value: Mapping[str, Any] | None) -> None:
+        self._extra = dict(value) if value else None
+
+    @property
+    def stored_extra(self) -> dict[str, Any] | None:
+        """The extra fields the entry stores and writes out (none of `EntryExtra`'s derived keys)."""
+        stored = self._extra
+        return None if stored is NO_EXTRA else stored
 
     @property
     def id(self) -> str:
@@ -115,7 +152,7 @@ class ChangeLogEntry:
                 self.sequence,
                 self.epoch,
                 self.id,
-                self.extra,
+                self._extra,
             ),
         )
 
@@ -151,7 +188,7 @@ class ChangeLogEntry:
             "before": encode(self.before),
             "after": encode(self.after),
             "tenant": self.tenant,
-            "extra": encode(self.extra),
+            "extra": encode(self.stored_extra),
         }
 
     @classmethod
@@ -186,7 +223,10 @@ class ChangeLogEntry:
         timestamp = changes.pop("timestamp", self._timestamp)
         values = {name: getattr(self, name) for name in _FIELDS}
         values.update(changes)
-        return ChangeLogEntry(values.pop("action"), id=self.id, timestamp=timestamp, **values)
+        entry = ChangeLogEntry(values.pop("action"), id=self.id, timestamp=timestamp, **values)
+        if "extra" not in changes:
+            entry._extra = self._extra
+        return entry
 
     # -- comparison and display --------------------------------------------------------------------
 
@@ -195,6 +235,7 @@ class ChangeLogEntry:
             return NotImplemented
         return (
             all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+            and self.stored_extra == other.stored_extra
             and self.id == other.id
             and abs(self.epoch - other.epoch) < 1e-6
         )
@@ -275,7 +316,7 @@ def _filled(cls, fields: _EntryFields) -> ChangeLogEntry:
     entry.actor = fields.actor
     entry.tenant = fields.tenant
     entry.sequence = fields.sequence
-    entry.extra = dict(decode(extra)) if extra else None
+    entry._extra = dict(decode(extra)) if extra else None
     entry._id = fields.id
     # Text is parsed (and so checked) here, but turned into seconds only if someone asks: a
     # change stream's applier reads thousands of entries a second and most never look.
@@ -287,8 +328,50 @@ def _unpickle(action, entity, key, path, before, after, actor, tenant, sequence,
     entry = ChangeLogEntry.__new__(ChangeLogEntry)
     entry.action, entry.entity, entry.key, entry.path = action, entity, key, path
     entry.before, entry.after, entry.actor, entry.tenant = before, after, actor, tenant
-    entry.sequence, entry._timestamp, entry._id, entry.extra = sequence, epoch, id, extra
+    entry.sequence, entry._timestamp, entry._id, entry._extra = sequence, epoch, id, extra
     return entry
+
+
+class EntryExtra(Mapping):
+    """`entry.extra`: the extra fields an entry stores, read-only, and, for code written for
+    pydatatracker, three keys worked out from the entry when asked for by name:
+
+    - `location`: the entry's `path` (`orders[1].status`);
+    - `action`: the entry's `action` (pdip's names: set, delete, append, insert, remove, clear);
+    - `value`: `after` as text (itself when it is text, else its `repr`), as pydatatracker kept it.
+
+    A stored field of the same name wins. The derived keys are not listed, counted or written
+    out (iteration, `len`, `to_dict` see the stored fields only), so nothing is stored twice and
+    a field policy that redacts `after` also changes what `value` says.
+    """
+
+    __slots__ = ("_entry", "_stored")
+
+    def __init__(self, entry: ChangeLogEntry, stored: Mapping[str, Any] | None):
+        self._entry = entry
+        self._stored = stored
+
+    def __getitem__(self, name: str) -> Any:
+        stored = self._stored
+        if stored is not None and name in stored:
+            return stored[name]
+        if name == "location":
+            return self._entry.path
+        if name == "action":
+            return self._entry.action
+        if name == "value":
+            after = self._entry.after
+            return after if type(after) is str else repr(after)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored or ())
+
+    def __len__(self) -> int:
+        return len(self._stored) if self._stored else 0
+
+    def __repr__(self) -> str:
+        return repr(dict(self._stored or {}))
 
 
 def message_key(entry: ChangeLogEntry) -> bytes:

@@ -24,3 +24,8 @@ class ObserverConfigError(TrackingError, PdiConfigurationError):
         if index is not None:
             where.append(f"observer {index}" + (f" ({kind})" if kind else ""))
         super().__init__(f"{': '.join(where)}: {problem}" if where else problem)
+
+
+class ExportError(TrackingError):
+    """An exporter could not write a batch out of the process; its entries wait for the next
+    flush. The message names where (without credentials) and why, never the entries' values."""

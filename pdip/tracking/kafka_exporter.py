@@ -21,6 +21,8 @@ from pdip.messaging.kafka import KafkaSender, kafka_settings
 from pdip.tracking.entry import ChangeLogEntry, message_key
 from pdip.tracking.exporters import BatchingExporter
 
+LABEL = "kafka exporter"  # what the settings' errors are named after
+
 
 class KafkaExporter(BatchingExporter):
     def __init__(
@@ -31,14 +33,20 @@ class KafkaExporter(BatchingExporter):
         max_delay: float | None = None,
         max_pending: int = 100_000,
         priority: int = 0,
+        logger: Any = None,
     ):
-        super().__init__(batch_size=batch_size, max_delay=max_delay, max_pending=max_pending, priority=priority)
-        self.settings = kafka_settings(settings, "kafka exporter", "target")
+        super().__init__(
+            batch_size=batch_size, max_delay=max_delay, max_pending=max_pending, priority=priority, logger=logger
+        )
+        self.settings = kafka_settings(settings, LABEL, "target")
         self.sender = KafkaSender(self.settings)
 
-    def _write(self, batch: list[ChangeLogEntry]) -> None:
+    def _prepare(self, entry: ChangeLogEntry) -> tuple[bytes, bytes]:
+        return message_key(entry), entry.to_json().encode()
+
+    def _write(self, batch: list[tuple[bytes, bytes]]) -> None:
         """Send the batch and wait for the broker; a failure raises so the entries stay pending."""
-        self.sender.send(self.settings.topic, ((message_key(entry), entry.to_json().encode()) for entry in batch))
+        self.sender.send(self.settings.topic, batch)
         self.sender.confirm("change-log entries")
 
     def _release(self) -> None:

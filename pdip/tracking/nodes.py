@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +76,9 @@ class Node:
         """The key under which `child` is stored here."""
         return child._key
 
-    def _changed(self, action: str, key: Any, before: Any, after: Any, step: Any = None) -> None:
+    def _changed(self, action: str, key: Any, before: Any, after: Any, step: Any = None, added: bool = False) -> None:
         """Record a change at `key` of this container (path step from `step`, else from the key);
-        with `step=WHOLE`, a change to the container itself."""
+        with `step=WHOLE`, a change to the container itself; `added`: the key was not there."""
         tracker, prefix = self._location()
         if tracker is None:
             return
@@ -87,7 +87,7 @@ class Node:
             key = None if self._parent is None else self._parent._key_of(self)
         else:
             path = join(prefix, step if step is not None else segment(key))
-        tracker.record(action, key, path, before, after)
+        tracker.record(action, key, path, before, after, added)
 
     def _adopted(self, parent: Node, key: Any) -> Node:
         """What to store when this container is put inside `parent` at `key`."""
@@ -103,17 +103,35 @@ class Node:
             raise AttributeError("tracking starts when the object's __init__ has returned")
         return tracker
 
-    def tracking_changes(self) -> list[ChangeLogEntry]:
-        """Every kept change of the tree this container belongs to, oldest first."""
-        return self.tracker.changes()
+    def tracking_changes(self, most_recent: int | None = None) -> list[ChangeLogEntry]:
+        """Every kept change of the tree this container belongs to, oldest first; with
+        `most_recent`, only that many of the newest."""
+        changes = self.tracker.changes()
+        if most_recent is None:
+            return changes
+        if isinstance(most_recent, bool) or not isinstance(most_recent, int):
+            raise TypeError(f"most_recent is a number of entries or None; got {most_recent!r}")
+        return changes[-most_recent:] if most_recent > 0 else []
 
     def last_change(self) -> ChangeLogEntry | None:
         """The newest change of the tree, or None."""
         return self.tracker.last_change()
 
-    def changes_since(self, since: ChangeLogEntry | dt.datetime | float) -> list[ChangeLogEntry]:
-        """Changes after `since`: an entry (by sequence), a datetime (naive means UTC) or epoch seconds."""
+    def changes_since(self, since: ChangeLogEntry | dt.datetime | float | None) -> list[ChangeLogEntry]:
+        """Changes after `since`: an entry (by sequence), a datetime (naive means UTC) or epoch
+        seconds; None (a `last_change()` taken before the first change) gives every kept change."""
         return self.tracker.changes_since(since)
+
+    def tracking_add_observer(self, observer: Callable[[ChangeLogEntry], Any], priority: int | None = None) -> None:
+        """Call `observer(entry)` after every change of the tree (`tracker.observe`: higher
+        priorities first); an observer already registered is not added twice."""
+        tracker = self.tracker
+        if observer not in tracker.observers:
+            tracker.observe(observer, priority)
+
+    def tracking_remove_observer(self, observer: Callable[[ChangeLogEntry], Any]) -> None:
+        """Stop calling `observer`; one that was not registered is ignored."""
+        self.tracker.unobserve(observer)
 
 
 def release(parent: Node, value: Any) -> None:

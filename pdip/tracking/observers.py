@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import re
 import threading
 from collections import deque
@@ -36,6 +37,14 @@ class ChangeCollector:
     @property
     def entries(self) -> list[ChangeLogEntry]:
         return list(self._entries)
+
+    def as_list(self) -> list[ChangeLogEntry]:
+        """The collected entries, oldest first (`entries`, as a call)."""
+        return list(self._entries)
+
+    def last(self) -> ChangeLogEntry | None:
+        """The newest collected entry, or None."""
+        return self._entries[-1] if self._entries else None
 
     @property
     def limit(self) -> int | None:
@@ -161,3 +170,50 @@ class AsyncQueueObserver:
 
     def __repr__(self) -> str:
         return f"AsyncQueueObserver({self.queue.qsize()} queued, dropped={self.dropped})"
+
+
+class TelemetryObserver:
+    """Counts changes by action on a Prometheus-style counter: anything with
+    `counter.labels(action=...).inc()` (a `prometheus_client.Counter` with an `action` label)."""
+
+    def __init__(self, counter: Any, priority: int = 0):
+        if not callable(getattr(counter, "labels", None)):
+            raise TypeError(
+                "counter: expected a Prometheus-style counter with .labels(action=...).inc(); "
+                f"got {type(counter).__name__}"
+            )
+        self.counter = counter
+        self.priority = priority
+        self._by_action: dict[str, Any] = {}  # the labelled child of each action, looked up once
+
+    def __call__(self, entry: ChangeLogEntry) -> None:
+        child = self._by_action.get(entry.action)
+        if child is None:
+            child = self._by_action[entry.action] = self.counter.labels(action=entry.action)
+        child.inc()
+
+    def __repr__(self) -> str:
+        return f"TelemetryObserver({self.counter!r})"
+
+
+COUNTER_NAME = "pdip_tracking_changes"
+
+
+def telemetry_observer(counter: Any = None, *, priority: int = 0) -> TelemetryObserver:
+    """An observer counting changes by action. Without `counter`, the `prometheus_client` counter
+    `pdip_tracking_changes_total{action}` in its default registry (made once, shared by every
+    observer made this way); needs the `metrics` extra (`pip install 'pdip[metrics]'`)."""
+    return TelemetryObserver(_default_counter() if counter is None else counter, priority)
+
+
+@functools.cache
+def _default_counter() -> Any:
+    """Made once: a registry refuses a second counter of the same name."""
+    try:
+        from prometheus_client import Counter
+    except ImportError:  # pragma: no cover - only without the [metrics] extra
+        raise ImportError(
+            "telemetry_observer() without a counter needs prometheus-client: pip install 'pdip[metrics]', "
+            "or pass a counter"
+        ) from None
+    return Counter(COUNTER_NAME, "Changes recorded by pdip tracked containers", ["action"])

@@ -93,7 +93,7 @@ def entry_values(entry: ChangeLogEntry, timestamp: dt.datetime | None = None) ->
         _json(entry.before),
         _json(entry.after),
         entry.tenant,
-        _json(entry.extra),
+        _json(entry.stored_extra),
     )
 
 

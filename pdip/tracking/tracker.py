@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pdip.tracking.actors import ACTOR
-from pdip.tracking.entry import ChangeLogEntry
+from pdip.tracking.entry import ADDED, NO_EXTRA, ChangeLogEntry
 from pdip.tracking.nodes import snapshot
 
 DEFAULT_HISTORY = 10_000
@@ -114,8 +114,11 @@ class Tracker:
 
     # -- recording ---------------------------------------------------------------------------------
 
-    def record(self, action: str, key: Any, path: str | None, before: Any, after: Any) -> ChangeLogEntry:
-        """Make, keep and announce the entry for one change."""
+    def record(
+        self, action: str, key: Any, path: str | None, before: Any, after: Any, added: bool = False
+    ) -> ChangeLogEntry:
+        """Make, keep and announce the entry for one change; `added`: a `set` of a key that was
+        not there (`extra["added"]` is True), so "added" and "was None" read apart."""
         entry = _new_entry(ChangeLogEntry)
         entry.action = action
         entry.entity = self.entity
@@ -128,7 +131,12 @@ class Tracker:
         entry.actor = _current_actor()
         entry.tenant = self.tenant
         entry.sequence = next(self._sequence)
-        entry.extra = {"stack": _stack(self.capture_stack)} if self.capture_stack else None
+        if self.capture_stack:
+            entry._extra = (
+                {"stack": _stack(self.capture_stack), "added": True} if added else {"stack": _stack(self.capture_stack)}
+            )
+        else:
+            entry._extra = ADDED if added else NO_EXTRA
         entry._id = None
         entry._timestamp = _now()
         self._append(entry)
@@ -190,9 +198,13 @@ class Tracker:
     def last_change(self) -> ChangeLogEntry | None:
         return self.history[-1] if self.history else None
 
-    def changes_since(self, since: ChangeLogEntry | dt.datetime | float) -> list[ChangeLogEntry]:
+    def changes_since(self, since: ChangeLogEntry | dt.datetime | float | None) -> list[ChangeLogEntry]:
         """Entries after an entry (by sequence) or after a time (a datetime, naive meaning UTC,
-        or epoch seconds), oldest first. Reads back from the newest, so it costs what it returns."""
+        or epoch seconds), oldest first; None: every kept entry (what `last_change()` returns
+        before the first change, so `mark = last_change()` ... `changes_since(mark)` always works).
+        Reads back from the newest, so it costs what it returns."""
+        if since is None:
+            return list(self.history)
         if isinstance(since, ChangeLogEntry) and since.sequence is not None:
             sequence = since.sequence
             newer = itertools.takewhile(lambda entry: entry.sequence > sequence, reversed(self.history))

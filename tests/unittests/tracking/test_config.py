@@ -7,6 +7,7 @@ from pdip.tracking import (
     CallbackObserver,
     ChangeCollector,
     JsonLinesExporter,
+    KafkaExporter,
     ObserverConfigError,
     SqlExporter,
     TrackedDict,
@@ -96,13 +97,32 @@ class ObserversFromConfigTest(unittest.TestCase):
             "observer 1 (collector): limit is a number of entries (1 or more) or None; got 0",
         )
         self.assertProblem(
-            [{"type": "queue"}], "observer 1: type: expected one of callback, collector, jsonl, sql; got 'queue'"
+            [{"type": "queue"}], "observer 1: type: expected one of callback, collector, jsonl, kafka, sql; got 'queue'"
         )
         self.assertProblem(["collector"], "observer 1: expected a mapping with a `type:`, got 'collector'")
         self.assertProblem(
             [{"type": "kafka", "topic": "changes"}],
-            "observer 1 (kafka): the Kafka exporter comes with the integrator's Kafka adapter and is not available yet",
+            "observer 1 (kafka): bootstrap_servers: required (host:port, or several separated by commas)",
         )
+        self.assertProblem(
+            [{"type": "kafka", "bootstrap_servers": "b:9092", "topic": "t", "batch_size": "lots"}],
+            "observer 1 (kafka): batch_size: expected int, got 'lots'",
+        )
+        with self.assertRaisesRegex(
+            ObserverConfigError, r"^observer 1 \(kafka\): acks: unknown setting for kafka \(expected one of "
+        ):
+            observers_from_config([{"type": "kafka", "bootstrap_servers": "b:9092", "topic": "t", "acks": 1}])
+
+    def test_a_kafka_exporter_from_configuration(self):
+        (exporter,) = observers_from_config(
+            [{"type": "kafka", "bootstrap_servers": "127.0.0.1:1", "topic": "carts", "batch_size": 50, "priority": 3}]
+        )
+        self.assertIsInstance(exporter, KafkaExporter)
+        self.assertEqual(
+            (exporter.settings.topic, exporter.settings.bootstrap_servers, exporter.batch_size, exporter.priority),
+            ("carts", "127.0.0.1:1", 50, 3),
+        )
+        exporter.close()  # nothing waits: closes without a broker
 
     def test_callback_functions_that_cannot_be_found(self):
         self.assertProblem(

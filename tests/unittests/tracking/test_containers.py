@@ -168,7 +168,15 @@ class TrackedDictTest(unittest.TestCase):
         for slot in ChangeLogEntry.__slots__:
             getattr(made, slot)  # every slot is set
         expected = ChangeLogEntry(
-            "set", entity="cart", key="a", path="a", after=1, sequence=1, id=made.id, timestamp=made.epoch
+            "set",
+            entity="cart",
+            key="a",
+            path="a",
+            after=1,
+            sequence=1,
+            id=made.id,
+            timestamp=made.epoch,
+            extra={"added": True},
         )
         self.assertEqual(made, expected)
         self.assertEqual(ChangeLogEntry.from_json(made.to_json()), made)

@@ -84,6 +84,47 @@ class BatchingTest(unittest.TestCase):
             exporter.flush()
 
 
+class RefusalTest(unittest.TestCase):
+    """An entry holding a value no change log can hold is refused, logged and counted; it never
+    blocks the entries after it (pydatatracker's exporters raised at every later flush)."""
+
+    def test_an_unwritable_value_is_refused_and_the_exporter_goes_on(self):
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        path = Path(folder.name) / "changes.jsonl"
+        logger = mock.Mock()
+        exporter = JsonLinesExporter(path, batch_size=2, logger=logger)
+        cart = TrackedDict(name="cart", observers=[exporter])
+        cart["a"] = 1
+        cart["secret"] = object()  # no change log holds it
+        cart["b"] = 2
+        inner = []
+        loop = (inner,)
+        inner.append(loop)  # a tuple that contains itself
+        cart["loop"] = loop
+        cart["c"] = 3
+        exporter.close()
+        self.assertEqual([entry.key for entry in read_json_lines(path)], ["a", "b", "c"])
+        self.assertEqual((exporter.refused, exporter.written, cart.tracker.observer_errors), (2, 3, 0))
+        message, *arguments = logger.warning.call_args_list[0].args
+        self.assertEqual(
+            message % tuple(arguments),
+            f"{exporter!r} refused change 2 (set secret): TypeError: object values cannot be written to a "
+            "change log; convert it first; the exporter goes on",
+        )
+        self.assertIn("RecursionError", logger.warning.call_args_list[1].args[-2])
+
+    def test_entries_are_written_as_they_were_when_they_arrived(self):
+        exporter = JsonLinesExporter(Path(tempfile.mkdtemp()) / "changes.jsonl", batch_size=10)
+        self.addCleanup(exporter.close)
+        tags = ["new"]
+        cart = TrackedDict(observers=[exporter])
+        cart["tags"] = tags
+        tags.append("changed later")  # the entry refers to the list it was given
+        exporter.flush()
+        self.assertEqual([entry.after for entry in read_json_lines(exporter.path)], [["new"]])
+
+
 class JsonLinesExporterTest(unittest.TestCase):
     def setUp(self):
         self.folder = tempfile.TemporaryDirectory()

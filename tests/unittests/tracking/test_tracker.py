@@ -113,7 +113,8 @@ class HistoryTest(unittest.TestCase):
         short = TrackedDict(capture_stack=1)
         short["a"] = 1
         self.assertEqual(len(short.last_change().extra["stack"]), 1)
-        self.assertIsNone(TrackedDict().tracker.record("set", "k", "k", None, 1).extra)
+        plain = TrackedDict().tracker.record("set", "k", "k", None, 1)
+        self.assertEqual((plain.extra, plain.stored_extra), ({}, None))  # nothing stored or written
 
 
 class ObserverTest(unittest.TestCase):
