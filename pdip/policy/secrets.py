@@ -89,13 +89,19 @@ def _is_secret(name: str) -> bool:
     return _SECRET_NAME.search(words) is not None
 
 
+def may_hold_password(text: str) -> bool:
+    """False when `text` cannot hold a connection string's password (no `://`, no `=`): the
+    common case, which costs two substring checks."""
+    return "://" in text or "=" in text
+
+
 def mask_connection_string(text: str) -> str:
     """`text` with any password inside a URL or a key=value connection string replaced by MASK.
 
     `postgresql://app:pw@db/prod` becomes `postgresql://app:***@db/prod`; the user, host and
     database stay visible because they are what one needs to debug a connection.
     """
-    if "://" not in text and "=" not in text:  # the common case costs two substring checks
+    if not may_hold_password(text):
         return text
     text = _URL_PASSWORD.sub(lambda match: match["head"] + MASK, text)
     return _KEYWORD_PASSWORD.sub(lambda match: match["head"] + MASK, text)
