@@ -266,9 +266,7 @@ def _arrow_texts(pa: Any, policy: Policy, scoped: ScopedRules, column: Any, coun
 
 def _arrow_may_hold_password(chunk: Any) -> bool:
     data = chunk.buffers()[2]
-    if data is None:  # no characters at all
-        return False
-    characters = memoryview(data).tobytes()
+    characters = b"" if data is None else memoryview(data).tobytes()  # None: no characters at all
     return b"://" in characters or b"=" in characters
 
 

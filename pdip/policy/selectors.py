@@ -7,7 +7,8 @@
     literal:a*b        exactly this text, case too
 
 A scope names where a record is: `kind:name`, with kind one of source, table, topic, sink,
-entity, log or event (`table:customers`, `topic:orders.v1`).
+entity, log or event (`table:customers`, `topic:orders.v1`), or codetracer's pkg (a module, and a
+log record's logger), file (a source file's path) or obj (a function or class).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-SCOPE_KINDS = ("source", "table", "topic", "sink", "entity", "log", "event")
+SCOPE_KINDS = ("source", "table", "topic", "sink", "entity", "log", "event", "pkg", "file", "obj")
 
 _REGEX = "regex:"
 _LITERAL = "literal:"
