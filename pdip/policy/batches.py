@@ -134,7 +134,10 @@ def _texts(policy: Policy, scoped: ScopedRules, column: Sequence[Any], counts: d
     """A column of text with any connection string's password masked; the column itself when
     no value can hold one, which one search of the joined text tells for the whole column."""
     try:
-        joined = "\n".join(filter(None, column)) if None in column else "\n".join(column)
+        try:
+            joined = "\n".join(column)
+        except TypeError:  # nulls, which a scan for them first would cost every column
+            joined = "\n".join(filter(None, column))
         if not may_hold_password(joined):
             return column
     except TypeError:  # not text all through: looked at one by one
