@@ -93,7 +93,10 @@ class Integrator(ISingleton):
                 if resumed and run.finished_earlier():
                     result.status = "finished"
                     continue
+                counted = run.policy.counters if run.policy else {}  # the policy may serve several runs
                 self._run(run, resumed, follow, executor)
+                if run.policy:
+                    result.policy = run.policy.counters_since(counted)
                 if result.status != "finished":
                     status = result.status
                     break

@@ -55,6 +55,11 @@ def execution_details(record: Mapping[str, Any], dead_letters: Mapping[str, int]
         ]
         lines += _table(header, rows)
         lines += [f"{name}: {item['error']}" for name, item in integrations.items() if item.get("error")]
+        lines += [
+            f"{name}: field policy: {_policy(item['policy'])}"
+            for name, item in integrations.items()
+            if item.get("policy")
+        ]
     else:
         lines.append("no summary stored: the run is still going, or it stopped before it could write one")
     stored = sum(dead_letters.values())
@@ -115,6 +120,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         "  ".join([*(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)), str(row[-1])])
         for row in [header, *rows]
     ]
+
+
+def _policy(counters: Mapping[str, Mapping[str, int]]) -> str:
+    """What a field policy did, per action over all scopes: `redact 6, drop_record 2`."""
+    return ", ".join(f"{action} {sum(by_scope.values())}" for action, by_scope in counters.items())
 
 
 def _time(moment: dt.datetime) -> str:

@@ -24,6 +24,8 @@ class IntegrationResult:
     seconds: float = 0.0
     error: str | None = None
     retries: int = 0  # partitions a distributed executor ran again after a failed attempt
+    # What the field policy did in this run: {action: {scope: fields acted on, or records dropped}}
+    policy: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -8,7 +8,8 @@ copy), a redacted one becomes a run of "<redacted>" (nulls stay null), a hashed 
 once per distinct value, a dropped one is left out. Rows are looked at one by one only where a
 rule needs them: a `drop_record` rule on a column, and columns of nested values (mappings or
 lists, judged by the first non-null value, or an Arrow struct, list or map type), where secrets
-may hide deeper down.
+may hide deeper down, and allowed columns of text that hold a connection string's password
+somewhere (found by one search of the whole column's text), whose passwords are masked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.policy.decisions import Decision, ScopedRules
 from pdip.policy.errors import RecordDropped
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD, HASH, REDACT
+from pdip.policy.secrets import may_hold_password
 from pdip.policy.walking import REDACTED, Scope, add_count
 
 if TYPE_CHECKING:
@@ -67,8 +69,11 @@ def _columns(policy: Policy, scoped: ScopedRules, batch: Mapping[Any, Sequence[A
             decision = decision.fallback
         action = decision.action
         if action == ALLOW:
-            if _holds_nested(column):
+            first = next((value for value in column if value is not None), None)
+            if isinstance(first, (Mapping, list, tuple)):
                 column = _nested_column(policy, scoped, decision, name, column, counts, dropped)
+            elif type(first) is str:
+                column = _texts(policy, scoped, column, counts)
             result[name] = column
             continue
         add_count(counts, action, scoped.label, len(column))
@@ -125,9 +130,21 @@ def _redacted_list(column: Sequence[Any]) -> list[Any]:
     return [None if value is None else REDACTED for value in column]
 
 
-def _holds_nested(column: Sequence[Any]) -> bool:
-    first = next((value for value in column if value is not None), None)
-    return isinstance(first, (Mapping, list, tuple))
+def _texts(policy: Policy, scoped: ScopedRules, column: Sequence[Any], counts: dict) -> Sequence[Any]:
+    """A column of text with any connection string's password masked; the column itself when
+    no value can hold one, which one search of the joined text tells for the whole column."""
+    try:
+        try:
+            joined = "\n".join(column)
+        except TypeError:  # nulls, which a scan for them first would cost every column
+            joined = "\n".join(filter(None, column))
+        if not may_hold_password(joined):
+            return column
+    except TypeError:  # not text all through: looked at one by one
+        pass
+    text = policy.walker.text
+    values = [text(scoped, value, counts) if type(value) is str else value for value in column]
+    return values if any(map(operator.is_not, values, column)) else column
 
 
 def _nested_column(
@@ -184,6 +201,8 @@ def _arrow(policy: Policy, scoped: ScopedRules, batch: Any, counts: dict) -> Any
                 column, marks = _arrow_nested_column(pa, policy, scoped, decision, name, column, counts)
                 if marks is not None:
                     dropped = marks if dropped is None else pc.or_(dropped, marks)
+            elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                column = _arrow_texts(pa, policy, scoped, column, counts)
         else:
             add_count(counts, action, scoped.label, rows)
             column = _arrow_redacted(pa, pc, column) if action == REDACT else _arrow_hashed(pa, pc, policy, column)
@@ -235,6 +254,23 @@ def _arrow_hashed(pa: Any, pc: Any, policy: Policy, column: Any) -> Any:
     if isinstance(column, pa.ChunkedArray):
         return pa.chunked_array(hashed_chunks, type=pa.string())
     return hashed_chunks[0]
+
+
+def _arrow_texts(pa: Any, policy: Policy, scoped: ScopedRules, column: Any, counts: dict) -> Any:
+    """A text column with any connection string's password masked; the column itself when its
+    characters (the chunks' data buffers, searched as bytes) hold no `://` and no `=`."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not any(_arrow_may_hold_password(chunk) for chunk in chunks):
+        return column
+    values = column.to_pylist()
+    texts = _texts(policy, scoped, values, counts)
+    return column if texts is values else pa.array(texts, type=column.type)
+
+
+def _arrow_may_hold_password(chunk: Any) -> bool:
+    data = chunk.buffers()[2]
+    characters = b"" if data is None else memoryview(data).tobytes()  # None: no characters at all
+    return b"://" in characters or b"=" in characters
 
 
 def _arrow_nested(pa: Any, kind: Any) -> bool:

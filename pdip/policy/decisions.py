@@ -53,7 +53,7 @@ class ScopedRules:
     __slots__ = ("_entry_decisions", "_lock", "_row_shapes", "decisions", "drops_everything", "label", "rules")
 
     def __init__(self, rules: Sequence[Rule], scopes: Sequence[tuple[str, str]]):
-        self.rules = tuple(rule for rule in rules if rule.in_scope(scopes))
+        self.rules = tuple(rule for unit in rules for rule in unit.for_scopes(scopes))
         self.label = _label(scopes)
         # The last rule without a field selector decides the fate of the whole record.
         blanket = [rule for rule in self.rules if rule.field_kind is None]
@@ -107,9 +107,15 @@ class ScopedRules:
 
 def _label(scopes: Sequence[tuple[str, str]]) -> str:
     """How counters name these scopes: `table:customers`; a change-log entry's `table:<entity>`,
-    implied by its `entity:<entity>`, is left out; "*" for no scope."""
+    implied by its `entity:<entity>`, and a log record's `pkg:<logger>`, implied by its
+    `log:<logger>`, are left out; "*" for no scope."""
     entities = {name for kind, name in scopes if kind == "entity"}
-    shown = [f"{kind}:{name}" for kind, name in scopes if not (kind == "table" and name in entities)]
+    loggers = {name for kind, name in scopes if kind == "log"}
+    shown = [
+        f"{kind}:{name}"
+        for kind, name in scopes
+        if not (kind == "table" and name in entities) and not (kind == "pkg" and name in loggers)
+    ]
     return ",".join(shown) or "*"
 
 

@@ -249,6 +249,23 @@ class Policy:
                 found.setdefault(action, {})[label] = number
             return found
 
+    def counters_since(self, earlier: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+        """`counters` less an `earlier` reading of them: what the policy did in between."""
+        found: dict[str, dict[str, int]] = {}
+        for action, by_scope in self.counters.items():
+            for label, number in by_scope.items():
+                number -= earlier.get(action, {}).get(label, 0)
+                if number:
+                    found.setdefault(action, {})[label] = number
+        return found
+
+    def take_counts(self) -> Counts:
+        """The counts made since the last call, cleared: a worker process hands them to the
+        calling process's policy (`add_counts`), whose `counters` then hold them too."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        return counts
+
     def reset_counters(self) -> None:
         with self._lock:
             self._counts.clear()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.policy.decisions import Decision, ScopedRules
 from pdip.policy.errors import RecordDropped
 from pdip.policy.rules import ALLOW, DROP, DROP_RECORD
+from pdip.policy.secrets import may_hold_password
 from pdip.policy.walking import REMOVED, SCALARS, Scope, add_count, past_drop_record
 from pdip.tracking.paths import steps
 
@@ -75,15 +76,23 @@ def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
         return False
     before, after = entry.before, entry.after
     if before is None and type(after) is dict:  # an insert, or an update that kept no before
-        return SCALARS.issuperset(map(type, after.values())) and scoped.allows_rows(tuple(after))
+        values = after.values()
+        return SCALARS.issuperset(map(type, values)) and _plain_texts(values) and scoped.allows_rows(tuple(after))
     names: tuple = ()
     for image in (before, after):
         if image is None:
             continue
         if type(image) is not dict or not SCALARS.issuperset(map(type, image.values())):
             return False
+        if not _plain_texts(image.values()):
+            return False
         names += tuple(image)
     return scoped.allows_rows(names)
+
+
+def _plain_texts(values: Iterable[Any]) -> bool:
+    """True when none of `values` is a text that may hold a connection string's password."""
+    return not any(type(value) is str and may_hold_password(value) for value in values)
 
 
 def _changes(policy: Policy, scoped: ScopedRules, entry: ChangeLogEntry, counts: dict) -> dict[str, Any]:
@@ -142,7 +151,7 @@ def _flat(policy: Policy, scoped: ScopedRules, decision: Decision, value: Any, c
     decision = past_drop_record(decision, value, counts, scoped.label)
     action = decision.action
     if action == ALLOW:
-        return value
+        return policy.walker.text(scoped, value, counts) if type(value) is str else value
     return policy.walker.acted(scoped, action, value, counts)
 
 

@@ -6,7 +6,8 @@
 The filter applies the policy to a record's structured fields (`record.fields`, which
 `ConsoleLogger` attaches to every line) and to a mapping passed as the message's argument
 (`log.info("%(user)s signed in", {"user": ...})`). A record that a drop_record rule drops is
-not logged. Records are seen in the scope `log:<logger name>`, plus the filter's own scope.
+not logged. Records are seen in the scopes `log:<logger name>` and `pkg:<logger name>` (a logger
+is named after its module, codetracer's `pkg`), plus the filter's own scope.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class PolicyLogFilter(logging.Filter):
         self.scope = scope
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scope = with_scope(f"log:{record.name}", self.scope)
+        scope = with_scope(f"log:{record.name}", with_scope(f"pkg:{record.name}", self.scope))
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
             kept = self.policy.apply(fields, scope)

@@ -33,6 +33,9 @@ from pdip.policy.selectors import SCOPE_KINDS, Pattern
 ALLOW, REDACT, HASH, DROP, DROP_RECORD = "allow", "redact", "hash", "drop", "drop_record"
 ACTIONS = (ALLOW, REDACT, HASH, DROP, DROP_RECORD)
 FIELD_KINDS = ("column", "key", "field", "entry")
+# Keys below a record's top (never a top-level field): codetracer's `attr` value selector. Made
+# by pdip.policy.tracefilters only; a pdip policy file selects fields by FIELD_KINDS.
+ATTR = "attr"
 ENTRY_FIELDS = ("actor", "tenant", "entity", "key", "path", "before", "after", "extra")
 _OTHER_KEYS = ("action", "equals", "description")
 
@@ -98,9 +101,14 @@ class Rule:
             return any(pattern.matches(path) for pattern in self.fields)
         if kind == "entry" or not isinstance(name, str):
             return False
-        if kind == "column" and depth != 1:
+        if (kind == "column" and depth != 1) or (kind == ATTR and depth == 1):
             return False
         return any(pattern.matches(name) for pattern in self.fields)
+
+    def for_scopes(self, scopes: Sequence[tuple[str, str]]) -> tuple[Rule, ...]:
+        """The rules this one stands for in these scopes: itself, or none out of its scopes (a
+        trace filter, `pdip.policy.tracefilters.TraceFilter`, stands for several)."""
+        return (self,) if self.in_scope(scopes) else ()
 
     def selects_entry_field(self, name: str) -> bool:
         return self.field_kind == "entry" and any(pattern.matches(name) for pattern in self.fields)

@@ -3,13 +3,15 @@
 The rule works on the *name* of a field, so it is cheap enough to run on every log line and every
 batch. A name is split into words whatever its spelling (`DATABASE_PASSWORD`, `dbPassword`,
 `x-api-key`, `APIKey`) and counts as secret when its last word is a secret noun: `password`,
-`token`, `secret`, `api_key`, `private_key`, `credentials`, `authorization`, `cookie`, `bearer`,
-`session_id`, and the personal numbers `credit_card`, `card_number`, `cvv`, `iban`, `ssn`.
+`token`, `secret`, `api_key`, `private_key`, `ssh_key`, `credentials`, `authorization`, `auth`,
+`jwt`, `cookie`, `bearer`, `session_id`, and the personal numbers `credit_card`, `card_number`,
+`cvv`, `iban`, `ssn`.
 Looking at the last word is what keeps `token_count`, `max_tokens`, `password_policy`,
 `secret_name`, `access_key_id` and `key_column` readable while `access_token` and
 `AWS_SECRET_ACCESS_KEY` are hidden; in English the last word of a compound name says what the
-value is. A few trailing words that still hold the secret in another form (`password_hash`,
-`password_confirmation`) and trailing digits (`password2`) keep a name secret.
+value is. A few trailing words that still hold the secret in another form or what it is made or checked
+with (`password_hash`, `password_confirmation`, `password_salt`, `private_key_pem`,
+`secret_key_base`, `id_token_hint`) and trailing digits (`password2`) keep a name secret.
 
 Values are checked too, in one narrow case: a password written inside a connection string
 (`postgresql://app:pw@db/prod`, `Server=db;Password=pw`) is masked wherever it appears, because
@@ -34,7 +36,7 @@ _SECRET_NAME = re.compile(
     r"""
     (?:
         # short words that are only secret on their own: db_pass, user_pwd, set_cookie, customer_ssn
-        (?:^|_)(?:pass|pwd|cookies?|bearer|cvv|cvc|iban|ssn)
+        (?:^|_)(?:pass|pwd|cookies?|bearer|cvv|cvc|iban|ssn|auth|jwts?)
         # words that stay secret when glued to the word before: dbpassword, csrftoken, jsessionid
       | pass(?:words?|wd|phrase)
       | secrets?
@@ -47,9 +49,10 @@ _SECRET_NAME = re.compile(
       | social_security(?:_?(?:number|num|no))?
         # a key is only secret with a qualifier; primary_key and key_column are not
       | (?:api|secret|private|access|signing|encryption|master|client|app|license|session
-         |shared|auth|hmac|jwt|fernet)_?key
+         |shared|auth|hmac|jwt|fernet|ssh)_?key
     )
-    (?:_(?:hash|digest|confirm|confirmation|encrypted|value))?  # the same secret in another form
+    # the same secret in another form, or what it is made or checked with
+    (?:_(?:hash|digest|confirm|confirmation|encrypted|value|pem|base|salt|hint))?
     (?:_?\d+)?                                                   # password2, token_1
     $
     """,
@@ -86,13 +89,19 @@ def _is_secret(name: str) -> bool:
     return _SECRET_NAME.search(words) is not None
 
 
+def may_hold_password(text: str) -> bool:
+    """False when `text` cannot hold a connection string's password (no `://`, no `=`): the
+    common case, which costs two substring checks."""
+    return "://" in text or "=" in text
+
+
 def mask_connection_string(text: str) -> str:
     """`text` with any password inside a URL or a key=value connection string replaced by MASK.
 
     `postgresql://app:pw@db/prod` becomes `postgresql://app:***@db/prod`; the user, host and
     database stay visible because they are what one needs to debug a connection.
     """
-    if "://" not in text and "=" not in text:  # the common case costs two substring checks
+    if not may_hold_password(text):
         return text
     text = _URL_PASSWORD.sub(lambda match: match["head"] + MASK, text)
     return _KEYWORD_PASSWORD.sub(lambda match: match["head"] + MASK, text)

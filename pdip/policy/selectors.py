@@ -2,12 +2,13 @@
 
     customers          glob: the whole name, any case; `*` is any run of characters, `?` one
     cust*              character; brackets are plain characters, so `orders[*].status`
-    orders[*].status   matches the status of every order
+    orders[*].status   matches the status of every order; `glob:cust*` says the same
     regex:^cust_\\d+$  a Python regular expression; the whole name must match (as written, case too)
     literal:a*b        exactly this text, case too
 
 A scope names where a record is: `kind:name`, with kind one of source, table, topic, sink,
-entity, log or event (`table:customers`, `topic:orders.v1`).
+entity, log or event (`table:customers`, `topic:orders.v1`), or codetracer's pkg (a module, and a
+log record's logger), file (a source file's path) or obj (a function or class).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-SCOPE_KINDS = ("source", "table", "topic", "sink", "entity", "log", "event")
+SCOPE_KINDS = ("source", "table", "topic", "sink", "entity", "log", "event", "pkg", "file", "obj")
 
 _REGEX = "regex:"
 _LITERAL = "literal:"
+_GLOB = "glob:"
 
 
 class Pattern:
@@ -42,7 +44,10 @@ class Pattern:
         return self.text.startswith(_LITERAL) or not (self.text.startswith(_REGEX) or any(c in self.text for c in "*?"))
 
     def literal_text(self) -> str:
-        return self.text[len(_LITERAL) :] if self.text.startswith(_LITERAL) else self.text
+        for prefix in (_LITERAL, _GLOB):
+            if self.text.startswith(prefix):
+                return self.text[len(prefix) :]
+        return self.text
 
     def __repr__(self) -> str:
         return f"Pattern({self.text!r})"
@@ -75,6 +80,7 @@ def _compile(text: str) -> Callable[[str], bool]:
         except re.error as error:
             raise ValueError(f"{text!r} is not a valid regular expression ({error})") from None
         return lambda name: expression.fullmatch(name) is not None
+    text = text.removeprefix(_GLOB)
     if not any(c in text for c in "*?"):
         folded = text.casefold()
         return lambda name: name.casefold() == folded

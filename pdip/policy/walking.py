@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.policy.decisions import Decision, ScopedRules
 from pdip.policy.errors import MissingSaltError, RecordDropped
 from pdip.policy.rules import ALLOW, DROP_RECORD, HASH, REDACT
+from pdip.policy.secrets import mask_connection_string
 from pdip.policy.selectors import parse_scope
 
 if TYPE_CHECKING:
@@ -105,6 +106,9 @@ class ValueWalker:
             path = (f"{prefix}.{key}" if prefix else key) if type(key) is str else f"{prefix}[*]"
             decision = known(path) or decide(path, key, depth)
             if decision.action == ALLOW and type(value) in SCALARS:  # the common case, kept short
+                if type(value) is str and ("://" in value or "=" in value):  # secrets.may_hold_password
+                    value = self.text(scoped, value, counts)
+                    changed = changed or value is not mapping[key]
                 result[key] = value
                 continue
             new = self.value(scoped, decision, value, counts, path, depth)
@@ -137,13 +141,22 @@ class ValueWalker:
         action = decision.action
         if action == ALLOW:
             if type(value) in SCALARS:
-                return value
+                return self.text(scoped, value, counts) if type(value) is str else value
             if isinstance(value, Mapping):
                 return self.mapping(scoped, value, counts, path, depth + 1)
             if isinstance(value, (list, tuple)):
                 return self.sequence(scoped, value, counts, f"{path}[*]", depth + 1)
             return value
         return self.acted(scoped, action, value, counts)
+
+    def text(self, scoped: ScopedRules, value: str, counts: Counts) -> str:
+        """An allowed text with any password of a connection string in it masked (counted as a
+        redaction): the built-in rule for values, which holds whatever the field is called."""
+        masked = mask_connection_string(value)
+        if masked == value:
+            return value
+        add_count(counts, REDACT, scoped.label)
+        return masked
 
     def acted(self, scoped: ScopedRules, action: str, value: Any, counts: Counts) -> Any:
         """`value` under a redact, hash or drop `action` (counted): its replacement or REMOVED."""

@@ -160,6 +160,14 @@ class CliHistoryTest(unittest.TestCase):
         self.assertRegex(out, r"items +finished +3 +2 +1 +\d+\.\d\d")
         self.assertIn("dead letters stored: 1 (pdip dead-letters e1)", out)
 
+    def test_executions_show_what_the_field_policy_did(self):
+        (self.root / "op.yml").write_text(OPERATION + "    policy: true\n")
+        (self.root / "in.csv").write_text("id;amount;api_key\n1;10.5;k1\n2;oops;k2\n3;7;k3\n")
+        self.first_run()
+        code, out, _ = self.pdip("executions", "show", "e1", "--root", str(self.root))
+        self.assertEqual(code, 0)
+        self.assertIn("items: field policy: redact 2", out)
+
     def test_executions_show_a_failed_run_s_error(self):
         (self.root / "op.yml").write_text(OPERATION.replace("create_target: true", "create_target: false"))
         code, _, _ = self.pdip("run", self.operation, "--execution-id", "e1")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ CLOSE = "close"
 class BatchRead:
     batch: Batch
     rows_read: int  # before the policy dropped any
+    policy_counts: dict = dataclasses.field(default_factory=dict)  # what the policy did to it (Policy.take_counts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +100,8 @@ class ProcessReaders:
     def __init__(self, run: IntegrationRun, requests: list[ReadRequest], registry: AdapterRegistry):
         self.integration = run.integration
         self.context = WorkerContext.of(run.context)
+        # what the readers' copies of the policy counted joins the counters of this process's policy
+        self.add_policy_counts = run.policy.add_counts if run.policy else _no_policy
         self.transform = functools.partial(with_policy, run.policy, run.integration) if run.policy else None
         self.requests = requests
         self.registry = registry
@@ -120,6 +123,7 @@ class ProcessReaders:
             for child, message in messages(children):
                 if isinstance(message, BatchRead):
                     batch = message.batch
+                    self.add_policy_counts(message.policy_counts)
                     if batch.partition is None:
                         batch.partition = partitions[id(child)]
                     self._reader_of[id(batch)] = child
@@ -136,6 +140,10 @@ class ProcessReaders:
         self._reader_of.pop(id(batch)).send(Acknowledge(batch.position))
 
 
+def _no_policy(counts: dict) -> None:
+    """Where the counts of a run without a policy go: nowhere (a reader sends none)."""
+
+
 def _read(
     channel: Connection,
     registry: AdapterRegistry,
@@ -143,7 +151,7 @@ def _read(
     mode: str,
     request: ReadRequest,
     context: WorkerContext,
-    transform: Callable[[Batch], Batch] | None,
+    transform: functools.partial[Batch] | None,  # with_policy bound to the policy and integration
 ) -> None:
     """A reader process: every batch down the pipe, then its last word; what the writer
     acknowledges reaches the source between batches and until the writer says CLOSE. The
@@ -160,9 +168,11 @@ def _read(
         for batch in source.read(request):
             ahead -= _pass_acknowledgements(source, channel)
             rows_read = len(batch)
+            counts = {}
             if transform is not None:  # the policy runs here, beside the reading, not in the writer
                 batch = transform(batch)
-            channel.send(BatchRead(batch, rows_read))
+                counts = transform.args[0].take_counts()  # the policy with_policy applied
+            channel.send(BatchRead(batch, rows_read, counts))
             ahead += 1
             if ahead >= IN_FLIGHT:
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)

@@ -1,6 +1,7 @@
 """How an integration plans, resumes, splits, acknowledges and applies policy (no servers)."""
 
 import dataclasses
+import json
 import math
 import tempfile
 import time
@@ -342,6 +343,29 @@ class RunsTest(unittest.TestCase):
         self.assertEqual((result["copy"].rows_read, result["copy"].rows_written), (6, 5))
         self.assertEqual(sorted(row["n"] for row in self.integrator.stores["out"]), [0, 1, 2, 4, 5])
         self.assertEqual({row["password"] for row in self.integrator.stores["out"]}, {"<redacted>"})
+
+    def test_the_policy_s_counts_are_kept_in_the_result_and_the_execution_record(self):
+        first = self.integrator.integrate(self.operation(self.numbers(total=3, policy=True)))
+        (label,) = first["copy"].policy["redact"]
+        self.assertEqual(first["copy"].policy, {"redact": {label: 3}})
+        self.assertTrue(label.startswith("source:"), label)
+        second = self.integrator.integrate(self.operation(self.numbers(total=2, policy=True)))
+        self.assertEqual(second["copy"].policy, {"redact": {label: 2}})  # this run's, not the policy's total
+        stored = json.loads(self.state.execution(second.execution_id)["summary"])
+        self.assertEqual(stored["copy"]["policy"], {"redact": {label: 2}})
+        unfiltered = self.integrator.integrate(self.operation(self.numbers(total=2)))
+        self.assertEqual(unfiltered["copy"].policy, {})
+
+    def test_counts_made_in_reader_processes_reach_the_result(self):
+        (self.root / "no_three.yml").write_text(
+            "rules:\n  - column: n\n    action: drop_record\n    equals: 3\n", encoding="utf-8"
+        )
+        operation = self.operation(self.numbers(total=6, parallelism=2, policy="no_three.yml"), executor="process")
+        result = self.integrator.integrate(operation)
+        counts = {action: sum(by_scope.values()) for action, by_scope in result["copy"].policy.items()}
+        self.assertEqual(counts, {"drop_record": 1, "redact": 6})  # as the policy counts: whole columns
+        plain = self.integrator.integrate(self.operation(self.numbers(total=2, parallelism=2), executor="process"))
+        self.assertEqual((plain["copy"].rows_written, plain["copy"].policy), (2, {}))
 
     def test_a_policy_file_named_by_the_integration_adds_its_rules(self):
         (self.root / "hide_numbers.yml").write_text("rules:\n  - column: n\n    action: redact\n", encoding="utf-8")

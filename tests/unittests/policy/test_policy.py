@@ -202,6 +202,19 @@ class ActionsTest(PolicyFilesTestCase):
         self.policy.reset_counters()
         self.assertEqual(self.policy.counters, {})
 
+    def test_counters_since_an_earlier_reading_and_counts_handed_over(self):
+        policy = Policy.default()
+        policy.apply({"password": "a", "token": "b"}, scope="table:a")
+        earlier = policy.counters
+        policy.apply({"password": "a"}, scope="table:b")
+        self.assertEqual(policy.counters_since(earlier), {"redact": {"table:b": 1}})
+        worker = pickle.loads(pickle.dumps(policy))  # a reader process's copy starts from zero
+        worker.apply({"password": "a"}, scope="table:a")
+        handed = worker.take_counts()
+        self.assertEqual((handed, worker.counters), ({("redact", "table:a"): 1}, {}))
+        policy.add_counts(handed)
+        self.assertEqual(policy.counters, {"redact": {"table:a": 3, "table:b": 1}})
+
     def test_counters_are_safe_across_threads(self):
         def work():
             for _ in range(200):

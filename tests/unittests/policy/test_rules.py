@@ -32,6 +32,16 @@ class PatternTest(unittest.TestCase):
         self.assertFalse(pattern.matches("axb"))
         self.assertFalse(pattern.matches("A*B"))
 
+    def test_a_glob_prefix_says_what_is_the_default(self):
+        pattern = Pattern("glob:cust*")
+        self.assertTrue(pattern.matches("customers"))
+        self.assertTrue(pattern.matches("CUSTOMERS"))
+        self.assertFalse(pattern.matches("glob:customers"))
+        self.assertTrue(Pattern("glob:email").matches("Email"))
+        self.assertTrue(Pattern("glob:email").is_literal())
+        self.assertEqual(Pattern("glob:email").literal_text(), "email")
+        self.assertFalse(Pattern("glob:e*").is_literal())
+
     def test_which_patterns_are_literal(self):
         self.assertTrue(Pattern("actor").is_literal())
         self.assertTrue(Pattern("literal:a*").is_literal())
