@@ -48,11 +48,11 @@ class _Endpoint:
 
     __slots__ = ("action", "anonymous", "code", "controller", "method", "reader", "status", "tenanted")
 
-    def __init__(self, action: Action):
+    def __init__(self, action: Action, max_page_size: int):
         self.action = action
         self.controller = action.controller
         self.method = action.method
-        self.reader = ArgumentReader(action)
+        self.reader = ArgumentReader(action, max_page_size)
         self.anonymous = bool(getattr(action.controller, "anonymous", False))
         self.tenanted = bool(getattr(action.controller, "tenanted", True))
         self.status = action.status
@@ -74,6 +74,7 @@ class ApiApp(ISingleton):
     def __init__(self, pdi: Pdi, config: ApiConfig, container: Container):
         self.pdi = pdi
         self.config = config
+        _check_limits(config)
         self.container = container
         self.envelope = config.envelope
         self.app = Flask(_import_name(pdi), root_path=str(pdi.root_directory))
@@ -225,7 +226,7 @@ class ApiApp(ISingleton):
 
     def _add_resource(self, url: str, actions: dict[str, Action]) -> None:
         cls = next(iter(actions.values())).controller
-        endpoints = {method: _Endpoint(action) for method, action in actions.items()}
+        endpoints = {method: _Endpoint(action, self.config.max_page_size) for method, action in actions.items()}
         self.endpoints.extend(endpoints.values())
         serve = self._serve
 
@@ -323,6 +324,14 @@ def _acting(caller: Caller):
         return
     with tracking_actor(caller.principal.name):
         yield
+
+
+def _check_limits(config: ApiConfig) -> None:
+    """Limits that must be positive to mean anything, named as application.yml spells them."""
+    for key in ("max_body_bytes", "max_page_size", "workers", "threads", "execution_workers"):
+        value = getattr(config, key)
+        if type(value) is not int or value < 1:
+            raise PdiConfigurationError(f"API.{key.upper()}: expected a whole number of at least 1, got {value!r}")
 
 
 def _operation_id(action: Action) -> str:

@@ -72,3 +72,18 @@ def status(code: int) -> Callable[[F], F]:
         return function
 
     return mark
+
+
+def accepts(*media_types: str) -> Callable[[F], F]:
+    """The media types an action's body may have besides JSON: `@accepts("text/csv")`.
+
+    A body of such a type is passed as it came: `bytes` for a parameter annotated `bytes`,
+    else text decoded as UTF-8. A body of any other type answers 415."""
+    if not media_types or not all(isinstance(item, str) and "/" in item for item in media_types):
+        raise ValueError(f"accepts: expected media types such as 'text/csv', got {media_types!r}")
+
+    def mark(function: F) -> F:
+        function.__pdip_accepts__ = tuple(item.lower() for item in media_types)
+        return function
+
+    return mark

@@ -66,6 +66,12 @@ class ConflictError(ApiError):
     status = 409
 
 
+class UnsupportedMediaTypeError(ApiError):
+    """A body of a media type the action does not read (415)."""
+
+    status = 415
+
+
 def error_status(status: int, title: str | None = None) -> Callable[[E], E]:
     """Declare the HTTP status of a domain exception: `@error_status(409)` above its class.
 

@@ -25,6 +25,8 @@ EXPECTED = {
         "Principal",
         "RoutingError",
         "UnauthorizedError",
+        "UnsupportedMediaTypeError",
+        "accepts",
         "error_status",
         "generate_key",
         "hash_key",
