@@ -8,7 +8,7 @@ details for errors, authentication and tenants; needs the `api` extra (`pip inst
 import importlib
 from typing import Any
 
-from pdip.api.base import ControllerBase, FromBody, FromQuery, FromRoute, accepts, status
+from pdip.api.base import ControllerBase, FromBody, FromQuery, FromRoute, accepts, produces, status
 from pdip.api.errors import (
     ApiError,
     BadRequestError,
@@ -44,6 +44,7 @@ __all__ = [
     "error_status",
     "generate_key",
     "hash_key",
+    "produces",
     "status",
 ]
 

@@ -30,6 +30,7 @@ EXPECTED = {
         "error_status",
         "generate_key",
         "hash_key",
+        "produces",
         "status",
     ],
     "pdip.base": ["Pdi"],

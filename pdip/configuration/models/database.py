@@ -35,6 +35,7 @@ class DatabaseConfig(BaseConfig):
     schema: str | None = None
     pool_size: int = 5
     echo: bool = False
+    busy_timeout: float = 30.0  # SQLite: seconds a writer waits for another's transaction to end
 
     def url(self, root_directory: str | Path | None = None) -> URL:
         """The SQLAlchemy URL; the password is escaped by SQLAlchemy, never formatted by hand."""

@@ -191,6 +191,23 @@ class QueryTest(InputTestCase):
         self.assertEqual(self.client.get("/api/Search?size=x").status_code, 400)
 
 
+class SpecTest(InputTestCase):
+    def test_paging_bounds_and_accepted_types_are_in_the_spec(self):
+        spec = self.client.get("/swagger.json").get_json()
+        query = {item["name"]: item for item in spec["paths"]["/api/Items"]["get"]["parameters"]}
+        self.assertEqual((query["size"]["minimum"], query["size"]["maximum"]), (1, 1000))
+        self.assertEqual((query["limit"]["minimum"], query["limit"]["maximum"]), (1, 1000))
+        self.assertEqual((query["page"]["minimum"], query["page"]["maximum"]), (1, last_page_number(1000)))
+        self.assertEqual(spec["paths"]["/api/Text"]["post"]["consumes"], ["application/json", "text/plain"])
+        self.assertFalse(spec["definitions"]["Item"]["additionalProperties"])
+
+    def test_a_tenant_header_longer_than_the_column_is_refused(self):
+        response = self.client.get("/api/Items", headers={"X-Tenant-Id": "t" * 101})
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("longer than 100 characters", response.get_json()["detail"])
+        self.assertEqual(self.client.get("/api/Items", headers={"X-Tenant-Id": "t" * 100}).status_code, 200)
+
+
 class ConfiguredPageSizeTest(InputTestCase):
     api_section = {"MAX_PAGE_SIZE": 50}
 
@@ -206,6 +223,16 @@ class LimitsTest(unittest.TestCase):
                 with self.assertRaises(PdiConfigurationError) as caught:
                     pdi.get(ApiApp)
                 self.assertIn(f"API.{key}: expected a whole number of at least 1, got 0", str(caught.exception))
+
+
+class DecoratorsTest(unittest.TestCase):
+    def test_media_types_must_look_like_media_types(self):
+        from pdip.api import accepts, produces
+
+        for decorator in (accepts, produces):
+            with self.subTest(decorator.__name__), self.assertRaises(ValueError) as caught:
+                decorator("csv")
+            self.assertIn("expected media types such as 'text/csv'", str(caught.exception))
 
 
 class PartsTest(unittest.TestCase):
