@@ -58,6 +58,26 @@ class ApiCommandTest(unittest.TestCase):
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
 
+    def test_waitress_serves_where_gunicorn_cannot_and_neither_is_an_exit_2(self):
+        import importlib.util
+
+        from pdip.api import serving
+
+        real = importlib.util.find_spec
+
+        def without(*names):
+            return lambda name, *rest: None if name in names else real(name, *rest)
+
+        with mock.patch.object(importlib.util, "find_spec", without("fcntl")):
+            self.assertIs(serving.production_server(), serving._waitress)
+        with (
+            application(HEALTH) as (root, _),
+            mock.patch.object(importlib.util, "find_spec", without("gunicorn", "waitress")),
+        ):
+            code, _, err = run("api", "--root", str(root))
+        self.assertEqual(code, 2)
+        self.assertIn("pdip api: pdip api serves with gunicorn (or waitress where gunicorn cannot run)", err)
+
     def test_a_worker_whose_application_does_not_build_closes_its_pdi(self):
         from pdip.api import serving
         from pdip.dependency import PdiConfigurationError
