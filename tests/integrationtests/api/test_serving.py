@@ -1,6 +1,7 @@
 """`pdip api`'s servers for real: waitress where gunicorn cannot run, on loopback."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ class WaitressTest(unittest.TestCase):
             try:
                 body = _answer(f"http://127.0.0.1:{port}/api/Health", process)
             finally:
-                process.terminate()
+                process.send_signal(signal.SIGINT)  # an orderly end: the Pdi is cleaned up, coverage saved
                 output = process.communicate(timeout=30)[0].decode()
         self.assertEqual(body, {"status": "ok"}, output)
 

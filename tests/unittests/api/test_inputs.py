@@ -243,6 +243,9 @@ class PartsTest(unittest.TestCase):
         found = list(unstorable({"a": [1, 2**70], "b": {"c": "\ud800"}, "d": float("inf")}))
         self.assertEqual([path for path, _ in found], ["a[1]", "b.c", "d"])
 
+    def test_other_json_values_are_always_storable(self):
+        self.assertEqual(list(unstorable([True, None, 1.5, "a"])), [])
+
     def test_value_problem_leaves_other_names_and_types_alone(self):
         self.assertIsNone(value_problem("size", "big", 10))
         self.assertIsNone(value_problem("count", 10**6, 10))

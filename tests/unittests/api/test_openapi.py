@@ -159,6 +159,7 @@ class SwaggerTest(unittest.TestCase):
                     self.assertEqual(operation["responses"]["default"]["schema"], problem)
                     self.assertIn("application/problem+json", operation["produces"])
         self.assertEqual(self.spec["produces"], ["application/json", "application/problem+json"])
+        self.assertEqual(self.client.get("/swagger.json").get_json(), self.spec)  # patched once, served alike
         self.assertEqual(self.spec["definitions"]["Problem"]["required"], ["type", "title", "status"])
         one = self.operation("/api/Notes/{id}", "delete")["responses"]
         self.assertEqual([code for code in one if code[0] == "4"], ["400", "403", "404"])
