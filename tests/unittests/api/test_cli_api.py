@@ -44,6 +44,10 @@ class ApiCommandTest(unittest.TestCase):
                 with self.subTest(option=option, value=value), self.assertRaises(SystemExit) as exited:
                     run("api", option, value)
                 self.assertEqual(exited.exception.code, 2)
+        from pdip.cli import _parser
+
+        parsed = _parser().parse_args(["api", "--workers", "3", "--threads", "4"])
+        self.assertEqual((parsed.workers, parsed.threads, parsed.dev), (3, 4, False))
 
     def test_a_production_server_is_chosen_and_each_worker_builds_its_own_application(self):
         from pdip.api import serving
