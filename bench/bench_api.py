@@ -1,6 +1,8 @@
-"""Requests per second through pdip's API against the same view in plain Flask, in the same run.
+"""Requests per second through pdip's API against the same view in plain Flask, in the same run;
+and the CRUD example served for real under load.
 
     python bench/bench_api.py [--requests 3000] [--rounds 5]
+    python bench/bench_api.py served [--requests 8000] [--connections 16] [--database-url URL]
 
 1. GET of a trivial controller (returns a small dict) against a plain Flask view returning the
    same dict with `jsonify` (target: pdip >= 70% of plain Flask).
@@ -130,6 +132,13 @@ def best_of(rounds: int, measure, pdip_app: Flask, flask_app: Flask) -> tuple[fl
 
 
 def main() -> None:
+    import sys
+
+    if sys.argv[1:2] == ["served"]:
+        from bench_api_served import main as served_main
+
+        served_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)

@@ -83,10 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--environment", "-e", help="select application.<environment>.yml")
     check.set_defaults(handler=_check)
 
-    api = commands.add_parser("api", help="serve an application's REST API (Flask's server, for development)")
+    api = commands.add_parser("api", help="serve an application's REST API (gunicorn; --dev: Flask's reloader)")
     api.add_argument("--root", default=".", help="the application's folder (default: here)")
     api.add_argument("--host", help="the address to listen on (default: API.HOST, 127.0.0.1)")
     api.add_argument("--port", type=int, help="the port to listen on (default: API.PORT, 5000)")
+    api.add_argument("--workers", type=_at_least_one, help="worker processes (default: API.WORKERS, 2)")
+    api.add_argument("--threads", type=_at_least_one, help="threads per worker (default: API.THREADS, 8)")
+    api.add_argument("--dev", action="store_true", help="Flask's development server, reloading on code changes")
     api.add_argument("--environment", "-e", help="select application.<environment>.yml")
     api.set_defaults(handler=_api)
     return parser
@@ -162,25 +165,38 @@ def _report(command: str, problems: Sequence[str]) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _api(arguments: argparse.Namespace) -> int:
-    """Serve until interrupted; for production hand `pdi.get(ApiApp)` to a WSGI server instead."""
-    from pdip.base import Pdi
+    """Serve until interrupted: gunicorn (waitress where it cannot run), or Flask's reloader with --dev."""
     from pdip.dependency import PdiConfigurationError
 
     try:
-        from pdip.api import ApiApp
+        from pdip.api.errors import ServingError
+        from pdip.api.serving import Serving, serve
 
-        pdi = Pdi(arguments.root, environment=arguments.environment)
-    except (ImportError, PdiConfigurationError) as error:
+        serve(
+            Serving(
+                arguments.root,
+                arguments.environment,
+                arguments.host,
+                arguments.port,
+                arguments.workers,
+                arguments.threads,
+                arguments.dev,
+            )
+        )
+    except (ImportError, PdiConfigurationError, ServingError) as error:
         print(f"pdip api: {error}", file=sys.stderr)
         return 2
-    with pdi:
-        try:
-            api = pdi.get(ApiApp)
-        except PdiConfigurationError as error:
-            print(f"pdip api: {error}", file=sys.stderr)
-            return 2
-        api.run(arguments.host, arguments.port)
     return 0
 
 

@@ -8,7 +8,7 @@ details for errors, authentication and tenants; needs the `api` extra (`pip inst
 import importlib
 from typing import Any
 
-from pdip.api.base import ControllerBase, FromBody, FromQuery, FromRoute, status
+from pdip.api.base import ControllerBase, FromBody, FromQuery, FromRoute, accepts, produces, status
 from pdip.api.errors import (
     ApiError,
     BadRequestError,
@@ -17,6 +17,7 @@ from pdip.api.errors import (
     NotFoundError,
     RoutingError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
     error_status,
 )
 from pdip.api.security import Authenticator, Caller, Credential, Principal, generate_key, hash_key
@@ -38,9 +39,12 @@ __all__ = [
     "Principal",
     "RoutingError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
+    "accepts",
     "error_status",
     "generate_key",
     "hash_key",
+    "produces",
     "status",
 ]
 

@@ -27,11 +27,20 @@ from werkzeug.exceptions import HTTPException
 from pdip.api.base import ControllerBase
 from pdip.api.binding import ArgumentReader
 from pdip.api.errors import RoutingError
-from pdip.api.openapi import Schemas, body_schema, parameters
+from pdip.api.openapi import PROBLEM, PROBLEM_DEFINITION, Schemas, body_schema, error_codes, parameters
 from pdip.api.problems import ProblemMapper
-from pdip.api.responses import result_response
+from pdip.api.responses import JSON, PROBLEM_JSON, result_response
 from pdip.api.routing import Action, actions_of, controller_name, namespace_of, route_placeholders
-from pdip.api.security import Authenticator, Caller, Gate, StaticKeys, current_caller, reset_caller, set_caller
+from pdip.api.security import (
+    TENANT_MAX_LENGTH,
+    Authenticator,
+    Caller,
+    Gate,
+    StaticKeys,
+    current_caller,
+    reset_caller,
+    set_caller,
+)
 from pdip.base import Pdi
 from pdip.configuration.models.api import ApiConfig
 from pdip.data.tenancy import current_tenant, tenant
@@ -48,11 +57,11 @@ class _Endpoint:
 
     __slots__ = ("action", "anonymous", "code", "controller", "method", "reader", "status", "tenanted")
 
-    def __init__(self, action: Action):
+    def __init__(self, action: Action, max_page_size: int):
         self.action = action
         self.controller = action.controller
         self.method = action.method
-        self.reader = ArgumentReader(action)
+        self.reader = ArgumentReader(action, max_page_size)
         self.anonymous = bool(getattr(action.controller, "anonymous", False))
         self.tenanted = bool(getattr(action.controller, "tenanted", True))
         self.status = action.status
@@ -60,12 +69,25 @@ class _Endpoint:
 
 
 class _RestxApi(Api):
-    """Flask-Restx's Api, with its errors answered as problem details like every other."""
+    """Flask-Restx's Api, with its errors answered as problem details like every other, and a
+    spec that says so: problem+json among what every operation produces, and per operation the
+    body types it reads (`x-consumes` in the operation's documentation)."""
 
     problems: ProblemMapper
 
     def handle_error(self, e):
         return self.problems.response(e)
+
+    @property
+    def __schema__(self):
+        schema = super().__schema__
+        if "error" not in schema and schema.get("produces") != [JSON, PROBLEM_JSON]:
+            schema["produces"] = [JSON, PROBLEM_JSON]
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict) and "x-consumes" in operation:
+                        operation["consumes"] = operation.pop("x-consumes")
+        return schema
 
 
 class ApiApp(ISingleton):
@@ -74,6 +96,7 @@ class ApiApp(ISingleton):
     def __init__(self, pdi: Pdi, config: ApiConfig, container: Container):
         self.pdi = pdi
         self.config = config
+        _check_limits(config)
         self.container = container
         self.envelope = config.envelope
         self.app = Flask(_import_name(pdi), root_path=str(pdi.root_directory))
@@ -222,10 +245,11 @@ class ApiApp(ISingleton):
             self._add_resource(url, actions)
         for name, definition in self._schemas.definitions.items():
             self.api.models[name] = SchemaModel(name, definition)
+        self.api.models[PROBLEM] = SchemaModel(PROBLEM, PROBLEM_DEFINITION)
 
     def _add_resource(self, url: str, actions: dict[str, Action]) -> None:
         cls = next(iter(actions.values())).controller
-        endpoints = {method: _Endpoint(action) for method, action in actions.items()}
+        endpoints = {method: _Endpoint(action, self.config.max_page_size) for method, action in actions.items()}
         self.endpoints.extend(endpoints.values())
         serve = self._serve
 
@@ -248,23 +272,41 @@ class ApiApp(ISingleton):
             raise NotImplementedError
 
         operation.__doc__ = action.function.__doc__
-        params = parameters(action, self._schemas)
+        params = parameters(action, self._schemas, self.config.max_page_size)
         body = body_schema(action, self._schemas)
         if body is not None:
             argument, schema = body
             params["payload"] = {"in": "body", "required": argument.required, "schema": schema}
-        if self.config.tenant_header and endpoint.tenanted:
-            params[self.config.tenant_header] = {
-                "in": "header",
-                "type": "string",
-                "required": self.config.tenant_required,
-                "description": "the tenant the request acts for",
-            }
-        doc: dict[str, Any] = {"params": params, "id": _operation_id(action), "responses": self._responses(action)}
+        tenant_checked = bool(self.config.tenant_header and endpoint.tenanted)
+        if tenant_checked:
+            params[self.config.tenant_header] = self._tenant_parameter()
+        responses = self._responses(action)
+        authenticated = self.gate.enabled and not endpoint.anonymous
+        for code in error_codes(action, authenticated, tenant_checked):
+            responses[code] = ("A problem document (application/problem+json)", PROBLEM)
+        responses["default"] = ("Any other error, as a problem document", PROBLEM)
+        doc: dict[str, Any] = {"params": params, "id": _operation_id(action), "responses": responses}
+        produces = getattr(action.function, "__pdip_produces__", None)
+        doc["produces"] = [*(produces or (JSON,)), PROBLEM_JSON]
+        if action.body is not None:
+            doc["vendor"] = {"x-consumes": [JSON, *action.accepts]}
         if endpoint.anonymous:
             doc["security"] = []
         operation.__apidoc__ = doc
         return operation
+
+    def _tenant_parameter(self) -> dict[str, Any]:
+        """The tenant header: any text up to the tenant column's length; when required, not blank."""
+        parameter = {
+            "in": "header",
+            "type": "string",
+            "required": self.config.tenant_required,
+            "maxLength": TENANT_MAX_LENGTH,
+            "description": "the tenant the request acts for",
+        }
+        if self.config.tenant_required:
+            parameter["pattern"] = r"\S"
+        return parameter
 
     def _responses(self, action: Action) -> dict[str, Any]:
         code = action.status
@@ -323,6 +365,14 @@ def _acting(caller: Caller):
         return
     with tracking_actor(caller.principal.name):
         yield
+
+
+def _check_limits(config: ApiConfig) -> None:
+    """Limits that must be positive to mean anything, named as application.yml spells them."""
+    for key in ("max_body_bytes", "max_page_size", "workers", "threads", "execution_workers"):
+        value = getattr(config, key)
+        if type(value) is not int or value < 1:
+            raise PdiConfigurationError(f"API.{key.upper()}: expected a whole number of at least 1, got {value!r}")
 
 
 def _operation_id(action: Action) -> str:

@@ -72,3 +72,34 @@ def status(code: int) -> Callable[[F], F]:
         return function
 
     return mark
+
+
+def produces(*media_types: str) -> Callable[[F], F]:
+    """The media types an action answers with instead of JSON, for the spec:
+    `@produces("text/event-stream")` above an action returning a Flask `Response`."""
+    _check_media_types("produces", media_types)
+
+    def mark(function: F) -> F:
+        function.__pdip_produces__ = tuple(media_types)
+        return function
+
+    return mark
+
+
+def accepts(*media_types: str) -> Callable[[F], F]:
+    """The media types an action's body may have besides JSON: `@accepts("text/csv")`.
+
+    A body of such a type is passed as it came: `bytes` for a parameter annotated `bytes`,
+    else text decoded as UTF-8. A body of any other type answers 415."""
+    _check_media_types("accepts", media_types)
+
+    def mark(function: F) -> F:
+        function.__pdip_accepts__ = tuple(item.lower() for item in media_types)
+        return function
+
+    return mark
+
+
+def _check_media_types(decorator: str, media_types: tuple) -> None:
+    if not media_types or not all(isinstance(item, str) and "/" in item for item in media_types):
+        raise ValueError(f"{decorator}: expected media types such as 'text/csv', got {media_types!r}")

@@ -8,7 +8,6 @@ Every problem is collected, so one 400 lists them all, each with its field and w
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from collections.abc import Mapping
@@ -16,7 +15,8 @@ from typing import Any, Union, get_args, get_origin
 
 from flask import request
 
-from pdip.api.errors import BadRequestError, shown_value
+from pdip.api.errors import BadRequestError, UnsupportedMediaTypeError, shown_value
+from pdip.api.inputs import parse_json, text_flaw, unstorable, value_problem
 from pdip.api.routing import BODY, QUERY, QUERY_OBJECT, ROUTE, Action, Argument
 from pdip.conversion import ConversionError, convert
 
@@ -28,9 +28,11 @@ _PASSED_AS_IS = (Any, dict, list, object)
 class ArgumentReader:
     """Reads the arguments of one action from the current request."""
 
-    def __init__(self, action: Action):
+    def __init__(self, action: Action, max_page_size: int = 1000):
         self.arguments = action.arguments
         self.wants_body = action.body is not None
+        self.accepts = action.accepts
+        self.max_page_size = max_page_size
         self._many = {argument.name: _is_sequence(argument.hint) for argument in self.arguments}
         self._object_fields = {
             argument.name: {item.name: _is_sequence(hint) for item, hint in _fields(argument.hint)}
@@ -69,7 +71,18 @@ class ArgumentReader:
                 problems.append(_problem(argument.name, source, "required"))
             return argument.default if not argument.required else _MISSING
         hint = self._route_hints.get(argument.name, argument.hint)
-        return _converted(raw, argument, source, problems, lenient=True, hint=hint)
+        value = _converted(raw, argument, source, problems, lenient=True, hint=hint)
+        return self._checked(argument.name, value, source, problems)
+
+    def _checked(self, name: str, value: Any, source: str, problems: list) -> Any:
+        """`value`, or _MISSING with a problem when it is out of bounds or cannot be stored."""
+        if value is _MISSING:
+            return value
+        problem = value_problem(name, value, self.max_page_size)
+        if problem is None:
+            return value
+        problems.append(_problem(name, source, problem))
+        return _MISSING
 
     def _body(self, argument: Argument, problems: list) -> Any:
         data = request.get_data(cache=True)
@@ -78,20 +91,44 @@ class ArgumentReader:
                 problems.append(_problem(argument.name, BODY, "a JSON body is required"))
                 return _MISSING
             return argument.default
-        try:
-            value = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadRequestError(f"the body is not valid JSON: {error}") from None
+        mimetype = request.mimetype
+        if mimetype in self.accepts:
+            return self._raw_body(argument, data, problems)
+        if mimetype != "application/json" and not mimetype.endswith("+json"):
+            raise UnsupportedMediaTypeError(_unsupported(mimetype, self.accepts))
+        value = parse_json(data)
         if argument.hint in _PASSED_AS_IS:
             return value
         return _converted(value, argument, BODY, problems, lenient=False, path_is_field=True)
+
+    def _raw_body(self, argument: Argument, data: bytes, problems: list) -> Any:
+        """A body of a type the action accepts besides JSON, as bytes or as UTF-8 text."""
+        if argument.hint is bytes:
+            return data
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequestError(f"the body is not UTF-8 text: {error}") from None
+        flaw = text_flaw(text)
+        if flaw:
+            problems.append(_problem(argument.name, BODY, f"the text {flaw}"))
+            return _MISSING
+        return text
 
     def _query_object(self, argument: Argument, problems: list) -> Any:
         fields = self._object_fields[argument.name]
         raw = {}
         for key in request.args:
             raw[key] = request.args.getlist(key) if fields.get(key) else request.args.get(key)
-        return _converted(raw, argument, QUERY, problems, lenient=True, path_is_field=True)
+        flaws = [_problem(field, QUERY, message) for field, message in unstorable(raw)]
+        if flaws:
+            problems.extend(flaws)
+            return _MISSING
+        value = _converted(raw, argument, QUERY, problems, lenient=True, path_is_field=True)
+        if value is _MISSING:
+            return value
+        checked = [self._checked(name, getattr(value, name), QUERY, problems) for name in fields]
+        return _MISSING if any(item is _MISSING for item in checked) else value
 
 
 def _converted(
@@ -112,6 +149,11 @@ def _converted(
             message = item.detail(lambda _, value, field=field: shown_value(field, value))
             problems.append(_problem(field, source, message))
         return _MISSING
+
+
+def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> str:
+    expected = ", ".join(("application/json", *accepted))
+    return f"the body's Content-Type is {mimetype or 'missing'}; this action reads {expected}"
 
 
 def _query_value(name: str, many: bool) -> Any:

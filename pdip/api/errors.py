@@ -20,6 +20,10 @@ class RoutingError(PdiConfigurationError):
     """A controller cannot be served as written; raised when the API is built, naming the method."""
 
 
+class ServingError(RuntimeError):
+    """`pdip api` cannot serve: no production WSGI server is installed; the message says what to do."""
+
+
 class ApiError(Exception):
     """An error answered as `application/problem+json` with its own status.
 
@@ -64,6 +68,12 @@ class NotFoundError(ApiError):
 
 class ConflictError(ApiError):
     status = 409
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """A body of a media type the action does not read (415)."""
+
+    status = 415
 
 
 def error_status(status: int, title: str | None = None) -> Callable[[E], E]:

@@ -23,27 +23,48 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from flask import Response, request
 
-from pdip.api.base import ControllerBase, status
-from pdip.api.errors import NotFoundError
+from pdip.api.base import ControllerBase, produces, status
+from pdip.api.errors import ApiError, NotFoundError
 from pdip.api.problems import log_failure
 from pdip.configuration import Configuration
 from pdip.configuration.models.api import ApiConfig
-from pdip.dependency import ISingleton
+from pdip.dependency import ISingleton, PdiConfigurationError
 from pdip.integrator.base import Integrator
 from pdip.integrator.events import Event, IntegrationFailed, IntegrationFinished, OperationFinished
+from pdip.integrator.loading import load_operation
 from pdip.integrator.models import Operation
 from pdip.integrator.state import StateStore
 from pdip.logging.loggers.console import ConsoleLogger
+from pdip.policy.secrets import mask_sql_literals
 
 KEPT_EXECUTIONS = 100
 KEEP_ALIVE_SECONDS = 15.0
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def shown_error(error: str | None) -> str | None:
+    """What a caller sees of an integration's error: its type and message, never a traceback
+    (which holds server paths and source lines; the log keeps it under the reference). A worker's
+    traceback is reduced to its last line, the exception that stopped it."""
+    if not error:
+        return error
+    head, _, trace = error.partition(_TRACEBACK)
+    lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
+    cause = lines[-1] if lines else ""
+    head = " ".join(head.split()).rstrip(":").strip()
+    return mask_sql_literals(f"{head}: {cause}" if head and cause else head or cause)
+
+
+def error_reference(execution_id: str, integration: str) -> str:
+    """Where the whole error is found in the log: `<execution id>/<integration>`."""
+    return f"{execution_id}/{integration}"
 
 
 @dataclasses.dataclass
@@ -54,6 +75,7 @@ class IntegrationCounts:
     rows_written: int = 0
     rows_dead_lettered: int = 0
     error: str | None = None
+    reference: str | None = None  # the log line with the whole error, for a failed integration
 
 
 @dataclasses.dataclass
@@ -129,11 +151,42 @@ class ExecutionRunner(ISingleton):
         if path is None:
             known = ", ".join(sorted(operations)) or "none (add OPERATIONS to application.yml)"
             raise NotFoundError(f"no operation named {name!r}; configured: {known}")
-        operation = Operation.from_yaml(path, connections=self.configuration.get("CONNECTIONS") or {})
+        operation = self._load(name, path)
         execution_id = uuid.uuid4().hex
         self._keep(_Run(execution_id, operation.name))
         self._pool.submit(self._execute, operation, execution_id)
         return ExecutionStarted(execution_id, operation.name, "pending", f"{self.base_url}/executions/{execution_id}")
+
+    def _load(self, name: str, path: Path) -> Operation:
+        """The operation, checked as `pdip validate` checks it; 422 listing every problem, so an
+        invalid one is refused here rather than failing later on a worker thread."""
+        configuration = self.configuration
+        try:
+            return load_operation(
+                Operation,
+                path,
+                configuration.get("CONNECTIONS") or {},
+                None,
+                where=configuration.where,
+                registry=self.integrator.registry,
+            )
+        except PdiConfigurationError as error:
+            raise ApiError(
+                f"operation {name!r} is invalid",
+                status=422,
+                title="Invalid operation",
+                errors=[{"field": "operation", "message": self._shown(problem)} for problem in error.problems],
+            ) from None
+
+    def _error(self, error: str | None) -> str | None:
+        return self._shown(shown_error(error))
+
+    def _shown(self, text: str | None) -> str | None:
+        """`text` as a caller may see it: masked, and with the application's folder left out."""
+        if not text:
+            return text
+        root = str(self.configuration.root_directory or "")
+        return mask_sql_literals(text.replace(root + "/", "") if root else text)
 
     def _execute(self, operation: Operation, execution_id: str) -> None:
         run = self._runs[execution_id]
@@ -156,8 +209,18 @@ class ExecutionRunner(ISingleton):
 
     def _heard(self, event: Event) -> None:
         run = self._runs.get(event.execution_id)
-        if run is not None:
-            run.add(_event_record(event))
+        if run is None:
+            return
+        if isinstance(event, IntegrationFailed):
+            reference = error_reference(event.execution_id, event.integration)
+            self.logger.error(
+                "integration %s of execution %s failed",
+                event.integration,
+                event.execution_id,
+                error=event.error,
+                reference=reference,
+            )
+        run.add(_event_record(event, self._error))
 
     # -- executions ------------------------------------------------------------------------------
 
@@ -167,14 +230,16 @@ class ExecutionRunner(ISingleton):
         if record is None and run is None:
             raise NotFoundError(f"no execution {execution_id!r}")
         if record is not None and record["summary"]:
-            return _view(record)
-        view = _view(record) if record is not None else ExecutionView(execution_id, run.operation, "pending")
+            return _view(record, self._error)
+        view = (
+            _view(record, self._error) if record is not None else ExecutionView(execution_id, run.operation, "pending")
+        )
         if run is not None:
             _count_live(view, run)
         return view
 
     def executions(self, limit: int) -> list[ExecutionView]:
-        return [_view(record) for record in self.integrator.state.executions(limit)]
+        return [_view(record, self._error) for record in self.integrator.state.executions(limit)]
 
     def events(self, execution_id: str, after: int = -1) -> Iterator[str]:
         """The execution's events as Server-Sent Events, from the one after `after` to the end."""
@@ -209,8 +274,12 @@ def _sse(number: int, name: str, data: dict[str, Any]) -> str:
     return f"id: {number}\nevent: {name}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def _event_record(event: Event) -> dict[str, Any]:
-    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+def _event_record(event: Event, shown: Callable[[str | None], str | None] = shown_error) -> dict[str, Any]:
+    record = {"event": type(event).__name__, **dataclasses.asdict(event)}
+    if isinstance(event, IntegrationFailed):
+        record["error"] = shown(event.error)
+        record["reference"] = error_reference(event.execution_id, event.integration)
+    return record
 
 
 def _as_json(view: ExecutionView) -> dict[str, Any]:
@@ -223,12 +292,13 @@ def _stored(state: StateStore, execution_id: str) -> dict[str, Any] | None:
     return state.execution(execution_id)
 
 
-def _view(record: dict[str, Any]) -> ExecutionView:
+def _view(record: dict[str, Any], shown: Callable[[str | None], str | None] = shown_error) -> ExecutionView:
     view = ExecutionView(
         record["execution_id"], record["operation"], record["status"], record["started_at"], record["finished_at"]
     )
     summary = json.loads(record["summary"]) if record.get("summary") else {}
     for name, counts in summary.items():
+        error = counts.get("error")
         view.integrations.append(
             IntegrationCounts(
                 name,
@@ -236,7 +306,8 @@ def _view(record: dict[str, Any]) -> ExecutionView:
                 counts.get("rows_read", 0),
                 counts.get("rows_written", 0),
                 counts.get("rows_dead_lettered", 0),
-                counts.get("error"),
+                shown(error),
+                error_reference(view.execution_id, name) if error else None,
             )
         )
     _total(view)
@@ -258,7 +329,7 @@ def _count_live(view: ExecutionView, run: _Run) -> None:
                 counts.rows_read, counts.rows_written = event["rows_read"], event["rows_written"]
                 counts.rows_dead_lettered = event["rows_dead_lettered"]
             elif kind == IntegrationFailed.__name__:
-                counts.status, counts.error = "failed", event["error"]
+                counts.status, counts.error, counts.reference = "failed", event["error"], event.get("reference")
         elif kind == OperationFinished.__name__ and view.status in ("pending", "running"):
             view.status = event["status"]
     view.integrations = list(integrations.values())
@@ -313,6 +384,7 @@ class ExecutionEventsController(_ExecutionControllerBase):
 
     route = "/executions/<id>/events"
 
+    @produces("text/event-stream")
     def get(self, id: str) -> Response:
         """Stream the execution's events (text/event-stream) until it ends; honours Last-Event-ID."""
         after = request.headers.get("Last-Event-ID", "").strip()

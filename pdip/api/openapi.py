@@ -17,11 +17,12 @@ import uuid
 from decimal import Decimal
 from typing import Any, Union, get_args, get_origin
 
+from pdip.api.inputs import INT64_MAX, INT64_MIN, PAGE_NAME, PAGE_SIZE_NAMES, last_page_number
 from pdip.api.routing import BODY, QUERY, QUERY_OBJECT, ROUTE, Action, Argument, route_placeholders
 
-_SCALARS: dict[Any, dict[str, str]] = {
+_SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
-    int: {"type": "integer"},
+    int: {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX},
     float: {"type": "number"},
     bool: {"type": "boolean"},
     Decimal: {"type": "string", "format": "decimal"},
@@ -32,6 +33,28 @@ _SCALARS: dict[Any, dict[str, str]] = {
     bytes: {"type": "string", "format": "byte"},
 }
 _SEQUENCES = (list, tuple, set, frozenset)
+
+PROBLEM = "Problem"
+PROBLEM_DEFINITION: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document (application/problem+json)",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "reference": {"type": "string", "description": "finds the logged error of a 5xx"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "in": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 class Schemas:
@@ -85,7 +108,8 @@ class Schemas:
             properties[item.name] = self.of(hints.get(item.name, Any))
             if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
                 required.append(item.name)
-        definition: dict[str, Any] = {"type": "object", "properties": properties}
+        # Unknown fields are refused when a request is read, so the schema says so.
+        definition: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             definition["required"] = required
         if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
@@ -94,8 +118,38 @@ class Schemas:
         return name
 
 
-def parameters(action: Action, schemas: Schemas) -> dict[str, dict[str, Any]]:
+def parameters(action: Action, schemas: Schemas, max_page_size: int = 1000) -> dict[str, dict[str, Any]]:
     """The route and query parameters of an action, as Swagger parameter objects by name."""
+    found = _parameters(action, schemas)
+    for name, parameter in found.items():
+        if parameter["in"] != "query" or parameter.get("type") != "integer":
+            continue
+        if name in PAGE_SIZE_NAMES:
+            parameter.update(minimum=1, maximum=max_page_size)
+        elif name == PAGE_NAME:
+            parameter.update(minimum=1, maximum=last_page_number(max_page_size))
+    return found
+
+
+def error_codes(action: Action, authenticated: bool, tenant_checked: bool) -> list[int]:
+    """The 4xx statuses an action answers by itself, each with a problem document: what the
+    request may get wrong (400), its credential (401) and tenant (403), what its route names
+    (404), and its body (413, 415)."""
+    codes = []
+    if action.arguments or tenant_checked:
+        codes.append(400)
+    if authenticated:
+        codes.append(401)
+    if authenticated or tenant_checked:
+        codes.append(403)
+    if route_placeholders(action.url):
+        codes.append(404)
+    if action.body is not None:
+        codes.extend((413, 415))
+    return codes
+
+
+def _parameters(action: Action, schemas: Schemas) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     in_url = route_placeholders(action.url)
     for argument in action.arguments:

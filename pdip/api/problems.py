@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from pdip.api.errors import ApiError, class_path, declared_status, declared_title, shown_value
 from pdip.api.responses import problem, problem_response
+from pdip.policy.secrets import mask_sql_literals
 
 _GENERIC_DETAIL = "The request could not be completed; the error is logged under the reference given."
 
@@ -90,10 +91,12 @@ class ProblemMapper:
 
 
 def log_failure(logger: Any, error: BaseException, message: str, *args: Any, **fields: Any) -> None:
-    """Log `error` with its traceback as fields, which the logger masks: a password inside a
-    connection string in the message (a driver's error, say) is written as ***."""
-    formatted = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    logger.error(message, *args, error=f"{class_path(type(error))}: {error}", traceback=formatted, **fields)
+    """Log `error` with its traceback as fields, masked: a password inside a connection string
+    in the message (a driver's error, say) and a literal compared with a secret-looking column
+    in quoted SQL are written as ***."""
+    formatted = mask_sql_literals("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    described = mask_sql_literals(f"{class_path(type(error))}: {error}")
+    logger.error(message, *args, error=described, traceback=formatted, **fields)
 
 
 def _declared_detail(error: BaseException) -> str:

@@ -72,6 +72,11 @@ class Action:
         return 204 if self.returns is type(None) else 200
 
     @property
+    def accepts(self) -> tuple[str, ...]:
+        """Media types the body may have besides JSON (`@accepts(...)`)."""
+        return getattr(self.function, "__pdip_accepts__", ())
+
+    @property
     def body(self) -> Argument | None:
         return next((argument for argument in self.arguments if argument.source == BODY), None)
 

@@ -25,6 +25,7 @@ from typing import Any
 from pdip.api.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from pdip.dependency.errors import PdiConfigurationError
 
+TENANT_MAX_LENGTH = 100  # the length of the tenant column of pdip's entities (pdip.data.domain)
 _HASH = re.compile(r"^sha256:([0-9a-f]{64})$")
 _CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("pdip_api_caller", default=None)
 
@@ -155,6 +156,8 @@ class Gate:
 
     def _tenant(self, headers: Mapping[str, str], principal: Principal | None) -> str | None:
         named = (headers.get(self.tenant_header) or "").strip() if self.tenant_header else ""
+        if len(named) > TENANT_MAX_LENGTH:
+            raise BadRequestError(f"the {self.tenant_header} header is longer than {TENANT_MAX_LENGTH} characters")
         if named:
             if principal is not None and not principal.may_act_for(named):
                 raise ForbiddenError(f"{principal.name} may not act for tenant {named!r}")

@@ -30,6 +30,8 @@ class DatabaseSessionManager(ISingleton):
         self.config = config
         self.url = config.url(configuration.root_directory)
         self.engine = sa.create_engine(self.url, **_engine_options(self.url, config))
+        if self.engine.dialect.name == "sqlite" and self.url.database not in (None, "", ":memory:"):
+            _queue_sqlite_writers(self.engine)
         # The application's policy chain (built-in secret rules, .pdip/policy.yml, POLICY.FILES)
         # runs over every change-log entry before it is written.
         self.outbox = Outbox((policy or Policy.default()).apply_entry)
@@ -68,8 +70,31 @@ def _engine_options(url: sa.URL, config: DatabaseConfig) -> dict[str, Any]:
     if backend == "sqlite":
         if url.database in (None, "", ":memory:"):
             options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            options["connect_args"] = {"timeout": config.busy_timeout}
         return options
     options.update(pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True)
     if backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
     return options
+
+
+def _queue_sqlite_writers(engine: sa.Engine) -> None:
+    """Concurrent writers of one SQLite file wait their turn instead of failing.
+
+    The driver's deferred transactions start as readers and fail at once with "database is
+    locked" when two of them try to become the writer (SQLite cannot wait there without a
+    deadlock), whatever the busy timeout. So every transaction begins IMMEDIATE, taking the
+    write lock up front and waiting up to `DATABASE.BUSY_TIMEOUT` seconds for it; the WAL
+    journal lets readers outside a transaction go on meanwhile."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # the driver's own BEGIN is replaced by the one below
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -42,8 +42,17 @@ from pdip.integrator.runs.planning import plan_reads
 from pdip.integrator.runs.reporting import IntegrationRun
 from pdip.integrator.state import StateStore
 from pdip.logging.loggers.console import ConsoleLogger
+from pdip.policy.secrets import mask_sql_literals
 
 E = TypeVar("E", bound=Event)
+
+
+def _hidden_by(policy: Any) -> Callable[[str], bool] | None:
+    """Whether the field policy keeps a column's values from leaving (anything but allow)."""
+    if policy is None:
+        return None
+    return lambda name: policy.decide(name) != "allow"
+
 
 # Importing `executors.children` above registers a SQLAlchemy listener: database connections
 # opened from here on are known to the child processes forked later, which forget them first.
@@ -163,6 +172,10 @@ class Integrator(ISingleton):
         )
 
     def _failed(self, run: IntegrationRun, started: float, status: str, error: str) -> None:
+        # The error may quote the source's SQL (a driver's message): literals compared with secret
+        # or policy-hidden columns, and passwords in connection strings, never reach the result,
+        # the state record, the events or the log.
+        error = mask_sql_literals(error, _hidden_by(run.policy))
         result = run.result
         result.status, result.error = status, error
         result.seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ such strings travel under innocent names like `dsn`, `url` or `target`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -105,6 +105,34 @@ def mask_connection_string(text: str) -> str:
         return text
     text = _URL_PASSWORD.sub(lambda match: match["head"] + MASK, text)
     return _KEYWORD_PASSWORD.sub(lambda match: match["head"] + MASK, text)
+
+
+# A literal compared with a column in SQL text: `api_token = 'abc'`, `"Card_Number" LIKE '4%'`,
+# `pin <> 1234`. The column's name decides whether the literal is hidden.
+_SQL_COMPARISON = re.compile(
+    r"""
+    (?P<head>[`"\[]?(?P<name>[A-Za-z_][A-Za-z0-9_]*)[`"\]]?\s*(?:=|<>|!=|\bLIKE\b|\bILIKE\b)\s*)
+    (?P<literal>'(?:[^']|'')*'|-?\d[\d.]*)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def mask_sql_literals(text: str, hidden: Callable[[str], bool] | None = None) -> str:
+    """`text` (SQL, or an error quoting it) with credentials in connection strings masked, and
+    the literal compared with any column whose name looks secret (or that `hidden(name)` says
+    the field policy hides) replaced by MASK: `WHERE api_token = 'abc'` -> `WHERE api_token = ***`."""
+    text = mask_connection_string(text)
+    if "=" not in text and "like" not in text.lower() and "<>" not in text:
+        return text
+
+    def masked(match: re.Match) -> str:
+        name = match["name"]
+        if is_secret_name(name) or (hidden is not None and hidden(name)):
+            return match["head"] + MASK
+        return match[0]
+
+    return _SQL_COMPARISON.sub(masked, text)
 
 
 def mask_secrets(data: Mapping[Any, Any]) -> dict[Any, Any]:

@@ -7,6 +7,8 @@ API:
   NAMESPACES: false               # true: /api/<package>/<Name> (see docs/api.md)
   CORS_ORIGINS: [https://app.example.com]
   MAX_BODY_BYTES: 1048576
+  MAX_PAGE_SIZE: 1000             # ?size= and ?limit= are bounded to 1..MAX_PAGE_SIZE
+  WORKERS: 2                      # `pdip api`: gunicorn worker processes, each with THREADS threads
   AUTHENTICATION: api_key         # none | api_key | bearer
   KEYS:                           # only SHA-256 hashes of the keys are kept (pdip.api.hash_key)
     - NAME: reporting
@@ -60,6 +62,9 @@ class ApiConfig(BaseConfig):
     namespaces: bool = False
     cors_origins: list[str] = dataclasses.field(default_factory=list)
     max_body_bytes: int = 1_048_576
+    max_page_size: int = 1000
+    workers: int = 2
+    threads: int = 8
     authentication: Literal["none", "api_key", "bearer"] = "none"
     api_key_header: str = "X-API-Key"
     keys: list[ApiKeyConfig] = dataclasses.field(default_factory=list)

@@ -46,6 +46,7 @@ class DatabaseConfig(BaseConfig):
     schema: str | None = None
     pool_size: int = 5
     echo: bool = False
+    busy_timeout: float = 30.0  # SQLite: seconds a writer waits for another's transaction to end
 
     @classmethod
     def required_keys(cls) -> list[str]:

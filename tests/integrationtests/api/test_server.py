@@ -55,7 +55,10 @@ class ServedApiTest(unittest.TestCase):
         # Tables are the application's to create (create_all here, Alembic in production), not `pdip api`'s.
         create = "from pdip import Pdi; from pdip.data import DatabaseSessionManager; Pdi('.').get(DatabaseSessionManager).create_all()"
         subprocess.run([sys.executable, "-c", create], cwd=root, check=True, timeout=120)
-        cls._server = served(root, API_CORS_ORIGINS="https://notes.example.com", API_MAX_BODY_BYTES="2048")
+        # One gunicorn worker: a run's events are kept by the worker that started it (docs/api.md).
+        cls._server = served(
+            root, API_CORS_ORIGINS="https://notes.example.com", API_MAX_BODY_BYTES="2048", API_WORKERS="1"
+        )
         cls.base = cls._server.__enter__()
 
     @classmethod

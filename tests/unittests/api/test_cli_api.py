@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import sys
 import unittest
 from unittest import mock
 
@@ -23,17 +24,71 @@ def run(*arguments):
 
 
 class ApiCommandTest(unittest.TestCase):
-    def test_it_serves_the_applications_api_on_the_given_address(self):
+    def test_dev_serves_with_flasks_reloader_on_the_given_address(self):
         served = []
         with (
             application(HEALTH) as (root, _),
-            mock.patch.object(ApiApp, "run", lambda self, host, port: served.append((self, host, port))),
+            mock.patch.object(
+                ApiApp, "run", lambda self, host, port, **options: served.append((self, host, port, options))
+            ),
         ):
-            code, _, _ = run("api", "--root", str(root), "--host", "0.0.0.0", "--port", "8765")
+            code, _, _ = run("api", "--root", str(root), "--host", "0.0.0.0", "--port", "8765", "--dev")
         self.assertEqual(code, 0)
-        api, host, port = served[0]
-        self.assertEqual((host, port), ("0.0.0.0", 8765))
+        api, host, port, options = served[0]
+        self.assertEqual((host, port, options), ("0.0.0.0", 8765, {"use_reloader": True}))
         self.assertIn(("GET", "/api/Health", "Health.get"), api.routes)
+
+    def test_workers_and_threads_must_be_at_least_one(self):
+        for option in ("--workers", "--threads"):
+            for value in ("0", "many"):
+                with self.subTest(option=option, value=value), self.assertRaises(SystemExit) as exited:
+                    run("api", option, value)
+                self.assertEqual(exited.exception.code, 2)
+        from pdip.cli import _parser
+
+        parsed = _parser().parse_args(["api", "--workers", "3", "--threads", "4"])
+        self.assertEqual((parsed.workers, parsed.threads, parsed.dev), (3, 4, False))
+
+    def test_a_production_server_is_chosen_and_each_worker_builds_its_own_application(self):
+        from pdip.api import serving
+
+        self.assertIs(serving.production_server(), serving._gunicorn)
+        with application(HEALTH) as (root, _):
+            api = serving.build_application(serving.Serving(str(root)))
+            self.assertEqual(api.test_client().get("/api/Health").get_json(), "ok")
+            worker = type("Worker", (), {"wsgi": api})()
+            self.assertIn(str(root), sys.path)
+            serving._close_worker(None, worker)
+            self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
+            serving._close_worker(None, object())  # a worker that never loaded its application
+
+    def test_waitress_serves_where_gunicorn_cannot_and_neither_is_an_exit_2(self):
+        import importlib.util
+
+        from pdip.api import serving
+
+        real = importlib.util.find_spec
+
+        def without(*names):
+            return lambda name, *rest: None if name in names else real(name, *rest)
+
+        with mock.patch.object(importlib.util, "find_spec", without("fcntl")):
+            self.assertIs(serving.production_server(), serving._waitress)
+        with (
+            application(HEALTH) as (root, _),
+            mock.patch.object(importlib.util, "find_spec", without("gunicorn", "waitress")),
+        ):
+            code, _, err = run("api", "--root", str(root))
+        self.assertEqual(code, 2)
+        self.assertIn("pdip api: pdip api serves with gunicorn (or waitress where gunicorn cannot run)", err)
+
+    def test_a_worker_whose_application_does_not_build_closes_its_pdi(self):
+        from pdip.api import serving
+        from pdip.dependency import PdiConfigurationError
+
+        files = {**HEALTH, "application.yml": "API:\n  MAX_PAGE_SIZE: 0\n"}
+        with application(files) as (root, _), self.assertRaises(PdiConfigurationError):
+            serving.build_application(serving.Serving(str(root)))
 
     def test_an_application_that_cannot_be_wired_exits_2_saying_why(self):
         files = {**HEALTH, "application.yml": "API:\n  AUTHENTICATION: api_key\n"}

@@ -24,6 +24,17 @@ FILES = {
           copy: operations/copy.yml
           broken-source: operations/broken_source.yml
           invalid: operations/invalid.yml
+          secret-query: operations/secret_query.yml
+          missing-file: operations/missing.yml
+    """,
+    "tokens.db": "",
+    "operations/secret_query.yml": """
+        name: secret-query
+        executor: inline
+        integrations:
+          - name: tokens
+            source: {kind: sqlite, database: tokens.db, query: "SELECT * FROM nope WHERE api_token = 'hunter2-literal'"}
+            target: {kind: memory, store: out}
     """,
     "operations/copy.yml": """
         name: copy-orders
@@ -145,6 +156,7 @@ class ExecutionsApiTest(unittest.TestCase):
                         "rows_written": 400,
                         "rows_dead_lettered": 0,
                         "error": None,
+                        "reference": None,
                     }
                 ],
             )
@@ -155,29 +167,76 @@ class ExecutionsApiTest(unittest.TestCase):
         read_events(self.client.get(f"/api/executions/{execution_id}/events"))
         self.assertEqual(self.client.get(f"/api/executions/{execution_id}").get_json()["rows_written"], 1000)
 
-    def test_a_failing_integration_fails_the_execution_with_its_reason(self):
-        execution_id = self.start("broken-source").get_json()["execution_id"]
-        events = read_events(self.client.get(f"/api/executions/{execution_id}/events"))
+    def test_a_failing_integration_shows_its_error_masked_and_logs_it_under_the_reference(self):
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            execution_id = self.start("secret-query").get_json()["execution_id"]
+            events = read_events(self.client.get(f"/api/executions/{execution_id}/events"))
+            status = self.client.get(f"/api/executions/{execution_id}")
         failed = [event for event in events if event["event"] == "IntegrationFailed"]
         self.assertEqual(len(failed), 1)
-        self.assertIn("nosuchkind", failed[0]["data"]["error"])
-        status = self.client.get(f"/api/executions/{execution_id}").get_json()
-        self.assertEqual((status["status"], status["integrations"][0]["status"]), ("failed", "failed"))
+        self.assertIn("no such table: nope", failed[0]["data"]["error"])
+        body = status.get_data(as_text=True)
+        integration = status.get_json()["integrations"][0]
+        self.assertEqual((status.get_json()["status"], integration["status"]), ("failed", "failed"))
+        self.assertTrue(integration["error"].startswith("OperationalError: (sqlite3.OperationalError) no such table"))
+        self.assertIn("api_token = ***", integration["error"])
+        self.assertEqual(integration["reference"], f"{execution_id}/tokens")
+        record = self.integrator.state.execution(execution_id)
+        for text in (body, json.dumps(events), output.getvalue(), record["summary"]):
+            self.assertNotIn("hunter2-literal", text)
+        self.assertIn(f"reference={execution_id}/tokens", output.getvalue())
+
+    def test_a_workers_traceback_is_reduced_to_its_last_line(self):
+        from pdip.api.executions import shown_error
+
+        error = (
+            "IntegrationFailedError: integration 'a' failed: the reader process failed:\n"
+            'Traceback (most recent call last):\n  File "/srv/app/x.py", line 3, in read\n'
+            "    connect()\nValueError: postgresql://app:pw@db/prod refused\n"
+        )
+        self.assertEqual(
+            shown_error(error),
+            "IntegrationFailedError: integration 'a' failed: the reader process failed: "
+            "ValueError: postgresql://app:***@db/prod refused",
+        )
+        self.assertEqual(shown_error("Traceback (most recent call last):\n  x\nKeyError: 'k'"), "KeyError: 'k'")
+        self.assertIsNone(shown_error(None))
+
+    def test_an_operation_the_adapters_refuse_is_422_before_it_runs(self):
+        response = self.start("broken-source")
+        self.assertEqual(response.status_code, 422, response.get_data(as_text=True))
+        self.assertEqual(response.mimetype, "application/problem+json")
+        document = response.get_json()
+        self.assertEqual(document["detail"], "operation 'broken-source' is invalid")
+        self.assertIn("nosuchkind", document["errors"][0]["message"])
+        self.assertEqual(self.client.get("/api/executions?limit=100").status_code, 200)
 
     def test_an_unknown_operation_is_404_listing_the_configured_ones(self):
         response = self.start("nope")
         self.assertEqual(response.status_code, 404)
         self.assertEqual(
-            response.get_json()["detail"], "no operation named 'nope'; configured: broken-source, copy, invalid"
+            response.get_json()["detail"],
+            "no operation named 'nope'; configured: broken-source, copy, invalid, missing-file, secret-query",
         )
 
-    def test_an_invalid_operation_file_is_a_500_with_the_reason_logged(self):
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output):
-            response = self.start("invalid")
-        self.assertEqual(response.status_code, 500)
-        self.assertNotIn("invalid.yml", response.get_data(as_text=True))
-        self.assertIn("OperationError", output.getvalue())
+    def test_an_invalid_operation_file_is_a_422_naming_the_problem_without_server_paths(self):
+        response = self.start("invalid")
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(
+            response.get_json()["errors"],
+            [
+                {
+                    "field": "operation",
+                    "message": "invalid.yml: integrations: expected a list of at least one integration",
+                }
+            ],
+        )
+        self.assertNotIn(str(self.root), response.get_data(as_text=True))
+        missing = self.start("missing-file").get_json()
+        self.assertEqual(
+            missing["errors"][0]["message"], "operations/missing.yml: cannot be read: No such file or directory"
+        )
 
     def test_unknown_executions_are_404(self):
         self.assertEqual(self.client.get("/api/executions/nope").status_code, 404)
@@ -213,6 +272,9 @@ class ExecutionsApiTest(unittest.TestCase):
 
 
 class _Raising:
+    def __init__(self, registry):
+        self.registry = registry
+
     def integrate(self, operation, execution_id):
         raise RuntimeError("state database unreachable")
 
@@ -221,7 +283,7 @@ class RunnerTest(unittest.TestCase):
     def test_an_integrator_that_raises_ends_the_run_as_failed_and_logs(self):
         with application(FILES) as (root, _), Pdi(root) as pdi:
             runner = pdi.get(ExecutionRunner)
-            runner.integrator = _Raising()
+            runner.integrator = _Raising(runner.integrator.registry)
             output = io.StringIO()
             with contextlib.redirect_stdout(output):
                 started = runner.start("copy")

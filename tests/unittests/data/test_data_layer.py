@@ -62,7 +62,8 @@ class SessionManagerTest(unittest.TestCase):
         mysql = DatabaseConfig(type="mysql", host="db", database="prod")
         self.assertEqual(_engine_options(mysql.url(), mysql)["pool_recycle"], 3600)
         self.assertEqual(
-            _engine_options(DatabaseConfig(type="sqlite", database="/tmp/x.db").url(), mysql), {"echo": False}
+            _engine_options(DatabaseConfig(type="sqlite", database="/tmp/x.db").url(), mysql),
+            {"echo": False, "connect_args": {"timeout": 30.0}},
         )
         with memory_pdi() as pdi:
             manager = pdi.get(DatabaseSessionManager)

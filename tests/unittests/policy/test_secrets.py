@@ -281,3 +281,41 @@ class MaskSecretsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SqlLiteralsTest(unittest.TestCase):
+    def test_literals_compared_with_secret_columns_are_masked(self):
+        from pdip.policy.secrets import mask_sql_literals
+
+        sql = (
+            "SELECT * FROM u WHERE api_token = 'abc''d' AND name = 'x' AND \"Card_Number\" LIKE '4%' "
+            "AND pin <> 1234 AND email='a@b' -- postgresql://u:pw@h/d"
+        )
+        self.assertEqual(
+            mask_sql_literals(sql, lambda name: name == "email"),
+            "SELECT * FROM u WHERE api_token = *** AND name = 'x' AND \"Card_Number\" LIKE *** "
+            "AND pin <> 1234 AND email=*** -- postgresql://u:***@h/d",
+        )
+        self.assertIn("email='a@b'", mask_sql_literals(sql))
+
+    def test_text_without_a_comparison_is_returned_as_it_is(self):
+        from pdip.policy.secrets import mask_sql_literals
+
+        self.assertEqual(mask_sql_literals("SELECT 1"), "SELECT 1")
+        self.assertEqual(mask_sql_literals("x LIKE 'secret_%'"), "x LIKE 'secret_%'")
+
+
+class HiddenByPolicyTest(unittest.TestCase):
+    def test_a_policy_hides_every_column_it_does_not_allow(self):
+        import tempfile
+        from pathlib import Path
+
+        from pdip.integrator.base import _hidden_by
+        from pdip.policy import Policy
+
+        self.assertIsNone(_hidden_by(None))
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "policy.yml"
+            path.write_text("rules:\n  - column: email\n    action: hash\n")
+            hidden = _hidden_by(Policy.load(path, salt="s"))
+        self.assertEqual((hidden("email"), hidden("city")), (True, False))

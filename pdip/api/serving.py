@@ -1,0 +1,116 @@
+"""`pdip api`: serve an application's REST API with a production WSGI server.
+
+gunicorn by default: `API.WORKERS` processes (`--workers`), each with `API.THREADS` threads
+(the `gthread` worker, so a Server-Sent Events stream holds one thread, not a process). Each
+worker builds its own `Pdi` after the fork, so no database connection or thread pool crosses a
+fork; the application is built once in the parent first, so a configuration error stops the
+command (exit 2) before any worker starts. Where gunicorn cannot run (Windows: no `fork`),
+waitress serves the same application in one process with `THREADS` threads. `--dev` keeps
+Flask's development server with its reloader.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pdip.api.errors import ServingError
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where and how to serve: what `pdip api` was told, over the `API` section."""
+
+    root: str
+    environment: str | None = None
+    host: str | None = None
+    port: int | None = None
+    workers: int | None = None
+    threads: int | None = None
+    dev: bool = False
+
+
+def serve(serving: Serving) -> None:
+    """Serve until interrupted. Raises PdiConfigurationError for an application that does not
+    build, ServingError when no production server is installed."""
+    from pdip.api.app import ApiApp
+    from pdip.base import Pdi
+
+    with Pdi(serving.root, environment=serving.environment) as pdi:
+        api = pdi.get(ApiApp)  # the whole application is checked here, before any worker
+        config = api.config
+        host, port = serving.host or config.host, serving.port or config.port
+        workers, threads = serving.workers or config.workers, serving.threads or config.threads
+        if serving.dev:
+            api.run(host, port, use_reloader=True)
+            return
+    server = production_server()
+    server(serving, host, port, workers, threads)
+
+
+def production_server() -> Callable[..., None]:
+    """gunicorn where it runs, else waitress; ServingError naming what to install."""
+    if importlib.util.find_spec("gunicorn") is not None and importlib.util.find_spec("fcntl") is not None:
+        return _gunicorn
+    if importlib.util.find_spec("waitress") is not None:
+        return _waitress
+    raise ServingError(
+        "pdip api serves with gunicorn (or waitress where gunicorn cannot run), and neither is installed: "
+        "pip install 'pdip[api]', or serve with Flask's development server: pdip api --dev"
+    )
+
+
+def build_application(serving: Serving) -> Any:
+    """A worker's own application and its own Pdi (`api.pdi`), closed when the worker exits."""
+    from pdip.api.app import ApiApp
+    from pdip.base import Pdi
+
+    pdi = Pdi(serving.root, environment=serving.environment)
+    try:
+        return pdi.get(ApiApp)
+    except BaseException:
+        pdi.cleanup()
+        raise
+
+
+def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "accesslog": None,
+                "errorlog": "-",
+                "graceful_timeout": 10,
+                "worker_exit": _close_worker,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return build_application(serving)
+
+    Application().run()
+
+
+def _close_worker(_server: Any, worker: Any) -> None:
+    """gunicorn's worker_exit hook: the worker's Pdi ends with it (engines, execution threads)."""
+    api = getattr(worker, "wsgi", None)
+    if api is not None:
+        api.pdi.cleanup()
+
+
+def _waitress(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
+    import waitress
+
+    api = build_application(serving)
+    try:
+        waitress.serve(api, host=host, port=port, threads=workers * threads)
+    finally:
+        api.pdi.cleanup()
