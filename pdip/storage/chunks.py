@@ -1,0 +1,148 @@
+"""`ChunkDataStore`: items as chunks in SQL tables, for deployments that have only a database.
+
+    pdip_data_items   store, key, version, size, chunks, content_type, etag, updated_at
+    pdip_data_chunks  version, number, data            (one row per `chunk_bytes` of content)
+
+A write inserts its chunks under a new version and swaps the item's row to it in the same
+transaction, deleting the old version's chunks: readers see the old item or the new one. A
+read fetches one chunk per query inside one transaction (REPEATABLE READ where the database has
+it), so a write committed meanwhile does not cut it short. The etag is the MD5 of the content.
+Works on SQLite, PostgreSQL and MariaDB/MySQL through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from pdip.storage.base import CHUNK_BYTES, DataStore
+from pdip.storage.items import DataItem, rechunked
+
+metadata = sa.MetaData()
+_BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+items_table = sa.Table(
+    "pdip_data_items",
+    metadata,
+    sa.Column("store", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.String(255)),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+chunks_table = sa.Table(
+    "pdip_data_chunks",
+    metadata,
+    sa.Column("version", sa.String(32), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("data", _BLOB, nullable=False),
+)
+_SNAPSHOT_DIALECTS = ("postgresql", "mysql", "mariadb")
+
+
+class ChunkDataStore(DataStore):
+    """Items of store `name` as chunks in `engine`'s database; the tables are made on first use."""
+
+    def __init__(self, engine: sa.Engine, name: str = "data", chunk_bytes: int = CHUNK_BYTES):
+        super().__init__(name, chunk_bytes)
+        self.engine = engine
+        self._tables_made = False
+
+    def __repr__(self) -> str:
+        return f"ChunkDataStore({self.name!r})"
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine, checkfirst=True)
+        self._tables_made = True
+
+    def _connect(self) -> sa.Connection:
+        if not self._tables_made:
+            self.create_tables()
+        return self.engine.connect()
+
+    def _row(self, connection: sa.Connection, key: str) -> sa.Row | None:
+        query = sa.select(items_table).where(items_table.c.store == self.name, items_table.c.key == key)
+        return connection.execute(query).first()
+
+    def _item(self, key: str) -> DataItem | None:
+        with self._connect() as connection:
+            row = self._row(connection, key)
+        return None if row is None else _described(row)
+
+    def _read(self, key: str) -> Iterator[bytes]:
+        with self._connect() as connection:
+            if self.engine.dialect.name in _SNAPSHOT_DIALECTS:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                row = self._row(connection, key)
+                if row is None:  # deleted since it was looked up
+                    return
+                chunk = sa.select(chunks_table.c.data).where(
+                    chunks_table.c.version == row.version, chunks_table.c.number == sa.bindparam("number")
+                )
+                for number in range(row.chunks):
+                    yield connection.execute(chunk, {"number": number}).scalar_one()
+
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
+        version = uuid.uuid4().hex
+        digest = hashlib.md5(usedforsecurity=False)
+        size = count = 0
+        with self._connect() as connection, connection.begin():
+            for piece in rechunked(chunks, self.chunk_bytes):
+                connection.execute(sa.insert(chunks_table), {"version": version, "number": count, "data": piece})
+                digest.update(piece)
+                size += len(piece)
+                count += 1
+            values = {
+                "version": version,
+                "size": size,
+                "chunks": count,
+                "content_type": content_type,
+                "etag": digest.hexdigest(),
+                "updated_at": dt.datetime.now(dt.timezone.utc),
+            }
+            old = self._row(connection, key)
+            if old is None:
+                connection.execute(sa.insert(items_table), {"store": self.name, "key": key, **values})
+            else:
+                connection.execute(_where(sa.update(items_table), self.name, key).values(**values))
+                connection.execute(sa.delete(chunks_table).where(chunks_table.c.version == old.version))
+        return DataItem(key, size, values["updated_at"], values["etag"], content_type)
+
+    def _delete(self, key: str) -> bool:
+        with self._connect() as connection, connection.begin():
+            row = self._row(connection, key)
+            if row is None:
+                return False
+            connection.execute(_where(sa.delete(items_table), self.name, key))
+            connection.execute(sa.delete(chunks_table).where(chunks_table.c.version == row.version))
+        return True
+
+    def _items(self, prefix: str, after: str | None, limit: int) -> list[DataItem]:
+        query = sa.select(items_table).where(items_table.c.store == self.name)
+        if prefix:
+            query = query.where(items_table.c.key.startswith(prefix, autoescape=True))
+        if after is not None:
+            query = query.where(items_table.c.key > after)
+        with self._connect() as connection:
+            rows = connection.execute(query.order_by(items_table.c.key).limit(limit)).all()
+        return [_described(row) for row in rows]
+
+
+def _where(statement, store: str, key: str):
+    return statement.where(items_table.c.store == store, items_table.c.key == key)
+
+
+def _described(row: sa.Row) -> DataItem:
+    updated = row.updated_at
+    if updated.tzinfo is None:  # SQLite and MySQL keep no zone: what was written was UTC
+        updated = updated.replace(tzinfo=dt.timezone.utc)
+    return DataItem(row.key, row.size, updated, row.etag, row.content_type)
