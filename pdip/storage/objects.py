@@ -72,7 +72,7 @@ class ObjectDataStore(DataStore):
         etag = str(info.get("ETag") or "").strip('"')
         if not etag:  # a filesystem without etags: one from what changes with every write
             etag = hashlib.blake2b(f"{info['size']}:{updated}:{info.get('ino')}".encode(), digest_size=12).hexdigest()
-        content_type = info.get("ContentType") or mimetypes.guess_type(key)[0]
+        content_type = info.get("ContentType") or mimetypes.guess_type(key)[0] or "application/octet-stream"
         return DataItem(key, int(info["size"]), updated, etag, content_type)
 
     def _read(self, key: str) -> Iterator[bytes]:

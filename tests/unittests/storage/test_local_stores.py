@@ -1,0 +1,73 @@
+"""The data store contract on the stores that need no server: a folder, fsspec's local files,
+and chunks in SQLite."""
+
+import tempfile
+import unittest
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pdip.storage import ChunkDataStore, DirectoryDataStore, InvalidKeyError, ObjectDataStore
+from tests.support.data_store_contract import DataStoreContract
+
+CHUNK = 256 * 1024  # a quarter of the default, so the flat-memory check means something at 8 MiB
+
+
+class DirectoryStoreTest(DataStoreContract, unittest.TestCase):
+    def make_store(self):
+        self.root = Path(tempfile.mkdtemp(prefix="pdip-data-"))
+        self.addCleanup(__import__("shutil").rmtree, self.root, True)
+        return DirectoryDataStore(self.root, "files", chunk_bytes=CHUNK)
+
+    def test_items_are_plain_files_and_the_store_keeps_its_records_apart(self):
+        self.store.write("docs/a.txt", [b"abc"], "text/x-notes")
+        self.assertEqual((self.root / "docs" / "a.txt").read_bytes(), b"abc")
+        self.assertEqual(self.store.item("docs/a.txt").content_type, "text/x-notes")
+        with self.assertRaises(InvalidKeyError) as raised:
+            self.store.write(".pdip-meta/docs/a.txt.json", [b"{}"])
+        self.assertIn(".pdip-meta/", str(raised.exception))
+        self.assertEqual([item.key for item in self.store.items().items], ["docs/a.txt"])
+
+    def test_a_folder_is_not_an_item(self):
+        self.store.write("docs/a.txt", [b"abc"])
+        self.assertIsNone(self.store.item("docs"))
+        self.assertFalse(self.store.delete("docs"))
+        self.assertEqual(self.store.items(prefix="nothing/").items, [])
+
+
+class LocalObjectStoreTest(DataStoreContract, unittest.TestCase):
+    def make_store(self):
+        root = tempfile.mkdtemp(prefix="pdip-objects-")
+        self.addCleanup(__import__("shutil").rmtree, root, True)
+        return ObjectDataStore(f"file://{root}", name="objects", chunk_bytes=CHUNK)
+
+    def test_local_files_have_no_presigned_urls(self):
+        self.store.write("a.txt", [b"a"])
+        self.assertIsNone(self.store.download_url("a.txt", 60))
+        self.assertEqual(repr(self.store), "ObjectDataStore('objects')")
+
+
+class SqliteChunkStoreTest(DataStoreContract, unittest.TestCase):
+    def make_store(self):
+        folder = tempfile.mkdtemp(prefix="pdip-chunks-")
+        self.addCleanup(__import__("shutil").rmtree, folder, True)
+        self.engine = sa.create_engine(f"sqlite:///{folder}/data.db")
+        self.addCleanup(self.engine.dispose)
+        return ChunkDataStore(self.engine, "chunks", chunk_bytes=CHUNK)
+
+    def test_content_is_kept_in_chunks_of_the_configured_size(self):
+        self.store.write("c.bin", [b"x" * (600 * 1024)])
+        with self.engine.connect() as connection:
+            sizes = connection.execute(sa.text("select length(data) from pdip_data_chunks order by number")).scalars()
+            self.assertEqual(list(sizes), [256 * 1024, 256 * 1024, 88 * 1024])
+        self.store.write("c.bin", [b"y"])
+        with self.engine.connect() as connection:
+            self.assertEqual(connection.execute(sa.text("select count(*) from pdip_data_chunks")).scalar(), 1)
+
+    def test_two_stores_share_the_tables_but_not_their_items(self):
+        other = ChunkDataStore(self.engine, "other")
+        self.store.write("same.txt", [b"mine"])
+        self.assertIsNone(other.item("same.txt"))
+        other.write("same.txt", [b"theirs"])
+        self.assertEqual(b"".join(self.store.read("same.txt")), b"mine")
+        self.assertEqual(repr(other), "ChunkDataStore('other')")
