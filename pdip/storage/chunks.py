@@ -23,20 +23,44 @@ from sqlalchemy.dialects import mysql
 from pdip.storage.base import CHUNK_BYTES, DataStore
 from pdip.storage.items import DataItem, rechunked
 
+_MYSQL = ("mysql", "mariadb")
+
+
+class _Key(sa.types.TypeDecorator):
+    """A key of up to 1024 UTF-8 bytes; on MariaDB/MySQL kept as those bytes (VARBINARY), since a
+    primary key of 1024 utf8mb4 characters passes InnoDB's 3072-byte limit. Bytes order as the
+    code points do, so listings come in the same order on every database."""
+
+    impl = sa.String(1024)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name in _MYSQL:
+            return dialect.type_descriptor(mysql.VARBINARY(1024))
+        return dialect.type_descriptor(sa.String(1024))
+
+    def process_bind_param(self, value, dialect):
+        return value.encode("utf-8") if dialect.name in _MYSQL and isinstance(value, str) else value
+
+    def process_result_value(self, value, dialect):
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 metadata = sa.MetaData()
-_BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+_BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
+_TIME = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), *_MYSQL)
 
 items_table = sa.Table(
     "pdip_data_items",
     metadata,
     sa.Column("store", sa.String(100), primary_key=True),
-    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("key", _Key(), primary_key=True),
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("chunks", sa.Integer, nullable=False),
     sa.Column("content_type", sa.String(255)),
     sa.Column("etag", sa.String(64), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
 )
 chunks_table = sa.Table(
     "pdip_data_chunks",

@@ -43,7 +43,8 @@ def digest(chunks) -> tuple[int, str]:
 class DataStoreContract:
     """Mixed into a unittest.TestCase; `make_store()` returns an empty store."""
 
-    big_bytes = 8 * MIB  # the flat-memory check; the integration tests of S3 use more
+    big_bytes = 8 * MIB  # the flat-memory check: peak below big_bytes / peak_fraction
+    peak_fraction = 4
 
     def make_store(self) -> DataStore:
         raise NotImplementedError
@@ -144,6 +145,7 @@ class DataStoreContract:
 
     def test_a_big_item_streams_in_and_out_with_flat_memory(self):
         size = self.big_bytes
+        self.store.write("warm-up", [b"clients and models loaded before measuring"])
         tracemalloc.start()
         try:
             self.store.write("big.bin", pattern(size))
@@ -155,5 +157,5 @@ class DataStoreContract:
             tracemalloc.stop()
         self.assertEqual(read, digest(pattern(size)))
         self.assertEqual(self.store.item("big.bin").size, size)
-        self.assertLess(peak_in, size / 4, f"writing {size} bytes peaked at {peak_in}")
-        self.assertLess(peak_out, size / 4, f"reading {size} bytes peaked at {peak_out}")
+        self.assertLess(peak_in, size / self.peak_fraction, f"writing {size} bytes peaked at {peak_in}")
+        self.assertLess(peak_out, size / self.peak_fraction, f"reading {size} bytes peaked at {peak_out}")
