@@ -25,6 +25,7 @@ EXTRAS = {
     "kafka": ["confluent-kafka>=2.3"],
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
+    "storage": ["fsspec>=2024.6", "s3fs>=2024.6"],  # ObjectDataStore; the folder and SQL stores need neither
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 EXTRAS["dev"] = [

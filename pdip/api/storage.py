@@ -31,8 +31,6 @@ from pdip.configuration.models.api import ApiConfig
 from pdip.storage import DataItem, DataStores, ItemTooLargeError, check_key
 from pdip.storage.stores import StorageConfig
 
-__all__ = ["STORAGE_CONTROLLERS", "storage_served"]
-
 
 @dataclasses.dataclass
 class ItemPageView:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from pdip.storage.base import CHUNK_BYTES, DataStore
+from pdip.storage.errors import ItemNotFoundError
 from pdip.storage.items import DataItem, rechunked
 
 _MYSQL = ("mysql", "mariadb")
@@ -108,7 +109,7 @@ class ChunkDataStore(DataStore):
             with connection.begin():
                 row = self._row(connection, key)
                 if row is None:  # deleted since it was looked up
-                    return
+                    raise ItemNotFoundError(self.name, key)
                 chunk = sa.select(chunks_table.c.data).where(
                     chunks_table.c.version == row.version, chunks_table.c.number == sa.bindparam("number")
                 )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import mimetypes
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +37,10 @@ class DirectoryDataStore(DataStore):
     def _path(self, key: str) -> Path:
         if key.split("/", 1)[0] == META_FOLDER:
             raise InvalidKeyError(key, f"{META_FOLDER}/ is where the store keeps its own records")
-        return self.root / key
+        path = self.root / key
+        if not path.resolve().is_relative_to(self.root):
+            raise InvalidKeyError(key, "a link leads out of the store")
+        return path
 
     def _meta_path(self, key: str) -> Path:
         return self.root / META_FOLDER / f"{key}.json"
@@ -54,8 +59,8 @@ class DirectoryDataStore(DataStore):
         tag = hashlib.blake2b(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}".encode(), digest_size=12)
         try:
             content_type = json.loads(self._meta_path(key).read_text(encoding="utf-8")).get("content_type")
-        except (FileNotFoundError, NotADirectoryError, ValueError):
-            content_type = None
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # a file put there by other means
+            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         updated = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc)
         return DataItem(key, stat.st_size, updated, tag.hexdigest(), content_type)
 
@@ -92,16 +97,8 @@ class DirectoryDataStore(DataStore):
         return True
 
     def _items(self, prefix: str, after: str | None, limit: int) -> list[DataItem]:
-        found: list[DataItem] = []
-        for key in self._keys(prefix):
-            if after is not None and key <= after:
-                continue
-            item = self._item(key)
-            if item is not None:
-                found.append(item)
-                if len(found) == limit:
-                    break
-        return found
+        keys = (key for key in self._keys(prefix) if after is None or key > after)
+        return list(itertools.islice(filter(None, map(self._item, keys)), limit))  # None: deleted meanwhile
 
     def _keys(self, prefix: str) -> Iterator[str]:
         """Every key starting with `prefix`, in key order, walking only the folders that can hold one."""
@@ -120,5 +117,5 @@ class DirectoryDataStore(DataStore):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(entry.path), key)
-            elif entry.is_file(follow_symlinks=False):
+            elif entry.is_file(follow_symlinks=False):  # links are not followed out of the store
                 yield key

@@ -112,8 +112,6 @@ class ObjectDataStore(DataStore):
             key = path[start:]
             if not key.startswith(prefix) or (after is not None and key <= after):
                 continue
-            if info.get("type") != "file":
-                continue
             found.append(self._described(key, info))
             if len(found) == limit:
                 break

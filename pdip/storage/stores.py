@@ -79,9 +79,6 @@ class DataStores(ISingleton):
         except KeyError:
             raise StoreNotFoundError(name, sorted(self._stores)) from None
 
-    def names(self) -> list[str]:
-        return sorted(self._stores)
-
     def max_item_bytes(self, name: str) -> int:
         self.get(name)
         return self._limits[name]

@@ -79,6 +79,9 @@ class StorageApiTest(unittest.TestCase):
         self.assertEqual(
             self.client.put("/api/data/uploads/g.txt", data=b"2", headers={"If-Match": etag}).status_code, 200
         )
+        self.assertEqual(
+            self.client.put("/api/data/uploads/g.txt", data=b"2", headers={"If-Match": "*"}).status_code, 200
+        )
         several = self.client.put("/api/data/uploads/g.txt", data=b"3", headers={"If-Match": '"a", "b"'})
         self.assertEqual(several.status_code, 400)
         self.assertEqual(self.client.get("/api/data/uploads/g.txt").data, b"2")

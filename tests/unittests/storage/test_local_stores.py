@@ -71,3 +71,62 @@ class SqliteChunkStoreTest(DataStoreContract, unittest.TestCase):
         other.write("same.txt", [b"theirs"])
         self.assertEqual(b"".join(self.store.read("same.txt")), b"mine")
         self.assertEqual(repr(other), "ChunkDataStore('other')")
+
+
+class DirectoryEdgesTest(unittest.TestCase):
+    def setUp(self):
+        self.root = Path(tempfile.mkdtemp(prefix="pdip-data-"))
+        self.addCleanup(__import__("shutil").rmtree, self.root, True)
+        self.store = DirectoryDataStore(self.root, "files")
+
+    def test_files_put_there_by_other_means_are_items_with_a_guessed_type(self):
+        (self.root / "dropped.csv").write_text("a,b\n")
+        self.assertEqual(self.store.item("dropped.csv").content_type, "text/csv")
+        self.store.write("typed.bin", [b"1"], "application/x-thing")
+        (self.root / ".pdip-meta" / "typed.bin.json").write_text("not json")
+        self.assertEqual(self.store.item("typed.bin").content_type, "application/octet-stream")
+        self.assertEqual(repr(self.store), "DirectoryDataStore('files')")
+
+    def test_links_out_of_the_store_are_neither_listed_nor_followed(self):
+        outside = Path(tempfile.mkdtemp(prefix="pdip-outside-"))
+        self.addCleanup(__import__("shutil").rmtree, outside, True)
+        (outside / "secret.txt").write_text("secret")
+        (self.root / "link.txt").symlink_to(outside / "secret.txt")
+        (self.root / "folder").symlink_to(outside, target_is_directory=True)
+        self.assertEqual(self.store.items().items, [])
+        for key in ("link.txt", "folder/secret.txt"):
+            with self.subTest(key=key), self.assertRaises(InvalidKeyError) as raised:
+                self.store.read(key)
+            self.assertIn("a link leads out of the store", str(raised.exception))
+
+    def test_a_chunk_size_must_be_positive(self):
+        with self.assertRaises(ValueError) as raised:
+            DirectoryDataStore(self.root, "files", chunk_bytes=0)
+        self.assertIn("chunk_bytes: expected a positive number", str(raised.exception))
+
+
+class ObjectEdgesTest(unittest.TestCase):
+    def test_a_folder_is_not_an_item_and_an_unknown_protocol_is_a_configuration_error(self):
+        from pdip.storage import StorageConfigurationError
+
+        root = tempfile.mkdtemp(prefix="pdip-objects-")
+        self.addCleanup(__import__("shutil").rmtree, root, True)
+        store = ObjectDataStore(f"file://{root}", name="objects")
+        store.write("folder/a.txt", [b"a"])
+        self.assertIsNone(store.item("folder"))
+        with self.assertRaises(StorageConfigurationError) as raised:
+            ObjectDataStore("nosuchprotocol://bucket/x", {"password": "hunter2"}, name="odd")
+        self.assertIn("data store 'odd': url: cannot open nosuchprotocol://bucket/x", str(raised.exception))
+        self.assertNotIn("hunter2", str(raised.exception))
+
+
+class ChunkEdgesTest(unittest.TestCase):
+    def test_an_item_deleted_before_its_read_began_is_not_found(self):
+        from pdip.storage import ItemNotFoundError
+
+        store = ChunkDataStore(sa.create_engine("sqlite://"), "chunks")
+        store.write("a.txt", [b"a"])
+        reading = store.read("a.txt")
+        store.delete("a.txt")
+        with self.assertRaises(ItemNotFoundError):
+            next(reading)
