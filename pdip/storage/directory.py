@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pdip.storage.base import CHUNK_BYTES, DataStore
-from pdip.storage.errors import InvalidKeyError
+from pdip.storage.errors import InvalidKeyError, KeyConflictError
 from pdip.storage.items import DataItem
 
 META_FOLDER = ".pdip-meta"
@@ -71,7 +71,12 @@ class DirectoryDataStore(DataStore):
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise KeyConflictError(key) from None
+        if path.is_dir():
+            raise KeyConflictError(key)
         handle, temporary = tempfile.mkstemp(prefix=_TEMPORARY, dir=path.parent)
         try:
             with os.fdopen(handle, "wb") as file:

@@ -51,6 +51,15 @@ class ItemTooLargeError(StorageError):
         super().__init__(f"data key {key!r}: the item is larger than the limit of {limit} bytes")
 
 
+@error_status(409, title="Key in use")
+class KeyConflictError(StorageError):
+    """A folder store cannot hold both `a` and `a/b`: one would be a file and a folder at once."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(f"data key {key!r}: a part of it is an item, or it is a folder of items, in this store")
+
+
 @error_status(412, title="Precondition failed")
 class PreconditionFailedError(StorageError):
     """An upload's If-Match or If-None-Match does not hold for the item stored now."""

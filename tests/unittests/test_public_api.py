@@ -174,6 +174,7 @@ EXPECTED = {
         "ItemNotFoundError",
         "ItemPage",
         "ItemTooLargeError",
+        "KeyConflictError",
         "ObjectDataStore",
         "PreconditionFailedError",
         "SignatureError",

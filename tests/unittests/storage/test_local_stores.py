@@ -99,6 +99,17 @@ class DirectoryEdgesTest(unittest.TestCase):
                 self.store.read(key)
             self.assertIn("a link leads out of the store", str(raised.exception))
 
+    def test_a_key_cannot_be_an_item_and_a_folder_at_once(self):
+        from pdip.storage import KeyConflictError
+
+        self.store.write("a/b.txt", [b"b"])
+        for key in ("a/b.txt/c.txt", "a"):
+            with self.subTest(key=key), self.assertRaises(KeyConflictError) as raised:
+                self.store.write(key, [b"x"])
+            self.assertIn(f"data key {key!r}", str(raised.exception))
+        self.assertIsNone(self.store.item("a/b.txt/c.txt"))
+        self.assertEqual(b"".join(self.store.read("a/b.txt")), b"b")
+
     def test_a_chunk_size_must_be_positive(self):
         with self.assertRaises(ValueError) as raised:
             DirectoryDataStore(self.root, "files", chunk_bytes=0)
