@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 from pdip.api.base import ControllerBase
 from pdip.api.errors import ApiError, BadRequestError
 from pdip.configuration.models.api import ApiConfig
-from pdip.storage import DataItem, DataStores, ItemTooLargeError, check_key
+from pdip.storage import DataItem, DataStores, ItemNotFoundError, ItemTooLargeError, check_key
 from pdip.storage.stores import StorageConfig
 
 
@@ -60,7 +60,7 @@ class _ItemEndpoints:
         data = self.stores.get(store)
         item = data.item(key)
         if item is None:
-            data.read(key)  # raises ItemNotFoundError, worded once, in the store
+            raise ItemNotFoundError(store, key)
         headers = {"ETag": f'"{item.etag}"', "Last-Modified": http_date(item.updated_at), "Cache-Control": "no-cache"}
         if request.if_none_match and request.if_none_match.contains_weak(item.etag):
             return Response(status=304, headers=headers)
@@ -129,7 +129,7 @@ class DataItemController(ControllerBase):
     def delete(self, store: str, key: str) -> None:
         """Delete an item."""
         if not self.stores.get(store).delete(key):
-            self.stores.get(store).read(key)  # ItemNotFoundError: 404
+            raise ItemNotFoundError(store, key)
 
 
 class DataUrlsController(ControllerBase):
@@ -155,7 +155,7 @@ class DataUrlsController(ControllerBase):
         now = dt.datetime.now(dt.timezone.utc)
         if method == "GET":
             if data.item(key) is None:
-                data.read(key)  # 404
+                raise ItemNotFoundError(store, key)
             presigned = data.download_url(key, seconds)
             if presigned:
                 return DataUrl(presigned, method, now + dt.timedelta(seconds=seconds), True)

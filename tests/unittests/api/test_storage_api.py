@@ -161,6 +161,13 @@ class StorageApiTest(unittest.TestCase):
         self.assertEqual(expired.status_code, 403)
         self.assertIn("expired", expired.get_json()["detail"])
 
+    def test_the_endpoints_are_described_in_swagger(self):
+        spec = self.client.get("/swagger.json").get_json()
+        self.assertEqual(set(spec["paths"]["/api/data/{store}/{key}"]) - {"parameters"}, {"get", "put", "delete"})
+        listing = spec["paths"]["/api/data/{store}"]["get"]
+        self.assertEqual([p["name"] for p in listing["parameters"]], ["store", "prefix", "after", "limit"])
+        self.assertEqual(set(spec["definitions"]["DataItem"]["required"]), {"key", "size", "updated_at", "etag"})
+
     def test_url_requests_are_checked(self):
         self.assertEqual(self.client.post("/api/data-urls/uploads/none.txt").status_code, 404)
         bad_method = self.client.post("/api/data-urls/uploads/a.txt?method=DELETE").get_json()
