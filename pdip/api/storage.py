@@ -2,7 +2,7 @@
 
     GET    /api/data/{store}?prefix=&after=&limit=     a page of items, in key order
     PUT    /api/data/{store}/{key}                     upload the body (streamed) -> 201 / 200
-    GET    /api/data/{store}/{key}                     download (streamed), ETag; If-None-Match -> 304
+    GET    /api/data/{store}/{key}                     download (streamed), ETag; If-None-Match -> 304; Range -> 206
     DELETE /api/data/{store}/{key}                     204; 404 if there was none
     POST   /api/data-urls/{store}/{key}?method=GET|PUT&seconds=   a URL to download or upload by
     GET|PUT /api/data-signed/{store}/{key}?expires=&signature=    what a signed URL points at
@@ -61,12 +61,20 @@ class _ItemEndpoints:
         item = data.item(key)
         if item is None:
             raise ItemNotFoundError(store, key)
-        headers = {"ETag": f'"{item.etag}"', "Last-Modified": http_date(item.updated_at), "Cache-Control": "no-cache"}
+        headers = {
+            "ETag": f'"{item.etag}"',
+            "Last-Modified": http_date(item.updated_at),
+            "Cache-Control": "no-cache",
+            "Accept-Ranges": "bytes",
+        }
         if request.if_none_match and request.if_none_match.contains_weak(item.etag):
             return Response(status=304, headers=headers)
-        headers["Content-Length"] = str(item.size)
-        body = data.read(key) if request.method != "HEAD" else iter(())
-        return Response(body, headers=headers, content_type=item.content_type, direct_passthrough=True)
+        start, stop, status = _wanted_range(item)
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{item.size}"
+        headers["Content-Length"] = str(stop - start)
+        body = data.read(key, start, stop) if request.method != "HEAD" else iter(())
+        return Response(body, status, headers, content_type=item.content_type, direct_passthrough=True)
 
     def upload(self, store: str, key: str) -> tuple[DataItem, int, dict[str, str]]:
         data = self.stores.get(store)
@@ -201,6 +209,25 @@ STORAGE_CONTROLLERS = [DataItemsController, DataItemController, DataUrlsControll
 def storage_served(config: StorageConfig) -> bool:
     """`STORAGE.ENDPOINTS` if set, else whether `STORAGE.STORES` names a store."""
     return bool(config.stores) if config.endpoints is None else config.endpoints
+
+
+def _wanted_range(item: DataItem) -> tuple[int, int, int]:
+    """(start, stop, status) of a download: the one `Range` asked for (206), or all of it (200)
+    when none was, when `If-Range` names another etag (or a date, which is not compared), or
+    when several ranges were asked for (RFC 9110 allows the whole instead); 416 when the range
+    lies past the end."""
+    wanted, if_range = request.range, request.if_range
+    another_version = (if_range.etag or if_range.date) is not None and if_range.etag != item.etag
+    if wanted is None or len(wanted.ranges) != 1 or another_version:
+        return 0, item.size, 200
+    bounds = wanted.range_for_length(item.size)
+    if bounds is None:
+        raise ApiError(
+            f"bytes {wanted.to_header()[6:]} lie outside the item's {item.size} bytes",
+            status=416,
+            headers={"Content-Range": f"bytes */{item.size}"},
+        )
+    return bounds[0], bounds[1], 206
 
 
 def _body(stream, size: int) -> Iterator[bytes]:

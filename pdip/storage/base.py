@@ -47,13 +47,18 @@ class DataStore(abc.ABC):
         """The item's size, time, etag and content type; None if there is none."""
         return self._item(check_key(key))
 
-    def read(self, key: str) -> Iterator[bytes]:
-        """The item's content in chunks; ItemNotFoundError if there is none. The item is looked
-        up at once; the content is read as the chunks are taken."""
+    def read(self, key: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """The item's content in chunks, bytes `start` to `stop` (exclusive; None: the end);
+        ItemNotFoundError if there is none. The item is looked up at once; the content is read
+        as the chunks are taken."""
         check_key(key)
-        if self._item(key) is None:
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"data key {key!r}: expected 0 <= start <= stop, got start={start}, stop={stop}")
+        item = self._item(key)
+        if item is None:
             raise ItemNotFoundError(self.name, key)
-        return self._read(key)
+        stop = item.size if stop is None else min(stop, item.size)
+        return self._read(key, start, max(start, stop))
 
     def write(
         self,
@@ -102,7 +107,8 @@ class DataStore(abc.ABC):
     def _item(self, key: str) -> DataItem | None: ...
 
     @abc.abstractmethod
-    def _read(self, key: str) -> Iterator[bytes]: ...
+    def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        """Bytes `start` to `stop` of the item, in chunks of at most `chunk_bytes`."""
 
     @abc.abstractmethod
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem: ...

@@ -1,6 +1,6 @@
 """`ChunkDataStore`: items as chunks in SQL tables, for deployments that have only a database.
 
-    pdip_data_items   store, key, version, size, chunks, content_type, etag, updated_at
+    pdip_data_items   store, key, version, size, chunks, chunk_bytes, content_type, etag, updated_at
     pdip_data_chunks  version, number, data            (one row per `chunk_bytes` of content)
 
 A write inserts its chunks under a new version and swaps the item's row to it in the same
@@ -59,6 +59,7 @@ items_table = sa.Table(
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("chunk_bytes", sa.Integer, nullable=False),
     sa.Column("content_type", sa.String(255)),
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("updated_at", _TIME, nullable=False),
@@ -102,7 +103,7 @@ class ChunkDataStore(DataStore):
             row = self._row(connection, key)
         return None if row is None else _described(row)
 
-    def _read(self, key: str) -> Iterator[bytes]:
+    def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         with self._connect() as connection:
             if self.engine.dialect.name in _SNAPSHOT_DIALECTS:
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
@@ -113,8 +114,11 @@ class ChunkDataStore(DataStore):
                 chunk = sa.select(chunks_table.c.data).where(
                     chunks_table.c.version == row.version, chunks_table.c.number == sa.bindparam("number")
                 )
-                for number in range(row.chunks):
-                    yield connection.execute(chunk, {"number": number}).scalar_one()
+                size = row.chunk_bytes  # as written: every chunk but the last is this long
+                for number in range(start // size, min(row.chunks, -(-stop // size))):
+                    offset = number * size
+                    data = connection.execute(chunk, {"number": number}).scalar_one()
+                    yield data[max(0, start - offset) : stop - offset]
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
         version = uuid.uuid4().hex
@@ -130,6 +134,7 @@ class ChunkDataStore(DataStore):
                 "version": version,
                 "size": size,
                 "chunks": count,
+                "chunk_bytes": self.chunk_bytes,
                 "content_type": content_type,
                 "etag": digest.hexdigest(),
                 "updated_at": dt.datetime.now(dt.timezone.utc),

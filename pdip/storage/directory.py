@@ -64,9 +64,12 @@ class DirectoryDataStore(DataStore):
         updated = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc)
         return DataItem(key, stat.st_size, updated, tag.hexdigest(), content_type)
 
-    def _read(self, key: str) -> Iterator[bytes]:
+    def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         with open(self._path(key), "rb") as file:
-            while chunk := file.read(self.chunk_bytes):
+            file.seek(start)
+            left = stop - start
+            while left > 0 and (chunk := file.read(min(self.chunk_bytes, left))):
+                left -= len(chunk)
                 yield chunk
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:

@@ -75,9 +75,12 @@ class ObjectDataStore(DataStore):
         content_type = info.get("ContentType") or mimetypes.guess_type(key)[0] or "application/octet-stream"
         return DataItem(key, int(info["size"]), updated, etag, content_type)
 
-    def _read(self, key: str) -> Iterator[bytes]:
+    def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         with self.fs.open(self._path(key), "rb", block_size=self.chunk_bytes, cache_type="none") as file:
-            while chunk := file.read(self.chunk_bytes):
+            file.seek(start)
+            left = stop - start
+            while left > 0 and (chunk := file.read(min(self.chunk_bytes, left))):
+                left -= len(chunk)
                 yield chunk
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:

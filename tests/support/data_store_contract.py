@@ -159,3 +159,13 @@ class DataStoreContract:
         self.assertEqual(self.store.item("big.bin").size, size)
         self.assertLess(peak_in, size / self.peak_fraction, f"writing {size} bytes peaked at {peak_in}")
         self.assertLess(peak_out, size / self.peak_fraction, f"reading {size} bytes peaked at {peak_out}")
+
+    def test_a_range_of_bytes_is_read_without_the_rest(self):
+        content = bytes(range(256)) * 40  # 10,240 bytes over several chunks of the small stores
+        self.store.write("ranged.bin", [content])
+        for start, stop in ((0, 10), (5, 5000), (4000, 10240), (10000, None), (3, 99999), (10240, None), (7, 7)):
+            with self.subTest(start=start, stop=stop):
+                self.assertEqual(b"".join(self.store.read("ranged.bin", start, stop)), content[start:stop])
+        with self.assertRaises(ValueError) as raised:
+            self.store.read("ranged.bin", 10, 5)
+        self.assertIn("expected 0 <= start <= stop", str(raised.exception))

@@ -69,6 +69,22 @@ class StorageApiTest(unittest.TestCase):
         stale = self.client.get("/api/data/notes/n.txt", headers={"If-None-Match": '"old"'})
         self.assertEqual(stale.status_code, 200)
 
+    def test_a_range_is_answered_with_206_and_only_its_bytes(self):
+        content = bytes(range(256)) * 10
+        etag = self.client.put("/api/data/notes/r.bin", data=content).headers["ETag"]
+        part = self.client.get("/api/data/notes/r.bin", headers={"Range": "bytes=10-19"})
+        self.assertEqual((part.status_code, part.data), (206, content[10:20]))
+        self.assertEqual((part.headers["Content-Range"], part.headers["Content-Length"]), ("bytes 10-19/2560", "10"))
+        tail = self.client.get("/api/data/notes/r.bin", headers={"Range": "bytes=-5", "If-Range": etag})
+        self.assertEqual((tail.status_code, tail.data), (206, content[-5:]))
+        changed = self.client.get("/api/data/notes/r.bin", headers={"Range": "bytes=0-1", "If-Range": '"old"'})
+        self.assertEqual((changed.status_code, len(changed.data)), (200, 2560))
+        several = self.client.get("/api/data/notes/r.bin", headers={"Range": "bytes=0-1, 5-6"})
+        self.assertEqual((several.status_code, several.headers["Accept-Ranges"]), (200, "bytes"))
+        past = self.client.get("/api/data/notes/r.bin", headers={"Range": "bytes=5000-5001"})
+        self.assertEqual((past.status_code, past.headers["Content-Range"]), (416, "bytes */2560"))
+        self.assertIn("outside the item's 2560 bytes", past.get_json()["detail"])
+
     def test_if_match_and_if_none_match_guard_an_upload_with_412(self):
         etag = self.client.put("/api/data/uploads/g.txt", data=b"1").headers["ETag"]
         refused = self.client.put("/api/data/uploads/g.txt", data=b"2", headers={"If-Match": '"other"'})

@@ -47,6 +47,18 @@ class LocalObjectStoreTest(DataStoreContract, unittest.TestCase):
         self.assertEqual(repr(self.store), "ObjectDataStore('objects')")
 
 
+class SmallChunkStoreTest(unittest.TestCase):
+    def test_ranges_cross_chunk_borders(self):
+        store = ChunkDataStore(sa.create_engine("sqlite://"), "small", chunk_bytes=7)
+        content = bytes(range(100))
+        store.write("r.bin", [content])
+        for start in range(0, 101, 3):
+            for stop in range(start, 103, 5):
+                self.assertEqual(b"".join(store.read("r.bin", start, stop)), content[start:stop], (start, stop))
+        later = ChunkDataStore(store.engine, "small", chunk_bytes=11)  # read with another chunk size configured
+        self.assertEqual(b"".join(later.read("r.bin", 20, 60)), content[20:60])
+
+
 class SqliteChunkStoreTest(DataStoreContract, unittest.TestCase):
     def make_store(self):
         folder = tempfile.mkdtemp(prefix="pdip-chunks-")
