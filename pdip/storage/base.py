@@ -11,19 +11,22 @@ memory.
 The public methods check keys, limits and preconditions, once, here; an implementation writes
 only `_item`, `_read`, `_write`, `_delete` and `_items`. `_write` must leave the stored item
 as it was when its chunks raise (a limit passed, a client gone): the new content replaces the
-old one only whole.
+old one only whole. `If-Match` / `If-None-Match` are checked before the first byte and again by
+the store just before it replaces the item (in the SQL store, under the item row's lock).
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import mimetypes
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from pdip.storage.errors import ItemNotFoundError, PreconditionFailedError
 from pdip.storage.items import DataItem, ItemPage, check_key, check_prefix, limited
 
 CHUNK_BYTES = 1_048_576
+Expectation = Callable[[DataItem | None], None]  # raises PreconditionFailedError
 MAX_PAGE = 1000
 
 
@@ -77,10 +80,11 @@ class DataStore(abc.ABC):
         (PreconditionFailedError otherwise). The content type is guessed from the key when
         not given."""
         check_key(key)
+        expect = functools.partial(_expect, key, if_match, if_none_match)
         if if_match is not None or if_none_match:
-            self._check_preconditions(key, if_match, if_none_match)
+            expect(self._item(key))  # before any byte moves; the store checks again as it replaces
         content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-        return self._write(key, limited(chunks, key, max_bytes), content_type)
+        return self._write(key, limited(chunks, key, max_bytes), content_type, expect)
 
     def delete(self, key: str) -> bool:
         """Delete the item; False if there was none."""
@@ -111,7 +115,9 @@ class DataStore(abc.ABC):
         """Bytes `start` to `stop` of the item, in chunks of at most `chunk_bytes`."""
 
     @abc.abstractmethod
-    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem: ...
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
+        """Store the chunks; call `expect(current item or None)` as close to replacing the
+        item as the store allows (it raises PreconditionFailedError), then replace it."""
 
     @abc.abstractmethod
     def _delete(self, key: str) -> bool: ...
@@ -120,17 +126,16 @@ class DataStore(abc.ABC):
     def _items(self, prefix: str, after: str | None, limit: int) -> list[DataItem]:
         """Up to `limit` items in key order, keys starting with `prefix`, after `after`."""
 
-    def _check_preconditions(self, key: str, if_match: str | None, if_none_match: bool) -> None:
-        current = self._item(key)
-        if if_none_match and current is not None:
-            raise PreconditionFailedError(
-                f"data key {key!r}: an item exists (etag {current.etag}) and If-None-Match is *"
-            )
-        if if_match is not None and if_match != "*" and (current is None or current.etag != if_match):
-            found = "no item" if current is None else f"etag {current.etag}"
-            raise PreconditionFailedError(f"data key {key!r}: If-Match {if_match} does not match ({found})")
-        if if_match == "*" and current is None:
-            raise PreconditionFailedError(f"data key {key!r}: If-Match * needs an existing item")
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def _expect(key: str, if_match: str | None, if_none_match: bool, current: DataItem | None) -> None:
+    """PreconditionFailedError unless `current` (the stored item, or None) is what the write expects."""
+    if if_none_match and current is not None:
+        raise PreconditionFailedError(f"data key {key!r}: If-None-Match * but an item exists (etag {current.etag})")
+    if if_match == "*" and current is None:
+        raise PreconditionFailedError(f"data key {key!r}: If-Match * needs an existing item")
+    if if_match not in (None, "*") and (current is None or current.etag != if_match):
+        found = "no item" if current is None else f"etag {current.etag}"
+        raise PreconditionFailedError(f"data key {key!r}: If-Match {if_match} does not match ({found})")

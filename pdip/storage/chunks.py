@@ -4,7 +4,8 @@
     pdip_data_chunks  version, number, data            (one row per `chunk_bytes` of content)
 
 A write inserts its chunks under a new version and swaps the item's row to it in the same
-transaction, deleting the old version's chunks: readers see the old item or the new one. A
+transaction, deleting the old version's chunks: readers see the old item or the new one. The
+row is locked (`FOR UPDATE`) before the swap, so `If-Match` holds against concurrent writers. A
 read fetches one chunk per query inside one transaction (REPEATABLE READ where the database has
 it), so a write committed meanwhile does not cut it short. The etag is the MD5 of the content.
 Works on SQLite, PostgreSQL and MariaDB/MySQL through SQLAlchemy.
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from pdip.storage.base import CHUNK_BYTES, DataStore
+from pdip.storage.base import CHUNK_BYTES, DataStore, Expectation
 from pdip.storage.errors import ItemNotFoundError
 from pdip.storage.items import DataItem, rechunked
 
@@ -94,9 +95,9 @@ class ChunkDataStore(DataStore):
             self.create_tables()
         return self.engine.connect()
 
-    def _row(self, connection: sa.Connection, key: str) -> sa.Row | None:
+    def _row(self, connection: sa.Connection, key: str, lock: bool = False) -> sa.Row | None:
         query = sa.select(items_table).where(items_table.c.store == self.name, items_table.c.key == key)
-        return connection.execute(query).first()
+        return connection.execute(query.with_for_update() if lock else query).first()
 
     def _item(self, key: str) -> DataItem | None:
         with self._connect() as connection:
@@ -120,31 +121,45 @@ class ChunkDataStore(DataStore):
                     data = connection.execute(chunk, {"number": number}).scalar_one()
                     yield data[max(0, start - offset) : stop - offset]
 
-    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
+        with self._connect() as connection:
+            if self.engine.dialect.name in _SNAPSHOT_DIALECTS:  # no gap locks: first writers do not deadlock
+                connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                return self._swap(connection, key, chunks, content_type, expect)
+
+    def _swap(
+        self, connection: sa.Connection, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation
+    ) -> DataItem:
         version = uuid.uuid4().hex
         digest = hashlib.md5(usedforsecurity=False)
         size = count = 0
-        with self._connect() as connection, connection.begin():
-            for piece in rechunked(chunks, self.chunk_bytes):
-                connection.execute(sa.insert(chunks_table), {"version": version, "number": count, "data": piece})
-                digest.update(piece)
-                size += len(piece)
-                count += 1
-            values = {
-                "version": version,
-                "size": size,
-                "chunks": count,
-                "chunk_bytes": self.chunk_bytes,
-                "content_type": content_type,
-                "etag": digest.hexdigest(),
-                "updated_at": dt.datetime.now(dt.timezone.utc),
-            }
-            old = self._row(connection, key)
-            if old is None:
-                connection.execute(sa.insert(items_table), {"store": self.name, "key": key, **values})
-            else:
-                connection.execute(_where(sa.update(items_table), self.name, key).values(**values))
-                connection.execute(sa.delete(chunks_table).where(chunks_table.c.version == old.version))
+        for piece in rechunked(chunks, self.chunk_bytes):
+            connection.execute(sa.insert(chunks_table), {"version": version, "number": count, "data": piece})
+            digest.update(piece)
+            size += len(piece)
+            count += 1
+        values = {
+            "version": version,
+            "size": size,
+            "chunks": count,
+            "chunk_bytes": self.chunk_bytes,
+            "content_type": content_type,
+            "etag": digest.hexdigest(),
+            "updated_at": dt.datetime.now(dt.timezone.utc),
+        }
+        old = self._row(connection, key, lock=True)
+        expect(_described(old) if old else None)
+        if old is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(sa.insert(items_table), {"store": self.name, "key": key, **values})
+            except sa.exc.IntegrityError:  # another writer made the item meanwhile: replace theirs
+                old = self._row(connection, key, lock=True)
+                expect(_described(old))
+        if old is not None:
+            connection.execute(_where(sa.update(items_table), self.name, key).values(**values))
+            connection.execute(sa.delete(chunks_table).where(chunks_table.c.version == old.version))
         return DataItem(key, size, values["updated_at"], values["etag"], content_type)
 
     def _delete(self, key: str) -> bool:

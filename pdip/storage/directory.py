@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pdip.storage.base import CHUNK_BYTES, DataStore
+from pdip.storage.base import CHUNK_BYTES, DataStore, Expectation
 from pdip.storage.errors import InvalidKeyError, KeyConflictError
 from pdip.storage.items import DataItem
 
@@ -72,7 +72,7 @@ class DirectoryDataStore(DataStore):
                 left -= len(chunk)
                 yield chunk
 
-    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,7 @@ class DirectoryDataStore(DataStore):
                     file.write(chunk)
                 file.flush()
                 os.fsync(file.fileno())
+            expect(self._item(key))
             meta = self._meta_path(key)
             meta.parent.mkdir(parents=True, exist_ok=True)
             meta.write_text(json.dumps({"content_type": content_type}), encoding="utf-8")

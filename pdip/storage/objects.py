@@ -18,7 +18,7 @@ import mimetypes
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pdip.storage.base import CHUNK_BYTES, DataStore
+from pdip.storage.base import CHUNK_BYTES, DataStore, Expectation
 from pdip.storage.errors import StorageConfigurationError
 from pdip.storage.items import DataItem
 
@@ -83,7 +83,7 @@ class ObjectDataStore(DataStore):
                 left -= len(chunk)
                 yield chunk
 
-    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> DataItem:
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
         path = self._path(key)
         options = {self._content_type_option: content_type} if self._content_type_option else {}
         parent = path.rpartition("/")[0]
@@ -94,6 +94,7 @@ class ObjectDataStore(DataStore):
             for chunk in chunks:
                 file.write(chunk)
             file.close()
+            expect(self._item(key))
             file.commit()
         except BaseException:
             file.discard()

@@ -169,3 +169,13 @@ class DataStoreContract:
         with self.assertRaises(ValueError) as raised:
             self.store.read("ranged.bin", 10, 5)
         self.assertIn("expected 0 <= start <= stop", str(raised.exception))
+
+    def test_a_precondition_is_checked_again_when_the_item_is_replaced(self):
+        def overtaken():
+            yield b"first"
+            self.store.write("raced.txt", [b"second"], if_none_match=True)  # another writer wins meanwhile
+            yield b" writer"
+
+        with self.assertRaises(PreconditionFailedError):
+            self.store.write("raced.txt", overtaken(), if_none_match=True)
+        self.assertEqual(b"".join(self.store.read("raced.txt")), b"second")
