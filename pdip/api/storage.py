@@ -66,6 +66,9 @@ class _ItemEndpoints:
             "Last-Modified": http_date(item.updated_at),
             "Cache-Control": "no-cache",
             "Accept-Ranges": "bytes",
+            # uploaded HTML or SVG must not run scripts in the API's origin when opened in a browser
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff",
         }
         if request.if_none_match and request.if_none_match.contains_weak(item.etag):
             return Response(status=304, headers=headers)

@@ -54,6 +54,9 @@ class StorageApiTest(unittest.TestCase):
         self.assertEqual((got.status_code, got.data, got.headers["Content-Type"]), (200, b"hello", "text/plain"))
         self.assertEqual((got.headers["ETag"], got.headers["Content-Length"]), (created.headers["ETag"], "5"))
         self.assertIn("GMT", got.headers["Last-Modified"])
+        self.assertEqual(
+            (got.headers["Content-Security-Policy"], got.headers["X-Content-Type-Options"]), ("sandbox", "nosniff")
+        )
         head = self.client.head("/api/data/uploads/docs/a.txt")
         self.assertEqual((head.status_code, head.data, head.headers["Content-Length"]), (200, b"", "5"))
 
@@ -183,6 +186,14 @@ class StorageApiTest(unittest.TestCase):
         listing = spec["paths"]["/api/data/{store}"]["get"]
         self.assertEqual([p["name"] for p in listing["parameters"]], ["store", "prefix", "after", "limit"])
         self.assertEqual(set(spec["definitions"]["DataItem"]["required"]), {"key", "size", "updated_at", "etag"})
+
+    def test_keys_with_spaces_percent_and_question_marks_survive_a_signed_url(self):
+        self.assertEqual(
+            self.client.put("/api/data/uploads/a%20b/c%25d%3F.txt", data=b"odd").get_json()["key"], "a b/c%d?.txt"
+        )
+        made = self.client.post("/api/data-urls/uploads/a%20b/c%25d%3F.txt").get_json()
+        self.assertIn("/data-signed/uploads/a%20b/c%25d%3F.txt?expires=", made["url"])
+        self.assertEqual(self.client.get(made["url"]).data, b"odd")
 
     def test_url_requests_are_checked(self):
         self.assertEqual(self.client.post("/api/data-urls/uploads/none.txt").status_code, 404)
