@@ -33,6 +33,7 @@ EXTRAS = {
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter
     "s3": ["boto3>=1.34"],  # the tracking S3Exporter
+    "storage": ["fsspec>=2024.6", "s3fs>=2024.6"],  # ObjectDataStore; the folder and SQL stores need neither
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 EXTRAS["dev"] = [

@@ -226,6 +226,11 @@ class ApiApp(ISingleton):
             from pdip.api.executions import EXECUTION_CONTROLLERS
 
             found.extend(EXECUTION_CONTROLLERS)
+        from pdip.api.storage import STORAGE_CONTROLLERS, storage_served
+        from pdip.storage.stores import StorageConfig
+
+        if storage_served(self.container.get(StorageConfig)):
+            found.extend(STORAGE_CONTROLLERS)
         self.container.validate(found)
         return found
 
