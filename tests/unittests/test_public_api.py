@@ -131,6 +131,7 @@ EXPECTED = {
         "Adapter",
         "AdapterRegistry",
         "Capabilities",
+        "Disposition",
         "ReadRequest",
         "Source",
         "Target",
