@@ -97,16 +97,12 @@ class Integration:
         if self.write != "append" and self.mode == "changes":
             problems.append(f"write: {self.write} is for rows; a change stream is applied by key already")
         if self.write == "replace" and self.mode == "incremental":
-            problems.append(
-                "write: replace makes the target what one run reads; an incremental run reads only new rows"
-            )
+            problems.append("write: replace makes the target what one run reads, and an incremental run reads new rows")
         if self.write == "replace" and self.truncate_target:
             problems.append(
                 "truncate_target: true empties the target before the run, write: replace swaps it at the end; "
                 "choose one"
             )
         if self.delete_column and self.write != "merge":
-            problems.append(
-                f"delete_column: deletes keys at the target, which only write: merge does, not {self.write}"
-            )
+            problems.append(f"delete_column: deletes keys at the target, which write: merge does, not {self.write}")
         return problems
