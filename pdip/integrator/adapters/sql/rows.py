@@ -74,6 +74,7 @@ from pdip.integrator.state import sqlite_write_ahead_log
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
 _UNBINDABLE = OverflowError
+_UNIQUE_VIOLATION = "23505"
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
 SETTINGS = (
@@ -339,6 +340,7 @@ class SqlTarget(Target):
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
         self._key: tuple[str, ...] | None = None  # `write: merge`: the columns rows are upserted by
         self._deletion: str | None = None  # PostgreSQL's condition for `delete_column`
+        self._only_new_keys = True  # PostgreSQL: no batch merged so far met a key already there
         self._stage: str | None = None  # `write: replace`: the table loaded, swapped in at `finish`
         self._resumed = False  # `write: replace`: the stage holds the rows of a run being resumed
 
@@ -495,6 +497,8 @@ class SqlTarget(Target):
                 f"{', '.join(missing)}"
             )
         if self._copies(connection):
+            if flag is None and self._only_new_keys and self._appended(connection, batch):
+                return
             names = self._names(batch.columns)
             stage = f"CREATE TEMPORARY TABLE pdip_merge ON COMMIT DROP AS SELECT {names} FROM {self._target()}"
             _execute(connection, f"{stage} WITH NO DATA")
@@ -508,6 +512,20 @@ class SqlTarget(Target):
             sqlite.write_values(connection, self._upsert_text(connection, batch.columns, "?"), rows)
         else:
             merge_rows(connection, self.table, key, batch.columns, rows)
+
+    def _appended(self, connection: sa.Connection, batch: Batch) -> bool:
+        """PostgreSQL: a batch whose keys are all new goes straight in, as fast as an append (a
+        first load); the first batch that meets a key already there (or twice) is undone and
+        merged, and so are all later ones."""
+        try:
+            with connection.begin_nested():
+                self._load(connection, batch)
+            return True
+        except self.engine.dialect.loaded_dbapi.IntegrityError as error:
+            if getattr(error, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            self._only_new_keys = False
+            return False
 
     def _upsert_text(self, connection: sa.Connection, columns: Sequence[str], mark: str) -> str:
         """SQLite's and PostgreSQL's upsert of one row, as SQL text for the driver (`mark`: its
