@@ -7,11 +7,15 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.adapters.sql.merge import deleted, fold
+from pdip.integrator.adapters.sql import replace
+from pdip.integrator.adapters.sql.merge import deleted, fold, upsert
+from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
 from pdip.integrator.executors.dask import unsuited
@@ -97,7 +101,8 @@ class SettingsTest(unittest.TestCase):
             "name: csv\nintegrations:\n  - name: b\n    source: {kind: memory, store: x}\n"
             "    target: {kind: csv, path: out.csv}\n    write: merge\n"
         )
-        with application({"bad.yml": bad_value, "csv.yml": into_csv}) as (root, _):
+        unknown = into_csv.replace("kind: csv", "kind: nowhere")
+        with application({"bad.yml": bad_value, "csv.yml": into_csv, "unknown.yml": unknown}) as (root, _):
             code, _, err = run("validate", str(root / "bad.yml"))
             self.assertEqual(code, 2)
             self.assertIn(
@@ -106,6 +111,10 @@ class SettingsTest(unittest.TestCase):
             code, _, err = run("validate", str(root / "csv.yml"))
             self.assertEqual(code, 2)
             self.assertIn("csv.yml: integration 'b': write: merge, but a csv target cannot upsert rows by key", err)
+            code, _, err = run("validate", str(root / "unknown.yml"))
+            self.assertEqual(code, 2)
+            self.assertIn("no adapter for connection kind 'nowhere'", err)
+            self.assertNotIn("cannot upsert", err)
 
     def test_dask_refuses_a_replace_which_one_writer_swaps_in(self):
         integration = Integration(
@@ -125,6 +134,35 @@ class SettingsTest(unittest.TestCase):
         self.assertEqual(fold(["id", "name", "gone"], rows, ["id"], "gone"), ([(1, "c", None), (3, "e", 0)], [(2,)]))
         pairs = [(1, "x", "a"), (1, "y", "b"), (1, "x", "c")]
         self.assertEqual(fold(["k", "l", "v"], pairs, ["k", "l"], None), ([(1, "x", "c"), (1, "y", "b")], []))
+
+
+class BuildingBlocksTest(unittest.TestCase):
+    def test_an_upsert_for_a_database_without_one_is_refused_by_name(self):
+        table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+        with self.assertRaises(OperationError) as raised:
+            upsert("oracle", table, ["id"], ["id"])
+        self.assertIn("writing by key supports PostgreSQL, MariaDB/MySQL and SQLite, not oracle", str(raised.exception))
+
+    def test_a_swap_that_fails_half_way_leaves_the_sqlite_table_as_it_was(self):
+        engine = sa.create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='pdip-swap-')}/swap.db")
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE items (id integer primary key, name text)")
+            connection.exec_driver_sql("CREATE INDEX items_name ON items (name)")
+            connection.exec_driver_sql("INSERT INTO items VALUES (1, 'old')")
+        items = sa.Table("items", sa.MetaData(), autoload_with=engine)
+        replace.create_twin(engine, items, "items_pdip_replace")
+        twin = sa.Table("items_pdip_replace", sa.MetaData(), autoload_with=engine)
+
+        def fails(connection):
+            raise RuntimeError("the positions could not be forgotten")
+
+        with self.assertRaises(RuntimeError):
+            replace.swap(engine, twin, "items", fails)
+        with engine.connect() as connection:
+            self.assertEqual(connection.exec_driver_sql("SELECT * FROM items").all(), [(1, "old")])
+            names = connection.exec_driver_sql("SELECT name FROM sqlite_master ORDER BY name").all()
+        self.assertEqual(names, [("items",), ("items_name",), ("items_pdip_replace",)])
 
 
 class SqliteDispositionTest(unittest.TestCase):
@@ -197,6 +235,13 @@ class SqliteDispositionTest(unittest.TestCase):
             self.sql(self.target, "SELECT * FROM items ORDER BY id"),
             [(1, "last", 3, 0), (2, "two", 2, 0), (9, "untouched", 0, 0)],
         )
+
+    def test_a_batch_that_only_deletes_leaves_nothing_of_its_keys(self):
+        self.sql(self.target, "INSERT INTO items VALUES (1, 'a', 0, 0), (2, 'b', 0, 0), (3, 'c', 0, 0)")
+        self.sql(self.source, "UPDATE items SET gone = 1 WHERE id <= 2", "DELETE FROM items WHERE id > 2")
+        merge = self.integration(write="merge", delete_column="gone", cursor="updated")
+        self.assertTrue(self.integrate(merge).ok)
+        self.assertEqual(self.sql(self.target, "SELECT id FROM items"), [(3,)])
 
     def test_rows_the_database_refuses_are_dead_lettered_and_the_others_merged(self):
         self.sql(
@@ -307,6 +352,11 @@ class SqliteDispositionTest(unittest.TestCase):
         self.addCleanup(target.close)
         target.disposition = Disposition("replace")
         self.assertIsNone(target.durable_position("sync/items"))  # swapped in: nothing left to resume
+        with target.engine.begin() as connection:  # as a MariaDB swap killed before it forgot them
+            store_position(connection, "sync/items", {"key": [101], "rows": 41})
+        self.assertIsNone(target.durable_position("sync/items"))  # no table being loaded: start over
+        target.disposition = Disposition("append")
+        self.assertEqual(target.durable_position("sync/items"), {"key": [101], "rows": 41})
 
     def test_a_file_target_replaces_its_file_even_when_set_to_append(self):
         path = self.folder / "out.jsonl"
