@@ -363,7 +363,7 @@ class SqlTarget(Target):
         still there (once swapped in, a resume loads it all again)."""
         position = load_position(self.engine, slot)
         if position is not None and self.disposition.write == "replace":
-            if not replace.exists(self.engine, self._staged_name()):
+            if not replace.exists(self.engine, self._staged_name(), self.connection.get("schema")):
                 return None
             self._resumed = True
         return position
