@@ -151,6 +151,22 @@ class _Dispositions:
         self.assertEqual(failed["items"].status, "failed")
         self.assertEqual(self.sql(f"SELECT id, name FROM {self.prefix}_checked"), [(1000, "old")])
 
+    def test_a_table_created_from_a_query_to_be_merged_into_is_keyed_on_the_merge_key(self):
+        query = f"SELECT id, name FROM {self.prefix}_source"
+        merge = self.integration(
+            table="created",
+            write="merge",
+            key=["id"],
+            create_target=True,
+            columns=None,
+            source=Connection("sql", {"url": self.database, "query": query}),
+        )
+        self.assertTrue(self.integrate(merge).ok)
+        self.assertTrue(self.integrate(merge, name=f"{self.prefix}-again").ok)
+        self.assertEqual(self.sql(f"SELECT count(*), count(DISTINCT id) FROM {self.prefix}_created"), [(ROWS, ROWS)])
+        primary = sa.inspect(self.engine).get_pk_constraint(f"{self.prefix}_created")
+        self.assertEqual(primary["constrained_columns"], ["id"])
+
 
 class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
     def url(self) -> str:

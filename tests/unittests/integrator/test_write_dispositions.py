@@ -207,6 +207,15 @@ class SqliteDispositionTest(unittest.TestCase):
         self.assertEqual(self.sql(self.target, "SELECT count(*), count(DISTINCT id) FROM items"), [(101, 101)])
         self.assertEqual(self.sql(self.target, "SELECT name, updated FROM items WHERE id = 7"), [("changed", 500)])
 
+    def test_a_table_created_to_be_merged_into_is_keyed_on_the_merge_key(self):
+        merge = self.integration(table="created", write="merge", key=["id"], create_target=True, cursor="updated")
+        self.assertTrue(self.integrate(merge).ok)
+        self.assertTrue(self.integrate(merge).ok)
+        self.assertEqual(self.sql(self.target, "SELECT count(*), count(DISTINCT id) FROM created"), [(101, 101)])
+        self.assertEqual(
+            self.sql(self.target, "SELECT name, pk FROM pragma_table_info('created') WHERE pk > 0"), [("id", 1)]
+        )
+
     def test_append_still_appends_every_updated_row_again(self):
         append = self.integration(mode="incremental", cursor="updated", key=["id"])
         self.sql(

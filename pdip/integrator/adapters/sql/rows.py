@@ -678,6 +678,8 @@ class SqlTarget(Target):
         dialect = self.engine.dialect.name
         declared = batch.types
         raw_postgres = batch.raw_format == postgres.RAW_FORMAT and dialect == "postgresql"
+        # a table created to be merged into is keyed on the merge's key
+        primary = self.disposition.key if self.disposition.write == "merge" else None
         if declared is None and raw_postgres and all(oid < 16384 for oid in batch.layout):
             # a query's result: its built-in types, whose OIDs are the same on every server
             with self.engine.begin() as connection:
@@ -685,9 +687,13 @@ class SqlTarget(Target):
                 columns = ", ".join(
                     f"{_quote(self.engine, column)} {kind}" for column, kind in zip(batch.columns, names, strict=True)
                 )
-                _execute(connection, f"CREATE TABLE {self._target()} ({columns})")
+                keyed = f", PRIMARY KEY ({self._names(primary)})" if primary else ""
+                _execute(connection, f"CREATE TABLE {self._target()} ({columns}{keyed})")
             return
         columns = columns_for(batch.columns, lambda: batch.rows, declared, self.engine)
+        for column in columns:
+            if primary and column.name in primary:
+                column.primary_key, column.nullable = True, False
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         table.create(self.engine)
 
