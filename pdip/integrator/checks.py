@@ -153,8 +153,8 @@ def disposition_problems(operation: Operation, registry: AdapterRegistry) -> lis
     found = []
     for integration in operation.integrations:
         wanted = _WRITE_CAPABILITY.get(integration.write)
-        if wanted is None or integration.mode == "changes":
-            continue  # append, or a change stream (refused by the integration itself)
+        if wanted is None:
+            continue
         kind = integration.target.kind
         try:
             capabilities = registry.adapter(kind, integration.mode).capabilities
