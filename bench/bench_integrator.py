@@ -10,6 +10,9 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   (target >= 60%).
 - `csv`: CSV -> PostgreSQL vs `COPY FROM` of the same file (target >= 50%).
 - `mariadb`, `parquet`: PostgreSQL -> MariaDB and PostgreSQL -> Parquet, reported.
+- `dispositions`: PostgreSQL -> PostgreSQL into a table keyed on `id`, each `write` against
+  `append` into the same empty table: `merge` into it empty (target >= 60%), `merge` into it
+  holding every key, each row an update (target >= 40%), `replace` (target >= 90%).
 - `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
 Each line prints rows/s and the ratio to its baseline; peak RSS of the writer (this process) and
 of the reader processes is printed last. For the memory figure run one method alone at two
@@ -42,7 +45,7 @@ COLUMNS = (
     "label text, note varchar(50)"
 )
 NAMES = ["id", "name", "price", "created", "active", "parent", "label", "note"]
-METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "overhead")
+METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "overhead")
 # The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
 SERIES = (
     "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
@@ -249,6 +252,38 @@ def postgres_to_parquet(source: str, folder: str) -> float:
     )
 
 
+def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, float, float, float]:
+    """Seconds of `append` and of `merge` into an empty keyed table, then of `merge` into it
+    full (every row an update) and of `replace`."""
+    keyed = "pdip_bench_keyed"
+    database.tables.append(keyed)
+
+    def empty() -> None:
+        database.drop(keyed)
+        database.connection.execute(f"CREATE TABLE {keyed} ({COLUMNS}, PRIMARY KEY (id))")
+
+    def write(how: str) -> float:
+        return timed(
+            lambda: integrate(
+                Integration(
+                    f"keyed-{how}",
+                    source=Connection("sql", {"url": POSTGRES, "table": source}),
+                    target=Connection("sql", {"url": POSTGRES, "table": keyed}),
+                    write=how,
+                    batch_size=10_000,
+                ),
+                folder,
+            )
+        )
+
+    empty()
+    append = write("append")
+    replaced = write("replace")  # while the database is as quiet as it was for append
+    empty()
+    merged_empty = write("merge")
+    return append, merged_empty, write("merge"), replaced
+
+
 # -- fixed cost -----------------------------------------------------------------------------------
 
 
@@ -316,12 +351,12 @@ def main() -> None:
 
     if "sqlite" in wanted:
         report("SQLite -> SQLite", count, *sqlite_pair(count, folder), "target >= 70%")
-    if wanted & {"postgres", "csv", "mariadb", "parquet"}:
+    if wanted & {"postgres", "csv", "mariadb", "parquet", "dispositions"}:
         database = Postgres(count)
         try:
             source = (
                 database.table("pdip_bench_source", filled=True)
-                if wanted & {"postgres", "mariadb", "parquet"}
+                if wanted & {"postgres", "mariadb", "parquet", "dispositions"}
                 else None
             )
             if "postgres" in wanted:
@@ -332,6 +367,11 @@ def main() -> None:
                 reported("PostgreSQL -> MariaDB", count, postgres_to_mariadb(source, folder))
             if "parquet" in wanted:
                 reported("PostgreSQL -> Parquet", count, postgres_to_parquet(source, folder))
+            if "dispositions" in wanted:
+                append, empty, full, swapped = dispositions(database, source, folder)
+                report("merge into an empty table", count, append, empty, "target >= 60% of append")
+                report("merge, every row an update", count, append, full, "target >= 40% of append")
+                report("replace", count, append, swapped, "target >= 90% of append")
         finally:
             database.close()
     if "overhead" in wanted:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pdip.configuration.settings import SettingProblem, problems
-from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.adapters.registry import BUILT_IN, AdapterRegistry
 from pdip.integrator.errors import AdapterNotFoundError, OperationError
 from pdip.integrator.executors import EXECUTORS, executor_class
 from pdip.integrator.integrations import Connection, Integration
@@ -109,7 +109,7 @@ def executor_problems(operation: Operation, registry: AdapterRegistry, executor:
 def adapter_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
     """Sources that cannot be read, targets that cannot be written (their kind is known), and
     reads split in parallel that cannot be."""
-    found = parallelism_problems(operation, registry)
+    found = parallelism_problems(operation, registry) + disposition_problems(operation, registry)
     for integration in operation.integrations:
         for role, connection in endpoints(integration):
             try:
@@ -144,6 +144,37 @@ def parallelism_problems(operation: Operation, registry: AdapterRegistry) -> lis
     return found
 
 
+_WRITE_CAPABILITY = {"merge": ("upsert", "upsert rows by key"), "replace": ("replace", "replace its content whole")}
+
+
+def disposition_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
+    """`write: merge` or `write: replace` into a target whose adapter does not declare it can
+    (`Capabilities.upsert` / `replace`): refused, rather than appended without a word."""
+    found = []
+    for integration in operation.integrations:
+        wanted = _WRITE_CAPABILITY.get(integration.write)
+        if wanted is None:
+            continue
+        kind = integration.target.kind
+        try:
+            capabilities = registry.adapter(kind, integration.mode).capabilities
+        except AdapterNotFoundError:
+            continue  # reported as a kind problem
+        flag, what = wanted
+        if not getattr(capabilities, flag):
+            able = ", ".join(kinds_with(registry, flag)) or "none"
+            found.append(
+                f"integration {integration.name!r}: write: {integration.write}, but a {kind} target cannot {what} "
+                f"(targets that can: {able}); use write: append"
+            )
+    return found
+
+
+def kinds_with(registry: AdapterRegistry, flag: str) -> list[str]:
+    """The built-in row kinds whose adapters declare the capability `flag`."""
+    return [kind for kind in BUILT_IN if getattr(registry.adapter(kind).capabilities, flag)]
+
+
 def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:
     """Raise `OperationError` with every problem of an operation built in Python that can be
     found before anything runs: settings, splits of reads that cannot split, what the executor
@@ -151,6 +182,7 @@ def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:
     found = [
         *operation_problems(operation, registry, unknown_kinds=False),
         *parallelism_problems(operation, registry),
+        *disposition_problems(operation, registry),
         *executor_problems(operation, registry),
     ]
     if found:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 Mode = Literal["full", "incremental", "changes"]
 MODES = ("full", "incremental", "changes")
+Write = Literal["append", "replace", "merge"]
+WRITES = ("append", "replace", "merge")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,10 @@ class Integration:
     a table on `key`, partitions of a topic). `policy`: whether the application's field policy
     is applied to every batch before the target sees it: by default only in `changes` mode;
     `true` or `false` decides, and a file path adds that policy file to the application's.
+    `write`: how rows land (docs/adr/0014): `append` adds them, `replace` makes the target equal
+    to what was read, swapped in whole at the end, `merge` upserts them by `key` (default: the
+    target's primary key); with `delete_column`, a row whose flag is set (true, or a timestamp)
+    deletes its key at the target instead.
     """
 
     name: str
@@ -58,11 +64,16 @@ class Integration:
     max_errors: int = 0
     sql: str | None = None
     policy: bool | str | None = None
+    write: Write = "append"
+    delete_column: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.key, str):  # `key: id` in YAML: one column
+            self.key = (self.key,)
         problems = []
         if self.mode not in MODES:
             problems.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        problems.extend(self._write_problems())
         if self.mode == "incremental" and not self.cursor:
             problems.append("cursor: an incremental integration needs a cursor column")
         if self.source is None and not self.sql:
@@ -77,3 +88,21 @@ class Integration:
             from pdip.integrator.errors import OperationError
 
             raise OperationError(f"integration {self.name!r}: " + "; ".join(problems), problems)
+
+    def _write_problems(self) -> list[str]:
+        """`write` and what goes with it: settings that contradict each other are refused."""
+        if self.write not in WRITES:
+            return [f"write: expected one of {', '.join(WRITES)}, got {self.write!r}"]
+        problems = []
+        if self.write != "append" and self.mode == "changes":
+            problems.append(f"write: {self.write} is for rows; a change stream is applied by key already")
+        if self.write == "replace" and self.mode == "incremental":
+            problems.append("write: replace makes the target what one run reads, and an incremental run reads new rows")
+        if self.write == "replace" and self.truncate_target:
+            problems.append(
+                "truncate_target: true empties the target before the run, write: replace swaps it at the end; "
+                "choose one"
+            )
+        if self.delete_column and self.write != "merge":
+            problems.append(f"delete_column: deletes keys at the target, which write: merge does, not {self.write}")
+        return problems

@@ -136,6 +136,7 @@ EXPECTED = {
         "Adapter",
         "AdapterRegistry",
         "Capabilities",
+        "Disposition",
         "ReadRequest",
         "Source",
         "Target",

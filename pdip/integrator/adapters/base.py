@@ -31,6 +31,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
+- `Target.disposition` with `Capabilities.upsert` / `Capabilities.replace`: how the integration
+  wants its rows written (`append`, `merge` by key, `replace` swapped in whole at `finish`), set
+  before the target is prepared; a target that declares neither only ever appends.
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).
@@ -54,10 +57,13 @@ class Capabilities:
     """What a store's adapter can do, read by the integrator rather than guessed from its kind.
 
     `in_process_only`: its data lives in the calling process (memory stores), so no reader
-    process, applier or Dask task can read or write it; executors read it where it lives."""
+    process, applier or Dask task can read or write it; executors read it where it lives.
+    `upsert`: the target writes rows by key (`write: merge`, or change-log entries); `replace`:
+    it makes its whole content what one run wrote, in one step at the end (`write: replace`)."""
 
     bulk_load: bool = False
     upsert: bool = False
+    replace: bool = False
     transactions: bool = False
     partitioned_read: bool = False
     stores_positions: bool = False
@@ -79,6 +85,23 @@ class ReadRequest:
     resume: Any = None
     accept: tuple[str, ...] = ()
     follow: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Disposition:
+    """How an integration's rows are written (`Integration.write`): `append`, `replace` or `merge`
+    by `key` (None: the target's primary key), deleting the keys whose `delete_column` is set.
+    `integration` names it in the target's errors."""
+
+    write: str = "append"
+    key: tuple[str, ...] | None = None
+    delete_column: str | None = None
+    integration: str = ""
+
+    @classmethod
+    def of(cls, integration: Any) -> Disposition:
+        key = tuple(integration.key) if integration.key else None
+        return cls(integration.write, key, integration.delete_column, integration.name)
 
 
 @dataclasses.dataclass
@@ -126,6 +149,7 @@ class Target(abc.ABC):
         self.context = context
 
     position_slot: str | None = None
+    disposition = Disposition()
     commits_per_batch = True
     takes_parallel_writers = False
 

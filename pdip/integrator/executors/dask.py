@@ -290,14 +290,15 @@ def _open(encrypted: bool, payload: bytes) -> PartitionJob:
 def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
     """Why the integration cannot run as Dask tasks, or None. Tasks run in other processes and
     write at once: memory stores (which live in the caller) and targets that write one file at
-    the end (`target`, a target or its class, does not commit per batch) cannot take part."""
+    the end (`target`, a target or its class, does not commit per batch, or `write: replace`
+    swaps a table in) cannot take part."""
     for role, endpoint in (("source", integration.source), ("target", integration.target)):
         if lives_here(registry, endpoint, integration.mode):
             return (
                 f"integration {integration.name!r}: a memory {role} lives in the calling process; "
                 "use executor: process or inline for it"
             )
-    if not target.commits_per_batch:
+    if not target.commits_per_batch or integration.write == "replace":
         return (
             f"integration {integration.name!r}: a {integration.target.kind} target is written whole at the end, "
             "which tasks writing at once cannot do; use executor: process for it"

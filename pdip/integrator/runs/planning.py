@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import ReadRequest, Source, Target, partition_slot
+from pdip.integrator.adapters.base import Disposition, ReadRequest, Source, Target, partition_slot
 from pdip.integrator.errors import OperationError
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -54,6 +54,7 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     )
     requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
     types = _declared(run, source, request)
+    target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it
     if stores:
         target.position_slot = run.slot
     continuing = source.resumes_between_runs or (resume and target.commits_per_batch)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import Target, prepare_target
+from pdip.integrator.adapters.base import Disposition, Target, prepare_target
 from pdip.integrator.batch import Batch
 from pdip.integrator.integrations import Integration
 from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused
@@ -53,6 +53,7 @@ class BatchWriter:
     ):
         self.integration = integration
         self.target = target
+        target.disposition = Disposition.of(integration)  # append, merge or replace: before `prepare`
         self.policy = policy
         self.report = report
         self.acknowledge = acknowledge

@@ -1,6 +1,7 @@
 """`pdip run` killed with SIGKILL part-way, then `pdip run --resume`: no row lost, none duplicated."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +25,7 @@ class ResumeAfterKillTest(unittest.TestCase):
     def setUp(self):
         self.folder = Path(tempfile.mkdtemp(prefix="pdip-resume-"))
 
-    def write_operation(self, source: str, target: str, executor: str) -> Path:
+    def write_operation(self, source: str, target: str, executor: str, write: str = "append") -> Path:
         path = self.folder / "op.yml"
         path.write_text(
             textwrap.dedent(f"""\
@@ -36,6 +37,7 @@ class ResumeAfterKillTest(unittest.TestCase):
                     target: {target}
                     key: [id]
                     batch_size: 2000
+                    write: {write}
                 """),
             encoding="utf-8",
         )
@@ -110,6 +112,81 @@ class ResumeAfterKillTest(unittest.TestCase):
                 f"SELECT count(*), count(DISTINCT id), max(id) FROM {prefix}_target"
             ).one()
         self.assertEqual((total, distinct, highest), (ROWS, ROWS, ROWS))
+
+    def postgres_tables(self, target_rows: str) -> tuple[str, str, sa.Engine]:
+        """A source of ROWS rows and a target holding `target_rows` (a SELECT over generate_series)."""
+        url = postgres_url()
+        prefix = f"resume_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(url)
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {prefix}_source (id integer primary key, name text)")
+            connection.exec_driver_sql(
+                f"INSERT INTO {prefix}_source SELECT i, 'name ' || i FROM generate_series(1, {ROWS}) AS i"
+            )
+            connection.exec_driver_sql(f"CREATE TABLE {prefix}_target (id integer primary key, name text)")
+            connection.exec_driver_sql(f"INSERT INTO {prefix}_target {target_rows}")
+
+        def drop():
+            with engine.begin() as connection:
+                for suffix in ("source", "target", "target_pdip_replace"):
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}_{suffix}")
+
+        self.addCleanup(drop)
+        return url, prefix, engine
+
+    def test_a_killed_merge_resumes_to_a_target_equal_to_its_source(self):
+        url, prefix, engine = self.postgres_tables(f"SELECT i, 'stale' FROM generate_series(1, {ROWS}) AS i")
+
+        def count() -> int:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(
+                    f"SELECT count(*) FROM {prefix}_target WHERE name <> 'stale'"
+                ).scalar()
+
+        operation = self.write_operation(
+            f"{{kind: postgresql, url: '{url}', table: {prefix}_source}}",
+            f"{{kind: postgresql, url: '{url}', table: {prefix}_target}}",
+            "process",
+            write="merge",
+        )
+        self.kill_part_way(operation, count)
+        self.resume(operation)
+        with engine.connect() as connection:
+            total, equal = connection.exec_driver_sql(
+                f"SELECT count(*), count(s.id) FROM {prefix}_target t "
+                f"LEFT JOIN {prefix}_source s ON s.id = t.id AND s.name = t.name"
+            ).one()
+        self.assertEqual((total, equal), (ROWS, ROWS))
+
+    def test_a_killed_replace_leaves_the_old_table_and_resumes_into_the_one_it_was_loading(self):
+        url, prefix, engine = self.postgres_tables("SELECT i, 'old' FROM generate_series(-5, -1) AS i")
+
+        def count() -> int:
+            with engine.connect() as connection:
+                if not sa.inspect(connection).has_table(f"{prefix}_target_pdip_replace"):
+                    return 0
+                return connection.exec_driver_sql(f"SELECT count(*) FROM {prefix}_target_pdip_replace").scalar()
+
+        operation = self.write_operation(
+            f"{{kind: postgresql, url: '{url}', table: {prefix}_source}}",
+            f"{{kind: postgresql, url: '{url}', table: {prefix}_target}}",
+            "process",
+            write="replace",
+        )
+        self.kill_part_way(operation, count)
+        with engine.connect() as connection:
+            old = connection.exec_driver_sql(f"SELECT count(*), max(id) FROM {prefix}_target").one()
+        self.assertEqual(tuple(old), (5, -1))
+        output = self.resume(operation)
+        read = int(re.search(r"copy: finished, (\d+) read", output).group(1))
+        self.assertLess(read, ROWS - 9_000)  # it went on in the table it was loading
+        with engine.connect() as connection:
+            total, distinct, lowest, highest = connection.exec_driver_sql(
+                f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {prefix}_target"
+            ).one()
+            staged = sa.inspect(connection).has_table(f"{prefix}_target_pdip_replace")
+        self.assertEqual((total, distinct, lowest, highest, staged), (ROWS, ROWS, 1, ROWS, False))
 
     def test_sqlite_to_sqlite_resumes_inline_and_the_execution_record_ends_finished(self):
         source, target = self.folder / "source.db", self.folder / "target.db"

@@ -241,7 +241,7 @@ FORMAT = FileFormat(
     options=CsvSettings,
     reader=CsvReader,
     writer=CsvWriter,
-    capabilities=Capabilities(partitioned_read=True),
+    capabilities=Capabilities(partitioned_read=True, replace=True),
     problems=problems,
     raw=csv_raw,
 )

@@ -198,6 +198,6 @@ FORMAT = FileFormat(
     options=ExcelSettings,
     reader=ExcelReader,
     writer=ExcelWriter,
-    capabilities=Capabilities(partitioned_read=True),
+    capabilities=Capabilities(partitioned_read=True, replace=True),
     problems=row_problems,
 )

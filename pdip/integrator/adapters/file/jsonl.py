@@ -160,6 +160,6 @@ FORMAT = FileFormat(
     options=JsonLinesSettings,
     reader=JsonLinesReader,
     writer=JsonLinesWriter,
-    capabilities=Capabilities(partitioned_read=True),
+    capabilities=Capabilities(partitioned_read=True, replace=True),
     problems=problems,
 )

@@ -221,6 +221,6 @@ FORMAT = FileFormat(
     options=ParquetSettings,
     reader=ParquetReader,
     writer=ParquetWriter,
-    capabilities=Capabilities(bulk_load=True, partitioned_read=True),
+    capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True),
     problems=problems,
 )

@@ -233,8 +233,9 @@ class FileTarget(Target):
         self._writer: FileWriter | None = None
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
-        """Open the temporary file. Files are always created; `truncate` wins over `append`.
-        `types`: the source's declared types, for the file of an empty source."""
+        """Open the temporary file. Files are always created; `truncate` and `write: replace`
+        win over `append`. `types`: the source's declared types, for the file of an empty source."""
+        truncate = truncate or self.disposition.write == "replace"
         self.columns = list(columns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._staging is not None and self.settings.append and not truncate:

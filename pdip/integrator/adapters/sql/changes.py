@@ -55,6 +55,7 @@ from pdip.integrator.adapters.base import (
     partition_slot,
 )
 from pdip.integrator.adapters.sql import positions
+from pdip.integrator.adapters.sql.merge import delete_keys, is_unique, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
 from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
 from pdip.integrator.batch import Batch
@@ -62,8 +63,6 @@ from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entrie
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.table import TABLE_NAME, change_log_table
-
-_IN_CHUNK = 1000
 
 
 class OutboxSource(Source):
@@ -239,7 +238,7 @@ class SqlApplyTarget(Target):
         missing = [column for column in key if column not in table.c]
         if missing:
             raise OperationError(f"{label}: key: table {name!r} has no column {', '.join(missing)}")
-        if not _is_unique(self.engine, table, key):
+        if not is_unique(self.engine, table, key):
             raise OperationError(
                 f"{label}: key: ({', '.join(key)}) is neither the primary key nor a unique constraint of table "
                 f"{name!r}; an upsert needs one"
@@ -330,7 +329,7 @@ class SqlApplyTarget(Target):
             if _copies(connection):
                 self._staged_upsert(connection, route, columns, rows)
             else:
-                connection.execute(_upsert(connection.dialect.name, route, columns), rows)
+                connection.execute(upsert(connection.dialect.name, route.table, route.key, columns), rows)
         refused: list[tuple[ChangeLogEntry, str]] = []
         for columns, changes in plan.updates.items():
             refused.extend(self._update(connection, route, columns, changes))
@@ -362,16 +361,9 @@ class SqlApplyTarget(Target):
         quote = connection.dialect.identifier_preparer.quote
         stage = self._stage(connection, route, columns, rows)
         names = ", ".join(quote(column) for column in columns)
-        keys = ", ".join(quote(column) for column in route.key)
-        updated = [column for column in columns if column not in route.key]
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
-            if updated
-            else "DO NOTHING"
-        )
         connection.exec_driver_sql(
             f"INSERT INTO {_target(connection, route)} ({names}) SELECT {names} FROM {stage} "
-            f"ON CONFLICT ({keys}) {action}"
+            + on_conflict(quote, route.key, columns)
         )
 
     def _update(
@@ -431,16 +423,7 @@ class SqlApplyTarget(Target):
         ]
 
     def _remove(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
-        table, key = route.table, route.key
-        if len(key) == 1:
-            column = table.c[key[0]]
-            keys = [change.key[0] for change in changes]
-            for start in range(0, len(keys), _IN_CHUNK):
-                connection.execute(table.delete().where(column.in_(keys[start : start + _IN_CHUNK])))
-            return
-        where = sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key))
-        rows = [{f"k_{c}": v for c, v in zip(key, change.key, strict=True)} for change in changes]
-        connection.execute(table.delete().where(where), rows)
+        delete_keys(connection, route.table, route.key, [change.key for change in changes])
 
     def _one_by_one(self, connection: sa.Connection, plans: list, batch: Batch) -> list[tuple[ChangeLogEntry, str]]:
         """The bulk statements failed: apply each entry in its own savepoint, keep the reasons."""
@@ -533,36 +516,6 @@ def _known(route: _Route, entries: list[ChangeLogEntry]) -> list[tuple[ChangeLog
 def _unknown(columns: frozenset[str], entry: ChangeLogEntry) -> bool:
     after = entry.after
     return entry.action != "delete" and isinstance(after, Mapping) and not columns.issuperset(after)
-
-
-def _upsert(dialect: str, route: _Route, columns: tuple[str, ...]) -> Any:
-    table, key = route.table, route.key
-    updated = [column for column in columns if column not in key]
-    if dialect in ("postgresql", "sqlite"):
-        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        statement = module.insert(table)
-        if not updated:
-            return statement.on_conflict_do_nothing(index_elements=list(key))
-        return statement.on_conflict_do_update(
-            index_elements=list(key), set_={column: statement.excluded[column] for column in updated}
-        )
-    if dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert
-
-        statement = insert(table)
-        names = updated or [key[0]]
-        return statement.on_duplicate_key_update({column: statement.inserted[column] for column in names})
-    raise OperationError(f"change-log targets support PostgreSQL, MariaDB/MySQL and SQLite, not {dialect}")
-
-
-def _is_unique(engine: sa.Engine, table: sa.Table, key: tuple[str, ...]) -> bool:
-    wanted = set(key)
-    if {column.name for column in table.primary_key.columns} == wanted:
-        return True
-    inspector = sa.inspect(engine)
-    constraints = inspector.get_unique_constraints(table.name, schema=table.schema)
-    indexes = [index for index in inspector.get_indexes(table.name, schema=table.schema) if index.get("unique")]
-    return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
 
 
 ADAPTER = Adapter(

@@ -76,5 +76,10 @@ def forget_positions(engine: sa.Engine, prefix: str) -> None:
     if not sa.inspect(engine).has_table(POSITIONS.name):
         return
     with engine.begin() as connection:
-        below = POSITIONS.c.slot.startswith(f"{prefix}/", autoescape=True)  # `op/a` is not under `op/ab`
-        connection.execute(POSITIONS.delete().where((POSITIONS.c.slot == prefix) | below))
+        forget_positions_in(connection, prefix)
+
+
+def forget_positions_in(connection: sa.Connection, prefix: str) -> None:
+    """Drop every slot under `prefix` inside the caller's open transaction (the table exists)."""
+    below = POSITIONS.c.slot.startswith(f"{prefix}/", autoescape=True)  # `op/a` is not under `op/ab`
+    connection.execute(POSITIONS.delete().where((POSITIONS.c.slot == prefix) | below))

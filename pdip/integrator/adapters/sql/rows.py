@@ -47,8 +47,25 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import mysql, partitions, postgres, sqlite
-from pdip.integrator.adapters.sql.positions import ensure_table, forget_positions, load_position, store_position
+from pdip.integrator.adapters.sql import mysql, partitions, postgres, replace, sqlite
+from pdip.integrator.adapters.sql.merge import (
+    delete_keys,
+    deleted,
+    deletion_condition,
+    fold,
+    merge_key,
+    merge_rows,
+    merge_staged,
+    on_conflict,
+    upsert,
+)
+from pdip.integrator.adapters.sql.positions import (
+    ensure_table,
+    forget_positions,
+    forget_positions_in,
+    load_position,
+    store_position,
+)
 from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -57,6 +74,7 @@ from pdip.integrator.state import sqlite_write_ahead_log
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
 _UNBINDABLE = OverflowError
+_UNIQUE_VIOLATION = "23505"
 KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
 SETTINGS = (
@@ -320,6 +338,11 @@ class SqlTarget(Target):
         self._pass_through: dict[tuple, bool] = {}
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
+        self._key: tuple[str, ...] | None = None  # `write: merge`: the columns rows are upserted by
+        self._deletion: str | None = None  # PostgreSQL's condition for `delete_column`
+        self._only_new_keys = True  # PostgreSQL: no batch merged so far met a key already there
+        self._stage: str | None = None  # `write: replace`: the table loaded, swapped in at `finish`
+        self._resumed = False  # `write: replace`: the stage holds the rows of a run being resumed
 
     def accepts(self) -> tuple[str, ...]:
         return _raw_formats(self.engine)
@@ -336,7 +359,14 @@ class SqlTarget(Target):
             self.table = self._ready(Batch(self._columns, [], types=types))
 
     def durable_position(self, slot: str) -> Any:
-        return load_position(self.engine, slot)
+        """The position stored under `slot`; when replacing, only while the table being loaded is
+        still there (once swapped in, a resume loads it all again)."""
+        position = load_position(self.engine, slot)
+        if position is not None and self.disposition.write == "replace":
+            if not replace.exists(self.engine, self._staged_name(), self.connection.get("schema")):
+                return None
+            self._resumed = True
+        return position
 
     def forget_positions(self, slot: str) -> None:
         forget_positions(self.engine, slot)
@@ -356,7 +386,9 @@ class SqlTarget(Target):
                 with connection.begin():
                     if self._synced and self.engine.dialect.name == "postgresql":
                         _execute(connection, "SET LOCAL synchronous_commit = off")
-                    if len(batch):
+                    if len(batch) and self._key is not None:
+                        self._merge(connection, batch)
+                    elif len(batch):
                         self._load(connection, batch)
                     self._store_position(connection, batch)
                 result = WriteResult(len(batch))
@@ -436,21 +468,78 @@ class SqlTarget(Target):
         finally:
             _execute(connection, "PRAGMA synchronous=NORMAL")
 
-    def _load(self, connection: sa.Connection, batch: Batch) -> None:
+    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> None:
+        """Append the batch to the target (or, on PostgreSQL, to the table `into`)."""
         dialect = self.engine.dialect.name
+        target = into or self._target()
         if batch.raw_format == postgres.RAW_FORMAT and self._passes_through(connection, batch):
-            postgres.write_copy_binary(connection, self._target(), self._names(batch.columns), batch.payload)
+            postgres.write_copy_binary(connection, target, self._names(batch.columns), batch.payload)
         elif batch.raw_format == CSV and dialect == "postgresql":
-            postgres.copy_csv(connection, self._target(), self._names(batch.columns), batch.payload, batch.layout)
+            postgres.copy_csv(connection, target, self._names(batch.columns), batch.payload, batch.layout)
         elif batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
-            statement = sqlite.insert_statement(connection, self._target(), batch.columns)
+            statement = sqlite.insert_statement(connection, target, batch.columns)
             sqlite.write_values(connection, statement, batch.rows)
-        elif dialect == "postgresql" and connection.dialect.driver == "psycopg":
-            postgres.copy_rows(connection, self._target(), self._names(batch.columns), batch.rows)
+        elif self._copies(connection):
+            postgres.copy_rows(connection, target, self._names(batch.columns), batch.rows)
         elif self._loader is not None:
             self._loader.load(connection, self.table, batch.columns, batch.rows)
         else:
             bulk_insert(connection, self.table, batch.columns, batch.rows)
+
+    def _merge(self, connection: sa.Connection, batch: Batch) -> None:
+        """Upsert the batch by key (see `merge`): on PostgreSQL `COPY`ed into a temporary table
+        and applied from there; elsewhere folded here and written in bulk."""
+        key, flag = self._key, self.disposition.delete_column
+        missing = [column for column in (*key, *([flag] if flag else [])) if column not in batch.columns]
+        if missing:
+            raise OperationError(
+                f"integration {self.disposition.integration!r}: write: merge: the rows read have no column "
+                f"{', '.join(missing)}"
+            )
+        if self._copies(connection):
+            if flag is None and self._only_new_keys and self._appended(connection, batch):
+                return
+            names = self._names(batch.columns)
+            stage = f"CREATE TEMPORARY TABLE pdip_merge ON COMMIT DROP AS SELECT {names} FROM {self._target()}"
+            _execute(connection, f"{stage} WITH NO DATA")
+            self._load(connection, batch, into="pdip_merge")
+            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion)
+            return
+        rows, removed = fold(batch.columns, batch.rows, key, flag)
+        if removed:
+            delete_keys(connection, self.table, key, removed)
+        if batch.raw_format == sqlite.RAW_FORMAT and self.engine.dialect.name == "sqlite":
+            sqlite.write_values(connection, self._upsert_text(connection, batch.columns, "?"), rows)
+        else:
+            merge_rows(connection, self.table, key, batch.columns, rows)
+
+    def _appended(self, connection: sa.Connection, batch: Batch) -> bool:
+        """PostgreSQL: a batch whose keys are all new goes straight in, as fast as an append (a
+        first load); the first batch that meets a key already there (or twice) is undone and
+        merged, and so are all later ones."""
+        try:
+            with connection.begin_nested():
+                self._load(connection, batch)
+            return True
+        except self.engine.dialect.loaded_dbapi.IntegrityError as error:
+            if getattr(error, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            self._only_new_keys = False
+            return False
+
+    def _upsert_text(self, connection: sa.Connection, columns: Sequence[str], mark: str) -> str:
+        """SQLite's and PostgreSQL's upsert of one row, as SQL text for the driver (`mark`: its
+        placeholder; with `%s`, a `%` in a name is doubled so it is not taken for one)."""
+        quote = connection.dialect.identifier_preparer.quote
+        into = f"INSERT INTO {self._target()} ({self._names(columns)}) VALUES"
+        conflict = on_conflict(quote, self._key, columns)
+        if mark == "%s":
+            into, conflict = into.replace("%", "%%"), conflict.replace("%", "%%")
+        return f"{into} ({', '.join([mark] * len(columns))}) {conflict}"
+
+    @staticmethod
+    def _copies(connection: sa.Connection) -> bool:
+        return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
     def _passes_through(self, connection: sa.Connection, batch: Batch) -> bool:
         """Binary COPY data goes in as it is only into columns of the very same types."""
@@ -490,6 +579,8 @@ class SqlTarget(Target):
         """How one row goes in: through the driver as it is for SQLite's stored values and for
         PostgreSQL (which parses text for its column, as COPY does), else through SQLAlchemy."""
         dialect = self.engine.dialect.name
+        if self._key is not None:
+            return self._one_merged(connection, batch)
         if batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
             statement = sqlite.insert_statement(connection, self._target(), batch.columns)
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
@@ -499,6 +590,29 @@ class SqlTarget(Target):
             statement = f"INSERT INTO {self._target().replace('%', '%%')} ({names}) VALUES ({marks})"
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
         return lambda row: connection.execute(self.table.insert(), [dict(zip(batch.columns, row, strict=True))])
+
+    def _one_merged(self, connection: sa.Connection, batch: Batch) -> Callable[[Sequence[Any]], Any]:
+        """How one row is merged: its key deleted when its `delete_column` is set, else upserted."""
+        key, columns, flag = self._key, batch.columns, self.disposition.delete_column
+        if batch.raw_format == sqlite.RAW_FORMAT and self.engine.dialect.name == "sqlite":
+            statement = self._upsert_text(connection, columns, "?")
+            write = lambda row: connection.exec_driver_sql(statement, tuple(row))  # noqa: E731
+        elif self._copies(connection):
+            statement = self._upsert_text(connection, columns, "%s")
+            write = lambda row: connection.exec_driver_sql(statement, tuple(row))  # noqa: E731
+        else:
+            upserted = upsert(self.engine.dialect.name, self.table, key, columns)
+            write = lambda row: connection.execute(upserted, [dict(zip(columns, row, strict=True))])  # noqa: E731
+        indexes = [columns.index(column) for column in key]
+        flagged = columns.index(flag) if flag else None
+
+        def one(row: Sequence[Any]) -> None:
+            if flagged is not None and deleted(row[flagged]):
+                delete_keys(connection, self.table, key, [tuple(row[index] for index in indexes)])
+            else:
+                write(row)
+
+        return one
 
     def _ready(self, batch: Batch) -> sa.Table:
         """The target table: created from the source's column types (or, lacking them, the first
@@ -516,13 +630,56 @@ class SqlTarget(Target):
         table = _table(self.engine, self.connection)
         if self._truncate:
             self._empty(table)
+        write = self.disposition.write
+        if write == "merge":
+            self._key = merge_key(self.engine, table, self.disposition.key, self.disposition.integration)
+            self._deletion = self._deletion_condition(table)
+        elif write == "replace":
+            table = self._replacing(table)
         return table
+
+    def _deletion_condition(self, table: sa.Table) -> str | None:
+        flag = self.disposition.delete_column
+        if flag is None:
+            return None
+        if flag not in table.c:
+            raise OperationError(
+                f"integration {self.disposition.integration!r}: delete_column: table {table.name!r} has no column "
+                f"{flag!r} (the flag is kept with the rows it does not delete)"
+            )
+        return deletion_condition(self.engine.dialect.identifier_preparer.quote, table.c[flag])
+
+    def _replacing(self, table: sa.Table) -> sa.Table:
+        """The table a replacing run loads (the target's twin, empty), kept when resuming; rows
+        and positions go there until `finish` swaps it in."""
+        name, schema = self._staged_name(), self.connection.get("schema")
+        if not self._resumed or not replace.exists(self.engine, name, schema):
+            replace.create_twin(self.engine, table, name)
+        self._stage = name
+        return sa.Table(name, sa.MetaData(schema=schema), autoload_with=self.engine)
+
+    def _staged_name(self) -> str:
+        return replace.stage_name(self.connection.get("table"))
+
+    def finish(self) -> None:
+        """`write: replace`: the loaded table takes the target's place, in one step; the positions
+        of this run go with the old table (a resume after this loads everything again)."""
+        if self.disposition.write != "replace":
+            return
+        if self.table is None:  # nothing came, and the source declared no columns
+            self.table = self._ready(Batch(self._columns, []))
+        slot = self.position_slot
+        replace.swap(
+            self.engine, self.table, self.connection.get("table"), lambda c: slot and forget_positions_in(c, slot)
+        )
 
     def _create_table(self, batch: Batch) -> None:
         name, schema = self.connection.get("table"), self.connection.get("schema")
         dialect = self.engine.dialect.name
         declared = batch.types
         raw_postgres = batch.raw_format == postgres.RAW_FORMAT and dialect == "postgresql"
+        # a table created to be merged into is keyed on the merge's key
+        primary = self.disposition.key if self.disposition.write == "merge" else None
         if declared is None and raw_postgres and all(oid < 16384 for oid in batch.layout):
             # a query's result: its built-in types, whose OIDs are the same on every server
             with self.engine.begin() as connection:
@@ -530,9 +687,13 @@ class SqlTarget(Target):
                 columns = ", ".join(
                     f"{_quote(self.engine, column)} {kind}" for column, kind in zip(batch.columns, names, strict=True)
                 )
-                _execute(connection, f"CREATE TABLE {self._target()} ({columns})")
+                keyed = f", PRIMARY KEY ({self._names(primary)})" if primary else ""
+                _execute(connection, f"CREATE TABLE {self._target()} ({columns}{keyed})")
             return
         columns = columns_for(batch.columns, lambda: batch.rows, declared, self.engine)
+        for column in columns:
+            if primary and column.name in primary:
+                column.primary_key, column.nullable = True, False
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         table.create(self.engine)
 
@@ -544,7 +705,8 @@ class SqlTarget(Target):
                 _execute(connection, f"TRUNCATE TABLE {self._target()}")
 
     def _target(self) -> str:
-        return _qualified(self.engine, self.connection.get("schema"), self.connection.get("table"))
+        """The table written: the target, or while replacing it, the table swapped in at the end."""
+        return _qualified(self.engine, self.connection.get("schema"), self._stage or self.connection.get("table"))
 
     def _names(self, columns: Sequence[str]) -> str:
         return ", ".join(_quote(self.engine, name) for name in columns)
@@ -626,6 +788,8 @@ ADAPTER = Adapter(
     KINDS,
     SqlSource,
     SqlTarget,
-    Capabilities(bulk_load=True, transactions=True, partitioned_read=True, stores_positions=True),
+    Capabilities(
+        bulk_load=True, upsert=True, replace=True, transactions=True, partitioned_read=True, stores_positions=True
+    ),
     settings=SETTINGS,
 )

@@ -1,0 +1,174 @@
+"""Writing rows by key: the upserts shared by `write: merge` (`rows.py`) and change streams
+(`changes.py`), and the merge of a row batch.
+
+A merge folds the rows of a batch that share a key into the last one (a key is written once per
+statement: PostgreSQL refuses to touch a row twice in one `INSERT ... ON CONFLICT`), deletes the
+keys whose `delete_column` is set (true, a number other than 0, or any other value but NULL: a
+flag or a deletion time) and upserts the others:
+- PostgreSQL (psycopg 3): the batch goes by `COPY` (binary and CSV batches as they came) into a
+  temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
+  DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
+  the temporary table;
+- SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`, which
+  PyMySQL sends as multi-row inserts): folded here, deleted and upserted in bulk.
+The key is the integration's `key`, else the table's primary key; it must be the primary key or
+a unique constraint of the table, or the database could not find the row to update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from pdip.integrator.errors import OperationError
+
+_IN_CHUNK = 1000
+
+
+def upsert(dialect: str, table: sa.Table, key: Sequence[str], columns: Sequence[str]) -> Any:
+    """An insert of `columns` that updates the row with the same `key` instead (SQLAlchemy Core,
+    for `executemany`); a row of only key columns is left as it is when there."""
+    updated = [column for column in columns if column not in key]
+    if dialect in ("postgresql", "sqlite"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        statement = module.insert(table)
+        if not updated:
+            return statement.on_conflict_do_nothing(index_elements=list(key))
+        return statement.on_conflict_do_update(
+            index_elements=list(key), set_={column: statement.excluded[column] for column in updated}
+        )
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert
+
+        statement = insert(table)
+        names = updated or [key[0]]
+        return statement.on_duplicate_key_update({column: statement.inserted[column] for column in names})
+    raise OperationError(f"writing by key supports PostgreSQL, MariaDB/MySQL and SQLite, not {dialect}")
+
+
+def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequence[str]) -> str:
+    """PostgreSQL's `ON CONFLICT` clause of an insert of `columns` (its new values: `EXCLUDED`)."""
+    updated = [column for column in columns if column not in key]
+    keys = ", ".join(quote(column) for column in key)
+    if not updated:
+        return f"ON CONFLICT ({keys}) DO NOTHING"
+    return f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
+
+
+def is_unique(engine: sa.Engine, table: sa.Table, key: Sequence[str]) -> bool:
+    """Whether `key` is the table's primary key or one of its unique constraints or indexes."""
+    wanted = set(key)
+    if {column.name for column in table.primary_key.columns} == wanted:
+        return True
+    inspector = sa.inspect(engine)
+    constraints = inspector.get_unique_constraints(table.name, schema=table.schema)
+    indexes = [index for index in inspector.get_indexes(table.name, schema=table.schema) if index.get("unique")]
+    return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
+
+
+def merge_key(engine: sa.Engine, table: sa.Table, key: Sequence[str] | None, integration: str) -> tuple[str, ...]:
+    """The columns a merge into `table` upserts by: `key`, else the primary key; refused, naming
+    the integration, when there is neither or the database cannot find a row by it."""
+    where = f"integration {integration!r}: write: merge"
+    chosen = tuple(key) if key else tuple(column.name for column in table.primary_key.columns)
+    if not chosen:
+        raise OperationError(
+            f"{where} needs a key: table {table.name!r} has no primary key; name its key columns with key: [...]"
+        )
+    missing = [column for column in chosen if column not in table.c]
+    if missing:
+        raise OperationError(f"{where}: key: table {table.name!r} has no column {', '.join(missing)}")
+    if not is_unique(engine, table, chosen):
+        raise OperationError(
+            f"{where}: key: ({', '.join(chosen)}) is neither the primary key nor a unique constraint of table "
+            f"{table.name!r}; an upsert needs one"
+        )
+    return chosen
+
+
+def deleted(value: Any) -> bool:
+    """Whether a `delete_column` value deletes its row: a flag that is set, or a deletion time."""
+    return value is not None and value is not False and not (isinstance(value, int | float) and value == 0)
+
+
+def fold(
+    columns: Sequence[str], rows: Sequence[tuple], key: Sequence[str], delete_column: str | None
+) -> tuple[list[tuple], list[tuple]]:
+    """The rows to upsert (the last row of each key) and the keys to delete."""
+    indexes = [columns.index(column) for column in key]
+    if len(indexes) == 1:
+        index = indexes[0]
+        last = {row[index]: row for row in rows}
+    else:
+        last = {tuple(row[i] for i in indexes): row for row in rows}
+    if delete_column is None:
+        return list(last.values()), []
+    flag = columns.index(delete_column)
+    kept, removed = [], []
+    for row in last.values():
+        if deleted(row[flag]):
+            removed.append(tuple(row[i] for i in indexes))
+        else:
+            kept.append(row)
+    return kept, removed
+
+
+def delete_keys(connection: sa.Connection, table: sa.Table, key: Sequence[str], keys: list[tuple]) -> None:
+    """Delete the rows of `keys` (tuples of the key's values), in bulk."""
+    if len(key) == 1:
+        column = table.c[key[0]]
+        values = [item[0] for item in keys]
+        for start in range(0, len(values), _IN_CHUNK):
+            connection.execute(table.delete().where(column.in_(values[start : start + _IN_CHUNK])))
+        return
+    where = sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key))
+    connection.execute(
+        table.delete().where(where), [{f"k_{c}": v for c, v in zip(key, item, strict=True)} for item in keys]
+    )
+
+
+def merge_rows(
+    connection: sa.Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[tuple]
+) -> None:
+    """Upsert already folded rows in bulk (SQLite, MariaDB/MySQL, PostgreSQL without COPY)."""
+    if not rows:
+        return
+    statement = upsert(connection.dialect.name, table, key, columns)
+    connection.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def merge_staged(
+    connection: sa.Connection,
+    target: str,
+    stage: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    deletion: str | None,
+) -> None:
+    """PostgreSQL: apply the rows `COPY`ed into `stage` to `target`: the last row of each key
+    (by its place in the stage, `ctid`) deletes its key when `deletion` (a condition on the
+    stage's row, `s`) holds, and is upserted otherwise."""
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(column) for column in columns)
+    keys = ", ".join(quote(column) for column in key)
+    last = f"SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, ctid DESC"
+    kept = ""
+    if deletion is not None:
+        matched = " AND ".join(f"{target}.{quote(c)} = s.{quote(c)}" for c in key)
+        connection.exec_driver_sql(f"DELETE FROM {target} USING ({last}) AS s WHERE {matched} AND {deletion}")
+        kept = f" WHERE NOT ({deletion})"
+    connection.exec_driver_sql(
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM ({last}) AS s{kept} {on_conflict(quote, key, columns)}"
+    )
+
+
+def deletion_condition(quote: Callable[[str], str], column: sa.Column) -> str:
+    """PostgreSQL: when a `delete_column` value of the stage's row `s` deletes it (see `deleted`)."""
+    name = f"s.{quote(column.name)}"
+    if isinstance(column.type, sa.Boolean):
+        return f"{name} IS TRUE"
+    if isinstance(column.type, sa.Integer | sa.Numeric):
+        return f"({name} IS NOT NULL AND {name} <> 0)"
+    return f"{name} IS NOT NULL"

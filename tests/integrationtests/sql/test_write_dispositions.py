@@ -1,0 +1,223 @@
+"""`write: merge` and `write: replace` (docs/adr/0014) against PostgreSQL and MariaDB: one row per
+key with the latest values, deletes by flag, rows of one batch folded, refused rows dead-lettered,
+and a replaced table that readers never see empty or half-written."""
+
+import tempfile
+import threading
+import unittest
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation, StateStore
+from pdip.integrator.base import Integrator
+from tests.support import servers
+
+ROWS = 101
+
+
+class _Dispositions:
+    """The same cases on each server; `url()` and the SQL types come from the subclass."""
+
+    BOOLEAN = "boolean"
+    TRUE = "true"
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def setUp(self):
+        self.database = self.url()
+        self.engine = sa.create_engine(self.database)
+        self.addCleanup(self.engine.dispose)
+        self.prefix = f"w_{uuid.uuid4().hex[:8]}"
+        self.folder = Path(tempfile.mkdtemp(prefix="pdip-write-"))
+        self.pdi = Pdi(root_directory=self.folder)
+        self.addCleanup(self.pdi.cleanup)
+        self.addCleanup(self.drop)
+        self.create(
+            "source", f"seq integer primary key, id integer, name varchar(20), updated integer, gone {self.BOOLEAN}"
+        )
+        self.sql(
+            f"INSERT INTO {self.prefix}_source VALUES "
+            + ", ".join(f"({i}, {i}, 'n{i}', {i}, false)" for i in range(1, ROWS + 1))
+        )
+        self.create("target", f"id integer primary key, name varchar(20), updated integer, gone {self.BOOLEAN}")
+
+    def create(self, suffix: str, columns: str) -> None:
+        self.sql(f"CREATE TABLE {self.prefix}_{suffix} ({columns})")
+
+    def drop(self) -> None:
+        with self.engine.begin() as connection:
+            for name in sa.inspect(connection).get_table_names():
+                if name.startswith(self.prefix):
+                    connection.exec_driver_sql(f"DROP TABLE {name}")
+
+    def sql(self, *statements: str) -> list:
+        with self.engine.begin() as connection:
+            found = [connection.exec_driver_sql(statement) for statement in statements]
+            return found[-1].all() if found[-1].returns_rows else []
+
+    def integration(self, name="items", table="target", **settings) -> Integration:
+        source = settings.pop("source", Connection("sql", {"url": self.database, "table": f"{self.prefix}_source"}))
+        settings.setdefault("columns", ["id", "name", "updated", "gone"])
+        return Integration(
+            name,
+            source=source,
+            target=Connection("sql", {"url": self.database, "table": f"{self.prefix}_{table}"}),
+            batch_size=settings.pop("batch_size", 30),
+            **settings,
+        )
+
+    def integrate(self, *integrations: Integration, name=None, **options):
+        operation = Operation(name or self.prefix, list(integrations))
+        return self.pdi.get(Integrator).integrate(operation, **options)
+
+    def test_an_incremental_merge_leaves_one_row_per_key_and_deletes_flagged_ones(self):
+        merge = self.integration(mode="incremental", cursor="updated", write="merge", delete_column="gone")
+        self.assertTrue(self.integrate(merge).ok)
+        self.sql(
+            f"UPDATE {self.prefix}_source SET name = 'changed', updated = 500 WHERE id = 7",
+            f"UPDATE {self.prefix}_source SET gone = {self.TRUE}, updated = 501 WHERE id = 8",
+        )
+        result = self.integrate(merge)
+        self.assertEqual((result.ok, result["items"].rows_read), (True, 2))
+        target = f"{self.prefix}_target"
+        self.assertEqual(self.sql(f"SELECT count(*), count(DISTINCT id) FROM {target}"), [(ROWS - 1, ROWS - 1)])
+        self.assertEqual(self.sql(f"SELECT name, updated FROM {target} WHERE id = 7"), [("changed", 500)])
+        self.assertEqual(self.sql(f"SELECT count(*) FROM {target} WHERE id = 8"), [(0,)])
+
+    def test_a_merge_folds_rows_of_one_key_into_the_last_and_updates_the_keys_there(self):
+        self.sql(f"INSERT INTO {self.prefix}_target VALUES (1, 'stale', 0, false), (999, 'kept', 0, false)")
+        # ids 1..10 ten times each, in `seq` order: the last of each key is seq 91..101 -> name n91..n100, n101
+        query = f"SELECT 1 + mod(seq - 1, 10) AS id, name, updated, gone FROM {self.prefix}_source ORDER BY seq"
+        merge = self.integration(
+            write="merge",
+            columns=None,
+            batch_size=200,
+            source=Connection("sql", {"url": self.database, "query": query}),
+        )
+        result = self.integrate(merge)
+        self.assertTrue(result.ok, result["items"].error)
+        rows = self.sql(f"SELECT id, name FROM {self.prefix}_target ORDER BY id")
+        self.assertEqual(rows, [(1, "n101"), *[(i, f"n{90 + i}") for i in range(2, 11)], (999, "kept")])
+
+    def test_refused_rows_are_dead_lettered_and_the_others_merged(self):
+        self.create(
+            "checked", "id integer primary key, name varchar(20) check (name <> 'n5'), updated integer, gone integer"
+        )
+        self.sql(f"INSERT INTO {self.prefix}_checked VALUES (1, 'stale', 0, 0)")
+        merge = self.integration(table="checked", write="merge", max_errors=3, columns=["id", "name", "updated"])
+        result = self.integrate(merge, execution_id=f"{self.prefix}-refused")
+        self.assertEqual((result.ok, result["items"].rows_dead_lettered), (True, 1))
+        letters = self.pdi.get(StateStore).dead_letters(f"{self.prefix}-refused")
+        self.assertEqual(letters[0]["row"]["id"], 5)
+        self.assertEqual(self.sql(f"SELECT count(*), min(name) FROM {self.prefix}_checked"), [(ROWS - 1, "n1")])
+
+    def test_replace_swaps_the_table_in_and_readers_never_see_it_empty(self):
+        self.sql(
+            f"INSERT INTO {self.prefix}_target VALUES "
+            + ", ".join(f"({i}, 'old', 0, false)" for i in range(1000, 1050))
+        )
+        seen: set[int] = set()
+        done = threading.Event()
+        reader = sa.create_engine(self.database)
+        self.addCleanup(reader.dispose)
+
+        def watch():
+            while not done.is_set():
+                with reader.connect() as connection:
+                    seen.add(connection.exec_driver_sql(f"SELECT count(*) FROM {self.prefix}_target").scalar())
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            result = self.integrate(self.integration(write="replace", batch_size=10))
+        finally:
+            done.set()
+            watcher.join()
+        self.assertTrue(result.ok, result["items"].error)
+        self.assertEqual(self.sql(f"SELECT count(*), min(id), max(id) FROM {self.prefix}_target"), [(ROWS, 1, ROWS)])
+        self.assertTrue(seen <= {50, ROWS}, seen)
+        self.assertNotIn(f"{self.prefix}_target_pdip_replace", sa.inspect(self.engine).get_table_names())
+
+    def test_a_replace_that_fails_leaves_the_table_as_it_was(self):
+        self.create(
+            "checked", "id integer primary key, name varchar(20) check (name <> 'n50'), updated integer, gone integer"
+        )
+        self.sql(f"INSERT INTO {self.prefix}_checked VALUES (1000, 'old', 0, 0)")
+        failed = self.integrate(self.integration(table="checked", write="replace", columns=["id", "name", "updated"]))
+        self.assertEqual(failed["items"].status, "failed")
+        self.assertEqual(self.sql(f"SELECT id, name FROM {self.prefix}_checked"), [(1000, "old")])
+
+    def test_a_table_created_from_a_query_to_be_merged_into_is_keyed_on_the_merge_key(self):
+        query = f"SELECT id, name FROM {self.prefix}_source"
+        merge = self.integration(
+            table="created",
+            write="merge",
+            key=["id"],
+            create_target=True,
+            columns=None,
+            source=Connection("sql", {"url": self.database, "query": query}),
+        )
+        self.assertTrue(self.integrate(merge).ok)
+        self.assertTrue(self.integrate(merge, name=f"{self.prefix}-again").ok)
+        self.assertEqual(self.sql(f"SELECT count(*), count(DISTINCT id) FROM {self.prefix}_created"), [(ROWS, ROWS)])
+        primary = sa.inspect(self.engine).get_pk_constraint(f"{self.prefix}_created")
+        self.assertEqual(primary["constrained_columns"], ["id"])
+
+
+class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
+    def url(self) -> str:
+        return servers.postgres_url()
+
+    def test_binary_copy_and_csv_batches_are_merged_as_they_came(self):
+        self.sql(f"INSERT INTO {self.prefix}_target VALUES (1, 'stale', 0, false)")
+        self.create("whole", "seq integer primary key, id integer, name varchar(20), updated integer, gone boolean")
+        self.sql(f"INSERT INTO {self.prefix}_whole SELECT * FROM {self.prefix}_source WHERE seq < 5")
+        copied = self.integrate(self.integration(table="whole", write="merge", columns=None))
+        self.assertTrue(copied.ok, copied["items"].error)
+        self.assertEqual(self.sql(f"SELECT count(*) FROM {self.prefix}_whole"), [(ROWS,)])
+        csv = self.folder / "items.csv"
+        csv.write_text("id,name,updated,gone\n1,first,1,false\n2,two,2,false\n1,last,3,false\n3,three,3,true\n")
+        from_file = self.integration(write="merge", delete_column="gone", columns=None)
+        from_file.source = Connection("csv", {"path": str(csv)})
+        self.sql(f"INSERT INTO {self.prefix}_target VALUES (3, 'to delete', 0, false)")
+        result = self.integrate(from_file, name=f"{self.prefix}-csv")
+        self.assertTrue(result.ok, result["items"].error)
+        self.assertEqual(self.sql(f"SELECT id, name FROM {self.prefix}_target ORDER BY id"), [(1, "last"), (2, "two")])
+
+    def test_a_deletion_time_deletes_and_a_count_flag_is_set_when_not_zero(self):
+        self.create("stamped", "id integer primary key, name varchar(20), removed timestamp, hidden integer")
+        self.sql(f"INSERT INTO {self.prefix}_stamped VALUES (1, 'a', NULL, 0), (2, 'b', NULL, 0), (3, 'c', NULL, 0)")
+        self.create("stamped_target", "id integer primary key, name varchar(20), removed timestamp, hidden integer")
+        self.sql(
+            f"INSERT INTO {self.prefix}_stamped_target VALUES (1, 'x', NULL, 0), (2, 'y', NULL, 0), (3, 'z', NULL, 0)"
+        )
+        self.sql(
+            f"UPDATE {self.prefix}_stamped SET removed = now() WHERE id = 1",
+            f"UPDATE {self.prefix}_stamped SET hidden = 2 WHERE id = 2",
+        )
+        source = Connection("sql", {"url": self.database, "table": f"{self.prefix}_stamped"})
+        for flag, left in (("removed", [2, 3]), ("hidden", [1, 3])):  # id 1 is not removed by `hidden`
+            with self.subTest(flag):
+                merge = self.integration(
+                    name=flag, table="stamped_target", write="merge", delete_column=flag, columns=None, source=source
+                )
+                self.assertTrue(self.integrate(merge, name=f"{self.prefix}-{flag}").ok)
+                self.assertEqual(
+                    [row[0] for row in self.sql(f"SELECT id FROM {self.prefix}_stamped_target ORDER BY id")], left
+                )
+
+
+class MariaDbDispositionsTest(_Dispositions, unittest.TestCase):
+    BOOLEAN = "tinyint"
+    TRUE = "1"
+
+    def url(self) -> str:
+        return servers.mysql_url()
+
+
+if __name__ == "__main__":
+    unittest.main()
