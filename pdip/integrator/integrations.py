@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 Mode = Literal["full", "incremental", "changes"]
 MODES = ("full", "incremental", "changes")
+SCHEMA_CHANGES = ("evolve", "freeze", "discard_row", "discard_value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Integration:
     a table on `key`, partitions of a topic). `policy`: whether the application's field policy
     is applied to every batch before the target sees it: by default only in `changes` mode;
     `true` or `false` decides, and a file path adds that policy file to the application's.
+    `schema`: what a target does with a source column it lacks or a source type wider than its
+    column's: `evolve` (add or widen the column), `freeze` (refuse the run), `discard_row`
+    (dead-letter the rows that carry a value there), `discard_value` (write them without it,
+    counted); None: `evolve` for a table pdip created, `freeze` for any other (docs/adr/0015).
     """
 
     name: str
@@ -58,11 +63,14 @@ class Integration:
     max_errors: int = 0
     sql: str | None = None
     policy: bool | str | None = None
+    schema: str | None = None
 
     def __post_init__(self):
         problems = []
         if self.mode not in MODES:
             problems.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.schema is not None and self.schema not in SCHEMA_CHANGES:
+            problems.append(f"schema: expected one of {', '.join(SCHEMA_CHANGES)}, got {self.schema!r}")
         if self.mode == "incremental" and not self.cursor:
             problems.append("cursor: an incremental integration needs a cursor column")
         if self.source is None and not self.sql:

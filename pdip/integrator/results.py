@@ -24,6 +24,8 @@ class IntegrationResult:
     seconds: float = 0.0
     error: str | None = None
     retries: int = 0  # partitions a distributed executor ran again after a failed attempt
+    schema_changes: list[str] = dataclasses.field(default_factory=list)  # what the target changed, in words
+    values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)  # per column (schema: discard_value)
 
 
 @dataclasses.dataclass

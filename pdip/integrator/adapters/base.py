@@ -83,10 +83,14 @@ class ReadRequest:
 
 @dataclasses.dataclass
 class WriteResult:
-    """Rows written, and rows the target refused with the reason for each (they are dead-lettered)."""
+    """Rows written, and rows the target refused with the reason for each (they are dead-lettered);
+    what the target changed of its own schema to take the batch, in words, and how many values of
+    each column it dropped (`Integration.schema`)."""
 
     written: int
     rejected: list[tuple[tuple, str]] = dataclasses.field(default_factory=list)
+    schema_changes: list[str] = dataclasses.field(default_factory=list)
+    values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Source(abc.ABC):
@@ -126,6 +130,7 @@ class Target(abc.ABC):
         self.context = context
 
     position_slot: str | None = None
+    schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
     takes_parallel_writers = False
 

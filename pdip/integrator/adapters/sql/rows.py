@@ -47,7 +47,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import mysql, partitions, postgres, sqlite
+from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, sqlite
 from pdip.integrator.adapters.sql.positions import ensure_table, forget_positions, load_position, store_position
 from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
@@ -318,6 +318,7 @@ class SqlTarget(Target):
         self.table: sa.Table | None = None
         self._create = self._truncate = False
         self._pass_through: dict[tuple, bool] = {}
+        self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
 
@@ -344,11 +345,12 @@ class SqlTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self.table is None:
             self.table = self._ready(batch)
-        batch = self._instants_in_utc(batch)
+        fitted = self._fitted(batch)
+        batch = self._instants_in_utc(fitted.batch)
         batch, inexact = self._decimals_sqlite_keeps(batch)
         result = self._write(batch)
         result.rejected.extend(inexact)
-        return result
+        return fitted.told(result)
 
     def _write(self, batch: Batch) -> WriteResult:
         with self.engine.connect() as connection, self._first_commit_synced(connection):
@@ -518,6 +520,35 @@ class SqlTarget(Target):
             self._empty(table)
         return table
 
+    def _fitted(self, batch: Batch) -> evolution.Fitted:
+        """The batch as the table takes it: a source column the table lacks, or a wider source
+        type, added or widened, refused, or dropped as the integration's `schema` says."""
+        seen = (tuple(batch.columns), repr(batch.types))
+        if seen in self._fitting:
+            return self._fitting[seen](batch)
+        found = evolution.difference(self.table, batch.columns, batch.types, self.engine.dialect)
+        if not found:
+            self._fitting[seen] = evolution.Fitted
+            return evolution.Fitted(batch)
+        choice, chosen_by = self._schema_choice()
+        evolution.refuse(found, self.table.name, choice, chosen_by)
+        if choice == "evolve":
+            changes = evolution.evolve(self.engine, self.table, found, batch)
+            self.table = _table(self.engine, self.connection)
+            return evolution.Fitted(batch, changes=changes)
+        fit = evolution.without_rows if choice == "discard_row" else evolution.without_values
+        self._fitting[seen] = lambda batch: fit(batch, found.added)
+        return self._fitting[seen](batch)
+
+    def _schema_choice(self) -> tuple[str, str]:
+        """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
+        if self.schema_changes is not None:
+            return self.schema_changes, "the integration's"
+        name, schema = self.connection.get("table"), self.connection.get("schema")
+        if evolution.created_by_pdip(self.engine, schema, name):
+            return "evolve", "the default for a table pdip created"
+        return "freeze", "the default for a table pdip did not create"
+
     def _create_table(self, batch: Batch) -> None:
         name, schema = self.connection.get("table"), self.connection.get("schema")
         dialect = self.engine.dialect.name
@@ -531,10 +562,12 @@ class SqlTarget(Target):
                     f"{_quote(self.engine, column)} {kind}" for column, kind in zip(batch.columns, names, strict=True)
                 )
                 _execute(connection, f"CREATE TABLE {self._target()} ({columns})")
+            evolution.mark_created(self.engine, schema, name)
             return
         columns = columns_for(batch.columns, lambda: batch.rows, declared, self.engine)
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         table.create(self.engine)
+        evolution.mark_created(self.engine, schema, name)
 
     def _empty(self, table: sa.Table) -> None:
         with self.engine.begin() as connection:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,15 +39,21 @@ _TYPES: list[tuple[type, sa.types.TypeEngine]] = [
 
 
 def columns_for(
-    columns: Sequence[str], rows: Callable[[], Sequence[tuple]], declared: Any, engine: sa.Engine
+    columns: Sequence[str],
+    rows: Callable[[], Sequence[tuple]],
+    declared: Any,
+    engine: sa.Engine,
+    only: Collection[str] | None = None,
 ) -> list[sa.Column]:
-    """The columns of a new table in `engine`'s database: the source's declared types (see
-    `pdip.integrator.types`), and where it declared none, the first non-null value in `rows()`
-    (only then are the rows asked for: a raw batch is not decoded for nothing)."""
+    """The columns of a new table in `engine`'s database (`only` those named, when given): the
+    source's declared types (see `pdip.integrator.types`), and where it declared none, the
+    first non-null value in `rows()` (only then are the rows asked for: a raw batch is not
+    decoded for nothing)."""
     kinds = sql_types(declared, columns, engine.dialect)
     return [
         sa.Column(name, _to_the_microsecond(kind if kind is not None else _inferred_type(rows(), index), engine))
         for index, (name, kind) in enumerate(zip(columns, kinds, strict=True))
+        if only is None or name in only
     ]
 
 
