@@ -155,18 +155,21 @@ class SchemaEvolutionContract:
         self.assertEqual(len(changes), 2, changes)
         self.assertIn("widened column 'id'", changes[0])
 
-    def test_a_wider_source_type_is_refused_under_freeze(self):
+    def test_a_wider_source_type_is_not_widened_otherwise_and_what_does_not_fit_is_dead_lettered(self):
         self.source_sql("CREATE TABLE orders (id INTEGER, label VARCHAR(10))", "INSERT INTO orders VALUES (1, 'a')")
         self.assertTrue(self.run_copy().ok)
         self.source_sql("DROP TABLE orders", "CREATE TABLE orders (id INTEGER, label VARCHAR(40))")
-        self.source_sql("INSERT INTO orders VALUES (2, 'b')")
-        result = self.run_copy(schema="discard_value", name="again")
-        self.assert_refused_wider(result)
+        self.source_sql("INSERT INTO orders VALUES (2, 'b')", f"INSERT INTO orders VALUES (3, '{'x' * 40}')")
+        result = self.run_copy(schema="discard_value", name="again", max_errors=1)
+        self.assertTrue(result.ok, result["orders"].error)
+        self.assertEqual(result["orders"].schema_changes, [])
+        self.assert_too_long_refused(result)
 
-    def assert_refused_wider(self, result):
-        self.assertFalse(result.ok)
-        self.assertIn("'label'", result["orders"].error)
-        self.assertEqual(self.target_rows(), [(1, "a")])
+    def assert_too_long_refused(self, result):
+        self.assertEqual(self.target_rows(), [(1, "a"), (2, "b")])
+        self.assertEqual(self.target_columns()["label"].length, 10)
+        letters = self.pdi.get(Integrator).state.dead_letters(result.execution_id)
+        self.assertEqual([letter["row"]["id"] for letter in letters], [3])
 
     def test_the_tables_pdip_created_are_marked_in_the_target_database(self):
         self.source_sql("CREATE TABLE orders (id INTEGER)")
@@ -183,9 +186,8 @@ class SqliteSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):
         """SQLite keeps any integer in INTEGER and enforces no length: nothing to widen."""
         self.assertEqual(changes, [])
 
-    def assert_refused_wider(self, result):
-        self.assertTrue(result.ok, result["orders"].error)
-        self.assertEqual(self.target_rows(), [(1, "a"), (2, "b")])
+    def assert_too_long_refused(self, result):
+        self.assertEqual(self.target_rows(), [(1, "a"), (2, "b"), (3, "x" * 40)])
 
 
 class PostgresSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):

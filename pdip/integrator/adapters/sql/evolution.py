@@ -1,17 +1,20 @@
 """A SQL target whose table differs from what the source sends: `Integration.schema` decides.
 
-A source column the table lacks, or a source type wider than the table's column (a bigger
-integer, a longer varchar or text, a decimal with more digits), is
-- `evolve`: added (`ALTER TABLE ... ADD COLUMN`, its type from the one type map) or widened;
-- `freeze`: refused, naming the columns, before the batch that shows it is written;
-- `discard_row`: each row with a value in a column the table lacks is dead-lettered, with the
-  reason; rows with NULL there lose nothing and are written;
+What happens to a source column the table lacks, by `schema`:
+- `evolve`: it is added (`ALTER TABLE ... ADD COLUMN`, its type from the one type map), and a
+  column whose source type is wider (a bigger integer, a longer varchar or text, a decimal with
+  more digits) is widened;
+- `freeze`: the run is refused, naming the columns, before the batch that shows them is written;
+- `discard_row`: each row with a value there is dead-lettered with the reason; rows with NULL
+  there lose nothing and are written;
 - `discard_value`: rows are written without those columns; the values dropped are counted per
   column and reported with the run.
-A wider type is widened only under `evolve` and refused otherwise: a narrower column would
-refuse or cut values. SQLite enforces neither integer sizes nor lengths, so there nothing is
-wider. Without a `schema`, a table pdip created is evolved and any other frozen: pdip records
-the tables it creates in `pdip_created_table` in the target's database (docs/adr/0015).
+A wider type is widened only under `evolve`; otherwise the column keeps its type and a value it
+cannot hold is refused by the database, its row dead-lettered with the reason (never cut).
+SQLite enforces neither integer sizes nor lengths, so there nothing is wider.
+
+Without a `schema`, a table pdip created is evolved and any other frozen: pdip records the tables
+it creates in `pdip_created_table` in the target's database (docs/adr/0015).
 """
 
 from __future__ import annotations
@@ -137,21 +140,13 @@ def _wider_decimal(current: sa.Numeric, source: sa.Numeric) -> sa.types.TypeEngi
 
 
 def refuse(difference: Difference, table: str, choice: str, chosen_by: str) -> None:
-    """Raise `SchemaRefusedError` for what `choice` does not allow (nothing under evolve)."""
-    problems = []
+    """Raise `SchemaRefusedError` when `choice` is freeze and the table lacks source columns."""
     if difference.added and choice == "freeze":
         names = ", ".join(repr(name) for name in difference.added)
-        problems.append(f"it lacks the source's column(s) {names}")
-    if difference.widened and choice != "evolve":
-        problems += [
-            f"column {name!r} is {_shown(current)} and the source's is the wider {_shown(wider)}"
-            for name, current, wider in difference.widened
-        ]
-    if problems:
         raise SchemaRefusedError(
-            f"table {table!r}: {'; '.join(problems)}; schema: {choice} ({chosen_by}) refuses to change it. "
-            "schema: evolve adds and widens columns; discard_row and discard_value drop what a column "
-            "the table lacks carries"
+            f"table {table!r} lacks the source's column(s) {names}, and schema: freeze ({chosen_by}) refuses "
+            "to change it; schema: evolve adds them, discard_row dead-letters the rows with a value there, "
+            "discard_value writes the rows without those values"
         )
 
 
@@ -257,3 +252,6 @@ def _projected(batch: Batch, dropped: Sequence[int], rows: list[tuple]) -> tuple
 
     columns = [batch.columns[index] for index in keep]
     return Batch(columns, projected, position=batch.position, partition=batch.partition), restore
+
+
+FITS = {"discard_row": without_rows, "discard_value": without_values}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import os
 import re
 import sqlite3
@@ -522,7 +523,8 @@ class SqlTarget(Target):
 
     def _fitted(self, batch: Batch) -> evolution.Fitted:
         """The batch as the table takes it: a source column the table lacks, or a wider source
-        type, added or widened, refused, or dropped as the integration's `schema` says."""
+        type, dealt with as the integration's `schema` says (`evolution`); the same columns and
+        types are looked at once."""
         seen = (tuple(batch.columns), repr(batch.types))
         if seen in self._fitting:
             return self._fitting[seen](batch)
@@ -536,8 +538,9 @@ class SqlTarget(Target):
             changes = evolution.evolve(self.engine, self.table, found, batch)
             self.table = _table(self.engine, self.connection)
             return evolution.Fitted(batch, changes=changes)
-        fit = evolution.without_rows if choice == "discard_row" else evolution.without_values
-        self._fitting[seen] = lambda batch: fit(batch, found.added)
+        # a wider type is not widened (what the column cannot hold is refused by the database)
+        fit = evolution.FITS[choice] if found.added else None  # freeze refused added columns above
+        self._fitting[seen] = functools.partial(fit, lacking=found.added) if fit else evolution.Fitted
         return self._fitting[seen](batch)
 
     def _schema_choice(self) -> tuple[str, str]:
