@@ -16,6 +16,7 @@ integer becomes the next wider signed one, a decimal keeps its digits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -118,12 +119,19 @@ def _generic(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEng
     return generic
 
 
+# Arrow's canonical extension types with a SQL type of their own (a UUID; JSON text)
+_EXTENSIONS: dict[str, type[sa.types.TypeEngine]] = {"arrow.uuid": sa.Uuid, "arrow.json": sa.JSON}
+
+
 def arrow_to_sql(kind: pyarrow.DataType) -> sa.types.TypeEngine | None:
     """An Arrow type as a generic SQL type (None for nested types and `null`)."""
     import pyarrow.types as is_
 
     if is_.is_dictionary(kind):
         kind = kind.value_type
+    extension = getattr(kind, "extension_name", None)
+    if extension in _EXTENSIONS:
+        return _EXTENSIONS[extension]()
     if is_.is_boolean(kind):
         return sa.Boolean()
     if is_.is_integer(kind):
@@ -196,6 +204,10 @@ def sql_to_arrow(kind: sa.types.TypeEngine) -> pyarrow.DataType | None:
         return pyarrow.string()
     if isinstance(kind, sa.LargeBinary):
         return pyarrow.binary()
+    if isinstance(kind, sa.Uuid):
+        return pyarrow.uuid()
+    if isinstance(kind, sa.JSON):
+        return pyarrow.json_()
     return None
 
 
@@ -207,3 +219,56 @@ def _integer(kind: sa.Integer) -> pyarrow.DataType:
     if getattr(kind, "unsigned", False):  # MySQL's UNSIGNED: the next wider type holds every value
         width += 1
     return widths[width]
+
+
+# -- values between Arrow and Python ------------------------------------------------------------
+
+
+def python_values(column: Any) -> list[Any]:
+    """An Arrow column's values in Python: JSON text (`arrow.json`) parsed, so a JSON value is
+    the same object whether it came from a SQL JSON column or from Arrow."""
+    values = column.to_pylist()
+    if getattr(column.type, "extension_name", None) == "arrow.json":
+        return [None if value is None else json.loads(value) for value in values]
+    return values
+
+
+def arrow_array(values: Sequence[Any], kind: pyarrow.DataType) -> pyarrow.Array:
+    """Python values as an Arrow array of `kind`: a JSON value as its text, a UUID as a UUID
+    (its text is parsed); other types as Arrow converts them."""
+    import uuid
+
+    import pyarrow
+
+    extension = getattr(kind, "extension_name", None)
+    if extension == "arrow.json":
+        values = [value if value is None or isinstance(value, str) else json.dumps(value) for value in values]
+    elif extension == "arrow.uuid":
+        values = [uuid.UUID(value) if isinstance(value, str) else value for value in values]
+    return pyarrow.array(values, type=kind)
+
+
+# -- values a database's driver takes ------------------------------------------------------------
+
+
+def driver_rows(columns: Sequence[str], rows: list[tuple], table: sa.Table, dialect: str) -> list[tuple]:
+    """`rows` with the values their driver cannot take as they are written in the column's terms:
+    into PostgreSQL's JSON (written as text by COPY) a non-text value as its JSON text; a UUID
+    into a column that is no UUID (SQLite's and MySQL's CHAR(32)) as its 32 hex digits, as
+    SQLAlchemy stores one there. `rows` itself when nothing needs it."""
+    import uuid
+
+    convert: dict[int, Any] = {}
+    for index, name in enumerate(columns):
+        kind = table.c[name].type if name in table.c else None
+        if dialect == "postgresql" and isinstance(kind, sa.JSON):
+            convert[index] = lambda value: value if value is None or isinstance(value, str) else json.dumps(value)
+        elif dialect != "postgresql" and not isinstance(kind, sa.Uuid):
+            first = next((row[index] for row in rows if row[index] is not None), None)
+            if isinstance(first, uuid.UUID):
+                convert[index] = lambda value: value.hex if isinstance(value, uuid.UUID) else value
+    if not convert:
+        return rows
+    return [
+        tuple(convert[index](value) if index in convert else value for index, value in enumerate(row)) for row in rows
+    ]

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_types
 
 from pdip.configuration import DatabaseConfig
 from pdip.configuration.settings import Setting
@@ -54,6 +55,7 @@ from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
+from pdip.integrator.types import driver_rows
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
@@ -121,17 +123,37 @@ def _table(engine: sa.Engine, connection) -> sa.Table:
         raise OperationError(f"a {connection.kind} connection needs `table` (or, for a source, `query`)")
     metadata = sa.MetaData(schema=connection.get("schema"))
     try:
-        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _floats_as_floats)])
+        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _reflected_as_meant)])
     except sa.exc.NoSuchTableError:
         raise OperationError(f"table {name!r} does not exist in {shown_url(engine)}") from None
 
 
-def _floats_as_floats(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
+def _reflected_as_meant(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
     """A floating-point column is read as floats: SQLAlchemy reflects MySQL's DOUBLE and REAL as
-    decimals rounded to 10 places, which would round and retype every value."""
+    decimals rounded to 10 places, which would round and retype every value. MySQL's BOOLEAN is
+    a TINYINT(1), reflected as an integer: it is read as booleans, as it was written; MariaDB's
+    JSON is a LONGTEXT checked by `json_valid`, read as JSON."""
     kind = column["type"]
     if isinstance(kind, sa.Float) and kind.asdecimal:
         kind.asdecimal = False
+    if isinstance(kind, mysql_types.TINYINT) and kind.display_width == 1:
+        column["type"] = sa.Boolean()
+    if isinstance(kind, mysql_types.LONGTEXT) and column["name"] in _json_checked(inspector, table):
+        column["type"] = sa.JSON()
+
+
+def _json_checked(inspector: sa.Inspector, table: sa.Table) -> set[str]:
+    """The columns of a MariaDB table declared JSON (a `json_valid` check each), looked up once."""
+    key = ("pdip_json_columns", table.schema, table.name)
+    if key not in inspector.info_cache:
+        query = sa.text(
+            "SELECT check_clause FROM information_schema.check_constraints "
+            "WHERE constraint_schema = COALESCE(:schema, DATABASE()) AND table_name = :table"
+        )
+        clauses = inspector.bind.execute(query, {"schema": table.schema, "table": table.name}).scalars()  # reflecting
+        found = {match for clause in clauses for match in re.findall(r"json_valid\(`([^`]+)`\)", clause)}
+        inspector.info_cache[key] = found
+    return inspector.info_cache[key]
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -347,7 +369,7 @@ class SqlTarget(Target):
         if self.table is None:
             self.table = self._ready(batch)
         fitted = self._fitted(batch)
-        batch = self._instants_in_utc(fitted.batch)
+        batch = self._driver_values(self._instants_in_utc(fitted.batch))
         batch, inexact = self._decimals_sqlite_keeps(batch)
         result = self._write(batch)
         result.rejected.extend(inexact)
@@ -416,6 +438,23 @@ class SqlTarget(Target):
         return Batch(
             batch.columns,
             utc,
+            position=batch.position,
+            rejected=batch.rejected,
+            types=batch.types,
+            partition=batch.partition,
+            origins=batch.origins,
+        )
+
+    def _driver_values(self, batch: Batch) -> Batch:
+        """JSON and UUID values in the terms of the table's columns (`types.driver_rows`)."""
+        if batch.is_raw:
+            return batch
+        rows = driver_rows(batch.columns, batch.rows, self.table, self.engine.dialect.name)
+        if rows is batch.rows:
+            return batch
+        return Batch(
+            batch.columns,
+            rows,
             position=batch.position,
             rejected=batch.rejected,
             types=batch.types,
