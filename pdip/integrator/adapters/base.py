@@ -31,6 +31,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
+- `Target.schema_changes`: the integration's `schema` (evolve, freeze, discard_row,
+  discard_value; None: the target's default), set before the first batch; a target that acts on
+  it reports what it changed in `WriteResult.schema_changes` and `values_discarded`.
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).

@@ -557,6 +557,7 @@ class SqlTarget(Target):
             self._create_table(batch)
         table = _table(self.engine, self.connection)
         if self._truncate:
+            self._refuse_frozen(table, batch)  # a table the run may not change is not emptied either
             self._empty(table)
         return table
 
@@ -581,6 +582,11 @@ class SqlTarget(Target):
         fit = evolution.FITS[choice] if found.added else None  # freeze refused added columns above
         self._fitting[seen] = functools.partial(fit, lacking=found.added) if fit else evolution.Fitted
         return self._fitting[seen](batch)
+
+    def _refuse_frozen(self, table: sa.Table, batch: Batch) -> None:
+        found = evolution.difference(table, batch.columns, batch.types, self.engine.dialect)
+        if found.added:
+            evolution.refuse(found, table.name, *self._schema_choice())
 
     def _schema_choice(self) -> tuple[str, str]:
         """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
