@@ -46,12 +46,13 @@ class SchemaEvolutionContract:
             for statement in statements:
                 database.execute(statement)
 
-    def run_copy(self, schema=None, create=True, max_errors=0, name="copy"):
+    def run_copy(self, schema=None, create=True, max_errors=0, name="copy", truncate=False):
         copy = Integration(
             "orders",
             source=Connection("sqlite", {"database": str(self.source), "table": "orders"}),
             target=Connection("sql", {"url": self.url, "table": self.table}),
             create_target=create,
+            truncate_target=truncate,
             schema=schema,
             max_errors=max_errors,
         )
@@ -100,6 +101,15 @@ class SchemaEvolutionContract:
         self.assertIn("schema: freeze", error)
         self.assertEqual(self.target_rows(), [])
         self.assertEqual(set(self.target_columns()), {"id", "label"})
+
+    def test_a_frozen_table_is_not_emptied_by_truncate_target_before_the_refusal(self):
+        self.users_table()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO {self.table} VALUES (9, 'kept')")
+        result = self.run_copy(truncate=True)
+        self.assertFalse(result.ok)
+        self.assertIn("'note'", result["orders"].error)
+        self.assertEqual(self.target_rows(), [(9, "kept")])
 
     def test_evolve_asked_for_changes_a_users_table_too(self):
         self.users_table()
@@ -193,6 +203,24 @@ class SqliteSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):
 class PostgresSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):
     def target_url(self):
         return servers.postgres_url()
+
+
+class PostgresQueryTargetTest(unittest.TestCase):
+    def test_a_table_created_from_a_querys_result_is_marked_as_pdips(self):
+        url, table = servers.postgres_url(), f"query_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(url)
+        self.addCleanup(engine.dispose)
+        self.addCleanup(SchemaEvolutionContract._drop, type("T", (), {"engine": engine, "table": table})())
+        copy = Integration(
+            "query",
+            source=Connection("sql", {"url": url, "query": "SELECT 1 AS id, 'a'::text AS label"}),
+            target=Connection("sql", {"url": url, "table": table}),
+            create_target=True,
+        )
+        with Pdi(tempfile.mkdtemp(prefix="pdip-schema-")) as pdi:
+            result = pdi.get(Integrator).integrate(Operation("query", [copy], executor="inline"))
+        self.assertTrue(result.ok, result["query"].error)
+        self.assertTrue(created_by_pdip(engine, None, table))
 
 
 class MariaDbSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):

@@ -167,6 +167,26 @@ class MariaDbRoundTrip(SqlRoundTrip, unittest.TestCase):
         return {**super().expected(row), "at_utc": row["at_utc"] and row["at_utc"].replace(tzinfo=None)}
 
 
+class MariaDbReflectionTest(unittest.TestCase):
+    def test_json_columns_are_told_from_other_longtext_by_their_check(self):
+        from pdip.integrator.adapters.base import ReadRequest
+        from pdip.integrator.adapters.sql.rows import SqlSource
+
+        url, table = servers.mysql_url(), f"json_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(url)
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {table} (doc JSON, more JSON, notes LONGTEXT, flag BOOLEAN)")
+        self.addCleanup(SqlRoundTrip._drop, type("T", (), {"engine": engine, "table": table})())
+        source = SqlSource(Connection("sql", {"url": url, "table": table}), None)
+        self.addCleanup(source.close)
+        kinds = dict(zip(["doc", "more", "notes", "flag"], source.schema(ReadRequest(10)).types, strict=True))
+        self.assertIsInstance(kinds["doc"], sa.JSON)
+        self.assertIsInstance(kinds["more"], sa.JSON)
+        self.assertNotIsInstance(kinds["notes"], sa.JSON)
+        self.assertIsInstance(kinds["flag"], sa.Boolean)
+
+
 class ParquetRoundTrip(RoundTrip, unittest.TestCase):
     kind = "parquet"
 

@@ -114,3 +114,20 @@ class FittingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProgressTest(unittest.TestCase):
+    def test_schema_changes_and_discarded_values_add_up_on_the_result(self):
+        from types import SimpleNamespace
+
+        from pdip.integrator.results import IntegrationResult
+        from pdip.integrator.runs.reporting import Progress, SchemaChanged
+
+        result = IntegrationResult("items")
+        run = SimpleNamespace(result=result)
+        progress = Progress(run, SimpleNamespace(watermark=None, requests=[]))
+        progress.handle(SchemaChanged("", ["added column 'note' TEXT"], {}))
+        progress.handle(SchemaChanged("1/2", [], {"note": 2}))
+        progress.handle(SchemaChanged("2/2", [], {"note": 3, "tag": 1}))
+        self.assertEqual(result.schema_changes, ["added column 'note' TEXT"])
+        self.assertEqual(result.values_discarded, {"note": 5, "tag": 1})

@@ -42,6 +42,7 @@ class TypeMapTest(unittest.TestCase):
         self.assertEqual(sql_to_arrow(sa.JSON()), pyarrow.json_())
         self.assertIsInstance(arrow_to_sql(pyarrow.uuid()), sa.Uuid)
         self.assertIsInstance(arrow_to_sql(pyarrow.json_()), sa.JSON)
+        self.assertIsNone(sql_to_arrow(sa.ARRAY(sa.Integer())))  # no faithful Arrow type: the values decide
 
     def test_a_column_nothing_declared_takes_its_first_values_type(self):
         self.assertIsInstance(type_of_values([None, uuid.uuid4()]), sa.Uuid)
@@ -64,6 +65,14 @@ class ValuesTest(unittest.TestCase):
         value = uuid.uuid4()
         array = arrow_array([str(value), value, None], pyarrow.uuid())
         self.assertEqual(array.to_pylist(), [value, value, None])
+
+    def test_a_value_a_parquet_column_of_the_map_cannot_take_names_the_column(self):
+        from pdip.integrator.adapters.file.parquet import conform
+
+        schema = pyarrow.schema([("id", pyarrow.uuid())])
+        with self.assertRaises(ValueError) as raised:
+            conform(Batch(["id"], [("not a uuid",)]), schema)
+        self.assertIn("column 'id' (extension<arrow.uuid>)", str(raised.exception))
 
     def test_a_driver_gets_json_as_text_on_postgresql_and_uuids_as_hex_elsewhere(self):
         table = sa.Table("t", sa.MetaData(), sa.Column("doc", sa.JSON), sa.Column("id", sa.CHAR(32)))
