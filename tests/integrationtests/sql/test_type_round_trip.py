@@ -198,5 +198,59 @@ class ParquetRoundTrip(RoundTrip, unittest.TestCase):
         self.assertEqual(pyarrow.parquet.read_schema(self.folder / "types.parquet"), SCHEMA)
 
 
+CSV_SCHEMA = pyarrow.schema(
+    [
+        ("big", pyarrow.int64()),
+        ("ratio", pyarrow.float64()),
+        ("amount", pyarrow.decimal128(12, 2)),
+        ("flag", pyarrow.bool_()),
+        ("label", pyarrow.string()),
+        ("day", pyarrow.date32()),
+        ("at_utc", pyarrow.timestamp("us", tz="UTC")),
+    ]
+)
+CSV_TYPES = {
+    "big": "int",
+    "ratio": "float",
+    "amount": "decimal",
+    "flag": "bool",
+    "label": "text",
+    "day": "date",
+    "at_utc": "datetime",
+}
+
+
+class CsvRoundTrip(unittest.TestCase):
+    """A CSV file holds text: read back with the `types:` names of the map, each value is what
+    was written, and a column's NULL is an empty field (read back as NULL, text too)."""
+
+    def test_every_type_with_a_file_name_comes_back_through_its_types_name(self):
+        folder = tempfile.TemporaryDirectory(prefix="pdip-types-")
+        self.addCleanup(folder.cleanup)
+        path = str(Path(folder.name) / "types.csv")
+        rows = [{name: row[name] for name in CSV_SCHEMA.names} for row in ROWS]
+        rows[1]["label"] = 'a, "quoted" line\nand another'
+        with Pdi(folder.name) as pdi:
+            integrator = pdi.get(Integrator)
+            integrator.stores["source"] = pyarrow.Table.from_pylist(rows, schema=CSV_SCHEMA)
+            there = Integration(
+                "there", source=Connection("memory", {"store": "source"}), target=Connection("csv", {"path": path})
+            )
+            back = Integration(
+                "back",
+                source=Connection("csv", {"path": path, "types": CSV_TYPES}),
+                target=Connection("memory", {"store": "back"}),
+            )
+            result = integrator.integrate(Operation("csv-round-trip", [there, back], executor="inline"))
+            self.assertTrue(result.ok, [item.error for item in result.integrations])
+            came_back = integrator.stores["back"]
+        self.assertEqual(came_back[:2], rows[:2])
+        self.assertEqual(came_back[2], {**rows[2], "label": None})
+        for got, sent in zip(came_back[:2], rows[:2], strict=True):
+            self.assertEqual(
+                {name: type(value) for name, value in got.items()}, {name: type(value) for name, value in sent.items()}
+            )
+
+
 if __name__ == "__main__":
     unittest.main()
