@@ -28,6 +28,8 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pdip.integrator.types import python_values
+
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pandas
     import pyarrow
@@ -188,7 +190,7 @@ class Batch:
     def rows(self) -> list[tuple]:
         if self._rows is None:
             if self._arrow is not None:
-                columns = [column.to_pylist() for column in self._arrow.columns]
+                columns = [python_values(column) for column in self._arrow.columns]
                 self._rows = list(zip(*columns, strict=True)) if columns else []
             else:
                 self._rows = _decoder(self.raw_format)(self)

@@ -85,3 +85,9 @@ def refuse_unknown(keys: Iterable, known: Iterable[str], prefix: str, what: str)
     """Raise `OperationError` for the first of `keys` not in `known`, with the closest known key
     suggested (see `pdip.configuration.errors.refuse_unknown`)."""
     configuration_errors.refuse_unknown(keys, known, prefix, what, OperationError)
+
+
+class SchemaRefusedError(OperationError):
+    """A source's columns differ from its target table's in a way the integration's `schema`
+    does not allow (a column the table lacks under `freeze`, a wider type under anything but
+    `evolve`); raised before the batch that shows it is written."""

@@ -60,6 +60,7 @@ def execution_details(record: Mapping[str, Any], dead_letters: Mapping[str, int]
             for name, item in integrations.items()
             if item.get("policy")
         ]
+        lines += [line for name, item in integrations.items() for line in _schema_lines(name, item)]
     else:
         lines.append("no summary stored: the run is still going, or it stopped before it could write one")
     stored = sum(dead_letters.values())
@@ -111,6 +112,15 @@ def write_dead_letters(letters: Sequence[Mapping[str, Any]], format: str, stream
 def summary(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """An execution's stored summary: integration name -> status, rows, seconds, error ({} before it ends)."""
     return json.loads(record["summary"]) if record.get("summary") else {}
+
+
+def _schema_lines(name: str, integration: Mapping[str, Any]) -> list[str]:
+    """What the integration's target changed of its schema, and the values it dropped."""
+    lines = [f"{name}: schema: {change}" for change in integration.get("schema_changes") or ()]
+    for column, count in (integration.get("values_discarded") or {}).items():
+        values = "value" if count == 1 else "values"
+        lines.append(f"{name}: schema: {count} {values} of column {column!r} discarded (schema: discard_value)")
+    return lines
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -16,6 +16,7 @@ Mode = Literal["full", "incremental", "changes"]
 MODES = ("full", "incremental", "changes")
 Write = Literal["append", "replace", "merge"]
 WRITES = ("append", "replace", "merge")
+SCHEMA_CHANGES = ("evolve", "freeze", "discard_row", "discard_value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,10 @@ class Integration:
     to what was read, swapped in whole at the end, `merge` upserts them by `key` (default: the
     target's primary key); with `delete_column`, a row whose flag is set (true, or a timestamp)
     deletes its key at the target instead.
+    `schema`: what a target does with a source column it lacks or a source type wider than its
+    column's: `evolve` (add or widen the column), `freeze` (refuse the run), `discard_row`
+    (dead-letter the rows that carry a value there), `discard_value` (write them without it,
+    counted); None: `evolve` for a table pdip created, `freeze` for any other (docs/adr/0015).
     """
 
     name: str
@@ -66,6 +71,7 @@ class Integration:
     policy: bool | str | None = None
     write: Write = "append"
     delete_column: str | None = None
+    schema: str | None = None
 
     def __post_init__(self):
         if isinstance(self.key, str):  # `key: id` in YAML: one column
@@ -74,6 +80,8 @@ class Integration:
         if self.mode not in MODES:
             problems.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
         problems.extend(self._write_problems())
+        if self.schema is not None and self.schema not in SCHEMA_CHANGES:
+            problems.append(f"schema: expected one of {', '.join(SCHEMA_CHANGES)}, got {self.schema!r}")
         if self.mode == "incremental" and not self.cursor:
             problems.append("cursor: an incremental integration needs a cursor column")
         if self.source is None and not self.sql:

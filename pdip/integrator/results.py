@@ -26,6 +26,8 @@ class IntegrationResult:
     retries: int = 0  # partitions a distributed executor ran again after a failed attempt
     # What the field policy did in this run: {action: {scope: fields acted on, or records dropped}}
     policy: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    schema_changes: list[str] = dataclasses.field(default_factory=list)  # what the target changed, in words
+    values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)  # per column (schema: discard_value)
 
 
 @dataclasses.dataclass

@@ -16,31 +16,81 @@ integer becomes the next wider signed one, a decimal keeps its digits.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pyarrow
 
-# A file's `types:` names as SQL types. A decimal's digits are unknown (PostgreSQL's NUMERIC takes
-# any; a Parquet file takes the first values' scale); a datetime may carry an offset, so it is
-# kept with its time zone (a naive one is taken as UTC, as a table created from values does).
-_NAMED: dict[str, sa.types.TypeEngine] = {
-    "int": sa.BigInteger(),
-    "integer": sa.BigInteger(),
-    "float": sa.Double(),
-    "decimal": sa.Numeric(),
-    "bool": sa.Boolean(),
-    "boolean": sa.Boolean(),
-    "text": sa.Text(),
-    "str": sa.Text(),
-    "string": sa.Text(),
-    "date": sa.Date(),
-    "datetime": sa.DateTime(timezone=True),
-    "timestamp": sa.DateTime(timezone=True),
-}
+
+@dataclasses.dataclass(frozen=True)
+class MappedType:
+    """One row of the type map: a type in the user's words, as a generic SQLAlchemy type, and the
+    file `types:` names that mean it. Its form in each database and in Arrow follows from
+    `sql_types` and `sql_to_arrow`; `type_table()` shows them all (docs/integrator.md, "Types")."""
+
+    name: str
+    sql: sa.types.TypeEngine
+    files: tuple[str, ...] = ()
+
+
+# A file's decimal has unknown digits (PostgreSQL's NUMERIC takes any; a Parquet file takes the
+# first values' scale); a file's datetime may carry an offset, so it is kept with its time zone
+# (a naive one is taken as UTC, as a table created from values does).
+TYPE_MAP: tuple[MappedType, ...] = (
+    MappedType("16-bit integer", sa.SmallInteger()),
+    MappedType("32-bit integer", sa.Integer()),
+    MappedType("64-bit integer", sa.BigInteger(), ("int", "integer")),
+    MappedType("4-byte float", sa.Float(24)),
+    MappedType("8-byte float", sa.Double(), ("float",)),
+    MappedType("decimal (12, 2)", sa.Numeric(12, 2)),
+    MappedType("decimal of any digits", sa.Numeric(), ("decimal",)),
+    MappedType("boolean", sa.Boolean(), ("bool", "boolean")),
+    MappedType("text", sa.Text(), ("text", "str", "string")),
+    MappedType("text of at most 40", sa.String(40)),
+    MappedType("date", sa.Date(), ("date",)),
+    MappedType("time", sa.Time()),
+    MappedType("timestamp", sa.DateTime()),
+    MappedType("timestamp with time zone", sa.DateTime(timezone=True), ("datetime", "timestamp")),
+    MappedType("UUID", sa.Uuid()),
+    MappedType("JSON", sa.JSON()),
+    MappedType("bytes", sa.LargeBinary()),
+)
+_NAMED: dict[str, sa.types.TypeEngine] = {name: row.sql for row in TYPE_MAP for name in row.files}
+FILE_TYPE_NAMES: tuple[str, ...] = tuple(_NAMED)
+
+# Column types for a table created from data: the first non-null value of each column decides.
+_VALUE_TYPES: list[tuple[type, sa.types.TypeEngine]] = [
+    (bool, sa.Boolean()),
+    (int, sa.BigInteger()),
+    (float, sa.Float()),
+    (decimal.Decimal, sa.Numeric(38, 10)),
+    (dt.datetime, sa.DateTime(timezone=True)),
+    (dt.date, sa.Date()),
+    (dt.time, sa.Time()),
+    (bytes, sa.LargeBinary()),
+    (uuid.UUID, sa.Uuid()),
+    (dict, sa.JSON()),
+]
+
+
+def type_of_values(values: Sequence[Any]) -> sa.types.TypeEngine:
+    """The type of a column the source declared nothing of: its first non-null value's, or text
+    (a varchar of 255 when no value is longer)."""
+    sample = next((value for value in values if value is not None), None)
+    kind = next((sql_type for python_type, sql_type in _VALUE_TYPES if isinstance(sample, python_type)), None)
+    if kind is None:
+        longest = max((len(str(value)) for value in values if value is not None), default=0)
+        kind = sa.String(255) if longest <= 255 else sa.Text()
+    return kind
 
 
 class ColumnTypes(NamedTuple):
@@ -95,6 +145,19 @@ def sql_types(declared: Any, columns: Sequence[str], dialect: sa.Dialect) -> lis
     return found
 
 
+def created_type(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEngine:
+    """`kind` as a column pdip creates: MySQL's DATETIME and TIME keep whole seconds unless told
+    otherwise, and would round every fraction away, so a created one keeps microseconds, as
+    Python's datetimes do."""
+    if dialect.name not in ("mysql", "mariadb") or getattr(kind, "fsp", None):
+        return kind
+    if isinstance(kind, sa.DateTime) and not isinstance(kind, sa.TIMESTAMP):
+        return mysql.DATETIME(fsp=6)
+    if isinstance(kind, sa.Time):
+        return mysql.TIME(fsp=6)
+    return kind
+
+
 def _generic(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEngine | None:
     """`kind`'s generic form, if this dialect can create it (an array on SQLite: it cannot)."""
     try:
@@ -118,12 +181,19 @@ def _generic(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEng
     return generic
 
 
+# Arrow's canonical extension types with a SQL type of their own (a UUID; JSON text)
+_EXTENSIONS: dict[str, type[sa.types.TypeEngine]] = {"arrow.uuid": sa.Uuid, "arrow.json": sa.JSON}
+
+
 def arrow_to_sql(kind: pyarrow.DataType) -> sa.types.TypeEngine | None:
     """An Arrow type as a generic SQL type (None for nested types and `null`)."""
     import pyarrow.types as is_
 
     if is_.is_dictionary(kind):
         kind = kind.value_type
+    extension = getattr(kind, "extension_name", None)
+    if extension in _EXTENSIONS:
+        return _EXTENSIONS[extension]()
     if is_.is_boolean(kind):
         return sa.Boolean()
     if is_.is_integer(kind):
@@ -196,6 +266,10 @@ def sql_to_arrow(kind: sa.types.TypeEngine) -> pyarrow.DataType | None:
         return pyarrow.string()
     if isinstance(kind, sa.LargeBinary):
         return pyarrow.binary()
+    if isinstance(kind, sa.Uuid):
+        return pyarrow.uuid()
+    if isinstance(kind, sa.JSON):
+        return pyarrow.json_()
     return None
 
 
@@ -207,3 +281,80 @@ def _integer(kind: sa.Integer) -> pyarrow.DataType:
     if getattr(kind, "unsigned", False):  # MySQL's UNSIGNED: the next wider type holds every value
         width += 1
     return widths[width]
+
+
+# -- values between Arrow and Python ------------------------------------------------------------
+
+
+def python_values(column: Any) -> list[Any]:
+    """An Arrow column's values in Python: JSON text (`arrow.json`) parsed, so a JSON value is
+    the same object whether it came from a SQL JSON column or from Arrow."""
+    values = column.to_pylist()
+    if getattr(column.type, "extension_name", None) == "arrow.json":
+        return [None if value is None else json.loads(value) for value in values]
+    return values
+
+
+def arrow_array(values: Sequence[Any], kind: pyarrow.DataType) -> pyarrow.Array:
+    """Python values as an Arrow array of `kind`: a JSON value as its text, a UUID as a UUID
+    (its text is parsed); other types as Arrow converts them."""
+    import pyarrow
+
+    extension = getattr(kind, "extension_name", None)
+    if extension == "arrow.json":
+        values = [value if value is None or isinstance(value, str) else json.dumps(value) for value in values]
+    elif extension == "arrow.uuid":
+        values = [uuid.UUID(value) if isinstance(value, str) else value for value in values]
+    return pyarrow.array(values, type=kind)
+
+
+# -- values a database's driver takes ------------------------------------------------------------
+
+
+def driver_rows(columns: Sequence[str], rows: list[tuple], table: sa.Table, dialect: str) -> list[tuple]:
+    """`rows` with the values their driver cannot take as they are written in the column's terms:
+    into PostgreSQL's JSON (written as text by COPY) a non-text value as its JSON text; a UUID
+    into a column that is no UUID (SQLite's and MySQL's CHAR(32)) as its 32 hex digits, as
+    SQLAlchemy stores one there. `rows` itself when nothing needs it."""
+    convert: dict[int, Any] = {}
+    for index, name in enumerate(columns):
+        kind = table.c[name].type if name in table.c else None
+        if dialect == "postgresql" and isinstance(kind, sa.JSON):
+            convert[index] = lambda value: value if value is None or isinstance(value, str) else json.dumps(value)
+        elif dialect != "postgresql" and not isinstance(kind, sa.Uuid):
+            first = next((row[index] for row in rows if row[index] is not None), None)
+            if isinstance(first, uuid.UUID):
+                convert[index] = lambda value: value.hex if isinstance(value, uuid.UUID) else value
+    if not convert:
+        return rows
+    return [
+        tuple(convert[index](value) if index in convert else value for index, value in enumerate(row)) for row in rows
+    ]
+
+
+# -- the map as a table -------------------------------------------------------------------------
+
+
+def type_table() -> str:
+    """The type map as a Markdown table, for the docs (a test keeps docs/integrator.md equal to
+    it): each type's file `types:` names, the column pdip creates in each database, its Arrow type."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects.mysql import mariadb
+
+    dialects = (sqlite.dialect(), postgresql.dialect(), mariadb.MariaDBDialect(), mysql.dialect())
+    lines = [
+        "| type | file `types:` | SQLite | PostgreSQL | MariaDB | MySQL | Arrow |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in TYPE_MAP:
+        declared = ColumnTypes("", (row.sql,), ("c",))
+        created = [created_type(sql_types(declared, ["c"], dialect)[0], dialect) for dialect in dialects]
+        arrow = sql_to_arrow(row.sql)
+        cells = [
+            row.name,
+            ", ".join(f"`{name}`" for name in row.files) or "-",
+            *(kind.compile(dialect=dialect) for kind, dialect in zip(created, dialects, strict=True)),
+            "the values decide" if arrow is None else str(arrow),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

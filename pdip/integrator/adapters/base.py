@@ -34,6 +34,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.disposition` with `Capabilities.upsert` / `Capabilities.replace`: how the integration
   wants its rows written (`append`, `merge` by key, `replace` swapped in whole at `finish`), set
   before the target is prepared; a target that declares neither only ever appends.
+- `Target.schema_changes`: the integration's `schema` (evolve, freeze, discard_row,
+  discard_value; None: the target's default), set before the first batch; a target that acts on
+  it reports what it changed in `WriteResult.schema_changes` and `values_discarded`.
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).
@@ -106,10 +109,14 @@ class Disposition:
 
 @dataclasses.dataclass
 class WriteResult:
-    """Rows written, and rows the target refused with the reason for each (they are dead-lettered)."""
+    """Rows written, and rows the target refused with the reason for each (they are dead-lettered);
+    what the target changed of its own schema to take the batch, in words, and how many values of
+    each column it dropped (`Integration.schema`)."""
 
     written: int
     rejected: list[tuple[tuple, str]] = dataclasses.field(default_factory=list)
+    schema_changes: list[str] = dataclasses.field(default_factory=list)
+    values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Source(abc.ABC):
@@ -150,6 +157,7 @@ class Target(abc.ABC):
 
     position_slot: str | None = None
     disposition = Disposition()
+    schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
     takes_parallel_writers = False
 

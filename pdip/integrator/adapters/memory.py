@@ -14,6 +14,7 @@ from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
+from pdip.integrator.types import python_values
 
 
 class MemoryStores(dict):
@@ -24,7 +25,9 @@ class MemoryStores(dict):
         if value is None:
             raise OperationError(f"memory store {name!r} does not exist (known: {', '.join(sorted(self)) or 'none'})")
         if hasattr(value, "to_pylist"):  # an Arrow table or record batch
-            return value.to_pylist()
+            names = value.schema.names
+            columns = [python_values(value.column(name)) for name in names]
+            return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
         if hasattr(value, "to_dict"):  # a pandas DataFrame
             return value.to_dict(orient="records")
         return list(value)

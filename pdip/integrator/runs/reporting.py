@@ -6,6 +6,7 @@ these small messages; `Progress`, in the calling process, turns them into the ru
     PartitionStarted(partition, pid)          a worker began (a Dask task again: a retry)
     BatchDone(partition, position, ...)       a batch is committed: checkpoint, `BatchWritten`
     RowsRefused(partition, position, rows)    rows dead-lettered with their reasons
+    SchemaChanged(partition, changes, ...)    the target's schema changed, or values were dropped
     PartitionDone(partition)                  the worker's last word, all went well
     PartitionFailed(partition, error)         the worker's last word, with what stopped it
 
@@ -55,6 +56,16 @@ class RowsRefused:
 
 
 @dataclasses.dataclass(frozen=True)
+class SchemaChanged:
+    """What a target changed of its schema to take a batch, in words (`added column 'note' TEXT`),
+    and how many values of each column it dropped (`schema: discard_value`)."""
+
+    partition: str
+    changes: list[str]
+    discarded: dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
 class PartitionDone:
     partition: str
 
@@ -65,7 +76,7 @@ class PartitionFailed:
     error: str
 
 
-Message = PartitionStarted | BatchDone | RowsRefused | PartitionDone | PartitionFailed
+Message = PartitionStarted | BatchDone | RowsRefused | SchemaChanged | PartitionDone | PartitionFailed
 
 
 class IntegrationRun:
@@ -143,6 +154,10 @@ class Progress:
             run.batch_written(message.rows_written, message.size, message.seconds)
         elif isinstance(message, RowsRefused):
             run.dead_letter_at(message.position, message.rows, message.positions)
+        elif isinstance(message, SchemaChanged):
+            run.result.schema_changes.extend(message.changes)
+            for column, count in message.discarded.items():
+                run.result.values_discarded[column] = run.result.values_discarded.get(column, 0) + count
         elif isinstance(message, PartitionStarted):
             self.starts[message.partition] = self.starts.get(message.partition, 0) + 1
 

@@ -5,7 +5,8 @@ For each batch, in this order:
 2. the field policy is applied (unless the reader process already did);
 3. the target is prepared before its first batch (created, emptied), then writes and commits
    the batch (a target that stores positions stores the batch's in the same transaction);
-4. rows the target refused are dead-lettered;
+4. what the target changed of its schema to take the batch is reported (`Integration.schema`),
+   and rows the target refused are dead-lettered;
 5. the batch is reported: in the calling process that saves the checkpoint there and then;
    from a child process (an applier, a Dask task) the report travels to the caller, and the
    position stored with the rows is what a resume trusts (docs/adr/0007);
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import Disposition, Target, prepare_target
 from pdip.integrator.batch import Batch
 from pdip.integrator.integrations import Integration
-from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused
+from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused, SchemaChanged
 from pdip.integrator.types import column_names
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -59,6 +60,7 @@ class BatchWriter:
         self.acknowledge = acknowledge
         self.truncate = truncate
         self.prepared = prepared
+        target.schema_changes = integration.schema
 
     def prepare(self, columns: Sequence[str], types: Any = None) -> None:
         """Create or empty the target once, before anything is written to it."""
@@ -77,6 +79,8 @@ class BatchWriter:
         self.prepare(ready.columns)
         written = self.target.write(ready)
         self.target.commit()
+        if written.schema_changes or written.values_discarded:
+            self.report(SchemaChanged(partition, list(written.schema_changes), dict(written.values_discarded)))
         if written.rejected:
             rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
             origins = ready.origins_of([row for row, _ in written.rejected])  # each row where it was read

@@ -19,7 +19,7 @@ from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader,
 from pdip.integrator.adapters.file.reading import RowPlan
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
-from pdip.integrator.types import arrow_fields
+from pdip.integrator.types import arrow_array, arrow_fields
 
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
 SETTINGS = (*COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS))
@@ -201,10 +201,18 @@ def conform(batch: Batch, schema: Any) -> Any:
     """`batch` as an Arrow record batch of `schema`; an error names the column that does not fit."""
     import pyarrow
 
-    source = batch.to_arrow()
+    extensions = any(getattr(field.type, "extension_name", None) for field in schema)
+    source = None if extensions else batch.to_arrow()  # JSON and UUID values need the map's hand
     arrays = []
     for field in schema:
-        values = source.column(field.name)
+        if source is None:
+            values = batch.rows and [row[batch.columns.index(field.name)] for row in batch.rows]
+            try:
+                values = arrow_array(values, field.type)
+            except (ValueError, TypeError, NotImplementedError) as error:
+                raise ValueError(f"column {field.name!r} ({field.type}): {error}") from None
+        else:
+            values = source.column(field.name)
         if values.type != field.type:
             try:
                 values = values.cast(field.type)

@@ -1,4 +1,5 @@
-"""Values of the `types` setting (`types: {id: int, paid: bool}`): one conversion per type name.
+"""Values of the `types` setting (`types: {id: int, paid: bool}`): one conversion per type name
+of the type map (`pdip.integrator.types.FILE_TYPE_NAMES`).
 
 A value converts exactly or not at all: `1.5` is no `int`, `"1e999"` no `float`; never rounded,
 never made NULL. A reader refuses the line of a value that does not convert (`CONVERSION_ERRORS`).
@@ -16,6 +17,7 @@ from typing import Any
 from pdip.configuration.settings import Setting
 from pdip.conversion import to_bool, to_plain
 from pdip.conversion.coercion import exact_float, exact_int
+from pdip.integrator.types import FILE_TYPE_NAMES
 
 
 def _to_int(value: Any) -> int:
@@ -91,7 +93,7 @@ VALUE_TYPES: dict[str, Callable[[Any], Any]] = {
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, AttributeError)
 
 TYPES = Setting(
-    "types", dict[str, str], allowed=tuple(VALUE_TYPES), help="`column: type`; without it CSV values stay text"
+    "types", dict[str, str], allowed=FILE_TYPE_NAMES, help="`column: type`; without it CSV values stay text"
 )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import os
 import re
 import sqlite3
@@ -34,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_types
 
 from pdip.configuration import DatabaseConfig
 from pdip.configuration.settings import Setting
@@ -47,7 +49,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import mysql, partitions, postgres, replace, sqlite
+from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
 from pdip.integrator.adapters.sql.merge import (
     delete_keys,
     deleted,
@@ -70,6 +72,7 @@ from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
+from pdip.integrator.types import driver_rows
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
@@ -138,17 +141,37 @@ def _table(engine: sa.Engine, connection) -> sa.Table:
         raise OperationError(f"a {connection.kind} connection needs `table` (or, for a source, `query`)")
     metadata = sa.MetaData(schema=connection.get("schema"))
     try:
-        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _floats_as_floats)])
+        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _reflected_as_meant)])
     except sa.exc.NoSuchTableError:
         raise OperationError(f"table {name!r} does not exist in {shown_url(engine)}") from None
 
 
-def _floats_as_floats(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
+def _reflected_as_meant(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
     """A floating-point column is read as floats: SQLAlchemy reflects MySQL's DOUBLE and REAL as
-    decimals rounded to 10 places, which would round and retype every value."""
+    decimals rounded to 10 places, which would round and retype every value. MySQL's BOOLEAN is
+    a TINYINT(1), reflected as an integer: it is read as booleans, as it was written; MariaDB's
+    JSON is a LONGTEXT checked by `json_valid`, read as JSON."""
     kind = column["type"]
     if isinstance(kind, sa.Float) and kind.asdecimal:
         kind.asdecimal = False
+    if isinstance(kind, mysql_types.TINYINT) and kind.display_width == 1:
+        column["type"] = sa.Boolean()
+    if isinstance(kind, mysql_types.LONGTEXT) and column["name"] in _json_checked(inspector, table):
+        column["type"] = sa.JSON()
+
+
+def _json_checked(inspector: sa.Inspector, table: sa.Table) -> set[str]:
+    """The columns of a MariaDB table declared JSON (a `json_valid` check each), looked up once."""
+    key = ("pdip_json_columns", table.schema, table.name)
+    if key not in inspector.info_cache:
+        query = sa.text(
+            "SELECT check_clause FROM information_schema.check_constraints "
+            "WHERE constraint_schema = COALESCE(:schema, DATABASE()) AND table_name = :table"
+        )
+        clauses = inspector.bind.execute(query, {"schema": table.schema, "table": table.name}).scalars()  # reflecting
+        found = {match for clause in clauses for match in re.findall(r"json_valid\(`([^`]+)`\)", clause)}
+        inspector.info_cache[key] = found
+    return inspector.info_cache[key]
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -336,6 +359,7 @@ class SqlTarget(Target):
         self.table: sa.Table | None = None
         self._create = self._truncate = False
         self._pass_through: dict[tuple, bool] = {}
+        self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
         self._key: tuple[str, ...] | None = None  # `write: merge`: the columns rows are upserted by
@@ -374,11 +398,12 @@ class SqlTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self.table is None:
             self.table = self._ready(batch)
-        batch = self._instants_in_utc(batch)
+        fitted = self._fitted(batch)
+        batch = self._driver_values(self._instants_in_utc(fitted.batch))
         batch, inexact = self._decimals_sqlite_keeps(batch)
         result = self._write(batch)
         result.rejected.extend(inexact)
-        return result
+        return fitted.told(result)
 
     def _write(self, batch: Batch) -> WriteResult:
         with self.engine.connect() as connection, self._first_commit_synced(connection):
@@ -445,6 +470,23 @@ class SqlTarget(Target):
         return Batch(
             batch.columns,
             utc,
+            position=batch.position,
+            rejected=batch.rejected,
+            types=batch.types,
+            partition=batch.partition,
+            origins=batch.origins,
+        )
+
+    def _driver_values(self, batch: Batch) -> Batch:
+        """JSON and UUID values in the terms of the table's columns (`types.driver_rows`)."""
+        if batch.is_raw:
+            return batch
+        rows = driver_rows(batch.columns, batch.rows, self.table, self.engine.dialect.name)
+        if rows is batch.rows:
+            return batch
+        return Batch(
+            batch.columns,
+            rows,
             position=batch.position,
             rejected=batch.rejected,
             types=batch.types,
@@ -629,6 +671,7 @@ class SqlTarget(Target):
             self._create_table(batch)
         table = _table(self.engine, self.connection)
         if self._truncate:
+            self._refuse_frozen(table, batch)  # a table the run may not change is not emptied either
             self._empty(table)
         write = self.disposition.write
         if write == "merge":
@@ -673,6 +716,46 @@ class SqlTarget(Target):
             self.engine, self.table, self.connection.get("table"), lambda c: slot and forget_positions_in(c, slot)
         )
 
+    def _fitted(self, batch: Batch) -> evolution.Fitted:
+        """The batch as the table takes it: a source column the table lacks, or a wider source
+        type, dealt with as the integration's `schema` says (`evolution`); the same columns and
+        types are looked at once."""
+        seen = (tuple(batch.columns), repr(batch.types))
+        if seen in self._fitting:
+            return self._fitting[seen](batch)
+        found = evolution.difference(self.table, batch.columns, batch.types, self.engine.dialect)
+        if not found:
+            self._fitting[seen] = evolution.Fitted
+            return evolution.Fitted(batch)
+        choice, chosen_by = self._schema_choice()
+        evolution.refuse(found, self.table.name, choice, chosen_by)
+        if choice == "evolve":
+            changes = evolution.evolve(self.engine, self.table, found, batch)
+            self.table = self._reloaded(self.table)  # the target, or the twin a replacing run loads
+            return evolution.Fitted(batch, changes=changes)
+        # a wider type is not widened (what the column cannot hold is refused by the database)
+        fit = evolution.FITS[choice] if found.added else None  # freeze refused added columns above
+        self._fitting[seen] = functools.partial(fit, lacking=found.added) if fit else evolution.Fitted
+        return self._fitting[seen](batch)
+
+    def _reloaded(self, table: sa.Table) -> sa.Table:
+        metadata = sa.MetaData(schema=table.schema)
+        return sa.Table(table.name, metadata, autoload_with=self.engine, listeners=[("column_reflect", _reflected_as_meant)])
+
+    def _refuse_frozen(self, table: sa.Table, batch: Batch) -> None:
+        found = evolution.difference(table, batch.columns, batch.types, self.engine.dialect)
+        if found.added:
+            evolution.refuse(found, table.name, *self._schema_choice())
+
+    def _schema_choice(self) -> tuple[str, str]:
+        """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
+        if self.schema_changes is not None:
+            return self.schema_changes, "the integration's"
+        name, schema = self.connection.get("table"), self.connection.get("schema")
+        if evolution.created_by_pdip(self.engine, schema, name):
+            return "evolve", "the default for a table pdip created"
+        return "freeze", "the default for a table pdip did not create"
+
     def _create_table(self, batch: Batch) -> None:
         name, schema = self.connection.get("table"), self.connection.get("schema")
         dialect = self.engine.dialect.name
@@ -689,6 +772,7 @@ class SqlTarget(Target):
                 )
                 keyed = f", PRIMARY KEY ({self._names(primary)})" if primary else ""
                 _execute(connection, f"CREATE TABLE {self._target()} ({columns}{keyed})")
+            evolution.mark_created(self.engine, schema, name)
             return
         columns = columns_for(batch.columns, lambda: batch.rows, declared, self.engine)
         for column in columns:
@@ -696,6 +780,7 @@ class SqlTarget(Target):
                 column.primary_key, column.nullable = True, False
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         table.create(self.engine)
+        evolution.mark_created(self.engine, schema, name)
 
     def _empty(self, table: sa.Table) -> None:
         with self.engine.begin() as connection:

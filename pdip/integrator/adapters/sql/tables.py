@@ -13,60 +13,34 @@ leaves the choice to the first non-null value of the column.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
-from pdip.integrator.types import ColumnTypes, sql_types
+from pdip.integrator.types import ColumnTypes, created_type, sql_types, type_of_values
 
 __all__ = ["ColumnTypes", "columns_for"]
 
-# Column types for a table created from data: the first non-null value of each column decides.
-_TYPES: list[tuple[type, sa.types.TypeEngine]] = [
-    (bool, sa.Boolean()),
-    (int, sa.BigInteger()),
-    (float, sa.Float()),
-    (decimal.Decimal, sa.Numeric(38, 10)),
-    (dt.datetime, sa.DateTime(timezone=True)),
-    (dt.date, sa.Date()),
-    (dt.time, sa.Time()),
-    (bytes, sa.LargeBinary()),
-]
-
 
 def columns_for(
-    columns: Sequence[str], rows: Callable[[], Sequence[tuple]], declared: Any, engine: sa.Engine
+    columns: Sequence[str],
+    rows: Callable[[], Sequence[tuple]],
+    declared: Any,
+    engine: sa.Engine,
+    only: Collection[str] | None = None,
 ) -> list[sa.Column]:
-    """The columns of a new table in `engine`'s database: the source's declared types (see
-    `pdip.integrator.types`), and where it declared none, the first non-null value in `rows()`
-    (only then are the rows asked for: a raw batch is not decoded for nothing)."""
+    """The columns of a new table in `engine`'s database (`only` those named, when given): the
+    source's declared types (see `pdip.integrator.types`), and where it declared none, the
+    first non-null value in `rows()` (only then are the rows asked for: a raw batch is not
+    decoded for nothing)."""
     kinds = sql_types(declared, columns, engine.dialect)
     return [
-        sa.Column(name, _to_the_microsecond(kind if kind is not None else _inferred_type(rows(), index), engine))
+        sa.Column(name, created_type(kind if kind is not None else _inferred_type(rows(), index), engine.dialect))
         for index, (name, kind) in enumerate(zip(columns, kinds, strict=True))
+        if only is None or name in only
     ]
 
 
-def _to_the_microsecond(kind: sa.types.TypeEngine, engine: sa.Engine) -> sa.types.TypeEngine:
-    """MySQL's DATETIME and TIME keep whole seconds unless told otherwise, and would round every
-    fraction away: a created column keeps microseconds, as Python's datetimes do."""
-    if engine.dialect.name not in ("mysql", "mariadb") or getattr(kind, "fsp", None):
-        return kind
-    if isinstance(kind, sa.DateTime) and not isinstance(kind, sa.TIMESTAMP):
-        return mysql.DATETIME(fsp=6)
-    if isinstance(kind, sa.Time):
-        return mysql.TIME(fsp=6)
-    return kind
-
-
 def _inferred_type(rows: Sequence[tuple], index: int) -> sa.types.TypeEngine:
-    sample = next((row[index] for row in rows if row[index] is not None), None)
-    kind = next((sql_type for python_type, sql_type in _TYPES if isinstance(sample, python_type)), None)
-    if kind is None:
-        longest = max((len(str(row[index])) for row in rows if row[index] is not None), default=0)
-        kind = sa.String(255) if longest <= 255 else sa.Text()
-    return kind
+    return type_of_values([row[index] for row in rows])
