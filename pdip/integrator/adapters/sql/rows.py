@@ -740,7 +740,9 @@ class SqlTarget(Target):
 
     def _reloaded(self, table: sa.Table) -> sa.Table:
         metadata = sa.MetaData(schema=table.schema)
-        return sa.Table(table.name, metadata, autoload_with=self.engine, listeners=[("column_reflect", _reflected_as_meant)])
+        return sa.Table(
+            table.name, metadata, autoload_with=self.engine, listeners=[("column_reflect", _reflected_as_meant)]
+        )
 
     def _refuse_frozen(self, table: sa.Table, batch: Batch) -> None:
         found = evolution.difference(table, batch.columns, batch.types, self.engine.dialect)
