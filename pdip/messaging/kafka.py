@@ -83,6 +83,8 @@ class KafkaSettings:
             # librdkafka stops fetching for a whole second once its local queue holds 100,000
             # messages; a reader takes them in batches of that order, so it refills at once.
             "fetch.queue.backoff.ms": 10,
+            # How soon a follower sees a topic created after it subscribed (librdkafka: 5 minutes).
+            "topic.metadata.refresh.interval.ms": 5000,
             **self.common(),
         }
 

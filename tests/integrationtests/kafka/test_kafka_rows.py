@@ -196,6 +196,25 @@ class KafkaRowsTest(unittest.TestCase):
         finally:
             source.close()
 
+    def test_a_follower_started_before_its_topic_exists_waits_for_it_and_says_so(self):
+        """An applier started before the relay that creates the topic: it keeps following
+        (with one warning) and reads the topic once it is there."""
+        topic = topic_name("later")
+        source = KafkaSource(kafka(self.bootstrap, topic, group=topic, start="earliest"), Context())
+        try:
+            with self.assertLogs("pdip", "WARNING") as logs:
+                stream = source.read(ReadRequest(100, follow=True))
+                threading.Timer(
+                    1.0, lambda: written(self.bootstrap, create_topic(self.bootstrap, topic), ROWS[:2])
+                ).start()
+                started = time.monotonic()
+                self.assertEqual([row[0] for row in next(stream)], [0, 1])
+            self.assertLess(time.monotonic() - started, 30)
+            self.assertEqual(sum(f"waiting for topic {topic!r}" in line for line in logs.output), 1)
+            stream.close()
+        finally:
+            source.close()
+
     def test_a_broker_that_does_not_answer_fails_the_commit_not_silently(self):
         target = KafkaTarget(
             Connection("kafka", {"bootstrap_servers": "127.0.0.1:1", "topic": "t", "delivery_timeout": 1}), Context()

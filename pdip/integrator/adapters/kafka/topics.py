@@ -75,6 +75,7 @@ class KafkaSource(Source):
         # Where this run had read a partition when a rebalance took it: if it comes back (the
         # group lost this member during a broker outage, say), reading goes on from there.
         self._released: dict[tuple[str, int], int] = {}
+        self._awaited_topics: set[str] = set()  # topics a follower was told are not there (yet)
 
     # -- splitting and positions --
 
@@ -263,12 +264,22 @@ class KafkaSource(Source):
                 if error.code() == KafkaError._PARTITION_EOF:
                     ended.add(place)
                     continue
+                if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and request.follow:
+                    self._wait_for_topic(message.topic() or ", ".join(self.settings.topics))
+                    continue
                 if error.fatal() or not error.retriable():
                     raise KafkaException(error)
                 continue
             ended.discard(place)
             self._offsets[place] = message.offset() + 1
             self._decode_all([message], request, items, rejected)
+
+    def _wait_for_topic(self, topic: str) -> None:
+        """A follower started before its topic exists (an applier before the relay that creates
+        it) keeps following: the client looks for the topic again at each metadata refresh."""
+        if topic not in self._awaited_topics:
+            self._awaited_topics.add(topic)
+            LOGGER.warning("%s: waiting for topic %r, which does not exist yet", _label(self.connection), topic)
 
     def _check_assignment_wait(self) -> None:
         """Fail a bounded read that has waited for partitions longer than a group waits for a
