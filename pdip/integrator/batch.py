@@ -196,6 +196,19 @@ class Batch:
                 self._rows = _decoder(self.raw_format)(self)
         return self._rows
 
+    def with_values(self, rows: list[tuple]) -> Batch:
+        """The same rows, one for one, holding other values (converted for a driver, say):
+        position, refusals, types, partition and where each row was read are kept."""
+        return Batch(
+            self.columns,
+            rows,
+            position=self.position,
+            rejected=self.rejected,
+            types=self.types,
+            partition=self.partition,
+            origins=self.origins,
+        )
+
     def origin(self, index: int) -> Any:
         """Where the source read row `index`: its own place when the source said, else the
         batch's position."""

@@ -467,32 +467,14 @@ class SqlTarget(Target):
         if not any(_aware(row[index]) for index in indexes for row in rows):
             return batch
         utc = [tuple(_in_utc(value) if index in indexes else value for index, value in enumerate(row)) for row in rows]
-        return Batch(
-            batch.columns,
-            utc,
-            position=batch.position,
-            rejected=batch.rejected,
-            types=batch.types,
-            partition=batch.partition,
-            origins=batch.origins,
-        )
+        return batch.with_values(utc)
 
     def _driver_values(self, batch: Batch) -> Batch:
         """JSON and UUID values in the terms of the table's columns (`types.driver_rows`)."""
         if batch.is_raw:
             return batch
         rows = driver_rows(batch.columns, batch.rows, self.table, self.engine.dialect.name)
-        if rows is batch.rows:
-            return batch
-        return Batch(
-            batch.columns,
-            rows,
-            position=batch.position,
-            rejected=batch.rejected,
-            types=batch.types,
-            partition=batch.partition,
-            origins=batch.origins,
-        )
+        return batch if rows is batch.rows else batch.with_values(rows)
 
     @contextlib.contextmanager
     def _first_commit_synced(self, connection: sa.Connection) -> Iterator[None]:
