@@ -14,6 +14,7 @@ so a busy stream is relayed within milliseconds and a quiet one costs a query pe
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from typing import Any, Protocol
@@ -58,10 +59,8 @@ class Notifications:
         self.idle = idle
 
     def wait(self, found: bool) -> None:
-        for _ in self.connection.notifies(timeout=self.idle, stop_after=1):
-            pass
-        for _ in self.connection.notifies(timeout=0):
-            pass
+        collections.deque(self.connection.notifies(timeout=self.idle, stop_after=1), maxlen=0)
+        collections.deque(self.connection.notifies(timeout=0), maxlen=0)  # taken, not looked at
 
     def close(self) -> None:
         self.connection.close()

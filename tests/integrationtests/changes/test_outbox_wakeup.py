@@ -54,9 +54,9 @@ class OutboxWakeup:
         return stream
 
     def delivered_after(self, stream, delay, key):
-        """Seconds from the commit of `key` (`delay` seconds from now) to its delivery."""
+        """Seconds from the write of `key` (`delay` seconds from now) to its delivery."""
         committed = []
-        timer = threading.Timer(delay, lambda: (self.write(key), committed.append(time.monotonic())))
+        timer = threading.Timer(delay, lambda: (committed.append(time.monotonic()), self.write(key)))
         timer.start()
         self.addCleanup(timer.cancel)
         keys = [entry.key for entry in batch_entries(next(stream))]

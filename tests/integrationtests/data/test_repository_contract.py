@@ -170,7 +170,8 @@ class RepositoryContract:
             stored = notes.update(note)
             self.provider.commit()
             self.assertEqual(notes.get_by_id(note.Id).title, "changed later")
-        self.assertEqual(stored.title, "changed later")
+            self.assertEqual(stored.title, "changed later")
+            self.provider.rollback()  # a SQLite transaction, even a reading one, holds the file for writing
         updates = [entry for entry in self.entries() if entry.action == "update"]
         self.assertEqual(
             [(entry.before["title"], entry.after["title"]) for entry in updates], [("kept", "changed later")]

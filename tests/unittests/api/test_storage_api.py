@@ -133,12 +133,15 @@ class StorageApiTest(unittest.TestCase):
         )
 
     def test_unsafe_keys_are_400_naming_the_key(self):
-        for url, key in (("/api/data/uploads/a/../b", "'a/../b'"), ("/api/data/uploads/a%00b", "'a\\x00b'")):
-            with self.subTest(url=url):
-                refused = self.client.put(url, data=b"x")
-                self.assertEqual(refused.status_code, 400)
-                self.assertIn(f"data key {key}", refused.get_json()["detail"])
-                self.assertEqual(self.client.get(url).status_code, 400)
+        refused = self.client.put("/api/data/uploads/a/../b", data=b"x")
+        self.assertEqual(refused.status_code, 400)
+        self.assertIn("data key 'a/../b'", refused.get_json()["detail"])
+        self.assertEqual(self.client.get("/api/data/uploads/a/../b").status_code, 400)
+        # a NUL is refused by the API's input checks before the store sees it, naming the field
+        refused = self.client.put("/api/data/uploads/a%00b", data=b"x")
+        self.assertEqual(refused.status_code, 400)
+        self.assertEqual([error["field"] for error in refused.get_json()["errors"]], ["key"])
+        self.assertEqual(self.client.get("/api/data/uploads/a%00b").status_code, 400)
 
     def test_listing_pages_and_delete(self):
         for name in ("c", "a", "b"):

@@ -8,7 +8,7 @@ import unittest
 from unittest import mock
 
 from pdip.integrator.errors import IntegrationFailedError
-from pdip.integrator.executors import children
+from pdip.integrator.executors import children, process
 from pdip.integrator.executors.children import (
     forget_inherited_connections,
     messages,
@@ -190,3 +190,36 @@ class TellTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AcknowledgementsTest(unittest.TestCase):
+    """A reader process passes the writer's acknowledgements to its source, waits for them when
+    it is `IN_FLIGHT` batches ahead, and stops reading when the writer says CLOSE early."""
+
+    def setUp(self):
+        import multiprocessing
+
+        self.reader, self.writer = multiprocessing.Pipe()
+        self.addCleanup(self.reader.close)
+        self.addCleanup(self.writer.close)
+        self.told = []
+        self.source = mock.Mock(acknowledge=self.told.append)
+
+    def test_those_waiting_are_passed_and_at_least_as_many_as_asked_for(self):
+        from pdip.integrator.executors.process import Acknowledge, _pass_acknowledgements
+
+        self.assertEqual(_pass_acknowledgements(self.source, self.reader), 0)
+        for position in (1, 2):
+            self.writer.send(Acknowledge(position))
+        self.assertEqual(_pass_acknowledgements(self.source, self.reader, at_least=1), 2)
+        self.writer.send(Acknowledge(3))
+        self.writer.send(process.CLOSE)
+        self.assertEqual(_pass_acknowledgements(self.source, self.reader, until_close=True), 1)
+        self.assertEqual(self.told, [1, 2, 3])
+
+    def test_a_close_before_the_reader_is_done_stops_it(self):
+        from pdip.integrator.executors.process import _pass_acknowledgements, _WriterClosed
+
+        self.writer.send(process.CLOSE)
+        with self.assertRaises(_WriterClosed):
+            _pass_acknowledgements(self.source, self.reader, at_least=1)

@@ -49,9 +49,13 @@ class SqlToArrowTest(unittest.TestCase):
                 self.assertEqual(sql_to_arrow(kind), expected)
 
     def test_types_arrow_has_no_faithful_form_for_are_left_to_the_values(self):
-        for kind in (sa.Numeric(), sa.JSON(), sa.Uuid(), postgresql.ARRAY(sa.Integer())):
+        for kind in (sa.Numeric(), postgresql.ARRAY(sa.Integer())):
             with self.subTest(kind=repr(kind)):
                 self.assertIsNone(sql_to_arrow(kind))
+
+    def test_uuid_and_json_travel_as_arrows_canonical_extension_types(self):
+        self.assertEqual(sql_to_arrow(sa.Uuid()), pyarrow.uuid())
+        self.assertEqual(sql_to_arrow(sa.JSON()), pyarrow.json_(pyarrow.string()))
 
 
 class ArrowToSqlTest(unittest.TestCase):
@@ -145,7 +149,10 @@ class DeclaredColumnsTest(unittest.TestCase):
 
     def test_a_sql_declaration_gives_arrow_fields(self):
         declared = ColumnTypes("sqlite", (sa.INTEGER(), sa.JSON()), ("id", "doc"))
-        self.assertEqual(arrow_fields(declared, ["id", "doc"]), [pyarrow.field("id", pyarrow.int32()), None])
+        fields = arrow_fields(declared, ["id", "doc"])
+        self.assertEqual(
+            fields, [pyarrow.field("id", pyarrow.int32()), pyarrow.field("doc", pyarrow.json_(pyarrow.string()))]
+        )
         self.assertEqual(arrow_fields(None, ["id"]), [None])
         self.assertEqual(column_names(None), [])
 

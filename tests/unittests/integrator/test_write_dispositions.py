@@ -304,7 +304,7 @@ class SqliteDispositionTest(unittest.TestCase):
                 self.assertIn(expected, result["items"].error)
 
     def test_merge_of_rows_without_their_key_fails_naming_the_integration(self):
-        self.sql(self.source, "CREATE TABLE other (label text)", "INSERT INTO other VALUES ('a')")
+        self.sql(self.source, "CREATE TABLE other (name text)", "INSERT INTO other VALUES ('a')")
         merge = self.integration(write="merge", source_table="other")
         result = self.integrate(merge)
         self.assertIn("integration 'items': write: merge: the rows read have no column id", result["items"].error)
