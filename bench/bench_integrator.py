@@ -296,6 +296,11 @@ DUCKDB_ROWS = (
 )
 
 
+# DuckDB's row group: a batch of whole row groups goes straight into the file at its commit,
+# rather than through the write-ahead log and again at the next checkpoint.
+DUCKDB_BATCH = 122_880
+
+
 def duckdb_pairs(count: int, folder: str) -> tuple[tuple[float, float], tuple[float, float]]:
     """(COPY TO, pdip) for DuckDB -> Parquet and (COPY FROM, pdip) for Parquet -> DuckDB."""
     import duckdb
@@ -314,7 +319,7 @@ def duckdb_pairs(count: int, folder: str) -> tuple[tuple[float, float], tuple[fl
                 "duckdb-parquet",
                 source=Connection("duckdb", {"database": source, "table": "items"}),
                 target=Connection("parquet", {"path": f"{folder}/pdip.parquet"}),
-                batch_size=100_000,
+                batch_size=DUCKDB_BATCH,
             ),
             folder,
         )
@@ -331,7 +336,7 @@ def duckdb_pairs(count: int, folder: str) -> tuple[tuple[float, float], tuple[fl
                 source=Connection("parquet", {"path": f"{folder}/native.parquet"}),
                 target=Connection("duckdb", {"database": f"{folder}/pdip.duckdb", "table": "items"}),
                 create_target=True,
-                batch_size=100_000,
+                batch_size=DUCKDB_BATCH,
             ),
             folder,
         )

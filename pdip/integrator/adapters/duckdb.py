@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,47 @@ def reason(error: Exception) -> str:
 # -- reading ------------------------------------------------------------------------------------
 
 
+class ReadAhead:
+    """The record batches of `reader`, read one ahead in a thread: DuckDB computes the next batch
+    while the target writes this one (both release the GIL), as a reader process would for a
+    store read in another process. An error is raised where its batch would have come; `close`
+    stops the thread and waits for it (before the connection it reads is closed)."""
+
+    def __init__(self, reader: Any):
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(reader,), name="pdip-duckdb-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fill(self, reader: Any) -> None:
+        try:
+            for record in reader:
+                if not self._put(record):
+                    return
+            self._put(None)
+        except Exception as error:  # noqa: BLE001 - handed to the reading thread, which raises it
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class DuckDbSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
@@ -184,13 +227,17 @@ class DuckDbSource(Source):
         names = reader.schema.names
         position = positions([names.index(name) for name in order] if order else None, rows_before)
         count = 0
-        records = iter(reader)
-        while (record := self._run(lambda: next(records, None))) is not None:  # a query may fail midway
-            count += record.num_rows
-            last = [record.column(index)[record.num_rows - 1].as_py() for index in range(len(names))] if order else ()
-            batch = Batch.from_arrow(record, position=position(count, last))
-            batch.partition, batch.types = request.partition, reader.schema
-            yield batch
+        ahead = ReadAhead(reader)
+        records = iter(ahead)
+        try:
+            while (record := self._run(lambda: next(records, None))) is not None:  # a query may fail midway
+                count += record.num_rows
+                last = [record.column(i)[record.num_rows - 1].as_py() for i in range(len(names))] if order else ()
+                batch = Batch.from_arrow(record, position=position(count, last))
+                batch.partition, batch.types = request.partition, reader.schema
+                yield batch
+        finally:
+            ahead.close()
 
     def schema(self, request: ReadRequest) -> Any:
         """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs)."""

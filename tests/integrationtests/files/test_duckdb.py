@@ -11,6 +11,8 @@ import io
 import sqlite3
 import sys
 import tempfile
+import threading
+import time
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -21,7 +23,8 @@ import pyarrow.parquet
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
-from pdip.integrator.adapters.base import Disposition
+from pdip.integrator.adapters.base import Disposition, ReadRequest
+from pdip.integrator.adapters.duckdb import DuckDbSource, ReadAhead
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
@@ -498,3 +501,40 @@ class EdgeTest(DuckDbCase):
             with self.assertRaises(OperationError) as raised:
                 self.target(table="t")
         self.assertIn("pip install 'pdip[duckdb]'", str(raised.exception))
+
+
+class ReadAheadTest(unittest.TestCase):
+    def test_batches_come_in_order_and_an_error_comes_where_its_batch_would_have(self):
+        def failing():
+            yield 1
+            yield 2
+            raise duckdb.ConversionException("bad value")
+
+        ahead = ReadAhead(failing())
+        found = []
+        with self.assertRaises(duckdb.ConversionException):
+            for item in ahead:
+                found.append(item)
+        ahead.close()
+        self.assertEqual(found, [1, 2])
+
+    def test_closing_before_the_end_stops_the_thread_waiting_to_hand_over_a_batch(self):
+        ahead = ReadAhead(iter(range(100)))
+        records = iter(ahead)
+        self.assertEqual(next(records), 0)
+        while not ahead._queue.full():  # the thread has the next one ready and waits with a third
+            time.sleep(0.01)
+        ahead.close()
+        self.assertFalse(ahead._thread.is_alive())
+
+    def test_a_read_stopped_early_closes_its_thread(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = str(Path(folder) / "a.duckdb")
+            with duckdb.connect(path) as database:
+                database.execute("CREATE TABLE t AS SELECT range AS id FROM range(100)")
+            source = DuckDbSource(Connection("duckdb", {"database": path, "table": "t"}), None)
+            batches = source.read(ReadRequest(batch_size=10))
+            self.assertEqual(len(next(batches)), 10)
+            batches.close()
+            source.close()
+            self.assertEqual([thread.name for thread in threading.enumerate() if "read-ahead" in thread.name], [])
