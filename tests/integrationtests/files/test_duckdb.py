@@ -538,3 +538,25 @@ class ReadAheadTest(unittest.TestCase):
             batches.close()
             source.close()
             self.assertEqual([thread.name for thread in threading.enumerate() if "read-ahead" in thread.name], [])
+
+
+class SchemaSettingTest(DuckDbCase):
+    def test_a_table_in_another_schema_is_created_merged_into_and_read(self):
+        self.sql("CREATE SCHEMA sales")
+        self.integrator.stores["orders"] = [{"id": 1, "total": 2.5}, {"id": 2, "total": 5.0}]
+        into = Integration(
+            "into",
+            source=Connection("memory", {"store": "orders"}),
+            target=self.duckdb(table="orders", schema="sales"),
+            create_target=True,
+            write="merge",
+            key=["id"],
+        )
+        self.ok(into)
+        self.ok(into)
+        self.assertEqual(self.sql("SELECT * FROM sales.orders ORDER BY id"), [(1, 2.5), (2, 5.0)])
+        back = Integration(
+            "back", source=self.duckdb(table="orders", schema="sales"), target=Connection("memory", {"store": "back"})
+        )
+        self.ok(back)
+        self.assertEqual(self.integrator.stores["back"], [{"id": 1, "total": 2.5}, {"id": 2, "total": 5.0}])
