@@ -28,6 +28,7 @@ EXTRAS = {
         "PyMySQL>=1.1",
         "rich>=13",
     ],
+    "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
     "kafka": ["confluent-kafka>=2.3"],
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],

@@ -10,6 +10,9 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   (target >= 60%).
 - `csv`: CSV -> PostgreSQL vs `COPY FROM` of the same file (target >= 50%).
 - `mariadb`, `parquet`: PostgreSQL -> MariaDB and PostgreSQL -> Parquet, reported.
+- `duckdb`: DuckDB -> Parquet vs DuckDB's own `COPY ... TO` a Parquet file, and Parquet -> DuckDB
+  vs its `COPY ... FROM` the same file into a new empty table (targets >= 80%), best of 3 runs
+  each; no server.
 - `dispositions`: PostgreSQL -> PostgreSQL into a table keyed on `id`, each `write` against
   `append` into the same empty table: `merge` into it empty (target >= 60%), `merge` into it
   holding every key, each row an update (target >= 40%), `replace` (target >= 90%).
@@ -45,7 +48,7 @@ COLUMNS = (
     "label text, note varchar(50)"
 )
 NAMES = ["id", "name", "price", "created", "active", "parent", "label", "note"]
-METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "overhead")
+METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "duckdb", "overhead")
 # The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
 SERIES = (
     "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
@@ -284,6 +287,79 @@ def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, f
     return append, merged_empty, write("merge"), replaced
 
 
+# -- DuckDB ---------------------------------------------------------------------------------------
+
+DUCKDB_ROWS = (
+    "SELECT range::INTEGER AS id, 'name ' || range AS name, (range * 0.5)::DOUBLE AS price, "
+    "TIMESTAMP '2026-01-01' + to_seconds(range) AS created, range % 2 = 0 AS active, "
+    "CASE WHEN range % 7 = 0 THEN NULL ELSE (range // 7)::INTEGER END AS parent, 'label ' || range % 100 AS label, "
+    "repeat('n', 50)::VARCHAR(50) AS note FROM range({count})"
+)
+
+
+# DuckDB's row group: a batch of whole row groups goes straight into the file at its commit,
+# rather than through the write-ahead log and again at the next checkpoint.
+DUCKDB_BATCH = 122_880
+
+
+def duckdb_pairs(count: int, folder: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(COPY TO, pdip) for DuckDB -> Parquet and (COPY FROM, pdip) for Parquet -> DuckDB."""
+    import duckdb
+
+    source = f"{folder}/source.duckdb"
+    with duckdb.connect(source) as database:
+        database.execute(f"CREATE TABLE items AS {DUCKDB_ROWS.format(count=count)}")
+
+    def copy_to():
+        with duckdb.connect(source, read_only=True) as database:
+            database.execute(f"COPY items TO '{folder}/native.parquet' (FORMAT parquet, COMPRESSION snappy)")
+
+    def to_parquet():
+        integrate(
+            Integration(
+                "duckdb-parquet",
+                source=Connection("duckdb", {"database": source, "table": "items"}),
+                target=Connection("parquet", {"path": f"{folder}/pdip.parquet"}),
+                batch_size=DUCKDB_BATCH,
+            ),
+            folder,
+        )
+
+    def copy_from():
+        with duckdb.connect(f"{folder}/native.duckdb") as database:
+            database.execute(f"CREATE TABLE items AS FROM read_parquet('{folder}/native.parquet') LIMIT 0")
+            database.execute(f"COPY items FROM '{folder}/native.parquet' (FORMAT parquet)")
+
+    def from_parquet():
+        integrate(
+            Integration(
+                "parquet-duckdb",
+                source=Connection("parquet", {"path": f"{folder}/native.parquet"}),
+                target=Connection("duckdb", {"database": f"{folder}/pdip.duckdb", "table": "items"}),
+                create_target=True,
+                batch_size=DUCKDB_BATCH,
+            ),
+            folder,
+        )
+
+    def fresh(name: str) -> None:
+        for path in (f"{folder}/{name}", f"{folder}/{name}.wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+    def best(function, database: str | None = None) -> float:
+        """The best of 3 runs, each into a new database (a shared machine makes single runs noisy)."""
+        times = []
+        for _ in range(3):
+            if database:
+                fresh(database)
+            times.append(timed(function))
+        return min(times)
+
+    exported = best(copy_to), best(to_parquet)
+    return exported, (best(copy_from, "native.duckdb"), best(from_parquet, "pdip.duckdb"))
+
+
 # -- fixed cost -----------------------------------------------------------------------------------
 
 
@@ -341,7 +417,7 @@ def main() -> None:
         return
     wanted = {name.strip() for name in arguments.only.split(",") if name.strip()}
     if arguments.skip_postgres:
-        wanted &= {"sqlite", "overhead"}
+        wanted &= {"sqlite", "duckdb", "overhead"}
     unknown = wanted - set(METHODS)
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))} (expected some of {', '.join(METHODS)})")
@@ -374,6 +450,10 @@ def main() -> None:
                 report("replace", count, append, swapped, "target >= 90% of append")
         finally:
             database.close()
+    if "duckdb" in wanted:
+        exported, imported = duckdb_pairs(count, folder)
+        report("DuckDB -> Parquet", count, *exported, "target >= 80% of COPY TO")
+        report("Parquet -> DuckDB", count, *imported, "target >= 80% of COPY FROM")
     if "overhead" in wanted:
         print(f"{'integrate() of 10 rows':<28} {fixed_overhead(folder):>10.3f} s        target <= 0.3 s")
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

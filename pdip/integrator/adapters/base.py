@@ -59,8 +59,9 @@ from pdip.integrator.integrations import Connection
 class Capabilities:
     """What a store's adapter can do, read by the integrator rather than guessed from its kind.
 
-    `in_process_only`: its data lives in the calling process (memory stores), so no reader
-    process, applier or Dask task can read or write it; executors read it where it lives.
+    `in_process_only`: its data lives in the calling process (memory stores; DuckDB, whose file
+    one process holds), so no reader process, applier or Dask task can read or write it;
+    executors read it where it lives.
     `upsert`: the target writes rows by key (`write: merge`, or change-log entries); `replace`:
     it makes its whole content what one run wrote, in one step at the end (`write: replace`)."""
 

@@ -24,6 +24,7 @@ BUILT_IN = {
     ),
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
     "kafka": "pdip.integrator.adapters.kafka.topics",
+    "duckdb": "pdip.integrator.adapters.duckdb",
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",

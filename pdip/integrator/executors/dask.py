@@ -295,7 +295,7 @@ def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -
     for role, endpoint in (("source", integration.source), ("target", integration.target)):
         if lives_here(registry, endpoint, integration.mode):
             return (
-                f"integration {integration.name!r}: a memory {role} lives in the calling process; "
+                f"integration {integration.name!r}: a {endpoint.kind} {role} lives in the calling process; "
                 "use executor: process or inline for it"
             )
     if not target.commits_per_batch or integration.write == "replace":

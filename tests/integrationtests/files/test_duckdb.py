@@ -1,0 +1,563 @@
+"""DuckDB as source and target (`kind: duckdb`): dispositions, schema changes, positions, bad input.
+
+The contract suite (tests/integrationtests/contract/test_duckdb_contract.py) checks what every store
+does; these check what DuckDB adds, on real DuckDB files in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+from unittest import mock
+
+import duckdb
+import pyarrow
+import pyarrow.parquet
+
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator.adapters.base import Disposition, ReadRequest
+from pdip.integrator.adapters.duckdb import DuckDbSource, ReadAhead
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.base import Integrator
+from pdip.integrator.batch import Batch
+from pdip.integrator.events import BatchWritten
+from pdip.integrator.results import RunContext
+
+
+class DuckDbCase(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory(prefix="pdip-duckdb-")
+        self.addCleanup(folder.cleanup)
+        self.root = Path(folder.name)
+        self.pdi = Pdi(root_directory=self.root)
+        self.addCleanup(self.pdi.cleanup)
+        self.integrator = self.pdi.get(Integrator)
+        self.file = self.root / "warehouse.duckdb"
+
+    def sql(self, *statements: str, path: Path | None = None) -> list[tuple]:
+        with duckdb.connect(str(path or self.file)) as database:
+            found: list[tuple] = []
+            for statement in statements:
+                found = database.execute(statement).fetchall()
+            return found
+
+    def duckdb(self, **settings) -> Connection:
+        return Connection("duckdb", {"database": "warehouse.duckdb", **settings})
+
+    def integrate(self, *integrations: Integration, executor: str = "process", resume: bool = False):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return self.integrator.integrate(Operation("duck", list(integrations), executor=executor), resume=resume)
+
+    def ok(self, *integrations: Integration, **options):
+        result = self.integrate(*integrations, **options)
+        self.assertTrue(result.ok, [item.error for item in result.integrations])
+        return result
+
+    def error(self, *integrations: Integration) -> str:
+        result = self.integrate(*integrations)
+        self.assertFalse(result.ok)
+        return result.integrations[0].error
+
+
+class DispositionTest(DuckDbCase):
+    def test_merge_upserts_by_key_folds_a_batch_and_deletes_flagged_keys(self):
+        self.sql("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR, gone BOOLEAN)")
+        self.sql("INSERT INTO people VALUES (1, 'Ada', false), (2, 'Bob', false), (3, 'Cy', false)")
+        self.integrator.stores["changes"] = [
+            {"id": 1, "name": "Ada L.", "gone": False},
+            {"id": 4, "name": "Dee", "gone": False},
+            {"id": 4, "name": "Dee 2", "gone": False},  # the last row of a key wins
+            {"id": 2, "name": "Bob", "gone": True},
+        ]
+        merge = Integration(
+            "merge",
+            source=Connection("memory", {"store": "changes"}),
+            target=self.duckdb(table="people"),
+            write="merge",
+            delete_column="gone",
+        )
+        self.ok(merge)
+        self.assertEqual(self.sql("SELECT id, name FROM people ORDER BY id"), [(1, "Ada L."), (3, "Cy"), (4, "Dee 2")])
+
+    def test_a_table_created_for_a_merge_is_keyed_on_the_key_and_a_second_run_updates(self):
+        self.integrator.stores["rows"] = pyarrow.table({"id": [1, 2], "value": ["a", "b"]})
+        merge = Integration(
+            "merge",
+            source=Connection("memory", {"store": "rows"}),
+            target=self.duckdb(table="keyed"),
+            write="merge",
+            key=["id"],
+            create_target=True,
+        )
+        self.ok(merge)
+        self.integrator.stores["rows"] = pyarrow.table({"id": [2, 3], "value": ["B", "c"]})
+        self.ok(merge)
+        self.assertEqual(self.sql("SELECT * FROM keyed ORDER BY id"), [(1, "a"), (2, "B"), (3, "c")])
+        keys = self.sql(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name = 'keyed'"
+        )
+        self.assertEqual(keys, [(["id"],)])
+
+    def test_merge_refuses_a_key_that_is_neither_primary_nor_unique(self):
+        self.sql("CREATE TABLE loose (id INTEGER, name VARCHAR)")
+        self.integrator.stores["rows"] = [{"id": 1, "name": "a"}]
+        for key, expected in ((["id"], "is neither the primary key nor a unique constraint"), (None, "needs a key")):
+            with self.subTest(key=key):
+                merge = Integration(
+                    "merge",
+                    source=Connection("memory", {"store": "rows"}),
+                    target=self.duckdb(table="loose"),
+                    write="merge",
+                    key=key,
+                )
+                self.assertIn(expected, self.error(merge))
+        self.sql("CREATE TABLE keyed (id INTEGER PRIMARY KEY, name VARCHAR)")
+        for key, delete, expected in ((["nope"], None, "has no column nope"), (None, "gone", "no column 'gone'")):
+            with self.subTest(key=key, delete=delete):
+                merge = Integration(
+                    "merge",
+                    source=Connection("memory", {"store": "rows"}),
+                    target=self.duckdb(table="keyed"),
+                    write="merge",
+                    key=key,
+                    delete_column=delete,
+                )
+                self.assertIn(expected, self.error(merge))
+
+    def test_replace_swaps_the_loaded_table_in_with_its_key_and_a_failed_run_leaves_it(self):
+        self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
+        self.sql("INSERT INTO items VALUES (1, 'old')")
+        self.integrator.stores["new"] = [{"id": 7, "name": "new"}, {"id": 8, "name": "newer"}]
+        replace = Integration(
+            "replace", source=Connection("memory", {"store": "new"}), target=self.duckdb(table="items"), write="replace"
+        )
+        self.ok(replace, executor="inline")
+        self.assertEqual(self.sql("SELECT * FROM items ORDER BY id"), [(7, "new"), (8, "newer")])
+        self.assertEqual(self.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%pdip_replace'"), [(0,)])
+        self.sql("INSERT INTO items VALUES (9, 'kept')")  # the key came along with the swap
+        with self.assertRaises(duckdb.ConstraintException):
+            self.sql("INSERT INTO items VALUES (9, 'twice')")
+        self.integrator.stores["bad"] = [{"id": 1, "name": None}]
+        failing = Integration(
+            "replace", source=Connection("memory", {"store": "bad"}), target=self.duckdb(table="items"), write="replace"
+        )
+        self.assertIn("1 rows were refused", self.error(failing))
+        self.assertEqual(self.sql("SELECT id FROM items ORDER BY id"), [(7,), (8,), (9,)])
+
+    def test_replace_of_an_empty_source_empties_the_table(self):
+        self.sql("CREATE TABLE items (id INTEGER, name VARCHAR)", "INSERT INTO items VALUES (1, 'old')")
+        self.integrator.stores["none"] = pyarrow.table({"id": pyarrow.array([], pyarrow.int32())})
+        replace = Integration(
+            "replace",
+            source=Connection("memory", {"store": "none"}),
+            target=self.duckdb(table="items"),
+            write="replace",
+        )
+        self.ok(replace)
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(0,)])
+
+    def test_truncate_target_empties_the_table_first(self):
+        self.sql("CREATE TABLE items (id BIGINT)", "INSERT INTO items VALUES (1), (2)")
+        self.integrator.stores["new"] = [{"id": 3}]
+        copy = Integration(
+            "copy",
+            source=Connection("memory", {"store": "new"}),
+            target=self.duckdb(table="items"),
+            truncate_target=True,
+        )
+        self.ok(copy)
+        self.assertEqual(self.sql("SELECT id FROM items"), [(3,)])
+
+
+class SchemaTest(DuckDbCase):
+    def copy(self, schema: str | None = None):
+        people = Integration(
+            "people",
+            source=Connection("memory", {"store": "people"}),
+            target=self.duckdb(table="people"),
+            create_target=True,
+            schema=schema,
+        )
+        return self.integrate(people, executor="inline")
+
+    def test_a_new_source_column_is_added_refused_or_dropped_as_schema_says(self):
+        self.integrator.stores["people"] = pyarrow.table({"id": pyarrow.array([1], pyarrow.int32())})
+        self.assertTrue(self.copy().ok)
+        self.integrator.stores["people"] = pyarrow.table({"id": [2, 3], "email": ["b@x", None]})
+        refused = self.copy("freeze")
+        self.assertIn("'email'", refused["people"].error)
+        dropped = self.copy("discard_value")
+        self.assertEqual(dropped["people"].values_discarded, {"email": 1})
+        by_row = self.copy("discard_row")
+        self.assertEqual(by_row["people"].rows_dead_lettered, 1)
+        evolved = self.copy()  # pdip created the table: it evolves by default
+        self.assertEqual(evolved["people"].schema_changes, ["added column 'email' VARCHAR"])
+        self.assertEqual(
+            self.sql("SELECT id, email FROM people ORDER BY id, email NULLS FIRST"),
+            [(1, None), (2, None), (2, "b@x"), (3, None), (3, None), (3, None)],
+        )
+
+    def test_a_table_pdip_did_not_create_is_frozen_by_default(self):
+        self.sql("CREATE TABLE people (id BIGINT)")
+        self.integrator.stores["people"] = [{"id": 1, "email": "a@x"}]
+        result = self.copy()
+        self.assertIn("the default for a table pdip did not create", result["people"].error)
+
+
+class ReadTest(DuckDbCase):
+    def fill(self, count: int = 10) -> None:
+        self.sql(
+            f"CREATE TABLE source AS SELECT range::INTEGER AS id, 'row ' || range AS label FROM range(1, {count + 1})"
+        )
+
+    def test_a_query_over_parquet_files_in_memory_lands_in_sqlite_with_its_types(self):
+        pyarrow.parquet.write_table(
+            pyarrow.table({"id": pyarrow.array([1, 2], pyarrow.int16()), "x": [0.5, 1.5]}), self.root / "a.parquet"
+        )
+        query = Connection(
+            "duckdb", {"database": ":memory:", "query": f"SELECT * FROM '{self.root / 'a.parquet'}' WHERE id > 1"}
+        )
+        target = Connection("sqlite", {"database": "out.db", "table": "out"})
+        self.ok(Integration("q", source=query, target=target, create_target=True))
+        with sqlite3.connect(self.root / "out.db") as database:
+            self.assertEqual(database.execute("SELECT * FROM out").fetchall(), [(2, 1.5)])
+            declared = [row[2] for row in database.execute("PRAGMA table_info(out)")]
+        self.assertEqual(declared, ["SMALLINT", "DOUBLE"])
+
+    def test_duckdb_to_the_same_file_on_each_executor(self):
+        self.fill()
+        for executor in ("inline", "process"):
+            with self.subTest(executor=executor):
+                copy = Integration(
+                    "copy",
+                    source=self.duckdb(table="source"),
+                    target=self.duckdb(table=f"copy_{executor}"),
+                    create_target=True,
+                    batch_size=3,
+                )
+                self.assertEqual(self.ok(copy, executor=executor)["copy"].rows_written, 10)
+                self.assertEqual(self.sql(f"SELECT sum(id), count(*) FROM copy_{executor}"), [(55, 10)])
+                kinds = self.sql(f"SELECT column_type FROM (DESCRIBE copy_{executor})")
+                self.assertEqual(kinds, [("INTEGER",), ("VARCHAR",)])
+
+    def test_an_incremental_read_takes_rows_above_the_watermark_and_resumes_after_the_last_key(self):
+        self.fill()
+        self.sql("CREATE TABLE copy (id INTEGER, label VARCHAR)")
+        read = Integration(
+            "inc",
+            source=self.duckdb(table="source"),
+            target=self.duckdb(table="copy"),
+            mode="incremental",
+            cursor="id",
+            batch_size=4,
+        )
+        self.ok(read)
+        self.sql("INSERT INTO source VALUES (11, 'row 11')")
+        self.assertEqual(self.ok(read)["inc"].rows_read, 1)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM copy"), [(11, 11)])
+        (stored,) = self.sql("SELECT position FROM pdip_target_position")
+        self.assertIn('"key"', stored[0])
+
+    def test_an_interrupted_keyed_copy_resumes_after_its_last_key(self):
+        self.fill()
+        batches = []
+
+        def interrupt(event: BatchWritten) -> None:
+            batches.append(event)
+            if len(batches) == 1:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        copy = Integration(
+            "copy",
+            source=self.duckdb(table="source"),
+            target=self.duckdb(table="copy"),
+            key=["id"],
+            create_target=True,
+            batch_size=4,
+        )
+        self.assertEqual(self.integrate(copy).status, "interrupted")
+        resumed = self.integrate(copy, resume=True)
+        self.assertEqual(resumed["copy"].rows_written, 6)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM copy"), [(10, 10)])
+
+
+class BadInputTest(DuckDbCase):
+    def test_a_missing_file_table_column_or_failing_query_names_the_connection_and_setting(self):
+        self.sql("CREATE TABLE there (id INTEGER)")
+        target = Connection("memory", {"store": "out"})
+        cases = (
+            (Connection("duckdb", {"database": "nope.duckdb", "table": "t"}), "database: file"),
+            (self.duckdb(table="missing"), "table: CatalogException: Catalog Error: Table with name missing"),
+            (self.duckdb(query="SELECT * FROM there WHERE nope > 1"), "query: BinderException"),
+            (self.duckdb(query="SELEC 1"), "query: ParserException"),
+            (self.duckdb(), "needs table (or query)"),
+        )
+        for source, expected in cases:
+            with self.subTest(expected=expected):
+                self.assertIn(
+                    f"duckdb connection: {expected}", self.error(Integration("read", source=source, target=target))
+                )
+        self.assertFalse((self.root / "nope.duckdb").exists())  # a source is never created
+        chosen = Integration("read", source=self.duckdb(table="there"), target=target, columns=["id", "ghost"])
+        self.assertIn("table has no column 'ghost' (its columns: id)", self.error(chosen))
+
+    def test_a_named_connection_is_named_in_the_error(self):
+        source = Connection("duckdb", {"database": "gone.duckdb", "table": "t"}, name="warehouse")
+        error = self.error(Integration("read", source=source, target=Connection("memory", {"store": "x"})))
+        self.assertIn("duckdb connection 'warehouse': database: file", error)
+
+    def test_a_target_table_that_does_not_exist_or_a_memory_target_is_refused(self):
+        self.integrator.stores["rows"] = [{"id": 1}]
+        source = Connection("memory", {"store": "rows"})
+        cases = (
+            (self.duckdb(table="absent"), "table: 'absent' does not exist"),
+            (Connection("duckdb", {"database": ":memory:", "table": "t"}), "would lose its rows"),
+            (self.duckdb(), "a target needs table"),
+        )
+        for target, expected in cases:
+            with self.subTest(expected=expected):
+                self.assertIn(expected, self.error(Integration("write", source=source, target=target)))
+
+    def test_rows_duckdb_refuses_are_dead_lettered_and_the_others_land_with_the_position(self):
+        self.sql("CREATE TABLE strict (id INTEGER PRIMARY KEY, label VARCHAR NOT NULL, small TINYINT)")
+        self.sql("INSERT INTO strict VALUES (1, 'there', 0)")
+        rows = [{"id": i, "label": f"r{i}", "small": i} for i in range(2, 40)]
+        rows[5]["label"] = None
+        rows[20]["small"] = 300  # beyond a TINYINT
+        rows.append({"id": 1, "label": "twice", "small": 1})  # the key is already there
+        self.integrator.stores["rows"] = rows
+        copy = Integration(
+            "copy", source=Connection("memory", {"store": "rows"}), target=self.duckdb(table="strict"), max_errors=5
+        )
+        result = self.ok(copy)
+        self.assertEqual(result["copy"].rows_dead_lettered, 3)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(sorted(letter["row"]["id"] for letter in letters), [1, 7, 22])
+        self.assertTrue(all("Exception" in letter["reason"] for letter in letters), letters)
+        self.assertEqual(self.sql("SELECT count(*) FROM strict"), [(37,)])  # 36 and the one there
+
+    def test_parallelism_and_dask_are_refused_before_any_data_moves(self):
+        self.sql("CREATE TABLE there (id INTEGER)")
+        split = Integration(
+            "split", source=self.duckdb(table="there"), target=Connection("memory", {"store": "o"}), parallelism=2
+        )
+        with self.assertRaises(OperationError) as raised:
+            self.integrate(split)
+        self.assertIn("a duckdb source is read whole", str(raised.exception))
+        elsewhere = Integration("dask", source=self.duckdb(table="there"), target=self.duckdb(table="copy"))
+        with self.assertRaises(OperationError) as raised:
+            self.integrate(elsewhere, executor="dask")
+        self.assertIn("a duckdb source lives in the calling process", str(raised.exception))
+
+    def test_statements_run_at_a_target_and_closing_an_unused_target_is_quiet(self):
+        ddl = Integration(
+            "ddl", target=self.duckdb(), sql="CREATE TABLE made (id INTEGER); INSERT INTO made VALUES (1)"
+        )
+        self.ok(ddl)
+        self.assertEqual(self.sql("SELECT * FROM made"), [(1,)])
+        registry = self.pdi.get(AdapterRegistry)
+        target = registry.target(Connection("duckdb", {"database": ":memory:"}), RunContext({}, "x", self.root))
+        self.assertEqual(target.describe(), "duckdb:statements")
+        target.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class EdgeTest(DuckDbCase):
+    def test_merge_deletes_by_a_number_or_a_time_flag(self):
+        for kind, deleting, keeping in (("INTEGER", 2, 0), ("TIMESTAMP", "2026-01-01 00:00:00", None)):
+            with self.subTest(kind=kind):
+                self.sql("DROP TABLE IF EXISTS flagged", f"CREATE TABLE flagged (id INTEGER PRIMARY KEY, gone {kind})")
+                self.sql("INSERT INTO flagged VALUES (1, NULL), (2, NULL)")
+                self.integrator.stores["flags"] = [{"id": 1, "gone": deleting}, {"id": 2, "gone": keeping}]
+                merge = Integration(
+                    "merge",
+                    source=Connection("memory", {"store": "flags"}),
+                    target=self.duckdb(table="flagged"),
+                    write="merge",
+                    delete_column="gone",
+                )
+                self.ok(merge)
+                self.assertEqual(self.sql("SELECT id FROM flagged"), [(2,)])
+
+    def test_an_interrupted_replace_resumes_into_its_twin_and_keeps_the_indexes(self):
+        self.sql("CREATE TABLE items (id INTEGER, name VARCHAR)", "CREATE INDEX items_name ON items (name)")
+        self.integrator.stores["new"] = [{"id": i, "name": f"n{i}"} for i in range(10)]
+        batches = []
+
+        def interrupt(event: BatchWritten) -> None:
+            batches.append(event)
+            if len(batches) == 1:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        replace = Integration(
+            "replace",
+            source=Connection("memory", {"store": "new"}),
+            target=self.duckdb(table="items"),
+            write="replace",
+            batch_size=4,
+        )
+        self.assertEqual(self.integrate(replace).status, "interrupted")
+        self.assertEqual(self.sql("SELECT count(*) FROM items_pdip_replace"), [(4,)])
+        self.assertEqual(self.integrate(replace, resume=True)["replace"].rows_written, 6)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM items"), [(10, 10)])
+        self.assertEqual(self.sql("SELECT index_name FROM duckdb_indexes()"), [("items_name",)])
+        self.assertEqual(self.sql("SELECT count(*) FROM pdip_target_position"), [(0,)])
+
+    def test_a_swap_the_database_refuses_leaves_the_table_as_it_was(self):
+        self.sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)", "INSERT INTO parent VALUES (1)")
+        self.sql("CREATE TABLE child (parent_id INTEGER REFERENCES parent (id))")
+        self.integrator.stores["new"] = [{"id": 2}]
+        replace = Integration(
+            "replace",
+            source=Connection("memory", {"store": "new"}),
+            target=self.duckdb(table="parent"),
+            write="replace",
+        )
+        self.assertIn("main key table", self.error(replace))
+        self.assertEqual(self.sql("SELECT id FROM parent"), [(1,)])
+
+    def target(self, **settings):
+        registry = self.pdi.get(AdapterRegistry)
+        return registry.target(self.duckdb(**settings), RunContext({}, "x", self.root))
+
+    def test_a_position_replace_cannot_resume_into_is_no_position(self):
+        target = self.target(table="items")
+        self.addCleanup(target.close)
+        target.position_slot = "op/items"
+        target.prepare(["id"], create=True, truncate=False)
+        target.write(Batch.from_dicts([{"id": 1}], position=1))
+        self.assertEqual(target.durable_position("op/items"), 1)
+        self.assertIsNone(target.durable_position("op/other"))
+        target.disposition = Disposition("replace")
+        self.assertIsNone(target.durable_position("op/items"))  # its twin is gone: it loads everything again
+
+    def test_a_batch_whose_position_cannot_be_stored_leaves_nothing_and_a_swap_needs_no_slot(self):
+        target = self.target(table="items")
+        self.addCleanup(target.close)
+        target.position_slot = "op/items"
+        target.prepare(["id"], create=True, truncate=False)
+        with self.assertRaises(TypeError):
+            target.write(Batch.from_dicts([{"id": 1}], position=object()))
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(0,)])  # the batch was undone
+        target.close()
+        swapping = self.target(table="items")
+        self.addCleanup(swapping.close)
+        swapping.disposition = Disposition("replace")
+        swapping.prepare(["id"], create=False, truncate=False)
+        swapping.finish()  # nothing came: the empty twin is swapped in, no positions to forget
+        self.assertEqual(self.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'items%'"), [(1,)])
+
+    def test_a_value_that_does_not_fit_its_declared_type_is_refused_by_duckdb(self):
+        with sqlite3.connect(self.root / "loose.db") as database:
+            database.execute("CREATE TABLE t (id INTEGER, n INTEGER)")
+            database.execute("INSERT INTO t VALUES (1, 5), (2, 'five')")  # SQLite keeps text in an INTEGER
+        copy = Integration(
+            "copy",
+            source=Connection("sqlite", {"database": "loose.db", "table": "t"}),
+            target=self.duckdb(table="t"),
+            create_target=True,
+            max_errors=1,
+        )
+        result = self.ok(copy)
+        self.assertEqual(result["copy"].rows_dead_lettered, 1)
+        self.assertEqual(self.sql("SELECT * FROM t"), [(1, 5)])
+
+    def test_a_query_failing_while_it_runs_names_the_setting(self):
+        self.sql("CREATE TABLE words AS SELECT '1' AS n UNION ALL SELECT 'x'")
+        source = self.duckdb(query="SELECT CAST(n AS INTEGER) AS n FROM words")
+        error = self.error(Integration("read", source=source, target=Connection("memory", {"store": "o"})))
+        self.assertIn("duckdb connection: query: ConversionException", error)
+
+    def test_a_new_column_under_truncate_of_a_frozen_table_is_refused_before_it_is_emptied(self):
+        self.sql("CREATE TABLE people (id BIGINT)", "INSERT INTO people VALUES (1)")
+        self.integrator.stores["people"] = [{"id": 2, "email": "a@x"}]
+        copy = Integration(
+            "copy",
+            source=Connection("memory", {"store": "people"}),
+            target=self.duckdb(table="people"),
+            truncate_target=True,
+        )
+        self.assertIn("schema: freeze", self.error(copy))
+        self.assertEqual(self.sql("SELECT id FROM people"), [(1,)])
+
+    def test_without_the_package_or_a_database_the_error_says_what_to_do(self):
+        with self.assertRaises(OperationError) as raised:
+            self.target(database="")
+        self.assertIn("database: expected a file or :memory:", str(raised.exception))
+        with mock.patch.dict(sys.modules, {"duckdb": None}):
+            with self.assertRaises(OperationError) as raised:
+                self.target(table="t")
+        self.assertIn("pip install 'pdip[duckdb]'", str(raised.exception))
+
+
+class ReadAheadTest(unittest.TestCase):
+    def test_batches_come_in_order_and_an_error_comes_where_its_batch_would_have(self):
+        def failing():
+            yield 1
+            yield 2
+            raise duckdb.ConversionException("bad value")
+
+        ahead = ReadAhead(failing())
+        found = []
+        with self.assertRaises(duckdb.ConversionException):
+            for item in ahead:
+                found.append(item)
+        ahead.close()
+        self.assertEqual(found, [1, 2])
+
+    def test_closing_before_the_end_stops_the_thread_waiting_to_hand_over_a_batch(self):
+        ahead = ReadAhead(iter(range(100)))
+        records = iter(ahead)
+        self.assertEqual(next(records), 0)
+        while not ahead._queue.full():  # the thread has the next one ready and waits with a third
+            time.sleep(0.01)
+        ahead.close()
+        self.assertFalse(ahead._thread.is_alive())
+
+    def test_a_read_stopped_early_closes_its_thread(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = str(Path(folder) / "a.duckdb")
+            with duckdb.connect(path) as database:
+                database.execute("CREATE TABLE t AS SELECT range AS id FROM range(100)")
+            source = DuckDbSource(Connection("duckdb", {"database": path, "table": "t"}), None)
+            batches = source.read(ReadRequest(batch_size=10))
+            self.assertEqual(len(next(batches)), 10)
+            batches.close()
+            source.close()
+            self.assertEqual([thread.name for thread in threading.enumerate() if "read-ahead" in thread.name], [])
+
+
+class SchemaSettingTest(DuckDbCase):
+    def test_a_table_in_another_schema_is_created_merged_into_and_read(self):
+        self.sql("CREATE SCHEMA sales")
+        self.integrator.stores["orders"] = [{"id": 1, "total": 2.5}, {"id": 2, "total": 5.0}]
+        into = Integration(
+            "into",
+            source=Connection("memory", {"store": "orders"}),
+            target=self.duckdb(table="orders", schema="sales"),
+            create_target=True,
+            write="merge",
+            key=["id"],
+        )
+        self.ok(into)
+        self.ok(into)
+        self.assertEqual(self.sql("SELECT * FROM sales.orders ORDER BY id"), [(1, 2.5), (2, 5.0)])
+        back = Integration(
+            "back", source=self.duckdb(table="orders", schema="sales"), target=Connection("memory", {"store": "back"})
+        )
+        self.ok(back)
+        back = sorted(self.integrator.stores["back"], key=lambda row: row["id"])  # a merge keeps no order
+        self.assertEqual(back, [{"id": 1, "total": 2.5}, {"id": 2, "total": 5.0}])
