@@ -13,6 +13,8 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
 - `dispositions`: PostgreSQL -> PostgreSQL into a table keyed on `id`, each `write` against
   `append` into the same empty table: `merge` into it empty (target >= 60%), `merge` into it
   holding every key, each row an update (target >= 40%), `replace` (target >= 90%).
+- `parallel`: `parallelism: 2` and `4` against one reader, PostgreSQL -> PostgreSQL and SQLite ->
+  SQLite, the source keyed on `id` (target >= 100%: never slower than one reader).
 - `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
 Each line prints rows/s and the ratio to its baseline; peak RSS of the writer (this process) and
 of the reader processes is printed last. For the memory figure run one method alone at two
@@ -27,6 +29,7 @@ import argparse
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import os
 import resource
@@ -45,7 +48,7 @@ COLUMNS = (
     "label text, note varchar(50)"
 )
 NAMES = ["id", "name", "price", "created", "active", "parent", "label", "note"]
-METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "overhead")
+METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "parallel", "overhead")
 # The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
 SERIES = (
     "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
@@ -284,6 +287,48 @@ def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, f
     return append, merged_empty, write("merge"), replaced
 
 
+# -- parallel readers -----------------------------------------------------------------------------
+
+
+def parallel_readers(database: Postgres | None, count: int, folder: str) -> list[tuple[str, float, float]]:
+    """(label, seconds with one reader, seconds with N) for N in 2 and 4, a source keyed on `id`;
+    each the best of three runs taken in turn (1, 2, 4, 1, 2, 4, ...), so that a busy moment of the
+    machine does not fall on one of them only."""
+    pairs = []
+    if database is not None:
+        source = database.table("pdip_bench_keyed_source", filled=True)
+        database.connection.execute(f"ALTER TABLE {source} ADD PRIMARY KEY (id)")
+        target = Connection("sql", {"url": POSTGRES, "table": "pdip_bench_parallel"})
+        clean = functools.partial(database.drop, "pdip_bench_parallel")
+        pairs.append(("PostgreSQL -> PostgreSQL", Connection("sql", {"url": POSTGRES, "table": source}), target, clean))
+    keyed, copy = f"{folder}/keyed.db", f"{folder}/parallel.db"
+    with contextlib.closing(sqlite3.connect(keyed)) as connection, connection:
+        connection.execute(f"CREATE TABLE items ({COLUMNS.replace('id integer', 'id integer primary key')})")
+        connection.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows(count))
+    source = Connection("sqlite", {"database": keyed, "table": "items"})
+    target = Connection("sqlite", {"database": copy, "table": "items"})
+    pairs.append(("SQLite -> SQLite", source, target, functools.partial(_remove, copy)))
+    measured = []
+    for label, source, target, clean in pairs:
+        seconds: dict[int, list[float]] = {1: [], 2: [], 4: []}
+        for _ in range(3):
+            for readers in seconds:
+                clean()
+                integration = Integration(
+                    "parallel", source=source, target=target, create_target=True, batch_size=10_000, parallelism=readers
+                )
+                seconds[readers].append(timed(functools.partial(integrate, integration, folder)))
+        clean()
+        measured.extend((f"{label}, {readers} readers", min(seconds[1]), min(seconds[readers])) for readers in (2, 4))
+    return measured
+
+
+def _remove(path: str) -> None:
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(name):
+            os.remove(name)
+
+
 # -- fixed cost -----------------------------------------------------------------------------------
 
 
@@ -351,7 +396,7 @@ def main() -> None:
 
     if "sqlite" in wanted:
         report("SQLite -> SQLite", count, *sqlite_pair(count, folder), "target >= 200%")
-    if wanted & {"postgres", "csv", "mariadb", "parquet", "dispositions"}:
+    if wanted & {"postgres", "csv", "mariadb", "parquet", "dispositions", "parallel"}:
         database = Postgres(count)
         try:
             source = (
@@ -372,6 +417,9 @@ def main() -> None:
                 report("merge into an empty table", count, append, empty, "target >= 60% of append")
                 report("merge, every row an update", count, append, full, "target >= 40% of append")
                 report("replace", count, append, swapped, "target >= 90% of append")
+            if "parallel" in wanted:
+                for label, one, several in parallel_readers(database, count, folder):
+                    report(label, count, one, several, "target >= 100% of one reader")
         finally:
             database.close()
     if "overhead" in wanted:

@@ -271,10 +271,11 @@ class SqlSource(Source):
     def _plan(self, request: ReadRequest) -> _Read:
         select, column, types = self._source(request)
         conditions = self._conditions(request, column)
+        nulls = bool(request.bounds and request.bounds.get("nulls"))  # NULL keys have no order to resume in
         order = ([request.cursor] if request.cursor else []) + [
-            name for name in (request.key or []) if name != request.cursor
+            name for name in (request.key or []) if name != request.cursor and not nulls
         ]
-        if not order and request.bounds:
+        if not order and request.bounds and not nulls:
             order = [request.bounds["column"]]
         key_values, rows_before = partitions.resume_point(request.resume)
         if key_values is not None and order:
@@ -320,29 +321,32 @@ class SqlSource(Source):
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
         """Up to `count` key ranges of an integer key (the integration's first `key` column, or
-        a table's one-column primary key); the whole read when there is no such key."""
+        a table's one-column primary key), and one more for its NULLs if it has any; the whole
+        read when there is no such key."""
         name = self._partition_key(request)
         if count <= 1 or name is None:
             return [request]
         select, column, _ = self._source(dataclasses.replace(request, columns=None))
-        low_high = sa.select(sa.func.min(column(name)), sa.func.max(column(name)))
+        key = column(name)
+        low_high = sa.select(sa.func.min(key), sa.func.max(key))
+        has_null = sa.select(sa.literal(1)).where(key.is_(None)).limit(1)
         if self.connection.get("query"):
             low_high = low_high.select_from(select.get_final_froms()[0])
+            has_null = has_null.select_from(select.get_final_froms()[0])
         conditions = self._conditions(request, column)
         if conditions:
-            low_high = low_high.where(*conditions)
+            low_high, has_null = low_high.where(*conditions), has_null.where(*conditions)
         with self.engine.connect() as connection:
             low, high = connection.execute(low_high).one()
-        if not (partitions.is_integer(low) and partitions.is_integer(high)):
-            return [request]
-        ranges = partitions.split(low, high, count)
+            if not (partitions.is_integer(low) and partitions.is_integer(high)):
+                return [request]
+            nulls = getattr(key, "nullable", True) and connection.execute(has_null).first() is not None
+        bounds = [{"column": name, "low": start, "high": stop} for start, stop in partitions.split(low, high, count)]
+        if nulls:
+            bounds.append({"column": name, "nulls": True})
         return [
-            dataclasses.replace(
-                request,
-                partition=f"{index}/{len(ranges)}",
-                bounds={"column": name, "low": start, "high": stop},
-            )
-            for index, (start, stop) in enumerate(ranges, start=1)
+            dataclasses.replace(request, partition=f"{index}/{len(bounds)}", bounds=part)
+            for index, part in enumerate(bounds, start=1)
         ]
 
     def _partition_key(self, request: ReadRequest) -> str | None:
