@@ -16,6 +16,9 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
 - `parallel`: `parallelism: 2` and `4` against one reader, PostgreSQL -> PostgreSQL and SQLite ->
   SQLite, the source keyed on `id` (target >= 100%: never slower than one reader).
 - `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
+- `startup`: wall time of `pdip run` of a 1-row SQLite -> SQLite operation, a new process each
+  time, against `python -c "import sqlalchemy"` (what any process that touches SQL pays), and
+  `integrate()` of a 1-row memory operation in a warm process (target <= 20 ms); best of five.
 Each line prints rows/s and the ratio to its baseline; peak RSS of the writer (this process) and
 of the reader processes is printed last. For the memory figure run one method alone at two
 sizes (`--only postgres --rows 10000000`): it should stay flat (target < 250 MiB).
@@ -48,7 +51,7 @@ COLUMNS = (
     "label text, note varchar(50)"
 )
 NAMES = ["id", "name", "price", "created", "active", "parent", "label", "note"]
-METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "parallel", "overhead")
+METHODS = ("sqlite", "postgres", "csv", "mariadb", "parquet", "dispositions", "parallel", "overhead", "startup")
 # The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
 SERIES = (
     "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
@@ -354,6 +357,48 @@ def fixed_overhead(folder: str) -> float:
     return min(timed(ten_rows) for _ in range(5))
 
 
+def startup(folder: str) -> tuple[float, float, float]:
+    """Seconds of a `pdip run` process for one row, of a process importing SQLAlchemy, and of a
+    warm `integrate()` of one row."""
+    import subprocess
+    import sys
+
+    home = f"{folder}/startup"
+    os.makedirs(home, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(f"{home}/source.db")) as connection, connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS t (id integer primary key, name text)")
+        connection.execute("INSERT OR REPLACE INTO t VALUES (1, 'one')")
+    with open(f"{home}/one.yml", "w") as stream:
+        stream.write(
+            "name: one\nintegrations:\n  - name: one\n"
+            "    source: {kind: sqlite, database: source.db, table: t}\n"
+            "    target: {kind: sqlite, database: target.db, table: t}\n"
+            "    write: replace\n    create_target: true\n"
+        )
+    environment = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+
+    def process(*arguments: str) -> float:
+        return timed(
+            lambda: subprocess.run([sys.executable, *arguments], check=True, capture_output=True, env=environment)
+        )
+
+    runs = [(process("-m", "pdip", "run", f"{home}/one.yml"), process("-c", "import sqlalchemy")) for _ in range(5)]
+    with Pdi(root_directory=home) as pdi:
+        integrator = pdi.get(Integrator)
+        integrator.stores["one"] = [{"id": 1}]
+        operation = Operation(
+            "one",
+            [
+                Integration(
+                    "one", source=Connection("memory", {"store": "one"}), target=Connection("memory", {"store": "out"})
+                )
+            ],
+        )
+        integrator.integrate(operation)
+        warm = min(timed(lambda: integrator.integrate(operation)) for _ in range(5))
+    return min(run for run, _ in runs), min(baseline for _, baseline in runs), warm
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -386,7 +431,7 @@ def main() -> None:
         return
     wanted = {name.strip() for name in arguments.only.split(",") if name.strip()}
     if arguments.skip_postgres:
-        wanted &= {"sqlite", "overhead"}
+        wanted &= {"sqlite", "overhead", "startup"}
     unknown = wanted - set(METHODS)
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))} (expected some of {', '.join(METHODS)})")
@@ -424,6 +469,11 @@ def main() -> None:
             database.close()
     if "overhead" in wanted:
         print(f"{'integrate() of 10 rows':<28} {fixed_overhead(folder):>10.3f} s        target <= 0.3 s")
+    if "startup" in wanted:
+        run, baseline, warm = startup(folder)
+        ratio = f"{baseline / run:6.0%} of `import sqlalchemy` ({baseline:.3f} s)"
+        print(f"{'pdip run of 1 row':<28} {run:>10.3f} s        {ratio}   target <= 0.3 s")
+        print(f"{'warm integrate() of 1 row':<28} {warm * 1000:>10.1f} ms       target <= 20 ms")
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"{'peak RSS':<28} {writer:>10.0f} MiB writer (this process), {readers:.0f} MiB largest reader process")
