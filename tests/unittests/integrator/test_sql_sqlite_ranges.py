@@ -3,6 +3,7 @@ copies them with one `INSERT ... SELECT` from the source's file, and every behav
 values path holds: positions and resume, key ranges, refused rows, merge, replace, policies."""
 
 import contextlib
+import dataclasses
 import io
 import pickle
 import sqlite3
@@ -117,7 +118,9 @@ class RowidRangesTest(unittest.TestCase):
         connection.close()
         target = self.target("parts")
         source = self.source(table="items")
-        for part in source.partitions(ReadRequest(4, accept=RANGES), 3):
+        self.assertEqual(source.partitions(ReadRequest(4, accept=RANGES), 3), [ReadRequest(4, accept=RANGES)])
+        for part in source.partitions(ReadRequest(4), 3):  # planned for values: each range has its condition
+            part = dataclasses.replace(part, accept=RANGES)
             for batch in source.read(part):
                 self.assertEqual(batch.raw_format, "sqlite-rowid-range")
                 target.write(batch)
@@ -205,9 +208,11 @@ class RunBetweenFilesTest(unittest.TestCase):
         with contextlib.closing(sqlite3.connect(self.folder / "target.db")) as connection:
             return connection.execute(sql).fetchall()
 
-    def test_a_run_copies_every_row_in_parallel_ranges(self):
+    def test_a_run_copies_every_row_by_one_reader_whatever_the_parallelism(self):
         done = self.run_copy("copy", create_target=True, parallelism=2).integrations[0]
         self.assertEqual((done.rows_read, done.rows_written), (100, 100))
+        checkpoint = self.pdi.get(StateStore).checkpoint("copy", "copy")
+        self.assertEqual(checkpoint.positions, {"": 100})  # the target copies: one reader, the whole table
         self.assertEqual(self.stored("SELECT count(*), sum(id) FROM copy"), [(100, 5050)])
 
     def test_refused_rows_are_dead_lettered_with_their_position_and_a_field_policy_still_applies(self):

@@ -324,7 +324,7 @@ class SqlSource(Source):
         a table's one-column primary key), and one more for its NULLs if it has any; the whole
         read when there is no such key."""
         name = self._partition_key(request)
-        if count <= 1 or name is None:
+        if count <= 1 or name is None or self._copied_by_target(request, name):
             return [request]
         select, column, _ = self._source(dataclasses.replace(request, columns=None))
         key = column(name)
@@ -348,6 +348,15 @@ class SqlSource(Source):
             dataclasses.replace(request, partition=f"{index}/{len(bounds)}", bounds=part)
             for index, part in enumerate(bounds, start=1)
         ]
+
+    def _copied_by_target(self, request: ReadRequest, name: str) -> bool:
+        """Whether the key ranges would go as rowid ranges, which the target copies itself: more
+        readers would only walk rowids beside the one writer that does the work, so it stays whole."""
+        if sqlite.RANGE_FORMAT not in request.accept:
+            return False
+        ranged = self._plan(dataclasses.replace(request, bounds={"column": name, "low": None, "high": None}))
+        with self.engine.connect() as connection:
+            return self._in_rowid_order(connection, ranged)
 
     def _partition_key(self, request: ReadRequest) -> str | None:
         if request.key:
