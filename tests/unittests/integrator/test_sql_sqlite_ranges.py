@@ -88,6 +88,19 @@ class RowidRangesTest(unittest.TestCase):
             self.stored("SELECT type FROM pragma_table_info('copy') WHERE name = 'created'"), [("TIMESTAMP",)]
         )
 
+    def test_a_range_is_read_when_written_and_says_how_many_rows_it_copied(self):
+        batches = list(self.source(table="items").read(ReadRequest(10, accept=RANGES)))
+        with sqlite3.connect(self.folder / "source.db") as connection:
+            connection.execute("DELETE FROM items WHERE id IN (4, 5)")
+            connection.execute("UPDATE items SET name = 'changed' WHERE id = 6")
+        connection.close()
+        target = self.target("later")
+        self.assertEqual(target.write(batches[0]).written, 8)
+        self.assertEqual(
+            self.stored("SELECT id, name FROM later WHERE id BETWEEN 3 AND 7"),
+            [(3, "name 3"), (6, "changed"), (7, "name 7")],
+        )
+
     def test_a_target_fed_from_two_files_in_turn_copies_from_each(self):
         other = self.folder / "other.db"
         with sqlite3.connect(other) as connection:

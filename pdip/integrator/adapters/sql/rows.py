@@ -444,12 +444,13 @@ class SqlTarget(Target):
                 with connection.begin():
                     if self._synced and self.engine.dialect.name == "postgresql":
                         _execute(connection, "SET LOCAL synchronous_commit = off")
+                    copied = None  # rows a copy inside the database wrote, when it says
                     if len(batch) and self._key is not None:
                         self._merge(connection, batch)
                     elif len(batch):
-                        self._load(connection, batch)
+                        copied = self._load(connection, batch)
                     self._store_position(connection, batch)
-                result = WriteResult(len(batch))
+                result = WriteResult(len(batch) if copied is None else copied)
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE):
                 result = self._row_by_row(connection, batch)
         self._synced = True
@@ -543,8 +544,9 @@ class SqlTarget(Target):
         finally:
             _execute(connection, "PRAGMA synchronous=NORMAL")
 
-    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> None:
-        """Append the batch to the target (or, on PostgreSQL, to the table `into`)."""
+    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> int | None:
+        """Append the batch to the target (or, on PostgreSQL, to the table `into`); how many rows
+        went in when the database copied them itself (a SQLite rowid range), else None."""
         dialect = self.engine.dialect.name
         target = into or self._target()
         if batch.raw_format == postgres.RAW_FORMAT and self._passes_through(connection, batch):
@@ -552,7 +554,7 @@ class SqlTarget(Target):
         elif batch.raw_format == CSV and dialect == "postgresql":
             postgres.copy_csv(connection, target, self._names(batch.columns), batch.payload, batch.layout)
         elif batch.raw_format == sqlite.RANGE_FORMAT and dialect == "sqlite":
-            sqlite.copy_range(connection, target, self._names(batch.columns), batch)
+            return sqlite.copy_range(connection, target, self._names(batch.columns), batch)
         elif batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
             statement = sqlite.insert_statement(connection, target, batch.columns)
             sqlite.write_values(connection, statement, batch.rows)

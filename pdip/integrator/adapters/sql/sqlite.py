@@ -159,9 +159,10 @@ def decode_range(batch: Batch) -> list[tuple]:
         connection.close()
 
 
-def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch) -> None:
+def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch) -> int:
     """Copy a range's rows into `target` inside the database, in the connection's open
-    transaction; the source's file is attached to the connection once and stays attached."""
+    transaction, and say how many (the source as it is now); the source's file is attached to
+    the connection once and stays attached."""
     found: RowidRange = pickle.loads(batch.payload)
     cursor = connection.connection.driver_connection.cursor()
     try:
@@ -172,6 +173,7 @@ def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch)
             cursor.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (found.database,))
         sql, parameters = found.select(ATTACHED)
         cursor.execute(f"INSERT INTO {target} ({names}) {sql}", parameters)
+        return cursor.rowcount
     finally:
         cursor.close()
 
