@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from pdip.data.domain import Entity, utcnow
+from pdip.data.domain import Entity
 from pdip.data.errors import TenantMismatchError
 from pdip.data.tenancy import current_tenant
+from pdip.data.times import utcnow
 from pdip.tracking.actors import current_actor
 
 

@@ -15,15 +15,9 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Microseconds on MariaDB/MySQL too, whose DATETIME drops them unless asked.
-UtcDateTime = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+from pdip.data.times import UtcDateTime
 
 
 class EntityBase(DeclarativeBase):

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from pdip.data.domain import EntityBase, UtcDateTime, utcnow
+from pdip.data.domain import EntityBase
 from pdip.data.provider import RepositoryProvider
+from pdip.data.times import UtcDateTime, utcnow
 from pdip.dependency import Container, IScoped
 from pdip.dependency.discovery import DiscoveryResult
 

@@ -41,6 +41,7 @@ Decoder = Callable[["Batch"], list[tuple]]
 DECODERS: dict[str, Decoder | str] = {
     "postgresql-copy-binary": "pdip.integrator.adapters.sql.postgres:decode_copy_binary",
     "sqlite-values": "pdip.integrator.adapters.sql.sqlite:decode_values",
+    "sqlite-rowid-range": "pdip.integrator.adapters.sql.sqlite:decode_range",
     "csv": "pdip.integrator.adapters.file.csv_raw:decode_csv",
 }
 

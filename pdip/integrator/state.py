@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from pdip.configuration import BaseConfig, Configuration
 from pdip.conversion.tagged import dumps, loads
-from pdip.data.domain import UtcDateTime, utcnow
+from pdip.data.times import UtcDateTime, utcnow
 from pdip.dependency import ISingleton
 from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError, UnknownExecutionError
 from pdip.policy.secrets import mask_connection_string

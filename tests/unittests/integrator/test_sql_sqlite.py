@@ -1,6 +1,7 @@
 """The SQL adapter on SQLite files (no server): stored values passed through, key ranges,
 resumable positions, positions stored with the rows, and tables created from the source's types."""
 
+import dataclasses
 import pickle
 import tempfile
 import types
@@ -64,9 +65,11 @@ class SqliteAdapterTest(unittest.TestCase):
 
     def test_stored_values_pass_through_from_table_to_table(self):
         target = self.target("copy")
-        self.assertEqual(target.accepts(), RAW)
+        self.assertEqual(
+            target.accepts(), ("sqlite-rowid-range", *RAW)
+        )  # ranges between files: see test_sql_sqlite_ranges
         target.prepare(["id"], create=True, truncate=False)
-        batches = list(self.source(table="items").read(ReadRequest(10, accept=target.accepts())))
+        batches = list(self.source(table="items").read(ReadRequest(10, accept=RAW)))
         self.assertEqual([len(batch) for batch in batches], [10, 10, 5])
         self.assertEqual([batch.position for batch in batches], [10, 20, 25])
         self.assertEqual(batches[0].raw_format, "sqlite-values")
@@ -102,13 +105,14 @@ class SqliteAdapterTest(unittest.TestCase):
     def test_key_ranges_cover_every_row_once_nulls_included(self):
         source = self.source(table="loose")
         parts = source.partitions(ReadRequest(4, key=["k"], accept=RAW), 3)
-        self.assertEqual([part.partition for part in parts], ["1/3", "2/3", "3/3"])
+        self.assertEqual([part.partition for part in parts], ["1/4", "2/4", "3/4", "4/4"])
         self.assertEqual(
             [part.bounds for part in parts],
             [
                 {"column": "k", "low": None, "high": 17},
                 {"column": "k", "low": 17, "high": 24},
                 {"column": "k", "low": 24, "high": None},
+                {"column": "k", "nulls": True},  # the NULL keys: a partition of their own
             ],
         )
         seen = []
@@ -117,6 +121,25 @@ class SqliteAdapterTest(unittest.TestCase):
                 self.assertEqual(batch.partition, part.partition)
                 seen.extend(row[0] for row in batch.rows)
         self.assertEqual(sorted(seen, key=lambda key: -1 if key is None else key), [None, *range(10, 31)])
+        nulls = list(source.read(parts[3]))
+        self.assertEqual([(len(batch), batch.position) for batch in nulls], [(1, 1)])  # counted, not keyed
+        self.assertEqual(list(source.read(dataclasses.replace(parts[3], resume=1))), [])
+        self.assertEqual(len(source.partitions(ReadRequest(4, key=["k"], cursor="k", after=9), 3)), 3)  # no NULL left
+
+    def test_each_key_range_is_one_condition_an_index_on_the_key_answers(self):
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("CREATE INDEX loose_k ON loose (k)")
+        source = self.source(table="loose")
+        for part in source.partitions(ReadRequest(4, key=["k"]), 3):
+            plan = source._plan(part)
+            sql = str(plan.select.compile(self.engine, compile_kwargs={"literal_binds": True}))
+            with self.subTest(part.bounds):
+                self.assertNotIn(" OR ", sql)
+                with self.engine.connect() as connection:
+                    steps = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+                self.assertTrue(
+                    any("USING INDEX loose_k" in step or "USING COVERING INDEX" in step for step in steps), steps
+                )
 
     def test_a_table_is_split_on_its_integer_primary_key_and_a_query_on_its_key(self):
         items = self.source(table="items")

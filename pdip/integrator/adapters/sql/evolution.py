@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.data.domain import UtcDateTime, utcnow
+from pdip.data.times import UtcDateTime, utcnow
 from pdip.integrator.adapters.base import WriteResult
 from pdip.integrator.adapters.sql.tables import columns_for
 from pdip.integrator.batch import Batch

@@ -1,9 +1,12 @@
 """Where a SQL read starts and stops: key ranges for parallel readers, and resumable positions.
 
 A table (or query) with an integer key splits into up to N ranges of equal width between the
-key's lowest and highest values; the first range also takes rows whose key is NULL or below
-the lowest value seen, the last one rows above the highest, so rows added meanwhile are not
-missed. A key of another type (text, a date) is not split: the read stays whole.
+key's lowest and highest values; the first range also takes rows below the lowest value seen,
+the last one rows above the highest, so rows added meanwhile are not missed. Each range is one
+condition on the key alone (`id < 250000`, `id >= 250000 AND id < 500000`), which an index on
+the key answers by reading just that range. Rows whose key is NULL, when the key may hold
+NULL and some row does, are one more partition (`id IS NULL`), read in no particular order.
+A key of another type (text, a date) is not split: the read stays whole.
 
 A read in key order says where each batch ended with the last row's key values and the rows
 read so far (`{"key": [42], "rows": 1000}`); resuming after it reads the rows whose key is
@@ -37,12 +40,14 @@ def split(low: int, high: int, count: int) -> list[tuple[int | None, int | None]
 
 
 def within(column: sa.ColumnElement, bounds: dict[str, Any]) -> sa.ColumnElement:
-    """The rows of one range; the first range has the NULL keys too."""
+    """The rows of one range, or of the partition of NULL keys (`{"nulls": True}`)."""
+    if bounds.get("nulls"):
+        return column.is_(None)
     low, high = bounds.get("low"), bounds.get("high")
     if low is None and high is None:
         return sa.true()
     if low is None:
-        return sa.or_(column < high, column.is_(None))
+        return column < high
     if high is None:
         return column >= low
     return sa.and_(column >= low, column < high)

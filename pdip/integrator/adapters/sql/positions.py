@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.conversion.tagged import dumps, loads
-from pdip.data.domain import UtcDateTime, utcnow
+from pdip.data.times import UtcDateTime, utcnow
 from pdip.integrator.state import create_tables
 
 METADATA = sa.MetaData()

@@ -8,7 +8,9 @@ Each store's fastest path is used where it applies, with SQLAlchemy Core as the 
 - PostgreSQL to PostgreSQL: binary `COPY` out and in, passed through undecoded (`postgres`);
   a CSV file's records go into `COPY ... CSV` as they are (`file_csv_raw`); other batches go in
   with a text `COPY`, the server parsing each value.
-- SQLite to SQLite: the values as stored, one `executemany` per batch (`sqlite`).
+- SQLite file to SQLite file: each batch a range of the source table's rowids, copied by the
+  target with one `INSERT ... SELECT` from the source's file attached (`sqlite`); the values as
+  stored, one `executemany` per batch, for a read that is not in rowid order.
 - MariaDB/MySQL: `LOAD DATA LOCAL INFILE` when allowed, multi-row `INSERT` otherwise (`mysql`).
 - anything else: a server-side cursor where the driver has one; one `executemany`.
 Every batch is written in one transaction with its position, when the integrator asks for it
@@ -94,7 +96,7 @@ SETTINGS = (
     Setting("query", str, help="a source's SELECT, instead of `table`"),
 )
 _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
-_RAW_FORMATS = {"postgresql": (postgres.RAW_FORMAT, CSV), "sqlite": (sqlite.RAW_FORMAT,)}
+_RAW_FORMATS = {"postgresql": (postgres.RAW_FORMAT, CSV), "sqlite": (sqlite.RANGE_FORMAT, sqlite.RAW_FORMAT)}
 
 
 def engine_for(connection, context: Any, read_only: bool = False, **connect_args: Any) -> sa.Engine:
@@ -198,13 +200,23 @@ class SqlSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         plan = self._plan(request)
         dialect = self.engine.dialect.name
-        own = _raw_formats(self.engine)[:1]  # the format of this database's own fast path
-        raw = bool(own) and own[0] in request.accept
+        own = [name for name in _raw_formats(self.engine) if name != CSV]  # this database's own fast paths
+        raw = any(name in request.accept for name in own)
         with self.engine.connect() as connection:
             if dialect == "postgresql" and not plan.order:  # the same order again for a resume by OFFSET
                 connection.exec_driver_sql("SET synchronize_seqscans = off")
             if raw and dialect == "postgresql":
                 batches = self._copy_binary(connection, plan, request)
+            elif sqlite.RANGE_FORMAT in request.accept and self._in_rowid_order(connection, plan):
+                order = [self._table().c[name] for name in plan.order]
+                batches = sqlite.read_ranges(
+                    connection,
+                    plan.select,
+                    self._table(),
+                    order,
+                    request.batch_size,
+                    lambda columns: self._positions(plan, columns),
+                )
             elif raw:
                 batches = sqlite.read_values(
                     connection, plan.select, request.batch_size, lambda columns: self._positions(plan, columns)
@@ -215,6 +227,14 @@ class SqlSource(Source):
                 for batch in batches:
                     batch.partition, batch.types = request.partition, plan.types
                     yield batch
+
+    def _in_rowid_order(self, connection: sa.Connection, plan: _Read) -> bool:
+        """Whether this read can go as rowid ranges: a table of a SQLite file (no `schema`, no
+        `query`) read whole or in the order of its rowid."""
+        on_file = self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:")
+        if not on_file or self.connection.get("query") or self.connection.get("schema"):
+            return False
+        return sqlite.rowid_order(connection, self._table(), plan.order)
 
     def _rows(self, connection: sa.Connection, plan: _Read, request: ReadRequest) -> Iterator[Batch]:
         streamed = connection.execution_options(stream_results=True, yield_per=request.batch_size)
@@ -251,10 +271,11 @@ class SqlSource(Source):
     def _plan(self, request: ReadRequest) -> _Read:
         select, column, types = self._source(request)
         conditions = self._conditions(request, column)
+        nulls = bool(request.bounds and request.bounds.get("nulls"))  # NULL keys have no order to resume in
         order = ([request.cursor] if request.cursor else []) + [
-            name for name in (request.key or []) if name != request.cursor
+            name for name in (request.key or []) if name != request.cursor and not nulls
         ]
-        if not order and request.bounds:
+        if not order and request.bounds and not nulls:
             order = [request.bounds["column"]]
         key_values, rows_before = partitions.resume_point(request.resume)
         if key_values is not None and order:
@@ -300,30 +321,42 @@ class SqlSource(Source):
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:
         """Up to `count` key ranges of an integer key (the integration's first `key` column, or
-        a table's one-column primary key); the whole read when there is no such key."""
+        a table's one-column primary key), and one more for its NULLs if it has any; the whole
+        read when there is no such key."""
         name = self._partition_key(request)
-        if count <= 1 or name is None:
+        if count <= 1 or name is None or self._copied_by_target(request, name):
             return [request]
         select, column, _ = self._source(dataclasses.replace(request, columns=None))
-        low_high = sa.select(sa.func.min(column(name)), sa.func.max(column(name)))
+        key = column(name)
+        low_high = sa.select(sa.func.min(key), sa.func.max(key))
+        has_null = sa.select(sa.literal(1)).where(key.is_(None)).limit(1)
         if self.connection.get("query"):
             low_high = low_high.select_from(select.get_final_froms()[0])
+            has_null = has_null.select_from(select.get_final_froms()[0])
         conditions = self._conditions(request, column)
         if conditions:
-            low_high = low_high.where(*conditions)
+            low_high, has_null = low_high.where(*conditions), has_null.where(*conditions)
         with self.engine.connect() as connection:
             low, high = connection.execute(low_high).one()
-        if not (partitions.is_integer(low) and partitions.is_integer(high)):
-            return [request]
-        ranges = partitions.split(low, high, count)
+            if not (partitions.is_integer(low) and partitions.is_integer(high)):
+                return [request]
+            nulls = getattr(key, "nullable", True) and connection.execute(has_null).first() is not None
+        bounds = [{"column": name, "low": start, "high": stop} for start, stop in partitions.split(low, high, count)]
+        if nulls:
+            bounds.append({"column": name, "nulls": True})
         return [
-            dataclasses.replace(
-                request,
-                partition=f"{index}/{len(ranges)}",
-                bounds={"column": name, "low": start, "high": stop},
-            )
-            for index, (start, stop) in enumerate(ranges, start=1)
+            dataclasses.replace(request, partition=f"{index}/{len(bounds)}", bounds=part)
+            for index, part in enumerate(bounds, start=1)
         ]
+
+    def _copied_by_target(self, request: ReadRequest, name: str) -> bool:
+        """Whether the key ranges would go as rowid ranges, which the target copies itself: more
+        readers would only walk rowids beside the one writer that does the work, so it stays whole."""
+        if sqlite.RANGE_FORMAT not in request.accept:
+            return False
+        ranged = self._plan(dataclasses.replace(request, bounds={"column": name, "low": None, "high": None}))
+        with self.engine.connect() as connection:
+            return self._in_rowid_order(connection, ranged)
 
     def _partition_key(self, request: ReadRequest) -> str | None:
         if request.key:
@@ -411,12 +444,13 @@ class SqlTarget(Target):
                 with connection.begin():
                     if self._synced and self.engine.dialect.name == "postgresql":
                         _execute(connection, "SET LOCAL synchronous_commit = off")
+                    copied = None  # rows a copy inside the database wrote, when it says
                     if len(batch) and self._key is not None:
                         self._merge(connection, batch)
                     elif len(batch):
-                        self._load(connection, batch)
+                        copied = self._load(connection, batch)
                     self._store_position(connection, batch)
-                result = WriteResult(len(batch))
+                result = WriteResult(len(batch) if copied is None else copied)
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE):
                 result = self._row_by_row(connection, batch)
         self._synced = True
@@ -492,14 +526,17 @@ class SqlTarget(Target):
         finally:
             _execute(connection, "PRAGMA synchronous=NORMAL")
 
-    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> None:
-        """Append the batch to the target (or, on PostgreSQL, to the table `into`)."""
+    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> int | None:
+        """Append the batch to the target (or, on PostgreSQL, to the table `into`); how many rows
+        went in when the database copied them itself (a SQLite rowid range), else None."""
         dialect = self.engine.dialect.name
         target = into or self._target()
         if batch.raw_format == postgres.RAW_FORMAT and self._passes_through(connection, batch):
             postgres.write_copy_binary(connection, target, self._names(batch.columns), batch.payload)
         elif batch.raw_format == CSV and dialect == "postgresql":
             postgres.copy_csv(connection, target, self._names(batch.columns), batch.payload, batch.layout)
+        elif batch.raw_format == sqlite.RANGE_FORMAT and dialect == "sqlite":
+            return sqlite.copy_range(connection, target, self._names(batch.columns), batch)
         elif batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
             statement = sqlite.insert_statement(connection, target, batch.columns)
             sqlite.write_values(connection, statement, batch.rows)
@@ -532,7 +569,7 @@ class SqlTarget(Target):
         rows, removed = fold(batch.columns, batch.rows, key, flag)
         if removed:
             delete_keys(connection, self.table, key, removed)
-        if batch.raw_format == sqlite.RAW_FORMAT and self.engine.dialect.name == "sqlite":
+        if sqlite.holds_stored_values(batch) and self.engine.dialect.name == "sqlite":
             sqlite.write_values(connection, self._upsert_text(connection, batch.columns, "?"), rows)
         else:
             merge_rows(connection, self.table, key, batch.columns, rows)
@@ -605,7 +642,7 @@ class SqlTarget(Target):
         dialect = self.engine.dialect.name
         if self._key is not None:
             return self._one_merged(connection, batch)
-        if batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
+        if sqlite.holds_stored_values(batch) and dialect == "sqlite":
             statement = sqlite.insert_statement(connection, self._target(), batch.columns)
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
         if dialect == "postgresql" and connection.dialect.driver == "psycopg":
@@ -618,7 +655,7 @@ class SqlTarget(Target):
     def _one_merged(self, connection: sa.Connection, batch: Batch) -> Callable[[Sequence[Any]], Any]:
         """How one row is merged: its key deleted when its `delete_column` is set, else upserted."""
         key, columns, flag = self._key, batch.columns, self.disposition.delete_column
-        if batch.raw_format == sqlite.RAW_FORMAT and self.engine.dialect.name == "sqlite":
+        if sqlite.holds_stored_values(batch) and self.engine.dialect.name == "sqlite":
             statement = self._upsert_text(connection, columns, "?")
             write = lambda row: connection.exec_driver_sql(statement, tuple(row))  # noqa: E731
         elif self._copies(connection):
