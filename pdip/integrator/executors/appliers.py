@@ -112,7 +112,7 @@ def _apply(channel: Connection, job: PartitionJob, registry: AdapterRegistry) ->
     try:
         worker = PartitionWorker(job, registry, channel.send)
         for batch in worker.batches(emptied=False):
-            worker.writer.write(batch)
+            worker.write(batch)
         worker.target.finish()
         channel.send(PartitionDone(partition))
     except BaseException:  # noqa: BLE001 - whatever stops the applier is reported to the caller

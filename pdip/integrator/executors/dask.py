@@ -264,11 +264,11 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
             batches = worker.batches(emptied=first and empty)
             batch = next(batches, None)
             if batch is not None:
-                worker.writer.write(batch)
+                worker.write(batch)
             if guarded and job.prepared:
                 Event(job.prepared).set()
         for batch in batches:
-            worker.writer.write(batch)
+            worker.write(batch)
         worker.target.finish()
     except Exception:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
         raise RuntimeError(

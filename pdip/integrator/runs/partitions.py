@@ -12,7 +12,7 @@ from typing import Any
 from pdip.integrator.adapters.base import ReadRequest, partition_slot
 from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
-from pdip.integrator.runs.reporting import Message
+from pdip.integrator.runs.reporting import Message, PolicyCounted
 from pdip.integrator.runs.writing import BatchWriter
 
 
@@ -38,6 +38,7 @@ class PartitionWorker:
 
     def __init__(self, job: PartitionJob, registry: Any, report: Callable[[Message], None]):
         self.job = job
+        self.report = report
         self.partition = job.request.partition or ""
         context = WorkerContext(job.execution_id, job.root)
         self.source = registry.source(job.integration.source, context, job.mode)
@@ -73,6 +74,15 @@ class PartitionWorker:
         for batch in self._batches:
             batch.partition = batch.partition or job.request.partition
             yield batch
+
+    def write(self, batch: Any) -> None:
+        """Write `batch` through the batch loop, and report what the worker's copy of the field
+        policy did to it, so the run's record counts it as the calling process's would."""
+        self.writer.write(batch)
+        if self.job.policy is not None:
+            counts = self.job.policy.take_counts()
+            if counts:
+                self.report(PolicyCounted(counts))
 
     def close(self) -> None:
         """Give the connections back; a read stopped part-way gives its cursor back first."""

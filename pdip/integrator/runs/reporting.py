@@ -7,6 +7,7 @@ these small messages; `Progress`, in the calling process, turns them into the ru
     BatchDone(partition, position, ...)       a batch is committed: checkpoint, `BatchWritten`
     RowsRefused(partition, position, rows)    rows dead-lettered with their reasons
     SchemaChanged(partition, changes, ...)    the target's schema changed, or values were dropped
+    PolicyCounted(counts)                     what a worker's copy of the field policy did
     PartitionDone(partition)                  the worker's last word, all went well
     PartitionFailed(partition, error)         the worker's last word, with what stopped it
 
@@ -66,6 +67,14 @@ class SchemaChanged:
 
 
 @dataclasses.dataclass(frozen=True)
+class PolicyCounted:
+    """The counts of a worker's copy of the field policy since its last report
+    (`Policy.take_counts`), which join the calling process's policy's counters."""
+
+    counts: dict
+
+
+@dataclasses.dataclass(frozen=True)
 class PartitionDone:
     partition: str
 
@@ -76,7 +85,7 @@ class PartitionFailed:
     error: str
 
 
-Message = PartitionStarted | BatchDone | RowsRefused | SchemaChanged | PartitionDone | PartitionFailed
+Message = PartitionStarted | BatchDone | RowsRefused | SchemaChanged | PolicyCounted | PartitionDone | PartitionFailed
 
 
 class IntegrationRun:
@@ -158,6 +167,8 @@ class Progress:
             run.result.schema_changes.extend(message.changes)
             for column, count in message.discarded.items():
                 run.result.values_discarded[column] = run.result.values_discarded.get(column, 0) + count
+        elif isinstance(message, PolicyCounted):
+            run.policy.add_counts(message.counts)  # only a run with a policy has counts to report
         elif isinstance(message, PartitionStarted):
             self.starts[message.partition] = self.starts.get(message.partition, 0) + 1
 

@@ -122,6 +122,39 @@ class EntriesTarget(Target):
         return WriteResult(len(batch), [((row[0],), "refused") for row in batch.rows if row[0].key == 3])
 
 
+class SplitEntriesSource(EntriesSource):
+    """Two entries per partition, the partitions numbered from 0."""
+
+    def read(self, request):
+        low, high = request.bounds
+        entries = [
+            ChangeLogEntry("insert", entity="customers", key=n, after={"id": n, "password": "pw"})
+            for n in range(low, high)
+        ]
+        yield Batch(["entry"], [(entry,) for entry in entries], position=high)
+
+    def partitions(self, request, count):
+        return [
+            dataclasses.replace(request, partition=f"{i + 1}/{count}", bounds=(2 * i, 2 * i + 2)) for i in range(count)
+        ]
+
+
+class ParallelEntriesTarget(EntriesTarget):
+    """Takes several writers, keeps positions with its rows (it keeps nothing: appliers run in
+    processes of their own)."""
+
+    takes_parallel_writers = True
+
+    def write(self, batch):
+        return WriteResult(len(batch))
+
+    def durable_position(self, slot):
+        return None
+
+    def forget_positions(self, slot):
+        pass
+
+
 ADAPTERS = [
     Adapter(("numbers",), NumbersSource, None, Capabilities(partitioned_read=True)),
     Adapter(("stream",), StreamSource, None, Capabilities(partitioned_read=True)),
@@ -130,6 +163,13 @@ ADAPTERS = [
     Adapter(("staged",), None, StagedTarget),
     Adapter(("slow",), None, SlowTarget),
     Adapter(("entries",), EntriesSource, EntriesTarget, mode="changes"),
+    Adapter(
+        ("split-entries",),
+        SplitEntriesSource,
+        ParallelEntriesTarget,
+        Capabilities(partitioned_read=True, stores_positions=True),
+        mode="changes",
+    ),
 ]
 
 
@@ -366,6 +406,20 @@ class RunsTest(unittest.TestCase):
         self.assertEqual(counts, {"drop_record": 1, "redact": 6})  # as the policy counts: whole columns
         plain = self.integrator.integrate(self.operation(self.numbers(total=2, parallelism=2), executor="process"))
         self.assertEqual((plain["copy"].rows_written, plain["copy"].policy), (2, {}))
+
+    def test_counts_made_in_applier_processes_reach_the_result(self):
+        integration = Integration(
+            "apply",
+            source=Connection("split-entries"),
+            target=Connection("split-entries"),
+            mode="changes",
+            parallelism=2,
+        )
+        result = self.integrator.integrate(Operation("appliers", [integration], executor="process"))
+        self.assertTrue(result.ok, result["apply"].error)
+        self.assertEqual(result["apply"].rows_written, 4)
+        counts = {action: sum(by_scope.values()) for action, by_scope in result["apply"].policy.items()}
+        self.assertEqual(counts, {"redact": 4})  # each applier's copy of the policy redacted its passwords
 
     def test_a_policy_file_named_by_the_integration_adds_its_rules(self):
         (self.root / "hide_numbers.yml").write_text("rules:\n  - column: n\n    action: redact\n", encoding="utf-8")
