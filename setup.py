@@ -21,6 +21,7 @@ EXTRAS = {
         "waitress>=3.0; sys_platform == 'win32'",  # where gunicorn cannot run
     ],
     "integrator": [
+        "numpy>=1.26",  # PostgreSQL's binary COPY decoded into Arrow a column at a time
         "pandas>=2.1",
         "pyarrow>=15",
         "openpyxl>=3.1",
@@ -46,6 +47,7 @@ EXTRAS["dev"] = [
     "moto[server]>=5.0",  # moto_server: a local S3 for a durable tansu in the broker-restart test
     "schemathesis>=4.0",  # the served API checked against its own spec
     "waitress>=3.0",  # `pdip api`'s fallback server, tested on every platform
+    "adbc-driver-postgresql>=1.0",  # bench/bench_integrator.py: the Arrow baseline of PostgreSQL -> Parquet
 ]
 
 setup(

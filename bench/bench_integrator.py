@@ -9,7 +9,11 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
 - `postgres`: PostgreSQL -> PostgreSQL vs a psycopg `COPY TO STDOUT` -> `COPY FROM STDIN` pipe
   (target >= 60%).
 - `csv`: CSV -> PostgreSQL vs `COPY FROM` of the same file (target >= 50%).
-- `mariadb`, `parquet`: PostgreSQL -> MariaDB and PostgreSQL -> Parquet, reported.
+- `mariadb`: PostgreSQL -> MariaDB, reported.
+- `parquet`: PostgreSQL -> Parquet as whole processes (`pdip run` of an operation file) against
+  the fastest Arrow path without pdip in the same run: `COPY ... (FORMAT CSV)` parsed by
+  pyarrow's CSV reader, and ADBC's PostgreSQL driver when installed (target >= 80%); each with
+  the peak resident memory of its process tree (target <= 150 MiB, flat from 1M to 10M rows).
 - `duckdb`: DuckDB -> Parquet vs DuckDB's own `COPY ... TO` a Parquet file, and Parquet -> DuckDB
   vs its `COPY ... FROM` the same file into a new empty table (targets >= 80%), best of 3 runs
   each; no server.
@@ -258,18 +262,113 @@ def postgres_to_mariadb(source: str, folder: str) -> float:
         engine.dispose()
 
 
-def postgres_to_parquet(source: str, folder: str) -> float:
-    return timed(
-        lambda: integrate(
-            Integration(
-                "parquet",
-                source=Connection("sql", {"url": POSTGRES, "table": source}),
-                target=Connection("parquet", {"path": f"{folder}/items.parquet"}),
-                batch_size=10_000,
-            ),
-            folder,
-        )
-    )
+# -- PostgreSQL -> Parquet, whole processes -------------------------------------------------------
+
+# The best Arrow paths without pdip, each a whole process as a user would run it. `{dsn}`,
+# `{table}`, `{path}` are filled in. COPY as CSV, parsed by pyarrow's CSV reader with the
+# table's types; and ADBC's PostgreSQL driver (binary COPY decoded in C++), when installed.
+COPY_CSV_TO_ARROW = """
+import io, psycopg, pyarrow as pa, pyarrow.csv as pc, pyarrow.parquet as pq
+schema = pa.schema([("id", pa.int32()), ("name", pa.string()), ("price", pa.float64()),
+    ("created", pa.timestamp("us")), ("active", pa.bool_()), ("parent", pa.int32()),
+    ("label", pa.string()), ("note", pa.string())])
+class Stream(io.RawIOBase):
+    def __init__(self, copy):
+        self.chunks, self.rest = iter(copy), b""
+    def readable(self):
+        return True
+    def readinto(self, buffer):
+        while not self.rest:
+            self.rest = bytes(next(self.chunks, b"")) or None
+            if self.rest is None:
+                return 0
+        size = min(len(buffer), len(self.rest))
+        buffer[:size], self.rest = self.rest[:size], self.rest[size:]
+        return size
+with psycopg.connect("{dsn}") as connection, connection.cursor().copy("COPY {table} TO STDOUT (FORMAT CSV)") as copy:
+    reader = pc.open_csv(io.BufferedReader(Stream(copy), 1 << 20),
+        read_options=pc.ReadOptions(column_names=schema.names, block_size=1 << 24),
+        parse_options=pc.ParseOptions(newlines_in_values=True),
+        convert_options=pc.ConvertOptions(column_types=schema, true_values=["t"], false_values=["f"],
+            strings_can_be_null=True, quoted_strings_can_be_null=False))
+    with pq.ParquetWriter("{path}", schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+"""
+ADBC_TO_ARROW = """
+import adbc_driver_postgresql.dbapi as adbc, pyarrow.parquet as pq
+with adbc.connect("{dsn}") as connection, connection.cursor() as cursor:
+    cursor.execute("SELECT * FROM {table}")
+    reader = cursor.fetch_record_batch()
+    with pq.ParquetWriter("{path}", reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+"""
+PDIP_OPERATION = """
+name: bench
+integrations:
+  - name: parquet
+    source: {{kind: sql, url: "{url}", table: {table}}}
+    target: {{kind: parquet, path: "{path}"}}
+"""
+
+
+def tree_memory(pid: int) -> int:
+    """Bytes resident in `pid` and all its descendants now (Linux /proc), each page shared by
+    several of them (a forked child's, until written) counted once: the sum of their PSS."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(parent, []).append(int(entry))
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        pending.extend(parents.get(current, []))
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{current}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) * 1024
+    return total
+
+
+def whole_process(command: list[str], folder: str) -> tuple[float, float]:
+    """Seconds a command takes and the peak memory of its process tree (MiB of PSS, sampled)."""
+    import subprocess
+
+    with open(f"{folder}/process.log", "w+") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, tree_memory(process.pid))
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        if process.returncode:
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed:\n{log.read()}")
+    return elapsed, peak / (1 << 20)
+
+
+def postgres_to_parquet(database: Postgres, source: str, folder: str, repeat: int) -> dict[str, tuple[float, float]]:
+    """Each way of copying the table into a Parquet file, as a whole process, `repeat` times in
+    turn (the machine is shared): the fastest run's seconds, and the highest peak in MiB."""
+    import importlib.util
+    import sys
+
+    python, dsn, path = sys.executable, database.dsn, f"{folder}/items.parquet"
+    commands = {"COPY (CSV) -> pyarrow": [python, "-c", COPY_CSV_TO_ARROW.format(dsn=dsn, table=source, path=path)]}
+    if importlib.util.find_spec("adbc_driver_postgresql"):
+        commands["ADBC"] = [python, "-c", ADBC_TO_ARROW.format(dsn=dsn, table=source, path=path)]
+    with open(f"{folder}/bench.yml", "w") as operation:
+        operation.write(PDIP_OPERATION.format(url=POSTGRES, table=source, path=path))
+    commands["pdip run"] = [python, "-m", "pdip", "run", "bench.yml", "--no-progress"]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(whole_process(command, folder))
+    return {name: (min(s for s, _ in found), max(m for _, m in found)) for name, found in runs.items()}
 
 
 def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, float, float, float]:
@@ -499,10 +598,21 @@ def reported(label: str, count: int, measured: float) -> None:
     print(f"{label:<28} {count / measured:>10,.0f} rows/s   (reported)")
 
 
+def parquet_report(count: int, found: dict[str, tuple[float, float]]) -> None:
+    """pdip against the fastest Arrow path of the same run, each with its process tree's peak."""
+    pdip_seconds, pdip_peak = found.pop("pdip run")
+    best = min(found, key=lambda name: found[name][0])
+    for name, (seconds, peak) in found.items():
+        print(f"  {name:<26} {count / seconds:>10,.0f} rows/s   {seconds:6.2f} s   peak {peak:4.0f} MiB (tree PSS)")
+    report("PostgreSQL -> Parquet", count, found[best][0], pdip_seconds, f"target >= 80% of {best}")
+    print(f"  {'pdip run':<26} {pdip_seconds:>17.2f} s   peak {pdip_peak:4.0f} MiB (tree PSS)   target <= 150 MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
+    parser.add_argument("--repeat", type=int, default=3, help="parquet: runs of each way, the fastest kept")
     parser.add_argument("--skip-postgres", action="store_true", help="run only what needs no server")
     parser.add_argument("--executor", choices=("process", "dask"), default="process")
     parser.add_argument("--workers", type=int, default=2, help="with --executor dask: local workers")
@@ -543,7 +653,7 @@ def main() -> None:
             if "mariadb" in wanted:
                 reported("PostgreSQL -> MariaDB", count, postgres_to_mariadb(source, folder))
             if "parquet" in wanted:
-                reported("PostgreSQL -> Parquet", count, postgres_to_parquet(source, folder))
+                parquet_report(count, postgres_to_parquet(database, source, folder, arguments.repeat))
             if "dispositions" in wanted:
                 append, empty, full, swapped = dispositions(database, source, folder)
                 report("merge into an empty table", count, append, empty, "target >= 60% of append")

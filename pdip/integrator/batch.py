@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
 
 Decoder = Callable[["Batch"], list[tuple]]
 
+# Not a wire format but a form: a target that accepts it writes Arrow record batches as they
+# come, so a source that can make them without Python rows (PostgreSQL's binary COPY, decoded a
+# column at a time) hands them over as `Batch(arrow=...)`. Any consumer still reads such a batch
+# as rows, so a policy, a cursor or a dead letter is served as from any other batch.
+ARROW = "arrow"
+
 # Raw formats and how to decode them: a callable, or "module:function" imported on first use
 # (so a writer that never decodes never imports the store's driver).
 DECODERS: dict[str, Decoder | str] = {

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import ReadRequest, Source
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import IntegrationFailedError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
@@ -81,6 +81,8 @@ class ProcessExecutor(InlineExecutor):
         if suits(run, plan, stores, endpoints.target):
             ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
             return
+        if any(ARROW in request.accept for request in plan.requests):
+            import pyarrow  # noqa: F401 - once, before the readers fork, not in each of them and then here again
         progress = Progress(run, plan)
         readers = ProcessReaders(run, plan.requests, self.registry)
         writer = batch_writer(run, endpoints, plan, progress, readers.acknowledge)

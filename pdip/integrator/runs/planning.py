@@ -18,6 +18,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import Disposition, ReadRequest, Source, Target, partition_slot
+from pdip.integrator.batch import ARROW
 from pdip.integrator.errors import OperationError
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -49,7 +50,8 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
         integration.cursor,
         watermark,
         key=integration.key,
-        accept=target.accepts() if raw_allowed else (),
+        # an Arrow batch is read like any other (by a policy, for a cursor); a raw payload is not
+        accept=target.accepts() if raw_allowed else tuple(form for form in target.accepts() if form == ARROW),
         follow=follow,
     )
     requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]

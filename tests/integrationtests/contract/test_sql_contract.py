@@ -2,11 +2,16 @@
 (`pdip.integrator.adapters.sql`), on the default process executor."""
 
 import unittest
+import uuid
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
 from pdip.integrator import Connection, StateStore
+from pdip.integrator.adapters import Adapter, Capabilities, WriteResult
+from pdip.integrator.adapters.memory import MemorySource, MemoryTarget
+from pdip.integrator.batch import ARROW, Batch
 from tests.integrationtests.contract.contract import CORE, SAMPLE, AdapterContract, Refusal, naive_utc, table_of
 from tests.support import servers
 
@@ -94,6 +99,43 @@ class SqliteContract(SqlContract, unittest.TestCase):
 class PostgresContract(SqlContract, unittest.TestCase):
     def url(self) -> str:
         return servers.postgres_url()
+
+
+class ArrowMemoryTarget(MemoryTarget):
+    """A memory store that takes Arrow batches as they come, like a Parquet file, and keeps
+    whether each batch it was given came as Arrow."""
+
+    forms: list[bool] = []
+
+    def accepts(self) -> tuple[str, ...]:
+        return (ARROW,)
+
+    def write(self, batch: Batch) -> WriteResult:
+        self.forms.append(batch._rows is None and batch._arrow is not None)
+        return super().write(batch)
+
+
+class PostgresArrowContract(PostgresContract):
+    """The PostgreSQL contract with every read into a target that takes Arrow: the source's
+    binary COPY rows decoded into Arrow a column at a time, not row by row by psycopg."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        ArrowMemoryTarget.forms = []
+        self.integrator.registry.register(
+            Adapter(("arrow_memory",), MemorySource, ArrowMemoryTarget, Capabilities(in_process_only=True))
+        )
+
+    def read_back(self, name: str) -> list[dict[str, Any]]:
+        back = f"back-{uuid.uuid4().hex[:8]}"
+        self.run_ok(self.source_of(name), Connection("arrow_memory", {"store": back}), name=back, create=False)
+        return self.integrator.stores.records(back)
+
+    def test_every_read_back_came_as_arrow(self):
+        name = self.unique("forms")
+        self.fill(name, SAMPLE, self.supported)
+        self.assertEqual(len(self.read_back(name)), len(SAMPLE))
+        self.assertEqual(ArrowMemoryTarget.forms, [True])
 
 
 class MariaDbContract(SqlContract, unittest.TestCase):

@@ -122,7 +122,8 @@ class FileFormat:
     folder source reads; `settings`: what a connection takes (checked before data moves, shown in
     the docs); `options`: the `FileSettings` dataclass they convert to; `problems`: what is wrong
     with converted settings beyond their types, each `key: detail`; `raw`: a fast path that hands
-    records over undecoded, when the format has one."""
+    records over undecoded, when the format has one; `accepts`: the batch forms its writer takes
+    as they are (`Target.accepts`: Parquet takes Arrow record batches, `batch.ARROW`)."""
 
     kinds: tuple[str, ...]
     suffixes: tuple[str, ...]
@@ -133,6 +134,7 @@ class FileFormat:
     capabilities: Capabilities
     problems: Callable[[Any], list[str]] = _no_problems
     raw: RawReader | None = None
+    accepts: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -3,7 +3,11 @@
     target: {kind: parquet, path: out/orders.parquet, compression: zstd}
 
 A source's types are the file's Arrow schema; a target's are the source's declared types, so an
-`INTEGER` stays 32 bits and a column NULL in the first batches keeps its type.
+`INTEGER` stays 32 bits and a column NULL in the first batches keeps its type. A target takes
+Arrow record batches as they come (`batch.ARROW`: a PostgreSQL source sends them, decoded from
+its binary COPY without a Python row) and gathers them into row groups of `row_group_rows` rows
+or `row_group_megabytes` of Arrow data, whichever comes first: what a reader skips or reads in
+parallel, and what the writer holds in memory before writing it.
 """
 
 from __future__ import annotations
@@ -17,23 +21,41 @@ from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
 from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter, require
 from pdip.integrator.adapters.file.reading import RowPlan
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_array, arrow_fields
 
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
-SETTINGS = (*COMMON, Setting("compression", str, default="snappy", allowed=COMPRESSIONS))
+ROW_GROUP_ROWS = 1_000_000
+ROW_GROUP_MEGABYTES = 64
+SETTINGS = (
+    *COMMON,
+    Setting("compression", str, default="snappy", allowed=COMPRESSIONS),
+    Setting("row_group_rows", int, default=ROW_GROUP_ROWS, help="a target's rows per row group, at most"),
+    Setting(
+        "row_group_megabytes",
+        int,
+        default=ROW_GROUP_MEGABYTES,
+        help="a target's row group, at most, in MiB of Arrow data",
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class ParquetSettings(FileSettings):
     compression: str = "snappy"
+    row_group_rows: int = ROW_GROUP_ROWS
+    row_group_megabytes: int = ROW_GROUP_MEGABYTES
 
 
 def problems(settings: ParquetSettings) -> list[str]:
+    found = []
     if settings.compression.lower() not in COMPRESSIONS:
-        return [f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}"]
-    return []
+        found.append(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {settings.compression!r}")
+    for name in ("row_group_rows", "row_group_megabytes"):
+        if getattr(settings, name) < 1:
+            found.append(f"{name}: expected a whole number of at least 1, got {getattr(settings, name)!r}")
+    return found
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -92,12 +114,15 @@ class ParquetWriter(FileWriter):
     """Arrow all the way: the file's schema is the source's declared types (`Batch.types`, or
     for an empty source the target's `types`); a column the source declares nothing of takes
     the first batch's type (a decimal widened to 38 digits). Every batch is cast to it; a row
-    whose values do not fit is refused with the column."""
+    whose values do not fit is refused with the column. Batches are held until they fill a row
+    group (the file is put in place only when complete, so nothing waits on them)."""
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
         self.parquet = require("pyarrow.parquet", "parquet")
         self.writer = None
+        self.group: list[Any] = []  # the record batches of the row group being gathered
+        self.group_rows = self.group_bytes = 0
         if existing is not None:
             with self.parquet.ParquetFile(existing) as source:
                 names = source.schema_arrow.names
@@ -108,7 +133,7 @@ class ParquetWriter(FileWriter):
                     )
                 self._open(source.schema_arrow)
                 for batch in source.iter_batches():
-                    self.writer.write_batch(batch)
+                    self._gather(batch)
 
     def _open(self, schema: Any) -> None:
         compression = self.settings.compression.lower()
@@ -121,7 +146,7 @@ class ParquetWriter(FileWriter):
         if self.writer is None:
             self._open(_schema_of(batch, batch.types if batch.types is not None else self.types))
         try:
-            self.writer.write_batch(conform(batch, self.schema))
+            self._gather(conform(batch, self.schema))
             return WriteResult(len(batch))
         except (ValueError, TypeError, NotImplementedError):
             pass
@@ -134,10 +159,30 @@ class ParquetWriter(FileWriter):
             except (ValueError, TypeError, NotImplementedError) as error:
                 rejected.append((row, f"does not fit the file's schema: {error}"))
         if fitting:
-            self.writer.write_table(pyarrow.Table.from_batches(fitting, schema=self.schema))
+            self._gather(pyarrow.Table.from_batches(fitting, schema=self.schema).combine_chunks().to_batches()[0])
         return WriteResult(len(fitting), rejected)
 
+    def _gather(self, batch: Any) -> None:
+        """Add a record batch to the row group; write the group once it is full."""
+        self.group.append(batch)
+        self.group_rows += batch.num_rows
+        self.group_bytes += batch.nbytes
+        if (
+            self.group_rows >= self.settings.row_group_rows
+            or self.group_bytes >= self.settings.row_group_megabytes << 20
+        ):
+            self._write_group()
+
+    def _write_group(self) -> None:
+        if self.group:
+            import pyarrow
+
+            table = pyarrow.Table.from_batches(self.group, schema=self.schema)
+            self.writer.write_table(table, row_group_size=max(self.group_rows, 1))
+        self.group, self.group_rows, self.group_bytes = [], 0, 0
+
     def close(self) -> None:
+        self._write_group()
         if self.writer is None:  # no rows at all: the columns, with the types the source declared
             import pyarrow
 
@@ -231,4 +276,5 @@ FORMAT = FileFormat(
     writer=ParquetWriter,
     capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True),
     problems=problems,
+    accepts=(ARROW,),
 )

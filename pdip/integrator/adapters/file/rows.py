@@ -246,6 +246,9 @@ class FileTarget(Target):
         self._writer = self.format.writer(self._temporary, self.columns, self.settings, existing)
         self._writer.types = types
 
+    def accepts(self) -> tuple[str, ...]:
+        return self.format.accepts
+
     def write(self, batch: Batch) -> WriteResult:
         if batch.columns != self.columns and len(batch):
             raise OperationError(

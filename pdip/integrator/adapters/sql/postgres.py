@@ -16,7 +16,7 @@ psycopg's client-side quoting (`ClientCursor.mogrify`), never formatted by hand.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,9 +55,11 @@ def read_copy_binary(
     oids: tuple[int, ...],
     batch_size: int,
     position: Any,
+    made: Callable[[list[str], tuple[int, ...], list[Any], Any], Batch] | None = None,
 ) -> Iterator[Batch]:
     """Batches of `batch_size` rows of raw binary COPY data; `position(count, last_row)` says
-    where each batch ends (it decodes only what it needs of the last row).
+    where each batch ends (it decodes only what it needs of the last row); `made(columns, oids,
+    rows, position)` makes each batch of its rows (default: a raw batch, `raw_batch`).
 
     The rows are taken from libpq one message at a time through psycopg's own wrapper of it
     (`psycopg.pq`): the same calls psycopg's `Copy` makes, without its per-row generator, which
@@ -65,6 +67,7 @@ def read_copy_binary(
     server failed mid-way) discards the connection, which may be in the middle of a COPY."""
     from psycopg import errors, pq
 
+    made = made or raw_batch
     pgconn = connection.connection.driver_connection.pgconn
     pgconn.send_query(copy_statement.encode("utf-8"))
     started = pgconn.get_result()
@@ -92,7 +95,7 @@ def read_copy_binary(
                 rows.pop()
             if rows:
                 count += len(rows)
-                yield _batch(columns, oids, rows, position(count, rows[-1]))
+                yield made(columns, oids, rows, position(count, rows[-1]))
         if (
             size == -2
         ):  # pragma: no cover - a connection broken without a word; provoking it means killing a server process
@@ -120,7 +123,8 @@ def _is_trailer(message: Any) -> bool:
     return len(message) == 2 and message == TRAILER
 
 
-def _batch(columns: list[str], oids: tuple[int, ...], rows: list[Any], position: Any) -> Batch:
+def raw_batch(columns: list[str], oids: tuple[int, ...], rows: list[Any], position: Any) -> Batch:
+    """Binary COPY rows as one raw batch, its payload a complete COPY stream."""
     payload = b"".join((HEADER, *rows, TRAILER))
     return Batch.raw(columns, RAW_FORMAT, payload, len(rows), position, layout=oids)
 

@@ -71,10 +71,10 @@ from pdip.integrator.adapters.sql.positions import (
     store_position,
 )
 from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
-from pdip.integrator.types import driver_rows
+from pdip.integrator.types import arrow_fields, driver_rows
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
@@ -207,6 +207,8 @@ class SqlSource(Source):
                 connection.exec_driver_sql("SET synchronize_seqscans = off")
             if raw and dialect == "postgresql":
                 batches = self._copy_binary(connection, plan, request)
+            elif bool(own) and ARROW in request.accept and dialect == "postgresql":
+                batches = self._copy_binary(connection, plan, request, arrow=True)
             elif sqlite.RANGE_FORMAT in request.accept and self._in_rowid_order(connection, plan):
                 order = [self._table().c[name] for name in plan.order]
                 batches = sqlite.read_ranges(
@@ -246,7 +248,11 @@ class SqlSource(Source):
             count += len(rows)
             yield Batch(columns, [tuple(row) for row in rows], position=position(count, rows[-1]))
 
-    def _copy_binary(self, connection: sa.Connection, plan: _Read, request: ReadRequest) -> Iterator[Batch]:
+    def _copy_binary(
+        self, connection: sa.Connection, plan: _Read, request: ReadRequest, arrow: bool = False
+    ) -> Iterator[Batch]:
+        """Binary COPY rows: passed on undecoded, or (`arrow`) decoded into Arrow record batches
+        of the columns' declared types, a column at a time (`copy_arrow`)."""
         sql = postgres.literal_sql(connection, plan.select)
         columns, oids = postgres.describe(connection, sql)
         position = self._positions(plan, columns)
@@ -256,7 +262,15 @@ class SqlSource(Source):
             position = lambda count, last: decoded(count, load.load_sequence(postgres.fields(last)))  # noqa: E731
         source = plan.whole_table or f"({sql})"
         statement = f"COPY {source} TO STDOUT (FORMAT BINARY)"
-        yield from postgres.read_copy_binary(connection, statement, columns, oids, request.batch_size, position)
+        made = postgres.raw_batch
+        if arrow:
+            from pdip.integrator.adapters.sql import copy_arrow  # numpy, for this path only
+
+            fields = arrow_fields(plan.types, columns)
+            made = lambda names, types, rows, at: Batch(  # noqa: E731
+                names, arrow=copy_arrow.record_batch(rows, types, names, fields), position=at
+            )
+        yield from postgres.read_copy_binary(connection, statement, columns, oids, request.batch_size, position, made)
 
     @staticmethod
     def _positions(plan: _Read, columns: list[str]) -> Callable[[int, Sequence[Any]], Any]:
