@@ -333,17 +333,20 @@ def tree_memory(pid: int) -> int:
     return total
 
 
-def whole_process(command: list[str], folder: str) -> tuple[float, float]:
-    """Seconds a command takes and the peak memory of its process tree (MiB of PSS, sampled)."""
+def whole_process(command: list[str], folder: str, sampled: bool) -> tuple[float, float]:
+    """Seconds a command takes and, when `sampled`, the peak memory of its process tree (MiB of
+    PSS, every 20 ms; sampling takes the measured processes' memory locks, so a timed run is not
+    sampled)."""
     import subprocess
 
     with open(f"{folder}/process.log", "w+") as log:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
         peak = 0
-        while process.poll() is None:
+        while sampled and process.poll() is None:
             peak = max(peak, tree_memory(process.pid))
             time.sleep(0.02)
+        process.wait()
         elapsed = time.perf_counter() - started
         if process.returncode:
             log.seek(0)
@@ -353,7 +356,7 @@ def whole_process(command: list[str], folder: str) -> tuple[float, float]:
 
 def postgres_to_parquet(database: Postgres, source: str, folder: str, repeat: int) -> dict[str, tuple[float, float]]:
     """Each way of copying the table into a Parquet file, as a whole process, `repeat` times in
-    turn (the machine is shared): the fastest run's seconds, and the highest peak in MiB."""
+    turn (the machine is shared): the fastest run's seconds; then once more for its peak in MiB."""
     import importlib.util
     import sys
 
@@ -364,11 +367,14 @@ def postgres_to_parquet(database: Postgres, source: str, folder: str, repeat: in
     with open(f"{folder}/bench.yml", "w") as operation:
         operation.write(PDIP_OPERATION.format(url=POSTGRES, table=source, path=path))
     commands["pdip run"] = [python, "-m", "pdip", "run", "bench.yml", "--no-progress"]
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
-            runs[name].append(whole_process(command, folder))
-    return {name: (min(s for s, _ in found), max(m for _, m in found)) for name, found in runs.items()}
+            seconds[name].append(whole_process(command, folder, sampled=False)[0])
+    return {
+        name: (min(seconds[name]), whole_process(command, folder, sampled=True)[1])
+        for name, command in commands.items()
+    }
 
 
 def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, float, float, float]:

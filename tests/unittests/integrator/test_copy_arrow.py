@@ -132,11 +132,17 @@ class CopyArrowTest(unittest.TestCase):
         self.assertEqual(decoded(kinds, [(None,) * 4]).to_pylist(), [dict.fromkeys(kinds)])
         self.assertEqual(decoded(kinds, []).num_rows, 0)
 
-    def test_an_infinite_date_or_timestamp_is_refused_as_psycopg_refuses_it(self):
-        for kind, infinite in (("date", 2**31 - 1), ("timestamp", -(2**63))):
+    def test_a_date_time_or_timestamp_python_does_not_hold_is_refused_as_psycopg_refuses_it(self):
+        ten_thousand = (dt.datetime(9999, 12, 31) - EPOCH) // dt.timedelta(microseconds=1) + 86_400 * 10**6
+        for kind, beyond in (
+            ("date", 2**31 - 1),  # infinity
+            ("timestamp", -(2**63)),  # -infinity
+            ("timestamptz", ten_thousand),  # the year 10000
+            ("time", 86_400 * 10**6),  # 24:00:00
+        ):
             with self.subTest(kind=kind):
                 width = ">i" if kind == "date" else ">q"
-                row = struct.pack(">h", 1) + field(struct.pack(width, infinite))
+                row = struct.pack(">h", 1) + field(struct.pack(width, beyond))
                 with self.assertRaises(psycopg.DataError):
                     copy_arrow.record_batch([row], [WIRE[kind][0]], [kind], [None])
 

@@ -27,7 +27,7 @@ from pdip.integrator.types import arrow_array, arrow_fields
 
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
 ROW_GROUP_ROWS = 1_000_000
-ROW_GROUP_MEGABYTES = 64
+ROW_GROUP_MEGABYTES = 32
 SETTINGS = (
     *COMMON,
     Setting("compression", str, default="snappy", allowed=COMPRESSIONS),
@@ -179,7 +179,11 @@ class ParquetWriter(FileWriter):
 
             table = pyarrow.Table.from_batches(self.group, schema=self.schema)
             self.writer.write_table(table, row_group_size=max(self.group_rows, 1))
+            del table
         self.group, self.group_rows, self.group_bytes = [], 0, 0
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()  # what the group held, back to the system
 
     def close(self) -> None:
         self._write_group()

@@ -16,6 +16,7 @@ where it declares one, else the wire type's own.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,8 +27,17 @@ from pdip.integrator.types import arrow_array
 # microseconds and days between the Unix epoch and PostgreSQL's (2000-01-01)
 _EPOCH_MICROSECONDS = 946_684_800_000_000
 _EPOCH_DAYS = 10_957
-# PostgreSQL's `infinity` and `-infinity` dates and timestamps, which no Python value holds
-_INFINITE = {"date": (2**31 - 1, -(2**31)), "time": (2**63 - 1, -(2**63))}
+# The dates (days) and timestamps (microseconds) from PostgreSQL's epoch that Python holds:
+# a value past them (`infinity`, the year 10000) is psycopg's to refuse, as on the general path
+_EPOCH = dt.datetime(2000, 1, 1)
+_HELD = {
+    "date": ((dt.date.min - _EPOCH.date()).days, (dt.date.max - _EPOCH.date()).days),
+    "timestamp": (
+        (dt.datetime.min - _EPOCH) // dt.timedelta(microseconds=1),
+        (dt.datetime.max - _EPOCH) // dt.timedelta(microseconds=1),
+    ),
+    "time": (0, 86_400_000_000 - 1),  # PostgreSQL's 24:00:00 is no Python time
+}
 _OFFSETS_UP_TO = 2**31 - 1  # the bytes an Arrow string or binary array of 32-bit offsets reaches
 
 
@@ -90,13 +100,14 @@ def _fixed(kind: Any, wire: str, convert: Callable[[numpy.ndarray], numpy.ndarra
     return decode
 
 
-def _shifted(name: str, offset: int) -> Callable[[numpy.ndarray], numpy.ndarray | None]:
-    """Dates (days) or timestamps (microseconds) from PostgreSQL's epoch to the Unix one; None
-    when a value is an infinity, left to psycopg's loader (which refuses it)."""
-    infinite = _INFINITE[name]
+def _shifted(name: str, offset: int) -> Callable[[numpy.ndarray], numpy.ndarray]:
+    """Dates (days), timestamps (microseconds) from PostgreSQL's epoch to the Unix one, or
+    times of day (`offset` 0); a value Python does not hold leaves the column to psycopg's
+    loader, which refuses it."""
+    low, high = _HELD[name]
 
-    def convert(values: numpy.ndarray) -> numpy.ndarray | None:
-        if numpy.isin(values, infinite).any():
+    def convert(values: numpy.ndarray) -> numpy.ndarray:
+        if len(values) and (values.min() < low or values.max() > high):
             raise _Unrepresentable
         return values + offset
 
@@ -150,7 +161,10 @@ def _spans(data: numpy.ndarray, starts: numpy.ndarray, widths: numpy.ndarray) ->
     whole = pyarrow.Array.from_buffers(
         pyarrow.binary(), len(bounds) - 1, [None, pyarrow.py_buffer(bounds), pyarrow.py_buffer(data)]
     )
-    return pyarrow.compute.take(whole, numpy.arange(1, len(bounds) - 1, 2, dtype=numpy.int32))
+    every_second = numpy.arange(1, len(bounds) - 1, 2, dtype=numpy.int32)
+    # an Arrow array of the indices, not numpy's: converting one would import pandas
+    indices = pyarrow.Array.from_buffers(pyarrow.int32(), len(every_second), [None, pyarrow.py_buffer(every_second)])
+    return pyarrow.compute.take(whole, indices)
 
 
 def _uuid(data: numpy.ndarray, body: numpy.ndarray, sizes: numpy.ndarray, valid: numpy.ndarray) -> Any:
@@ -195,9 +209,9 @@ def _decoders() -> dict[int, Any]:
         1042: text,  # bpchar
         1043: text,  # varchar
         1082: _fixed(pyarrow.date32, ">i4", _shifted("date", _EPOCH_DAYS)),
-        1083: _fixed(lambda: pyarrow.time64("us"), ">i8"),
-        1114: _fixed(lambda: pyarrow.timestamp("us"), ">i8", _shifted("time", _EPOCH_MICROSECONDS)),
-        1184: _fixed(lambda: pyarrow.timestamp("us", tz="UTC"), ">i8", _shifted("time", _EPOCH_MICROSECONDS)),
+        1083: _fixed(lambda: pyarrow.time64("us"), ">i8", _shifted("time", 0)),
+        1114: _fixed(lambda: pyarrow.timestamp("us"), ">i8", _shifted("timestamp", _EPOCH_MICROSECONDS)),
+        1184: _fixed(lambda: pyarrow.timestamp("us", tz="UTC"), ">i8", _shifted("timestamp", _EPOCH_MICROSECONDS)),
         2950: _uuid,
         3802: _json(1),
     }
