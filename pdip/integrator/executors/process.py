@@ -183,8 +183,6 @@ def _read(
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
         channel.send(PartitionDone(request.partition or ""))
         _pass_acknowledgements(source, channel, until_close=True)
-    except _WriterClosed:  # the writer stopped early: nothing more is wanted
-        pass
     except BaseException:  # noqa: BLE001 - whatever stops the reader is reported to the writer
         tell(channel, PartitionFailed(request.partition or "", traceback.format_exc()))  # unless the writer is gone
     finally:
@@ -196,7 +194,9 @@ IN_FLIGHT = 2  # batches a reader sends before it waits for the writer's acknowl
 
 
 class _WriterClosed(Exception):
-    """The writer said CLOSE before the reader was done."""
+    """The writer said CLOSE before the reader was done. It says CLOSE only to readers that
+    have sent their last word (it ends the others), so this is reported as a failure would be,
+    to a writer that is no longer listening."""
 
 
 def _pass_acknowledgements(source: Source, channel: Connection, at_least: int = 0, until_close: bool = False) -> int:

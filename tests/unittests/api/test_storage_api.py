@@ -151,6 +151,9 @@ class StorageApiTest(unittest.TestCase):
         rest = self.client.get(f"/api/data/notes?prefix=list/&after={first['next_after']}").get_json()
         self.assertEqual(([item["key"] for item in rest["items"]], rest["next_after"]), (["list/c.txt"], None))
         self.assertEqual(self.client.get("/api/data/notes?limit=0").status_code, 400)
+        unsafe = self.client.get("/api/data/notes?prefix=../x")
+        self.assertEqual(unsafe.status_code, 400)
+        self.assertIn("'../x'", unsafe.get_json()["detail"])
 
         self.assertEqual(self.client.delete("/api/data/notes/list/a.txt").status_code, 204)
         gone = self.client.delete("/api/data/notes/list/a.txt")
