@@ -59,9 +59,7 @@ class Dispatcher(ISingleton):
         scope = None if container.in_scope else container.open_scope()
         try:
             handler = container.get(handler_type)
-            behaviours = self._routes.get(type(request)) if self._revision == container.revision else None
-            if behaviours is None:
-                behaviours = self._route(type(request))
+            behaviours = self._route(type(request))
             if not behaviours:
                 return _sync_result(handler, handler.handle(request))
             return self._through_pipeline(request, handler, behaviours)

@@ -46,8 +46,8 @@ class RepositoryProvider(IScoped):
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            self._session = self.database.session()
+        if self._session is None:  # in a unit of work it writes; outside one it reads
+            self._session = self.database.session(writes=self.in_transaction)
         return self._session
 
     def get(self, entity: type[T]) -> Repository[T]:
@@ -64,6 +64,8 @@ class RepositoryProvider(IScoped):
 
     def begin(self) -> None:
         self._depth += 1
+        if self._depth == 1 and self._session is not None and not self._session.in_transaction():
+            self._session.bind = self.database.bind(writes=True)  # read before: its next transaction writes
 
     def end(self, failed: bool) -> None:
         """Leave a block opened by `begin`; the outermost commits (or rolls back) and closes."""

@@ -24,14 +24,18 @@ from pdip.data.outbox import ChangeLogReader, Outbox
 from pdip.dependency import ISingleton
 from pdip.policy import Policy
 
+_WRITES = "pdip_writes"  # an execution option: the session's transactions take SQLite's write lock
+
 
 class DatabaseSessionManager(ISingleton):
     def __init__(self, config: DatabaseConfig, configuration: Configuration, policy: Policy | None = None):
         self.config = config
         self.url = config.url(configuration.root_directory)
         self.engine = sa.create_engine(self.url, **_engine_options(self.url, config))
+        self._writing = self.engine  # what a writing session is bound to
         if self.engine.dialect.name == "sqlite" and self.url.database not in (None, "", ":memory:"):
             _queue_sqlite_writers(self.engine)
+            self._writing = self.engine.execution_options(**{_WRITES: True})
         # The application's policy chain (built-in secret rules, .pdip/policy.yml, POLICY.FILES)
         # runs over every change-log entry before it is written.
         self.outbox = Outbox((policy or Policy.default()).apply_entry)
@@ -43,9 +47,15 @@ class DatabaseSessionManager(ISingleton):
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def session(self) -> Session:
-        """A new session (the caller closes it); repositories get theirs from RepositoryProvider."""
-        return self.sessions()
+    def session(self, writes: bool = True) -> Session:
+        """A new session (the caller closes it); repositories get theirs from RepositoryProvider.
+        `writes=False`: it only reads, so on a SQLite file its transactions do not queue for the
+        write lock (a unit of work's session writes; repositories outside one read)."""
+        return self.sessions(bind=self.bind(writes))
+
+    def bind(self, writes: bool) -> sa.Engine:
+        """The engine a session that `writes` (or only reads) is bound to."""
+        return self._writing if writes else self.engine
 
     def create_all(self) -> None:
         """Create the tables of every imported entity, and the change-log table; existing ones are kept."""
@@ -84,9 +94,9 @@ def _queue_sqlite_writers(engine: sa.Engine) -> None:
 
     The driver's deferred transactions start as readers and fail at once with "database is
     locked" when two of them try to become the writer (SQLite cannot wait there without a
-    deadlock), whatever the busy timeout. So every transaction begins IMMEDIATE, taking the
-    write lock up front and waiting up to `DATABASE.BUSY_TIMEOUT` seconds for it; the WAL
-    journal lets readers outside a transaction go on meanwhile."""
+    deadlock), whatever the busy timeout. So a writing session's transactions begin IMMEDIATE,
+    taking the write lock up front and waiting up to `DATABASE.BUSY_TIMEOUT` seconds for it;
+    other transactions begin DEFERRED, and the WAL journal lets them read meanwhile."""
 
     @event.listens_for(engine, "connect")
     def _connected(connection: Any, _record: Any) -> None:
@@ -97,4 +107,4 @@ def _queue_sqlite_writers(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITES) else "BEGIN")

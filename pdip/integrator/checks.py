@@ -17,6 +17,7 @@ from pdip.integrator.executors import EXECUTORS, executor_class
 from pdip.integrator.integrations import Connection, Integration
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.adapters.base import Adapter
     from pdip.integrator.models import Operation
 
 ROLES = ("source", "target")
@@ -149,25 +150,40 @@ _WRITE_CAPABILITY = {"merge": ("upsert", "upsert rows by key"), "replace": ("rep
 
 def disposition_problems(operation: Operation, registry: AdapterRegistry) -> list[str]:
     """`write: merge` or `write: replace` into a target whose adapter does not declare it can
-    (`Capabilities.upsert` / `replace`): refused, rather than appended without a word."""
+    (`Capabilities.upsert` / `replace`): refused, rather than appended without a word. An
+    incremental run into a target that replaces its output every run unless told otherwise: refused
+    until the connection says which it wants, rather than keeping only the latest run's rows."""
     found = []
     for integration in operation.integrations:
+        kind = integration.target.kind
+        try:
+            adapter = registry.adapter(kind, integration.mode)
+        except AdapterNotFoundError:
+            continue  # reported as a kind problem
+        found.extend(_replaced_each_run(integration, adapter))
         wanted = _WRITE_CAPABILITY.get(integration.write)
         if wanted is None:
             continue
-        kind = integration.target.kind
-        try:
-            capabilities = registry.adapter(kind, integration.mode).capabilities
-        except AdapterNotFoundError:
-            continue  # reported as a kind problem
         flag, what = wanted
-        if not getattr(capabilities, flag):
+        if not getattr(adapter.capabilities, flag):
             able = ", ".join(kinds_with(registry, flag)) or "none"
             found.append(
                 f"integration {integration.name!r}: write: {integration.write}, but a {kind} target cannot {what} "
                 f"(targets that can: {able}); use write: append"
             )
     return found
+
+
+def _replaced_each_run(integration: Integration, adapter: Adapter) -> list[str]:
+    setting = getattr(adapter.target, "keeps_earlier_runs_with", None)
+    if integration.mode != "incremental" or setting is None or setting in integration.target.settings:
+        return []
+    return [
+        f"integration {integration.name!r}: mode: incremental writes only the rows after the last run's cursor, "
+        f"but a {integration.target.kind} target replaces its output on every run, so it would hold the latest "
+        f"run's rows alone; set {setting}: true on the target to add them to it (or {setting}: false if that is "
+        "what you want)"
+    ]
 
 
 def kinds_with(registry: AdapterRegistry, flag: str) -> list[str]:

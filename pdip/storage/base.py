@@ -21,6 +21,7 @@ import abc
 import functools
 import mimetypes
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from pdip.storage.errors import ItemNotFoundError, PreconditionFailedError
 from pdip.storage.items import DataItem, ItemPage, check_key, check_prefix, limited
@@ -113,6 +114,15 @@ class DataStore(abc.ABC):
     @abc.abstractmethod
     def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         """Bytes `start` to `stop` of the item, in chunks of at most `chunk_bytes`."""
+
+    def _chunks(self, file: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
+        """Bytes `start` to `stop` of an open file, in chunks of at most `chunk_bytes` (a store's
+        `_read` opens its file and hands it here)."""
+        file.seek(start)
+        left = stop - start
+        while left > 0 and (chunk := file.read(min(self.chunk_bytes, left))):
+            left -= len(chunk)
+            yield chunk
 
     @abc.abstractmethod
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:

@@ -66,11 +66,7 @@ class DirectoryDataStore(DataStore):
 
     def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         with open(self._path(key), "rb") as file:
-            file.seek(start)
-            left = stop - start
-            while left > 0 and (chunk := file.read(min(self.chunk_bytes, left))):
-                left -= len(chunk)
-                yield chunk
+            yield from self._chunks(file, start, stop)
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
         path = self._path(key)

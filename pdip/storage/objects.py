@@ -77,11 +77,7 @@ class ObjectDataStore(DataStore):
 
     def _read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
         with self.fs.open(self._path(key), "rb", block_size=self.chunk_bytes, cache_type="none") as file:
-            file.seek(start)
-            left = stop - start
-            while left > 0 and (chunk := file.read(min(self.chunk_bytes, left))):
-                left -= len(chunk)
-                yield chunk
+            yield from self._chunks(file, start, stop)
 
     def _write(self, key: str, chunks: Iterator[bytes], content_type: str, expect: Expectation) -> DataItem:
         path = self._path(key)

@@ -28,6 +28,9 @@ The optional hooks, each with a default that does nothing special:
   the last one stopped, rather than reading its data again from the start.
 - `Target.commits_per_batch`: False for a target that makes its output durable only at `finish`
   (a file written under a temporary name); a resumed run then starts such an integration over.
+- `Target.keeps_earlier_runs_with`: the connection setting that makes a target add to what earlier
+  runs wrote (a file's `append`), for a target that otherwise replaces its output on every run;
+  an incremental integration must say which it wants (docs/adr/0014).
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
@@ -160,6 +163,7 @@ class Target(abc.ABC):
     disposition = Disposition()
     schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
+    keeps_earlier_runs_with: str | None = None
     takes_parallel_writers = False
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:

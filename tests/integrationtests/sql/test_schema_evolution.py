@@ -175,6 +175,23 @@ class SchemaEvolutionContract:
         self.assertEqual(result["orders"].schema_changes, [])
         self.assert_too_long_refused(result)
 
+    def test_a_wider_source_type_under_freeze_refuses_the_run_before_any_row_is_written(self):
+        self.source_sql("CREATE TABLE orders (id INTEGER, label VARCHAR(10))", "INSERT INTO orders VALUES (1, 'a')")
+        self.assertTrue(self.run_copy().ok)
+        self.source_sql("DROP TABLE orders", "CREATE TABLE orders (id INTEGER, label VARCHAR(40))")
+        self.source_sql("INSERT INTO orders VALUES (2, 'b')")
+        result = self.run_copy(schema="freeze", name="again")
+        self.assert_wider_refused(result)
+
+    def assert_wider_refused(self, result):
+        self.assertFalse(result.ok)
+        self.assertIn(
+            "column 'label' is VARCHAR(10) at the table and VARCHAR(40) at the source, and schema: freeze "
+            "(the integration's) refuses to widen it",
+            result["orders"].error,
+        )
+        self.assertEqual(self.target_rows(), [(1, "a")])
+
     def assert_too_long_refused(self, result):
         self.assertEqual(self.target_rows(), [(1, "a"), (2, "b")])
         self.assertEqual(self.target_columns()["label"].length, 10)
@@ -198,6 +215,10 @@ class SqliteSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):
 
     def assert_too_long_refused(self, result):
         self.assertEqual(self.target_rows(), [(1, "a"), (2, "b"), (3, "x" * 40)])
+
+    def assert_wider_refused(self, result):
+        self.assertTrue(result.ok, result["orders"].error)
+        self.assertEqual(self.target_rows(), [(1, "a"), (2, "b")])
 
 
 class PostgresSchemaEvolutionTest(SchemaEvolutionContract, unittest.TestCase):

@@ -18,6 +18,7 @@ from pdip.integrator.adapters.sql.merge import deleted, fold, upsert
 from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
+from pdip.integrator.checks import disposition_problems
 from pdip.integrator.executors.dask import unsuited
 from pdip.integrator.state import StateStore
 from tests.support.apps import application
@@ -91,6 +92,36 @@ class SettingsTest(unittest.TestCase):
         self.assertIn(
             "integration 'to-kafka': write: replace, but a kafka target cannot replace its content", problems[1]
         )
+
+    def test_an_incremental_run_into_a_file_that_is_replaced_each_run_is_refused_until_append_is_said(self):
+        def into(settings: dict) -> Operation:
+            return Operation(
+                "export",
+                [
+                    Integration(
+                        "orders",
+                        source=Connection("memory", {"store": "a"}),
+                        target=Connection("csv", {"path": "orders.csv", **settings}),
+                        mode="incremental",
+                        cursor="id",
+                    )
+                ],
+                executor="inline",
+            )
+
+        with Pdi() as pdi, self.assertRaises(OperationError) as raised:
+            pdi.get(Integrator).integrate(into({}))
+        self.assertEqual(
+            raised.exception.problems,
+            [
+                "integration 'orders': mode: incremental writes only the rows after the last run's cursor, but a "
+                "csv target replaces its output on every run, so it would hold the latest run's rows alone; set "
+                "append: true on the target to add them to it (or append: false if that is what you want)"
+            ],
+        )
+        registry = AdapterRegistry()
+        for said in ({"append": True}, {"append": False}):
+            self.assertEqual(disposition_problems(into(said), registry), [], said)
 
     def test_pdip_validate_names_the_file_and_key_of_a_bad_write(self):
         bad_value = (

@@ -213,6 +213,7 @@ class FileTarget(Target):
     `finish` (a failed run) deletes it."""
 
     commits_per_batch = False
+    keeps_earlier_runs_with = "append"
 
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)

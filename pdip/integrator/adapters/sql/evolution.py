@@ -9,7 +9,9 @@ What happens to a source column the table lacks, by `schema`:
   there lose nothing and are written;
 - `discard_value`: rows are written without those columns; the values dropped are counted per
   column and reported with the run.
-A wider type is widened only under `evolve`; otherwise the column keeps its type and a value it
+A wider type is widened only under `evolve`. A `schema: freeze` the integration names refuses the
+run for it too (the table must stay as it is, and the source match it); otherwise (the default
+freeze of a table pdip did not create, or a discard) the column keeps its type and a value it
 cannot hold is refused by the database, its row dead-lettered with the reason (never cut).
 SQLite enforces neither integer sizes nor lengths, so there nothing is wider.
 
@@ -139,14 +141,26 @@ def _wider_decimal(current: sa.Numeric, source: sa.Numeric) -> sa.types.TypeEngi
 # -- what is done about it ----------------------------------------------------------------------
 
 
-def refuse(difference: Difference, table: str, choice: str, chosen_by: str) -> None:
-    """Raise `SchemaRefusedError` when `choice` is freeze and the table lacks source columns."""
-    if difference.added and choice == "freeze":
+def refuse(difference: Difference, table: str, choice: str, chosen_by: str, widened_too: bool = False) -> None:
+    """Raise `SchemaRefusedError` when `choice` is freeze and the table lacks source columns, or
+    (`widened_too`: freeze was asked for by name) a column's type is narrower than the source's."""
+    if choice != "freeze":
+        return
+    if difference.added:
         names = ", ".join(repr(name) for name in difference.added)
         raise SchemaRefusedError(
             f"table {table!r} lacks the source's column(s) {names}, and schema: freeze ({chosen_by}) refuses "
             "to change it; schema: evolve adds them, discard_row dead-letters the rows with a value there, "
             "discard_value writes the rows without those values"
+        )
+    if difference.widened and widened_too:
+        shown = "; ".join(
+            f"column {name!r} is {_shown(current)} at the table and {_shown(wider)} at the source"
+            for name, current, wider in difference.widened
+        )
+        raise SchemaRefusedError(
+            f"table {table!r}: {shown}, and schema: freeze ({chosen_by}) refuses to widen it; schema: evolve "
+            "widens it, and without a schema the values it cannot hold are dead-lettered row by row"
         )
 
 

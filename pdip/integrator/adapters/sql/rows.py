@@ -141,11 +141,16 @@ def _table(engine: sa.Engine, connection) -> sa.Table:
     name = connection.get("table")
     if not name:
         raise OperationError(f"a {connection.kind} connection needs `table` (or, for a source, `query`)")
-    metadata = sa.MetaData(schema=connection.get("schema"))
     try:
-        return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _reflected_as_meant)])
+        return reflected(engine, name, connection.get("schema"))
     except sa.exc.NoSuchTableError:
         raise OperationError(f"table {name!r} does not exist in {shown_url(engine)}") from None
+
+
+def reflected(engine: sa.Engine, name: str, schema: str | None) -> sa.Table:
+    """The table `schema.name` as the database describes it, its columns typed as they are meant."""
+    metadata = sa.MetaData(schema=schema)
+    return sa.Table(name, metadata, autoload_with=engine, listeners=[("column_reflect", _reflected_as_meant)])
 
 
 def _reflected_as_meant(inspector: sa.Inspector, table: sa.Table, column: dict[str, Any]) -> None:
@@ -732,7 +737,7 @@ class SqlTarget(Target):
         if not self._resumed or not replace.exists(self.engine, name, schema):
             replace.create_twin(self.engine, table, name)
         self._stage = name
-        return sa.Table(name, sa.MetaData(schema=schema), autoload_with=self.engine)
+        return reflected(self.engine, name, schema)
 
     def _staged_name(self) -> str:
         return replace.stage_name(self.connection.get("table"))
@@ -761,26 +766,20 @@ class SqlTarget(Target):
             self._fitting[seen] = evolution.Fitted
             return evolution.Fitted(batch)
         choice, chosen_by = self._schema_choice()
-        evolution.refuse(found, self.table.name, choice, chosen_by)
+        evolution.refuse(found, self.table.name, choice, chosen_by, widened_too=self.schema_changes is not None)
         if choice == "evolve":
             changes = evolution.evolve(self.engine, self.table, found, batch)
-            self.table = self._reloaded(self.table)  # the target, or the twin a replacing run loads
+            # the target, or the twin a replacing run loads
+            self.table = reflected(self.engine, self.table.name, self.table.schema)
             return evolution.Fitted(batch, changes=changes)
         # a wider type is not widened (what the column cannot hold is refused by the database)
         fit = evolution.FITS[choice] if found.added else None  # freeze refused added columns above
         self._fitting[seen] = functools.partial(fit, lacking=found.added) if fit else evolution.Fitted
         return self._fitting[seen](batch)
 
-    def _reloaded(self, table: sa.Table) -> sa.Table:
-        metadata = sa.MetaData(schema=table.schema)
-        return sa.Table(
-            table.name, metadata, autoload_with=self.engine, listeners=[("column_reflect", _reflected_as_meant)]
-        )
-
     def _refuse_frozen(self, table: sa.Table, batch: Batch) -> None:
         found = evolution.difference(table, batch.columns, batch.types, self.engine.dialect)
-        if found.added:
-            evolution.refuse(found, table.name, *self._schema_choice())
+        evolution.refuse(found, table.name, *self._schema_choice(), widened_too=self.schema_changes is not None)
 
     def _schema_choice(self) -> tuple[str, str]:
         """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
