@@ -242,6 +242,28 @@ class DeclaredTypesTest(unittest.TestCase):
                 self.assertIsInstance(created["seen"], sa.Date)
                 self.assertIsInstance(created["note"], sa.Text)
 
+    def test_a_csv_without_even_a_header_fails_a_run_that_must_create_its_table(self):
+        (self.root / "nothing.csv").write_bytes(b"")
+        url = self.sqlite_url()
+        copy = self.name(url, "nothing")
+        integration = Integration(
+            "csv-nothing",
+            source=Connection("csv", {"path": "nothing.csv"}),
+            target=Connection("sql", {"url": url, "table": copy}),
+            create_target=True,
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = self.integrator.integrate(Operation("declared", [integration], executor="inline"))
+        self.assertFalse(result.ok)
+        self.assertIn(
+            f"create_target: the source names no columns (an empty file without a header line?), so table "
+            f"{copy!r} cannot be created; name them in the source's `columns`, or create the table first",
+            result.integrations[0].error,
+        )
+        with self.engine(url).begin() as connection:  # a table that exists takes the empty source
+            connection.exec_driver_sql(f'CREATE TABLE "{copy}" (id INTEGER)')
+        self.assertEqual(self.run_one(integration, executor="inline").rows_written, 0)
+
     def test_an_empty_parquet_file_gives_an_empty_parquet_file_of_its_schema(self):
         schema = pyarrow.schema([("id", pyarrow.int32()), ("amount", pyarrow.decimal128(9, 2))])
         pyarrow.parquet.write_table(pyarrow.table({"id": [], "amount": []}, schema=schema), self.root / "none.parquet")
