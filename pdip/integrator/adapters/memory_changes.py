@@ -22,7 +22,7 @@ from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, So
 from pdip.integrator.adapters.memory import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.memory import store_name
 from pdip.integrator.batch import Batch
-from pdip.integrator.changes import batch_entries, entries_batch, net_changes
+from pdip.integrator.changes import NetChange, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
 
@@ -83,10 +83,23 @@ class MemoryChangesTarget(Target):
         for change in changes:
             if change.remove:
                 rows.pop(change.key, None)
-            if change.values is not None:
-                rows.setdefault(change.key, {}).update(change.values)
+            if change.values is None:
+                continue
+            if change.partial and change.key not in rows:  # as a SQL replica: no half row is made up
+                reason = self._not_there(change)
+                refused.extend((entry, reason) for entry in change.entries if entry.action == "update")
+                continue
+            rows.setdefault(change.key, {}).update(change.values)
         store[:] = list(rows.values())
         return WriteResult(len(entries) - len(refused), [((entry,), reason) for entry, reason in refused])
+
+    def _not_there(self, change: NetChange) -> str:
+        key = ", ".join(f"{column}={value!r}" for column, value in zip(self.key, change.key, strict=True))
+        changed = ", ".join(column for column in change.values if column not in self.key) or "no column"
+        return (
+            f"update of a row memory store {store_name(self.connection)!r} does not have ({key}): the update "
+            f"carries only the columns it changed ({changed}), not a whole row to insert"
+        )
 
     def describe(self) -> str:
         return f"memory:{self.connection.get('store')} (changes)"

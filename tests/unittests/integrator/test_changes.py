@@ -233,6 +233,23 @@ class MemoryChangesTest(unittest.TestCase):
         target.prepare(["entry"], create=False, truncate=True)
         self.assertEqual(context.stores["replica"], [])
 
+    def test_a_replica_refuses_an_update_of_a_row_it_does_not_hold_as_the_sql_replica_does(self):
+        context = Context()
+        target = MemoryChangesTarget(Connection("memory", {"store": "replica", "key": "id"}), context)
+        target.prepare(["entry"], create=False, truncate=False)
+        result = target.write(entries_batch([insert(1, name="a"), update(2, name="b"), update(1, name="c")]))
+        self.assertEqual(context.stores["replica"], [{"id": 1, "name": "c"}])
+        self.assertEqual(result.written, 2)
+        self.assertEqual(
+            [reason for _, reason in result.rejected],
+            [
+                "update of a row memory store 'replica' does not have (id=2): the update carries only the "
+                "columns it changed (name), not a whole row to insert"
+            ],
+        )
+        removed_then_updated = target.write(entries_batch([delete(1), update(1, name="d")]))
+        self.assertEqual((context.stores["replica"], removed_then_updated.written), ([], 1))
+
     def test_the_registry_finds_change_log_adapters_by_kind(self):
         registry = AdapterRegistry()
         for kind, module in [("memory", "memory_changes"), ("jsonl", "file.changes"), ("sqlite", "sql.changes")]:
