@@ -34,7 +34,9 @@ from pdip.policy import MASK
 @dataclasses.dataclass
 class EmailAlertConfig:
     """`INTEGRATOR.ALERTS.EMAIL`: an SMTP server and who gets the alerts. `security`: `none`,
-    `starttls` (upgrade a plain connection, usually port 587) or `ssl` (TLS from the start, 465)."""
+    `starttls` (upgrade a plain connection, usually port 587) or `ssl` (TLS from the start, 465);
+    the server's certificate is checked against the system's authorities and `ca_file` (a
+    private authority's certificate, PEM)."""
 
     host: str
     sender: str
@@ -44,6 +46,7 @@ class EmailAlertConfig:
     user: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.to:
@@ -216,15 +219,14 @@ class Alerts:
         message["Subject"], message["From"], message["To"] = summary.subject(), config.sender, ", ".join(config.to)
         message.set_content(summary.text())
         try:
+            context = ssl.create_default_context(cafile=config.ca_file) if config.security != "none" else None
             if config.security == "ssl":
-                server = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=config.timeout, context=ssl.create_default_context()
-                )
+                server = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=context)
             else:
                 server = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
             with server:
                 if config.security == "starttls":
-                    server.starttls(context=ssl.create_default_context())
+                    server.starttls(context=context)
                 if config.user:
                     server.login(config.user, config.password or "")
                 server.send_message(message)

@@ -59,9 +59,11 @@ def datasets_of(connection: Any, root: Path | None = None) -> tuple[Dataset, ...
 def field_types(declared: Any) -> tuple[tuple[str, str], ...]:
     """A source's declared columns (`Source.schema`: a `ColumnTypes` or a `pyarrow.Schema`) as
     (name, type) pairs; () when it declared none."""
+    from pdip.integrator.types import ColumnTypes
+
     if declared is None:
         return ()
-    if hasattr(declared, "types"):  # ColumnTypes: SQLAlchemy types, None where unknown
+    if isinstance(declared, ColumnTypes):  # SQLAlchemy types, None where unknown
         return tuple((name, _sql_type(kind)) for name, kind in zip(declared.names, declared.types, strict=False))
     return tuple((field.name, str(field.type)) for field in declared)
 

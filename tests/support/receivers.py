@@ -16,6 +16,7 @@ import http.server
 import json
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 
@@ -60,11 +61,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class MailReceiver:
     """An SMTP server (aiosmtpd) keeping each message it is given, parsed."""
 
-    def __init__(self, auth: tuple[str, str] | None = None):
+    def __init__(self, auth: tuple[str, str] | None = None, tls: Any = None, security: str = "none"):
+        """`tls`: a server `ssl.SSLContext`, used as `security` says: `starttls` (offered, and
+        required before anything else) or `ssl` (TLS from the start)."""
         self.port = free_port()
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[Any] = []
         self._auth = auth
+        self._tls = tls
+        self._security = security
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
         self.envelopes.append(envelope)
@@ -77,6 +82,10 @@ class MailReceiver:
         options: dict[str, Any] = {}
         if self._auth:
             options = {"authenticator": self._authenticate, "auth_require_tls": False}
+        if self._security == "starttls":
+            options.update(tls_context=self._tls, require_starttls=True)
+        elif self._security == "ssl":
+            options["ssl_context"] = self._tls
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         return self
@@ -90,6 +99,43 @@ class MailReceiver:
         user, password = self._auth
         ok = auth_data.login.decode() == user and auth_data.password.decode() == password
         return AuthResult(success=ok)
+
+
+def self_signed(folder: Path) -> tuple[Path, Any]:
+    """A certificate for 127.0.0.1 signed by its own key, written to `folder`: (its PEM file,
+    which a client trusts as `ca_file`; a server `ssl.SSLContext` that presents it)."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = folder / "server.pem", folder / "server.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate_file, key_file)
+    return certificate_file, context
 
 
 def free_port() -> int:

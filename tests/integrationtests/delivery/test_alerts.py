@@ -2,13 +2,15 @@
 
 import contextlib
 import io
+import logging
 import shutil
 import tempfile
 import unittest
+from pathlib import Path
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation
-from tests.support.receivers import HttpReceiver, MailReceiver, free_port
+from tests.support.receivers import HttpReceiver, MailReceiver, free_port, self_signed
 
 SECRET = "s3cret-pw"
 # A source whose connection string holds a password, and which cannot be reached: the run fails.
@@ -69,6 +71,26 @@ class AlertsTest(unittest.TestCase):
         self.assertNotIn(SECRET, body)
         self.assertNotIn("mail-pw", body)
         self.assertEqual(integrator.deliveries.counts(), {})
+
+    def test_mail_goes_over_starttls_or_tls_checked_against_the_given_authority(self):
+        folder = Path(tempfile.mkdtemp(prefix="pdip-alerts-tls-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        certificate, context = self_signed(folder)
+        quiet = logging.getLogger("asyncio")  # the server's side of the refused handshakes
+        self.addCleanup(quiet.setLevel, quiet.level)
+        quiet.setLevel(logging.CRITICAL)
+        for security in ("starttls", "ssl"):
+            with self.subTest(security=security), MailReceiver(tls=context, security=security) as mail:
+                email = {"HOST": "127.0.0.1", "PORT": mail.port, "SENDER": "p@d", "TO": ["a@b"]}
+                trusted = self.integrator(EMAIL={**email, "SECURITY": security, "CA_FILE": str(certificate)})
+                self.integrate(trusted, f"run-{security}")
+                self.assertEqual(len(mail.messages), 1)
+                self.assertEqual(trusted.deliveries.counts(), {})
+                untrusted = self.integrator(EMAIL={**email, "SECURITY": security})
+                _, logged = self.integrate(untrusted, f"run-{security}-untrusted")
+                self.assertEqual(len(mail.messages), 1)
+                self.assertIn("CERTIFICATE_VERIFY_FAILED", logged)
+                self.assertEqual(untrusted.deliveries.counts(), {"email": 1})
 
     def test_webhooks_get_json_or_slack_payloads_and_a_success_is_sent_only_when_asked(self):
         with HttpReceiver() as hook:

@@ -155,3 +155,14 @@ class ConfigTest(unittest.TestCase):
 
     def test_summary_defaults(self):
         self.assertEqual(Summary("e", "o").rows_dead_lettered, 0)
+
+
+class FailuresTest(unittest.TestCase):
+    def test_each_execution_is_logged_once_and_only_recent_ones_are_remembered(self):
+        logger = mock.Mock()
+        failures = DeliveryFailures(logger)
+        with mock.patch("pdip.integrator.delivery._REMEMBERED", 2):
+            for execution in ("a", "a", "b", "c", "a"):
+                failures.failed("webhook", execution, "HTTP 500")
+        self.assertEqual([call.args[2] for call in logger.error.call_args_list], ["a", "b", "c", "a"])
+        self.assertEqual(failures.counts(), {"webhook": 5})
