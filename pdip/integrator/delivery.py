@@ -7,7 +7,7 @@ that fails (a collector, SMTP server or webhook that is down, refuses or times o
 the run: it is counted in `DeliveryFailures` by channel (`integrator.deliveries.counts()`, which
 a metrics exporter may read) and logged once per execution and channel, with the reason. What
 can be checked before a run (a URL that is no URL, an address without `@`) is a configuration
-error instead, reported by `pdip validate`.
+error instead, reported by `pdip check` and when the integrator is made.
 """
 
 from __future__ import annotations

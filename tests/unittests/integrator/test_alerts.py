@@ -119,6 +119,22 @@ class ConfigTest(unittest.TestCase):
             with self.subTest(alerts=alerts), self.assertRaisesRegex(ConfigurationError, pattern):
                 self.pdi(alerts).get(Integrator)
 
+    def test_pdip_check_lists_every_problem_of_lineage_and_alerts_with_its_file(self):
+        from pathlib import Path
+
+        from tests.unittests.test_cli import run
+
+        root = Path(tempfile.mkdtemp(prefix="pdip-alerts-"))
+        self.addCleanup(shutil.rmtree, root, True)
+        (root / "application.yml").write_text(
+            "INTEGRATOR:\n  LINEAGE: {TRANSPORT: http, URI: 'http://x'}\n"
+            "  ALERTS:\n    WEBHOOKS: [{URL: hooks.example.com/abc}]\n"
+        )
+        code, _, err = run("check", str(root))
+        self.assertEqual(code, 2)
+        self.assertIn("application.yml:2: INTEGRATOR.LINEAGE.URI: unknown field", err)
+        self.assertIn("INTEGRATOR.ALERTS.WEBHOOKS[0]: URL: expected an http:// or https:// address", err)
+
     def test_secrets_are_never_shown(self):
         email = EmailAlertConfig("smtp", "p@d", ["a@b"], user="u", password="pw-123")
         webhook = WebhookAlertConfig("https://hooks.example.com/T0/B0/tok-123", headers={"X-Token": "tok-456"})
