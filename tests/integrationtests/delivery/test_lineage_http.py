@@ -6,10 +6,13 @@ import shutil
 import tempfile
 import unittest
 
+import sqlalchemy as sa
+
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation
 from pdip.integrator.lineage import run_id
 from tests.support.receivers import HttpReceiver, free_port
+from tests.support.servers import postgres_url
 
 
 def memory(store):
@@ -21,6 +24,7 @@ OPERATION = Operation("nightly", [Integration("orders", source=memory("orders"),
 
 class LineageOverHttpTest(unittest.TestCase):
     def integrator(self, **lineage):
+        """An integrator whose lineage goes to a collector over http (`lineage`: its settings)."""
         root = tempfile.mkdtemp(prefix="pdip-lineage-http-")
         self.addCleanup(shutil.rmtree, root, True)
         pdi = Pdi(root_directory=root, configurations={"INTEGRATOR": {"LINEAGE": {"TRANSPORT": "http", **lineage}}})
@@ -65,3 +69,37 @@ class LineageOverHttpTest(unittest.TestCase):
             self.assertTrue(absent.integrate(OPERATION, execution_id="run-3").ok)
         self.assertIn("lineage of execution run-3 not delivered", output.getvalue())
         self.assertIn("ConnectionError", output.getvalue())
+
+    def test_a_postgresql_source_is_named_by_server_and_table_with_its_declared_types(self):
+        # named from the server and database, never with the connection's password
+        url = postgres_url()
+        engine = sa.create_engine(url)
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS lineage_orders"))
+            connection.execute(sa.text("CREATE TABLE lineage_orders (id INTEGER PRIMARY KEY, name VARCHAR(20))"))
+            connection.execute(sa.text("INSERT INTO lineage_orders VALUES (1, 'a'), (2, 'b'), (3, 'c')"))
+        self.addCleanup(_drop, engine, "lineage_orders")
+        secret_url = sa.make_url(url).set(password="pw-789")  # trust authentication ignores it
+        source = Connection(
+            "postgresql", {"url": secret_url.render_as_string(hide_password=False), "table": "lineage_orders"}
+        )
+        operation = Operation("nightly", [Integration("orders", source=source, target=memory("copy"))])
+        with HttpReceiver() as collector:
+            integrator = self.integrator(URL=collector.url)
+            result = integrator.integrate(operation, execution_id="run-sql")
+        self.assertTrue(result.ok, result["orders"].error)
+        completed = collector.bodies()[2]
+        (dataset,) = completed["inputs"]
+        parsed = sa.make_url(url)
+        self.assertEqual(dataset["namespace"], f"postgres://{parsed.host}:{parsed.port or 5432}")
+        self.assertEqual(dataset["name"], f"{parsed.database}.public.lineage_orders")
+        fields = [(field["name"], field["type"]) for field in dataset["facets"]["schema"]["fields"]]
+        self.assertEqual(fields, [("id", "INTEGER"), ("name", "VARCHAR(20)")])
+        self.assertEqual(dataset["inputFacets"]["inputStatistics"]["rowCount"], 3)
+        self.assertNotIn("pw-789", str(collector.received))
+
+
+def _drop(engine, table):
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
