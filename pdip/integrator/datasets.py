@@ -41,6 +41,13 @@ def datasets_of(connection: Any, root: Path | None = None) -> tuple[Dataset, ...
     relative file paths resolve against `root`, the application's folder."""
     if connection is None:
         return ()
+    try:
+        return _named(connection, root)
+    except Exception:  # noqa: BLE001 - naming never fails a run: the adapter reports a bad connection itself
+        return (Dataset(connection.kind, str(connection.settings.get("table") or connection.kind)),)
+
+
+def _named(connection: Any, root: Path | None) -> tuple[Dataset, ...]:
     settings: Mapping[str, Any] = connection.settings
     kind = connection.kind.lower()
     if "store" in settings:

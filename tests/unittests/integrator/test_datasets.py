@@ -66,6 +66,10 @@ class DatasetNamesTest(unittest.TestCase):
         self.assertEqual(datasets_of(Connection("thing", {"table": "x"})), (Dataset("thing", "x"),))
         self.assertEqual(datasets_of(Connection("thing")), (Dataset("thing", "thing"),))
 
+    def test_a_connection_that_cannot_be_named_gets_its_kind_and_table_and_the_run_goes_on(self):
+        broken = Connection("postgresql", {"url": "not a url://", "table": "orders"})
+        self.assertEqual(datasets_of(broken), (Dataset("postgresql", "orders"),))
+
 
 class FieldTypesTest(unittest.TestCase):
     def test_declared_sql_and_arrow_types_become_name_and_type_pairs(self):
