@@ -36,6 +36,8 @@ EXTRAS = {
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter
     "s3": ["boto3>=1.34"],  # the tracking S3Exporter
     "storage": ["fsspec>=2024.6", "s3fs>=2024.6"],  # ObjectDataStore; the folder and SQL stores need neither
+    "lineage": ["openlineage-python>=1.20"],  # INTEGRATOR.LINEAGE: OpenLineage run events
+    "alerts": ["httpx>=0.27"],  # INTEGRATOR.ALERTS.WEBHOOKS; email alerts need only the standard library
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 EXTRAS["dev"] = [
@@ -47,6 +49,7 @@ EXTRAS["dev"] = [
     "moto[server]>=5.0",  # moto_server: a local S3 for a durable tansu in the broker-restart test
     "schemathesis>=4.0",  # the served API checked against its own spec
     "waitress>=3.0",  # `pdip api`'s fallback server, tested on every platform
+    "aiosmtpd>=1.4",  # the local SMTP server email alerts are tested against
     "adbc-driver-postgresql>=1.0",  # bench/bench_integrator.py: the Arrow baseline of PostgreSQL -> Parquet
 ]
 

@@ -217,6 +217,12 @@ class Configuration:
     # -- secrets ---------------------------------------------------------------------------------
 
     def _decrypt(self, section: str, field: str, value: Any, origin: str | None) -> Any:
+        """`value` decrypted when it is written `enc:...`, and so is every such value inside a
+        mapping or list (a section's nested parts: `INTEGRATOR.ALERTS.EMAIL.PASSWORD`)."""
+        if isinstance(value, Mapping):
+            return {key: self._decrypt(section, f"{field}.{key}", item, origin) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._decrypt(section, field, item, origin) for item in value]
         if not isinstance(value, str) or not value.startswith(ENCRYPTED_PREFIX):
             return value
         where = f"{origin}: " if origin else ""

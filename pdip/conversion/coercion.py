@@ -232,6 +232,9 @@ class _Converter:
         members = get_args(hint)
         if type(None) in members and (value is None or (self.lenient and _spells_null(value))):
             return None
+        others = [member for member in members if member is not type(None)]
+        if len(others) == 1 and dataclasses.is_dataclass(others[0]):  # an optional part: what is wrong inside it
+            return self.run(value, others[0], path)
         for member in members:
             if member is type(None):
                 continue

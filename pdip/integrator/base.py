@@ -26,6 +26,8 @@ from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.checks import refuse_invalid
 from pdip.integrator.collector import fewer_collections
+from pdip.integrator.datasets import datasets_of, field_types
+from pdip.integrator.delivery import DeliveryFailures
 from pdip.integrator.events import (
     Event,
     IntegrationFailed,
@@ -40,7 +42,7 @@ from pdip.integrator.models import Integration, Operation
 from pdip.integrator.results import ExecutionResult, IntegrationResult, RunContext
 from pdip.integrator.runs.planning import plan_reads
 from pdip.integrator.runs.reporting import IntegrationRun
-from pdip.integrator.state import StateStore
+from pdip.integrator.state import IntegratorConfig, StateStore
 from pdip.logging.loggers.console import ConsoleLogger
 from pdip.policy.secrets import mask_sql_literals
 
@@ -70,6 +72,7 @@ class Integrator(ISingleton):
         self.stores = MemoryStores()
         self._subscribers: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
         self._policies: dict[Any, Any] = {}
+        self.deliveries = self._attach_deliveries(configuration.section(IntegratorConfig))
 
     def subscribe(self, event_type: type[E], callback: Callable[[E], None]) -> None:
         """Call `callback` with every event of `event_type` (or of a subclass: `Event` hears all)."""
@@ -134,6 +137,7 @@ class Integrator(ISingleton):
         started = time.perf_counter()
         endpoints = None
         mode = integration.mode
+        fields: tuple[tuple[str, str], ...] = ()
         try:
             target = self.registry.target(integration.target, context, mode)
             endpoints = Endpoints(None, target)
@@ -142,7 +146,12 @@ class Integrator(ISingleton):
             described = endpoints.source.describe() if endpoints.source else None
             if described and executor.reads_in_a_child(integration):
                 described = f"{described} (reader process)"
-            self._emit(IntegrationStarted(**run.base, source=described, target=target.describe()))
+            inputs, outputs = datasets_of(integration.source, self.root), datasets_of(integration.target, self.root)
+            self._emit(
+                IntegrationStarted(
+                    **run.base, source=described, target=target.describe(), inputs=inputs, outputs=outputs
+                )
+            )
             if endpoints.source is None:
                 target.run(integration.sql)  # an integration with only a target runs its SQL there
                 target.commit()
@@ -150,6 +159,7 @@ class Integrator(ISingleton):
             else:
                 stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
                 plan = plan_reads(run, endpoints.source, target, stores, resume, follow)
+                fields = field_types(plan.types)
                 executor.run(run, endpoints, plan)
         except KeyboardInterrupt:
             self._failed(run, started, "interrupted", "interrupted by the user (what was written is checkpointed)")
@@ -168,6 +178,8 @@ class Integrator(ISingleton):
                 rows_written=result.rows_written,
                 rows_dead_lettered=result.rows_dead_lettered,
                 elapsed=result.seconds,
+                inputs=tuple(dataclasses.replace(dataset, fields=fields) for dataset in inputs),
+                outputs=tuple(dataclasses.replace(dataset, fields=fields) for dataset in outputs),
             )
         )
 
@@ -201,6 +213,20 @@ class Integrator(ISingleton):
         return self._policies[wanted]
 
     # -- events ----------------------------------------------------------------------------------
+
+    def _attach_deliveries(self, config: IntegratorConfig) -> DeliveryFailures:
+        """Lineage and alerts, when configured: subscribers like any other, whose failed sends
+        are counted in what this returns (`integrator.deliveries.counts()`)."""
+        failures = DeliveryFailures(self.logger)
+        if config.lineage is not None:
+            from pdip.integrator.lineage import Lineage
+
+            Lineage(config.lineage, failures, self.root).attach(self)
+        if config.alerts is not None:
+            from pdip.integrator.alerts import Alerts
+
+            Alerts(config.alerts, failures).attach(self)
+        return failures
 
     def _emit(self, event: Event) -> None:
         for event_type in type(event).__mro__:

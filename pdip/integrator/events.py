@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from pdip.integrator.datasets import Dataset
+
 
 @dataclasses.dataclass(frozen=True)
 class Event:
@@ -22,9 +24,14 @@ class OperationStarted(Event):
 
 @dataclasses.dataclass(frozen=True)
 class IntegrationStarted(Event):
+    """`inputs` and `outputs`: the datasets the source reads and the target writes, as lineage
+    names them (`pdip.integrator.datasets`: no credentials)."""
+
     integration: str
     source: str | None
     target: str
+    inputs: tuple[Dataset, ...] = ()
+    outputs: tuple[Dataset, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +52,16 @@ class RowsDeadLettered(Event):
 
 @dataclasses.dataclass(frozen=True)
 class IntegrationFinished(Event):
+    """`inputs` and `outputs` as `IntegrationStarted` names them, with the columns and types the
+    source declared in `Dataset.fields` (none when it declared none, or under a field policy)."""
+
     integration: str
     rows_read: int
     rows_written: int
     rows_dead_lettered: int
     elapsed: float
+    inputs: tuple[Dataset, ...] = ()
+    outputs: tuple[Dataset, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,9 @@ from pdip.configuration import BaseConfig, Configuration
 from pdip.conversion.tagged import dumps, loads
 from pdip.data.times import UtcDateTime, utcnow
 from pdip.dependency import ISingleton
+from pdip.integrator.alerts import AlertsConfig
 from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError, UnknownExecutionError
+from pdip.integrator.lineage import LineageConfig
 from pdip.policy.secrets import mask_connection_string
 
 METADATA = sa.MetaData()
@@ -73,10 +75,13 @@ class Checkpoint:
 
 
 class IntegratorConfig(BaseConfig):
-    """The `INTEGRATOR` section."""
+    """The `INTEGRATOR` section: `LINEAGE` (OpenLineage events, `pdip.integrator.lineage`) and
+    `ALERTS` (email and webhooks when a run ends, `pdip.integrator.alerts`) are off unless given."""
 
     state_url: str | None = None
     batch_size: int = 10_000
+    lineage: LineageConfig | None = None
+    alerts: AlertsConfig | None = None
 
 
 class StateStore(ISingleton):

@@ -15,6 +15,7 @@ from pdip.integrator import (
     StateStore,
 )
 from pdip.integrator.adapters import Adapter, AdapterRegistry, Capabilities, Target, WriteResult
+from pdip.integrator.datasets import Dataset
 from pdip.integrator.events import (
     BatchWritten,
     Event,
@@ -78,7 +79,18 @@ class IntegratorTest(unittest.TestCase):
             ],
         )
         started, first_batch, last_batch = self.events[1], self.events[2], self.events[4]
-        self.assertEqual(started, IntegrationStarted("run-1", "copy", "orders", "memory:orders", "memory:copy"))
+        self.assertEqual(
+            started,
+            IntegrationStarted(
+                "run-1",
+                "copy",
+                "orders",
+                "memory:orders",
+                "memory:copy",
+                inputs=(Dataset("memory", "orders"),),
+                outputs=(Dataset("memory", "copy"),),
+            ),
+        )
         self.assertEqual((first_batch.rows, last_batch.rows, last_batch.total_rows), (10, 5, 25))
         self.assertIsInstance(self.events[0], OperationStarted)
         self.assertEqual(self.events[-1].status, "finished")
