@@ -5,11 +5,13 @@ basic credentials, and every kind of bad input told with the connection and the 
 import contextlib
 import datetime as dt
 import io
+import sys
 import tempfile
 import unittest
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pyarrow.parquet
 
@@ -148,7 +150,38 @@ class SoapSourceTest(unittest.TestCase):
         for event in self.events:
             self.assertNotIn(secret, repr(event))
 
+    def test_credentials_in_the_wsdl_url_are_not_shown_and_an_endpoint_that_refuses_them_is_named(self):
+        self.service.password = "url-password"
+        wsdl = self.service.wsdl_url.replace("http://", f"http://{USER}:url-password@")
+        source = AdapterRegistry().source(self.soap(wsdl=wsdl), RunContext(self.integrator.stores, "x", self.root))
+        self.addCleanup(source.close)
+        self.assertEqual(source.describe(), f"soap:ListOrders@{self.service.wsdl_url}")
+        error = self.failure(self.soap(wsdl=wsdl))  # the WSDL loads; its endpoint is called without them
+        self.assertIn(f"soap connection: wsdl (its endpoint): {self.service.url} answered HTTP 401", error)
+        self.assertNotIn("url-password", error)
+
+    def test_an_empty_answer_and_a_cursor_the_records_lack(self):
+        result = self.to_memory(self.soap(arguments={"status": "nobody"}, records="orders"))
+        self.assertTrue(result.ok, result["orders"].error)
+        self.assertEqual(result["orders"].rows_read, 0)
+        error = self.failure_of(self.soap(), mode="incremental", cursor="nope")
+        self.assertIn("soap connection: cursor 'nope': the records have no such field", error)
+
     # -- bad input -------------------------------------------------------------------------------
+
+    def failure_of(self, source: Connection, **options) -> str:
+        result = self.to_memory(source, **options)
+        self.assertEqual(result.status, "failed")
+        return result["orders"].error
+
+    def test_a_wsdl_that_answers_an_http_error_or_declares_no_service_or_zeep_that_is_missing(self):
+        missing = self.service.url + "/nothing"
+        self.assertIn(f"soap connection: wsdl: {missing} answered HTTP 404", self.failure(self.soap(wsdl=missing)))
+        (self.root / "bare.wsdl").write_bytes(self.service.wsdl().split(b"<service ")[0] + b"</definitions>")
+        self.assertIn("soap connection: wsdl: bare.wsdl declares no service", self.failure(self.soap(wsdl="bare.wsdl")))
+        with mock.patch.dict(sys.modules, {"zeep": None}):
+            error = self.failure(self.soap())
+        self.assertIn("soap connections need the zeep package: pip install 'pdip[soap]'", error)
 
     def failure(self, source: Connection) -> str:
         result = self.to_memory(source)

@@ -59,8 +59,6 @@ def filesystem(url: str, options: Mapping[str, Any] | None, label: str) -> tuple
         raise OperationError(f"{label}: path: {scheme}:// URLs need a package not installed here: {advice}") from None
     except ValueError as error:
         raise OperationError(f"{label}: path: cannot open {scheme}:// URLs: {error}") from None
-    except TypeError as error:  # an option the filesystem does not take
-        raise OperationError(f"{label}: storage_options: {_masked(str(error), options)}") from None
 
 
 @contextlib.contextmanager
