@@ -34,7 +34,10 @@ EXTRAS = {
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter
-    "s3": ["boto3>=1.34"],  # the tracking S3Exporter
+    "s3": ["boto3>=1.34", "fsspec>=2024.6", "s3fs>=2024.6"],  # the tracking S3Exporter; files at s3:// URLs
+    "gcs": ["fsspec>=2024.6", "gcsfs>=2024.6"],  # files at gs:// URLs
+    "azure": ["fsspec>=2024.6", "adlfs>=2024.4"],  # files at abfs:// and az:// URLs
+    "soap": ["zeep>=4.2"],  # kind: soap
     "storage": ["fsspec>=2024.6", "s3fs>=2024.6"],  # ObjectDataStore; the folder and SQL stores need neither
     "lineage": ["openlineage-python>=1.20"],  # INTEGRATOR.LINEAGE: OpenLineage run events
     "alerts": ["httpx>=0.27"],  # INTEGRATOR.ALERTS.WEBHOOKS; email alerts need only the standard library

@@ -46,9 +46,12 @@ def find_moto_server() -> str:
 class ObjectStore:
     """One moto S3 server on a free loopback port, tied to this process, with one bucket."""
 
-    def __init__(self, bucket: str = DEFAULT_BUCKET, binary: str | None = None):
+    def __init__(self, bucket: str = DEFAULT_BUCKET, binary: str | None = None, checks_credentials: bool = False):
         self.bucket = bucket
         self._binary = binary
+        # moto takes any credentials unless told to check them against its (empty) IAM: then every
+        # S3 request is refused as signed with an unknown key, which is what a wrong key meets.
+        self._checks_credentials = checks_credentials
         self._child = ChildProcess()
         self._port: int | None = None
 
@@ -79,13 +82,15 @@ class ObjectStore:
         binary = self._binary or find_moto_server()
         port = free_port()
         try:
-            self._child.launch([binary, "-H", HOST, "-p", str(port)])
+            environment = {"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if self._checks_credentials else None
+            self._child.launch([binary, "-H", HOST, "-p", str(port)], environment)
         except OSError as error:
             raise ObjectStoreError(f"cannot run {binary}: {error}") from error
         try:
             self._wait_until_ready(port, time.monotonic() + timeout)
             self._port = port
-            self._create_bucket()
+            if not self._checks_credentials:
+                self._create_bucket()
         except BaseException:
             self.stop()
             raise
@@ -105,7 +110,7 @@ class ObjectStore:
         while time.monotonic() < deadline:
             if self._child.poll() is not None:
                 raise ObjectStoreError(f"moto_server exited with status {self._child.poll()}: {self._child.log_tail()}")
-            if self._answers(f"http://{HOST}:{port}/"):
+            if self._answers(f"http://{HOST}:{port}/moto-api/"):  # moto's own page: never asks for credentials
                 return
             time.sleep(0.05)
         raise ObjectStoreError(f"moto_server did not answer within {START_TIMEOUT:.0f}s: {self._child.log_tail()}")

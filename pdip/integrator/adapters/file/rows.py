@@ -175,12 +175,13 @@ class FileSource(Source):
 
     def schema(self, request: ReadRequest) -> Any:
         """The columns of the first file and their types: a Parquet file's Arrow schema, the
-        `types:` setting (a CSV column without one is text). None for remote files, which are not
-        downloaded for their types alone, and when there is no file."""
-        files = [] if self._staging is not None else self._files()
+        `types:` setting (a CSV column without one is text); None when there is no file. A
+        remote first file is downloaded for them and kept until it is read."""
+        files = self._files()
         if not files:
             return None
-        path, name = files[0]
+        where, name = files[0]
+        path = self._staging.download(where) if self._staging is not None else where
         return self.reader.schema(path, name, list(request.columns) if request.columns else None)
 
     def partitions(self, request: ReadRequest, count: int) -> list[ReadRequest]:

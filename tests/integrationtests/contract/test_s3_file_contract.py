@@ -1,0 +1,88 @@
+"""The adapter contract run against files at s3:// URLs on a real S3 server (moto_server):
+CSV and Parquet, the text and the Arrow road (JSON Lines shares CSV's staging; Excel its
+upload)."""
+
+import unittest
+import uuid
+
+import pyarrow.parquet
+
+from pdip.integrator import Connection
+from tests.integrationtests.contract import test_file_contract as files
+from tests.integrationtests.contract.contract import Refusal
+from tests.support import servers
+from tests.support.object_store import ObjectStore, ObjectStoreError
+
+BUCKET = "pdip-contract"
+_SERVER: ObjectStore | None = None
+
+
+def setUpModule():
+    global _SERVER
+    try:
+        _SERVER = ObjectStore(bucket=BUCKET).start()
+    except ObjectStoreError as error:
+        servers.server_missing(f"S3 (moto_server) for the file contract on s3://: {error}")
+
+
+def tearDownModule():
+    if _SERVER is not None:
+        _SERVER.stop()
+
+
+class S3Files:
+    """A store is an object under a prefix of the test's own."""
+
+    def setUp(self):
+        super().setUp()
+        import s3fs
+
+        self.options = {
+            "endpoint_url": _SERVER.endpoint,
+            "key": "pdip-test",
+            "secret": "pdip-test",
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+        self.fs = s3fs.S3FileSystem(**self.options, skip_instance_cache=True)
+        self.prefix = f"{BUCKET}/{uuid.uuid4().hex[:10]}"
+
+    def path(self, name: str) -> str:
+        return f"s3://{self.prefix}/{name}.{self.suffix}"
+
+    def store(self, name: str) -> Connection:
+        return Connection(self.kind, {"path": self.path(name), "storage_options": self.options})
+
+    def source_of(self, name: str) -> Connection:
+        connection = super().source_of(name)
+        return Connection(self.kind, {**connection.settings, "storage_options": self.options})
+
+    def with_secret(self, secret: str) -> Connection:
+        return Connection(
+            self.kind, {"path": self.path("missing"), "storage_options": {**self.options, "secret": secret}}
+        )
+
+    def refused_by_the_source(self, text: str, refused: int, landed: list[int]) -> Refusal:
+        """An object holding `text`, of which `refused` lines are not rows."""
+        name = self.unique("refusing")
+        self.fs.pipe_file(self.path(name).removeprefix("s3://"), text.encode())
+        return Refusal(
+            self.source_of(name),
+            Connection("memory", {"store": "landed"}),
+            refused,
+            landed,
+            lambda: self.integrator.stores.records("landed"),
+        )
+
+
+class CsvOnS3Contract(S3Files, files.CsvContract):
+    pass
+
+
+class ParquetOnS3Contract(S3Files, files.ParquetContract):
+    def columns_of(self, name: str) -> list[str] | None:
+        with self.fs.open(self.path(name).removeprefix("s3://"), "rb") as stream:
+            return pyarrow.parquet.read_schema(stream).names
+
+
+if __name__ == "__main__":
+    unittest.main()
