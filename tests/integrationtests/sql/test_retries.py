@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation
 from pdip.integrator.events import IntegrationRetried
+from pdip.tracking.entry import ChangeLogEntry
 from tests.support import servers
 
 ROWS = 3000
@@ -208,6 +209,62 @@ class PostgresRetriesTest(RetriesTest, unittest.TestCase):
         self.assertEqual(result["copy"].retries, 1)
         self.assertIn("DeadlockDetected", self.retried[0].error)
         self.assert_target_equals_source()
+
+    def refusing_and_failing_once(self, failing: int):
+        """A target that refuses id 50 (a constraint) and fails once, with a serialization failure
+        raised by a trigger, when `failing` is written."""
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE TABLE {self.target} (id integer primary key, label varchar(40), CHECK (id <> 50))"
+            )
+            connection.exec_driver_sql(f"CREATE SEQUENCE {self.target}_once")
+            connection.exec_driver_sql(
+                f"CREATE FUNCTION {self.target}_pause() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.id = {failing} AND nextval('{self.target}_once') = 1 THEN "
+                "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER pause BEFORE INSERT ON {self.target} FOR EACH ROW "
+                f"EXECUTE FUNCTION {self.target}_pause()"
+            )
+
+    def test_a_transient_failure_while_rows_are_written_one_by_one_is_retried_not_dead_lettered(self):
+        self.refusing_and_failing_once(60)  # after the refused row: met while writing rows one by one
+        result = self.copy(max_errors=1)
+        self.assertTrue(result.ok, result["copy"].error)
+        self.assertEqual((result["copy"].retries, result["copy"].rows_dead_lettered), (1, 1))
+        self.assertIn("SerializationFailure", self.retried[0].error)
+        letters = self.integrator.state.dead_letters(result.execution_id)
+        self.assertEqual([letter["row"]["id"] for letter in letters], [50])  # the row refused, nothing else
+
+    def test_a_transient_failure_of_a_change_stream_is_retried(self):
+        for failing in (40, 60):  # met applying the batch; met applying its entries one by one
+            with self.subTest(failing=failing):
+                self.retried.clear()
+                with self.engine.begin() as connection:
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {self.target}")
+                    connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {self.target}_pause()")
+                    connection.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {self.target}_once")
+                self.refusing_and_failing_once(failing)
+                self.integrator.stores["log"] = [
+                    ChangeLogEntry("insert", entity=self.target, key=i, after={"id": i, "label": f"row {i}"})
+                    for i in range(1, 101)
+                ]
+                apply = Integration(
+                    "apply",
+                    mode="changes",
+                    max_errors=1,
+                    source=Connection("memory", {"store": "log"}),
+                    target=Connection("sql", {"url": self.url(), "table": self.target}),
+                    retries={"attempts": 2, "backoff": 0},
+                )
+                result = self.integrator.integrate(Operation(f"apply-{failing}", [apply], executor="inline"))
+                self.assertTrue(result.ok, result["apply"].error)
+                self.assertEqual((result["apply"].retries, result["apply"].rows_dead_lettered), (1, 1))
+                with self.engine.connect() as connection:
+                    ids = connection.exec_driver_sql(f"SELECT id FROM {self.target} ORDER BY id").scalars().all()
+                self.assertEqual(ids, [i for i in range(1, 101) if i != 50])
 
 
 class MariaDbRetriesTest(RetriesTest, unittest.TestCase):
