@@ -238,6 +238,26 @@ class PostgresRetriesTest(RetriesTest, unittest.TestCase):
         letters = self.integrator.state.dead_letters(result.execution_id)
         self.assertEqual([letter["row"]["id"] for letter in letters], [50])  # the row refused, nothing else
 
+    def test_a_dask_task_failing_on_a_transient_error_is_submitted_again(self):
+        self.refusing_and_failing_once(1700)
+        integration = Integration(
+            "copy",
+            source=Connection("sql", {"url": self.url(), "table": self.source}),
+            target=Connection("sql", {"url": self.url(), "table": self.target}),
+            batch_size=BATCH,
+            max_errors=1,
+            retries={"attempts": 2, "backoff": 0},
+        )
+        operation = Operation("retries-dask", [integration], executor="dask", retries=0)  # no task retries by Dask
+        result = self.integrator.integrate(operation)
+        self.assertTrue(result.ok, result["copy"].error)
+        self.assertEqual(result["copy"].retries, 1)
+        self.assertIn("TransientFailure", self.retried[0].error)
+        self.assertIn("SerializationFailure", self.retried[0].error)
+        with self.engine.connect() as connection:
+            counted = connection.exec_driver_sql(f"SELECT count(*), count(DISTINCT id) FROM {self.target}").one()
+        self.assertEqual(tuple(counted), (ROWS - 1, ROWS - 1))  # all but the refused row, none twice
+
     def test_a_transient_failure_of_a_change_stream_is_retried(self):
         for failing in (40, 60):  # met applying the batch; met applying its entries one by one
             with self.subTest(failing=failing):

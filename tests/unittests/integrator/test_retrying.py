@@ -8,13 +8,13 @@ from pathlib import Path
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation, OperationError
-from pdip.integrator.adapters import Adapter, Source, Target, WriteResult
+from pdip.integrator.adapters import Adapter, AdapterRegistry, Source, Target, WriteResult
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import IntegrationFailedError, TransientFailure
 from pdip.integrator.events import Event, IntegrationFailed, IntegrationRetried
 from pdip.integrator.history import execution_details
 from pdip.integrator.integrations import Retries
-from pdip.integrator.runs.retrying import RetryPolicy, transient
+from pdip.integrator.runs.retrying import RetryPolicy, judges_of, transient
 
 
 class Passing(ConnectionError):
@@ -67,6 +67,13 @@ class RetryPolicyTest(unittest.TestCase):
         self.assertTrue(transient(during, [says_passing]))
         self.assertFalse(transient(raised_from, []))
         self.assertTrue(transient(TransientFailure("copy", "a reader lost its connection"), []))
+
+    def test_the_judges_are_the_classes_that_serve_the_connections(self):
+        registry = AdapterRegistry()
+        registry.register(FLAKY)
+        judges = judges_of(registry, "rows", Connection("flaky"), Connection("flaky"))  # no source class
+        self.assertEqual(judges, [FlakyTarget.transient])
+        self.assertEqual(judges_of(registry, "rows", None, Connection("unknown-kind")), [])
 
     def test_a_transient_failure_crosses_processes_whole(self):
         failure = pickle.loads(pickle.dumps(TransientFailure("copy", "the reader failed")))
