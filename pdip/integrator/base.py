@@ -32,6 +32,7 @@ from pdip.integrator.events import (
     Event,
     IntegrationFailed,
     IntegrationFinished,
+    IntegrationRetried,
     IntegrationStarted,
     OperationFinished,
     OperationStarted,
@@ -42,6 +43,7 @@ from pdip.integrator.models import Integration, Operation
 from pdip.integrator.results import ExecutionResult, IntegrationResult, RunContext
 from pdip.integrator.runs.planning import plan_reads
 from pdip.integrator.runs.reporting import IntegrationRun
+from pdip.integrator.runs.retrying import RetryPolicy, judges_of
 from pdip.integrator.state import IntegratorConfig, StateStore
 from pdip.logging.loggers.console import ConsoleLogger
 from pdip.policy.secrets import mask_sql_literals
@@ -133,43 +135,35 @@ class Integrator(ISingleton):
             executor.close()
 
     def _run(self, run: IntegrationRun, resume: bool, follow: bool, executor: Executor) -> None:
-        integration, result, context = run.integration, run.result, run.context
+        """Run the integration, trying again after a transient failure as its `retries` allow:
+        each later attempt starts every partition from its last durable position, as a resume."""
+        integration, result = run.integration, run.result
         started = time.perf_counter()
-        endpoints = None
-        mode = integration.mode
-        fields: tuple[tuple[str, str], ...] = ()
+        judges = judges_of(self.registry, integration.mode, integration.source, integration.target)
+        policy = RetryPolicy(integration.retries, judges)
+        inputs, outputs = datasets_of(integration.source, self.root), datasets_of(integration.target, self.root)
+        attempt = 1
         try:
-            target = self.registry.target(integration.target, context, mode)
-            endpoints = Endpoints(None, target)
-            if integration.source is not None:
-                endpoints.source = self.registry.source(integration.source, context, mode)
-            described = endpoints.source.describe() if endpoints.source else None
-            if described and executor.reads_in_a_child(integration):
-                described = f"{described} (reader process)"
-            inputs, outputs = datasets_of(integration.source, self.root), datasets_of(integration.target, self.root)
-            self._emit(
-                IntegrationStarted(
-                    **run.base, source=described, target=target.describe(), inputs=inputs, outputs=outputs
-                )
-            )
-            if endpoints.source is None:
-                target.run(integration.sql)  # an integration with only a target runs its SQL there
-                target.commit()
-                run.save_positions({}, finished=True)
-            else:
-                stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
-                plan = plan_reads(run, endpoints.source, target, stores, resume, follow)
-                fields = field_types(plan.types)
-                executor.run(run, endpoints, plan)
+            while True:
+                try:
+                    announced = (inputs, outputs) if attempt == 1 else None
+                    fields = self._attempt(run, resume, follow, executor, announced)
+                    break
+                except Exception as error:
+                    if not policy.retries_after(attempt, error):
+                        raise
+                    delay = policy.delay(attempt)
+                    attempt += 1
+                    result.retries += 1
+                    self._retrying(run, attempt, error, delay)
+                    policy.sleep(delay)
+                    resume = True  # the next attempt continues from what is durable
         except KeyboardInterrupt:
             self._failed(run, started, "interrupted", "interrupted by the user (what was written is checkpointed)")
             return
         except Exception as error:  # noqa: BLE001 - any failure ends this integration, reported in the result
             self._failed(run, started, "failed", f"{type(error).__name__}: {error}")
             return
-        finally:
-            if endpoints is not None:
-                endpoints.close()
         result.status, result.seconds = "finished", time.perf_counter() - started
         self._emit(
             IntegrationFinished(
@@ -182,6 +176,56 @@ class Integrator(ISingleton):
                 outputs=tuple(dataclasses.replace(dataset, fields=fields) for dataset in outputs),
             )
         )
+
+    def _attempt(
+        self, run: IntegrationRun, resume: bool, follow: bool, executor: Executor, announced: tuple | None
+    ) -> tuple[tuple[str, str], ...]:
+        """One attempt: open the target and source here, plan, and hand them to the executor.
+        `announced`: the (inputs, outputs) datasets IntegrationStarted names, on the first attempt.
+        Returns the source's declared (column, type) fields."""
+        integration, context, mode = run.integration, run.context, run.integration.mode
+        endpoints = None
+        fields: tuple[tuple[str, str], ...] = ()
+        try:
+            target = self.registry.target(integration.target, context, mode)
+            endpoints = Endpoints(None, target)
+            if integration.source is not None:
+                endpoints.source = self.registry.source(integration.source, context, mode)
+            if announced is not None:
+                described = endpoints.source.describe() if endpoints.source else None
+                if described and executor.reads_in_a_child(integration):
+                    described = f"{described} (reader process)"
+                inputs, outputs = announced
+                self._emit(
+                    IntegrationStarted(
+                        **run.base, source=described, target=target.describe(), inputs=inputs, outputs=outputs
+                    )
+                )
+            if endpoints.source is None:
+                target.run(integration.sql)  # an integration with only a target runs its SQL there
+                target.commit()
+                run.save_positions({}, finished=True)
+            else:
+                stores = self.registry.adapter(integration.target.kind, mode).capabilities.stores_positions
+                plan = plan_reads(run, endpoints.source, target, stores, resume, follow)
+                fields = field_types(plan.types)
+                executor.run(run, endpoints, plan)
+        finally:
+            if endpoints is not None:
+                endpoints.close()
+        return fields
+
+    def _retrying(self, run: IntegrationRun, attempt: int, error: Exception, delay: float) -> None:
+        """Say that attempt `attempt` follows a transient failure (masked as `_failed` masks)."""
+        shown = mask_sql_literals(f"{type(error).__name__}: {error}", _hidden_by(run.policy))
+        self.logger.warning(
+            "integration %s: a transient failure; attempt %d in %.2f s",
+            run.integration.name,
+            attempt,
+            delay,
+            error=shown,
+        )
+        self._emit(IntegrationRetried(**run.base, attempt=attempt, error=shown, delay=delay))
 
     def _failed(self, run: IntegrationRun, started: float, status: str, error: str) -> None:
         # The error may quote the source's SQL (a driver's message): literals compared with secret

@@ -24,6 +24,19 @@ class IntegrationFailedError(RuntimeError):
         super().__init__(f"integration {integration!r} failed: {reason}")
 
 
+class TransientFailure(IntegrationFailedError):
+    """A worker in another process (a reader, an applier, a Dask task) failed on an error its
+    store calls transient (`Source.transient`, `Target.transient`): the integration may be tried
+    again from its last durable position (`Integration.retries`). Picklable, to cross processes."""
+
+    def __init__(self, integration: str, reason: str):
+        self.reason = reason
+        super().__init__(integration, reason)
+
+    def __reduce__(self):
+        return type(self), (self.integration, self.reason)
+
+
 class RunRefusedError(RuntimeError):
     """`integrate` refused to start a run, before any data moved; the message says why, names the
     state database, and what to do instead. `pdip run` exits with 2."""

@@ -51,6 +51,17 @@ class RowsDeadLettered(Event):
 
 
 @dataclasses.dataclass(frozen=True)
+class IntegrationRetried(Event):
+    """A transient failure stopped attempt `attempt - 1`; attempt `attempt` starts after `delay`
+    seconds, each partition from its last durable position (`Integration.retries`)."""
+
+    integration: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@dataclasses.dataclass(frozen=True)
 class IntegrationFinished(Event):
     """`inputs` and `outputs` as `IntegrationStarted` names them, with the columns and types the
     source declared in `Dataset.fields` (none when it declared none, or under a field policy)."""

@@ -61,6 +61,11 @@ def execution_details(record: Mapping[str, Any], dead_letters: Mapping[str, int]
             if item.get("policy")
         ]
         lines += [line for name, item in integrations.items() for line in _schema_lines(name, item)]
+        lines += [
+            f"{name}: retries: {item['retries']} (attempts started again after a failure)"
+            for name, item in integrations.items()
+            if item.get("retries")
+        ]
     else:
         lines.append("no summary stored: the run is still going, or it stopped before it could write one")
     stored = sum(dead_letters.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from difflib import get_close_matches
 from typing import Any, Literal
 
 Mode = Literal["full", "incremental", "changes"]
@@ -17,6 +18,58 @@ MODES = ("full", "incremental", "changes")
 Write = Literal["append", "replace", "merge"]
 WRITES = ("append", "replace", "merge")
 SCHEMA_CHANGES = ("evolve", "freeze", "discard_row", "discard_value")
+
+
+@dataclasses.dataclass(frozen=True)
+class Retries:
+    """How often an integration is tried when a transient failure stops it (a lost connection, a
+    deadlock, a broker away), and how long it waits in between: `backoff` seconds before the
+    second attempt, twice as long before each next one, never more than `max_backoff`, each wait
+    shortened by a random part of up to half (jitter). `attempts: 1` (the default) tries once.
+    The mechanism is `pdip.integrator.runs.retrying`; docs/adr/0029 says why it works this way."""
+
+    attempts: int = 1
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+
+    @classmethod
+    def of(cls, value: Any) -> tuple[Retries, list[str]]:
+        """`value` as given (a `Retries`, a mapping of its fields as YAML has it, or None) and the
+        problems of it, each naming the key and what was expected."""
+        if value is None or isinstance(value, Retries):
+            return value or cls(), (value or cls())._problems()
+        if not isinstance(value, Mapping):
+            return cls(), [f"retries: expected a mapping of attempts, backoff and max_backoff, got {value!r}"]
+        names = [field.name for field in dataclasses.fields(cls)]
+        problems = [_unknown_key(key, names) for key in value if key not in names]
+        given = {}
+        for name, wanted in (("attempts", int), ("backoff", float), ("max_backoff", float)):
+            item = value.get(name, getattr(cls, name))
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or (wanted is int and item != int(item)):
+                kind = "a whole number" if wanted is int else "a number of seconds"
+                problems.append(f"retries.{name}: expected {kind}, got {item!r}")
+            else:
+                given[name] = wanted(item)
+        if problems:
+            return cls(), problems
+        retries = cls(**given)
+        return retries, retries._problems()
+
+    def _problems(self) -> list[str]:
+        problems = []
+        if self.attempts < 1:
+            problems.append(f"retries.attempts: expected 1 or more (1: no retry), got {self.attempts}")
+        if self.backoff < 0:
+            problems.append(f"retries.backoff: expected 0 or more seconds, got {self.backoff}")
+        if self.max_backoff < self.backoff:
+            problems.append(f"retries.max_backoff: expected at least backoff ({self.backoff}), got {self.max_backoff}")
+        return problems
+
+
+def _unknown_key(key: Any, known: list[str]) -> str:
+    hint = get_close_matches(str(key), known, n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"retries.{key}: unknown key (expected one of {', '.join(known)}){suggestion}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +106,8 @@ class Integration:
     column's: `evolve` (add or widen the column), `freeze` (refuse the run), `discard_row`
     (dead-letter the rows that carry a value there), `discard_value` (write them without it,
     counted); None: `evolve` for a table pdip created, `freeze` for any other (docs/adr/0015).
+    `retries`: how often a transient failure is retried, from the last durable position (`Retries`,
+    or its mapping: `{attempts: 5, backoff: 1, max_backoff: 30}`; docs/adr/0029).
     """
 
     name: str
@@ -72,11 +127,12 @@ class Integration:
     write: Write = "append"
     delete_column: str | None = None
     schema: str | None = None
+    retries: Retries | Mapping[str, Any] | None = None
 
     def __post_init__(self):
         if isinstance(self.key, str):  # `key: id` in YAML: one column
             self.key = (self.key,)
-        problems = []
+        self.retries, problems = Retries.of(self.retries)
         if self.mode not in MODES:
             problems.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
         problems.extend(self._write_problems())

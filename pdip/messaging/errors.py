@@ -11,4 +11,10 @@ class KafkaSettingsError(PdiConfigurationError):
 
 
 class KafkaDeliveryError(RuntimeError):
-    """The broker did not confirm messages: the batch is not durable and its checkpoint not saved."""
+    """The broker did not confirm messages: the batch is not durable and its checkpoint not saved.
+    `transient`: every message failed for a passing reason (the broker away, a time-out), so
+    sending them again later may work; False when the broker refused one for good (too large)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        self.transient = transient
+        super().__init__(message)

@@ -210,6 +210,7 @@ class KafkaSender:
         self.settings = settings
         self._producer: Any = None
         self._failures: list[str] = []
+        self._lasting = False  # a message was refused for a reason that does not pass
 
     def send(self, topic: str, messages: Iterable[tuple[bytes | None, bytes | None]]) -> int:
         """Queue (key, value) messages for `topic`, in order; returns how many were queued."""
@@ -236,11 +237,12 @@ class KafkaSender:
             return
         waiting = self._producer.flush(self.settings.delivery_timeout + 5)
         failures, self._failures = self._failures, []
+        lasting, self._lasting = self._lasting, False
         if failures:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise KafkaDeliveryError(f"{len(failures)} {what} were not delivered: {failures[0]}{more}")
+            raise KafkaDeliveryError(f"{len(failures)} {what} were not delivered: {failures[0]}{more}", not lasting)
         if waiting:
-            raise KafkaDeliveryError(f"{waiting} {what} were not confirmed by the broker in time")
+            raise KafkaDeliveryError(f"{waiting} {what} were not confirmed by the broker in time", transient=True)
 
     def close(self) -> None:
         """Let go of the producer without waiting (what is unconfirmed stays so); harmless twice."""
@@ -261,3 +263,13 @@ class KafkaSender:
     def _delivered(self, error: Any, message: Any) -> None:
         if error is not None:  # only failures are reported (delivery.report.only.error)
             self._failures.append(f"{message.topic()}: {error.str()}")
+            self._lasting = self._lasting or not passing(error)
+
+
+def passing(error: Any) -> bool:
+    """Whether a `KafkaError` is one a later attempt may not meet: the broker says it may be
+    retried, or the client lost the broker or gave up waiting for it."""
+    from confluent_kafka import KafkaError
+
+    waits = (KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+    return not error.fatal() and (error.retriable() or error.code() in waits)

@@ -40,6 +40,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.schema_changes`: the integration's `schema` (evolve, freeze, discard_row,
   discard_value; None: the target's default), set before the first batch; a target that acts on
   it reports what it changed in `WriteResult.schema_changes` and `values_discarded`.
+- `Source.transient(error)` / `Target.transient(error)`: whether an error the store's driver
+  raised passes (a lost connection, a deadlock, a broker away), so the integration is tried
+  again from its last durable position (`Integration.retries`, docs/adr/0029); False by default.
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).
@@ -146,6 +149,12 @@ class Source(abc.ABC):
     def acknowledge(self, position: Any) -> None:
         """Everything this source yielded up to `position` is durable at the target."""
 
+    @classmethod
+    def transient(cls, error: BaseException) -> bool:
+        """Whether `error` (one exception of a chain) is a passing failure of this store that a
+        later attempt may not meet (a lost connection, a deadlock); none is, unless overridden."""
+        return False
+
     def describe(self) -> str:
         """What this source reads, for events and logs (no secrets)."""
         return self.connection.kind
@@ -184,6 +193,12 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def write(self, batch: Batch) -> WriteResult: ...
+
+    @classmethod
+    def transient(cls, error: BaseException) -> bool:
+        """Whether `error` (one exception of a chain) is a passing failure of this store that a
+        later attempt may not meet (a lost connection, a deadlock); none is, unless overridden."""
+        return False
 
     def run(self, sql: str) -> None:
         raise NotImplementedError(f"a {self.connection.kind} target cannot run statements")

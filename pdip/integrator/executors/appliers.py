@@ -31,11 +31,11 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.errors import IntegrationFailedError
 from pdip.integrator.executors.children import messages, start_children, stop_children, tell
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.partitions import PartitionJob, PartitionWorker
 from pdip.integrator.runs.reporting import PartitionDone, PartitionFailed, Progress
+from pdip.integrator.runs.retrying import judges_of, transient
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.adapters.base import Target
@@ -97,7 +97,7 @@ class ProcessAppliers:
                     child.finished = True
                 elif isinstance(message, PartitionFailed):
                     child.finished = True  # its last word: it closes what it opened and ends
-                    raise IntegrationFailedError(integration.name, f"the {child.name} failed:\n{message.error}")
+                    raise message.raised(integration.name, f"the {child.name} failed:\n{message.error}")
                 else:
                     progress.handle(message)
         finally:  # appliers that have not said their last word (the run stopped early) are ended
@@ -115,8 +115,10 @@ def _apply(channel: Connection, job: PartitionJob, registry: AdapterRegistry) ->
             worker.write(batch)
         worker.target.finish()
         channel.send(PartitionDone(partition))
-    except BaseException:  # noqa: BLE001 - whatever stops the applier is reported to the caller
-        tell(channel, PartitionFailed(partition, traceback.format_exc()))  # unless the caller is gone
+    except BaseException as error:  # noqa: BLE001 - whatever stops the applier is reported to the caller
+        integration = job.integration
+        passing = transient(error, judges_of(registry, job.mode, integration.source, integration.target))
+        tell(channel, PartitionFailed(partition, traceback.format_exc(), passing))  # unless the caller is gone
     finally:
         if worker is not None:
             worker.close()

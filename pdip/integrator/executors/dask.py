@@ -2,7 +2,7 @@
 
     executor: dask                    # in the operation, or `pdip run op.yml --executor dask`
     scheduler: tcp://scheduler:8786   # omitted: a LocalCluster of worker processes on this machine
-    retries: 2                        # a task that fails is tried this many more times
+    retries: 2                        # a task that fails or is lost is run again this many more times
 
 A task opens the source and the target itself, from their settings, reads its partition (a key
 range of a table, a file of a folder, partitions of a topic), applies the field policy and
@@ -14,8 +14,12 @@ created and emptied once, not by every task.
 
 A task whose target stores positions (SQL) continues from the position its partition last
 committed, so a retried task, or a re-run with `--resume`, redoes only what was not written:
-the keyed target shows no duplicates. The result's `retries` counts the attempts that were run
-again; it is part of the execution record.
+the keyed target shows no duplicates. The operation's `retries` are Dask's: a task whose worker
+died, or that raised anything, is run again at once. An integration's `retries` (docs/adr/0029)
+come after them: a task that failed on an error its store calls transient fails as a
+`TransientFailure`, and the integration is tried again after a wait, its tasks submitted anew
+(under new keys) from their partitions' durable positions. The result's `retries` counts both;
+it is part of the execution record.
 
 Secrets: the task's description (connections with their passwords, the policy with its salt) is
 encrypted with the application's key (`APPLICATION_SECRET_KEY`) before it enters the task graph,
@@ -35,11 +39,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.collector import fewer_collections
-from pdip.integrator.errors import IntegrationFailedError, OperationError
+from pdip.integrator.errors import IntegrationFailedError, OperationError, TransientFailure
 from pdip.integrator.executors import Endpoints, Executor, lives_here
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.runs.partitions import PartitionJob, PartitionWorker
 from pdip.integrator.runs.reporting import PartitionStarted, Progress
+from pdip.integrator.runs.retrying import judges_of, transient
 from pdip.policy.secrets import mask_secrets
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -158,6 +163,7 @@ class DaskRun:
         run, integration = self.run, self.run.integration
         names = f"pdip-{run.context.execution_id}-{integration.name}"
         queue = Queue(f"{names}-events", client=self.session.client)
+        attempt = run.result.retries  # a task's key is new for each attempt of the integration
         futures = []
         for request in plan.requests:
             job = PartitionJob(
@@ -179,7 +185,7 @@ class DaskRun:
                     run_partition,
                     encrypted,
                     payload,
-                    key=f"{names}-{request.partition or 'whole'}",
+                    key=f"{names}-{request.partition or 'whole'}-{attempt}",
                     retries=self.operation.retries,
                     pure=False,
                 )
@@ -200,13 +206,15 @@ class DaskRun:
             failed = next((future for future in futures if future.status == "error"), None)
             if failed is not None:
                 error = failed.exception()
+                if isinstance(error, TransientFailure):
+                    raise TransientFailure(run.integration.name, f"a task failed: {error.reason}")
                 raise IntegrationFailedError(run.integration.name, f"a task failed: {type(error).__name__}: {error}")
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
         finally:
-            run.result.retries = progress.retries
+            run.result.retries += progress.retries
         progress.finish()
 
 
@@ -270,10 +278,12 @@ def _partition(encrypted: bool, payload: bytes) -> dict[str, Any]:
         for batch in batches:
             worker.write(batch)
         worker.target.finish()
-    except Exception:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
-        raise RuntimeError(
-            f"partition {partition or 'whole'} of {job.integration.name}:\n{traceback.format_exc()}"
-        ) from None
+    except Exception as error:  # noqa: BLE001 - a driver's error may not unpickle at the caller; its text always does
+        integration = job.integration
+        reason = f"partition {partition or 'whole'} of {integration.name}:\n{traceback.format_exc()}"
+        if transient(error, judges_of(AdapterRegistry(), job.mode, integration.source, integration.target)):
+            raise TransientFailure(integration.name, reason) from None
+        raise RuntimeError(reason) from None
     finally:
         worker.close()
     return {"partition": partition}

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import ReadRequest, Source
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import IntegrationFailedError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
 from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
@@ -47,6 +46,7 @@ from pdip.integrator.integrations import Connection as Store
 from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.reporting import PartitionDone, PartitionFailed, Progress
+from pdip.integrator.runs.retrying import judges_of, transient
 from pdip.integrator.runs.writing import with_policy
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -135,7 +135,7 @@ class ProcessReaders:
                     child.finished = True
                 else:
                     child.finished = True  # its last word: it closes what it opened and ends
-                    raise IntegrationFailedError(integration.name, f"the {child.name} failed:\n{message.error}")
+                    raise message.raised(integration.name, f"the {child.name} failed:\n{message.error}")
         finally:  # readers that said their last word close their sources; the others are ended
             stop_children(children, goodbye=CLOSE)
 
@@ -183,8 +183,10 @@ def _read(
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
         channel.send(PartitionDone(request.partition or ""))
         _pass_acknowledgements(source, channel, until_close=True)
-    except BaseException:  # noqa: BLE001 - whatever stops the reader is reported to the writer
-        tell(channel, PartitionFailed(request.partition or "", traceback.format_exc()))  # unless the writer is gone
+    except BaseException as error:  # noqa: BLE001 - whatever stops the reader is reported to the writer
+        passing = transient(error, judges_of(registry, mode, store, None))
+        failed = PartitionFailed(request.partition or "", traceback.format_exc(), passing)
+        tell(channel, failed)  # unless the writer is gone
     finally:
         if source is not None:
             source.close()

@@ -9,7 +9,7 @@ these small messages; `Progress`, in the calling process, turns them into the ru
     SchemaChanged(partition, changes, ...)    the target's schema changed, or values were dropped
     PolicyCounted(counts)                     what a worker's copy of the field policy did
     PartitionDone(partition)                  the worker's last word, all went well
-    PartitionFailed(partition, error)         the worker's last word, with what stopped it
+    PartitionFailed(partition, error, transient)  the worker's last word, with what stopped it
 
 so progress bars, execution records and subscribers cannot tell the executors apart.
 """
@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.errors import IntegrationFailedError
+from pdip.integrator.errors import IntegrationFailedError, TransientFailure
 from pdip.integrator.events import BatchWritten, Event, RowsDeadLettered
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.state import Checkpoint, StateStore
@@ -83,6 +83,11 @@ class PartitionDone:
 class PartitionFailed:
     partition: str
     error: str
+    transient: bool = False  # the worker's store calls the error a passing one (`Source.transient`)
+
+    def raised(self, integration: str, reason: str) -> IntegrationFailedError:
+        """The error the caller raises for it: a `TransientFailure` when it may be retried."""
+        return (TransientFailure if self.transient else IntegrationFailedError)(integration, reason)
 
 
 Message = PartitionStarted | BatchDone | RowsRefused | SchemaChanged | PolicyCounted | PartitionDone | PartitionFailed
@@ -174,7 +179,7 @@ class Progress:
 
     @property
     def retries(self) -> int:
-        """Partitions started again after a failure (a Dask task's retries)."""
+        """Partitions started again after a failure within one attempt (a Dask task's retries)."""
         return sum(count - 1 for count in self.starts.values())
 
     def finish(self) -> None:

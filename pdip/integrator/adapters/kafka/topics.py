@@ -44,7 +44,7 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
 from pdip.integrator.errors import KafkaAssignmentError, OperationError
 from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
-from pdip.messaging.kafka import KafkaSender
+from pdip.messaging.kafka import KafkaSender, passing
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
@@ -58,7 +58,19 @@ def _label(connection) -> str:
 # -- reading ------------------------------------------------------------------------------------
 
 
+def passes(error: BaseException) -> bool:
+    """Whether a Kafka error passes (docs/adr/0029): a broker away or slow to confirm, a client
+    error the broker calls retriable, a group left without partitions; a message the broker
+    refuses for good (too large, not authorized) does not."""
+    from confluent_kafka import KafkaException
+
+    if isinstance(error, KafkaException) and error.args and hasattr(error.args[0], "retriable"):
+        return passing(error.args[0])
+    return isinstance(error, KafkaAssignmentError) or (isinstance(error, KafkaDeliveryError) and error.transient)
+
+
 class KafkaSource(Source):
+    transient = staticmethod(passes)
     """Rows: each message a JSON object. Subclassed for change-log entries."""
 
     resumes_between_runs = True  # a topic is a stream: every run goes on from the group's offsets
@@ -369,6 +381,8 @@ class KafkaChangesSource(KafkaSource):
 
 class KafkaTarget(Target):
     """Rows as JSON objects, keyed by the `key` columns' values (none: no key)."""
+
+    transient = staticmethod(passes)
 
     def __init__(self, connection, context):
         super().__init__(connection, context)

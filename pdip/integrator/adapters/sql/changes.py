@@ -58,6 +58,7 @@ from pdip.integrator.adapters.sql import positions
 from pdip.integrator.adapters.sql.merge import delete_keys, is_unique, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
 from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
+from pdip.integrator.adapters.sql.transient import passes as transient_error
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
 from pdip.integrator.errors import OperationError
@@ -67,6 +68,7 @@ from pdip.tracking.table import TABLE_NAME, change_log_table
 
 class OutboxSource(Source):
     resumes_between_runs = True  # every run relays what is new since the last one
+    transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
 
     def __init__(self, connection, context):
         super().__init__(connection, context)
@@ -189,6 +191,8 @@ class _TablePlan:
 
 
 class SqlApplyTarget(Target):
+    transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.engine = engine_for(connection, context)
@@ -276,7 +280,9 @@ class SqlApplyTarget(Target):
                 with connection.begin():
                     missing = [refusal for plan in plans for refusal in self._apply(connection, plan)]
                     self._store_position(connection, batch)
-            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
+                if transient_error(error):  # not the entries' fault: the integration tries the batch again
+                    raise
                 refused.extend(self._one_by_one(connection, plans, batch))
             else:
                 refused.extend(missing)
@@ -439,6 +445,8 @@ class SqlApplyTarget(Target):
                             with connection.begin_nested():
                                 refused.extend(self._apply(connection, single))
                         except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
+                            if transient_error(error):
+                                raise
                             refused.append((entry, _why(error)))
             self._store_position(connection, batch)
         return refused

@@ -19,7 +19,9 @@ constraint or a bad value it is written again row by row inside savepoints (a ra
 decoded first): the good rows land and each bad one is reported with the database's reason, to
 be dead-lettered. Identifiers are always quoted by the dialect, never formatted raw. A read can
 be split into key ranges read in parallel and resumed after its last durable batch
-(`partitions`); a created table takes the source's column types (`tables`).
+(`partitions`); a created table takes the source's column types (`tables`). A lost connection,
+a deadlock or a serialization failure refuses no row: it fails the batch, which the integration
+tries again (`transient`, docs/adr/0029).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from pdip.integrator.adapters.sql.positions import (
     store_position,
 )
 from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
+from pdip.integrator.adapters.sql.transient import passes as transient_error
 from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.state import sqlite_write_ahead_log
@@ -197,6 +200,8 @@ class _Read:
 
 
 class SqlSource(Source):
+    transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.engine = engine_for(connection, context, read_only=True)
@@ -405,6 +410,8 @@ class SqlSource(Source):
 
 
 class SqlTarget(Target):
+    transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.engine = engine_for(connection, context, local_infile=True)
@@ -477,7 +484,9 @@ class SqlTarget(Target):
                         copied = self._load(connection, batch)
                     self._store_position(connection, batch)
                 result = WriteResult(len(batch) if copied is None else copied)
-            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE):
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE) as error:
+                if transient_error(error):  # not the rows' fault: the integration tries the batch again
+                    raise
                 result = self._row_by_row(connection, batch)
         self._synced = True
         return result
@@ -658,6 +667,8 @@ class SqlTarget(Target):
                         insert(row)
                     written += 1
                 except (sa.exc.SQLAlchemyError, _UNBINDABLE) as error:
+                    if transient_error(error):
+                        raise
                     rejected.append((tuple(row), error_reason(error)))
             self._store_position(connection, batch)
         return WriteResult(written, rejected)
