@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import ReadRequest, Source
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import IntegrationFailedError
+from pdip.integrator.errors import IntegrationFailedError, OperationError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
 from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
@@ -183,7 +183,9 @@ def _read(
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
         channel.send(PartitionDone(request.partition or ""))
         _pass_acknowledgements(source, channel, until_close=True)
-    except BaseException:  # noqa: BLE001 - whatever stops the reader is reported to the writer
+    except OperationError as error:  # explained to the user (a setting, a refusing server): its words are enough
+        tell(channel, PartitionFailed(request.partition or "", f"{type(error).__name__}: {error}"))
+    except BaseException:  # noqa: BLE001 - whatever else stops the reader is reported to the writer
         tell(channel, PartitionFailed(request.partition or "", traceback.format_exc()))  # unless the writer is gone
     finally:
         if source is not None:
