@@ -34,16 +34,26 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 STYLES = ("all", "page", "offset", "cursor", "next", "link")
 
 
+class QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler without its line per request (tests and benchmarks make thousands), and
+    with keep-alive (HTTP/1.1), as APIs serve their clients."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def serve(app: Callable) -> Iterator[str]:
     """Serve the WSGI `app` on 127.0.0.1, a port the system chooses, in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="pdip-test-http", daemon=True)
     thread.start()
     try:

@@ -129,6 +129,14 @@ class ClientCredentialsTest(AuthCase):
         self.assertEqual(len(tokens), 2)
         self.assertIn(b"scope=read", tokens[0].body)
 
+    def test_a_token_endpoint_answering_without_a_token_names_the_setting(self):
+        self.server.fault(200, "<html>sign in</html>", when=lambda request: request.path == "/oauth/token")
+        given = {key: value for key, value in self.given["oauth2"].items() if key != "scope"}
+        result = self.read({"oauth2": given})
+        self.assertIn("auth.oauth2: the token endpoint", result["orders"].error)
+        self.assertIn("answered 200 OK without an access_token: <html>sign in</html>", result["orders"].error)
+        self.assertNotIn(b"scope", self.server.requests[0].body)
+
     def test_an_unreachable_token_endpoint_names_the_setting(self):
         result = self.read({"oauth2": {**self.given["oauth2"], "token_url": "http://127.0.0.1:9/token"}})
         self.assertIn(

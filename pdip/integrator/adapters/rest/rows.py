@@ -21,9 +21,10 @@ answer is durable, so each batch commits when it is answered.
 
 from __future__ import annotations
 
+import operator
 import string
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -84,17 +85,28 @@ class Rows:
     chosen, each value converted to its declared type; what cannot be a row is refused."""
 
     def __init__(self, chosen: Sequence[str] | None, types: dict[str, str]):
-        self.columns = list(chosen) if chosen else None
+        self.columns: list[str] | None = None
+        self.known: set[str] | None = None  # no row matches it until the columns are fixed
         self.chosen = bool(chosen)
-        self.known = set(self.columns or ())
         self.types = {column: VALUE_TYPES[name.lower()] for column, name in types.items()}
+        if chosen:
+            self._fix(list(chosen))
+
+    def _fix(self, columns: list[str]) -> None:
+        self.columns, self.known = columns, set(columns)
+        pick = operator.itemgetter(*columns)
+        self.pick = pick if len(columns) > 1 else lambda item: (pick(item),)
 
     def row(self, item: Any) -> tuple | str:
         """The row of one JSON value, or why it cannot be one."""
+        if item.__class__ is dict and not self.chosen and item.keys() == self.known and not self.types:
+            return self.pick(item)  # the usual row, first: its fields are the columns
         if not isinstance(item, dict):
             return f"expected a JSON object, got {type(item).__name__}"
         if self.columns is None:
-            self.columns, self.known = list(item), set(item)
+            if not item:
+                return "an empty object: no fields to make the columns of"
+            self._fix(list(item))
         if not self.chosen and item.keys() != self.known:
             extra = [repr(key) for key in item if key not in self.known]
             if extra:
@@ -103,7 +115,7 @@ class Rows:
                     f"({', '.join(self.columns)}); list every field under `columns`"
                 )
         try:
-            values = tuple([item[column] for column in self.columns])
+            values = self.pick(item)
         except KeyError:
             missing = ", ".join(repr(column) for column in self.columns if column not in item)
             return f"missing field {missing} (a NULL is sent as null)"
@@ -145,6 +157,7 @@ class RestSource(RestEndpoint, Source):
         values: list[tuple] = []
         refused: list[tuple[dict[str, Any], str]] = []
         places: list[Any] = []
+        keep = self._newer(rows, request)
         number = 0
         while page is not None:
             number += 1
@@ -154,16 +167,21 @@ class RestSource(RestEndpoint, Source):
                 held = {"url": self.client.shown(str(response.url)), "body": self.client.scrub(response.text[:SHOWN])}
                 refused.append((held, self._not_json(response, number)))
                 places.append(page.position())
-            for index in range(skip, len(records or ())):
-                made = rows.row(records[index])
-                if isinstance(made, str):
-                    refused.append(({"row": records[index]}, made))
-                    places.append(page.position(index))
-                elif self._new(made, rows, request):
-                    values.append(made)
+                records = []
+            start = skip
+            while start < len(records):  # in runs that fill the batch at most, a row at a time
+                end = min(len(records), start + request.batch_size - len(values))
+                for index in range(start, end):
+                    made = rows.row(records[index])
+                    if made.__class__ is str:
+                        refused.append(({"row": records[index]}, made))
+                        places.append(page.position(index))
+                    elif keep is None or keep(made):
+                        values.append(made)
+                start = end
                 if len(values) >= request.batch_size:
-                    last = index + 1 == len(records)
-                    position = (following.position() if following else DONE) if last else page.position(index + 1)
+                    last = end == len(records)
+                    position = (following.position() if following else DONE) if last else page.position(end)
                     yield self._batch(rows, values, (refused, places), position, request)
                     values, refused, places = [], [], []
             page, skip = following, 0
@@ -233,12 +251,16 @@ class RestSource(RestEndpoint, Source):
         return f"page {number} ({self.client.shown(str(response.url))}) is not JSON ({kind})"
 
     @staticmethod
-    def _new(values: tuple, rows: Rows, request: ReadRequest) -> bool:
-        """Whether a row is above the incremental watermark (every row, in a full read)."""
+    def _newer(rows: Rows, request: ReadRequest) -> Callable[[tuple], bool] | None:
+        """What keeps a row of an incremental read: its cursor above the watermark (None: every row)."""
         if request.cursor is None or request.after is None:
-            return True
-        value = values[rows.columns.index(request.cursor)]
-        return value is not None and value > request.after
+            return None
+
+        def newer(values: tuple) -> bool:
+            value = values[rows.columns.index(request.cursor)]
+            return value is not None and value > request.after
+
+        return newer
 
     def _batch(self, rows: Rows, values: list[tuple], refused: tuple, position: Any, request: ReadRequest) -> Batch:
         """A batch of `values`, with what was `refused` since the last one and where (a pair of lists)."""
