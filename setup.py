@@ -31,6 +31,7 @@ EXTRAS = {
     ],
     "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
     "kafka": ["confluent-kafka>=2.3"],
+    "rest": ["httpx>=0.27"],  # kind: rest
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter

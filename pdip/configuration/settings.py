@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from difflib import get_close_matches
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from pdip.conversion import ConversionError, convert, expected
 
@@ -93,7 +94,10 @@ def _value_problems(key: str, value: Any, setting: Setting) -> list[SettingProbl
     try:
         converted = convert(value, setting.type, lenient=True)
     except ConversionError as error:
-        del error  # one line per setting: the setting's type says more than the part that failed
+        inner = _structure_problems(key, error, setting)
+        if inner:
+            return inner
+        # otherwise one line per setting: the setting's type says more than the part that failed
         shown = MASK if setting.secret else repr(value)
         return [SettingProblem(key, f"expected {expected(setting.type)}, got {shown}")]
     if not setting.allowed:
@@ -113,6 +117,20 @@ def _value_problems(key: str, value: Any, setting: Setting) -> list[SettingProbl
                 SettingProblem(where, f"expected one of {', '.join(setting.allowed)}, got {shown}{suggestion}")
             )
     return found
+
+
+def _structure_problems(key: str, error: ConversionError, setting: Setting) -> list[SettingProblem]:
+    """What is wrong inside a mapping given to a setting whose type is a dataclass (alone or in a
+    union): each key at fault (`paginate.page.size: expected int`), where the type alone would
+    say less; a secret setting's values masked."""
+    members = get_args(setting.type) if get_origin(setting.type) in (Union, UnionType) else (setting.type,)
+    if not any(dataclasses.is_dataclass(member) for member in members):
+        return []
+    shown = (lambda path, item: MASK) if setting.secret else None
+    return [
+        SettingProblem(f"{key}.{problem.path}" if problem.path else key, problem.detail(shown))
+        for problem in error.problems
+    ]
 
 
 def table(groups: Iterable[tuple[str, Iterable[Setting]]]) -> str:

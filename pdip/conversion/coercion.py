@@ -91,6 +91,9 @@ def expected(hint: Any) -> str:
         return "one of " + ", ".join(repr(member.value) for member in hint)
     if get_origin(hint) is typing.Literal:
         return "one of " + ", ".join(repr(choice) for choice in get_args(hint))
+    members = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else ()
+    if any(get_origin(member) is typing.Literal for member in members):  # `one of 'a', 'b' or Shape`
+        return " or ".join(expected(member) for member in members if member is not type(None))
     from pdip.dependency.planning import type_name
 
     return type_name(hint)
@@ -232,9 +235,9 @@ class _Converter:
         members = get_args(hint)
         if type(None) in members and (value is None or (self.lenient and _spells_null(value))):
             return None
-        others = [member for member in members if member is not type(None)]
-        if len(others) == 1 and dataclasses.is_dataclass(others[0]):  # an optional part: what is wrong inside it
-            return self.run(value, others[0], path)
+        shape = _only_shape(members) if isinstance(value, Mapping) else None
+        if shape is not None:  # a mapping can only be this dataclass: its own problems say more
+            return self.run(value, shape, path)
         for member in members:
             if member is type(None):
                 continue
@@ -410,6 +413,16 @@ def _json(text: str, kind: type) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
+def _only_shape(members: tuple[Any, ...]) -> type | None:
+    """The one dataclass among a union's members when no other member takes a mapping."""
+    shapes = [member for member in members if dataclasses.is_dataclass(member)]
+    others = [member for member in members if member is not type(None) and member not in shapes]
+    takes_mappings = any(
+        member is Any or member in (dict, Mapping) or get_origin(member) in (dict, Mapping) for member in others
+    )
+    return shapes[0] if len(shapes) == 1 and not takes_mappings else None
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     """A class's resolved field types, read once: `get_type_hints` costs microseconds per call."""
     return typing.get_type_hints(cls)

@@ -25,6 +25,7 @@ BUILT_IN = {
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
     "kafka": "pdip.integrator.adapters.kafka.topics",
     "duckdb": "pdip.integrator.adapters.duckdb",
+    "rest": "pdip.integrator.adapters.rest.rows",
     "soap": "pdip.integrator.adapters.soap",
 }
 CHANGES_BUILT_IN: dict[str, str] = {

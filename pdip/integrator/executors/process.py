@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import ReadRequest, Source
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.batch import ARROW, Batch
+from pdip.integrator.errors import OperationError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
 from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
@@ -183,7 +184,10 @@ def _read(
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
         channel.send(PartitionDone(request.partition or ""))
         _pass_acknowledgements(source, channel, until_close=True)
-    except BaseException as error:  # noqa: BLE001 - whatever stops the reader is reported to the writer
+    except OperationError as error:  # explained to the user (a setting, a refusing server): its words are enough
+        passing = transient(error, judges_of(registry, mode, store, None))
+        tell(channel, PartitionFailed(request.partition or "", f"{type(error).__name__}: {error}", passing))
+    except BaseException as error:  # noqa: BLE001 - whatever else stops the reader is reported to the writer
         passing = transient(error, judges_of(registry, mode, store, None))
         failed = PartitionFailed(request.partition or "", traceback.format_exc(), passing)
         tell(channel, failed)  # unless the writer is gone

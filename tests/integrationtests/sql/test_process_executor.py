@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation
+from pdip.integrator.adapters import Adapter, Source
 from pdip.integrator.base import Integrator
 from pdip.integrator.events import BatchWritten, Event
 
@@ -62,7 +63,7 @@ class ProcessExecutorTest(unittest.TestCase):
         self.assertEqual(events[1].source, "sqlite:numbers (reader process)")
         self.assertEqual(type(events[-1]).__name__, "OperationFinished")
 
-    def test_an_error_in_the_reader_reaches_the_result_with_its_traceback(self):
+    def test_a_bad_setting_in_the_reader_reaches_the_result_in_its_own_words(self):
         operation = self.operation(sqlite_with_rows(5))
         operation.integrations[0].source = Connection("sql", {"url": sqlite_with_rows(5), "table": "no_such_table"})
         with contextlib.redirect_stdout(io.StringIO()):
@@ -70,8 +71,25 @@ class ProcessExecutorTest(unittest.TestCase):
         self.assertEqual(result.status, "failed")
         error = result.integrations[0].error
         self.assertIn("the reader failed", error)
+        self.assertNotIn(
+            "Traceback", error
+        )  # an OperationError explains itself (an unexpected error keeps its traceback)
+        self.assertIn("OperationError: table 'no_such_table' does not exist", error)
+
+    def test_an_unexpected_error_in_the_reader_reaches_the_result_with_its_traceback(self):
+        class BrokenSource(Source):
+            def read(self, request):
+                raise RuntimeError("the source broke")
+                yield  # a generator, as sources are
+
+        self.integrator.registry.register(Adapter(("broken",), BrokenSource, None))
+        operation = self.operation(sqlite_with_rows(5))
+        operation.integrations[0].source = Connection("broken")
+        with contextlib.redirect_stdout(io.StringIO()):
+            error = self.integrator.integrate(operation).integrations[0].error
+        self.assertIn("the reader failed", error)
         self.assertIn("Traceback", error)
-        self.assertIn("table 'no_such_table' does not exist", error)
+        self.assertIn("RuntimeError: the source broke", error)
 
     def test_a_killed_reader_fails_the_integration_instead_of_hanging(self):
         url = sqlite_with_rows(20_000)
