@@ -25,6 +25,8 @@ BUILT_IN = {
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
     "kafka": "pdip.integrator.adapters.kafka.topics",
     "duckdb": "pdip.integrator.adapters.duckdb",
+    "delta": "pdip.integrator.adapters.lakehouse.delta",
+    "iceberg": "pdip.integrator.adapters.lakehouse.iceberg",
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",
