@@ -30,7 +30,10 @@ class DeltaContract(AdapterContract, unittest.TestCase):
 
     def refusal(self) -> Refusal:
         target = self.unique("refusing")
-        write_deltalake(self.path(target), pyarrow.table({"id": pyarrow.array([], pyarrow.int64()), "count": pyarrow.array([], pyarrow.int64())}))
+        write_deltalake(
+            self.path(target),
+            pyarrow.table({"id": pyarrow.array([], pyarrow.int64()), "count": pyarrow.array([], pyarrow.int64())}),
+        )
         self.integrator.stores["refusing"] = [
             {"id": 1, "count": 10},
             {"id": 2, "count": "twenty"},
@@ -38,11 +41,22 @@ class DeltaContract(AdapterContract, unittest.TestCase):
             {"id": 4, "count": "forty"},
             {"id": 5, "count": 50},
         ]
-        return Refusal(Connection("memory", {"store": "refusing"}), self.store(target), 2, [1, 3, 5], lambda: self.read_back(target))
+        return Refusal(
+            Connection("memory", {"store": "refusing"}),
+            self.store(target),
+            2,
+            [1, 3, 5],
+            lambda: self.read_back(target),
+        )
 
     def with_secret(self, secret: str) -> Connection:
-        options = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "pdip", "AWS_SECRET_ACCESS_KEY": secret,
-                   "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+        options = {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "pdip",
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
         return Connection("delta", {"path": "s3://nowhere/table", "storage_options": options})
 
 

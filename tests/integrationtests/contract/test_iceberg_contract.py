@@ -43,7 +43,13 @@ class IcebergContract(AdapterContract, unittest.TestCase):
             {"id": 4, "count": "forty"},
             {"id": 5, "count": 50},
         ]
-        return Refusal(Connection("memory", {"store": "refusing"}), self.store(target), 2, [1, 3, 5], lambda: self.read_back(target))
+        return Refusal(
+            Connection("memory", {"store": "refusing"}),
+            self.store(target),
+            2,
+            [1, 3, 5],
+            lambda: self.read_back(target),
+        )
 
     def with_secret(self, secret: str) -> Connection:
         uri = f"postgresql+psycopg://pdip:{secret}@127.0.0.1:9/nowhere"

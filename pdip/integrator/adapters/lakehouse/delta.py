@@ -30,7 +30,15 @@ from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import dumps, loads
-from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult, partition_slot
+from pdip.integrator.adapters.base import (
+    Adapter,
+    Capabilities,
+    ReadRequest,
+    Source,
+    Target,
+    WriteResult,
+    partition_slot,
+)
 from pdip.integrator.adapters.duckdb import ReadAhead
 from pdip.integrator.adapters.lakehouse import tables
 from pdip.integrator.adapters.sql import evolution
@@ -102,14 +110,15 @@ class DeltaConnection:
             if not deltalake.DeltaTable.is_deltatable(uri, storage_options=self.options or None):
                 return None
             return deltalake.DeltaTable(uri, version=version, storage_options=self.options or None)
-        except deltalake.exceptions.DeltaProtocolError as error:
-            raise OperationError(
-                f"{self.label}: path: the table at {uri} uses a Delta protocol this deltalake cannot "
-                f"handle (an unknown table format version or feature): {reason(error)}"
-            ) from None
         except (deltalake.exceptions.DeltaError, OSError) as error:
+            if isinstance(error, deltalake.exceptions.DeltaProtocolError) or "Unsupported" in str(error):
+                raise OperationError(
+                    f"{self.label}: path: the table at {uri} uses a Delta protocol this deltalake cannot "
+                    f"handle (an unknown table format version or feature): {reason(error)}"
+                ) from None
             setting = "version" if version is not None else "path"
-            raise OperationError(f"{self.label}: {setting}: cannot open the table at {uri}: {reason(error)}") from None
+            message = self.scrubbed(reason(error))
+            raise OperationError(f"{self.label}: {setting}: cannot open the table at {uri}: {message}") from None
 
     def scrubbed(self, text: str) -> str:
         for value in self.options.values():
@@ -182,7 +191,9 @@ class DeltaSource(Source):
 
         schema = arrow_schema(table)
         wanted = list(request.columns or schema.names)
-        missing = [name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names]
+        missing = [
+            name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names
+        ]
         if missing:
             raise OperationError(
                 f"{self.delta.label}: the table at {self.delta.uri} has no column {', '.join(map(repr, missing))} "
@@ -257,7 +268,8 @@ class DeltaTarget(Target):
         if table is None:
             if not self._create:
                 raise OperationError(
-                    f"{self.delta.label}: path: no Delta table at {self.delta.uri}; set create_target: true to create it"
+                    f"{self.delta.label}: path: no Delta table at {self.delta.uri}; "
+                    "set create_target: true to create it"
                 )
             table = self._create_table(batch)
         elif self._truncate:
@@ -298,7 +310,9 @@ class DeltaTarget(Target):
             )
         except (deltalake.exceptions.DeltaError, OSError) as error:
             message = self.delta.scrubbed(reason(error))
-            raise OperationError(f"{self.delta.label}: path: cannot create a table at {self.delta.uri}: {message}") from None
+            raise OperationError(
+                f"{self.delta.label}: path: cannot create a table at {self.delta.uri}: {message}"
+            ) from None
 
     def _merge_key(self, table: Any) -> tuple[str, ...]:
         where = f"integration {self.disposition.integration!r}: write: merge"
@@ -369,7 +383,7 @@ class DeltaTarget(Target):
         import pyarrow
 
         numbered = record.append_column("pdip_row", pyarrow.array(range(record.num_rows), pyarrow.int64()))
-        last = pyarrow.Table.from_batches([numbered]).group_by(list(self._key)).aggregate([("pdip_row", "max")])
+        last = numbered.group_by(list(self._key)).aggregate([("pdip_row", "max")])
         keep = pyarrow.array(sorted(last.column("pdip_row_max").to_pylist()), pyarrow.int64())
         folded = record.take(keep)
         on = " AND ".join(f"t.{_quote(name)} = s.{_quote(name)}" for name in self._key)

@@ -113,7 +113,9 @@ class IcebergConnection:
                     self.connection.get("catalog") or "pdip", uri=self._local(uri), **properties
                 )
             except Exception as error:  # noqa: BLE001 - the driver's error, told without the URL
-                raise OperationError(f"{self.label}: catalog_uri: cannot open the catalog: {self.scrubbed(error)}") from None
+                raise OperationError(
+                    f"{self.label}: catalog_uri: cannot open the catalog: {self.scrubbed(error)}"
+                ) from None
         return self._catalog
 
     def _local(self, uri: str) -> str:
@@ -125,7 +127,10 @@ class IcebergConnection:
 
     def scrubbed(self, error: Exception) -> str:
         text = reason(error)
-        secrets = [str(self.connection.get("catalog_uri") or ""), *map(str, (self.connection.get("properties") or {}).values())]
+        secrets = [
+            str(self.connection.get("catalog_uri") or ""),
+            *map(str, (self.connection.get("properties") or {}).values()),
+        ]
         try:
             from sqlalchemy.engine import make_url
 
@@ -183,7 +188,9 @@ class IcebergSource(Source):
                 return  # a table no commit has filled yet
             snapshot = current.snapshot_id
         elif table.snapshot_by_id(int(snapshot)) is None:
-            raise OperationError(f"{self.iceberg.label}: snapshot_id: table {self.iceberg.name!r} has no snapshot {snapshot}")
+            raise OperationError(
+                f"{self.iceberg.label}: snapshot_id: table {self.iceberg.name!r} has no snapshot {snapshot}"
+            )
         schema = self._wanted(table, request)
         scan = table.scan(selected_fields=tuple(schema.names), snapshot_id=int(snapshot))
         skip, count = int(resume.get("row", 0)), 0
@@ -208,7 +215,9 @@ class IcebergSource(Source):
 
         schema = arrow_schema(table)
         wanted = list(request.columns or schema.names)
-        missing = [name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names]
+        missing = [
+            name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names
+        ]
         if missing:
             raise OperationError(
                 f"{self.iceberg.label}: table {self.iceberg.name!r} has no column {', '.join(map(repr, missing))} "
@@ -321,7 +330,9 @@ class IcebergTarget(Target):
         if self._table is None:
             self._make_ready(batch)
         choice, chosen_by = tables.schema_choice(self.schema_changes, self._table.properties.get(CREATED) == "true")
-        fitted = tables.lacking(batch, self._schema.names, self.iceberg.name, choice, chosen_by) or evolution.Fitted(batch)
+        fitted = tables.lacking(batch, self._schema.names, self.iceberg.name, choice, chosen_by) or evolution.Fitted(
+            batch
+        )
         batch = fitted.batch
         transaction = self._replacing or self._table.transaction()
         added = [name for name in batch.columns if name not in self._schema.names]
@@ -335,11 +346,11 @@ class IcebergTarget(Target):
             fitted.changes = [f"added column {field.name!r} {field.type}" for field in fields]
         record, rejected = tables.fit(batch, self._schema)
         if record.num_rows:
-            import pyarrow
-
-            transaction.append(pyarrow.Table.from_batches([record]))
+            transaction.append(record)
         if self.position_slot is not None:
-            transaction.set_properties({POSITION + partition_slot(self.position_slot, batch.partition): dumps(batch.position)})
+            transaction.set_properties(
+                {POSITION + partition_slot(self.position_slot, batch.partition): dumps(batch.position)}
+            )
         if self._replacing is None:
             self._table = transaction.commit_transaction()
         return fitted.told(WriteResult(record.num_rows, rejected))

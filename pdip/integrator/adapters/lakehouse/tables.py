@@ -49,14 +49,14 @@ def common_field(field: Any) -> Any:
     import pyarrow.types as is_
 
     kind = field.type
-    if getattr(kind, "extension_name", None):
-        kind = pyarrow.string()
-    elif is_.is_null(kind) or is_.is_large_string(kind):
+    if getattr(kind, "extension_name", None) or is_.is_null(kind) or is_.is_large_string(kind):
         kind = pyarrow.string()
     elif is_.is_dictionary(kind):
         return common_field(field.with_type(kind.value_type))
     elif is_.is_unsigned_integer(kind):
-        kind = {8: pyarrow.int16(), 16: pyarrow.int32(), 32: pyarrow.int64()}.get(kind.bit_width, pyarrow.decimal128(20, 0))
+        kind = {8: pyarrow.int16(), 16: pyarrow.int32(), 32: pyarrow.int64()}.get(
+            kind.bit_width, pyarrow.decimal128(20, 0)
+        )
     elif is_.is_timestamp(kind):
         kind = pyarrow.timestamp("us", tz="UTC" if kind.tz is not None else None)
     elif is_.is_time(kind):
@@ -65,46 +65,56 @@ def common_field(field: Any) -> Any:
 
 
 def fit(batch: Batch, schema: Any) -> tuple[Any, list[tuple[tuple, str]]]:
-    """`batch` as an Arrow record batch of the table's `schema` (its columns in the table's
-    order, NULL where the batch has none), and the rows refused: a value that does not cast to
-    its column's type, or a NULL where the column is required."""
+    """`batch` as an Arrow table of the table's `schema` (its columns in the table's order, NULL
+    where the batch has none), and the rows refused: a value that does not cast to its column's
+    type, or a NULL where the column is required."""
     import pyarrow
-    import pyarrow.compute
 
-    wanted = pyarrow.schema([schema.field(name) for name in batch.columns])
-    if not batch.columns:
-        return pyarrow.RecordBatch.from_pylist([], schema=schema), []
-    rows = batch.rows if batch.columns else []
-    kept, rejected = list(range(len(batch))), []
-    try:
-        record = conform(batch, _nullable(wanted))
-    except (ValueError, TypeError, NotImplementedError):
-        pieces, kept = [], []
-        for index, row in enumerate(rows):
-            try:
-                pieces.append(conform(Batch(batch.columns, [row]), _nullable(wanted)))
-                kept.append(index)
-            except (ValueError, TypeError, NotImplementedError) as error:
-                rejected.append((row, f"does not fit the table's schema: {error}"))
-        record = pyarrow.Table.from_batches(pieces, schema=_nullable(wanted)).combine_chunks()
-        record = record.to_batches()[0] if record.num_rows else pyarrow.RecordBatch.from_pylist([], schema=_nullable(wanted))
-    required = [field.name for field in wanted if not field.nullable]
-    if required and record.num_rows:
-        empty = pyarrow.compute.or_(*[pyarrow.compute.is_null(record.column(name)) for name in required]) if len(
-            required
-        ) > 1 else pyarrow.compute.is_null(record.column(required[0]))
-        if pyarrow.compute.any(empty).as_py():
-            flags = empty.to_pylist()
-            for place, index in enumerate(kept):
-                if flags[place]:
-                    missing = [name for name in required if record.column(name)[place].as_py() is None]
-                    rejected.append((batch.rows[index], f"column(s) {', '.join(map(repr, missing))} may not be NULL in the table"))
-            record = record.filter(pyarrow.compute.invert(empty))
+    wanted = _nullable(pyarrow.schema([schema.field(name) for name in batch.columns]))
+    record, kept, rejected = _cast(batch, wanted)
     arrays = [
         record.column(field.name) if field.name in batch.columns else pyarrow.nulls(record.num_rows, field.type)
         for field in schema
     ]
-    return pyarrow.RecordBatch.from_arrays(arrays, schema=schema), rejected
+    record = pyarrow.Table.from_arrays(arrays, schema=_nullable(schema))
+    required = [field.name for field in schema if not field.nullable]
+    if required and record.num_rows:
+        record, refused = _filled(record, required, [batch.rows[index] for index in kept])
+        rejected += refused
+    return record.cast(schema), rejected
+
+
+def _cast(batch: Batch, wanted: Any) -> tuple[Any, list[int], list[tuple[tuple, str]]]:
+    """The batch cast to `wanted` as an Arrow table, the indexes of its rows kept, and the rows
+    refused: the whole batch at once, else (some value does not cast) row by row."""
+    import pyarrow
+
+    try:
+        return pyarrow.Table.from_batches([conform(batch, wanted)]), list(range(len(batch))), []
+    except (ValueError, TypeError, NotImplementedError):
+        pass
+    pieces, kept, rejected = [], [], []
+    for index, row in enumerate(batch.rows):
+        try:
+            pieces.append(conform(Batch(batch.columns, [row]), wanted))
+            kept.append(index)
+        except (ValueError, TypeError, NotImplementedError) as error:
+            rejected.append((row, f"does not fit the table's schema: {error}"))
+    return pyarrow.Table.from_batches(pieces, schema=wanted), kept, rejected
+
+
+def _filled(record: Any, required: list[str], rows: list[tuple]) -> tuple[Any, list[tuple[tuple, str]]]:
+    """`record` without its rows that leave a `required` column NULL, and those rows refused."""
+    import pyarrow
+
+    empty = {name: record.column(name).is_null().to_pylist() for name in required}
+    refused, keep = [], []
+    for place, row in enumerate(rows):
+        missing = [name for name in required if empty[name][place]]
+        keep.append(not missing)
+        if missing:
+            refused.append((row, f"column(s) {', '.join(map(repr, missing))} may not be NULL in the table"))
+    return (record.filter(pyarrow.array(keep)) if refused else record), refused
 
 
 def _nullable(schema: Any) -> Any:
