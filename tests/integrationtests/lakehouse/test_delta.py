@@ -19,8 +19,10 @@ from deltalake import DeltaTable, write_deltalake
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.events import BatchWritten
+from pdip.integrator.results import RunContext
 from tests.support.object_store import ObjectStore
 
 
@@ -188,6 +190,11 @@ class BadInputTest(DeltaCase):
             "p", source=self.memory("p", [{"id": 1}]), target=self.delta(partition_by=["day"]), create_target=True
         )
         self.assertIn("partition_by: the source has no column 'day'", self.error(wrong))
+        spans = pyarrow.table({"id": [1], "took": pyarrow.array([5], pyarrow.duration("us"))})
+        refused = Integration("f", source=self.memory("f", spans), target=self.delta(), create_target=True)
+        error = self.error(refused)
+        self.assertIn("path: cannot create a table at", error)
+        self.assertIn("Invalid data type for Delta Lake: Duration", error)
 
     def test_a_null_in_a_required_column_is_dead_lettered(self):
         schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False), ("name", pyarrow.string())])
@@ -197,6 +204,66 @@ class BadInputTest(DeltaCase):
         letter = self.pdi.get(StateStore).dead_letters(result.execution_id)[0]
         self.assertIn("'id' may not be NULL", letter["reason"])
         self.assertEqual(self.rows(), [{"id": 1, "name": "a"}])
+
+
+class MoreTest(DeltaCase):
+    def test_an_incremental_read_takes_the_rows_after_the_watermark(self):
+        self.ok(self.people([{"id": number} for number in range(5)]))
+        read = Integration("inc", source=self.delta(), target=self.memory("inc", []), mode="incremental", cursor="id")
+        self.ok(read)
+        self.ok(self.people([{"id": 7}]))
+        self.ok(read)
+        self.assertEqual(sorted(row["id"] for row in self.integrator.stores.records("inc")), [0, 1, 2, 3, 4, 7])
+        wrong = Integration("w", source=self.delta(), target=self.memory("w", []), columns=["nope"])
+        self.assertIn("has no column 'nope' (its columns: id)", self.error(wrong))
+
+    def test_a_replace_resumes_into_its_twin_and_an_empty_source_empties_the_table(self):
+        self.ok(self.people([{"id": 100}]))
+        self.integrator.stores["many"] = [{"id": number} for number in range(6)]
+        seen = []
+
+        def interrupt(event: BatchWritten) -> None:
+            seen.append(event.rows)
+            if len(seen) == 1:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        copy = Integration(
+            "people", source=Connection("memory", {"store": "many"}), target=self.delta(), write="replace", batch_size=4
+        )
+        self.assertEqual(self.integrate(copy).status, "interrupted")
+        self.assertEqual(self.rows(), [{"id": 100}])  # readers still see the old rows
+        self.assertEqual(self.ok(copy, resume=True).integrations[0].rows_written, 2)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(6)))
+        self.integrator.stores["none"] = []
+        self.ok(
+            Integration("people", source=Connection("memory", {"store": "none"}), target=self.delta(), write="replace")
+        )
+        self.assertEqual(self.rows(), [])
+
+    def test_a_batch_all_refused_still_commits_its_position_and_a_broken_constraint_fails_the_run(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([], schema=schema))
+        result = self.ok(self.people([{"id": None}], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.assertEqual(self.table().history(1)[0]["pdip.slot"], "lake/people")
+        self.table().alter.add_constraint({"positive": "id > 0"})
+        error = self.error(self.people([{"id": -1}]))
+        self.assertIn("delta connection: path: the table at", error)
+
+    def test_a_missing_delete_column_is_named(self):
+        self.ok(self.people([{"id": 1}]))
+        error = self.error(self.people([{"id": 1}], write="merge", key=["id"], delete_column="gone"))
+        self.assertIn("write: merge: delete_column: the table at", error)
+
+    def test_positions_of_a_partition_are_forgotten_with_their_integration(self):
+        self.ok(self.people([{"id": 1}]))
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        self.assertIsNone(target.durable_position("elsewhere"))
+        target.forget_positions("lake/people")
+        self.assertIsNone(target.durable_position("lake/people/p1"))
+        target.forget_positions("nothing/stored")  # no commit: nothing to forget
+        self.assertEqual(len([c for c in self.table().history() if "pdip.forget" in c]), 1)
 
 
 class S3Test(DeltaCase):
@@ -233,6 +300,19 @@ class S3Test(DeltaCase):
             sorted(self.integrator.stores.records("down"), key=lambda row: row["id"]),
             [{"id": 1, "name": "a"}, {"id": 2, "name": "B"}],
         )
+
+    def test_a_table_that_cannot_be_created_is_named_without_its_secret(self):
+        options = {
+            "AWS_ENDPOINT_URL": self.store.endpoint,
+            "AWS_ACCESS_KEY_ID": "pdip-test",
+            "AWS_REGION": "us-east-1",
+            "AWS_SECRET_ACCESS_KEY": "s3cr3t-value",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        nowhere = self.delta("s3://no-such-bucket/people", storage_options=options)
+        error = self.error(Integration("up", source=self.memory("up", [{"id": 1}]), target=nowhere, create_target=True))
+        self.assertIn("delta connection: path: cannot", error)
+        self.assertNotIn("s3cr3t-value", error)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,39 @@ class BadInputTest(IcebergCase):
         self.assertIn("snapshot_id: table", error)
 
 
+class MoreTest(IcebergCase):
+    def test_an_incremental_read_and_an_unknown_column(self):
+        self.ok(self.people([{"id": number} for number in range(4)]))
+        read = Integration("inc", source=self.iceberg(), target=self.memory("inc", []), mode="incremental", cursor="id")
+        self.ok(read)
+        self.ok(self.people([{"id": 9}]))
+        self.ok(read)
+        self.assertEqual(sorted(row["id"] for row in self.integrator.stores.records("inc")), [0, 1, 2, 3, 9])
+        wrong = Integration("w", source=self.iceberg(), target=self.memory("w", []), columns=["nope"])
+        self.assertIn("has no column 'nope' (its columns: id)", self.error(wrong))
+
+    def test_a_table_without_a_warehouse_cannot_be_created_and_says_why(self):
+        bare = Connection("iceberg", {"catalog_uri": self.catalog_uri, "table": self.name})
+        error = self.error(Integration("b", source=self.memory("b", [{"id": 1}]), target=bare, create_target=True))
+        self.assertIn("table: cannot create", error)
+        self.assertIn("is warehouse set?", error)
+        wrong = self.iceberg(partition_by=["day"])
+        error = self.error(Integration("p", source=self.memory("p", [{"id": 1}]), target=wrong, create_target=True))
+        self.assertIn("partition_by: the source has no column 'day'", error)
+
+    def test_an_all_refused_batch_and_a_replace_from_an_empty_source(self):
+        self.ok(self.people([{"id": 1, "count": 1}]))
+        result = self.ok(self.people([{"id": 3, "count": "three"}], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.integrator.stores["none"] = []
+        self.ok(
+            Integration(
+                "people", source=Connection("memory", {"store": "none"}), target=self.iceberg(), write="replace"
+            )
+        )
+        self.assertEqual(self.rows(), [])
+
+
 class PostgresCatalogTest(IcebergCase):
     def setUp(self) -> None:
         self.catalog_uri = postgres_url()

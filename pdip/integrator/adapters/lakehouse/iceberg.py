@@ -19,6 +19,7 @@ the integration's `schema` says. `write: merge` is not offered: it is refused be
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -126,20 +127,15 @@ class IcebergConnection:
         return uri
 
     def scrubbed(self, error: Exception) -> str:
-        text = reason(error)
+        uri = str(self.connection.get("catalog_uri") or "")
         secrets = [
-            str(self.connection.get("catalog_uri") or ""),
+            uri,
+            *re.findall(r"://[^:/@]*:([^@]+)@", uri),
             *map(str, (self.connection.get("properties") or {}).values()),
         ]
-        try:
-            from sqlalchemy.engine import make_url
-
-            secrets.append(make_url(secrets[0]).password or "")
-        except Exception:  # noqa: BLE001 - not a URL: the whole text is scrubbed above
-            pass
-        for secret in secrets:
-            if len(secret) > 3:
-                text = text.replace(secret, "***")
+        text = reason(error)
+        for secret in filter(None, secrets):
+            text = text.replace(secret, "***")
         return text
 
     def load(self) -> Any:
@@ -262,9 +258,7 @@ class IcebergTarget(Target):
 
     def forget_positions(self, slot: str) -> None:
         table = self.iceberg.load()
-        if table is None:
-            return
-        keys = [key for key in table.properties if key == POSITION + slot or key.startswith(f"{POSITION}{slot}/")]
+        keys = [] if table is None else slot_keys(table.properties, slot)
         if keys:
             with table.transaction() as transaction:
                 transaction.remove_properties(*keys)
@@ -306,13 +300,12 @@ class IcebergTarget(Target):
             )
         namespace = self.iceberg.name.rsplit(".", 1)[0]
         version = str(self.connection.get("format_version") or 2)
+        catalog = self.iceberg.catalog
         try:
-            self.iceberg.catalog.create_namespace_if_not_exists(namespace)
-            table = self.iceberg.catalog.create_table(
+            catalog.create_namespace_if_not_exists(namespace)
+            table = catalog.create_table(
                 self.iceberg.name, schema=schema, properties={"format-version": version, CREATED: "true"}
             )
-        except OperationError:
-            raise
         except Exception as error:  # noqa: BLE001 - the catalog's error, told with the setting
             raise OperationError(
                 f"{self.iceberg.label}: table: cannot create {self.iceberg.name!r} (is warehouse set?): "
@@ -362,19 +355,19 @@ class IcebergTarget(Target):
             return
         if self._table is None:
             self._make_ready(Batch([], []))
-        if self.position_slot is not None:
-            keys = [
-                key
-                for key in self._replacing.table_metadata.properties
-                if key == POSITION + self.position_slot or key.startswith(f"{POSITION}{self.position_slot}/")
-            ]
-            if keys:
-                self._replacing.remove_properties(*keys)
+        keys = slot_keys(self._replacing.table_metadata.properties, self.position_slot)
+        if keys:
+            self._replacing.remove_properties(*keys)
         self._table = self._replacing.commit_transaction()
         self._replacing = None
 
     def describe(self) -> str:
         return f"iceberg:{self.iceberg.name}"
+
+
+def slot_keys(properties: Any, slot: str | None) -> list[str]:
+    """The table properties holding the positions of `slot` and its partitions."""
+    return [key for key in properties if key == f"{POSITION}{slot}" or key.startswith(f"{POSITION}{slot}/")]
 
 
 ADAPTER = Adapter(
