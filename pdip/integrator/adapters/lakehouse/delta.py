@@ -42,7 +42,7 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.duckdb import ReadAhead
 from pdip.integrator.adapters.lakehouse import tables
 from pdip.integrator.adapters.sql import evolution
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 
 SLOT, POSITION, FORGET = "pdip.slot", "pdip.position", "pdip.forget"
@@ -207,6 +207,10 @@ class DeltaTarget(Target):
         self._schema: Any = None  # its Arrow schema
         self._created = False
         self._key: tuple[str, ...] | None = None
+
+    def accepts(self) -> tuple[str, ...]:
+        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
+        return (ARROW,)
 
     # -- positions ------------------------------------------------------------------------------
 

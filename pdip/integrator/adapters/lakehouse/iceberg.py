@@ -37,7 +37,7 @@ from pdip.integrator.adapters.base import (
 )
 from pdip.integrator.adapters.lakehouse import tables
 from pdip.integrator.adapters.sql import evolution
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 
 POSITION = "pdip.position."  # a table property per slot
@@ -248,6 +248,10 @@ class IcebergTarget(Target):
         self.commits_per_batch = value.write != "replace"
 
     _disposition = Disposition()
+
+    def accepts(self) -> tuple[str, ...]:
+        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
+        return (ARROW,)
 
     # -- positions ------------------------------------------------------------------------------
 
