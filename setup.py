@@ -30,6 +30,8 @@ EXTRAS = {
         "rich>=13",
     ],
     "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
+    "delta": ["deltalake>=1.2", "pyarrow>=15"],  # kind: delta, through delta-rs
+    "iceberg": ["pyiceberg[pyarrow,sql-sqlite]>=0.10", "pyarrow>=15"],  # kind: iceberg, a SQL catalog
     "kafka": ["confluent-kafka>=2.3"],
     "rest": ["httpx>=0.27"],  # kind: rest
     "dask": ["dask[distributed]>=2024.8"],

@@ -145,6 +145,7 @@ EXPECTED = {
     "pdip.integrator.adapters.file": [],
     "pdip.integrator.adapters.kafka": [],
     "pdip.integrator.adapters.rest": [],
+    "pdip.integrator.adapters.lakehouse": [],
     "pdip.integrator.adapters.sql": [],
     "pdip.integrator.executors": ["EXECUTORS", "Endpoints", "Executor", "executor_class", "executor_for", "lives_here"],
     "pdip.integrator.runs": [],

@@ -27,6 +27,8 @@ BUILT_IN = {
     "duckdb": "pdip.integrator.adapters.duckdb",
     "rest": "pdip.integrator.adapters.rest.rows",
     "soap": "pdip.integrator.adapters.soap",
+    "delta": "pdip.integrator.adapters.lakehouse.delta",
+    "iceberg": "pdip.integrator.adapters.lakehouse.iceberg",
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",

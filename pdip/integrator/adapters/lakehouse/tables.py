@@ -1,0 +1,147 @@
+"""What the Delta Lake and Iceberg adapters share: a new table's Arrow schema from the source's
+declared types, a batch as Arrow of a table's schema (each row that does not fit refused with its
+column), the `schema` choice that applies to a table, and where a path points.
+
+Both formats keep Arrow data in Parquet files, so a batch goes to them as Arrow: of the table's
+types, cast where the source's differ (a text `"7"` into a `long`), a row whose value does not
+cast, or that leaves a required column empty, refused with the reason and the rest written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pdip.integrator.adapters.file.parquet import conform
+from pdip.integrator.adapters.sql import evolution
+from pdip.integrator.batch import Batch
+from pdip.integrator.types import arrow_fields
+
+
+def location(path: str, context: Any) -> str:
+    """A table's folder: a URL as it is, a local path against the application's root."""
+    if "://" in path:
+        return path
+    local = Path(path).expanduser()
+    root = getattr(context, "root", None)
+    return str(local if local.is_absolute() or root is None else Path(root) / local)
+
+
+def new_schema(batch: Batch, storable: Callable[[Any], Any]) -> Any:
+    """The Arrow schema of a table made for `batch`: the source's declared types (the one type
+    map), a column declared without one taking the batch's Arrow type (text when it has no
+    values), each as the format can hold it (`storable`)."""
+    import pyarrow
+
+    fields = arrow_fields(batch.types, batch.columns)
+    if not all(fields):
+        found = batch.to_arrow().schema
+        fields = [field or found.field(index) for index, field in enumerate(fields)]
+    return pyarrow.schema([storable(field) for field in fields])
+
+
+def common_field(field: Any) -> Any:
+    """A field as both formats hold it: instants in UTC, times in microseconds, unsigned integers
+    in the next wider signed type, UUID and JSON (Arrow extension types) as their text, and a
+    column of no values as text."""
+    import pyarrow
+    import pyarrow.types as is_
+
+    kind = field.type
+    if getattr(kind, "extension_name", None) or is_.is_null(kind) or is_.is_large_string(kind):
+        kind = pyarrow.string()
+    elif is_.is_dictionary(kind):
+        return common_field(field.with_type(kind.value_type))
+    elif is_.is_unsigned_integer(kind):
+        kind = {8: pyarrow.int16(), 16: pyarrow.int32(), 32: pyarrow.int64()}.get(
+            kind.bit_width, pyarrow.decimal128(20, 0)
+        )
+    elif is_.is_timestamp(kind):
+        kind = pyarrow.timestamp("us", tz="UTC" if kind.tz is not None else None)
+    elif is_.is_time(kind):
+        kind = pyarrow.time64("us")
+    return field.with_type(kind)
+
+
+def fit(batch: Batch, schema: Any) -> tuple[Any, list[tuple[tuple, str]]]:
+    """`batch` as an Arrow table of the table's `schema` (its columns in the table's order, NULL
+    where the batch has none), and the rows refused: a value that does not cast to its column's
+    type, or a NULL where the column is required."""
+    import pyarrow
+
+    wanted = _nullable(pyarrow.schema([schema.field(name) for name in batch.columns]))
+    record, kept, rejected = _cast(batch, wanted)
+    arrays = [
+        record.column(field.name) if field.name in batch.columns else pyarrow.nulls(record.num_rows, field.type)
+        for field in schema
+    ]
+    record = pyarrow.Table.from_arrays(arrays, schema=_nullable(schema))
+    required = [field.name for field in schema if not field.nullable]
+    if required and record.num_rows:
+        record, refused = _filled(record, required, [batch.rows[index] for index in kept])
+        rejected += refused
+    return record.cast(schema), rejected
+
+
+def _cast(batch: Batch, wanted: Any) -> tuple[Any, list[int], list[tuple[tuple, str]]]:
+    """The batch cast to `wanted` as an Arrow table, the indexes of its rows kept, and the rows
+    refused: the whole batch at once, else (some value does not cast) row by row."""
+    import pyarrow
+
+    try:
+        return pyarrow.Table.from_batches([conform(batch, wanted)]), list(range(len(batch))), []
+    except (ValueError, TypeError, NotImplementedError):
+        pass
+    pieces, kept, rejected = [], [], []
+    for index, row in enumerate(batch.rows):
+        try:
+            pieces.append(conform(Batch(batch.columns, [row]), wanted))
+            kept.append(index)
+        except (ValueError, TypeError, NotImplementedError) as error:
+            rejected.append((row, f"does not fit the table's schema: {error}"))
+    return pyarrow.Table.from_batches(pieces, schema=wanted), kept, rejected
+
+
+def _filled(record: Any, required: list[str], rows: list[tuple]) -> tuple[Any, list[tuple[tuple, str]]]:
+    """`record` without its rows that leave a `required` column NULL, and those rows refused."""
+    import pyarrow
+
+    empty = {name: record.column(name).is_null().to_pylist() for name in required}
+    refused, keep = [], []
+    for place, row in enumerate(rows):
+        missing = [name for name in required if empty[name][place]]
+        keep.append(not missing)
+        if missing:
+            refused.append((row, f"column(s) {', '.join(map(repr, missing))} may not be NULL in the table"))
+    return (record.filter(pyarrow.array(keep)) if refused else record), refused
+
+
+def _nullable(schema: Any) -> Any:
+    """`schema` with every field nullable: a NULL in a required column is refused by `fit`,
+    row by row, rather than failing the cast of the whole batch."""
+    import pyarrow
+
+    return pyarrow.schema([field.with_nullable(True) for field in schema])
+
+
+def schema_choice(given: str | None, created: bool) -> tuple[str, str]:
+    """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
+    if given is not None:
+        return given, "the integration's"
+    if created:
+        return "evolve", "the default for a table pdip created"
+    return "freeze", "the default for a table pdip did not create"
+
+
+def lacking(batch: Batch, known: list[str], table: str, choice: str, chosen_by: str) -> evolution.Fitted | None:
+    """The batch as a table of columns `known` takes it when it has columns the table lacks and
+    `choice` does not evolve the table (refused under freeze, or fitted by discard_row and
+    discard_value); None when there is nothing to fit or the table is to evolve."""
+    added = [name for name in batch.columns if name not in known]
+    if not added:
+        return None
+    evolution.refuse(evolution.Difference(added, []), table, choice, chosen_by)
+    if choice == "evolve":
+        return None
+    return evolution.FITS[choice](batch, lacking=added)

@@ -1,0 +1,319 @@
+"""Delta Lake (`kind: delta`): dispositions, partitions, schema changes, time travel, positions,
+bad input, and a table on S3 (the moto server of tests/support/object_store.py).
+
+The contract suite (tests/integrationtests/contract/test_delta_contract.py) checks what every
+store does; these check what Delta adds, on real tables in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import pyarrow
+from deltalake import DeltaTable, write_deltalake
+
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.base import Integrator
+from pdip.integrator.events import BatchWritten
+from pdip.integrator.results import RunContext
+from tests.support.object_store import ObjectStore
+
+
+class DeltaCase(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory(prefix="pdip-delta-")
+        self.addCleanup(folder.cleanup)
+        self.root = Path(folder.name)
+        self.pdi = Pdi(root_directory=self.root)
+        self.addCleanup(self.pdi.cleanup)
+        self.integrator = self.pdi.get(Integrator)
+
+    def delta(self, path: str = "lake/people", **settings) -> Connection:
+        return Connection("delta", {"path": path, **settings})
+
+    def memory(self, name: str, rows) -> Connection:
+        self.integrator.stores[name] = rows
+        return Connection("memory", {"store": name})
+
+    def integrate(self, *integrations: Integration, resume: bool = False):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return self.integrator.integrate(Operation("lake", list(integrations), executor="process"), resume=resume)
+
+    def ok(self, *integrations: Integration, **options):
+        result = self.integrate(*integrations, **options)
+        self.assertTrue(result.ok, [item.error for item in result.integrations])
+        return result
+
+    def error(self, *integrations: Integration) -> str:
+        try:
+            result = self.integrate(*integrations)
+        except OperationError as error:
+            return str(error)
+        self.assertFalse(result.ok)
+        return result.integrations[0].error
+
+    def table(self, path: str = "lake/people", version: int | None = None) -> DeltaTable:
+        return DeltaTable(str(self.root / path), version=version)
+
+    def rows(self, path: str = "lake/people") -> list[dict]:
+        return sorted(self.table(path).to_pyarrow_table().to_pylist(), key=lambda row: row["id"])
+
+    def people(self, rows, **options) -> Integration:
+        return Integration(
+            "people", source=self.memory("people", rows), target=self.delta(), create_target=True, **options
+        )
+
+
+class DispositionTest(DeltaCase):
+    def test_merge_upserts_by_key_folds_a_batch_and_deletes_flagged_keys(self):
+        self.ok(self.people([{"id": 1, "name": "Ada", "gone": False}, {"id": 2, "name": "Bob", "gone": False}]))
+        changes = [
+            {"id": 1, "name": "Ada L.", "gone": False},
+            {"id": 3, "name": "Cy", "gone": None},
+            {"id": 3, "name": "Cy 2", "gone": False},  # the last row of a key wins
+            {"id": 2, "name": "Bob", "gone": True},
+        ]
+        self.ok(self.people(changes, write="merge", key=["id"], delete_column="gone"))
+        self.assertEqual(
+            self.rows(), [{"id": 1, "name": "Ada L.", "gone": False}, {"id": 3, "name": "Cy 2", "gone": False}]
+        )
+
+    def test_replace_swaps_the_table_in_one_commit_and_keeps_the_old_version(self):
+        self.ok(self.people([{"id": number, "name": f"old {number}"} for number in range(5)]))
+        before = self.table().version()
+        self.ok(self.people([{"id": 7, "name": "new"}, {"id": 8, "name": "newer"}], write="replace", batch_size=1))
+        self.assertEqual(self.rows(), [{"id": 7, "name": "new"}, {"id": 8, "name": "newer"}])
+        table = self.table()
+        self.assertEqual(table.history(1)[0]["operation"], "WRITE")  # one overwrite commit made it so
+        self.assertEqual(len(self.table(version=before).to_pyarrow_table()), 5)  # time travel still sees the old rows
+        self.ok(self.people([{"id": 9, "name": "again"}], write="replace"))
+        self.assertEqual(self.rows(), [{"id": 9, "name": "again"}])
+
+    def test_partition_by_partitions_a_created_table_and_time_travel_reads_a_version(self):
+        rows = [{"id": number, "region": "eu" if number % 2 else "us"} for number in range(6)]
+        target = self.delta(partition_by=["region"])
+        self.ok(Integration("regions", source=self.memory("regions", rows), target=target, create_target=True))
+        self.assertEqual(self.table().metadata().partition_columns, ["region"])
+        self.assertTrue((self.root / "lake/people/region=eu").is_dir())
+        first = self.table().version()
+        self.ok(Integration("more", source=self.memory("more", [{"id": 9, "region": "eu"}]), target=self.delta()))
+        self.ok(Integration("back", source=self.delta(version=first), target=Connection("memory", {"store": "back"})))
+        self.assertEqual(sorted(row["id"] for row in self.integrator.stores.records("back")), list(range(6)))
+
+
+class SchemaTest(DeltaCase):
+    def setUp(self) -> None:
+        super().setUp()
+        write_deltalake(str(self.root / "lake/people"), pyarrow.table({"id": pyarrow.array([1], pyarrow.int64())}))
+
+    def test_evolve_adds_the_column_and_reports_it(self):
+        result = self.ok(self.people([{"id": 2, "note": "hi"}], schema="evolve"))
+        self.assertEqual(result.integrations[0].schema_changes, ["added column 'note' string"])
+        self.assertEqual(self.rows(), [{"id": 1, "note": None}, {"id": 2, "note": "hi"}])
+
+    def test_a_table_pdip_did_not_create_is_frozen_by_default(self):
+        error = self.error(self.people([{"id": 2, "note": "hi"}]))
+        self.assertIn("lacks the source's column(s) 'note'", error)
+        self.assertIn("schema: freeze (the default for a table pdip did not create)", error)
+
+    def test_discard_row_dead_letters_and_discard_value_drops(self):
+        rows = [{"id": 2, "note": "hi"}, {"id": 3, "note": None}]
+        result = self.ok(self.people(rows, schema="discard_row", max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        letter = self.pdi.get(StateStore).dead_letters(result.execution_id)[0]
+        self.assertIn("lacks column(s) 'note'", letter["reason"])
+        result = self.ok(self.people([{"id": 4, "note": "gone"}], schema="discard_value"))
+        self.assertEqual(result.integrations[0].values_discarded, {"note": 1})
+        self.assertEqual(self.rows(), [{"id": 1}, {"id": 3}, {"id": 4}])
+
+
+class PositionTest(DeltaCase):
+    def test_each_commit_carries_its_position_and_a_fresh_run_forgets_them(self):
+        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
+        seen = []
+
+        def interrupt(event: BatchWritten) -> None:
+            seen.append(event.rows)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        copy = Integration(
+            "many",
+            source=Connection("memory", {"store": "many"}),
+            target=self.delta(),
+            create_target=True,
+            batch_size=3,
+        )
+        self.assertEqual(self.integrate(copy).status, "interrupted")
+        commit = self.table().history(1)[0]
+        self.assertEqual(commit["pdip.slot"], "lake/many")
+        seen.append("resumed")
+        self.assertEqual(self.ok(copy, resume=True).integrations[0].rows_written, 4)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+        self.ok(copy)  # a fresh run: the positions forgotten by a commit of their own, all rows again
+        self.assertTrue(any(commit.get("pdip.forget") == "lake/many" for commit in self.table().history()))
+        self.assertEqual(len(self.rows()), 20)
+
+
+class BadInputTest(DeltaCase):
+    def test_a_merge_key_missing_from_the_table_names_the_integration_and_setting(self):
+        self.ok(self.people([{"id": 1, "name": "Ada"}]))
+        error = self.error(self.people([{"id": 1, "name": "A"}], write="merge", key=["email"]))
+        self.assertIn("integration 'people': write: merge: key: the table at", error)
+        self.assertIn("has no column 'email'", error)
+        error = self.error(self.people([{"id": 1, "name": "A"}], write="merge"))
+        self.assertIn("needs key: [...] (a Delta table has no primary key)", error)
+
+    def test_an_unknown_table_format_version_is_a_clear_error(self):
+        self.ok(self.people([{"id": 1}]))
+        log = self.root / "lake/people/_delta_log"
+        protocol = {"protocol": {"minReaderVersion": 99, "minWriterVersion": 99}}
+        (log / "00000000000000000001.json").write_text(json.dumps(protocol) + "\n")
+        error = self.error(Integration("read", source=self.delta(), target=Connection("memory", {"store": "x"})))
+        self.assertIn("delta connection: path: the table at", error)
+        self.assertIn("Delta protocol this deltalake cannot handle", error)
+
+    def test_a_missing_table_and_a_missing_partition_column_are_named(self):
+        error = self.error(Integration("read", source=self.delta(), target=Connection("memory", {"store": "x"})))
+        self.assertIn("delta connection: path: no Delta table at", error)
+        missing = Integration("p", source=self.memory("p", [{"id": 1}]), target=self.delta(), create_target=False)
+        self.assertIn("set create_target: true to create it", self.error(missing))
+        wrong = Integration(
+            "p", source=self.memory("p", [{"id": 1}]), target=self.delta(partition_by=["day"]), create_target=True
+        )
+        self.assertIn("partition_by: the source has no column 'day'", self.error(wrong))
+        spans = pyarrow.table({"id": [1], "took": pyarrow.array([5], pyarrow.duration("us"))})
+        refused = Integration("f", source=self.memory("f", spans), target=self.delta(), create_target=True)
+        error = self.error(refused)
+        self.assertIn("path: cannot create a table at", error)
+        self.assertIn("Invalid data type for Delta Lake: Duration", error)
+
+    def test_a_null_in_a_required_column_is_dead_lettered(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False), ("name", pyarrow.string())])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([], schema=schema))
+        result = self.ok(self.people([{"id": 1, "name": "a"}, {"id": None, "name": "b"}], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        letter = self.pdi.get(StateStore).dead_letters(result.execution_id)[0]
+        self.assertIn("'id' may not be NULL", letter["reason"])
+        self.assertEqual(self.rows(), [{"id": 1, "name": "a"}])
+
+
+class MoreTest(DeltaCase):
+    def test_an_incremental_read_takes_the_rows_after_the_watermark(self):
+        self.ok(self.people([{"id": number} for number in range(5)]))
+        read = Integration("inc", source=self.delta(), target=self.memory("inc", []), mode="incremental", cursor="id")
+        self.ok(read)
+        self.ok(self.people([{"id": 7}]))
+        self.ok(read)
+        self.assertEqual(sorted(row["id"] for row in self.integrator.stores.records("inc")), [0, 1, 2, 3, 4, 7])
+        wrong = Integration("w", source=self.delta(), target=self.memory("w", []), columns=["nope"])
+        self.assertIn("has no column 'nope' (its columns: id)", self.error(wrong))
+
+    def test_a_replace_resumes_into_its_twin_and_an_empty_source_empties_the_table(self):
+        self.ok(self.people([{"id": 100}]))
+        self.integrator.stores["many"] = [{"id": number} for number in range(6)]
+        seen = []
+
+        def interrupt(event: BatchWritten) -> None:
+            seen.append(event.rows)
+            if len(seen) == 1:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        copy = Integration(
+            "people", source=Connection("memory", {"store": "many"}), target=self.delta(), write="replace", batch_size=4
+        )
+        self.assertEqual(self.integrate(copy).status, "interrupted")
+        self.assertEqual(self.rows(), [{"id": 100}])  # readers still see the old rows
+        self.assertEqual(self.ok(copy, resume=True).integrations[0].rows_written, 2)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(6)))
+        self.integrator.stores["none"] = []
+        self.ok(
+            Integration("people", source=Connection("memory", {"store": "none"}), target=self.delta(), write="replace")
+        )
+        self.assertEqual(self.rows(), [])
+
+    def test_a_batch_all_refused_still_commits_its_position_and_a_broken_constraint_fails_the_run(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([], schema=schema))
+        result = self.ok(self.people([{"id": None}], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.assertEqual(self.table().history(1)[0]["pdip.slot"], "lake/people")
+        self.table().alter.add_constraint({"positive": "id > 0"})
+        error = self.error(self.people([{"id": -1}]))
+        self.assertIn("delta connection: path: the table at", error)
+
+    def test_a_missing_delete_column_is_named(self):
+        self.ok(self.people([{"id": 1}]))
+        error = self.error(self.people([{"id": 1}], write="merge", key=["id"], delete_column="gone"))
+        self.assertIn("write: merge: delete_column: the table at", error)
+
+    def test_positions_of_a_partition_are_forgotten_with_their_integration(self):
+        self.ok(self.people([{"id": 1}]))
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        self.assertIsNone(target.durable_position("elsewhere"))
+        target.forget_positions("lake/people")
+        self.assertIsNone(target.durable_position("lake/people/p1"))
+        target.forget_positions("nothing/stored")  # no commit: nothing to forget
+        self.assertEqual(len([c for c in self.table().history() if "pdip.forget" in c]), 1)
+
+
+class S3Test(DeltaCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.store = ObjectStore(bucket="lake").start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.store.stop()
+
+    def test_a_table_on_s3_is_written_merged_and_read(self):
+        options = {
+            "AWS_ENDPOINT_URL": self.store.endpoint,
+            "AWS_ACCESS_KEY_ID": "pdip-test",
+            "AWS_SECRET_ACCESS_KEY": "pdip-test",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        s3 = self.delta("s3://lake/people", storage_options=options)
+        self.ok(
+            Integration(
+                "up",
+                source=self.memory("up", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]),
+                target=s3,
+                create_target=True,
+            )
+        )
+        self.ok(
+            Integration("m", source=self.memory("m", [{"id": 2, "name": "B"}]), target=s3, write="merge", key=["id"])
+        )
+        self.ok(Integration("down", source=s3, target=Connection("memory", {"store": "down"})))
+        self.assertEqual(
+            sorted(self.integrator.stores.records("down"), key=lambda row: row["id"]),
+            [{"id": 1, "name": "a"}, {"id": 2, "name": "B"}],
+        )
+
+    def test_a_table_that_cannot_be_created_is_named_without_its_secret(self):
+        options = {
+            "AWS_ENDPOINT_URL": self.store.endpoint,
+            "AWS_ACCESS_KEY_ID": "pdip-test",
+            "AWS_REGION": "us-east-1",
+            "AWS_SECRET_ACCESS_KEY": "s3cr3t-value",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        nowhere = self.delta("s3://no-such-bucket/people", storage_options=options)
+        error = self.error(Integration("up", source=self.memory("up", [{"id": 1}]), target=nowhere, create_target=True))
+        self.assertIn("delta connection: path: cannot", error)
+        self.assertNotIn("s3cr3t-value", error)
+
+
+if __name__ == "__main__":
+    unittest.main()
