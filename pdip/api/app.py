@@ -252,7 +252,9 @@ class ApiApp(ISingleton):
             from pdip.api.metrics import metrics_view
             from pdip.integrator.base import Integrator
 
-            self.app.add_url_rule("/metrics", "pdip_metrics", metrics_view(self.container.get(Integrator), self._checked))
+            self.app.add_url_rule(
+                "/metrics", "pdip_metrics", metrics_view(self.container.get(Integrator), self._checked)
+            )
 
     def _checked(self):
         """None when the request's credential passes the gate, else the problem document to answer."""

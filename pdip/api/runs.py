@@ -182,6 +182,7 @@ def _letters(state: Any, execution_id: str, integration: str, stored: int, page:
 
 # -- helpers --------------------------------------------------------------------------------------
 
+
 def _number(text: str | None, default: int, highest: int) -> int:
     """A whole number from the query string within 1..highest; `default` when absent or not one."""
     if text is None or not text.strip().isdigit():

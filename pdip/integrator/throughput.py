@@ -3,7 +3,7 @@
 Each written batch adds a sample `[seconds since the integration started, rows written so far]`.
 The count is cumulative, so any two samples give the rate between them, and dropping samples
 loses detail, never rows: when an integration has written `MAX_SAMPLES` batches, every other
-sample is dropped (the last one stays) and the record keeps at most `MAX_SAMPLES` pairs
+sample is dropped (the first and the last stay) and the record keeps at most `MAX_SAMPLES` pairs
 however long the run. The run history pages draw rows per second from them
 (`pdip/api/static/runs.js`).
 """
@@ -18,12 +18,8 @@ Sample = list[float]  # [seconds, rows written so far]; a list, as it comes back
 def add_sample(samples: list[Sample], seconds: float, rows: int) -> None:
     """Append `[seconds, rows]`, halving the samples kept when there are `MAX_SAMPLES` already."""
     if len(samples) >= MAX_SAMPLES:
-        last = samples[-1]
-        del samples[1::2]
-        if samples[-1] is not last:
-            samples.append(last)
+        del samples[1:-1:2]  # the first and the last stay
     samples.append([round(seconds, 3), rows])
-
 
 
 def joined(integrations: list[dict]) -> list[Sample]:

@@ -131,11 +131,13 @@ class RunPagesInABrowserTest(unittest.TestCase):
         self.assertEqual(len(rows), 50)
         self.assertIn(HOSTILE, rows[0].text)  # shown as text: the script never ran
         with self.assertRaises(NoAlertPresentException):
-            driver.switch_to.alert.text
+            driver.switch_to.alert.accept()
         driver.find_element(By.CSS_SELECTOR, "nav.pages a.next").click()
         self.wait().until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, "nav.pages .page"), "page 2 of 2"))
-        numbers = [row.find_element(By.TAG_NAME, "td").text for row in driver.find_elements(
-            By.CSS_SELECTOR, "table.dead-letters tbody tr")]
+        numbers = [
+            row.find_element(By.TAG_NAME, "td").text
+            for row in driver.find_elements(By.CSS_SELECTOR, "table.dead-letters tbody tr")
+        ]
         self.assertEqual(numbers, [str(number) for number in range(51, 61)])
         self.assertEqual(self.console_errors(), [])
 

@@ -1,5 +1,6 @@
 """Run history pages and /metrics through Flask's test client: what they list, show, page and escape."""
 
+import itertools
 import json
 import re
 import threading
@@ -148,7 +149,7 @@ class RunPagesTest(unittest.TestCase):
         self.assertEqual(events[-1]["event"], "OperationFinished")
         written = [event["data"] for event in events if event["event"] == "BatchWritten"]
         self.assertEqual([(e["total_rows"], e["rows_read"]) for e in written], [(400, 400), (800, 400), (1000, 200)])
-        self.assertTrue(all(later["seconds"] >= earlier["seconds"] for earlier, later in zip(written, written[1:])))
+        self.assertTrue(all(later["seconds"] >= earlier["seconds"] for earlier, later in itertools.pairwise(written)))
 
     def test_a_running_run_is_followed_live_by_its_page(self):
         reached, release = threading.Event(), threading.Event()
@@ -213,6 +214,10 @@ class GatedPagesTest(unittest.TestCase):
                 client = pdi.get(ApiApp).test_client()
                 self.assertEqual(client.get("/runs").status_code, 404)
                 self.assertEqual(client.get("/metrics").status_code, 404)
+        with application({"application.yml": "API:\n  EXECUTIONS: false\n"}) as (root, _):
+            with Pdi(root) as pdi:  # the pages and metrics come with the integrator endpoints
+                client = pdi.get(ApiApp).test_client()
+                self.assertEqual((client.get("/runs").status_code, client.get("/metrics").status_code), (404, 404))
 
 
 if __name__ == "__main__":

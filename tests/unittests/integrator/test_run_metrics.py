@@ -21,7 +21,7 @@ from pdip.integrator.models import Connection, Integration, Operation
 class _Gateway(http.server.BaseHTTPRequestHandler):
     received: list = []
 
-    def do_PUT(self):  # noqa: N802 - the name http.server calls
+    def do_PUT(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path, body.decode()))
         self.send_response(200)

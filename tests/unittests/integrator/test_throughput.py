@@ -21,10 +21,11 @@ class ThroughputTest(unittest.TestCase):
         self.assertEqual(samples[0], [0.1, 100])
         self.assertEqual(samples, sorted(samples))  # still in order: any two give the rate between them
 
-    def test_halving_keeps_the_newest_sample_when_the_count_is_odd(self):
+    def test_halving_keeps_the_first_and_the_newest_samples(self):
         samples = [[float(index), index] for index in range(MAX_SAMPLES)]
         add_sample(samples, 500.0, 500)
-        self.assertEqual(samples[-2:], [[float(MAX_SAMPLES - 1), MAX_SAMPLES - 1], [500.0, 500]])
+        self.assertEqual(samples[:2], [[0.0, 0], [2.0, 2]])
+        self.assertEqual(samples[-3:], [[198.0, 198], [199.0, 199], [500.0, 500]])
         self.assertEqual(len(samples), MAX_SAMPLES // 2 + 2)
 
     def test_an_executions_integrations_are_joined_one_after_the_other(self):
