@@ -28,6 +28,7 @@ from pdip.integrator.events import (
     OperationStarted,
     RowsDeadLettered,
 )
+from pdip.policy.secrets import mask_connection_string
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Batch write and commit times, from a small batch on a local database to a slow bulk load.
@@ -156,7 +157,10 @@ def hand_over(metrics: RunMetrics, config: MetricsConfig, operation: str, root: 
         try:
             metrics.push(config.pushgateway, config.job, operation)
         except OSError as error:
-            problems.append(f"METRICS.PUSHGATEWAY: could not push to {config.pushgateway}: {error}")
+            # the URL may carry a password (http://user:password@gateway): never shown
+            problems.append(
+                mask_connection_string(f"METRICS.PUSHGATEWAY: could not push to {config.pushgateway}: {error}")
+            )
     if config.textfile:
         try:
             metrics.write_textfile(Path(root or ".") / config.textfile)

@@ -37,8 +37,18 @@ FILES = {
         OPERATIONS:
           load: operations/load.yml
           copy: operations/copy.yml
+          secret-query: operations/secret_query.yml
     """,
     "readings.jsonl": readings(),
+    "tokens.db": "",
+    "operations/secret_query.yml": """
+        name: secret-query
+        executor: inline
+        integrations:
+          - name: tokens
+            source: {kind: sqlite, database: tokens.db, query: "SELECT * FROM nope WHERE api_token = 'hunter2-literal'"}
+            target: {kind: memory, store: out}
+    """,
     "operations/load.yml": """
         name: load-readings
         executor: inline
@@ -110,7 +120,7 @@ class RunPagesTest(unittest.TestCase):
         self.assertIn(self.copied, html)
         self.assertNotIn(self.loaded, html)
         self.assertIn('<option value="copy-orders" selected>', html)
-        _, html = self.page("/runs?status=failed")
+        _, html = self.page("/runs?status=interrupted")
         self.assertIn("No runs match these filters.", html)
         _, html = self.page("/runs?limit=1&status=finished")
         self.assertEqual(len(re.findall(r'<tr class="run ', html)), 1)
@@ -137,6 +147,17 @@ class RunPagesTest(unittest.TestCase):
         self.assertNotIn('class="next"', html)
         _, past = self.page(f"/runs/{self.loaded}?integration=readings&page=9")  # the last page
         self.assertIn("page 2 of 2", past)
+
+    def test_a_failed_run_shows_its_error_type_and_message_with_no_secret_and_no_traceback(self):
+        failed = self.run_to_end("secret-query")
+        _, html = self.page(f"/runs/{failed}")
+        self.assertNotIn("hunter2", html)
+        self.assertNotIn("Traceback", html)
+        error = re.search(r'<p class="error">(.*?)</p>', html, re.S).group(1)
+        self.assertIn("OperationalError", error)
+        self.assertIn(f"(log: {failed}/tokens)", error)
+        _, listed = self.page("/runs?status=failed")
+        self.assertIn(failed, listed)
 
     def test_an_unknown_run_is_404(self):
         response = self.client.get("/runs/nope")

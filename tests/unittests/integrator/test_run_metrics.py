@@ -120,6 +120,12 @@ class RunMetricsTest(unittest.TestCase):
         self.assertTrue(problems[0].startswith("METRICS.PUSHGATEWAY: could not push to http://127.0.0.1:9: "))
         self.assertTrue(problems[1].startswith(f"METRICS.TEXTFILE: could not write {folder}/missing/pdip.prom: "))
 
+    def test_a_password_in_the_pushgateways_url_is_never_shown(self):
+        config = MetricsConfig(pushgateway="http://ops:hunter2@127.0.0.1:9")
+        [problem] = hand_over(self.metrics, config, "copy-orders")
+        self.assertNotIn("hunter2", problem)
+        self.assertIn("could not push to http://ops:***@127.0.0.1:9", problem)
+
 
 class RunMetricsConfigTest(unittest.TestCase):
     def test_no_destination_means_no_metrics(self):
