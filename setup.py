@@ -69,7 +69,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["pdip", "pdip.*"]),
-    package_data={"pdip": ["py.typed"]},
+    # the run history pages: templates, their script and style, and uPlot (vendored, MIT)
+    package_data={"pdip": ["py.typed", "api/templates/pdip_runs/*.html", "api/static/*", "api/static/uplot/*"]},
     include_package_data=True,
     install_requires=[
         "injector>=0.21",

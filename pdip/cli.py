@@ -130,11 +130,12 @@ def _configuration_problems(pdi) -> list[str]:
     from pdip.integrator.checks import named_connection_problems
     from pdip.integrator.errors import OperationError
     from pdip.integrator.loading import named_connections
+    from pdip.integrator.metrics import MetricsConfig
     from pdip.integrator.state import IntegratorConfig
     from pdip.policy.config import PolicyConfig
 
     configuration = pdi.configuration
-    sections = (ApplicationConfig, DatabaseConfig, ApiConfig, CqrsConfig, IntegratorConfig, PolicyConfig)
+    sections = (ApplicationConfig, DatabaseConfig, ApiConfig, CqrsConfig, IntegratorConfig, MetricsConfig, PolicyConfig)
     found = configuration.problems(sections)
     raw = configuration.get("CONNECTIONS") or {}
     registry = pdi.get(AdapterRegistry)
@@ -236,7 +237,9 @@ def _load(arguments: argparse.Namespace, command: str):
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    from pdip.dependency import PdiConfigurationError
     from pdip.integrator import Integrator, RunRefusedError
+    from pdip.integrator.metrics import MetricsConfig, hand_over, run_metrics
 
     try:
         pdi, operation = _load(arguments, "run")
@@ -257,6 +260,11 @@ def _run(arguments: argparse.Namespace) -> int:
     with pdi:
         integrator = pdi.get(Integrator)
         try:
+            metrics = run_metrics(pdi.get(MetricsConfig), integrator)  # None unless METRICS names a destination
+        except PdiConfigurationError as error:
+            _report("run", error.problems)
+            return 2
+        try:
             if sys.stdout.isatty() and not arguments.no_progress:
                 from pdip.integrator.progress import ProgressBar
 
@@ -267,6 +275,9 @@ def _run(arguments: argparse.Namespace) -> int:
         except RunRefusedError as error:
             print(f"pdip run: {error}", file=sys.stderr)
             return 2
+        if metrics is not None:
+            for problem in hand_over(metrics, pdi.get(MetricsConfig), operation.name, pdi.root_directory):
+                print(f"pdip run: {problem}", file=sys.stderr)
     for item in result.integrations:
         detail = f": {item.error}" if item.error else ""
         print(

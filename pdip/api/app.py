@@ -119,6 +119,7 @@ class ApiApp(ISingleton):
         self._namespaces: dict[str, Any] = {}
         self._resources: list[type] = []
         self._route(self.controllers)
+        self._serve_runs()
         self._handle_errors()
         self._allow_origins()
 
@@ -233,6 +234,35 @@ class ApiApp(ISingleton):
             found.extend(STORAGE_CONTROLLERS)
         self.container.validate(found)
         return found
+
+    def _serve_runs(self) -> None:
+        """The run history pages (`API.RUNS`) and `/metrics` (`API.METRICS`), with the integrator
+        endpoints, behind the same credential check; plain Flask routes, not in the Swagger spec."""
+        if not (self.config.executions and _integrator_installed()):
+            return
+        from pdip.api.executions import ExecutionRunner
+
+        if self.config.runs:
+            from pdip.api.runs import runs_blueprint
+
+            pages = runs_blueprint(lambda: self.container.get(ExecutionRunner))
+            pages.before_request(self._checked)
+            self.app.register_blueprint(pages)
+        if self.config.metrics:
+            from pdip.api.metrics import metrics_view
+            from pdip.integrator.base import Integrator
+
+            self.app.add_url_rule(
+                "/metrics", "pdip_metrics", metrics_view(self.container.get(Integrator), self._checked)
+            )
+
+    def _checked(self):
+        """None when the request's credential passes the gate, else the problem document to answer."""
+        try:
+            self.gate.check(request.headers, anonymous=False, tenanted=False)
+        except Exception as error:  # noqa: BLE001 - answered as a problem document, like every action's
+            return self.problems.response(error)
+        return None
 
     def _route(self, controllers: list[type]) -> None:
         by_url: dict[str, dict[str, Action]] = {}

@@ -11,12 +11,18 @@ Flask's development server with its reloader.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pdip.api.errors import ServingError
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode reads it
 
 
 @dataclass(frozen=True)
@@ -38,21 +44,43 @@ def serve(serving: Serving) -> None:
     from pdip.api.app import ApiApp
     from pdip.base import Pdi
 
-    with Pdi(serving.root, environment=serving.environment) as pdi:
-        api = pdi.get(ApiApp)  # the whole application is checked here, before any worker
-        config = api.config
-        host, port = serving.host or config.host, serving.port or config.port
-        workers, threads = serving.workers or config.workers, serving.threads or config.threads
-        if serving.dev:
-            api.run(host, port, use_reloader=True)
-            return
-    server = production_server()
-    server(serving, host, port, workers, threads)
+    with _shared_metrics(not serving.dev and _gunicorn_runs()):
+        with Pdi(serving.root, environment=serving.environment) as pdi:
+            api = pdi.get(ApiApp)  # the whole application is checked here, before any worker
+            config = api.config
+            host, port = serving.host or config.host, serving.port or config.port
+            workers, threads = serving.workers or config.workers, serving.threads or config.threads
+            if serving.dev:
+                api.run(host, port, use_reloader=True)
+                return
+        server = production_server()
+        server(serving, host, port, workers, threads)
+
+
+@contextlib.contextmanager
+def _shared_metrics(wanted: bool) -> Iterator[None]:
+    """gunicorn's workers count `/metrics` into one folder (prometheus-client's multiprocess mode),
+    so any worker answers for all. It must be set before prometheus-client is first imported; a
+    `PROMETHEUS_MULTIPROC_DIR` already set is used as it is, a folder made here is removed after."""
+    if not wanted or os.environ.get(MULTIPROCESS_VARIABLE):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="pdip-metrics-")
+    os.environ[MULTIPROCESS_VARIABLE] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_VARIABLE, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _gunicorn_runs() -> bool:
+    return importlib.util.find_spec("gunicorn") is not None and importlib.util.find_spec("fcntl") is not None
 
 
 def production_server() -> Callable[..., None]:
     """gunicorn where it runs, else waitress; ServingError naming what to install."""
-    if importlib.util.find_spec("gunicorn") is not None and importlib.util.find_spec("fcntl") is not None:
+    if _gunicorn_runs():
         return _gunicorn
     if importlib.util.find_spec("waitress") is not None:
         return _waitress
@@ -104,6 +132,10 @@ def _close_worker(_server: Any, worker: Any) -> None:
     api = getattr(worker, "wsgi", None)
     if api is not None:
         api.pdi.cleanup()
+    if os.environ.get(MULTIPROCESS_VARIABLE) and importlib.util.find_spec("prometheus_client") is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # its gauges (runs going) no longer count
 
 
 def _waitress(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:

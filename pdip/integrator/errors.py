@@ -77,6 +77,13 @@ class ExecutionExistsError(RunRefusedError):
         )
 
 
+class MetricsUnavailableError(PdiConfigurationError):
+    """A `METRICS` destination is configured and prometheus-client is not installed."""
+
+    def __init__(self, setting: str, error: Exception):
+        super().__init__(f"{setting} is set, and metrics need prometheus-client: pip install 'pdip[metrics]' ({error})")
+
+
 class UnknownExecutionError(LookupError):
     """No execution with this id in the state database."""
 

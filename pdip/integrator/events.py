@@ -39,8 +39,10 @@ class BatchWritten(Event):
     integration: str
     rows: int
     bytes: int
-    elapsed: float
+    elapsed: float  # seconds the batch took to write and commit
     total_rows: int
+    rows_read: int = 0  # rows the source read for this batch (more than `rows` when some were refused)
+    seconds: float = 0.0  # since the integration started, when the batch was committed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,8 +21,9 @@ COUNTS = ("rows_read", "rows_written", "rows_dead_lettered")
 
 def executions_table(records: Sequence[Mapping[str, Any]], location: str) -> list[str]:
     """A header and a line per execution: id, operation, status, start, seconds, rows read,
-    written and dead-lettered (summed over its integrations). With none, where they were looked
-    for (`location`: the state database's), since a wrong `--root` is the usual reason."""
+    written and dead-lettered (summed over its integrations), then how many runs are listed, per
+    status. With none, where they were looked for (`location`: the state database's), since a
+    wrong `--root` is the usual reason."""
     if not records:
         return [f"no executions in the state database ({location})"]
     header = ("EXECUTION", "OPERATION", "STATUS", "STARTED (UTC)", "SECONDS", "READ", "WRITTEN", "DEAD-LETTERED")
@@ -34,7 +35,16 @@ def executions_table(records: Sequence[Mapping[str, Any]], location: str) -> lis
         lines.append(
             (record["execution_id"], record["operation"], record["status"], started, _seconds(record), *totals)
         )
-    return _table(header, lines)
+    return [*_table(header, lines), _statuses(records)]
+
+
+def _statuses(records: Sequence[Mapping[str, Any]]) -> str:
+    """`3 runs: 2 finished, 1 failed`, statuses in the order they first appear."""
+    counted: dict[str, int] = {}
+    for record in records:
+        counted[record["status"]] = counted.get(record["status"], 0) + 1
+    runs = "run" if len(records) == 1 else "runs"
+    return f"{len(records)} {runs}: " + ", ".join(f"{count} {status}" for status, count in counted.items())
 
 
 def execution_details(record: Mapping[str, Any], dead_letters: Mapping[str, int]) -> list[str]:

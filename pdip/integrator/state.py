@@ -159,10 +159,23 @@ class StateStore(ISingleton):
             raise UnknownExecutionError(execution_id, self.location)
         return record
 
-    def executions(self, limit: int = 20) -> list[dict[str, Any]]:
+    def executions(
+        self, limit: int = 20, operation: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest runs first, at most `limit`; only `operation`'s and with `status` when given."""
         query = sa.select(EXECUTIONS).order_by(EXECUTIONS.c.started_at.desc()).limit(limit)
+        if operation is not None:
+            query = query.where(EXECUTIONS.c.operation == operation)
+        if status is not None:
+            query = query.where(EXECUTIONS.c.status == status)
         with self.engine.connect() as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
+
+    def operations(self) -> list[str]:
+        """The names of the operations that have runs recorded, in order."""
+        query = sa.select(EXECUTIONS.c.operation).distinct().order_by(EXECUTIONS.c.operation)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -222,14 +235,14 @@ class StateStore(ISingleton):
             connection.execute(DEAD_LETTERS.insert(), records)
 
     def dead_letters(
-        self, execution_id: str, integration: str | None = None, limit: int | None = None
+        self, execution_id: str, integration: str | None = None, limit: int | None = None, offset: int = 0
     ) -> list[dict[str, Any]]:
         """An execution's dead letters in the order they were stored, `row` and `position` decoded;
-        only `integration`'s when given, at most `limit`."""
+        only `integration`'s when given, at most `limit`, after the first `offset`."""
         query = sa.select(DEAD_LETTERS).where(DEAD_LETTERS.c.execution_id == execution_id)
         if integration is not None:
             query = query.where(DEAD_LETTERS.c.integration == integration)
-        query = query.order_by(DEAD_LETTERS.c.id).limit(limit)
+        query = query.order_by(DEAD_LETTERS.c.id).limit(limit).offset(offset or None)
         with self.engine.connect() as connection:
             return [
                 {**row, "row": loads(row["row"]), "position": loads(row["position"]) if row["position"] else None}

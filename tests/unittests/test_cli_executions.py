@@ -5,6 +5,7 @@ import io
 import json
 import sqlite3
 import unittest
+from unittest import mock
 
 from tests.support.apps import application
 from tests.unittests.test_cli import run
@@ -52,7 +53,8 @@ class CliHistoryTest(unittest.TestCase):
         self.assertIn(f"SQLite file {self.state_file}", err)
         self.assertEqual(len(self.target_rows()), 2)
         code, out, _ = self.pdip("executions", "--root", str(self.root))
-        self.assertEqual(len(out.splitlines()), 2)  # the header and the first run only
+        self.assertEqual(len(out.splitlines()), 3)  # the header, the first run only, the count
+        self.assertEqual(out.splitlines()[-1], "1 run: 1 finished")
 
     def test_resume_of_an_unknown_or_finished_execution_id_is_refused_saying_which(self):
         self.first_run()
@@ -138,7 +140,8 @@ class CliHistoryTest(unittest.TestCase):
         self.pdip("run", self.operation, "--execution-id", "e2")
         code, out, _ = self.pdip("executions", "--root", str(self.root))
         self.assertEqual(code, 0)
-        header, *lines = out.splitlines()
+        header, *lines, counted = out.splitlines()
+        self.assertEqual(counted, "2 runs: 2 finished")
         self.assertEqual(
             header.split(),
             ["EXECUTION", "OPERATION", "STATUS", "STARTED", "(UTC)", "SECONDS", "READ", "WRITTEN", "DEAD-LETTERED"],
@@ -150,7 +153,49 @@ class CliHistoryTest(unittest.TestCase):
         self.assertRegex(fields[5], r"^\d+\.\d\d$")
         self.assertEqual(fields[6:], ["3", "2", "1"])
         code, out, _ = self.pdip("executions", "--limit", "1", "--root", str(self.root))
-        self.assertEqual([line.split()[0] for line in out.splitlines()[1:]], ["e2"])
+        self.assertEqual([line.split()[0] for line in out.splitlines()[1:-1]], ["e2"])
+
+    def test_executions_counts_runs_per_status(self):
+        self.first_run()
+        with open(self.root / "in.csv", "a") as source:
+            source.write("4;x\n5;y\n6;z\n7;w\n8;v\n9;u\n10;t\n11;s\n12;r\n13;q\n")  # eleven refused: over max_errors
+        self.pdip("run", self.operation, "--execution-id", "e2")
+        _, out, _ = self.pdip("executions", "--root", str(self.root))
+        self.assertEqual(out.splitlines()[-1], "2 runs: 1 failed, 1 finished")
+
+    # -- run: metrics -------------------------------------------------------------------------------
+
+    def test_run_writes_its_metrics_to_the_configured_textfile(self):
+        (self.root / "application.yml").write_text("METRICS:\n  TEXTFILE: metrics/pdip.prom\n")
+        (self.root / "metrics").mkdir()
+        code, out, err = self.pdip("run", self.operation, "--root", str(self.root))
+        self.assertEqual(code, 0, out + err)
+        text = (self.root / "metrics" / "pdip.prom").read_text()
+        labels = 'integration="items",operation="load-items"'
+        self.assertIn(f"pdip_rows_read_total{{{labels}}} 3.0", text)
+        self.assertIn(f"pdip_rows_written_total{{{labels}}} 2.0", text)
+        self.assertIn(f"pdip_rows_dead_lettered_total{{{labels}}} 1.0", text)
+
+    def test_run_says_when_its_metrics_could_not_be_handed_over_and_keeps_its_exit_code(self):
+        (self.root / "application.yml").write_text("METRICS:\n  PUSHGATEWAY: http://127.0.0.1:9\n")
+        code, out, err = self.pdip("run", self.operation, "--root", str(self.root))
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("pdip run: METRICS.PUSHGATEWAY: could not push to http://127.0.0.1:9", err)
+        self.assertIn("load-items finished", out)
+
+    def test_run_with_a_metrics_destination_and_no_prometheus_client_exits_2_before_moving_data(self):
+        (self.root / "application.yml").write_text("METRICS:\n  TEXTFILE: pdip.prom\n")
+        with mock.patch.dict("sys.modules", {"prometheus_client": None}):
+            code, _, err = self.pdip("run", self.operation, "--root", str(self.root))
+        self.assertEqual(code, 2)
+        self.assertIn("METRICS.TEXTFILE is set, and metrics need prometheus-client", err)
+        self.assertFalse((self.root / "out.db").exists())
+
+    def test_check_refuses_an_unknown_metrics_key(self):
+        (self.root / "application.yml").write_text("METRICS:\n  GATEWAY: http://gateway:9091\n")
+        code, _, err = self.pdip("check", str(self.root))
+        self.assertEqual(code, 2)
+        self.assertIn("METRICS.GATEWAY", err)
 
     def test_executions_show_details_each_integration(self):
         self.first_run()

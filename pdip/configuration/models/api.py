@@ -73,3 +73,5 @@ class ApiConfig(BaseConfig):
     error_status: dict[str, int] = dataclasses.field(default_factory=dict)
     executions: bool = True
     execution_workers: int = 2
+    runs: bool = True  # the run history pages at /runs (with EXECUTIONS and the integrator extra)
+    metrics: bool = True  # /metrics in the Prometheus text format (the metrics extra)

@@ -17,6 +17,7 @@ so progress bars, execution records and subscribers cannot tell the executors ap
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from pdip.integrator.errors import IntegrationFailedError, TransientFailure
 from pdip.integrator.events import BatchWritten, Event, RowsDeadLettered
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.state import Checkpoint, StateStore
+from pdip.integrator.throughput import add_sample
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.results import IntegrationResult, RunContext
@@ -115,6 +117,7 @@ class IntegrationRun:
         self.policy = policy
         self.slot = f"{operation.name}/{integration.name}"
         self.watermark: Any = None
+        self.started = time.perf_counter()
         self.base = {"execution_id": context.execution_id, "operation": operation.name, "integration": integration.name}
 
     def finished_earlier(self) -> bool:
@@ -126,10 +129,11 @@ class IntegrationRun:
         checkpoint = Checkpoint(self.context.execution_id, positions, finished, self.watermark)
         self.state.save_checkpoint(self.operation.name, self.integration.name, checkpoint)
 
-    def batch_written(self, rows: int, size: int, elapsed: float) -> None:
-        self.emit(
-            BatchWritten(**self.base, rows=rows, bytes=size, elapsed=elapsed, total_rows=self.result.rows_written)
-        )
+    def batch_written(self, rows: int, size: int, elapsed: float, rows_read: int = 0) -> None:
+        total, seconds = self.result.rows_written, time.perf_counter() - self.started
+        add_sample(self.result.throughput, seconds, total)
+        written = {"rows": rows, "bytes": size, "elapsed": elapsed, "total_rows": total, "rows_read": rows_read}
+        self.emit(BatchWritten(**self.base, **written, seconds=round(seconds, 3)))
 
     def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
         """Store refused rows (plain values) read at `position` (or each at its own `positions`);
@@ -165,7 +169,7 @@ class Progress:
             run.result.rows_written += message.rows_written
             self.positions[message.partition] = message.position
             run.save_positions(self.positions, finished=False)
-            run.batch_written(message.rows_written, message.size, message.seconds)
+            run.batch_written(message.rows_written, message.size, message.seconds, message.rows_read)
         elif isinstance(message, RowsRefused):
             run.dead_letter_at(message.position, message.rows, message.positions)
         elif isinstance(message, SchemaChanged):

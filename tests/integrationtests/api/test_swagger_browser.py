@@ -42,6 +42,7 @@ def browser():
         "--window-size=1280,2000",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for driver.get_log("browser")
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 

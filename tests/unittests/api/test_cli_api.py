@@ -2,8 +2,10 @@
 
 import contextlib
 import io
+import os
 import sys
 import unittest
+from pathlib import Path
 from unittest import mock
 
 from pdip.api.app import ApiApp
@@ -61,6 +63,24 @@ class ApiCommandTest(unittest.TestCase):
             serving._close_worker(None, worker)
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
+
+    def test_gunicorn_workers_count_metrics_into_one_folder_made_for_the_serving(self):
+        from pdip.api import serving
+
+        variable = serving.MULTIPROCESS_VARIABLE
+        with mock.patch.dict(os.environ):
+            os.environ.pop(variable, None)
+            with serving._shared_metrics(True):
+                folder = Path(os.environ[variable])
+                self.assertTrue(folder.is_dir())
+            self.assertNotIn(variable, os.environ)
+            self.assertFalse(folder.exists())
+            with serving._shared_metrics(False):
+                self.assertNotIn(variable, os.environ)  # --dev, waitress: one process
+            os.environ[variable] = str(folder)
+            with serving._shared_metrics(True):
+                self.assertEqual(os.environ[variable], str(folder))  # the one given is used as it is
+            self.assertEqual(os.environ[variable], str(folder))
 
     def test_waitress_serves_where_gunicorn_cannot_and_neither_is_an_exit_2(self):
         import importlib.util
