@@ -31,6 +31,7 @@ EXTRAS = {
     ],
     "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
     "kafka": ["confluent-kafka>=2.3"],
+    "capture": ["psycopg2-binary>=2.9", "psycopg[binary]>=3.1"],  # capture: logical (replication protocol)
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter
