@@ -77,7 +77,9 @@ class CaptureTests(unittest.TestCase):
             ).first()
 
     def drop(self, name, *tables):
-        self.sql(self.source, *(f"DROP TABLE IF EXISTS {table}" for table in tables), f"DROP PUBLICATION IF EXISTS {name}")
+        self.sql(
+            self.source, *(f"DROP TABLE IF EXISTS {table}" for table in tables), f"DROP PUBLICATION IF EXISTS {name}"
+        )
         with self.source.begin() as db:
             db.exec_driver_sql(
                 f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{name}'"
@@ -177,7 +179,9 @@ class CaptureTests(unittest.TestCase):
         result, _ = self.run_capture(name, capture(name, tables=["keyless"], create=True), out, store=("out", []))
         self.assertIn("tables: table 'keyless' has no primary key", result["capture"].error)
 
-        self.sql(self.source, "ALTER TABLE keyless ADD PRIMARY KEY (id)", f"CREATE PUBLICATION {name} FOR TABLE keyless")
+        self.sql(
+            self.source, "ALTER TABLE keyless ADD PRIMARY KEY (id)", f"CREATE PUBLICATION {name} FOR TABLE keyless"
+        )
         result, _ = self.run_capture(name, capture(name), out, store=("out", []))
         self.assertIn(f"slot: replication slot {name!r} does not exist; set create: true", result["capture"].error)
         busy = psycopg2.connect(
@@ -200,6 +204,7 @@ class CaptureTests(unittest.TestCase):
         with self.replica.connect() as db:
             found = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
         self.assertEqual([tuple(row) for row in found], [tuple(row) for row in expected])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -70,7 +70,8 @@ class PostgresCaptureSource(Source):
         self.engine = engine_for(connection, context)
         if self.engine.dialect.name != "postgresql":
             self.engine.dispose()
-            raise CaptureError(f"{self._label()}: capture: logical reads PostgreSQL's log; this is {self.engine.dialect.name}")
+            dialect = self.engine.dialect.name
+            raise CaptureError(f"{self._label()}: capture: logical reads PostgreSQL's log; this is {dialect}")
         self._replication = None  # psycopg2's connection and cursor, opened by `read`
         self._cursor = None
         self._confirmed = 0
@@ -211,8 +212,8 @@ class PostgresCaptureSource(Source):
             )
 
     def _open_replication(self) -> None:
-        import psycopg2  # noqa: PLC0415 - the capture extra: only a capture imports it
-        import psycopg2.extras  # noqa: PLC0415
+        import psycopg2  # the capture extra: only a capture imports it
+        import psycopg2.extras
 
         url = self.engine.url.set(drivername="postgresql")
         self._replication = psycopg2.connect(
@@ -259,9 +260,7 @@ class PostgresCaptureSource(Source):
             where = f" WHERE ({order}) > ({', '.join(f':k{index}' for index in range(len(key)))})"
         statement = sa.text(f"SELECT * FROM {_quoted_table(quote, table)}{where} ORDER BY {order}")
         parameters = {f"k{index}": value for index, value in enumerate(after or ())}
-        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(
-            statement, parameters
-        )
+        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(statement, parameters)
         columns = list(result.keys())
         for rows in result.partitions():
             entries = []
@@ -308,8 +307,8 @@ class PostgresCaptureSource(Source):
 
     def _loader(self):
         """psycopg's text loader for a type, by its OID."""
-        import psycopg  # noqa: PLC0415
-        from psycopg.adapt import Transformer  # noqa: PLC0415
+        import psycopg
+        from psycopg.adapt import Transformer
 
         raw = self.engine.raw_connection()
         self._loading = raw  # kept open: the loaders read the session's time zone

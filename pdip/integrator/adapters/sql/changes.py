@@ -69,7 +69,7 @@ def change_source(connection, context) -> Source:
     """The outbox, or with `capture: logical` PostgreSQL's own log (`capture_postgres.py`)."""
     capture = connection.get("capture")
     if capture:
-        from pdip.integrator.adapters.sql.capture_postgres import PostgresCaptureSource  # noqa: PLC0415
+        from pdip.integrator.adapters.sql.capture_postgres import PostgresCaptureSource
 
         return PostgresCaptureSource(connection, context)
     return OutboxSource(connection, context)
