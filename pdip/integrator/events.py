@@ -34,6 +34,7 @@ class BatchWritten(Event):
     bytes: int
     elapsed: float
     total_rows: int
+    lag: int | None = None  # a capture: bytes of the source's log written past this batch
 
 
 @dataclasses.dataclass(frozen=True)

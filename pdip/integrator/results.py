@@ -28,6 +28,9 @@ class IntegrationResult:
     policy: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     schema_changes: list[str] = dataclasses.field(default_factory=list)  # what the target changed, in words
     values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)  # per column (schema: discard_value)
+    # A capture: bytes of the source's log written past the last batch, and the most past any batch
+    lag: int | None = None
+    lag_max: int | None = None
 
 
 @dataclasses.dataclass

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import select
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +49,7 @@ from pdip.tracking.entry import ChangeLogEntry
 
 LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
+LAG_EVERY = 1.0  # seconds between two questions of where the server's log ends (a batch's `lag`)
 
 
 class CaptureError(OperationError):
@@ -77,6 +79,8 @@ class PostgresCaptureSource(Source):
         self._confirmed = 0
         self._keys: dict[int, list[str]] = {}
         self._loading = None
+        self._wal_end = 0  # where the server's log ended when last asked (`_lagging`), and when
+        self._wal_asked = float("-inf")
         try:
             self.check()  # in the calling process too: a refusal comes before any reader starts
         except BaseException:
@@ -293,17 +297,30 @@ class PostgresCaptureSource(Source):
                     entries.extend(self._entry(change, commit) for change in commit.changes)
                     position = commit.end_lsn
                 if len(entries) >= request.batch_size:
-                    yield entries_batch(entries, position={"lsn": position})
+                    yield self._lagging(entries_batch(entries, position={"lsn": position}))
                     entries = []
                 continue
             if entries:
-                yield entries_batch(entries, position={"lsn": position})
+                yield self._lagging(entries_batch(entries, position={"lsn": position}))
                 entries = []
                 continue
             if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
                 return
             cursor.send_feedback(reply=True)  # the server answers with how far its log is read
             select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
+
+    def _lagging(self, batch: Batch) -> Batch:
+        """`batch` with the bytes of WAL written past it: what the slot still holds once the batch
+        is confirmed. The protocol does not say where the server's log ends (its messages carry
+        their own LSNs), so it is asked, at most once a second: a batch read within that second
+        is measured against the end seen then."""
+        now = time.monotonic()
+        if now - self._wal_asked >= LAG_EVERY:
+            with self.engine.connect() as db:
+                self._wal_end = _current_lsn(db)
+            self._wal_asked = now
+        batch.lag = max(0, self._wal_end - batch.position["lsn"])
+        return batch
 
     def _loader(self):
         """psycopg's text loader for a type, by its OID."""
