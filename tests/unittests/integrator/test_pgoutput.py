@@ -95,8 +95,12 @@ class DecoderTests(unittest.TestCase):
         self.assertEqual(first.old, {"id": 1, "balance": Decimal(10), "note": None})
         self.assertEqual(first.new, {"id": 1, "balance": Decimal(12)})  # the unchanged large value is left out
         self.assertEqual((second.old, second.new), (None, {"id": 2, "balance": Decimal(3), "note": "x"}))
-        self.assertEqual((third.action, third.old), ("delete", {"id": 1, "balance": None, "note": None}))
+        # under "K" only the key is known: the nulls the server sends for the other columns are left out
+        self.assertEqual((third.action, third.old), ("delete", {"id": 1}))
         self.assertEqual((fourth.action, fourth.relation.name), ("truncate", "accounts"))
+        rekeyed = b"U" + struct.pack("!I", 1) + b"K" + values(5, None, None) + b"N" + values(6, "1", "y")
+        (done,) = self.feed(begin(), rekeyed, commit(96))
+        self.assertEqual((done.changes[0].old, done.changes[0].new["id"]), ({"id": 5}, 6))
 
     def test_what_it_does_not_read_is_refused_with_the_reason(self):
         with self.assertRaisesRegex(ProtocolError, "unknown pgoutput message b'Z'"):

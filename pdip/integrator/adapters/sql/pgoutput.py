@@ -120,12 +120,12 @@ class PgOutputDecoder:
             relation = self._known(payload)
             old, offset = None, 5
             if payload[offset : offset + 1] in (b"K", b"O"):
-                old, offset = self._tuple(relation, payload, offset + 1)
+                old, offset = self._old(relation, payload, offset)
             new, _ = self._tuple(relation, payload, offset + 1)  # after "N"
             self._changes.append(Change("update", relation, new=new, old=old))
         elif kind == b"D":
             relation = self._known(payload)
-            old, _ = self._tuple(relation, payload, 6)  # after relation id and "K" or "O"
+            old, _ = self._old(relation, payload, 5)  # after the relation id
             self._changes.append(Change("delete", relation, old=old))
         elif kind == b"T":
             (count,) = _INT32.unpack_from(payload, 1)
@@ -156,6 +156,14 @@ class PgOutputDecoder:
         relation = Relation(oid, schema, name, identity, columns)
         relation.loaders = [self.load(column.type_oid) for column in columns]
         return relation
+
+    def _old(self, relation: Relation, payload: bytes, offset: int) -> tuple[dict[str, Any], int]:
+        """The row before, at `offset` ("K" or "O", then TupleData): under "K" the server sends the
+        key's columns and a null for every other, which are left out (they are not known)."""
+        row, end = self._tuple(relation, payload, offset + 1)
+        if payload[offset : offset + 1] == b"K":
+            row = {column.name: row[column.name] for column in relation.columns if column.in_key}
+        return row, end
 
     def _tuple(self, relation: Relation, payload: bytes, offset: int) -> tuple[dict[str, Any], int]:
         """The row at `offset` (TupleData) by column name, and where it ends. A value not sent
