@@ -83,10 +83,10 @@ class CaptureTargetTests(CaptureCase):
         self.assertTrue(self.run_capture(name, source, target, execution="run-3")[0].ok)  # nothing new
         with open(path, encoding="utf-8") as lines:
             entries = [entry_from_json(line) for line in lines]
+        self.assertEqual({entry.entity for entry in entries}, {"letters"})
         self.assertEqual(
-            [(entry.action, entry.entity, entry.key) for entry in entries],
-            [("insert", "letters", 1), ("insert", "letters", 2), ("insert", "letters", 3)]
-            + [("update", "letters", 1), ("delete", "letters", 2)],
+            [(entry.action, entry.key) for entry in entries],
+            [("insert", 1), ("insert", 2), ("insert", 3), ("update", 1), ("delete", 2)],
         )
         self.assertEqual(entries[4].before, {"id": 2})
         self.assertIsNotNone(entries[3].timestamp)
