@@ -291,9 +291,8 @@ class PostgresCaptureSource(Source):
         while True:
             message = cursor.read_message()
             if message is not None:
-                for commit in decoder.feed(message.payload):
-                    if commit.end_lsn <= start:  # pragma: no cover - the server skips these itself; a guard
-                        continue  # applied before the last stop
+                commit = decoder.feed(message.payload)
+                if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
                     entries.extend(self._entry(change, commit) for change in commit.changes)
                     position = commit.end_lsn
                 if len(entries) >= request.batch_size:
@@ -339,7 +338,7 @@ class PostgresCaptureSource(Source):
     def _entry(self, change: Change, commit: Commit) -> ChangeLogEntry:
         relation = change.relation
         if change.action == "truncate":
-            return ChangeLogEntry("clear", entity=relation.qualified, timestamp=commit.time)
+            return ChangeLogEntry("clear", entity=relation.qualified, timestamp=commit.seconds)
         columns = self._key_columns(relation)
         row = change.new if change.new is not None else change.old
         return ChangeLogEntry(
@@ -348,7 +347,7 @@ class PostgresCaptureSource(Source):
             key=_key(row, columns),
             before=change.old,
             after=change.new,
-            timestamp=commit.time,
+            timestamp=commit.seconds,
         )
 
     def _key_columns(self, relation: Relation) -> list[str]:

@@ -2,8 +2,7 @@
 
     decoder = PgOutputDecoder(load=loader_for)      # load(type_oid) -> (bytes -> value)
     for payload in messages:
-        for event in decoder.feed(payload):          # Commit(...) once a transaction is whole
-            ...
+        commit = decoder.feed(payload)               # Commit(...) once a transaction is whole, else None
 
 The server sends, per transaction, `Begin`, then a `Relation` message before the first change to
 a table (and again after its columns changed), the changes (`Insert`, `Update`, `Delete`,
@@ -24,10 +23,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 EPOCH_2000 = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH_2000_SECONDS = EPOCH_2000.timestamp()
 
 _INT16 = struct.Struct("!h")
 _INT32 = struct.Struct("!i")
@@ -82,6 +82,7 @@ class Commit:
     end_lsn: int
     time: dt.datetime
     changes: list[Change]
+    seconds: float = 0.0  # the commit time in seconds since 1970 (what an entry's timestamp holds)
 
 
 class PgOutputDecoder:
@@ -98,21 +99,11 @@ class PgOutputDecoder:
         """Between a `Begin` and its `Commit`."""
         return self._xid is not None
 
-    def feed(self, payload: bytes) -> Iterator[Commit]:
-        """Decode one message; yields the transaction when `payload` is its commit."""
+    def feed(self, payload: bytes) -> Commit | None:
+        """Decode one message; the transaction when `payload` is its commit, else None. Row
+        changes, by far the most messages, are tested for first."""
         kind = payload[:1]
-        if kind == b"B":
-            _, _, self._xid = _BEGIN.unpack_from(payload, 1)
-            self._changes = []
-        elif kind == b"C":
-            _, _, end_lsn, time = _COMMIT.unpack_from(payload, 1)
-            changes, self._changes = self._changes, []
-            xid, self._xid = self._xid or 0, None
-            yield Commit(xid, end_lsn, moment(time), changes)
-        elif kind == b"R":
-            relation = self._relation(payload)
-            self.relations[relation.oid] = relation
-        elif kind == b"I":
+        if kind == b"I":
             relation = self._known(payload)
             new, _ = self._tuple(relation, payload, 6)  # after relation id and "N"
             self._changes.append(Change("insert", relation, new=new))
@@ -127,6 +118,17 @@ class PgOutputDecoder:
             relation = self._known(payload)
             old, _ = self._old(relation, payload, 5)  # after the relation id
             self._changes.append(Change("delete", relation, old=old))
+        elif kind == b"B":
+            _, _, self._xid = _BEGIN.unpack_from(payload, 1)
+            self._changes = []
+        elif kind == b"C":
+            _, _, end_lsn, time = _COMMIT.unpack_from(payload, 1)
+            changes, self._changes = self._changes, []
+            xid, self._xid = self._xid or 0, None
+            return Commit(xid, end_lsn, moment(time), changes, EPOCH_2000_SECONDS + time / 1_000_000)
+        elif kind == b"R":
+            relation = self._relation(payload)
+            self.relations[relation.oid] = relation
         elif kind == b"T":
             (count,) = _INT32.unpack_from(payload, 1)
             for index in range(count):
@@ -134,6 +136,7 @@ class PgOutputDecoder:
                 self._changes.append(Change("truncate", self.relations[oid]))
         elif kind not in (b"Y", b"O", b"M"):  # types, origins and messages carry no row
             raise ProtocolError(f"unknown pgoutput message {kind!r}")
+        return None
 
     def _known(self, payload: bytes) -> Relation:
         (oid,) = _UINT32.unpack_from(payload, 1)
