@@ -34,6 +34,7 @@ EXTRAS = {
     "iceberg": ["pyiceberg[pyarrow,sql-sqlite]>=0.10", "pyarrow>=15"],  # kind: iceberg, a SQL catalog
     "kafka": ["confluent-kafka>=2.3"],
     "rest": ["httpx>=0.27"],  # kind: rest
+    "capture": ["psycopg2-binary>=2.9", "psycopg[binary]>=3.1"],  # capture: logical (replication protocol)
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter

@@ -1,5 +1,5 @@
 """The `pdip` command: `pdip --version`, `demo`, `run`, `validate`, `executions`, `dead-letters`,
-`check`, `api`.
+`check`, `capture drop-slot`, `api`.
 
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--environment", "-e", help="select application.<environment>.yml")
     check.set_defaults(handler=_check)
 
+    capture = commands.add_parser("capture", help="change capture housekeeping: drop-slot SLOT --url URL")
+    actions = capture.add_subparsers(dest="action", metavar="drop-slot", required=True)
+    drop = actions.add_parser("drop-slot", help="drop a capture's PostgreSQL replication slot (its WAL is freed)")
+    drop.add_argument("slot", help="the slot's name (the capture's `slot` setting)")
+    drop.add_argument("--url", required=True, help="the database's SQLAlchemy URL (postgresql+psycopg://...)")
+    drop.set_defaults(handler=_drop_slot)
+
     api = commands.add_parser("api", help="serve an application's REST API (gunicorn; --dev: Flask's reloader)")
     api.add_argument("--root", default=".", help="the application's folder (default: here)")
     api.add_argument("--host", help="the address to listen on (default: API.HOST, 127.0.0.1)")
@@ -99,6 +106,29 @@ def _demo(arguments: argparse.Namespace) -> int:
     from pdip.demo import run_demo
 
     return 0 if run_demo(arguments.directory, rows=arguments.rows).ok else 1
+
+
+def _drop_slot(arguments: argparse.Namespace) -> int:
+    """Exit 0 dropped, 2 no such slot or the server refused (a slot still in use)."""
+    import sqlalchemy as sa
+
+    from pdip.integrator.adapters.sql.capture_postgres import drop_slot
+
+    engine = sa.create_engine(arguments.url)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        dropped = drop_slot(engine, arguments.slot)
+    except sa.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        print(f"pdip capture drop-slot: {arguments.slot!r} at {shown}: {reason}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if not dropped:
+        print(f"pdip capture drop-slot: no replication slot {arguments.slot!r} at {shown}", file=sys.stderr)
+        return 2
+    print(f"dropped replication slot {arguments.slot!r} at {shown}")
+    return 0
 
 
 def _check(arguments: argparse.Namespace) -> int:

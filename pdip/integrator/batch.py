@@ -18,7 +18,8 @@ for a target that creates its table. `rejected` holds what the source read but c
 a row of (a malformed line), as (what it held, why) pairs; the integrator dead-letters them
 like rows a target refuses. `origins`, when the source can say, is where it read each row (a
 file's rows: `RowLines`, the file and line of each), so a row a target refuses is dead-lettered
-at its own place in the source rather than at the batch's end.
+at its own place in the source rather than at the batch's end. `lag`, set by a source that reads
+a database's log, is how many bytes of that log were written past this batch when it was read.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Batch:
         "_count",
         "_rows",
         "columns",
+        "lag",
         "layout",
         "origins",
         "partition",
@@ -133,6 +135,7 @@ class Batch:
         self.rejected = rejected if rejected is not None else []
         self.rejected_at = rejected_at  # where each of `rejected` was read (a file and line), when known
         self.origins = origins
+        self.lag = None  # bytes of the source's log past this batch, when the source knows (a capture)
 
     # -- construction ------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class BatchWritten(Event):
     total_rows: int
     rows_read: int = 0  # rows the source read for this batch (more than `rows` when some were refused)
     seconds: float = 0.0  # since the integration started, when the batch was committed
+    lag: int | None = None  # a capture: bytes of the source's log written past this batch
 
 
 @dataclasses.dataclass(frozen=True)

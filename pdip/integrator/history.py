@@ -76,6 +76,12 @@ def execution_details(record: Mapping[str, Any], dead_letters: Mapping[str, int]
             for name, item in integrations.items()
             if item.get("retries")
         ]
+        lines += [
+            f"{name}: behind the source's log: {_bytes(item['lag'])} at the last batch, "
+            f"{_bytes(item['lag_max'])} at most"
+            for name, item in integrations.items()
+            if item.get("lag") is not None
+        ]
     else:
         lines.append("no summary stored: the run is still going, or it stopped before it could write one")
     stored = sum(dead_letters.values())
@@ -136,6 +142,10 @@ def _schema_lines(name: str, integration: Mapping[str, Any]) -> list[str]:
         values = "value" if count == 1 else "values"
         lines.append(f"{name}: schema: {count} {values} of column {column!r} discarded (schema: discard_value)")
     return lines
+
+
+def _bytes(size: int) -> str:
+    return f"{size} bytes" if size < 2**20 else f"{size / 2**20:.1f} MiB"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

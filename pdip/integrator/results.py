@@ -30,6 +30,9 @@ class IntegrationResult:
     values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)  # per column (schema: discard_value)
     # [seconds since the integration started, rows written so far] after its batches (`throughput`)
     throughput: list[list[float]] = dataclasses.field(default_factory=list)
+    # A capture: bytes of the source's log written past the last batch, and the most past any batch
+    lag: int | None = None
+    lag_max: int | None = None
 
 
 @dataclasses.dataclass

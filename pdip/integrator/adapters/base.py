@@ -53,7 +53,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pdip.configuration.settings import Setting
@@ -241,7 +241,7 @@ class Adapter:
     `settings`: what its connections take (None: not declared, anything is passed through)."""
 
     kinds: tuple[str, ...]
-    source: type[Source] | None
+    source: type[Source] | Callable[[Connection, Any], Source] | None  # a class, or a function choosing one
     target: type[Target] | None
     capabilities: Capabilities = Capabilities()
     mode: str = "rows"

@@ -48,6 +48,7 @@ class BatchDone:
     seconds: float
     size: int  # bytes of the batch's raw payload, when it travelled raw
     highest: Any  # the highest cursor value in the batch (incremental reads)
+    lag: int | None = None  # bytes of the source's log past the batch (a capture), when it knows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,11 +130,11 @@ class IntegrationRun:
         checkpoint = Checkpoint(self.context.execution_id, positions, finished, self.watermark)
         self.state.save_checkpoint(self.operation.name, self.integration.name, checkpoint)
 
-    def batch_written(self, rows: int, size: int, elapsed: float, rows_read: int = 0) -> None:
+    def batch_written(self, rows: int, size: int, elapsed: float, rows_read: int = 0, lag: int | None = None) -> None:
         total, seconds = self.result.rows_written, time.perf_counter() - self.started
         add_sample(self.result.throughput, seconds, total)
         written = {"rows": rows, "bytes": size, "elapsed": elapsed, "total_rows": total, "rows_read": rows_read}
-        self.emit(BatchWritten(**self.base, **written, seconds=round(seconds, 3)))
+        self.emit(BatchWritten(**self.base, **written, seconds=round(seconds, 3), lag=lag))
 
     def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
         """Store refused rows (plain values) read at `position` (or each at its own `positions`);
@@ -169,7 +170,10 @@ class Progress:
             run.result.rows_written += message.rows_written
             self.positions[message.partition] = message.position
             run.save_positions(self.positions, finished=False)
-            run.batch_written(message.rows_written, message.size, message.seconds, message.rows_read)
+            if message.lag is not None:
+                run.result.lag = message.lag
+                run.result.lag_max = max(run.result.lag_max or 0, message.lag)
+            run.batch_written(message.rows_written, message.size, message.seconds, message.rows_read, message.lag)
         elif isinstance(message, RowsRefused):
             run.dead_letter_at(message.position, message.rows, message.positions)
         elif isinstance(message, SchemaChanged):

@@ -95,6 +95,7 @@ class BatchWriter:
                 time.perf_counter() - started,
                 len(getattr(batch, "payload", None) or b""),
                 high_watermark(batch, self.integration.cursor, None),
+                batch.lag,
             )
         )
         self.acknowledge(batch)

@@ -131,3 +131,37 @@ class ProgressTest(unittest.TestCase):
         progress.handle(SchemaChanged("2/2", [], {"note": 3, "tag": 1}))
         self.assertEqual(result.schema_changes, ["added column 'note' TEXT"])
         self.assertEqual(result.values_discarded, {"note": 5, "tag": 1})
+
+
+class LagTest(unittest.TestCase):
+    def test_a_capture_s_lag_is_on_the_result_its_events_and_the_execution_record(self):
+        import datetime as dt
+        import json
+        from types import SimpleNamespace
+
+        from pdip.integrator.history import execution_details
+        from pdip.integrator.results import IntegrationResult
+        from pdip.integrator.runs.reporting import BatchDone, IntegrationRun, Progress
+
+        events = []
+        result = IntegrationResult("capture")
+        run = IntegrationRun.__new__(IntegrationRun)
+        run.result, run.emit, run.base = result, events.append, {"execution_id": "e", "operation": "o"}
+        run.base["integration"] = "capture"
+        run.save_positions = lambda positions, finished: None
+        progress = Progress(run, SimpleNamespace(watermark=None, requests=[]))
+        progress.handle(BatchDone("", {"lsn": 10}, 5, 5, 0.1, 0, None, lag=3 * 2**20))
+        progress.handle(BatchDone("", {"lsn": 20}, 5, 5, 0.1, 0, None, lag=512))
+        progress.handle(BatchDone("", {"lsn": 30}, 5, 5, 0.1, 0, None))  # a batch of a source that cannot say
+        self.assertEqual((result.lag, result.lag_max), (512, 3 * 2**20))
+        self.assertEqual([event.lag for event in events], [3 * 2**20, 512, None])
+        record = {
+            "execution_id": "e",
+            "operation": "o",
+            "status": "finished",
+            "started_at": dt.datetime(2026, 1, 1),
+            "finished_at": dt.datetime(2026, 1, 1, 0, 0, 1),
+            "summary": json.dumps({"capture": {"status": "finished", "lag": 512, "lag_max": 3 * 2**20}}),
+        }
+        lines = execution_details(record, {})
+        self.assertIn("capture: behind the source's log: 512 bytes at the last batch, 3.0 MiB at most", lines)

@@ -66,6 +66,16 @@ from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.table import TABLE_NAME, change_log_table
 
 
+def change_source(connection, context) -> Source:
+    """The outbox, or with `capture: logical` PostgreSQL's own log (`capture_postgres.py`)."""
+    capture = connection.get("capture")
+    if capture:
+        from pdip.integrator.adapters.sql.capture_postgres import PostgresCaptureSource
+
+        return PostgresCaptureSource(connection, context)
+    return OutboxSource(connection, context)
+
+
 class OutboxSource(Source):
     resumes_between_runs = True  # every run relays what is new since the last one
     transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
@@ -149,6 +159,7 @@ class _TablePlan:
     removed: list[NetChange]
     groups: dict[tuple[str, ...], list[dict[str, Any]]]
     updates: dict[tuple[str, ...], list[NetChange]]
+    cleared: bool = False  # the table is emptied before the changes are applied
 
     @classmethod
     def of(cls, route: _Route, changes: list[NetChange]) -> _TablePlan:
@@ -295,20 +306,25 @@ class SqlApplyTarget(Target):
         target at all. Entries are folded first and their columns checked per group of rows;
         only a batch with a column the table lacks is looked at entry by entry."""
         everything = routes.get(None) if len(routes) == 1 else None
-        if everything is not None:
+        cleared: set[int] = set()  # routes whose table a `clear` (a captured TRUNCATE) empties first
+        if everything is not None and not any(entry.action == "clear" for entry in entries):
             routed = {id(everything): (everything, entries)}
             applied = len(entries)
         else:
             routed = {}
             applied = 0
             for entry in entries:
-                route = routes.get(entry.entity)
+                route = everything or routes.get(entry.entity)
                 if route is None:
                     continue  # an entity this target does not keep
                 applied += 1
                 pending = routed.get(id(route))
                 if pending is None:
                     pending = routed[id(route)] = (route, [])
+                if entry.action == "clear":  # what came before in the batch is emptied with the table
+                    cleared.add(id(route))
+                    pending[1].clear()
+                    continue
                 pending[1].append(entry)
         plans: list[_TablePlan] = []
         refused: list[tuple[ChangeLogEntry, str]] = []
@@ -322,6 +338,7 @@ class SqlApplyTarget(Target):
                 changes, bad = net_changes(kept, route.key, route.soft_delete)
                 plan = _TablePlan.of(route, changes)
             route.adapt(plan)
+            plan.cleared = id(route) in cleared
             refused.extend(bad)
             plans.append(plan)
         return plans, refused, applied
@@ -329,6 +346,8 @@ class SqlApplyTarget(Target):
     def _apply(self, connection: sa.Connection, plan: _TablePlan) -> list[tuple[ChangeLogEntry, str]]:
         """Removes, upserts, then updates; the updates of rows the table does not have, refused."""
         route = plan.route
+        if plan.cleared:
+            connection.execute(route.table.delete())
         if plan.removed:
             self._remove(connection, route, plan.removed)
         for columns, rows in plan.groups.items():
@@ -437,6 +456,8 @@ class SqlApplyTarget(Target):
         with connection.begin():
             for plan in plans:
                 route = plan.route
+                if plan.cleared:
+                    connection.execute(route.table.delete())
                 for change in plan.changes:
                     for entry in change.entries:
                         single = _TablePlan.of(route, net_changes([entry], route.key, route.soft_delete)[0])
@@ -528,7 +549,7 @@ def _unknown(columns: frozenset[str], entry: ChangeLogEntry) -> bool:
 
 ADAPTER = Adapter(
     KINDS,
-    OutboxSource,
+    change_source,
     SqlApplyTarget,
     Capabilities(upsert=True, transactions=True, stores_positions=True),
     mode="changes",
@@ -541,9 +562,19 @@ ADAPTER = Adapter(
             default=1.0,
             help="most seconds a following source waits between reads (PostgreSQL: woken by commits)",
         ),
-        Setting("tables", dict[str, str], help="a target's `entity: table` routes; other entities are left out"),
+        Setting(
+            "tables",
+            dict[str, str] | list[str],
+            help="a target's `entity: table` routes (other entities are left out); a capture's tables to publish",
+        ),
         Setting("entity", str, help="a target with `table` takes only this entity's entries"),
         Setting("key", str | list[str], help="a target's key columns (default: the primary key)"),
         Setting("soft_delete", str | dict[str, Any], help="a column set on delete (or {column, value})"),
+        Setting("capture", str, allowed=("logical",), help="a source reads PostgreSQL's log, not the outbox"),
+        Setting("slot", str, help="a capture's replication slot (lower-case name)"),
+        Setting("publication", str, help="a capture's publication (lower-case name)"),
+        Setting("create", bool, default=False, help="a capture creates its publication (of `tables`) and slot"),
+        Setting("snapshot", bool, default=True, help="a new slot's capture first copies the tables' rows"),
+        Setting("max_slot_wal", str, default="1GB", help="a capture warns when its slot holds more WAL"),
     ),
 )

@@ -1,0 +1,430 @@
+"""PostgreSQL's own log as a change source: logical replication through `pgoutput`.
+
+    source: {kind: postgresql, url: ..., capture: logical, slot: pdip_accounts,
+             publication: pdip_accounts, tables: [accounts, orders], create: true}
+
+On its first run the source creates the publication (`FOR TABLE` the `tables`) and the
+replication slot when `create` is true, and copies the tables' rows as `insert` entries from the
+snapshot the slot exported when it was made: those rows are the database exactly as it was at
+the slot's start, so the stream that follows begins where the copy ends, nothing missing and
+nothing twice. Then it streams every committed transaction as entries: `insert` (`after`: the
+row), `update` (`after`: the new row; `before`: the old one under `REPLICA IDENTITY FULL`, the
+key otherwise), `delete` (`before`), and `clear` for a `TRUNCATE` (the whole table emptied).
+The entry's `entity` is the table (`schema.table` outside `public`), its `key` the primary key's
+value (a list for several columns), its time the commit's.
+
+Positions. A batch ends at a transaction's commit and its position is `{"lsn": n}`, the LSN just
+past that commit (a batch of the initial copy says which table and key it reached as well). The
+slot is told a position (`confirmed_flush_lsn`) only once the target has made it durable
+(`acknowledge`), never before: a capture killed at any moment starts again from the target's
+position (a SQL target stores it with the rows) or from the checkpoint, and the server still holds
+everything after it. A copy that was interrupted continues after the last key it copied, in a
+new snapshot, and the stream then starts at the slot's start: the changes the second snapshot
+already holds are applied again, which leaves the rows as they were (whole row images, upserts
+and deletes by key), docs/adr/0030.
+
+Values are read with psycopg's own loaders for each column's type (numeric as Decimal,
+timestamptz as an aware datetime, uuid, json as Python values, arrays as lists), the same a query
+of the table returns. The replication connection is psycopg2's (`pip install 'pdip[capture]'`):
+psycopg 3 has no replication protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from pdip.integrator.adapters.base import ReadRequest, Source
+from pdip.integrator.adapters.sql.pgoutput import Change, Commit, PgOutputDecoder, Relation, lsn_of
+from pdip.integrator.adapters.sql.rows import engine_for
+from pdip.integrator.batch import Batch
+from pdip.integrator.changes import entries_batch
+from pdip.integrator.errors import OperationError
+from pdip.tracking.entry import ChangeLogEntry
+
+LOGGER = logging.getLogger("pdip.integrator.capture")
+IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
+LAG_EVERY = 1.0  # seconds between two questions of where the server's log ends (a batch's `lag`)
+
+
+class CaptureError(OperationError):
+    """A capture that cannot start: the message names the setting and how to fix it."""
+
+
+class PostgresCaptureSource(Source):
+    resumes_between_runs = True  # a stream: every run continues where the last one stopped
+
+    def __init__(self, connection, context):
+        super().__init__(connection, context)
+        settings = connection.settings
+        self.slot = _identifier(self._label(), "slot", settings.get("slot"))
+        self.publication = _identifier(self._label(), "publication", settings.get("publication"))
+        tables = settings.get("tables") or []
+        self.tables = [tables] if isinstance(tables, str) else list(tables)
+        self.create = bool(settings.get("create", False))
+        self.snapshot = bool(settings.get("snapshot", True))
+        self.max_slot_wal = str(settings.get("max_slot_wal") or "1GB")
+        self.engine = engine_for(connection, context)
+        if self.engine.dialect.name != "postgresql":
+            self.engine.dispose()
+            dialect = self.engine.dialect.name
+            raise CaptureError(f"{self._label()}: capture: logical reads PostgreSQL's log; this is {dialect}")
+        self._replication = None  # psycopg2's connection and cursor, opened by `read`
+        self._cursor = None
+        self._confirmed = 0
+        self._keys: dict[int, list[str]] = {}
+        self._loading = None
+        self._wal_end = 0  # where the server's log ended when last asked (`_lagging`), and when
+        self._wal_asked = float("-inf")
+        try:
+            self.check()  # in the calling process too: a refusal comes before any reader starts
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _label(self) -> str:
+        name = self.connection.name
+        return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} capture source"
+
+    # -- checks, before any data moves --
+
+    def check(self) -> None:
+        """Refuse what cannot be captured, naming the setting and the fix."""
+        label = self._label()
+        with self.engine.connect() as db:
+            level = db.exec_driver_sql("SHOW wal_level").scalar()
+            if level != "logical":
+                raise CaptureError(
+                    f"{label}: capture: logical needs the server's wal_level = logical (it is {level!r}); "
+                    "run ALTER SYSTEM SET wal_level = logical and restart PostgreSQL"
+                )
+            published = db.execute(
+                sa.text("SELECT 1 FROM pg_publication WHERE pubname = :name"), {"name": self.publication}
+            ).first()
+            if published is None and not self.create:
+                raise CaptureError(
+                    f"{label}: publication: {self.publication!r} does not exist; create it "
+                    f"(CREATE PUBLICATION {self.publication} FOR TABLE ...) or set create: true and tables"
+                )
+            if published is None and not self.tables:
+                raise CaptureError(f"{label}: tables: name the tables to publish in {self.publication!r}")
+            for table in self.tables or self._published(db):
+                self._check_table(db, table)
+            slot = db.execute(
+                sa.text(
+                    "SELECT plugin, active_pid FROM pg_replication_slots WHERE slot_name = :name AND database = "
+                    "current_database()"
+                ),
+                {"name": self.slot},
+            ).first()
+        if slot is None and not self.create:
+            raise CaptureError(f"{label}: slot: replication slot {self.slot!r} does not exist; set create: true")
+        if slot is not None and slot.plugin != "pgoutput":
+            raise CaptureError(f"{label}: slot: {self.slot!r} decodes with {slot.plugin!r}; pdip reads pgoutput")
+        if slot is not None and slot.active_pid is not None:
+            raise CaptureError(
+                f"{label}: slot: {self.slot!r} is in use by server process {slot.active_pid}; stop that "
+                "consumer first, or give this capture a slot of its own"
+            )
+
+    def _published(self, db: sa.Connection) -> list[str]:
+        rows = db.execute(
+            sa.text("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = :name"),
+            {"name": self.publication},
+        )
+        return [name if schema == "public" else f"{schema}.{name}" for schema, name in rows]
+
+    def _check_table(self, db: sa.Connection, table: str) -> None:
+        found = db.execute(
+            sa.text(
+                "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
+                "FROM pg_class c WHERE c.oid = to_regclass(:name)"
+            ),
+            {"name": table},
+        ).first()
+        if found is None:
+            raise CaptureError(f"{self._label()}: tables: table {table!r} does not exist")
+        identity, primary = found
+        if not primary or identity == "n":
+            raise CaptureError(
+                f"{self._label()}: tables: table {table!r} has no primary key (or REPLICA IDENTITY NOTHING), so "
+                f"its updates and deletes cannot be keyed; add a primary key to {table!r}"
+            )
+
+    # -- reading --
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        resume = request.resume or {}
+        with self.engine.connect() as db:
+            if self.create:
+                self._create_publication(db)
+            exists = self._slot_exists(db)
+            target = _current_lsn(db)
+            self._warn_of_wal(db)
+        self._open_replication()
+        start = int(resume.get("lsn") or 0)
+        copying = resume.get("snapshot")
+        if not exists:
+            if resume.get("lsn"):
+                raise CaptureError(
+                    f"{self._label()}: slot: {self.slot!r} is gone, so the changes after the stored position are "
+                    "lost; start the replica over (a run without the stored positions), or restore the slot"
+                )
+            start, snapshot_name = self._create_slot()
+            copying = {"table": None, "after": None} if self.snapshot else None
+            if copying is not None:
+                yield from self._copy(request, start, copying, snapshot_name)
+        elif copying is not None:
+            yield from self._copy(request, start, copying, None)
+        yield from self._stream(request, start, max(target, start))
+
+    def _create_publication(self, db: sa.Connection) -> None:
+        found = db.execute(sa.text("SELECT 1 FROM pg_publication WHERE pubname = :name"), {"name": self.publication})
+        if found.first() is None:
+            quote = db.dialect.identifier_preparer.quote
+            tables = ", ".join(_quoted_table(quote, table) for table in self.tables)
+            db.exec_driver_sql(f"CREATE PUBLICATION {quote(self.publication)} FOR TABLE {tables}")
+            db.commit()
+
+    def _slot_exists(self, db: sa.Connection) -> bool:
+        query = sa.text("SELECT 1 FROM pg_replication_slots WHERE slot_name = :name")
+        return db.execute(query, {"name": self.slot}).first() is not None
+
+    def _warn_of_wal(self, db: sa.Connection) -> None:
+        """A warning when the slot holds back more WAL than `max_slot_wal`: a capture that stopped
+        for good keeps the server from recycling its log until the slot is dropped."""
+        held, limit = db.execute(
+            sa.text(
+                "SELECT pg_current_wal_lsn() - restart_lsn, pg_size_bytes(:limit) FROM pg_replication_slots "
+                "WHERE slot_name = :name"
+            ),
+            {"name": self.slot, "limit": self.max_slot_wal},
+        ).first() or (None, None)
+        if held is not None and held > limit:
+            LOGGER.warning(
+                "%s: slot %r holds %s of WAL (max_slot_wal: %s); drop it with `pdip capture drop-slot` if it "
+                "is no longer read",
+                self._label(),
+                self.slot,
+                _size(int(held)),
+                self.max_slot_wal,
+            )
+
+    def _open_replication(self) -> None:
+        import psycopg2  # the capture extra: only a capture imports it
+        import psycopg2.extras
+
+        url = self.engine.url.set(drivername="postgresql")
+        self._replication = psycopg2.connect(
+            url.render_as_string(hide_password=False), connection_factory=psycopg2.extras.LogicalReplicationConnection
+        )
+        self._cursor = self._replication.cursor()
+
+    def _create_slot(self) -> tuple[int, str]:
+        """The slot, made now; its start LSN and the name of the snapshot it exported (valid
+        until the replication connection runs its next command)."""
+        self._cursor.execute(f'CREATE_REPLICATION_SLOT "{self.slot}" LOGICAL pgoutput EXPORT_SNAPSHOT')
+        _, consistent, snapshot, _ = self._cursor.fetchone()
+        return lsn_of(consistent), snapshot
+
+    def _copy(self, request: ReadRequest, start: int, copying: dict, snapshot: str | None) -> Iterator[Batch]:
+        """The tables' rows as inserts, in key order, from the slot's exported `snapshot` (or, to
+        finish an interrupted copy, a snapshot of now, after the last key copied)."""
+        with self.engine.connect() as db:
+            db.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot is not None:
+                db.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            tables = sorted(self.tables or self._published(db))
+            if copying.get("table") in tables:
+                tables = tables[tables.index(copying["table"]) :]
+            held = None  # each batch goes out once the next is read: the last one says the copy is done
+            for table in tables:
+                after = copying.get("after") if table == copying.get("table") else None
+                for batch in self._copy_table(db, request, start, table, after):
+                    if held is not None:
+                        yield held
+                    held = batch
+            if held is not None:
+                held.position = {"lsn": start}
+                yield held
+
+    def _copy_table(
+        self, db: sa.Connection, request: ReadRequest, start: int, table: str, after: list | None
+    ) -> Iterator[Batch]:
+        key = _primary_key(db, table)
+        quote = db.dialect.identifier_preparer.quote
+        order = ", ".join(quote(column) for column in key)
+        where = ""
+        if after is not None:
+            where = f" WHERE ({order}) > ({', '.join(f':k{index}' for index in range(len(key)))})"
+        statement = sa.text(f"SELECT * FROM {_quoted_table(quote, table)}{where} ORDER BY {order}")
+        parameters = {f"k{index}": value for index, value in enumerate(after or ())}
+        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(statement, parameters)
+        columns = list(result.keys())
+        for rows in result.partitions(request.batch_size):
+            entries = []
+            for row in rows:
+                values = dict(zip(columns, row, strict=True))
+                entries.append(ChangeLogEntry("insert", entity=table, key=_key(values, key), after=values))
+            last = [entries[-1].after[column] for column in key]
+            yield entries_batch(entries, position={"lsn": start, "snapshot": {"table": table, "after": last}})
+
+    def _stream(self, request: ReadRequest, start: int, target: int) -> Iterator[Batch]:
+        """Every transaction committed after `start`, in batches that end at a commit; a
+        bounded read stops once it has everything committed before it began (`target`)."""
+        self._confirmed = start
+        self._cursor.start_replication(
+            slot_name=self.slot,
+            decode=False,
+            start_lsn=start,
+            options={"proto_version": "1", "publication_names": self.publication},
+        )
+        decoder = PgOutputDecoder(self._loader())
+        entries: list[ChangeLogEntry] = []
+        position = start
+        cursor = self._cursor
+        while True:
+            message = cursor.read_message()
+            if message is not None:
+                commit = decoder.feed(message.payload)
+                if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
+                    entries.extend(self._entry(change, commit) for change in commit.changes)
+                    position = commit.end_lsn
+                if len(entries) >= request.batch_size:
+                    yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                    entries = []
+                continue
+            if entries:
+                yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                entries = []
+                continue
+            if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
+                return
+            cursor.send_feedback(reply=True)  # the server answers with how far its log is read
+            select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
+
+    def _lagging(self, batch: Batch) -> Batch:
+        """`batch` with the bytes of WAL written past it: what the slot still holds once the batch
+        is confirmed. The protocol does not say where the server's log ends (its messages carry
+        their own LSNs), so it is asked, at most once a second: a batch read within that second
+        is measured against the end seen then."""
+        now = time.monotonic()
+        if now - self._wal_asked >= LAG_EVERY:
+            with self.engine.connect() as db:
+                self._wal_end = _current_lsn(db)
+            self._wal_asked = now
+        batch.lag = max(0, self._wal_end - batch.position["lsn"])
+        return batch
+
+    def _loader(self):
+        """psycopg's text loader for a type, by its OID."""
+        import psycopg
+        from psycopg.adapt import Transformer
+
+        raw = self.engine.raw_connection()
+        self._loading = raw  # kept open: the loaders read the session's time zone
+        transformer = Transformer(raw.driver_connection)
+
+        def load(oid: int):
+            return transformer.get_loader(oid, psycopg.pq.Format.TEXT).load
+
+        return load
+
+    def _entry(self, change: Change, commit: Commit) -> ChangeLogEntry:
+        relation = change.relation
+        if change.action == "truncate":
+            return ChangeLogEntry("clear", entity=relation.qualified, timestamp=commit.seconds)
+        columns = self._key_columns(relation)
+        row = change.new if change.new is not None else change.old
+        return ChangeLogEntry(
+            change.action,
+            entity=relation.qualified,
+            key=_key(row, columns),
+            before=change.old,
+            after=change.new,
+            timestamp=commit.seconds,
+        )
+
+    def _key_columns(self, relation: Relation) -> list[str]:
+        """The table's primary key (asked once per table): under REPLICA IDENTITY FULL the server
+        marks every column as identity, which is no key to apply by."""
+        columns = self._keys.get(relation.oid)
+        if columns is None:
+            with self.engine.connect() as db:
+                columns = self._keys[relation.oid] = _primary_key(db, f'"{relation.schema}"."{relation.name}"')
+        return columns
+
+    def acknowledge(self, position: Any) -> None:
+        """The target holds everything up to `position`: the slot may let it go."""
+        lsn = position.get("lsn") if isinstance(position, dict) and "snapshot" not in position else None
+        if lsn and lsn > self._confirmed and self._cursor is not None:
+            self._confirmed = lsn
+            self._cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+
+    def describe(self) -> str:
+        return f"postgresql:{self.publication} (capture, slot {self.slot})"
+
+    def close(self) -> None:
+        if self._replication is not None:
+            self._replication.close()
+            self._replication = self._cursor = None
+        if self._loading is not None:
+            self._loading.close()
+            self._loading = None
+        self.engine.dispose()
+
+
+def _key(row: dict, columns: list[str]) -> Any:
+    if len(columns) == 1:
+        return row.get(columns[0])
+    return [row.get(column) for column in columns]
+
+
+def _primary_key(db: sa.Connection, table: str) -> list[str]:
+    rows = db.execute(
+        sa.text(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY (i.indkey) WHERE i.indrelid = to_regclass(:name) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey, a.attnum)"
+        ),
+        {"name": table},
+    )
+    return [name for (name,) in rows]
+
+
+def _current_lsn(db: sa.Connection) -> int:
+    """Where the log ends now: the end of its last record (the flush position may lie past it,
+    at the end of a page, where decoding never arrives)."""
+    return int(db.exec_driver_sql("SELECT pg_current_wal_insert_lsn() - '0/0'").scalar())
+
+
+def _quoted_table(quote, table: str) -> str:
+    return ".".join(quote(part) for part in table.split(".", 1))
+
+
+def _identifier(label: str, setting: str, value: Any) -> str:
+    if not value:
+        raise CaptureError(f"{label}: {setting}: required with capture: logical (a name of your choosing)")
+    text = str(value)
+    if not text.replace("_", "").isalnum() or not text.isascii() or text.lower() != text:
+        raise CaptureError(f"{label}: {setting}: {text!r} must be lower-case letters, digits and underscores")
+    return text
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def drop_slot(engine: sa.Engine, slot: str) -> bool:
+    """Drop a replication slot (`pdip capture drop-slot`); False when there is none."""
+    with engine.begin() as db:
+        found = db.execute(sa.text("SELECT 1 FROM pg_replication_slots WHERE slot_name = :name"), {"name": slot})
+        if found.first() is None:
+            return False
+        db.execute(sa.text("SELECT pg_drop_replication_slot(:name)"), {"name": slot})
+    return True
