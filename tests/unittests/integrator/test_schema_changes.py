@@ -149,6 +149,7 @@ class LagTest(unittest.TestCase):
         run.result, run.emit, run.base = result, events.append, {"execution_id": "e", "operation": "o"}
         run.base["integration"] = "capture"
         run.save_positions = lambda positions, finished: None
+        run.started = 0.0
         progress = Progress(run, SimpleNamespace(watermark=None, requests=[]))
         progress.handle(BatchDone("", {"lsn": 10}, 5, 5, 0.1, 0, None, lag=3 * 2**20))
         progress.handle(BatchDone("", {"lsn": 20}, 5, 5, 0.1, 0, None, lag=512))

@@ -76,6 +76,9 @@ def change_source(connection, context) -> Source:
     return OutboxSource(connection, context)
 
 
+change_source.transient = transient_error  # what the retries ask of a source: both it makes are SQL's
+
+
 class OutboxSource(Source):
     resumes_between_runs = True  # every run relays what is new since the last one
     transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
