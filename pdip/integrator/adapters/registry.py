@@ -20,11 +20,13 @@ from pdip.integrator.integrations import Connection
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
     **dict.fromkeys(
-        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql.rows"
+        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle"),
+        "pdip.integrator.adapters.sql.rows",
     ),
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
     "kafka": "pdip.integrator.adapters.kafka.topics",
     "duckdb": "pdip.integrator.adapters.duckdb",
+    **dict.fromkeys(("clickhouse", "chdb"), "pdip.integrator.adapters.clickhouse"),
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",
