@@ -30,6 +30,10 @@ EXTRAS = {
         "rich>=13",
     ],
     "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
+    "clickhouse": ["clickhouse-connect>=1.12", "pyarrow>=15"],  # kind: clickhouse, Arrow both ways over HTTP
+    "chdb": ["chdb>=4.4", "clickhouse-connect>=1.12", "pyarrow>=15"],  # kind: chdb, ClickHouse's engine in process
+    "mssql": ["pymssql>=2.3"],  # kind: mssql; pyodbc needs unixODBC and Microsoft's driver: install it yourself
+    "oracle": ["oracledb>=2.0"],  # kind: oracle, thin mode (no Oracle client libraries)
     "kafka": ["confluent-kafka>=2.3"],
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],

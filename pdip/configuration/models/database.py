@@ -86,7 +86,11 @@ class DatabaseConfig(BaseConfig):
         if driver.startswith("oracle"):  # Oracle's DATABASE is a service name, not a SID
             query = {"service_name": self.database} if self.database else {}
             return URL.create(
-                driver, username=self.user, password=self.password, host=self.host or "127.0.0.1", port=self.port,
+                driver,
+                username=self.user,
+                password=self.password,
+                host=self.host or "127.0.0.1",
+                port=self.port,
                 query=query,
             )
         return URL.create(

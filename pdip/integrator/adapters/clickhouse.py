@@ -125,13 +125,15 @@ class _Connected:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._call("url", lambda: _clickhouse_connect().get_client(**address(self.connection, self.context)))
+            self._client = self._call(
+                "url", lambda: _clickhouse_connect().get_client(**address(self.connection, self.context))
+            )
         return self._client
 
     def _call(self, setting: str, step: Any) -> Any:
         try:
             return step()
-        except Exception as error:  # noqa: BLE001 - every driver error (HTTP, chDB, parsing) is the connection's
+        except Exception as error:
             if isinstance(error, OperationError) or not _from_driver(error):
                 raise
             raise OperationError(f"{label(self.connection)}: {setting}: {self._reason(error)}") from None
@@ -244,13 +246,14 @@ class ClickHouseTarget(_Connected, Target):
         batch = fitted.batch
         if not len(batch):
             return fitted.told(WriteResult(0))
-        pending, rejected = [_as_arrow(batch)], []
+        record, rejected = _as_arrow(batch)
+        pending = [record] if record.num_rows else []
         while pending:
             part = pending.pop(0)
             try:
                 self._insert(part)
-            except Exception as error:  # noqa: BLE001 - what the driver says of the rows is their reason
-                if not _from_driver(error):
+            except Exception as error:
+                if not _from_driver(error):  # pragma: no cover - a fault of ours, not of the rows: raised as it is
                     raise
                 if part.num_rows == 1:
                     rejected.append((Batch.from_arrow(part).rows[0], self._reason(error)))
@@ -299,8 +302,7 @@ class ClickHouseTarget(_Connected, Target):
             fields = [field or found.field(index) for index, field in enumerate(fields)]
         columns = ", ".join(f"{quote(field.name)} Nullable({clickhouse_type(field.type)})" for field in fields)
         self._command(
-            f"CREATE TABLE {self._qualified(name)} ({columns}) ENGINE = MergeTree ORDER BY tuple() "
-            f"COMMENT '{CREATED}'"
+            f"CREATE TABLE {self._qualified(name)} ({columns}) ENGINE = MergeTree ORDER BY tuple() COMMENT '{CREATED}'"
         )
 
     def finish(self) -> None:
@@ -385,18 +387,26 @@ class ClickHouseTarget(_Connected, Target):
         return f"{self.connection.kind.lower()}:{self.connection.get('table') or 'statements'}"
 
 
-def _as_arrow(batch: Batch) -> Any:
-    """`batch` as an Arrow record batch of its declared types when its values fit them, else as
-    Arrow makes it of the values; ClickHouse casts each column to the table's type."""
+def _as_arrow(batch: Batch) -> tuple[Any, list[tuple[tuple, str]]]:
+    """`batch` as an Arrow record batch of its declared types (else of the types Arrow gives its
+    first row), and the rows whose values do not fit them, refused here with the reason: sent as
+    text, ClickHouse would turn a value it cannot parse into NULL without a word."""
     import pyarrow
 
     fields = arrow_fields(batch.types, batch.columns)
-    if all(fields):
+    try:
+        return (conform(batch, pyarrow.schema(fields)) if all(fields) else batch.to_arrow()), []
+    except (ValueError, TypeError):
+        pass
+    schema = pyarrow.schema(fields) if all(fields) else Batch(batch.columns, batch.rows[:1]).to_arrow().schema
+    kept, refused = [], []
+    for row in batch.rows:
         try:
-            return conform(batch, pyarrow.schema(fields))
-        except ValueError:
-            pass  # a value that does not fit: ClickHouse says which row
-    return batch.to_arrow()
+            conform(Batch(batch.columns, [row]), schema)
+            kept.append(row)
+        except (ValueError, TypeError) as error:
+            refused.append((row, f"{type(error).__name__}: a value does not fit its column's type ({error})"))
+    return conform(Batch(batch.columns, kept), schema), refused
 
 
 def clickhouse_type(kind: Any) -> str:

@@ -10,7 +10,9 @@ import uuid
 
 import clickhouse_connect
 
-from pdip.integrator import Connection
+from pdip.integrator import Connection, OperationError
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.clickhouse import ClickHouseSource, address
 from tests.integrationtests.contract.contract import CORE, AdapterContract, Refusal
 
 ENV_CLICKHOUSE = "PDIP_TEST_CLICKHOUSE_URL"
@@ -42,10 +44,14 @@ class ClickHouseContract(AdapterContract):
             client.command(f"DROP TABLE IF EXISTS `{name}`")
 
     def columns_of(self, name: str) -> list[str] | None:
-        rows = self.client().query(
-            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = %(t)s ORDER BY position",
-            parameters={"t": name},
-        ).result_rows
+        rows = (
+            self.client()
+            .query(
+                "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = %(t)s ORDER BY position",
+                parameters={"t": name},
+            )
+            .result_rows
+        )
         return [row[0] for row in rows]
 
     def refusal(self) -> Refusal:
@@ -93,6 +99,35 @@ class ClickHouseServerContract(ClickHouseContract, unittest.TestCase):
 
     def with_secret(self, secret: str) -> Connection:
         return Connection("clickhouse", {"host": "127.0.0.1", "port": 1, "password": secret, "table": "missing"})
+
+
+class ClickHouseAddressTest(unittest.TestCase):
+    """`kind: clickhouse` without a server: how the client is addressed, and a server that does
+    not answer is an error naming the connection and the setting, never the password."""
+
+    def test_the_parts_or_the_url_address_the_client(self):
+        parts = Connection(
+            "clickhouse", {"host": "ch", "port": 8443, "user": "loader", "password": "pw", "secure": True}
+        )
+        self.assertEqual(
+            address(parts, None),
+            {"host": "ch", "port": 8443, "username": "loader", "password": "pw", "secure": True},
+        )
+        self.assertEqual(
+            address(Connection("clickhouse", {"url": "http://ch:8123/db"}), None), {"dsn": "http://ch:8123/db"}
+        )
+        self.assertEqual(address(Connection("chdb", {"database": ":memory:"}), None), {"dsn": "chdb://memory"})
+
+    def test_a_server_that_does_not_answer_is_named_without_its_password(self):
+        secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
+        connection = Connection("clickhouse", {"port": 1, "password": secret, "table": "t"}, name="warehouse")
+        source = ClickHouseSource(connection, None)
+        with self.assertRaises(OperationError) as raised:
+            list(source.read(ReadRequest(10)))
+        source.close()
+        self.assertIn("clickhouse connection 'warehouse': url:", str(raised.exception))
+        self.assertNotIn(secret, str(raised.exception))
+        self.assertEqual(source.describe(), "clickhouse:t")
 
 
 del ClickHouseContract  # not a test case of its own

@@ -47,6 +47,7 @@ class SqlDialect:
     widen_column: str = "ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind}"
     merge_source: str = "SELECT {values}"  # the one-row source of a MERGE
     merge_end: str = ""
+    multi_row_drivers: tuple[str, ...] = ()  # drivers whose `executemany` sends a statement per row
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         """Arguments of `create_engine` for this database's bulk path."""
@@ -56,7 +57,7 @@ class SqlDialect:
 
     def insert(self, connection: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
         """Append `rows` in the connection's transaction, by the database's bulk path."""
-        if self.name == "mssql" and connection.dialect.driver == "pymssql":
+        if connection.dialect.driver in self.multi_row_drivers:
             for statement in multi_row_inserts(table, columns, rows):
                 connection.execute(statement)
             return
@@ -78,7 +79,7 @@ class SqlDialect:
         values = ", ".join(f":{marks[column]} AS {quote(column)}" for column in columns)
         matched = " AND ".join(f"t.{quote(column)} = s.{quote(column)}" for column in key)
         updated = [column for column in columns if column not in key]
-        update = ", ".join(f"t.{quote(column)} = s.{quote(column)}" for column in updated)
+        update = ", ".join(f"{quote(column)} = s.{quote(column)}" for column in updated)  # unqualified: PostgreSQL too
         names = ", ".join(quote(column) for column in columns)
         inserted = ", ".join(f"s.{quote(column)}" for column in columns)
         sql = f"MERGE INTO {target} t USING ({self.merge_source.format(values=values)}) s ON ({matched})"
@@ -155,6 +156,7 @@ DIALECTS: dict[str, SqlDialect] = {
         add_column="ALTER TABLE {table} ADD {column} {kind}",
         widen_column="ALTER TABLE {table} ALTER COLUMN {column} {kind} {null}",
         merge_end=";",  # SQL Server requires a MERGE to end with one
+        multi_row_drivers=("pymssql",),
     ),
     "oracle": SqlDialect(
         "oracle",
