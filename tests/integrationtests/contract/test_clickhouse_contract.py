@@ -13,6 +13,7 @@ import clickhouse_connect
 from pdip.integrator import Connection, OperationError
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.clickhouse import ClickHouseSource, address
+from pdip.integrator.adapters.registry import AdapterRegistry
 from tests.integrationtests.contract.contract import CORE, AdapterContract, Refusal
 
 ENV_CLICKHOUSE = "PDIP_TEST_CLICKHOUSE_URL"
@@ -79,6 +80,8 @@ class ChdbContract(ClickHouseContract, unittest.TestCase):
         return Connection("chdb", {"database": self.folder(), "table": name})
 
     def test_neither_describe_nor_a_failed_run_shows_a_secret(self):
+        declared = self.pdi.get(AdapterRegistry).settings("chdb")
+        self.assertFalse(any(setting.secret for setting in declared))
         self.skipTest("a chdb connection has no secret setting")
 
 
