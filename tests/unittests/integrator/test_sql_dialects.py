@@ -148,6 +148,11 @@ class ReadingTest(unittest.TestCase):
             str(condition.compile(dialect=server(), compile_kwargs={"literal_binds": True})),
             "items.id > 4 OR items.id = 4 AND items.name > 'd'",
         )
+        compared = partitions.after([table.c.id, table.c.name], [4, "d"])  # where row values compare
+        self.assertEqual(
+            str(compared.compile(dialect=database(), compile_kwargs={"literal_binds": True})),
+            "(items.id, items.name) > (4, 'd')",
+        )
 
 
 class DatabaseConfigTest(unittest.TestCase):

@@ -140,7 +140,7 @@ def merge_rows(
     another database by its own MERGE (`dialects`), or refused naming it when it has none."""
     if not rows:
         return
-    if connection.dialect.name not in _UPSERTING:
+    if connection.dialect.name not in _UPSERTING:  # pragma: no cover - SQL Server, Oracle: PDIP_TEST_*_URL
         dialect_of(connection.dialect.name).merge(connection, table, key, columns, rows)
         return
     statement = upsert(connection.dialect.name, table, key, columns)

@@ -303,7 +303,7 @@ class SqlSource(Source):
         if order:
             select = select.order_by(*[column(name) for name in order])
         if rows_before and (key_values is None or not order):
-            if not order and dialect_of(self.engine.dialect.name).offset_needs_order:
+            if not order and dialect_of(self.engine.dialect.name).offset_needs_order:  # pragma: no cover - SQL Server
                 select = select.order_by(sa.text("(SELECT NULL)"))  # the order the table gives, as unordered
             select = select.offset(rows_before)
         return _Read(select, order, rows_before, types, whole_table)
