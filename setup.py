@@ -32,6 +32,10 @@ EXTRAS = {
     "duckdb": ["duckdb>=2.0", "pyarrow>=15"],  # kind: duckdb, Arrow both ways
     "delta": ["deltalake>=1.2", "pyarrow>=15"],  # kind: delta, through delta-rs
     "iceberg": ["pyiceberg[pyarrow,sql-sqlite]>=0.10", "pyarrow>=15"],  # kind: iceberg, a SQL catalog
+    "clickhouse": ["clickhouse-connect>=1.12", "pyarrow>=15"],  # kind: clickhouse, Arrow both ways over HTTP
+    "chdb": ["chdb>=4.4", "clickhouse-connect>=1.12", "pyarrow>=15"],  # kind: chdb, ClickHouse's engine in process
+    "mssql": ["pymssql>=2.3"],  # kind: mssql; pyodbc needs unixODBC and Microsoft's driver: install it yourself
+    "oracle": ["oracledb>=2.0"],  # kind: oracle, thin mode (no Oracle client libraries)
     "kafka": ["confluent-kafka>=2.3"],
     "rest": ["httpx>=0.27"],  # kind: rest
     "capture": ["psycopg2-binary>=2.9", "psycopg[binary]>=3.1"],  # capture: logical (replication protocol)

@@ -148,7 +148,9 @@ def sql_types(declared: Any, columns: Sequence[str], dialect: sa.Dialect) -> lis
 def created_type(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEngine:
     """`kind` as a column pdip creates: MySQL's DATETIME and TIME keep whole seconds unless told
     otherwise, and would round every fraction away, so a created one keeps microseconds, as
-    Python's datetimes do."""
+    Python's datetimes do. SQL Server and Oracle: see `_mssql_type` and `_oracle_type`."""
+    if dialect.name in _OWN_TYPES:
+        return _OWN_TYPES[dialect.name](kind)
     if dialect.name not in ("mysql", "mariadb") or getattr(kind, "fsp", None):
         return kind
     if isinstance(kind, sa.DateTime) and not isinstance(kind, sa.TIMESTAMP):
@@ -156,6 +158,36 @@ def created_type(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.Typ
     if isinstance(kind, sa.Time):
         return mysql.TIME(fsp=6)
     return kind
+
+
+def _mssql_type(kind: sa.types.TypeEngine) -> sa.types.TypeEngine:
+    """SQL Server's VARCHAR holds only its collation's code page: created text is NVARCHAR; its
+    DATETIME keeps 1/300 s: a created timestamp is DATETIME2, which keeps microseconds."""
+    from sqlalchemy.dialects import mssql
+
+    if isinstance(kind, sa.String) and not isinstance(kind, (sa.Unicode, sa.UnicodeText, sa.Enum)):
+        return sa.UnicodeText() if isinstance(kind, sa.Text) or kind.length is None else sa.Unicode(kind.length)
+    if isinstance(kind, sa.DateTime) and not kind.timezone:
+        return mssql.DATETIME2(precision=6)
+    return kind
+
+
+def _oracle_type(kind: sa.types.TypeEngine) -> sa.types.TypeEngine:
+    """Oracle's DATE keeps whole seconds: a created timestamp is a TIMESTAMP; it has no time of
+    day: a created one is its text; a float is IEEE's (BINARY_FLOAT, BINARY_DOUBLE)."""
+    from sqlalchemy.dialects import oracle
+
+    if isinstance(kind, sa.DateTime):
+        return oracle.TIMESTAMP(timezone=kind.timezone)
+    if isinstance(kind, sa.Time):
+        return sa.String(15)
+    if isinstance(kind, sa.Float):
+        single = not isinstance(kind, sa.Double) and kind.precision is not None and kind.precision <= 24
+        return oracle.BINARY_FLOAT() if single else oracle.BINARY_DOUBLE()
+    return kind
+
+
+_OWN_TYPES = {"mssql": _mssql_type, "oracle": _oracle_type}
 
 
 def _generic(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEngine | None:
@@ -338,13 +370,17 @@ def driver_rows(columns: Sequence[str], rows: list[tuple], table: sa.Table, dial
 def type_table() -> str:
     """The type map as a Markdown table, for the docs (a test keeps docs/integrator.md equal to
     it): each type's file `types:` names, the column pdip creates in each database, its Arrow type."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects import mssql, oracle, postgresql, sqlite
     from sqlalchemy.dialects.mysql import mariadb
 
-    dialects = (sqlite.dialect(), postgresql.dialect(), mariadb.MariaDBDialect(), mysql.dialect())
+    server, database = mssql.dialect(), oracle.dialect()
+    # as SQLAlchemy sets them up on connecting to SQL Server 2022 and Oracle 23
+    server.server_version_info, server.deprecate_large_types, server._supports_nvarchar_max = (16,), True, True
+    database.server_version_info, database._supports_bool = (23,), True
+    dialects = (sqlite.dialect(), postgresql.dialect(), mariadb.MariaDBDialect(), mysql.dialect(), server, database)
     lines = [
-        "| type | file `types:` | SQLite | PostgreSQL | MariaDB | MySQL | Arrow |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| type | file `types:` | SQLite | PostgreSQL | MariaDB | MySQL | SQL Server | Oracle | Arrow |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in TYPE_MAP:
         declared = ColumnTypes("", (row.sql,), ("c",))

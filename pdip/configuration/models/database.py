@@ -16,12 +16,14 @@ _DRIVERS = {
     "postgres": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
+    "mssql": "mssql+pymssql",  # pyodbc needs unixODBC and a driver: name it in the URL (`mssql+pyodbc://`)
+    "oracle": "oracle+oracledb",  # thin mode: no Oracle client libraries
 }
 _IN_THE_URL = "write it into DATABASE.CONNECTION_STRING"
 
 
 class DatabaseConfig(BaseConfig):
-    """The `DATABASE` section: `TYPE` is sqlite, postgresql or mysql (MariaDB too).
+    """The `DATABASE` section: `TYPE` is sqlite, postgresql, mysql (MariaDB too), mssql or oracle.
 
     Either the parts (host, port, database, user, password) or a full `CONNECTION_STRING`, whose
     scheme gives the type when `TYPE` is not written. For SQLite, `DATABASE` is a file path
@@ -81,6 +83,16 @@ class DatabaseConfig(BaseConfig):
         if driver == "sqlite":
             path = self._sqlite_path(root_directory)
             return URL.create(driver, database=None if path == ":memory:" else path)
+        if driver.startswith("oracle"):  # Oracle's DATABASE is a service name, not a SID
+            query = {"service_name": self.database} if self.database else {}
+            return URL.create(
+                driver,
+                username=self.user,
+                password=self.password,
+                host=self.host or "127.0.0.1",
+                port=self.port,
+                query=query,
+            )
         return URL.create(
             driver,
             username=self.user,

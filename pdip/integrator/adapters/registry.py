@@ -20,7 +20,8 @@ from pdip.integrator.integrations import Connection
 BUILT_IN = {
     "memory": "pdip.integrator.adapters.memory",
     **dict.fromkeys(
-        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb"), "pdip.integrator.adapters.sql.rows"
+        ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle"),
+        "pdip.integrator.adapters.sql.rows",
     ),
     **dict.fromkeys(("csv", "jsonl", "json_lines", "parquet", "excel"), "pdip.integrator.adapters.file.rows"),
     "kafka": "pdip.integrator.adapters.kafka.topics",
@@ -29,6 +30,7 @@ BUILT_IN = {
     "soap": "pdip.integrator.adapters.soap",
     "delta": "pdip.integrator.adapters.lakehouse.delta",
     "iceberg": "pdip.integrator.adapters.lakehouse.iceberg",
+    **dict.fromkeys(("clickhouse", "chdb"), "pdip.integrator.adapters.clickhouse"),
 }
 CHANGES_BUILT_IN: dict[str, str] = {
     "memory": "pdip.integrator.adapters.memory_changes",

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from pdip.data.times import UtcDateTime, utcnow
 from pdip.integrator.adapters.base import WriteResult
+from pdip.integrator.adapters.sql.dialects import dialect_of
 from pdip.integrator.adapters.sql.tables import columns_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import SchemaRefusedError
@@ -174,7 +175,7 @@ def evolve(engine: sa.Engine, table: sa.Table, difference: Difference, batch: Ba
         columns = columns_for(batch.columns, lambda: batch.rows, batch.types, engine, only=difference.added)
         for column in columns:
             kind = column.type.compile(dialect=engine.dialect)
-            statements.append(f"ALTER TABLE {target} ADD COLUMN {preparer.quote(column.name)} {kind}")
+            statements.append(dialect_of(engine.dialect.name).added_column(target, preparer.quote(column.name), kind))
             changes.append(f"added column {column.name!r} {kind}")
     for name, current, wider in difference.widened:
         statements.append(_widen(engine, target, table.c[name], wider))
@@ -187,10 +188,10 @@ def evolve(engine: sa.Engine, table: sa.Table, difference: Difference, batch: Ba
 
 def _widen(engine: sa.Engine, target: str, column: sa.Column, wider: sa.types.TypeEngine) -> str:
     quoted, kind = engine.dialect.identifier_preparer.quote(column.name), wider.compile(dialect=engine.dialect)
-    if engine.dialect.name == "postgresql":
-        return f"ALTER TABLE {target} ALTER COLUMN {quoted} TYPE {kind}"
-    # MySQL restates the whole column: its nullability is kept (a default or a comment is not)
-    return f"ALTER TABLE {target} MODIFY COLUMN {quoted} {kind} {'NULL' if column.nullable else 'NOT NULL'}"
+    if engine.dialect.name in ("mysql", "mariadb"):
+        # MySQL restates the whole column: its nullability is kept (a default or a comment is not)
+        return f"ALTER TABLE {target} MODIFY COLUMN {quoted} {kind} {'NULL' if column.nullable else 'NOT NULL'}"
+    return dialect_of(engine.dialect.name).widened_column(target, quoted, kind, column.nullable)
 
 
 def _shown(kind: sa.types.TypeEngine, dialect: sa.Dialect | None = None) -> str:

@@ -10,7 +10,9 @@ flag or a deletion time) and upserts the others:
   DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
   the temporary table;
 - SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`, which
-  PyMySQL sends as multi-row inserts): folded here, deleted and upserted in bulk.
+  PyMySQL sends as multi-row inserts): folded here, deleted and upserted in bulk;
+- SQL Server and Oracle: folded here, deleted in bulk and upserted by one `MERGE` per row, sent
+  as one `executemany` (`dialects`).
 The key is the integration's `key`, else the table's primary key; it must be the primary key or
 a unique constraint of the table, or the database could not find the row to update.
 """
@@ -22,9 +24,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pdip.integrator.adapters.sql.dialects import dialect_of
 from pdip.integrator.errors import OperationError
 
 _IN_CHUNK = 1000
+_UPSERTING = ("postgresql", "sqlite", "mysql", "mariadb")  # an INSERT that updates on a conflict
 
 
 def upsert(dialect: str, table: sa.Table, key: Sequence[str], columns: Sequence[str]) -> Any:
@@ -132,8 +136,12 @@ def delete_keys(connection: sa.Connection, table: sa.Table, key: Sequence[str], 
 def merge_rows(
     connection: sa.Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[tuple]
 ) -> None:
-    """Upsert already folded rows in bulk (SQLite, MariaDB/MySQL, PostgreSQL without COPY)."""
+    """Upsert already folded rows in bulk (SQLite, MariaDB/MySQL, PostgreSQL without COPY); on
+    another database by its own MERGE (`dialects`), or refused naming it when it has none."""
     if not rows:
+        return
+    if connection.dialect.name not in _UPSERTING:  # pragma: no cover - SQL Server, Oracle: PDIP_TEST_*_URL
+        dialect_of(connection.dialect.name).merge(connection, table, key, columns, rows)
         return
     statement = upsert(connection.dialect.name, table, key, columns)
     connection.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])

@@ -57,13 +57,21 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def after(columns: Sequence[sa.ColumnElement], values: Sequence[Any]) -> sa.ColumnElement:
+def after(columns: Sequence[sa.ColumnElement], values: Sequence[Any], row_values: bool = True) -> sa.ColumnElement:
     """Rows whose key comes after `values` in key order. The values are bound with the types
-    of their own Python values, so a stored form (SQLite's timestamp text) compares as stored."""
+    of their own Python values, so a stored form (SQLite's timestamp text) compares as stored.
+    A compound key is one row-value comparison, or where the database has none (SQL Server),
+    the same order spelt out: `a > 1 OR (a = 1 AND b > 2)`."""
     literals = [sa.literal(value) for value in values]
     if len(columns) == 1:
         return columns[0] > literals[0]
-    return sa.tuple_(*columns) > sa.tuple_(*literals)
+    if row_values:
+        return sa.tuple_(*columns) > sa.tuple_(*literals)
+    terms = []
+    for index, column in enumerate(columns):
+        equal = [columns[before] == literals[before] for before in range(index)]
+        terms.append(sa.and_(*equal, column > literals[index]))
+    return sa.or_(*terms)
 
 
 def resume_point(resume: Any) -> tuple[list[Any] | None, int]:

@@ -8,7 +8,10 @@ succeeded, the twin takes the table's place:
 - PostgreSQL, SQLite: `DROP TABLE` and `ALTER TABLE ... RENAME` in one transaction (SQLite's
   indexes are made again on the new table in it too);
 - MariaDB/MySQL: one `RENAME TABLE table TO old, twin TO table`, atomic for readers, then the old
-  table is dropped.
+  table is dropped;
+- other databases: the twin is made by SQLAlchemy from the table's columns and keys, and swapped
+  in as each database renames a table (`dialects`: SQL Server's `sp_rename` in the transaction;
+  Oracle commits each DDL statement, so its readers may find no table for a moment).
 A run that fails leaves the table as it was (and the twin, for `--resume`).
 """
 
@@ -19,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+
+from pdip.integrator.adapters.sql.dialects import dialect_of
 
 _HEAD = re.compile(
     r'\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[^\s(]+)', re.IGNORECASE
@@ -46,8 +51,10 @@ def create_twin(engine: sa.Engine, table: sa.Table, name: str) -> None:
             _run(connection, f"CREATE TABLE {twin} (LIKE {original} INCLUDING ALL)")
         elif dialect in _MYSQL:
             _run(connection, f"CREATE TABLE {twin} LIKE {original}")
-        else:
+        elif dialect == "sqlite":
             _run(connection, _renamed(_sqlite_definition(connection, table), twin))
+        else:  # pragma: no cover - SQL Server, Oracle: PDIP_TEST_*_URL (create_twin is run on SQLite by a test)
+            dialect_of(dialect).create_twin(connection, table, name)
 
 
 def swap(engine: sa.Engine, twin: sa.Table, name: str, within: Callable[[sa.Connection], Any]) -> None:
@@ -69,8 +76,8 @@ def swap(engine: sa.Engine, twin: sa.Table, name: str, within: Callable[[sa.Conn
         _swap_sqlite(engine, target, loaded, name, quote(name), within)
         return
     with engine.begin() as connection:
-        _run(connection, f"DROP TABLE {target}")
-        _run(connection, f"ALTER TABLE {loaded} RENAME TO {quote(name)}")
+        for statement in dialect_of(dialect).swap_statements(target, loaded, twin.schema, name, quote):
+            _run(connection, statement)
         within(connection)
 
 

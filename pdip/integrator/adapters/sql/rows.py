@@ -43,7 +43,6 @@ from sqlalchemy.dialects import mysql as mysql_types
 
 from pdip.configuration import DatabaseConfig
 from pdip.configuration.settings import Setting
-from pdip.data.bulk import bulk_insert
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -54,6 +53,7 @@ from pdip.integrator.adapters.base import (
     partition_slot,
 )
 from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
+from pdip.integrator.adapters.sql.dialects import dialect_of
 from pdip.integrator.adapters.sql.merge import (
     delete_keys,
     deleted,
@@ -63,7 +63,6 @@ from pdip.integrator.adapters.sql.merge import (
     merge_rows,
     merge_staged,
     on_conflict,
-    upsert,
 )
 from pdip.integrator.adapters.sql.positions import (
     ensure_table,
@@ -83,7 +82,7 @@ CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
 # A value the driver cannot send refuses its row, not the run (sqlite3: an int beyond 64 bits).
 _UNBINDABLE = OverflowError
 _UNIQUE_VIOLATION = "23505"
-KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb")
+KINDS = ("sql", "sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
 _DATABASE_KEYS = ("type", "host", "port", "database", "user", "password", "connection_string")
 SETTINGS = (
     Setting("url", str, secret=True, help="a SQLAlchemy URL; or the parts below"),
@@ -120,7 +119,8 @@ def engine_for(connection, context: Any, read_only: bool = False, **connect_args
     on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
     if on_file and read_only:
         return sa.create_engine(url, pool_pre_ping=True, creator=_read_only_sqlite(url.database))
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=arguments)
+    options = dialect_of(url.get_backend_name()).engine_options(url)
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=arguments, **options)
     if on_file:
         sa.event.listen(engine, "connect", sqlite_write_ahead_log)
     return engine
@@ -303,7 +303,8 @@ class SqlSource(Source):
             order = [request.bounds["column"]]
         key_values, rows_before = partitions.resume_point(request.resume)
         if key_values is not None and order:
-            conditions.append(partitions.after([column(name) for name in order], key_values))
+            row_values = dialect_of(self.engine.dialect.name).row_values
+            conditions.append(partitions.after([column(name) for name in order], key_values, row_values))
         whole_table = None
         if not conditions and not order and not rows_before and types is not None:
             whole_table = f"{self._quoted_table()} ({', '.join(_quote(self.engine, name) for name in _names(select))})"
@@ -312,6 +313,8 @@ class SqlSource(Source):
         if order:
             select = select.order_by(*[column(name) for name in order])
         if rows_before and (key_values is None or not order):
+            if not order and dialect_of(self.engine.dialect.name).offset_needs_order:  # pragma: no cover - SQL Server
+                select = select.order_by(sa.text("(SELECT NULL)"))  # the order the table gives, as unordered
             select = select.offset(rows_before)
         return _Read(select, order, rows_before, types, whole_table)
 
@@ -580,7 +583,7 @@ class SqlTarget(Target):
         elif self._loader is not None:
             self._loader.load(connection, self.table, batch.columns, batch.rows)
         else:
-            bulk_insert(connection, self.table, batch.columns, batch.rows)
+            dialect_of(dialect).insert(connection, self.table, batch.columns, batch.rows)
 
     def _merge(self, connection: sa.Connection, batch: Batch) -> None:
         """Upsert the batch by key (see `merge`): on PostgreSQL `COPY`ed into a temporary table
@@ -699,8 +702,7 @@ class SqlTarget(Target):
             statement = self._upsert_text(connection, columns, "%s")
             write = lambda row: connection.exec_driver_sql(statement, tuple(row))  # noqa: E731
         else:
-            upserted = upsert(self.engine.dialect.name, self.table, key, columns)
-            write = lambda row: connection.execute(upserted, [dict(zip(columns, row, strict=True))])  # noqa: E731
+            write = lambda row: merge_rows(connection, self.table, key, columns, [row])  # noqa: E731
         indexes = [columns.index(column) for column in key]
         flagged = columns.index(flag) if flag else None
 
