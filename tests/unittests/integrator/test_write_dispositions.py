@@ -86,7 +86,7 @@ class SettingsTest(unittest.TestCase):
         problems = raised.exception.problems
         self.assertIn(
             "integration 'to-csv': write: merge, but a csv target cannot upsert rows by key "
-            "(targets that can: sql, sqlite, postgresql, postgres, mysql, mariadb, mssql, oracle, duckdb); use write: append",
+            "(targets that can: sql, sqlite, postgresql, postgres, mysql, mariadb, mssql, oracle, duckdb, delta); use write: append",
             problems,
         )
         self.assertIn(
