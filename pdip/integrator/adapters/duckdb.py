@@ -301,7 +301,7 @@ class DuckDbSource(Source):
 # -- writing ------------------------------------------------------------------------------------
 
 
-class DuckDbTarget(Target):
+class DuckDbTarget(evolution.AddsNamedColumns, Target):
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.path = database_path(connection, context)
@@ -577,23 +577,6 @@ class DuckDbTarget(Target):
         return replace.stage_name(self.connection.get("table"))
 
     # -- schema changes -------------------------------------------------------------------------
-
-    def _fitted(self, batch: Batch) -> evolution.Fitted:
-        """The batch as the table takes it: a source column the table lacks added, refused or
-        dropped as the integration's `schema` says (`evolution`)."""
-        seen = tuple(batch.columns)
-        if seen in self._fitting:
-            return self._fitting[seen](batch)
-        added = [name for name in batch.columns if name not in self._known]
-        if not added:
-            self._fitting[seen] = evolution.Fitted
-            return evolution.Fitted(batch)
-        choice, chosen_by = self._schema_choice()
-        evolution.refuse(evolution.Difference(added, []), self.connection.get("table"), choice, chosen_by)
-        if choice == "evolve":
-            return evolution.Fitted(batch, changes=self._add_columns(batch, added))
-        self._fitting[seen] = lambda batch: evolution.FITS[choice](batch, lacking=added)
-        return self._fitting[seen](batch)
 
     def _add_columns(self, batch: Batch, added: list[str]) -> list[str]:
         import pyarrow

@@ -22,7 +22,7 @@ it creates in `pdip_created_table` in the target's database (docs/adr/0015).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -222,6 +222,39 @@ class Fitted:
         result.schema_changes = self.changes
         result.values_discarded = self.discarded
         return result
+
+
+class AddsNamedColumns:
+    """For a target that knows its table's columns by name (`_known`) and can add those it lacks
+    (`_add_columns(batch, added)`, what it did in words): `_fitted` deals with a batch's new
+    columns as `_schema_choice()` says, deciding once per set of columns (`_fitting`)."""
+
+    _known: Mapping[str, Any]
+    _fitting: dict[tuple, Callable[[Batch], Fitted]]
+    connection: Any
+
+    def _schema_choice(self) -> tuple[str, str]:  # pragma: no cover - each target gives its own
+        raise NotImplementedError
+
+    def _add_columns(self, batch: Batch, added: list[str]) -> list[str]:  # pragma: no cover - as above
+        raise NotImplementedError
+
+    def _fitted(self, batch: Batch) -> Fitted:
+        """The batch as the table takes it: a source column the table lacks added, refused or
+        dropped as the integration's `schema` says."""
+        seen = tuple(batch.columns)
+        if seen in self._fitting:
+            return self._fitting[seen](batch)
+        added = [name for name in batch.columns if name not in self._known]
+        if not added:
+            self._fitting[seen] = Fitted
+            return Fitted(batch)
+        choice, chosen_by = self._schema_choice()
+        refuse(Difference(added, []), self.connection.get("table"), choice, chosen_by)
+        if choice == "evolve":
+            return Fitted(batch, changes=self._add_columns(batch, added))
+        self._fitting[seen] = lambda batch: FITS[choice](batch, lacking=added)
+        return self._fitting[seen](batch)
 
 
 def without_rows(batch: Batch, lacking: Sequence[str]) -> Fitted:
