@@ -328,11 +328,6 @@ class ClickHouseTarget(_Connected, evolution.AddsNamedColumns, Target):
         self._known = self._describe(self.connection.get("table"))
         return changes
 
-    def _refuse_frozen(self, batch: Batch) -> None:
-        added = [name for name in batch.columns if name not in self._known]
-        if added:
-            evolution.refuse(evolution.Difference(added, []), self.connection.get("table"), *self._schema_choice())
-
     def _schema_choice(self) -> tuple[str, str]:
         if self.schema_changes is not None:
             return self.schema_changes, "the integration's"

@@ -599,11 +599,6 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         self._known = self._describe(self._table)
         return changes
 
-    def _refuse_frozen(self, batch: Batch) -> None:
-        added = [name for name in batch.columns if name not in self._known]
-        if added:
-            evolution.refuse(evolution.Difference(added, []), self.connection.get("table"), *self._schema_choice())
-
     def _schema_choice(self) -> tuple[str, str]:
         """The integration's `schema`, or the default: evolve a table pdip created, freeze another."""
         if self.schema_changes is not None:

@@ -256,6 +256,12 @@ class AddsNamedColumns:
         self._fitting[seen] = lambda batch: FITS[choice](batch, lacking=added)
         return self._fitting[seen](batch)
 
+    def _refuse_frozen(self, batch: Batch) -> None:
+        """Before the table is emptied: refuse a batch with new columns the schema choice freezes."""
+        added = [name for name in batch.columns if name not in self._known]
+        if added:
+            refuse(Difference(added, []), self.connection.get("table"), *self._schema_choice())
+
 
 def without_rows(batch: Batch, lacking: Sequence[str]) -> Fitted:
     """`discard_row`: each row with a value in a column of `lacking` refused, with the reason."""
