@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.support.servers import postgres_url
+from tests.support.servers import mysql_url, postgres_url
 
 ROOT = Path(__file__).resolve().parents[3]
 ROWS = 150_000
@@ -186,6 +186,82 @@ class ResumeAfterKillTest(unittest.TestCase):
                 f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {prefix}_target"
             ).one()
             staged = sa.inspect(connection).has_table(f"{prefix}_target_pdip_replace")
+        self.assertEqual((total, distinct, lowest, highest, staged), (ROWS, ROWS, 1, ROWS, False))
+
+    def mariadb_target(self, stale: int) -> tuple[str, sa.Engine, str]:
+        """A PostgreSQL source of ROWS rows; a MariaDB target keyed on id holding ids 1..`stale`
+        named 'stale' (or, with a negative `stale`, ids -5..-1 named 'old'). Returns the operation's
+        source and target settings and the target's engine."""
+        source_url, target_url = postgres_url(), mysql_url()
+        prefix = f"resume_{uuid.uuid4().hex[:8]}"
+        source, target = sa.create_engine(source_url), sa.create_engine(target_url)
+        self.addCleanup(source.dispose)
+        self.addCleanup(target.dispose)
+        with source.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {prefix}_source (id integer primary key, name text)")
+            connection.exec_driver_sql(
+                f"INSERT INTO {prefix}_source SELECT i, 'name ' || i FROM generate_series(1, {ROWS}) AS i"
+            )
+        held = (
+            f"SELECT seq, 'stale' FROM seq_1_to_{stale}"
+            if stale > 0
+            else "SELECT CAST(seq AS SIGNED) - 6, 'old' FROM seq_1_to_5"
+        )
+        with target.begin() as connection:  # MariaDB's sequence engine makes the rows in the server
+            connection.exec_driver_sql(f"CREATE TABLE {prefix}_target (id integer primary key, name varchar(40))")
+            connection.exec_driver_sql(f"INSERT INTO {prefix}_target {held}")
+
+        def drop():
+            with source.begin() as connection:
+                connection.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}_source")
+            with target.begin() as connection:
+                for suffix in ("target", "target_pdip_replace"):
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}_{suffix}")
+
+        self.addCleanup(drop)
+        settings = (
+            f"{{kind: postgresql, url: '{source_url}', table: {prefix}_source}}",
+            f"{{kind: mysql, url: '{target_url}', table: {prefix}_target}}",
+        )
+        return settings, target, f"{prefix}_target"
+
+    def test_a_killed_merge_into_mariadb_resumes_to_a_target_equal_to_its_source(self):
+        (source, target), engine, table = self.mariadb_target(stale=ROWS)
+
+        def count() -> int:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(f"SELECT count(*) FROM {table} WHERE name <> 'stale'").scalar()
+
+        operation = self.write_operation(source, target, "process", write="merge")
+        self.kill_part_way(operation, count)
+        self.resume(operation)
+        with engine.connect() as connection:
+            total, equal = connection.exec_driver_sql(
+                f"SELECT count(*), SUM(name = CONCAT('name ', id)) FROM {table}"
+            ).one()
+        self.assertEqual((total, int(equal)), (ROWS, ROWS))
+
+    def test_a_killed_replace_into_mariadb_keeps_the_old_table_and_resumes_into_the_one_it_was_loading(self):
+        (source, target), engine, table = self.mariadb_target(stale=-1)
+
+        def count() -> int:
+            with engine.connect() as connection:
+                if not sa.inspect(connection).has_table(f"{table}_pdip_replace"):
+                    return 0
+                return connection.exec_driver_sql(f"SELECT count(*) FROM {table}_pdip_replace").scalar()
+
+        operation = self.write_operation(source, target, "process", write="replace")
+        self.kill_part_way(operation, count)
+        with engine.connect() as connection:
+            self.assertEqual(tuple(connection.exec_driver_sql(f"SELECT count(*), max(id) FROM {table}").one()), (5, -1))
+        output = self.resume(operation)
+        read = int(re.search(r"copy: finished, (\d+) read", output).group(1))
+        self.assertLess(read, ROWS - 9_000)  # it went on in the table it was loading
+        with engine.connect() as connection:
+            total, distinct, lowest, highest = connection.exec_driver_sql(
+                f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {table}"
+            ).one()
+            staged = sa.inspect(connection).has_table(f"{table}_pdip_replace")
         self.assertEqual((total, distinct, lowest, highest, staged), (ROWS, ROWS, 1, ROWS, False))
 
     def test_sqlite_to_sqlite_resumes_inline_and_the_execution_record_ends_finished(self):
