@@ -241,13 +241,16 @@ class OtlpTest(unittest.TestCase):
     def test_a_collector_that_is_down_or_refuses_never_fails_the_run_and_is_counted_once_logged(self):
         refusing = self.collector(status=400)
         tracing = {"ENDPOINT": f"http://{PASSWORD}@127.0.0.1:{refusing.server_port}/v1/traces", "TIMEOUT": 2}
-        integrator, output = self.integrate(tracing, "otlp-3")
+        with self.assertLogs("opentelemetry.exporter", "ERROR") as exporter_log:  # the exporter says why
+            integrator, output = self.integrate(tracing, "otlp-3")
+        self.assertIn("code: 400", exporter_log.output[0])
         self.assertEqual(integrator.deliveries.counts(), {"tracing": 2})
         (line,) = [line for line in output.splitlines() if "not delivered" in line]
         self.assertIn("tracing of execution otlp-3 not delivered; the run goes on", line)
         self.assertNotIn(PASSWORD, output)
         down = {"ENDPOINT": f"http://127.0.0.1:{free_port()}/v1/traces", "TIMEOUT": 0.5}
-        integrator, _ = self.integrate(down, "otlp-4")
+        with self.assertLogs("opentelemetry.exporter", "ERROR"):
+            integrator, _ = self.integrate(down, "otlp-4")
         self.assertEqual(integrator.deliveries.counts(), {"tracing": 2})
 
     def test_the_console_exporter_prints_each_span_as_json(self):
