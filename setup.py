@@ -48,6 +48,8 @@ EXTRAS = {
     "soap": ["zeep>=4.2"],  # kind: soap
     "storage": ["fsspec>=2024.6", "s3fs>=2024.6"],  # ObjectDataStore; the folder and SQL stores need neither
     "lineage": ["openlineage-python>=1.20"],  # INTEGRATOR.LINEAGE: OpenLineage run events
+    # INTEGRATOR.TRACING: OpenTelemetry spans of runs, sent over OTLP/HTTP
+    "tracing": ["opentelemetry-sdk>=1.25", "opentelemetry-exporter-otlp-proto-http>=1.25"],
     "alerts": ["httpx>=0.27"],  # INTEGRATOR.ALERTS.WEBHOOKS; email alerts need only the standard library
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})

@@ -259,7 +259,7 @@ class Integrator(ISingleton):
     # -- events ----------------------------------------------------------------------------------
 
     def _attach_deliveries(self, config: IntegratorConfig) -> DeliveryFailures:
-        """Lineage and alerts, when configured: subscribers like any other, whose failed sends
+        """Lineage, alerts and traces, when configured: subscribers like any other, whose failed sends
         are counted in what this returns (`integrator.deliveries.counts()`)."""
         failures = DeliveryFailures(self.logger)
         if config.lineage is not None:
@@ -270,6 +270,10 @@ class Integrator(ISingleton):
             from pdip.integrator.alerts import Alerts
 
             Alerts(config.alerts, failures).attach(self)
+        if config.tracing is not None:
+            from pdip.integrator.tracing import Tracing
+
+            Tracing(config.tracing, failures).attach(self)
         return failures
 
     def _emit(self, event: Event) -> None:

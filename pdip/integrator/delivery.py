@@ -1,8 +1,9 @@
-"""What runs send out of the process: lineage events and alerts, and what becomes of a send that fails.
+"""What runs send out of the process: lineage events, alerts and traces, and what becomes of a send that fails.
 
-Both are event subscribers (`Integrator.subscribe`: `pdip.integrator.lineage`,
-`pdip.integrator.alerts`), attached when the integrator is made if `INTEGRATOR.LINEAGE` or
-`INTEGRATOR.ALERTS` is configured, so every executor feeds them. A send
+All are event subscribers (`Integrator.subscribe`: `pdip.integrator.lineage`,
+`pdip.integrator.alerts`, `pdip.integrator.tracing`), attached when the integrator is made if
+`INTEGRATOR.LINEAGE`, `INTEGRATOR.ALERTS` or `INTEGRATOR.TRACING` is configured, so every executor
+feeds them. A send
 that fails (a collector, SMTP server or webhook that is down, refuses or times out) never fails
 the run: it is counted in `DeliveryFailures` by channel (`integrator.deliveries.counts()`, which
 a metrics exporter may read) and logged once per execution and channel, with the reason. What
@@ -20,7 +21,7 @@ from typing import Any
 from pdip.configuration import ConfigurationError
 from pdip.policy import MASK
 
-LINEAGE, EMAIL, WEBHOOK = "lineage", "email", "webhook"
+LINEAGE, EMAIL, WEBHOOK, TRACING = "lineage", "email", "webhook", "tracing"
 _REMEMBERED = 1024  # executions whose failures were logged, kept so each is logged once
 
 
@@ -46,7 +47,7 @@ class DeliveryFailures:
             self.logger.error("%s of execution %s not delivered; the run goes on", channel, execution_id, reason=reason)
 
     def counts(self) -> dict[str, int]:
-        """Failed sends so far, by channel (`lineage`, `email`, `webhook`)."""
+        """Failed sends so far, by channel (`lineage`, `email`, `webhook`, `tracing`)."""
         with self._lock:
             return dict(self._counts)
 

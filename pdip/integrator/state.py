@@ -24,6 +24,7 @@ from pdip.dependency import ISingleton
 from pdip.integrator.alerts import AlertsConfig
 from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError, UnknownExecutionError
 from pdip.integrator.lineage import LineageConfig
+from pdip.integrator.tracing import TracingConfig
 from pdip.policy.secrets import mask_connection_string
 
 METADATA = sa.MetaData()
@@ -75,13 +76,15 @@ class Checkpoint:
 
 
 class IntegratorConfig(BaseConfig):
-    """The `INTEGRATOR` section: `LINEAGE` (OpenLineage events, `pdip.integrator.lineage`) and
-    `ALERTS` (email and webhooks when a run ends, `pdip.integrator.alerts`) are off unless given."""
+    """The `INTEGRATOR` section: `LINEAGE` (OpenLineage events, `pdip.integrator.lineage`),
+    `ALERTS` (email and webhooks when a run ends, `pdip.integrator.alerts`) and `TRACING`
+    (OpenTelemetry spans, `pdip.integrator.tracing`) are off unless given."""
 
     state_url: str | None = None
     batch_size: int = 10_000
     lineage: LineageConfig | None = None
     alerts: AlertsConfig | None = None
+    tracing: TracingConfig | None = None
 
 
 class StateStore(ISingleton):

@@ -393,9 +393,13 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         return WriteResult(len(batch) - len(rejected), rejected)
 
     def _insert(self, record: Any) -> None:
-        """Append (or merge) an Arrow record batch, scanned in place by DuckDB."""
+        """Append (or merge) an Arrow record batch, scanned in place by DuckDB. It is registered
+        as a one-chunk Arrow table (no copy): DuckDB scans a table's row ranges on all its threads,
+        where it reads a lone record batch as a stream on one."""
+        import pyarrow
+
         names = ", ".join(quote(name) for name in record.schema.names if name != "pdip_row")
-        self.database.register("pdip_batch", record)
+        self.database.register("pdip_batch", pyarrow.Table.from_batches([record]))
         try:
             if self._key is None:
                 self._execute(f"INSERT INTO {self._table} ({names}) SELECT {names} FROM pdip_batch")
