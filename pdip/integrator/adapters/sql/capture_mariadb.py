@@ -126,8 +126,8 @@ class BinlogCaptureSource(Source):
                 raise CaptureError(
                     f"{label}: url: the user {user} may not read the binlog; GRANT REPLICATION SLAVE ON *.* TO it"
                 )
-            if db.exec_driver_sql("SHOW STATUS LIKE 'binlog_snapshot_file'").first() is None:  # pragma: no cover
-                # MySQL, which the tests do not run: it names no binlog position of a consistent snapshot
+            snapshots = db.exec_driver_sql("SHOW STATUS LIKE 'binlog_snapshot_file'").first()
+            if snapshots is None:  # pragma: no cover - MySQL (not run by the tests) names no snapshot position
                 raise CaptureError(f"{label}: capture: binlog reads MariaDB's binlog (10.5 or later); this is MySQL")
             for table in self.tables:
                 self._table(db, table)
