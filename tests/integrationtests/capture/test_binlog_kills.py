@@ -28,8 +28,8 @@ from tests.support.binlog_mariadb import binlog_mariadb_url
 ROOT = Path(__file__).resolve().parents[3]
 REPLICA_DATABASE = "pdip_binlog_kills"
 KEYS = 1_000
-CHANGES = 3_000
-PER_TRANSACTION = 20
+CHANGES = 2_000
+PER_TRANSACTION = 25
 KILLS = 2
 
 

@@ -132,6 +132,7 @@ class BinlogCaptureTests(BinlogCase):
         self.assertEqual(entries, [])  # no snapshot: the first run starts at the binlog's end
         self.sql(self.source, "INSERT INTO gadgets VALUES (4, 1.5, '2024-01-02 03:04:05', NULL, '{}', x'01', 'x')")
         self.sql(self.source, "UPDATE gadgets SET note = 'y', spec = '{\"k\": null}' WHERE id = 4", "TRUNCATE gadgets")
+        self.sql(self.replica, "TRUNCATE gadgets")  # another database's table of the same name: not captured
         result = self.run_capture("binlog_entries", later, out, store=("out", entries))
         self.assertTrue(result.ok, result)
         insert, update, clear = entries
@@ -182,6 +183,21 @@ class BinlogCaptureTests(BinlogCase):
         again = self.run_capture(name, source, out, store=("out", entries), execution="again")
         self.assertTrue(again.ok, again)
         self.assertEqual(len(entries), 7)
+        # a following read hands over what it holds once the server's heartbeat says nothing more is coming
+        with self.source.connect() as db:
+            file, pos = (row[1] for row in db.exec_driver_sql("SHOW STATUS LIKE 'binlog_snapshot_%%'"))
+        source = BinlogCaptureSource(binlog(tables=["ticks"]), None)
+        stream = source.read(ReadRequest(batch_size=100, follow=True, resume={"file": file, "pos": int(pos)}))
+        self.sql(self.source, "INSERT INTO ticks VALUES (9, 9)")
+        try:
+            first = next(stream)
+            self.sql(self.source, "DELETE FROM ticks WHERE id = 9")
+            second = next(stream)
+        finally:
+            stream.close()
+            source.close()
+        self.assertEqual([(row[0].action, row[0].key) for row in first.rows], [("insert", 9)])
+        self.assertEqual([(row[0].action, row[0].key) for row in second.rows], [("delete", 9)])
 
     def test_an_interrupted_copy_continues_after_its_last_key_then_streams_from_the_first_snapshot(self):
         self.sql(
