@@ -38,7 +38,11 @@ EXTRAS = {
     "oracle": ["oracledb>=2.0"],  # kind: oracle, thin mode (no Oracle client libraries)
     "kafka": ["confluent-kafka>=2.3"],
     "rest": ["httpx>=0.27"],  # kind: rest
-    "capture": ["psycopg2-binary>=2.9", "psycopg[binary]>=3.1"],  # capture: logical (replication protocol)
+    "capture": [  # capture: logical (PostgreSQL's replication protocol), capture: binlog (MariaDB's)
+        "psycopg2-binary>=2.9",
+        "psycopg[binary]>=3.1",
+        "mysql-replication>=1.0.17",
+    ],
     "dask": ["dask[distributed]>=2024.8"],
     "cryptography": ["cryptography>=42"],
     "metrics": ["prometheus-client>=0.20"],  # telemetry_observer's default counter

@@ -67,8 +67,13 @@ from pdip.tracking.table import TABLE_NAME, change_log_table
 
 
 def change_source(connection, context) -> Source:
-    """The outbox, or with `capture: logical` PostgreSQL's own log (`capture_postgres.py`)."""
+    """The outbox, or the database's own log: `capture: logical` PostgreSQL's (`capture_postgres.py`),
+    `capture: binlog` MariaDB's (`capture_mariadb.py`)."""
     capture = connection.get("capture")
+    if capture == "binlog":
+        from pdip.integrator.adapters.sql.capture_mariadb import BinlogCaptureSource
+
+        return BinlogCaptureSource(connection, context)
     if capture:
         from pdip.integrator.adapters.sql.capture_postgres import PostgresCaptureSource
 
@@ -568,16 +573,22 @@ ADAPTER = Adapter(
         Setting(
             "tables",
             dict[str, str] | list[str],
-            help="a target's `entity: table` routes (other entities are left out); a capture's tables to publish",
+            help="a target's `entity: table` routes (other entities are left out); a capture's tables",
         ),
         Setting("entity", str, help="a target with `table` takes only this entity's entries"),
         Setting("key", str | list[str], help="a target's key columns (default: the primary key)"),
         Setting("soft_delete", str | dict[str, Any], help="a column set on delete (or {column, value})"),
-        Setting("capture", str, allowed=("logical",), help="a source reads PostgreSQL's log, not the outbox"),
+        Setting(
+            "capture",
+            str,
+            allowed=("logical", "binlog"),
+            help="a source reads the database's log, not the outbox: PostgreSQL's (logical), MariaDB's (binlog)",
+        ),
         Setting("slot", str, help="a capture's replication slot (lower-case name)"),
         Setting("publication", str, help="a capture's publication (lower-case name)"),
         Setting("create", bool, default=False, help="a capture creates its publication (of `tables`) and slot"),
-        Setting("snapshot", bool, default=True, help="a new slot's capture first copies the tables' rows"),
+        Setting("snapshot", bool, default=True, help="a capture's first run copies the tables' rows first"),
         Setting("max_slot_wal", str, default="1GB", help="a capture warns when its slot holds more WAL"),
+        Setting("server_id", int, help="a binlog capture's replica server id (default: one chosen at random)"),
     ),
 )
