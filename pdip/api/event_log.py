@@ -55,9 +55,7 @@ class EventLog:
     def forget(self, kept: int) -> None:
         """Drop the events of all but the `kept` executions whose events were written last."""
         latest = sa.func.max(EVENTS.c.id)
-        older = (
-            sa.select(EVENTS.c.execution_id).group_by(EVENTS.c.execution_id).order_by(latest.desc()).offset(kept)
-        )
+        older = sa.select(EVENTS.c.execution_id).group_by(EVENTS.c.execution_id).order_by(latest.desc()).offset(kept)
         with self.engine.begin() as connection:
             gone = list(connection.execute(older).scalars())
             if gone:

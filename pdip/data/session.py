@@ -3,7 +3,8 @@
 One per application (ISingleton). It builds the engine from the `DATABASE` section with pooling
 that suits the backend: a static pool for in-memory SQLite (one shared connection), SQLAlchemy's
 queue pool for PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, recycled hourly because MySQL
-drops idle connections), whose connections are pinged when they have been idle a while. Its sessions stamp audit columns and write the outbox.
+drops idle connections), whose connections are pinged when they have been idle a while. Its
+sessions stamp audit columns and write the outbox.
 The password comes from the configuration (plain, `${VAR}` or `enc:`) and is never logged: the
 engine's URL renders it as `***`.
 """
