@@ -12,7 +12,9 @@ to the application's root), and read when started, so an edited file takes effec
       copy-orders: operations/copy_orders.yml
 
 Executions run on a small thread pool (`API.EXECUTION_WORKERS`). Their events are kept in
-memory for the last `KEPT_EXECUTIONS` runs started here; the state store keeps every record.
+memory for the last `KEPT_EXECUTIONS` runs started here, where a stream wakes on each at once, and
+written to the state database (`pdip.api.event_log`), where a stream in any other worker of
+`pdip api` follows them by polling; the state store keeps every record.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Response, request
 
 from pdip.api.base import ControllerBase, produces, status
 from pdip.api.errors import ApiError, NotFoundError
+from pdip.api.event_log import EventLog
 from pdip.api.problems import log_failure
 from pdip.configuration import Configuration
 from pdip.configuration.models.api import ApiConfig
@@ -46,6 +51,7 @@ from pdip.policy.secrets import mask_sql_literals
 
 KEPT_EXECUTIONS = 100
 KEEP_ALIVE_SECONDS = 15.0
+POLL_SECONDS = 0.5  # how often a stream of a run started by another worker looks for new events
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -113,10 +119,12 @@ class _Run:
         self.finished = False
         self.changed = threading.Condition()
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: dict[str, Any]) -> int:
+        """Keep `event`; its number in the run."""
         with self.changed:
             self.events.append(event)
             self.changed.notify_all()
+            return len(self.events) - 1
 
     def add_end(self) -> None:
         with self.changed:
@@ -135,6 +143,7 @@ class ExecutionRunner(ISingleton):
         self._pool = ThreadPoolExecutor(max(1, config.execution_workers), thread_name_prefix="pdip-execution")
         self._runs: collections.OrderedDict[str, _Run] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self.log = EventLog(integrator.state.engine)
         integrator.subscribe(Event, self._heard)
 
     # -- operations ------------------------------------------------------------------------------
@@ -194,7 +203,7 @@ class ExecutionRunner(ISingleton):
             self.integrator.integrate(operation, execution_id=execution_id)
         except Exception as error:  # noqa: BLE001 - a worker thread has no caller to raise to: log, end the run
             log_failure(self.logger, error, "execution %s of %s ended with an error", execution_id, operation.name)
-            run.add(_event_record(OperationFinished(execution_id, operation.name, "failed", 0.0)))
+            self._add(run, _event_record(OperationFinished(execution_id, operation.name, "failed", 0.0)))
         finally:
             run.add_end()
 
@@ -206,6 +215,7 @@ class ExecutionRunner(ISingleton):
                 if not self._runs[oldest].finished:
                     break
                 self._runs.popitem(last=False)
+        self._store(self.log.forget, KEPT_EXECUTIONS, execution_id=run.execution_id)
 
     def _heard(self, event: Event) -> None:
         run = self._runs.get(event.execution_id)
@@ -220,7 +230,24 @@ class ExecutionRunner(ISingleton):
                 error=event.error,
                 reference=reference,
             )
-        run.add(_event_record(event, self._error))
+        self._add(run, _event_record(event, self._error))
+
+    def _add(self, run: _Run, event: dict[str, Any]) -> None:
+        """Keep the event for this worker's streams and store it for the other workers'."""
+        number = run.add(event)
+        self._store(self.log.append, run.execution_id, number, event, execution_id=run.execution_id)
+
+    def _store(self, action: Callable[..., None], *arguments: Any, execution_id: str) -> None:
+        """Write to the event log; a failure is logged (by type: the statement holds event data)
+        and leaves the run going, followed by this worker's streams only."""
+        try:
+            action(*arguments)
+        except sa.exc.SQLAlchemyError as error:
+            self.logger.error(
+                "events of execution %s could not be stored for other workers: %s",
+                execution_id,
+                type(error).__name__,
+            )
 
     # -- executions ------------------------------------------------------------------------------
 
@@ -234,8 +261,8 @@ class ExecutionRunner(ISingleton):
         view = (
             _view(record, self._error) if record is not None else ExecutionView(execution_id, run.operation, "pending")
         )
-        if run is not None:
-            _count_live(view, run)
+        # Started here: the events in memory; by another worker: the ones it stored.
+        _count_live(view, list(run.events) if run is not None else self.log.since(execution_id))
         return view
 
     def executions(self, limit: int) -> list[ExecutionView]:
@@ -244,10 +271,40 @@ class ExecutionRunner(ISingleton):
     def events(self, execution_id: str, after: int = -1) -> Iterator[str]:
         """The execution's events as Server-Sent Events, from the one after `after` to the end."""
         run = self._runs.get(execution_id)
-        if run is None:
+        if run is not None:
+            return _follow(run, after + 1)
+        stored = self.log.since(execution_id)
+        if not stored:  # started outside `pdip api` (`pdip run`), or its events are forgotten
             view = self.execution(execution_id)  # raises NotFoundError for an unknown id
             return iter([_sse(0, "ExecutionStatus", _as_json(view))])
-        return _follow(run, after + 1)
+        return self._tail(execution_id, after + 1, stored[after + 1 :])
+
+    def _tail(self, execution_id: str, index: int, pending: list[dict[str, Any]]) -> Iterator[str]:
+        """Follow a run another worker started, from its stored events, until it ends."""
+        quiet, ending = 0.0, False
+        while True:
+            for offset, event in enumerate(pending):
+                yield _sse(index + offset, event["event"], event)
+            index += len(pending)
+            if pending and pending[-1]["event"] == OperationFinished.__name__:
+                return
+            if not pending:
+                # The record is marked ended just before OperationFinished is emitted: one more
+                # look lets that event arrive; a record ended with no event to come (its worker
+                # died after marking it) ends the stream too.
+                if ending:
+                    return
+                ending = self._ended(execution_id)
+            quiet = 0.0 if pending else quiet + POLL_SECONDS
+            if quiet >= KEEP_ALIVE_SECONDS:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            time.sleep(POLL_SECONDS)
+            pending = self.log.since(execution_id, index)
+
+    def _ended(self, execution_id: str) -> bool:
+        record = _stored(self.integrator.state, execution_id)
+        return record is not None and record["status"] != "running"
 
     def close(self) -> None:
         """Wait for running executions: their records and checkpoints must be written."""
@@ -314,10 +371,10 @@ def _view(record: dict[str, Any], shown: Callable[[str | None], str | None] = sh
     return view
 
 
-def _count_live(view: ExecutionView, run: _Run) -> None:
-    """Counts of a running execution, from the events heard so far."""
+def _count_live(view: ExecutionView, events: list[dict[str, Any]]) -> None:
+    """Counts of a running execution, from its events so far."""
     integrations: dict[str, IntegrationCounts] = {}
-    for event in list(run.events):
+    for event in events:
         name = event.get("integration")
         kind = event["event"]
         if name is not None:

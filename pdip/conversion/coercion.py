@@ -423,6 +423,7 @@ def _only_shape(members: tuple[Any, ...]) -> type | None:
     return shapes[0] if len(shapes) == 1 and not takes_mappings else None
 
 
+@functools.lru_cache(maxsize=1024)
 def _type_hints(cls: type) -> dict[str, Any]:
     """A class's resolved field types, read once: `get_type_hints` costs microseconds per call."""
     return typing.get_type_hints(cls)

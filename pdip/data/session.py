@@ -2,14 +2,16 @@
 
 One per application (ISingleton). It builds the engine from the `DATABASE` section with pooling
 that suits the backend: a static pool for in-memory SQLite (one shared connection), SQLAlchemy's
-queue pool with pre-ping for PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, recycled hourly
-because MySQL drops idle connections). Its sessions stamp audit columns and write the outbox.
+queue pool for PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, recycled hourly because MySQL
+drops idle connections), whose connections are pinged when they have been idle a while. Its
+sessions stamp audit columns and write the outbox.
 The password comes from the configuration (plain, `${VAR}` or `enc:`) and is never logged: the
 engine's URL renders it as `***`.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +27,8 @@ from pdip.dependency import ISingleton
 from pdip.policy import Policy
 
 _WRITES = "pdip_writes"  # an execution option: the session's transactions take SQLite's write lock
+PING_AFTER_SECONDS = 1.0  # a pooled connection idle this long is pinged before it is handed out
+_IDLE_SINCE = "pdip_idle_since"
 
 
 class DatabaseSessionManager(ISingleton):
@@ -33,6 +37,8 @@ class DatabaseSessionManager(ISingleton):
         self.url = config.url(configuration.root_directory)
         self.engine = sa.create_engine(self.url, **_engine_options(self.url, config))
         self._writing = self.engine  # what a writing session is bound to
+        if self.engine.dialect.name != "sqlite":
+            _ping_when_idle(self.engine)
         if self.engine.dialect.name == "sqlite" and self.url.database not in (None, "", ":memory:"):
             _queue_sqlite_writers(self.engine)
             self._writing = self.engine.execution_options(**{_WRITES: True})
@@ -83,7 +89,7 @@ def _engine_options(url: sa.URL, config: DatabaseConfig) -> dict[str, Any]:
         else:
             options["connect_args"] = {"timeout": config.busy_timeout}
         return options
-    options.update(pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True)
+    options.update(pool_size=config.pool_size, max_overflow=config.pool_size)
     if backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
     return options
@@ -108,3 +114,31 @@ def _queue_sqlite_writers(engine: sa.Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITES) else "BEGIN")
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Ping a pooled connection that has been idle `PING_AFTER_SECONDS` before handing it out, and
+    replace it if the server dropped it.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip to the server per request
+    of an API, a quarter of a simple GET's. A connection checked in a moment ago was alive then;
+    one idle longer (the server may have restarted, a proxy may have closed it) is pinged as
+    before. A connection the server drops meanwhile fails its request, as with any pool, and
+    SQLAlchemy then replaces every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # None: a new connection, just made
+        if since is None or time.monotonic() - since < PING_AFTER_SECONDS:
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise sa.exc.DisconnectionError(str(error)) from error  # the pool connects anew
+            raise

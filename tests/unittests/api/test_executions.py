@@ -242,11 +242,23 @@ class ExecutionsApiTest(unittest.TestCase):
         self.assertEqual(self.client.get("/api/executions/nope").status_code, 404)
         self.assertEqual(self.client.get("/api/executions/nope/events").status_code, 404)
 
-    def test_an_execution_this_process_did_not_start_streams_its_stored_status(self):
+    def test_another_worker_streams_the_same_events_from_the_state_database(self):
         execution_id = self.start().get_json()["execution_id"]
-        read_events(self.client.get(f"/api/executions/{execution_id}/events"))
-        with Pdi(self.root) as other:
-            events = read_events(other.get(ApiApp).test_client().get(f"/api/executions/{execution_id}/events"))
+        here = read_events(self.client.get(f"/api/executions/{execution_id}/events"))
+        with Pdi(self.root) as other:  # another gunicorn worker: its own Pdi, the same state database
+            client = other.get(ApiApp).test_client()
+            there = read_events(client.get(f"/api/executions/{execution_id}/events"))
+            rest = read_events(client.get(f"/api/executions/{execution_id}/events", headers={"Last-Event-ID": "4"}))
+        self.assertEqual(there, here)
+        self.assertEqual([event["event"] for event in there][-1], "OperationFinished")
+        self.assertEqual(rest, here[5:])
+
+    def test_a_run_started_outside_the_api_streams_its_stored_status(self):
+        from pdip.integrator import Operation
+
+        direct = Operation.from_yaml(self.root / "operations" / "copy.yml")
+        self.integrator.integrate(direct, execution_id="direct-stream")  # as `pdip run` would
+        events = read_events(self.client.get("/api/executions/direct-stream/events"))
         self.assertEqual([event["event"] for event in events], ["ExecutionStatus"])
         self.assertEqual((events[0]["data"]["status"], events[0]["data"]["rows_written"]), ("finished", 1000))
 
@@ -344,7 +356,7 @@ class RunnerTest(unittest.TestCase):
         ):
             run.add(event)
         view = executions.ExecutionView("x", "op", "pending")
-        executions._count_live(view, run)
+        executions._count_live(view, run.events)
         self.assertEqual(view.status, "failed")
         self.assertEqual(
             [(item.name, item.status, item.error) for item in view.integrations],
@@ -360,6 +372,89 @@ class RunnerTest(unittest.TestCase):
             runner._keep(executions._Run("queued", "copy-orders"))
             view = runner.execution("queued")
             self.assertEqual((view.status, view.rows_written, view.integrations), ("pending", 0, []))
+
+
+class OtherWorkerTest(unittest.TestCase):
+    """Two `Pdi` on one application folder: two gunicorn workers sharing a state database."""
+
+    def setUp(self):
+        from pdip.api import executions
+
+        self.executions = executions
+        self._app = application(FILES)
+        root, _ = self._app.__enter__()
+        self.starting, self.other = Pdi(root), Pdi(root)
+        self.runner = self.other.get(ExecutionRunner)
+        self._timings = executions.POLL_SECONDS, executions.KEEP_ALIVE_SECONDS
+        executions.POLL_SECONDS, executions.KEEP_ALIVE_SECONDS = 0.01, 0.02
+
+    def tearDown(self):
+        self.executions.POLL_SECONDS, self.executions.KEEP_ALIVE_SECONDS = self._timings
+        self.starting.cleanup()
+        self.other.cleanup()
+        self._app.__exit__(None, None, None)
+
+    def test_a_stream_in_another_worker_follows_a_running_execution_to_its_end(self):
+        integrator = self.starting.get(Integrator)
+        integrator.stores["orders"] = [{"id": i, "amount": i} for i in range(1, 1001)]
+        self.starting.get(ExecutionRunner)  # subscribed first: it stores each event before `hold` holds
+        release, held = threading.Event(), threading.Event()
+
+        def hold(event):
+            if isinstance(event, BatchWritten) and not held.is_set():
+                held.set()
+                release.wait(10)
+
+        integrator.subscribe(Event, hold)  # after the runner's: it hears events of every type last
+        client = self.starting.get(ApiApp).test_client()
+        execution_id = client.post("/api/operations/copy/executions").get_json()["execution_id"]
+        try:
+            self.assertTrue(held.wait(10))
+            status = self.other.get(ApiApp).test_client().get(f"/api/executions/{execution_id}").get_json()
+            self.assertEqual((status["status"], status["rows_written"]), ("running", 400))
+            stream = self.runner.events(execution_id)
+            so_far = [next(stream) for _ in range(3)]
+            self.assertEqual([block.split("\n")[1] for block in so_far], [
+                "event: OperationStarted", "event: IntegrationStarted", "event: BatchWritten"
+            ])  # fmt: skip
+            self.assertEqual(next(stream), ": keep-alive\n\n")  # nothing new while the run is held
+        finally:
+            release.set()
+        rest = list(stream)
+        self.assertEqual(rest[-1].split("\n")[:2], ["id: 6", "event: OperationFinished"])
+        self.assertEqual(sum("BatchWritten" in block for block in rest), 2)
+
+    def test_a_run_whose_record_ended_without_its_last_event_ends_the_stream(self):
+        state = self.runner.integrator.state
+        state.start_execution("copy-orders", "orphan")
+        self.runner.log.append("orphan", 0, {"event": "OperationStarted", "execution_id": "orphan"})
+        state.execution_finished("orphan", "failed", {})  # its worker died before OperationFinished
+        blocks = list(self.runner.events("orphan"))
+        self.assertEqual([block.split("\n")[1] for block in blocks], ["event: OperationStarted"])
+
+    def test_events_that_cannot_be_stored_are_logged_by_type_and_the_run_goes_on(self):
+        import sqlalchemy as sa
+
+        def unreachable(*_):
+            raise sa.exc.OperationalError("INSERT INTO pdip_execution_events ... hunter2", {}, Exception("down"))
+
+        runner = self.starting.get(ExecutionRunner)
+        runner.log.append = unreachable
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            started = runner.start("copy")
+            blocks = list(runner.events(started.execution_id))
+        self.assertEqual(blocks[-1].split("\n")[1], "event: OperationFinished")
+        self.assertIn(f"events of execution {started.execution_id} could not be stored", output.getvalue())
+        self.assertIn("OperationalError", output.getvalue())
+        self.assertNotIn("hunter2", output.getvalue())
+
+    def test_only_the_events_of_the_latest_executions_are_kept(self):
+        log = self.runner.log
+        for execution_id in ("a", "b", "c"):
+            log.append(execution_id, 0, {"event": "OperationStarted"})
+        log.forget(2)
+        self.assertEqual([bool(log.since(name)) for name in ("a", "b", "c")], [False, True, True])
 
 
 if __name__ == "__main__":

@@ -190,3 +190,16 @@ class ConvertEdgeTest(unittest.TestCase):
             convert(7, Colour)
         with self.assertRaises(ConversionError):
             convert(b"x", uuid.UUID)
+
+
+class TypeHintsReadOnceTest(unittest.TestCase):
+    def test_a_dataclass_s_field_types_are_resolved_once_not_per_conversion(self):
+        from unittest import mock
+
+        from pdip.conversion import coercion
+
+        coercion._type_hints.cache_clear()
+        with mock.patch.object(typing, "get_type_hints", wraps=typing.get_type_hints) as resolve:
+            for number in range(3):
+                self.assertEqual(convert({"sku": "p", "quantity": number, "price": "1.5"}, Line).quantity, number)
+        self.assertEqual(resolve.call_count, 1)
