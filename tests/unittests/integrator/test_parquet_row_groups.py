@@ -39,6 +39,13 @@ class RowGroupTest(FileTestCase):
         self.write("parquet", batches, path="wide.parquet", row_group_megabytes=1)
         self.assertEqual(self.groups("wide.parquet"), [4_000, 4_000, 2_000])
 
+    def test_by_default_a_row_group_ends_at_8_mib_of_arrow_data(self):
+        # what bounds the writer's memory: 32 MiB groups took the process tree to about 255 MiB
+        # of PSS, 8 MiB groups hold it near 150 (docs/scaling.md)
+        batches = arrow_batches(10, 2_000, "n" * 1_000)  # about 1.9 MiB each
+        self.write("parquet", batches, path="bounded.parquet")
+        self.assertEqual(self.groups("bounded.parquet"), [10_000, 10_000])
+
     def test_by_default_small_batches_make_one_row_group(self):
         self.write("parquet", arrow_batches(3, 10), path="small.parquet")
         self.assertEqual(self.groups("small.parquet"), [30])
