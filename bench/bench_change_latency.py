@@ -4,7 +4,9 @@
 
 The documented change stream, run as a user runs it: an application writes accounts through its
 repository (one change per transaction, at a steady rate), the outbox holds each change, and
-`pdip run --follow` processes move it on, with no tuning:
+`pdip run --follow` processes move it on, with no tuning. The application runs as `--writers`
+processes (by default one per 100 changes/s: a single Python process committing one change per
+transaction does not reach 700/s on two cores), on one schedule: change n is due at n / rate.
 
 - `direct`: one process, outbox (PostgreSQL) -> replica table (PostgreSQL).
 - `kafka`: two processes, outbox -> Kafka topic, and topic -> replica table.
@@ -25,6 +27,8 @@ Goals (issue #25): p99 <= 60 ms direct, <= 150 ms via Kafka, at 100 and 700 chan
 from __future__ import annotations
 
 import argparse
+import math
+import multiprocessing
 import os
 import resource
 import signal
@@ -35,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import psutil
@@ -52,6 +57,7 @@ DATABASE = "pdip_bench_latency"
 UPDATE_AGE = 2.0  # seconds: an update touches an account inserted this long before (never folded with it)
 IDLE_SECONDS = 4.0
 GOALS_MS = {"direct": 60, "kafka": 150}
+WRITER_RATE = 100  # changes/s one writer process is given by default
 
 DIRECT = """
 name: latency-direct
@@ -122,18 +128,19 @@ class Writer:
         self.inserted: list[tuple[float, Account]] = []
         self.updated = 0
 
-    def run(self, first: int, count: int, rate: float) -> float:
-        """Changes numbered first..first+count-1 at `rate` per second; returns the rate achieved."""
+    def run(self, numbers: range, rate: float, start: float | None = None) -> None:
+        """The changes `numbers`, change n at `start` + n / `rate` (wall clock; at once if not
+        given); every other one an update once an account this writer inserted is old enough."""
+        start = time.time() - numbers[0] / rate if start is None else start
         with self.pdi.scope():
             provider = self.pdi.get(RepositoryProvider)
             accounts = provider.get(Account)
-            start = time.perf_counter()
-            for number in range(first, first + count):
-                delay = start + (number - first) / rate - time.perf_counter()
+            for turn, number in enumerate(numbers):
+                delay = start + number / rate - time.time()
                 if delay > 0:
                     time.sleep(delay)
                 old = self.inserted[self.updated] if self.updated < len(self.inserted) else None
-                update = number % 2 and old is not None and old[0] < time.time() - UPDATE_AGE
+                update = turn % 2 and old is not None and old[0] < time.time() - UPDATE_AGE
                 if update:
                     account = old[1]
                     account.Balance = number
@@ -147,7 +154,62 @@ class Writer:
                 self.committed[number] = now
                 if not update:
                     self.inserted.append((now, account))
-            return count / (time.perf_counter() - start)
+
+
+def application(url: str) -> Pdi:
+    """The example application on database `url`, as each writer process opens it."""
+    configurations = {
+        "DATABASE": {"TYPE": "postgresql", "CONNECTION_STRING": url},
+        "APPLICATION": {"LOG_LEVEL": "WARNING"},
+    }
+    return Pdi(
+        root_directory=ROOT / "examples" / "change_stream", configurations=configurations, excluded_modules=["accounts"]
+    )
+
+
+def write_share(url: str, numbers: range, rate: float, pipe: Connection) -> None:
+    """One writer process: opens the application, says so, is told when the schedule starts,
+    writes its share on it and sends back (commit times, updates)."""
+    with application(url) as pdi:
+        writer = Writer(pdi)
+        pipe.send("ready")
+        writer.run(numbers, rate, pipe.recv())
+        pipe.send((writer.committed, writer.updated))
+    pipe.close()
+
+
+def write(url: str, first: int, count: int, rate: float, writers: int) -> tuple[dict[int, float], int, float]:
+    """Changes first..first+count-1 at `rate` per second in all, change n written by application
+    process n % `writers`, each committing its own; returns (commit times, updates, rate achieved).
+
+    Several processes, as a busy application runs: one Python process committing one change
+    per transaction reaches a few hundred a second on two cores, not the rates measured here."""
+    context = multiprocessing.get_context("spawn")  # nothing of this process's engine inherited
+    pipes, processes = [], []
+    for index in range(writers):
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=write_share, args=(url, range(first + index, first + count, writers), rate, theirs)
+        )
+        process.start()
+        pipes.append(ours)
+        processes.append(process)
+    for pipe in pipes:
+        if pipe.recv() != "ready":
+            raise SystemExit("a writer process did not start")
+    start = time.time() + 0.2 - first / rate
+    for pipe in pipes:
+        pipe.send(start)
+    committed: dict[int, float] = {}
+    updated = 0
+    for pipe in pipes:
+        times, updates = pipe.recv()
+        committed.update(times)
+        updated += updates
+    for process in processes:
+        process.join()
+    achieved = count / (max(committed.values()) - (start + first / rate))
+    return committed, updated, achieved
 
 
 def applied(url: str) -> list[tuple[int, float]]:
@@ -249,24 +311,17 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(path: str, rate: float, seconds: float, floor_p50: float, broker: str | None) -> dict:
+def measure(path: str, rate: float, seconds: float, writers: int, floor_p50: float, broker: str | None) -> dict:
     url = fresh_database()
     workdir = Path(tempfile.mkdtemp(prefix=f"latency-{path}-"))
-    configurations = {
-        "DATABASE": {"TYPE": "postgresql", "CONNECTION_STRING": url},
-        "APPLICATION": {"LOG_LEVEL": "WARNING"},
-    }
-    here = ROOT / "examples" / "change_stream"
-    with Pdi(root_directory=here, configurations=configurations, excluded_modules=["accounts"]) as pdi:
-        database = pdi.get(DatabaseSessionManager)
-        database.create_all()
+    with application(url) as pdi:
+        pdi.get(DatabaseSessionManager).create_all()
         prepare_replica(url)
         environ = {"URL": url, "BOOTSTRAP": broker or "", "TOPIC": f"latency-{uuid.uuid4().hex[:8]}"}
-        writer = Writer(pdi)
         (first, text), *others = FOLLOWERS[path]
         processes = [follow(first, text, workdir, environ)]
         try:
-            writer.run(0, 1, 1.0)  # the followers are ready once a first change got through
+            Writer(pdi).run(range(1), 1.0)  # change 0: the followers are ready once it got through
             for name, text in others:  # the relay creates the topic with its first batch
                 wait_topic(environ["BOOTSTRAP"], environ["TOPIC"])
                 processes.append(follow(name, text, workdir, environ))
@@ -274,7 +329,7 @@ def measure(path: str, rate: float, seconds: float, floor_p50: float, broker: st
                 raise SystemExit(f"{path}: the first change never arrived; see {workdir}/*.log")
             count = int(rate * seconds)
             before, started = cpu_seconds(processes), time.monotonic()
-            achieved = writer.run(1, count, rate)
+            committed, updates, achieved = write(url, 1, count, rate, writers)
             arrived = wait_applied(url, set(range(1, count + 1)), 60)
             busy = cpu_seconds(processes)
             busy_cpu = (busy - before) / (time.monotonic() - started)
@@ -286,21 +341,17 @@ def measure(path: str, rate: float, seconds: float, floor_p50: float, broker: st
     counts: dict[int, int] = {}
     for balance, _ in stamps:
         counts[balance] = counts.get(balance, 0) + 1
-    latencies = [at - writer.committed[balance] for balance, at in stamps if balance in writer.committed]
+    latencies = [at - committed[balance] for balance, at in stamps if balance in committed]
     missing = [number for number in range(1, count + 1) if number not in counts]
     twice = sum(1 for times in counts.values() if times > 1)
     return {
-        "path": path,
-        "rate": rate,
         "achieved": achieved,
-        "updates": writer.updated,
+        "updates": updates,
         "p50": percentile(latencies, 0.50),
         "p90": percentile(latencies, 0.90),
         "p99": percentile(latencies, 0.99),
         "max": max(latencies),
-        "floor": floor_p50,
         "missing": missing,
-        "updated": sorted(number for number in writer.committed if number % 2),
         "twice": twice,
         "arrived": arrived,
         "idle_cpu": idle_cpu,
@@ -310,9 +361,12 @@ def measure(path: str, rate: float, seconds: float, floor_p50: float, broker: st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long the writer writes at each rate")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the writers write at each rate")
     parser.add_argument("--rates", default="100,700", help="changes per second, comma separated")
     parser.add_argument("--paths", default="direct,kafka", help="direct, kafka or both")
+    parser.add_argument(
+        "--writers", type=int, default=0, help="application processes writing (default: one per 100 changes/s)"
+    )
     options = parser.parse_args()
     paths = [path.strip() for path in options.paths.split(",") if path.strip()]
     rates = [float(rate) for rate in options.rates.split(",")]
@@ -331,18 +385,19 @@ def main() -> int:
     failed = False
     try:
         print(
-            f"{'path':8} {'rate':>5} {'achieved':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-            f" {'p99/floor':>9} {'goal':>6} {'once':>6} {'busy cpu':>9} {'idle cpu':>9}"
+            f"{'path':8} {'rate':>5} {'writers':>7} {'achieved':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
+            f" {'max ms':>8} {'p99/floor':>9} {'goal':>6} {'once':>6} {'busy cpu':>9} {'idle cpu':>9}"
         )
         for path in paths:
             for rate in rates:
-                result = measure(path, rate, options.seconds, floor_p50, bootstrap)
+                writers = options.writers or math.ceil(rate / WRITER_RATE)
+                result = measure(path, rate, options.seconds, writers, floor_p50, bootstrap)
                 exact = result["arrived"] and not result["missing"] and not result["twice"]
                 goal = GOALS_MS[path]
                 met = result["p99"] * 1000 <= goal
                 failed |= not exact
                 print(
-                    f"{path:8} {rate:5.0f} {result['achieved']:8.0f}/s {result['p50'] * 1000:8.1f}"
+                    f"{path:8} {rate:5.0f} {writers:7d} {result['achieved']:8.0f}/s {result['p50'] * 1000:8.1f}"
                     f" {result['p90'] * 1000:8.1f} {result['p99'] * 1000:8.1f} {result['max'] * 1000:8.1f}"
                     f" {result['p99'] / floor_p50:9.0f} {('<=' if met else '>') + str(goal):>6}"
                     f" {'yes' if exact else 'NO':>6} {result['busy_cpu'] * 100:8.1f}% {result['idle_cpu'] * 100:8.1f}%",
@@ -355,7 +410,8 @@ def main() -> int:
         if broker_context is not None:
             broker_context.__exit__(None, None, None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the writer process {peak:.0f} MiB")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: {peak:.0f} MiB this process, {children:.0f} MiB the largest writer or follower process")
     return 1 if failed else 0
 
 
