@@ -148,7 +148,7 @@ class PositionTest(DeltaCase):
         copy = Integration(
             "many",
             source=Connection("memory", {"store": "many"}),
-            target=self.delta(),
+            target=self.delta(commit_rows=1),  # a commit per batch
             create_target=True,
             batch_size=3,
         )
@@ -161,6 +161,43 @@ class PositionTest(DeltaCase):
         self.ok(copy)  # a fresh run: the positions forgotten by a commit of their own, all rows again
         self.assertTrue(any(commit.get("pdip.forget") == "lake/many" for commit in self.table().history()))
         self.assertEqual(len(self.rows()), 20)
+
+
+class CommitTest(DeltaCase):
+    """Full batches gathered into one commit of `commit_rows` rows at most, each batch reported
+    only once its rows are committed, and a resume going on after the last commit."""
+
+    def copy(self) -> Integration:
+        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
+        return Integration(
+            "many",
+            source=Connection("memory", {"store": "many"}),
+            target=self.delta(commit_rows=6),
+            create_target=True,
+            batch_size=3,
+        )
+
+    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
+        seen = []  # for each batch reported: its rows, and the rows the table then holds
+        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
+        self.ok(self.copy())
+        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
+        commits = [commit for commit in self.table().history() if "pdip.slot" in commit]
+        self.assertEqual([json.loads(commit["pdip.position"]) for commit in commits], [10, 6])
+
+    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
+        resumed = []
+
+        def interrupt(event: BatchWritten) -> None:
+            if not resumed:
+                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
+        self.assertEqual(len(self.rows()), 6)
+        resumed.append(True)
+        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
 
 
 class BadInputTest(DeltaCase):
@@ -229,7 +266,11 @@ class MoreTest(DeltaCase):
 
         self.integrator.subscribe(BatchWritten, interrupt)
         copy = Integration(
-            "people", source=Connection("memory", {"store": "many"}), target=self.delta(), write="replace", batch_size=4
+            "people",
+            source=Connection("memory", {"store": "many"}),
+            target=self.delta(commit_rows=1),  # a commit per batch
+            write="replace",
+            batch_size=4,
         )
         self.assertEqual(self.integrate(copy).status, "interrupted")
         self.assertEqual(self.rows(), [{"id": 100}])  # readers still see the old rows
