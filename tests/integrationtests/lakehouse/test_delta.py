@@ -200,6 +200,22 @@ class CommitTest(DeltaCase):
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
 
 
+    def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(pyarrow.table({"id": list(range(10))}), self.root / "many.parquet")
+        copy = Integration(
+            "many",
+            source=Connection("parquet", {"path": "many.parquet"}),  # read in a child process
+            target=self.delta(commit_rows=9),  # three batches held: more than a reader sends unpaced
+            create_target=True,
+            batch_size=3,
+        )
+        self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+        self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
+
+
 class BadInputTest(DeltaCase):
     def test_a_merge_key_missing_from_the_table_names_the_integration_and_setting(self):
         self.ok(self.people([{"id": 1, "name": "Ada"}]))
