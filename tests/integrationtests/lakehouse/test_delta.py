@@ -13,14 +13,17 @@ import json
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator.adapters.lakehouse import delta
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
+from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
 from tests.support.object_store import ObjectStore
@@ -199,7 +202,6 @@ class CommitTest(DeltaCase):
         self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
 
-
     def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
         import pyarrow.parquet
 
@@ -321,6 +323,33 @@ class MoreTest(DeltaCase):
         self.assertIsNone(target.durable_position("lake/people/p1"))
         target.forget_positions("nothing/stored")  # no commit: nothing to forget
         self.assertEqual(len([c for c in self.table().history() if "pdip.forget" in c]), 1)
+
+    def test_a_position_behind_later_commits_is_found_reading_older_pages_of_history(self):
+        self.ok(self.people([{"id": 1}]))
+        for number in range(3):  # commits of someone else's, after pdip's
+            write_deltalake(str(self.root / "lake/people"), pyarrow.table({"id": [number]}), mode="append")
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        with mock.patch.object(delta, "HISTORY_PAGE", 1):  # pages of 1, 8, 64 ... commits
+            self.assertEqual(target.durable_position("lake/people"), 1)
+            self.assertIsNone(target.durable_position("elsewhere"))
+        nowhere = self.pdi.get(AdapterRegistry).target(self.delta("lake/none"), RunContext(None, "x", self.root))
+        self.assertIsNone(nowhere.durable_position("lake/none"))  # no table yet
+
+    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        target.position_slot, target.batch_size = "lake/people", 1
+        target.prepare(["id"], create=True, truncate=False)
+        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
+            batch = Batch(["id"], [(number,)], position=number)
+            batch.partition = partition
+            target.write(batch)
+        self.assertTrue(target.holding())  # the batch of p2, full: more may come
+        target.finish()
+        self.assertFalse(target.holding())
+        commits = [
+            (commit["pdip.slot"], commit["pdip.position"]) for commit in self.table().history() if "pdip.slot" in commit
+        ]
+        self.assertEqual(commits, [("lake/people/p2", "3"), ("lake/people/p1", "2")])
 
 
 class S3Test(DeltaCase):

@@ -2,9 +2,9 @@ import unittest
 
 from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters import Adapter, AdapterRegistry, ReadRequest, Source, Target
+from pdip.integrator.adapters.base import WriteResult
 from pdip.integrator.batch import Batch
 from pdip.integrator.checks import refuse_invalid
-from pdip.integrator.adapters.base import WriteResult
 from pdip.integrator.runs.partitions import PartitionJob, PartitionWorker
 from pdip.integrator.runs.reporting import BatchDone, RowsRefused
 from pdip.integrator.runs.writing import BatchWriter, high_watermark
@@ -78,6 +78,7 @@ class HeldBatchesTest(unittest.TestCase):
         writer = BatchWriter(integration, target, None, reports.append, acknowledged.append, False, prepared=True)
         self.assertEqual(target.batch_size, 2)
         batches = [Batch(["id"], [(number,), (number + 1,)], position=number) for number in (0, 2, 4)]
+        batches[2].rejected = [({"id": "x"}, "not a number")]  # what the source could not read
         writer.write(batches[0])
         self.assertEqual((reports, acknowledged), ([], []))  # held: a crash now would lose it, so nothing said
         writer.write(batches[1])  # four rows: committed
@@ -87,6 +88,7 @@ class HeldBatchesTest(unittest.TestCase):
         writer.write(batches[2])
         self.assertEqual(len(acknowledged), 2)
         writer.finish()  # the last batch committed by finish, then reported
+        self.assertEqual([type(message) for message in reports[4:]], [RowsRefused, RowsRefused, BatchDone])
         self.assertEqual(acknowledged, batches)
         self.assertEqual((target.committed, reports[-1].position), (6, 4))
 

@@ -51,6 +51,7 @@ from pdip.integrator.errors import OperationError
 SLOT, POSITION, FORGET = "pdip.slot", "pdip.position", "pdip.forget"
 CREATED = "created by pdip"  # the description of a table pdip made (its `schema` default is evolve)
 TWIN = "pdip-replace-"
+HISTORY_PAGE = 64  # commits read first when looking for a position; then eight times as many, ...
 SETTINGS = (
     Setting(
         "path",
@@ -228,13 +229,20 @@ class DeltaTarget(Target):
         """The position of the last commit under `slot` (in the twin, when replacing), unless a
         later commit forgot it."""
         table = self.delta.open(self._twin_uri()) if self.disposition.write == "replace" else self.delta.open()
-        for commit in table.history() if table is not None else ():
-            forgotten = commit.get(FORGET)
-            if forgotten is not None and (slot == forgotten or slot.startswith(f"{forgotten}/")):
+        if table is None:
+            return None
+        seen, limit = 0, HISTORY_PAGE
+        while True:  # newest first, reading older commits only while none has told
+            commits = table.history(limit)
+            for commit in commits[seen:]:
+                forgotten = commit.get(FORGET)
+                if forgotten is not None and (slot == forgotten or slot.startswith(f"{forgotten}/")):
+                    return None
+                if commit.get(SLOT) == slot:
+                    return loads(commit[POSITION])
+            if len(commits) < limit:
                 return None
-            if commit.get(SLOT) == slot:
-                return loads(commit[POSITION])
-        return None
+            seen, limit = len(commits), limit * 8
 
     def forget_positions(self, slot: str) -> None:
         """A commit of no rows saying the positions under `slot` are forgotten (a replacing run
