@@ -34,6 +34,9 @@ The optional hooks, each with a default that does nothing special:
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
+- `Target.holding()`: True while batches written are not yet durable, for a target that gathers
+  several into one commit (it knows the integration's `Target.batch_size`); the batch loop reports
+  and acknowledges them once committed, at the latest after `finish`.
 - `Target.disposition` with `Capabilities.upsert` / `Capabilities.replace`: how the integration
   wants its rows written (`append`, `merge` by key, `replace` swapped in whole at `finish`), set
   before the target is prepared; a target that declares neither only ever appends.
@@ -172,6 +175,7 @@ class Target(abc.ABC):
     disposition = Disposition()
     schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
+    batch_size = 0  # the integration's: a batch of fewer rows says the source has no more at hand
     keeps_earlier_runs_with: str | None = None
     takes_parallel_writers = False
 
@@ -205,6 +209,12 @@ class Target(abc.ABC):
 
     def commit(self) -> None:
         """Make what was written so far durable (called after every batch)."""
+
+    def holding(self) -> bool:
+        """Whether batches written are not durable yet: a target that gathers several into one
+        commit holds them until the commit (at the latest in `finish`), and the batch loop reports
+        and acknowledges them only then (`runs.writing`). None is held, unless overridden."""
+        return False
 
     def finish(self) -> None:
         """Called once after the last batch, only when the whole copy succeeded: a target that

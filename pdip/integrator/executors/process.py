@@ -13,7 +13,12 @@ database cursor) and writing (encoding, the target's driver) run on separate cor
 The pipe carries these messages:
 
     reader -> writer   BatchRead(batch, rows_read), then PartitionDone or PartitionFailed(error)
-    writer -> reader   Acknowledge(position) after each durable batch, then CLOSE
+    writer -> reader   TAKEN after writing each batch, Acknowledge(position) after each durable
+                       batch, then CLOSE
+
+TAKEN paces the reader and Acknowledge tells its source what is durable: they come together for
+most targets, but a target that gathers batches into one commit (`Target.holding`) acknowledges
+them only at that commit, and a reader paced by acknowledgements would wait for it forever.
 
 A source that tracks consumption (a Kafka consumer group) learns what is durable from the
 acknowledgements, which the reader passes on between batches; after its last batch it waits for
@@ -55,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.runs.reporting import IntegrationRun
 
 CLOSE = "close"
+TAKEN = "taken"
 
 
 @dataclasses.dataclass
@@ -132,6 +138,7 @@ class ProcessReaders:
                         batch.partition = partitions[id(child)]
                     self._reader_of[id(batch)] = child
                     yield batch, message.rows_read
+                    child.send(TAKEN)  # written (durable or held): the reader may read on
                 elif isinstance(message, PartitionDone):
                     child.finished = True
                 else:
@@ -161,7 +168,7 @@ def _read(
     acknowledges reaches the source between batches and until the writer says CLOSE. The
     registry is the parent's, inherited by the fork: adapters an application registered work here.
 
-    A reader is at most `IN_FLIGHT` batches ahead of the writer's acknowledgements: it reads on
+    A reader is at most `IN_FLIGHT` batches ahead of the batches the writer has taken: it reads on
     while the writer writes, but a source that is always caught up (a followed stream, the
     outbox) does not fill the pipe with one-entry batches the writer would then commit one by
     one, falling behind; what comes in the meantime is taken by the next read, in one batch."""
@@ -170,7 +177,7 @@ def _read(
         source = registry.source(store, context, mode)
         ahead = 0
         for batch in source.read(request):
-            ahead -= _pass_acknowledgements(source, channel)
+            ahead -= _pass_acknowledgements(source, channel)  # the batches taken meanwhile
             rows_read = len(batch)
             counts = {}
             if transform is not None:  # the policy runs here, beside the reading, not in the writer
@@ -196,7 +203,7 @@ def _read(
             source.close()
 
 
-IN_FLIGHT = 2  # batches a reader sends before it waits for the writer's acknowledgement
+IN_FLIGHT = 2  # batches a reader sends before it waits for the writer to take one
 
 
 class _WriterClosed(Exception):
@@ -206,16 +213,18 @@ class _WriterClosed(Exception):
 
 
 def _pass_acknowledgements(source: Source, channel: Connection, at_least: int = 0, until_close: bool = False) -> int:
-    """Hand the writer's acknowledgements to the source: those waiting now, waiting for
-    `at_least` of them, or (`until_close`) all of them until the writer says CLOSE (a writer
-    that is gone ends the pipe: EOFError). Returns how many were passed."""
-    passed = 0
-    while until_close or passed < at_least or channel.poll():
+    """Hand the writer's acknowledgements to the source, reading the writer's messages: those
+    waiting now, until `at_least` batches are TAKEN, or (`until_close`) until the writer says
+    CLOSE (a writer that is gone ends the pipe: EOFError). Returns how many batches were taken."""
+    taken = 0
+    while until_close or taken < at_least or channel.poll():
         message = channel.recv()
-        if isinstance(message, str) and message == CLOSE:
+        if message == TAKEN:
+            taken += 1
+        elif message == CLOSE:
             if until_close:
-                return passed
+                return taken
             raise _WriterClosed
-        source.acknowledge(message.position)
-        passed += 1
-    return passed
+        else:
+            source.acknowledge(message.position)
+    return taken

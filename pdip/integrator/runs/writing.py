@@ -12,6 +12,10 @@ For each batch, in this order:
    position stored with the rows is what a resume trusts (docs/adr/0007);
 6. only then is the source told the batch is durable (`acknowledge`: a Kafka consumer commits).
 
+A target that gathers several batches into one commit (a Delta table, `Target.holding`) keeps
+steps 4-6 of the batches it holds until its commit has made them durable: nothing is reported,
+checkpointed or acknowledged of a batch a crash could still lose.
+
 Reports are the small messages of `pdip.integrator.runs.reporting`; `Progress` turns them into
 checkpoints, events and dead letters, so no executor keeps books of its own.
 """
@@ -60,7 +64,9 @@ class BatchWriter:
         self.acknowledge = acknowledge
         self.truncate = truncate
         self.prepared = prepared
+        self.held: list[tuple[list[Message], Batch]] = []  # reports of batches the target holds, in order
         target.schema_changes = integration.schema
+        target.batch_size = integration.batch_size
 
     def prepare(self, columns: Sequence[str], types: Any = None) -> None:
         """Create or empty the target once, before anything is written to it."""
@@ -73,20 +79,21 @@ class BatchWriter:
         length by default); `transformed`: the policy was already applied (by the reader)."""
         started = time.perf_counter()
         partition = batch.partition or ""
+        reports: list[Message] = []
         if batch.rejected:
-            self.report(RowsRefused(partition, batch.position, plain_rows(batch.rejected), batch.rejected_at))
+            reports.append(RowsRefused(partition, batch.position, plain_rows(batch.rejected), batch.rejected_at))
         ready = batch if transformed else with_policy(self.policy, self.integration, batch)
         self.prepare(ready.columns)
         written = self.target.write(ready)
         self.target.commit()
         if written.schema_changes or written.values_discarded:
-            self.report(SchemaChanged(partition, list(written.schema_changes), dict(written.values_discarded)))
+            reports.append(SchemaChanged(partition, list(written.schema_changes), dict(written.values_discarded)))
         if written.rejected:
             rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
             origins = ready.origins_of([row for row, _ in written.rejected])  # each row where it was read
-            self.report(RowsRefused(partition, batch.position, plain_rows(rows), origins))
+            reports.append(RowsRefused(partition, batch.position, plain_rows(rows), origins))
         read = (len(batch) if rows_read is None else rows_read) + len(batch.rejected)
-        self.report(
+        reports.append(
             BatchDone(
                 partition,
                 batch.position,
@@ -98,14 +105,25 @@ class BatchWriter:
                 batch.lag,
             )
         )
-        self.acknowledge(batch)
+        self.held.append((reports, batch))
+        if not self.target.holding():
+            self._release()
+
+    def _release(self) -> None:
+        """Report and acknowledge, in order, the batches the target has made durable."""
+        held, self.held = self.held, []
+        for reports, batch in held:
+            for message in reports:
+                self.report(message)
+            self.acknowledge(batch)
 
     def finish(self, types: Any = None) -> None:
         """After the last batch: a target no batch reached is still prepared, from the columns'
         `types` the source declares (an empty source creates its table), then the target puts
         its output in place."""
         self.prepare(list(self.integration.columns or column_names(types)), types)
-        self.target.finish()
+        self.target.finish()  # a target holding batches commits them here
+        self._release()
 
 
 def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -> Batch:

@@ -23,7 +23,7 @@ class DeltaContract(AdapterContract, unittest.TestCase):
         return str(self.root / name)
 
     def store(self, name: str) -> Connection:
-        return Connection("delta", {"path": self.path(name)})
+        return Connection("delta", {"path": self.path(name), "commit_rows": 1})  # a commit per batch, as SQL's
 
     def columns_of(self, name: str) -> list[str] | None:
         return DeltaTable(self.path(name)).schema().to_arrow().names

@@ -13,14 +13,17 @@ import json
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator.adapters.lakehouse import delta
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
+from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
 from tests.support.object_store import ObjectStore
@@ -148,7 +151,7 @@ class PositionTest(DeltaCase):
         copy = Integration(
             "many",
             source=Connection("memory", {"store": "many"}),
-            target=self.delta(),
+            target=self.delta(commit_rows=1),  # a commit per batch
             create_target=True,
             batch_size=3,
         )
@@ -161,6 +164,58 @@ class PositionTest(DeltaCase):
         self.ok(copy)  # a fresh run: the positions forgotten by a commit of their own, all rows again
         self.assertTrue(any(commit.get("pdip.forget") == "lake/many" for commit in self.table().history()))
         self.assertEqual(len(self.rows()), 20)
+
+
+class CommitTest(DeltaCase):
+    """Full batches gathered into one commit of `commit_rows` rows at most, each batch reported
+    only once its rows are committed, and a resume going on after the last commit."""
+
+    def copy(self) -> Integration:
+        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
+        return Integration(
+            "many",
+            source=Connection("memory", {"store": "many"}),
+            target=self.delta(commit_rows=6),
+            create_target=True,
+            batch_size=3,
+        )
+
+    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
+        seen = []  # for each batch reported: its rows, and the rows the table then holds
+        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
+        self.ok(self.copy())
+        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
+        commits = [commit for commit in self.table().history() if "pdip.slot" in commit]
+        self.assertEqual([json.loads(commit["pdip.position"]) for commit in commits], [10, 6])
+
+    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
+        resumed = []
+
+        def interrupt(event: BatchWritten) -> None:
+            if not resumed:
+                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
+        self.assertEqual(len(self.rows()), 6)
+        resumed.append(True)
+        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+
+    def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(pyarrow.table({"id": list(range(10))}), self.root / "many.parquet")
+        copy = Integration(
+            "many",
+            source=Connection("parquet", {"path": "many.parquet"}),  # read in a child process
+            target=self.delta(commit_rows=9),  # three batches held: more than a reader sends unpaced
+            create_target=True,
+            batch_size=3,
+        )
+        self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+        self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
 
 
 class BadInputTest(DeltaCase):
@@ -229,7 +284,11 @@ class MoreTest(DeltaCase):
 
         self.integrator.subscribe(BatchWritten, interrupt)
         copy = Integration(
-            "people", source=Connection("memory", {"store": "many"}), target=self.delta(), write="replace", batch_size=4
+            "people",
+            source=Connection("memory", {"store": "many"}),
+            target=self.delta(commit_rows=1),  # a commit per batch
+            write="replace",
+            batch_size=4,
         )
         self.assertEqual(self.integrate(copy).status, "interrupted")
         self.assertEqual(self.rows(), [{"id": 100}])  # readers still see the old rows
@@ -264,6 +323,33 @@ class MoreTest(DeltaCase):
         self.assertIsNone(target.durable_position("lake/people/p1"))
         target.forget_positions("nothing/stored")  # no commit: nothing to forget
         self.assertEqual(len([c for c in self.table().history() if "pdip.forget" in c]), 1)
+
+    def test_a_position_behind_later_commits_is_found_reading_older_pages_of_history(self):
+        self.ok(self.people([{"id": 1}]))
+        for number in range(3):  # commits of someone else's, after pdip's
+            write_deltalake(str(self.root / "lake/people"), pyarrow.table({"id": [number]}), mode="append")
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        with mock.patch.object(delta, "HISTORY_PAGE", 1):  # pages of 1, 8, 64 ... commits
+            self.assertEqual(target.durable_position("lake/people"), 1)
+            self.assertIsNone(target.durable_position("elsewhere"))
+        nowhere = self.pdi.get(AdapterRegistry).target(self.delta("lake/none"), RunContext(None, "x", self.root))
+        self.assertIsNone(nowhere.durable_position("lake/none"))  # no table yet
+
+    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
+        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
+        target.position_slot, target.batch_size = "lake/people", 1
+        target.prepare(["id"], create=True, truncate=False)
+        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
+            batch = Batch(["id"], [(number,)], position=number)
+            batch.partition = partition
+            target.write(batch)
+        self.assertTrue(target.holding())  # the batch of p2, full: more may come
+        target.finish()
+        self.assertFalse(target.holding())
+        commits = [
+            (commit["pdip.slot"], commit["pdip.position"]) for commit in self.table().history() if "pdip.slot" in commit
+        ]
+        self.assertEqual(commits, [("lake/people/p2", "3"), ("lake/people/p1", "2")])
 
 
 class S3Test(DeltaCase):

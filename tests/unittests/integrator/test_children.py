@@ -205,17 +205,26 @@ class AcknowledgementsTest(unittest.TestCase):
         self.told = []
         self.source = mock.Mock(acknowledge=self.told.append)
 
-    def test_those_waiting_are_passed_and_at_least_as_many_as_asked_for(self):
+    def test_those_waiting_are_passed_and_at_least_as_many_batches_taken_as_asked_for(self):
         from pdip.integrator.executors.process import Acknowledge, _pass_acknowledgements
 
         self.assertEqual(_pass_acknowledgements(self.source, self.reader), 0)
         for position in (1, 2):
             self.writer.send(Acknowledge(position))
+            self.writer.send(process.TAKEN)
         self.assertEqual(_pass_acknowledgements(self.source, self.reader, at_least=1), 2)
         self.writer.send(Acknowledge(3))
+        self.writer.send(process.TAKEN)
         self.writer.send(process.CLOSE)
         self.assertEqual(_pass_acknowledgements(self.source, self.reader, until_close=True), 1)
         self.assertEqual(self.told, [1, 2, 3])
+
+    def test_a_batch_taken_but_held_paces_the_reader_without_an_acknowledgement(self):
+        from pdip.integrator.executors.process import _pass_acknowledgements
+
+        self.writer.send(process.TAKEN)  # a target that gathers batches into one commit holds it
+        self.assertEqual(_pass_acknowledgements(self.source, self.reader, at_least=1), 1)
+        self.assertEqual(self.told, [])
 
     def test_a_close_before_the_reader_is_done_stops_it(self):
         from pdip.integrator.executors.process import _pass_acknowledgements, _WriterClosed

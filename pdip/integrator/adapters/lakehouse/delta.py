@@ -5,11 +5,14 @@
 
 A source reads one version of the table (the latest, or `version`) as Arrow record batches; its
 position is that version and the rows read, so a resumed read goes on in the same version. A
-target writes each batch as one Delta commit carrying the batch's position in the commit's
-metadata (`pdip.slot`, `pdip.position`): a resumed run finds the last position its commits hold
-and goes on right after it, so a crash doubles no row (docs/adr/0006). A fresh run forgets the
-positions with an empty commit saying so (`pdip.forget`), since a table's history cannot be
-changed.
+target gathers full batches, up to `commit_rows` rows or `commit_megabytes` of Arrow data, and
+writes them as one Delta commit carrying the last one's position in the commit's metadata
+(`pdip.slot`, `pdip.position`); a batch of fewer rows than the integration's `batch_size` (the
+source has no more at hand) is committed at once with those held before it. Until their commit,
+the batches held are neither reported nor acknowledged (`Target.holding`): a resumed run finds
+the last position the commits hold and goes on right after it, so a crash doubles no row and
+loses none (docs/adr/0006). A fresh run forgets the positions with an empty commit saying so
+(`pdip.forget`), since a table's history cannot be changed.
 
 `write: merge` folds a batch to the last row of each `key` and merges it (delta-rs's MERGE):
 matched keys updated, or deleted where `delete_column` says so, the others inserted.
@@ -48,6 +51,7 @@ from pdip.integrator.errors import OperationError
 SLOT, POSITION, FORGET = "pdip.slot", "pdip.position", "pdip.forget"
 CREATED = "created by pdip"  # the description of a table pdip made (its `schema` default is evolve)
 TWIN = "pdip-replace-"
+HISTORY_PAGE = 64  # commits read first when looking for a position; then eight times as many, ...
 SETTINGS = (
     Setting(
         "path",
@@ -63,6 +67,8 @@ SETTINGS = (
     ),
     Setting("version", int, help="a source reads this version of the table (time travel); default: the latest"),
     Setting("partition_by", list[str], help="the columns a table pdip creates is partitioned by"),
+    Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
+    Setting("commit_megabytes", int, default=128, help="a target's commit, at most, in MiB of Arrow data"),
 )
 
 
@@ -207,6 +213,11 @@ class DeltaTarget(Target):
         self._schema: Any = None  # its Arrow schema
         self._created = False
         self._key: tuple[str, ...] | None = None
+        self._held: list[Any] = []  # Arrow tables written but not committed yet, in order
+        self._held_commit: Any = None  # the commit properties of the last of them (its position)
+        self._held_slot: str | None = None
+        self.commit_rows = int(connection.get("commit_rows") or 1_000_000)
+        self.commit_bytes = int(connection.get("commit_megabytes") or 128) << 20
 
     def accepts(self) -> tuple[str, ...]:
         """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
@@ -218,13 +229,20 @@ class DeltaTarget(Target):
         """The position of the last commit under `slot` (in the twin, when replacing), unless a
         later commit forgot it."""
         table = self.delta.open(self._twin_uri()) if self.disposition.write == "replace" else self.delta.open()
-        for commit in table.history() if table is not None else ():
-            forgotten = commit.get(FORGET)
-            if forgotten is not None and (slot == forgotten or slot.startswith(f"{forgotten}/")):
+        if table is None:
+            return None
+        seen, limit = 0, HISTORY_PAGE
+        while True:  # newest first, reading older commits only while none has told
+            commits = table.history(limit)
+            for commit in commits[seen:]:
+                forgotten = commit.get(FORGET)
+                if forgotten is not None and (slot == forgotten or slot.startswith(f"{forgotten}/")):
+                    return None
+                if commit.get(SLOT) == slot:
+                    return loads(commit[POSITION])
+            if len(commits) < limit:
                 return None
-            if commit.get(SLOT) == slot:
-                return loads(commit[POSITION])
-        return None
+            seen, limit = len(commits), limit * 8
 
     def forget_positions(self, slot: str) -> None:
         """A commit of no rows saying the positions under `slot` are forgotten (a replacing run
@@ -246,6 +264,9 @@ class DeltaTarget(Target):
             return None
         slot = partition_slot(self.position_slot, batch.partition)
         return _deltalake().CommitProperties(custom_metadata={SLOT: slot, POSITION: dumps(batch.position)})
+
+    def _slot(self, batch: Batch) -> str | None:
+        return None if self.position_slot is None else partition_slot(self.position_slot, batch.partition)
 
     # -- the table ------------------------------------------------------------------------------
 
@@ -333,15 +354,41 @@ class DeltaTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self._table is None:
             self._make_ready(batch)
+        full = len(batch) >= self.batch_size > 0  # the source has more at hand
         choice, chosen_by = tables.schema_choice(self.schema_changes, self._created)
         fitted = tables.lacking(batch, self._schema.names, self.delta.uri, choice, chosen_by) or evolution.Fitted(batch)
         batch = fitted.batch
         added = [name for name in batch.columns if name not in self._schema.names]
-        if added:  # schema: evolve
+        if added:  # schema: evolve, after what is held (of the schema before) is committed
+            self._commit_held()
             fitted.changes = self._evolve(batch, added)
         record, rejected = tables.fit(batch, self._schema)
-        self._apply(record, self._commit(batch))
+        self._hold(record, batch, full=full)
         return fitted.told(WriteResult(record.num_rows, rejected))
+
+    def _hold(self, record: Any, batch: Batch, full: bool) -> None:
+        """Gather `record` into the next commit, which is made now unless the batch was full
+        and the commit has room for more (a commit carries one slot's position)."""
+        if self._held and self._slot(batch) != self._held_slot:
+            self._commit_held()
+        self._held.append(record)
+        self._held_commit, self._held_slot = self._commit(batch), self._slot(batch)
+        rows, size = sum(held.num_rows for held in self._held), sum(held.nbytes for held in self._held)
+        if not full or rows >= self.commit_rows or size >= self.commit_bytes:
+            self._commit_held()
+
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def _commit_held(self) -> None:
+        """The rows held, in one commit carrying the position of the last batch among them."""
+        if not self._held:
+            return
+        import pyarrow
+
+        record = self._held[0] if len(self._held) == 1 else pyarrow.concat_tables(self._held)
+        commit, self._held = self._held_commit, []
+        self._apply(record, commit)
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
         """`schema: evolve`: the columns added to the table (a commit of their own), of the
@@ -397,8 +444,9 @@ class DeltaTarget(Target):
         evolution.refuse(evolution.Difference(added, []), self.delta.uri, choice, chosen_by)
 
     def finish(self) -> None:
-        """`write: replace`: the twin's files become the table's in one overwrite commit, which
-        forgets the run's positions."""
+        """The rows held are committed; for `write: replace`, the twin's files then become the
+        table's in one overwrite commit, which forgets the run's positions."""
+        self._commit_held()
         if self.disposition.write != "replace":
             return
         if self._table is None:

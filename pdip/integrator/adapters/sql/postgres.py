@@ -89,7 +89,10 @@ def read_copy_binary(
                 if size < 0:
                     ended = True
                     break
-                append(message)
+                # kept as bytes: psycopg hands each row as a memoryview, an object the garbage
+                # collector tracks, and a batch of them held here makes every full collection walk
+                # them all (reading took four times as long); bytes are not tracked
+                append(bytes(message))
             pending = []
             if rows and _is_trailer(rows[-1]):
                 rows.pop()
