@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.types import python_values
+from pdip.tracking.entry import ChangeLogEntry, packed, unpacked
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pandas
@@ -42,6 +43,7 @@ Decoder = Callable[["Batch"], list[tuple]]
 # column at a time) hands them over as `Batch(arrow=...)`. Any consumer still reads such a batch
 # as rows, so a policy, a cursor or a dead letter is served as from any other batch.
 ARROW = "arrow"
+_PACKED = "entries"  # the pickled state of a change-log batch's rows, as tuples
 
 # Raw formats and how to decode them: a callable, or "module:function" imported on first use
 # (so a writer that never decodes never imports the store's driver).
@@ -272,11 +274,17 @@ class Batch:
         state = {name: getattr(self, name) for name in self.__slots__}
         if self.payload is not None:
             state["_rows"] = state["_arrow"] = state["origins"] = None
+        elif self._rows and self.columns == ["entry"] and all(type(row[0]) is ChangeLogEntry for row in self._rows):
+            state["_rows"] = None  # a change-log batch: its entries travel as tuples (`tracking.entry.packed`)
+            state[_PACKED] = packed([row[0] for row in self._rows])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        entries = state.pop(_PACKED, None)
         for name, value in state.items():
             setattr(self, name, value)
+        if entries is not None:
+            self._rows = [(entry,) for entry in unpacked(entries)]
 
     def __repr__(self) -> str:
         raw = f", {self.raw_format}" if self.raw_format else ""
