@@ -136,6 +136,27 @@ def dumps(value: Any) -> str:
     return write_json(encode(value))
 
 
+class NotARow(ValueError):
+    """A value `row_data` leaves to `encode`."""
+
+
+def row_data(value: Any) -> Any:
+    """`encode(value)` for None or a row (a dict of text keys, none starting with "$", of
+    scalar values), by the short path `dumps` takes; NotARow for anything else. Ints past 64 bits
+    are left as they are, for orjson to refuse (TypeError): the caller then writes `encode`'s."""
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise NotARow
+    try:
+        row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
+    except _NotARow:
+        raise NotARow from None
+    if not all(type(key) is str and key[:1] != "$" for key in row):
+        raise NotARow
+    return row
+
+
 def write_json(data: Any) -> str:
     """JSON-ready data (what `encode` returns) as compact text."""
     try:

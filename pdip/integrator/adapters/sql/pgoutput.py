@@ -12,9 +12,9 @@ a table (and again after its columns changed), the changes (`Insert`, `Update`, 
 hands them over whole, with the commit's end LSN (the position a consumer confirms) and time, so
 a consumer keeps transaction boundaries. A consumer that wants its own record of a change
 (the capture source: a `ChangeLogEntry`) passes `make`, and the decoder builds that straight
-away, with no `Change` in between (the commit time is known from `Begin`). Column values arrive as text; `load` turns each into a
-Python value by the column's type (the capture source uses psycopg's own loaders, so a captured
-value is what a query of the same column returns).
+away, with no `Change` in between (the commit time is known from `Begin`). Column values
+arrive as text; `load` turns each into a Python value by the column's type (the capture source
+uses psycopg's own loaders, so a captured value is what a query of the same column returns).
 
 The format is in PostgreSQL's documentation, "Logical Replication Message Formats". Why it is
 read here rather than by a package: the maintained replication clients (psycopg2) hand over the
