@@ -152,9 +152,18 @@ def row_data(value: Any) -> Any:
         row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
     except _NotARow:
         raise NotARow from None
-    if not all(type(key) is str and key[:1] != "$" for key in row):
+    names = tuple(row)  # rows of a stream share a few sets of names: each is looked at once
+    plain = _PLAIN_NAMES.get(names)
+    if plain is None:
+        if len(_PLAIN_NAMES) >= 1024:
+            _PLAIN_NAMES.clear()
+        plain = _PLAIN_NAMES[names] = all(type(key) is str and key[:1] != "$" for key in names)
+    if not plain:
         raise NotARow
     return row
+
+
+_PLAIN_NAMES: dict[tuple, bool] = {}  # whether a row's names are all text without a leading "$"
 
 
 def write_json(data: Any) -> str:
