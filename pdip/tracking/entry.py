@@ -470,8 +470,8 @@ def message_key(entry: ChangeLogEntry) -> bytes:
     partition and stay in order. `["accounts",42]`, as compact JSON (tagged for other types)."""
     key = entry.key
     if type(key) is int or type(key) is str:  # the usual keys: as they are (orjson refuses 65-bit ints)
-        try:
-            return orjson.dumps([entry.entity, key])
+        try:  # copied out of orjson's buffer: each one kept holds about 4 KiB of memory, not its length
+            return orjson.dumps([entry.entity, key]).decode().encode()
         except TypeError:
             pass
     return write_json([entry.entity, encode(key)]).encode()
