@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.types import python_values
-from pdip.tracking.entry import ChangeLogEntry, packed, unpacked
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pandas
@@ -274,9 +273,12 @@ class Batch:
         state = {name: getattr(self, name) for name in self.__slots__}
         if self.payload is not None:
             state["_rows"] = state["_arrow"] = state["origins"] = None
-        elif self._rows and self.columns == ["entry"] and all(type(row[0]) is ChangeLogEntry for row in self._rows):
-            state["_rows"] = None  # a change-log batch: its entries travel as tuples (`tracking.entry.packed`)
-            state[_PACKED] = packed([row[0] for row in self._rows])
+        elif self._rows and self.columns == ["entry"]:  # a change-log batch: entries travel as tuples
+            from pdip.tracking.entry import ChangeLogEntry, packed  # (here: row integrations never load it)
+
+            if all(type(row[0]) is ChangeLogEntry for row in self._rows):
+                state["_rows"] = None
+                state[_PACKED] = packed([row[0] for row in self._rows])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -284,6 +286,8 @@ class Batch:
         for name, value in state.items():
             setattr(self, name, value)
         if entries is not None:
+            from pdip.tracking.entry import unpacked
+
             self._rows = [(entry,) for entry in unpacked(entries)]
 
     def __repr__(self) -> str:
