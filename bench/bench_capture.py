@@ -12,7 +12,10 @@ transaction. Three slots were made before the first change, so each reads the sa
   the position stored with the rows). Target >= 100k changes/s.
 - `kafka`: captured into a Kafka topic of 3 partitions (confirmed by the broker). Target >= 150k/s.
 
-Each line prints changes/s and its ratio to the baseline; peak RSS last. The server is one this
+Each line prints changes/s and its ratio to the baseline, and the CPU time pdip's processes spent
+per change (this process and its reader processes; the servers' own work is not in it): on a
+machine loaded by other work the wall clock mostly measures the load, the CPU time what pdip
+costs. Peak RSS last. The server is one this
 bench starts with wal_level=logical (tests/support/logical_postgres.py) unless
 PDIP_TEST_LOGICAL_POSTGRES_URL names one; the broker is KAFKA_BOOTSTRAP_SERVERS (or
 PDIP_TEST_KAFKA_BOOTSTRAP), else a tansu broker started for the run.
@@ -123,21 +126,27 @@ def raw_read(url: str, slot: str, end: int) -> tuple[float, int]:
     return seconds, seen
 
 
-def capture(root: str, name: str, url: str, target: Connection, batch_size: int) -> tuple[float, int]:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def capture(root: str, name: str, url: str, target: Connection, batch_size: int) -> tuple[float, int, float]:
     source = Connection(
         "postgresql", {"url": url, "capture": "logical", "slot": name, "publication": PUBLICATION, "snapshot": False}
     )
     integration = Integration("capture", mode="changes", source=source, target=target, batch_size=batch_size)
     with Pdi(root_directory=root) as pdi:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         result = pdi.get(Integrator).integrate(Operation(name, [integration]), execution_id=uuid.uuid4().hex)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     if not result.ok:
         raise SystemExit(f"{name}: {result['capture'].error}")
-    return seconds, result["capture"].rows_written
+    return seconds, result["capture"].rows_written, cpu
 
 
-def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int]:
+def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float]:
     with sa.create_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as db:
         db.exec_driver_sql(f"DROP DATABASE IF EXISTS {REPLICA}")
         db.exec_driver_sql(f"CREATE DATABASE {REPLICA}")
@@ -149,7 +158,7 @@ def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int]:
     return capture(root, "bench_replica", url, target, batch_size)
 
 
-def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int]:
+def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int, float]:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from tests.support.kafka_broker import configured_or_started
@@ -186,11 +195,14 @@ def main() -> None:
         for name, run in (("replica", to_replica), ("kafka", to_kafka)):
             if name not in only:
                 continue
-            seconds, written = run(root, url, args.batch_size)
+            seconds, written, cpu = run(root, url, args.batch_size)
             rate = written / seconds
             label = f"capture -> {'PostgreSQL replica' if name == 'replica' else 'Kafka'}"
-            ratio = rate / baseline
-            print(f"{label:<32} {rate:>10,.0f} changes/s ({written:,} in {seconds:.1f} s), {ratio:.2f} x baseline")
+            ratio, cost = rate / baseline, cpu / max(written, 1) * 1e6
+            print(
+                f"{label:<32} {rate:>10,.0f} changes/s ({written:,} in {seconds:.1f} s), {ratio:.2f} x baseline; "
+                f"pdip CPU {cost:.1f} us/change"
+            )
     engine.dispose()
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -136,6 +136,36 @@ def dumps(value: Any) -> str:
     return write_json(encode(value))
 
 
+class NotARow(ValueError):
+    """A value `row_data` leaves to `encode`."""
+
+
+def row_data(value: Any) -> Any:
+    """`encode(value)` for None or a row (a dict of text keys, none starting with "$", of
+    scalar values), by the short path `dumps` takes; NotARow for anything else. Ints past 64 bits
+    are left as they are, for orjson to refuse (TypeError): the caller then writes `encode`'s."""
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise NotARow
+    try:
+        row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
+    except _NotARow:
+        raise NotARow from None
+    names = tuple(row)  # rows of a stream share a few sets of names: each is looked at once
+    plain = _PLAIN_NAMES.get(names)
+    if plain is None:
+        if len(_PLAIN_NAMES) >= 1024:
+            _PLAIN_NAMES.clear()
+        plain = _PLAIN_NAMES[names] = all(type(key) is str and key[:1] != "$" for key in names)
+    if not plain:
+        raise NotARow
+    return row
+
+
+_PLAIN_NAMES: dict[tuple, bool] = {}  # whether a row's names are all text without a leading "$"
+
+
 def write_json(data: Any) -> str:
     """JSON-ready data (what `encode` returns) as compact text."""
     try:

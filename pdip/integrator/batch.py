@@ -42,6 +42,7 @@ Decoder = Callable[["Batch"], list[tuple]]
 # column at a time) hands them over as `Batch(arrow=...)`. Any consumer still reads such a batch
 # as rows, so a policy, a cursor or a dead letter is served as from any other batch.
 ARROW = "arrow"
+_PACKED = "entries"  # the pickled state of a change-log batch's rows, as tuples
 
 # Raw formats and how to decode them: a callable, or "module:function" imported on first use
 # (so a writer that never decodes never imports the store's driver).
@@ -272,11 +273,22 @@ class Batch:
         state = {name: getattr(self, name) for name in self.__slots__}
         if self.payload is not None:
             state["_rows"] = state["_arrow"] = state["origins"] = None
+        elif self._rows and self.columns == ["entry"]:  # a change-log batch: entries travel as tuples
+            from pdip.tracking.entry import ChangeLogEntry, packed  # (here: row integrations never load it)
+
+            if all(type(row[0]) is ChangeLogEntry for row in self._rows):
+                state["_rows"] = None
+                state[_PACKED] = packed([row[0] for row in self._rows])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        entries = state.pop(_PACKED, None)
         for name, value in state.items():
             setattr(self, name, value)
+        if entries is not None:
+            from pdip.tracking.entry import unpacked
+
+            self._rows = [(entry,) for entry in unpacked(entries)]
 
     def __repr__(self) -> str:
         raw = f", {self.raw_format}" if self.raw_format else ""

@@ -76,8 +76,16 @@ def _untouched(scoped: ScopedRules, entry: ChangeLogEntry) -> bool:
         return False
     before, after = entry.before, entry.after
     if before is None and type(after) is dict:  # an insert, or an update that kept no before
-        values = after.values()
-        return SCALARS.issuperset(map(type, values)) and _plain_texts(values) and scoped.allows_rows(tuple(after))
+        if not scoped.allows_rows(tuple(after)):  # the names first: decided once per shape
+            return False
+        for value in after.values():  # one pass: scalars only, and no text that may hold a password
+            kind = type(value)
+            if kind is str:
+                if may_hold_password(value):
+                    return False
+            elif kind not in SCALARS:
+                return False
+        return True
     names: tuple = ()
     for image in (before, after):
         if image is None:

@@ -10,14 +10,16 @@ tracked container may hold many thousands in its history, and it is lossless thr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
+import orjson
 
-from pdip.conversion.tagged import decode, encode, read_json, write_json
+from pdip.conversion.tagged import NotARow, decode, encode, read_json, row_data, write_json
 
 SCHEMA_VERSION = 1
 
@@ -205,6 +207,31 @@ class ChangeLogEntry:
         return _filled(cls, fields)
 
     def to_json(self) -> str:
+        """`to_dict` as compact JSON. An entry about a record whose rows hold scalars and whose key
+        is text or an int (a change stream's entries, by the million) is written in one orjson
+        call, each row tagged in one pass; anything else, or what orjson refuses, by `to_dict`."""
+        key, moment = self.key, self._timestamp
+        if self._extra is None and (type(key) in _UNTAGGED) and type(moment) is not dt.datetime:
+            try:
+                return orjson.dumps(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "id": self.id,
+                        "sequence": self.sequence,
+                        "timestamp": _iso(moment),
+                        "actor": self.actor,
+                        "action": self.action,
+                        "entity": self.entity,
+                        "key": key,
+                        "path": self.path,
+                        "before": row_data(self.before),
+                        "after": row_data(self.after),
+                        "tenant": self.tenant,
+                        "extra": None,
+                    }
+                ).decode()
+            except (NotARow, TypeError):  # nested or untagged values, 65-bit ints, lone surrogates
+                pass
         return write_json(self.to_dict())
 
     @classmethod
@@ -250,6 +277,13 @@ class ChangeLogEntry:
             where += f" {self.path}"
         change = f"{self.before!r} -> {self.after!r}"
         return f"ChangeLogEntry({self.sequence}: {self.action} {where.strip()}: {change}, actor={self.actor!r})"
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(epoch: float) -> str:
+    """The ISO text of a time in seconds, as `to_dict` writes it; kept for the few times a batch
+    holds (the entries of one transaction share its commit time)."""
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
 
 
 def _epoch(timestamp: dt.datetime | float | None) -> float:
@@ -324,6 +358,63 @@ def _filled(cls, fields: _EntryFields) -> ChangeLogEntry:
     return entry
 
 
+def record_entry(action: str, entity: str | None, key: Any, before: Any, after: Any, epoch: float) -> ChangeLogEntry:
+    """An entry about a record, made without `__init__`'s checks: for a change source that makes
+    them by the million and knows `action` is one of RECORD_ACTIONS and `epoch` is seconds."""
+    entry = ChangeLogEntry.__new__(ChangeLogEntry)
+    entry.action, entry.entity, entry.key, entry.path = action, entity, key, None
+    entry.before, entry.after, entry.actor, entry.tenant = before, after, None, None
+    entry.sequence, entry._timestamp, entry._id, entry._extra = None, epoch, None, None
+    return entry
+
+
+def packed(entries: list[ChangeLogEntry]) -> list[tuple]:
+    """`entries` as plain tuples of their fields, ids given first (one read of the random source
+    for all): a batch of entries crosses a process boundary this way, since pickling tuples
+    costs a third of pickling the objects one `__reduce__` call at a time."""
+    ChangeLogEntry.name_all(entries)
+    return [
+        (
+            e.action,
+            e.entity,
+            e.key,
+            e.path,
+            e.before,
+            e.after,
+            e.actor,
+            e.tenant,
+            e.sequence,
+            e._timestamp,
+            e._id,
+            e._extra,
+        )
+        for e in entries
+    ]
+
+
+def unpacked(rows: list[tuple]) -> list[ChangeLogEntry]:
+    """The entries `packed` made tuples of."""
+    new, entries = ChangeLogEntry.__new__, []
+    for row in rows:
+        entry = new(ChangeLogEntry)
+        (
+            entry.action,
+            entry.entity,
+            entry.key,
+            entry.path,
+            entry.before,
+            entry.after,
+            entry.actor,
+            entry.tenant,
+            entry.sequence,
+            entry._timestamp,
+            entry._id,
+            entry._extra,
+        ) = row
+        entries.append(entry)
+    return entries
+
+
 def _unpickle(action, entity, key, path, before, after, actor, tenant, sequence, epoch, id, extra):
     entry = ChangeLogEntry.__new__(ChangeLogEntry)
     entry.action, entry.entity, entry.key, entry.path = action, entity, key, path
@@ -377,4 +468,10 @@ class EntryExtra(Mapping):
 def message_key(entry: ChangeLogEntry) -> bytes:
     """The Kafka message key of an entry: its entity and key, so one row's changes share a
     partition and stay in order. `["accounts",42]`, as compact JSON (tagged for other types)."""
-    return write_json([entry.entity, encode(entry.key)]).encode()
+    key = entry.key
+    if type(key) is int or type(key) is str:  # the usual keys: as they are (orjson refuses 65-bit ints)
+        try:  # copied out of orjson's buffer: each one kept holds about 4 KiB of memory, not its length
+            return orjson.dumps([entry.entity, key]).decode().encode()
+        except TypeError:
+            pass
+    return write_json([entry.entity, encode(key)]).encode()

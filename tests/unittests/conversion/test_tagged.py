@@ -92,3 +92,23 @@ class TaggedDumpsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RowDataTest(unittest.TestCase):
+    def test_a_row_of_scalars_is_tagged_in_one_pass_and_anything_else_refused(self):
+        from pdip.conversion.tagged import NotARow, row_data
+
+        self.assertIsNone(row_data(None))
+        row = {"id": 1, "at": dt.date(2026, 1, 2), "n": 1.5}
+        self.assertEqual(row_data(row), encode(row))
+        for value in ([1], {"a": [1]}, {"$a": 1}, {1: 2}, {"a": {"b": 1}}):
+            with self.subTest(value=value):
+                with self.assertRaises(NotARow):
+                    row_data(value)
+
+    def test_names_are_remembered_for_a_bounded_number_of_shapes(self):
+        from pdip.conversion import tagged
+
+        for index in range(1030):
+            self.assertEqual(tagged.row_data({f"c{index}": index}), {f"c{index}": index})
+        self.assertLessEqual(len(tagged._PLAIN_NAMES), 1024)

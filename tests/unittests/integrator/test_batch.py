@@ -92,3 +92,27 @@ class RowBatchTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChangeLogBatchPickleTest(unittest.TestCase):
+    def test_a_change_log_batch_travels_as_tuples_and_comes_back_as_the_same_entries(self):
+        from pdip.integrator.changes import batch_entries, entries_batch
+        from pdip.tracking import ChangeLogEntry
+
+        entries = [
+            ChangeLogEntry("insert", entity="t", key=1, after={"id": 1}),
+            ChangeLogEntry("delete", entity="t", key=2, before={"id": 2}, extra={"why": "x"}),
+        ]
+        batch = entries_batch(entries, position={"lsn": 9})
+        batch.partition = "p1"
+        state = batch.__getstate__()
+        self.assertIsNone(state["_rows"])
+        self.assertEqual([row[-2] for row in state["entries"]], [entry.id for entry in entries])
+        back = pickle.loads(pickle.dumps(batch))
+        self.assertEqual(batch_entries(back), entries)
+        self.assertEqual((back.position, back.partition), ({"lsn": 9}, "p1"))
+
+    def test_a_one_column_batch_of_other_values_is_pickled_as_rows(self):
+        batch = Batch(["entry"], [("not an entry",)])
+        self.assertEqual(batch.__getstate__()["_rows"], [("not an entry",)])
+        self.assertEqual(pickle.loads(pickle.dumps(batch)).rows, [("not an entry",)])

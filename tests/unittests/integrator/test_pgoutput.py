@@ -121,3 +121,33 @@ class DecoderTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MakeTests(unittest.TestCase):
+    """A consumer's own record of each change, built as the message is read."""
+
+    def test_make_builds_each_change_with_the_commit_time_from_begin(self):
+        made = []
+
+        def make(action, relation, new, old, seconds):
+            made.append((action, relation.qualified, new, old, seconds))
+            return action
+
+        decoder = PgOutputDecoder(load, make=make)
+        decoder.feed(relation(5, "accounts", ACCOUNTS, schema="bank"))
+        decoder.feed(b"B" + struct.pack("!QqI", 100, 2_500_000, 3))
+        decoder.feed(b"I" + struct.pack("!I", 5) + b"N" + values(1, "1", "a"))
+        decoder.feed(b"D" + struct.pack("!I", 5) + b"K" + values(1, None, None))
+        decoder.feed(b"T" + struct.pack("!iB", 1, 0) + struct.pack("!I", 5))
+        (done,) = [c for c in [decoder.feed(commit(0x20, micros=2_500_000))] if c is not None]
+        self.assertEqual(done.changes, ["insert", "delete", "truncate"])
+        seconds = moment(2_500_000).timestamp()
+        self.assertEqual(
+            made,
+            [
+                ("insert", "bank.accounts", {"id": 1, "balance": Decimal("1"), "note": "a"}, None, seconds),
+                ("delete", "bank.accounts", None, {"id": 1}, seconds),
+                ("truncate", "bank.accounts", None, None, seconds),
+            ],
+        )
+        self.assertIsNone(decoder.relations[5].key)  # the consumer's to fill

@@ -224,3 +224,18 @@ class ApplyEntryTest(PolicyFilesTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RecordShortPathTest(unittest.TestCase):
+    """An insert's row is looked at in one pass: names decided once, then each value."""
+
+    def test_only_a_row_the_policy_has_nothing_to_do_with_comes_back_untouched(self):
+        policy = Policy.default()
+        plain = ChangeLogEntry("insert", entity="t", key=1, after={"id": 1, "note": "a", "at": None})
+        self.assertIs(policy.apply_entry(plain), plain)
+        secret = ChangeLogEntry("insert", entity="t", key=1, after={"id": 1, "dsn": "postgresql://u:pw@db/x"})
+        self.assertNotIn("pw", str(policy.apply_entry(secret).after))
+        nested = ChangeLogEntry("insert", entity="t", key=1, after={"id": 1, "more": {"password": "pw"}})
+        self.assertNotEqual(policy.apply_entry(nested).after["more"]["password"], "pw")
+        named = ChangeLogEntry("insert", entity="t", key=1, after={"id": 1, "password": "pw"})
+        self.assertNotEqual(policy.apply_entry(named).after.get("password"), "pw")

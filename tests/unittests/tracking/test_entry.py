@@ -160,3 +160,63 @@ class ActorTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FastPathsTest(unittest.TestCase):
+    """The short ways a change stream's entries take are exact: the same text, the same entries."""
+
+    SHAPES = [
+        {"key": 1, "after": {"id": 1, "note": "a", "ok": True, "gone": None}},
+        {"key": "k", "before": {"id": "k"}, "after": {"id": "k", "price": Decimal("1.5"), "at": VALUES["when"]}},
+        {"key": 2**70, "after": {"id": 2**70}},  # past 64 bits: tagged
+        {"key": 1, "after": {"big": -(2**64)}},
+        {"key": 1, "after": {"$id": 1}},  # a name that reads as a tag
+        {"key": 1, "after": {1: "one"}},  # a name that is not text
+        {"key": 1, "after": {"deep": {"a": [1]}}},
+        {"key": 1, "after": {"note": "\ud800"}},  # a lone surrogate orjson refuses
+        {"key": [1, 2], "after": {"a": 1, "b": 2}},
+        {"key": True, "after": {"a": 1}},
+        {"key": 1, "after": [1, 2]},
+        {"key": 1, "after": {"a": 1}, "extra": {"why": "x"}},
+        {"key": 1, "after": {"a": 1}, "timestamp": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)},
+    ]
+
+    def test_to_json_writes_what_to_dict_says(self):
+        from pdip.conversion.tagged import write_json
+
+        for shape in self.SHAPES:
+            with self.subTest(shape=shape):
+                entry = ChangeLogEntry("update", entity="t", timestamp=shape.pop("timestamp", 1.25), **shape)
+                self.assertEqual(entry.to_json(), write_json(entry.to_dict()))
+                self.assertEqual(ChangeLogEntry.from_json(entry.to_json()), entry)
+
+    def test_message_keys_of_plain_keys_are_those_of_tagged_ones(self):
+        from pdip.conversion.tagged import write_json
+        from pdip.tracking.entry import message_key
+
+        for key in (1, "k", 2**70, -(2**64), [1, "a"], uuid.UUID(int=5), None):
+            with self.subTest(key=key):
+                entry = ChangeLogEntry("insert", entity="t", key=key)
+                self.assertEqual(message_key(entry), write_json(["t", encode(key)]).encode())
+
+    def test_record_entry_is_an_entry_about_a_record(self):
+        from pdip.tracking.entry import record_entry
+
+        made = record_entry("update", "accounts", 3, {"id": 3}, {"id": 3, "n": 1}, 12.5)
+        like = ChangeLogEntry(
+            "update", entity="accounts", key=3, before={"id": 3}, after={"id": 3, "n": 1}, timestamp=12.5, id=made.id
+        )
+        self.assertEqual(made, like)
+        self.assertIsNone(made.extra)
+
+    def test_entries_packed_and_unpacked_are_the_same_entries_with_their_ids(self):
+        from pdip.tracking.entry import packed, unpacked
+
+        entries = [
+            ChangeLogEntry("insert", entity="t", key=1, after={"id": 1}, actor="me", tenant="x", sequence=4),
+            ChangeLogEntry("set", path="a.b", after=2, extra={"why": "x"}, id="given"),
+        ]
+        back = unpacked(packed(entries))
+        self.assertEqual(back, entries)
+        self.assertEqual([entry.id for entry in back], [entries[0].id, "given"])
+        self.assertEqual(back[1].extra["why"], "x")

@@ -45,6 +45,7 @@ from pdip.integrator.changes import batch_entries, entries_batch, entries_from_j
 from pdip.integrator.errors import KafkaAssignmentError, OperationError
 from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
 from pdip.messaging.kafka import KafkaSender, passing
+from pdip.tracking.entry import ChangeLogEntry
 
 LOGGER = logging.getLogger("pdip.integrator.kafka")
 KINDS = ("kafka",)
@@ -452,7 +453,9 @@ class KafkaChangesTarget(KafkaTarget):
     def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
         tombstones = self.settings.tombstones
         messages, rejected = [], []
-        for entry in batch_entries(batch):
+        entries = batch_entries(batch)
+        ChangeLogEntry.name_all(entries)  # one read of the random source for the batch, not one per entry
+        for entry in entries:
             try:
                 key, value = message_key(entry), entry.to_json().encode()
             except (TypeError, ValueError) as error:

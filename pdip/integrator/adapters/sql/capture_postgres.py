@@ -40,12 +40,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.integrator.adapters.base import ReadRequest, Source
-from pdip.integrator.adapters.sql.pgoutput import Change, Commit, PgOutputDecoder, Relation, lsn_of
+from pdip.integrator.adapters.sql.pgoutput import PgOutputDecoder, Relation, lsn_of
 from pdip.integrator.adapters.sql.rows import engine_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
 from pdip.integrator.errors import OperationError
-from pdip.tracking.entry import ChangeLogEntry
+from pdip.tracking.entry import ChangeLogEntry, record_entry
 
 LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
@@ -284,7 +284,7 @@ class PostgresCaptureSource(Source):
             start_lsn=start,
             options={"proto_version": "1", "publication_names": self.publication},
         )
-        decoder = PgOutputDecoder(self._loader())
+        decoder = PgOutputDecoder(self._loader(), make=self._entry)
         entries: list[ChangeLogEntry] = []
         position = start
         cursor = self._cursor
@@ -293,7 +293,7 @@ class PostgresCaptureSource(Source):
             if message is not None:
                 commit = decoder.feed(message.payload)
                 if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
-                    entries.extend(self._entry(change, commit) for change in commit.changes)
+                    entries.extend(commit.changes)
                     position = commit.end_lsn
                 if len(entries) >= request.batch_size:
                     yield self._lagging(entries_batch(entries, position={"lsn": position}))
@@ -335,28 +335,23 @@ class PostgresCaptureSource(Source):
 
         return load
 
-    def _entry(self, change: Change, commit: Commit) -> ChangeLogEntry:
-        relation = change.relation
-        if change.action == "truncate":
-            return ChangeLogEntry("clear", entity=relation.qualified, timestamp=commit.seconds)
-        columns = self._key_columns(relation)
-        row = change.new if change.new is not None else change.old
-        return ChangeLogEntry(
-            change.action,
-            entity=relation.qualified,
-            key=_key(row, columns),
-            before=change.old,
-            after=change.new,
-            timestamp=commit.seconds,
-        )
+    def _entry(self, action: str, relation: Relation, new: dict | None, old: dict | None, seconds: float):
+        """The entry of one change, made as the decoder reads it (every change comes through here)."""
+        if action == "truncate":
+            return ChangeLogEntry("clear", entity=relation.qualified, timestamp=seconds)
+        columns = relation.key if relation.key is not None else self._key_columns(relation)
+        row = new if new is not None else old
+        key = row.get(columns[0]) if len(columns) == 1 else [row.get(column) for column in columns]
+        return record_entry(action, relation.qualified, key, old, new, seconds)
 
     def _key_columns(self, relation: Relation) -> list[str]:
-        """The table's primary key (asked once per table): under REPLICA IDENTITY FULL the server
-        marks every column as identity, which is no key to apply by."""
+        """The table's primary key (asked once per table, kept on the relation): under REPLICA
+        IDENTITY FULL the server marks every column as identity, which is no key to apply by."""
         columns = self._keys.get(relation.oid)
         if columns is None:
             with self.engine.connect() as db:
                 columns = self._keys[relation.oid] = _primary_key(db, f'"{relation.schema}"."{relation.name}"')
+        relation.key = columns
         return columns
 
     def acknowledge(self, position: Any) -> None:

@@ -4,13 +4,17 @@
     for payload in messages:
         commit = decoder.feed(payload)               # Commit(...) once a transaction is whole, else None
 
+    PgOutputDecoder(load, make=entry_of)             # each change made by make(action, relation, new, old, seconds)
+
 The server sends, per transaction, `Begin`, then a `Relation` message before the first change to
 a table (and again after its columns changed), the changes (`Insert`, `Update`, `Delete`,
 `Truncate`), then `Commit`. The decoder holds a transaction's changes until its `Commit` and
 hands them over whole, with the commit's end LSN (the position a consumer confirms) and time, so
-a consumer keeps transaction boundaries. Column values arrive as text; `load` turns each into a
-Python value by the column's type (the capture source uses psycopg's own loaders, so a captured
-value is what a query of the same column returns).
+a consumer keeps transaction boundaries. A consumer that wants its own record of a change
+(the capture source: a `ChangeLogEntry`) passes `make`, and the decoder builds that straight
+away, with no `Change` in between (the commit time is known from `Begin`). Column values
+arrive as text; `load` turns each into a Python value by the column's type (the capture source
+uses psycopg's own loaders, so a captured value is what a query of the same column returns).
 
 The format is in PostgreSQL's documentation, "Logical Replication Message Formats". Why it is
 read here rather than by a package: the maintained replication clients (psycopg2) hand over the
@@ -55,10 +59,11 @@ class Relation:
     identity: str  # d default (primary key), f full, i index, n nothing
     columns: list[Column]
     loaders: list[Callable[[bytes], Any]] = dataclasses.field(default_factory=list)
+    key: list[str] | None = None  # the primary key's columns, when a consumer looked them up
+    qualified: str = dataclasses.field(init=False)  # `name`, or `schema.name` outside `public`
 
-    @property
-    def qualified(self) -> str:
-        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+    def __post_init__(self) -> None:
+        self.qualified = self.name if self.schema == "public" else f"{self.schema}.{self.name}"
 
 
 @dataclasses.dataclass
@@ -81,18 +86,27 @@ class Commit:
     xid: int
     end_lsn: int
     time: dt.datetime
-    changes: list[Change]
+    changes: list[Any]  # what the decoder's `make` built of each change: `Change`s by default
     seconds: float = 0.0  # the commit time in seconds since 1970 (what an entry's timestamp holds)
 
 
-class PgOutputDecoder:
-    """Reads `pgoutput` messages one at a time; keeps the relations it was told of."""
+def change(action: str, relation: Relation, new: dict | None, old: dict | None, seconds: float) -> Change:
+    """What the decoder makes of a row change unless told otherwise: a `Change`."""
+    return Change(action, relation, new=new, old=old)
 
-    def __init__(self, load: Callable[[int], Callable[[bytes], Any]]):
+
+class PgOutputDecoder:
+    """Reads `pgoutput` messages one at a time; keeps the relations it was told of. `make` builds
+    each change's record (`change` by default) from its action, relation, new and old rows and
+    the commit time in seconds since 1970."""
+
+    def __init__(self, load: Callable[[int], Callable[[bytes], Any]], make: Callable[..., Any] = change):
         self.load = load
+        self.make = make
         self.relations: dict[int, Relation] = {}
         self._xid: int | None = None
-        self._changes: list[Change] = []
+        self._seconds = 0.0  # the commit time of the transaction being read (`Begin` says it)
+        self._changes: list[Any] = []
 
     @property
     def in_transaction(self) -> bool:
@@ -106,20 +120,21 @@ class PgOutputDecoder:
         if kind == b"I":
             relation = self._known(payload)
             new, _ = self._tuple(relation, payload, 6)  # after relation id and "N"
-            self._changes.append(Change("insert", relation, new=new))
+            self._changes.append(self.make("insert", relation, new, None, self._seconds))
         elif kind == b"U":
             relation = self._known(payload)
             old, offset = None, 5
             if payload[offset : offset + 1] in (b"K", b"O"):
                 old, offset = self._old(relation, payload, offset)
             new, _ = self._tuple(relation, payload, offset + 1)  # after "N"
-            self._changes.append(Change("update", relation, new=new, old=old))
+            self._changes.append(self.make("update", relation, new, old, self._seconds))
         elif kind == b"D":
             relation = self._known(payload)
             old, _ = self._old(relation, payload, 5)  # after the relation id
-            self._changes.append(Change("delete", relation, old=old))
+            self._changes.append(self.make("delete", relation, None, old, self._seconds))
         elif kind == b"B":
-            _, _, self._xid = _BEGIN.unpack_from(payload, 1)
+            _, time, self._xid = _BEGIN.unpack_from(payload, 1)
+            self._seconds = EPOCH_2000_SECONDS + time / 1_000_000
             self._changes = []
         elif kind == b"C":
             _, _, end_lsn, time = _COMMIT.unpack_from(payload, 1)
@@ -133,7 +148,7 @@ class PgOutputDecoder:
             (count,) = _INT32.unpack_from(payload, 1)
             for index in range(count):
                 (oid,) = _UINT32.unpack_from(payload, 6 + 4 * index)
-                self._changes.append(Change("truncate", self.relations[oid]))
+                self._changes.append(self.make("truncate", self.relations[oid], None, None, self._seconds))
         elif kind not in (b"Y", b"O", b"M"):  # types, origins and messages carry no row
             raise ProtocolError(f"unknown pgoutput message {kind!r}")
         return None
