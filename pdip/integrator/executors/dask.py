@@ -32,6 +32,7 @@ with a message saying so.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import traceback
@@ -60,6 +61,7 @@ LOCAL_CLUSTER_SETTINGS = {
     "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s",
 }
 _POLL_SECONDS = 0.2
+_LOG = logging.getLogger(__name__)
 
 
 class DaskExecutor(Executor):
@@ -138,15 +140,32 @@ def local_cluster(workers: int, environment: dict[str, str]) -> Any:
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     try:
-        return SubprocessCluster(
+        cluster = SubprocessCluster(
             n_workers=workers, threads_per_worker=1, worker_class="distributed.Worker", dashboard_address=None
         )
+        _read_scheduler_log(cluster)
+        return cluster
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _read_scheduler_log(cluster: Any) -> None:
+    """distributed's SubprocessCluster pipes its scheduler's stderr and reads the pipe only when
+    the scheduler fails to start. A scheduler that has logged more than a pipe holds (64 KiB: a
+    burst of connection errors on a loaded machine) then blocks at its next log line, and every
+    run waiting on it hangs. So the pipe is read for as long as the scheduler lives, its lines
+    passed to pdip's log at debug level."""
+    stream = cluster.scheduler.process.stderr
+
+    async def read() -> None:
+        while line := await stream.readline():
+            _LOG.debug("dask scheduler: %s", line.decode(errors="replace").rstrip())
+
+    cluster.loop.add_callback(read)
 
 
 class DaskRun:

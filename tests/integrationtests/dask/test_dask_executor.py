@@ -3,6 +3,7 @@
 import os
 import signal
 import tempfile
+import threading
 import unittest
 import uuid
 from pathlib import Path
@@ -236,6 +237,25 @@ class DaskExecutorTest(unittest.TestCase):
         self.assertEqual(result.status, "failed")
         self.assertIn("a task failed: RuntimeError: partition", result["copy"].error)
         self.assertIn("does not exist", result["copy"].error)
+
+    def test_a_scheduler_that_logs_more_than_a_pipe_holds_goes_on_answering(self):
+        from distributed import Client
+
+        def shout() -> int:
+            import sys
+
+            for _ in range(300):  # 300 KiB on the scheduler's stderr, more than a pipe holds
+                sys.stderr.write("x" * 1023 + "\n")
+            sys.stderr.flush()
+            return 1
+
+        answers = []
+        with Client(self.cluster.scheduler_address, timeout=10) as client:
+            asking = threading.Thread(target=lambda: answers.append(client.run_on_scheduler(shout)), daemon=True)
+            asking.start()
+            asking.join(30)
+            self.assertEqual(answers, [1], "the scheduler blocked writing to its stderr")
+            self.assertEqual(client.run_on_scheduler(shout), 1)
 
     def test_a_worker_killed_mid_task_is_retried_and_the_keyed_target_has_no_duplicates(self):
         cluster = start_cluster(2)
