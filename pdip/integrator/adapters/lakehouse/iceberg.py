@@ -207,19 +207,7 @@ class IcebergSource(Source):
         return self._wanted(self._table(), request)
 
     def _wanted(self, table: Any, request: ReadRequest) -> Any:
-        import pyarrow
-
-        schema = arrow_schema(table)
-        wanted = list(request.columns or schema.names)
-        missing = [
-            name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names
-        ]
-        if missing:
-            raise OperationError(
-                f"{self.iceberg.label}: table {self.iceberg.name!r} has no column {', '.join(map(repr, missing))} "
-                f"(its columns: {', '.join(schema.names)})"
-            )
-        return pyarrow.schema([schema.field(name) for name in wanted])
+        return tables.wanted_schema(arrow_schema(table), request, f"{self.iceberg.label}: table {self.iceberg.name!r}")
 
     def describe(self) -> str:
         return f"iceberg:{self.iceberg.name}"

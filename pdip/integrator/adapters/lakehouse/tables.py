@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import Batch
+from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
 
 
@@ -123,6 +125,20 @@ def _nullable(schema: Any) -> Any:
     import pyarrow
 
     return pyarrow.schema([field.with_nullable(True) for field in schema])
+
+
+def wanted_schema(schema: Any, request: ReadRequest, where: str) -> Any:
+    """The Arrow schema of the columns `request` reads from a table of `schema` (all of them by
+    default); a column it names that the table lacks, its cursor too, is refused naming `where`."""
+    import pyarrow
+
+    wanted = list(request.columns or schema.names)
+    missing = [name for name in (*wanted, *([request.cursor] if request.cursor else [])) if name not in schema.names]
+    if missing:
+        raise OperationError(
+            f"{where} has no column {', '.join(map(repr, missing))} (its columns: {', '.join(schema.names)})"
+        )
+    return pyarrow.schema([schema.field(name) for name in wanted])
 
 
 def schema_choice(given: str | None, created: bool) -> tuple[str, str]:
