@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import time
 import unittest
 import uuid
 from decimal import Decimal
@@ -87,10 +88,18 @@ class CaptureCase(unittest.TestCase):
         self.sql(
             self.source, *(f"DROP TABLE IF EXISTS {table}" for table in tables), f"DROP PUBLICATION IF EXISTS {name}"
         )
-        with self.source.begin() as db:
-            db.exec_driver_sql(
-                f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{name}'"
-            )
+        deadline = time.monotonic() + 10  # a consumer just closed: the server lets go of its slot a moment later
+        while True:
+            try:
+                with self.source.begin() as db:
+                    db.exec_driver_sql(
+                        f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{name}'"
+                    )
+                return
+            except sa.exc.DBAPIError as error:
+                if "is active for PID" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def assert_same(self, table):
         with self.source.connect() as db:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
 import tempfile
 import unittest
 import uuid
 from unittest import mock
 
-import clickhouse_connect
 import pyarrow
 
 from pdip import Pdi
@@ -23,8 +21,7 @@ from pdip.integrator.adapters.clickhouse import ClickHouseTarget, clickhouse_typ
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.results import RunContext
-
-FOLDER = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"pdip-chdb-{os.getpid()}")
+from tests.support.chdb import FOLDER, chdb_client
 
 
 class ChdbCase(unittest.TestCase):
@@ -32,7 +29,7 @@ class ChdbCase(unittest.TestCase):
 
     def setUp(self) -> None:
         if ChdbCase.client is None:
-            ChdbCase.client = clickhouse_connect.get_client(dsn=f"chdb://{FOLDER}")
+            ChdbCase.client = chdb_client()
         folder = tempfile.TemporaryDirectory(prefix="pdip-chdb-run-")
         self.addCleanup(folder.cleanup)
         self.pdi = Pdi(root_directory=folder.name)

@@ -15,6 +15,7 @@ from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.clickhouse import ClickHouseSource, address
 from pdip.integrator.adapters.registry import AdapterRegistry
 from tests.integrationtests.contract.contract import CORE, AdapterContract, Refusal
+from tests.support.chdb import FOLDER, chdb_client
 
 ENV_CLICKHOUSE = "PDIP_TEST_CLICKHOUSE_URL"
 
@@ -65,16 +66,12 @@ class ClickHouseContract(AdapterContract):
 
 class ChdbContract(ClickHouseContract, unittest.TestCase):
     kind = "chdb"
-    _client = None
 
     def folder(self) -> str:
-        # one chDB folder per process (chDB opens one at a time): the tables are the tests' own
-        return os.path.join(os.environ.get("TMPDIR", "/tmp"), f"pdip-contract-chdb-{os.getpid()}")
+        return FOLDER  # the process's one chDB folder (tests.support.chdb): the tables are the tests' own
 
     def client(self):
-        if ChdbContract._client is None:
-            ChdbContract._client = clickhouse_connect.get_client(dsn=f"chdb://{self.folder()}")
-        return ChdbContract._client
+        return chdb_client()
 
     def store(self, name: str) -> Connection:
         return Connection("chdb", {"database": self.folder(), "table": name})

@@ -248,8 +248,14 @@ class PostgresRetriesTest(RetriesTest, unittest.TestCase):
             max_errors=1,
             retries={"attempts": 2, "backoff": 0},
         )
-        operation = Operation("retries-dask", [integration], executor="dask", retries=0)  # no task retries by Dask
-        result = self.integrator.integrate(operation)
+        from distributed import LocalCluster
+
+        # workers as threads of this process: quick to start, and what they run is measured
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+            operation = Operation(
+                "retries-dask", [integration], executor="dask", scheduler=cluster.scheduler_address, retries=0
+            )  # retries=0: no task retries by Dask, only the integration's
+            result = self.integrator.integrate(operation)
         self.assertTrue(result.ok, result["copy"].error)
         self.assertEqual(result["copy"].retries, 1)
         self.assertIn("TransientFailure", self.retried[0].error)

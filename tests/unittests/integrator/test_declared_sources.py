@@ -11,7 +11,7 @@ import pyarrow
 import pyarrow.parquet
 import sqlalchemy as sa
 
-from pdip.integrator import Batch, Connection
+from pdip.integrator import Batch, Connection, OperationError
 from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget
 from pdip.integrator.adapters.memory import MemorySource, MemoryStores
@@ -85,10 +85,11 @@ class FileSchemaTest(unittest.TestCase):
         (batch,) = source.read(ReadRequest(10))
         self.assertEqual(batch.types.remove_metadata(), schema)
 
-    def test_no_file_or_a_remote_one_declares_nothing(self):
+    def test_no_file_declares_nothing_and_a_remote_path_that_is_not_there_is_named(self):
         (self.root / "folder").mkdir()
         self.assertIsNone(self.source("csv", path="folder").schema(ReadRequest(10)))
-        self.assertIsNone(self.source("parquet", path="memory://nowhere/a.parquet").schema(ReadRequest(10)))
+        with self.assertRaisesRegex(OperationError, "path: memory://nowhere/a.parquet does not exist"):
+            self.source("parquet", path="memory://nowhere/a.parquet").schema(ReadRequest(10))
 
 
 class ParquetWriterTypesTest(unittest.TestCase):
