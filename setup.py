@@ -25,7 +25,7 @@ EXTRAS = {
         "pandas>=2.1",
         "pyarrow>=15",
         "openpyxl>=3.1",
-        "psycopg[binary]>=3.1",
+        "psycopg[binary]>=3.2.4",
         "PyMySQL>=1.1",
         "rich>=13",
     ],
@@ -40,7 +40,7 @@ EXTRAS = {
     "rest": ["httpx>=0.27"],  # kind: rest
     "capture": [  # capture: logical (PostgreSQL's replication protocol), capture: binlog (MariaDB's)
         "psycopg2-binary>=2.9",
-        "psycopg[binary]>=3.1",
+        "psycopg[binary]>=3.2.4",
         "mysql-replication>=1.0.17",
     ],
     "dask": ["dask[distributed]>=2024.8"],

@@ -24,8 +24,8 @@ Printed per path and rate: achieved rate, p50/p90/p99/max latency, the proof, an
 follower processes used while nothing happened (a few idle seconds after the run). The baseline,
 measured in the same run: a bare PostgreSQL `LISTEN`/`NOTIFY` round trip (commit -> a waiting
 listener wakes), the floor of any wake-up; latencies are also shown as multiples of it; and the
-commits per second 7 bare writers reach on this server without and with a notifying trigger (the
-ceiling the wake-up trigger puts on writers: `commit_ceiling`).
+commits per second 7 bare writers reach on this server without a trigger, with one that notifies
+on every write, and with pdip's wake trigger while no relay waits (`commit_ceiling`).
 Goals (issue #25): p99 <= 60 ms direct, <= 150 ms via Kafka, at 100 and 700 changes/s.
 """
 
@@ -323,10 +323,14 @@ def notify_floor(url: str, rounds: int = 300) -> list[float]:
 
 def commit_ceiling(url: str, writers: int, seconds: float = 3.0) -> dict[str, float]:
     """Commits per second of `writers` bare connections inserting a row per transaction, into a
-    table without and with a statement trigger that notifies as the change log's does. PostgreSQL
-    (up to 17 at least) holds a lock from a notifying transaction's pre-commit until its commit
-    is flushed, so notifying commits are flushed one after another, never together."""
+    table without a trigger, with a statement trigger that notifies on every write (pdip's before
+    the wake slots), and with pdip's wake trigger while no relay waits (a busy stream's relay
+    reads without waiting). PostgreSQL (up to 17 at least) holds a lock from a notifying
+    transaction's pre-commit until its commit is flushed, so notifying commits are flushed one
+    after another, never together."""
     import psycopg
+
+    from pdip.tracking.table import WAKE_FUNCTION_BODY
 
     conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as admin:
@@ -335,11 +339,17 @@ def commit_ceiling(url: str, writers: int, seconds: float = 3.0) -> dict[str, fl
             "CREATE FUNCTION ceiling_wake() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN PERFORM pg_notify('ceiling', ''); RETURN NULL; END $$"
         )
+        admin.execute(f"CREATE FUNCTION ceiling_slots() RETURNS trigger LANGUAGE plpgsql AS $${WAKE_FUNCTION_BODY}$$")
         rates = {}
-        for case in ("no trigger", "notify trigger"):
-            if case == "notify trigger":
+        for case, function in (
+            ("no trigger", None),
+            ("notify trigger", "ceiling_wake"),
+            ("wake slots", "ceiling_slots"),
+        ):
+            admin.execute("DROP TRIGGER IF EXISTS wake ON ceiling")
+            if function:
                 admin.execute(
-                    "CREATE TRIGGER wake AFTER INSERT ON ceiling FOR EACH STATEMENT EXECUTE FUNCTION ceiling_wake()"
+                    f"CREATE TRIGGER wake AFTER INSERT ON ceiling FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
                 )
             counts = [0] * writers
             until = time.monotonic() + seconds
@@ -359,6 +369,7 @@ def commit_ceiling(url: str, writers: int, seconds: float = 3.0) -> dict[str, fl
             rates[case] = sum(counts) / seconds
         admin.execute("DROP TABLE ceiling")
         admin.execute("DROP FUNCTION ceiling_wake()")
+        admin.execute("DROP FUNCTION ceiling_slots()")
     return rates
 
 

@@ -5,11 +5,25 @@
     wakeup.close()
 
 On PostgreSQL (psycopg 3) the reader `LISTEN`s on the channel the change-log table's trigger
-notifies from each writer's transaction (`pdip.tracking.table.wake_trigger_sql`): a commit wakes
-it at once, and `idle` is only the fallback. A table made without the trigger (by an older pdip,
-or by hand) is given it; where the reader may not add it, it says so and polls. Elsewhere it
-polls: quickly while entries keep coming, then less and less often up to `idle` once they stop,
-so a busy stream is relayed within milliseconds and a quiet one costs a query per `idle`.
+notifies from a writer's transaction (`pdip.tracking.table.wake_trigger_sql`), and the trigger
+notifies only while a reader waits: a notifying transaction holds a database-wide lock through
+its commit, so notifying on every write would make concurrent writers commit one at a time.
+
+The handshake, with advisory locks keyed by the table (`wake_lock_keys`): a writer's trigger
+takes every wake slot shared until its transaction ends, and notifies when it finds one held
+exclusively. A reader about to wait takes one slot exclusively (which it gets only when no
+writer is between its insert and its end), reads once more, and then waits for a notification,
+letting the slot go when it wakes. So an entry committed before the slot was taken is found by
+the read, and a writer after it notifies. When no slot can be had, a writer is about to commit:
+the reader waits briefly and reads again, as polling does. A busy stream therefore costs no
+notifications at all, and a quiet one wakes its reader at the commit, with `idle` only as the
+fallback. A table made without the current trigger (by an older pdip, or by hand) is given it;
+where the reader may not add it, it says so and polls (or waits on the older trigger, which
+notifies on every write).
+
+Elsewhere it polls: quickly while entries keep coming, then less and less often up to `idle`
+once they stop, so a busy stream is relayed within milliseconds and a quiet one costs a query
+per `idle`.
 """
 
 from __future__ import annotations
@@ -21,10 +35,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from pdip.tracking.table import WAKE_TRIGGER, wake_trigger_sql
+from pdip.tracking.table import WAKE_FUNCTION_BODY, WAKE_TRIGGER, wake_lock_keys, wake_trigger_sql
 
 LOGGER = logging.getLogger(__name__)
 QUICK = 0.01  # seconds: the first wait after a read that found entries
+BUSY = 0.1  # seconds: the longest wait while a writer holds the wake slots (it is about to commit)
 
 
 class Wakeup(Protocol):
@@ -42,28 +57,57 @@ class Polling:
         self.interval = min(QUICK, idle)
 
     def wait(self, found: bool) -> None:
+        time.sleep(self.next(found))
+
+    def next(self, found: bool) -> float:
+        """The wait after a read that `found` entries or not."""
         self.interval = min(QUICK, self.idle) if found else min(self.interval * 2, self.idle)
-        time.sleep(self.interval)
+        return self.interval
 
     def close(self) -> None:
         pass
 
 
 class Notifications:
-    """Waits for a notification on `channel` over its own autocommit connection, `idle`
-    seconds at most; the ones that piled up meanwhile are taken with it (the read that follows
-    sees everything they announce)."""
+    """Waits for a notification over its own autocommit connection (which `LISTEN`s on the
+    table's channel), holding a wake slot meanwhile so that writers notify (see the module's
+    docstring); the notifications that piled up are taken with the one it waited for (the read
+    that follows sees everything they announce)."""
 
-    def __init__(self, connection: Any, idle: float):
+    def __init__(self, connection: Any, idle: float, slots: list[tuple[int, int]]):
         self.connection = connection
         self.idle = idle
+        self.slots = slots
+        self.held: tuple[int, int] | None = None
+        self.polling = Polling(idle)  # the pace while no slot can be had
 
     def wait(self, found: bool) -> None:
-        collections.deque(self.connection.notifies(timeout=self.idle, stop_after=1), maxlen=0)
+        if self.held is not None:
+            if not found:  # the read after taking the slot found nothing: wait for a writer
+                self._notified(self.idle)
+            self._execute("SELECT pg_advisory_unlock(%s, %s)", self.held)
+            self.held = None
+            return
+        self.held = self._take_slot()
+        if self.held is None:  # a writer is between its insert and its end, or other readers hold every slot
+            self._notified(min(self.polling.next(found), BUSY))
+        # with a slot: back to the caller at once, for the read that closes the handshake
+
+    def _take_slot(self) -> tuple[int, int] | None:
+        for slot in self.slots:
+            if self._execute("SELECT pg_try_advisory_lock(%s, %s)", slot):
+                return slot
+        return None
+
+    def _execute(self, query: str, slot: tuple[int, int]) -> bool:
+        return self.connection.execute(query, slot).fetchone()[0]
+
+    def _notified(self, timeout: float) -> None:
+        collections.deque(self.connection.notifies(timeout=timeout, stop_after=1), maxlen=0)
         collections.deque(self.connection.notifies(timeout=0), maxlen=0)  # taken, not looked at
 
     def close(self) -> None:
-        self.connection.close()
+        self.connection.close()  # and with it any slot it holds
 
 
 def wakeup_for(engine: sa.Engine, table: sa.Table, idle: float) -> Wakeup:
@@ -78,7 +122,7 @@ def wakeup_for(engine: sa.Engine, table: sa.Table, idle: float) -> Wakeup:
         )
         return Polling(idle)
     try:
-        _ensure_trigger(engine, table)
+        oid = _ensure_trigger(engine, table)
     except sa.exc.DBAPIError as error:
         LOGGER.warning(
             "outbox %s: no wake-up trigger on %s, and this connection may not add it (%s); new entries are "
@@ -95,17 +139,41 @@ def wakeup_for(engine: sa.Engine, table: sa.Table, idle: float) -> Wakeup:
     raw.detach()  # its own connection for good: LISTEN belongs to a session
     connection.autocommit = True
     connection.execute(f"LISTEN {engine.dialect.identifier_preparer.quote_identifier(table.name)}")
-    return Notifications(connection, idle)
+    return Notifications(connection, idle, wake_lock_keys(oid))
 
 
-def _ensure_trigger(engine: sa.Engine, table: sa.Table) -> None:
+def _ensure_trigger(engine: sa.Engine, table: sa.Table) -> int:
+    """Gives `table` the current wake-up trigger unless it has it; the table's oid. A trigger of
+    an older pdip that this connection may not replace is kept: it notifies on every write,
+    which wakes a waiting reader as well."""
     qualified = f"{table.schema}.{table.name}" if table.schema else table.name
     with engine.begin() as connection:
-        present = connection.execute(
-            sa.text("SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:table) AND tgname = :name"),
+        oid = connection.execute(sa.text("SELECT to_regclass(:table)::oid::integer"), {"table": qualified}).scalar()
+        body = connection.execute(
+            sa.text(
+                "SELECT p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE t.tgrelid = to_regclass(:table) AND t.tgname = :name"
+            ),
             {"table": qualified, "name": WAKE_TRIGGER},
-        ).first()
-        if present is None:
-            LOGGER.info("outbox %s: adding its wake-up trigger %s", table.name, WAKE_TRIGGER)
+        ).scalar()
+    if body == WAKE_FUNCTION_BODY:
+        return oid
+    try:
+        with engine.begin() as connection:
+            LOGGER.info(
+                "outbox %s: %s its wake-up trigger %s",
+                table.name,
+                "adding" if body is None else "renewing",
+                WAKE_TRIGGER,
+            )
             for statement in wake_trigger_sql(table, connection.dialect.identifier_preparer):
                 connection.exec_driver_sql(statement)
+    except sa.exc.DBAPIError as error:
+        if body is None:
+            raise
+        LOGGER.info(
+            "outbox %s: keeps the wake-up trigger of an earlier pdip, which notifies on every write (%s)",
+            table.name,
+            str(error.orig).strip().splitlines()[0],
+        )
+    return oid

@@ -25,6 +25,19 @@ _UTC_TIME = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysq
 
 
 WAKE_TRIGGER = "pdip_wake"
+WAKE_SLOTS = 4  # readers of one table that can wait for writers' notifications at a time
+_WAKE_TAG = 0x70646970  # "pdip" in ASCII: the second key of a wake slot's advisory lock, plus the slot
+
+# The trigger function's body: it takes every slot shared until the transaction ends (no
+# reader can start waiting meanwhile) and notifies when a reader holds one. See pdip.data.wakeups.
+WAKE_FUNCTION_BODY = (
+    " DECLARE waiting boolean := false; BEGIN"
+    f" FOR slot IN 0..{WAKE_SLOTS - 1} LOOP"
+    f" IF NOT pg_try_advisory_xact_lock_shared(TG_RELID::integer, {_WAKE_TAG} + slot) THEN waiting := true; END IF;"
+    " END LOOP;"
+    " IF waiting THEN PERFORM pg_notify(TG_TABLE_NAME, ''); END IF;"
+    " RETURN NULL; END "
+)
 
 
 def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str | None = None) -> sa.Table:
@@ -52,17 +65,22 @@ def change_log_table(metadata: sa.MetaData, name: str = TABLE_NAME, schema: str 
     return table
 
 
+def wake_lock_keys(table_oid: int) -> list[tuple[int, int]]:
+    """The advisory lock keys of the wake slots of the table whose oid (as an integer) is given."""
+    return [(table_oid, _WAKE_TAG + slot) for slot in range(WAKE_SLOTS)]
+
+
 def wake_trigger_sql(table: sa.Table, preparer: sa.sql.compiler.IdentifierPreparer) -> list[str]:
-    """PostgreSQL statements that make every insert into `table` send a notification on the
-    channel named after the table, from the writer's own transaction: it is delivered when (and
-    only if) the entries are committed, so a relay `LISTEN`ing there wakes as they become
-    readable. One notification per statement (and PostgreSQL folds equal ones of a transaction
-    into one), so a bulk write costs one, not one per row."""
+    """PostgreSQL statements that make an insert into `table` send a notification on the channel
+    named after the table while a relay waits there, from the writer's own transaction: it is
+    delivered when (and only if) the entries are committed, so the relay wakes as they become
+    readable. Once per statement (and PostgreSQL folds equal notifications of a transaction into
+    one), so a bulk write costs one, not one per row; none while no relay waits (a notifying
+    transaction holds a database-wide lock through its commit)."""
     quoted = preparer.format_table(table)
     function = f"{preparer.quote_schema(table.schema)}.pdip_wake_relay" if table.schema else "pdip_wake_relay"
     return [
-        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$",
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $${WAKE_FUNCTION_BODY}$$",
         f"DROP TRIGGER IF EXISTS {WAKE_TRIGGER} ON {quoted}",
         f"CREATE TRIGGER {WAKE_TRIGGER} AFTER INSERT ON {quoted} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
     ]

@@ -33,15 +33,63 @@ class WakeupTest(unittest.TestCase):
         )
         wakeup.close()
 
-    def test_notifications_wait_for_one_then_take_the_ones_that_piled_up(self):
-        calls = []
-
-        def notifies(**options):
-            calls.append(options)
-            return iter(["one"] if "stop_after" in options else ["two", "three"])
-
-        connection = types.SimpleNamespace(notifies=notifies, close=lambda: calls.append("closed"))
-        wakeup = wakeups.Notifications(connection, idle=1.5)
-        wakeup.wait(found=False)
+    def test_a_reader_takes_a_wake_slot_reads_once_more_then_waits_and_lets_the_slot_go(self):
+        connection = FakeListener(locks=[False, True])  # slot 0 held by another reader
+        wakeup = wakeups.Notifications(connection, idle=1.5, slots=[(7, 100), (7, 101)])
+        wakeup.wait(found=False)  # takes slot 1 and returns for the read that closes the handshake
+        self.assertEqual(wakeup.held, (7, 101))
+        self.assertEqual(connection.waits, [])
+        wakeup.wait(found=False)  # that read found nothing: waits for a writer, then lets go
+        self.assertIsNone(wakeup.held)
         wakeup.close()
-        self.assertEqual(calls, [{"timeout": 1.5, "stop_after": 1}, {"timeout": 0}, "closed"])
+        self.assertEqual(
+            connection.calls,
+            [
+                ("SELECT pg_try_advisory_lock(%s, %s)", (7, 100)),
+                ("SELECT pg_try_advisory_lock(%s, %s)", (7, 101)),
+                {"timeout": 1.5, "stop_after": 1},
+                {"timeout": 0},
+                ("SELECT pg_advisory_unlock(%s, %s)", (7, 101)),
+                "closed",
+            ],
+        )
+
+    def test_a_read_after_taking_the_slot_that_found_entries_lets_it_go_without_waiting(self):
+        connection = FakeListener(locks=[True])
+        wakeup = wakeups.Notifications(connection, idle=1.5, slots=[(7, 100)])
+        wakeup.wait(found=False)
+        wakeup.wait(found=True)
+        self.assertEqual(connection.waits, [])
+        self.assertEqual(connection.calls[-1], ("SELECT pg_advisory_unlock(%s, %s)", (7, 100)))
+
+    def test_while_a_writer_holds_the_slots_the_reader_waits_briefly_and_reads_again(self):
+        connection = FakeListener(locks=[False] * 12)
+        wakeup = wakeups.Notifications(connection, idle=30, slots=[(7, 100), (7, 101)])
+        for found in (True, False, False, False, False, True):
+            wakeup.wait(found)
+        self.assertIsNone(wakeup.held)
+        self.assertEqual(connection.waits, [0.01, 0.02, 0.04, 0.08, wakeups.BUSY, 0.01])
+
+
+class FakeListener:
+    """A psycopg connection as the reader uses it: advisory lock queries answered from `locks`,
+    notifications never coming."""
+
+    def __init__(self, locks):
+        self.locks = list(locks)
+        self.calls = []
+        self.waits = []
+
+    def execute(self, query, parameters):
+        self.calls.append((query, parameters))
+        answer = self.locks.pop(0) if "try" in query else True
+        return types.SimpleNamespace(fetchone=lambda: (answer,))
+
+    def notifies(self, **options):
+        self.calls.append(options)
+        if "stop_after" in options:
+            self.waits.append(options["timeout"])
+        return iter(())
+
+    def close(self):
+        self.calls.append("closed")
