@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -31,6 +32,9 @@ from pdip.tracking.table import ENTRY_COLUMNS, change_log_table, entry_values, r
 CHANGE_LOG = change_log_table(EntityBase.metadata)
 
 EntryFilter = Callable[[ChangeLogEntry], ChangeLogEntry | None]
+
+
+LOGGER = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -191,11 +195,14 @@ def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float
     PostgreSQL: numbers are handed out in time order (the sequence is not cached per session)
     and a writer has its transaction id before it takes one (the outbox writes in the flush
     that wrote the entities; `SqlExporter` asks for the id first), so every holder of a number
-    up to the newest has an id below the `xmax` of a snapshot taken after reading the newest:
-    once the oldest running transaction (`xmin`) is past it, they have all ended.
+    up to the newest has an id below one the reader takes after reading the newest: once the
+    oldest running transaction (`xmin`) is past that, they have all ended.
     MariaDB/MySQL: a locking read of the range waits for the transactions that inserted rows
-    in it and have not ended. SQLite: one transaction writes at a time, so commits come in
-    sequence order and every number up to the newest is final."""
+    in it and have not ended, once the statements that may be inserting a row in it (they
+    mention the table, and were running when the newest was read) are over: a writer takes its
+    number before its row is in the index, where no locking read can see it. SQLite: one
+    transaction writes at a time, so commits come in sequence order and every number up to the
+    newest is final."""
     with engine.connect() as connection:
         newest = connection.execute(sa.select(sa.func.max(table.c.sequence))).scalar()
         if newest is None or newest <= after:
@@ -209,11 +216,16 @@ def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float
 
 
 def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
-    horizon = connection.exec_driver_sql("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").scalar()
+    # The horizon is a transaction id of the reader's own, taken and ended at once: every id
+    # handed out before it is lower. A snapshot's xmax would not do: it is one past the newest
+    # *finished* transaction, so a writer that took a newer id and still runs is neither in the
+    # snapshot's running list nor below its xmin, and would be passed over.
+    horizon = connection.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
+    connection.commit()
     deadline = time.monotonic() + wait
     while True:
         oldest = connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar()
-        if oldest >= horizon:
+        if oldest > horizon:
             return True
         if time.monotonic() >= deadline:
             return False
@@ -221,6 +233,8 @@ def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
 
 
 def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> bool:
+    if not _mysql_statements_over(connection, table, time.monotonic() + wait):
+        return False
     connection.rollback()  # the isolation level is set between transactions
     connection.execution_options(isolation_level="READ COMMITTED")  # no gap locks: writers go on
     connection.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {max(1, math.ceil(wait))}")
@@ -239,6 +253,43 @@ def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newes
 
 
 _LOCK_WAIT_TIMEOUT = 1205
+
+
+def _mysql_statements_over(connection: sa.Connection, table: sa.Table, deadline: float) -> bool:
+    """Waits until the statements of other sessions that mention `table` and run now are over
+    (until `deadline`); whether they are. A statement is known by its session and its text
+    (PyMySQL sends values inside the text, so two inserts differ). Without the PROCESS privilege
+    only the reader's own user's sessions can be seen, which it says once per connection."""
+    _warn_without_process_privilege(connection, table)
+    query = sa.text(
+        "SELECT ID, INFO FROM information_schema.PROCESSLIST "
+        "WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query' AND INFO LIKE :pattern"
+    )
+    pattern = f"%{table.name}%"
+    running = set(connection.execute(query, {"pattern": pattern}).all())
+    while running:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+        running &= set(connection.execute(query, {"pattern": pattern}).all())
+    return True
+
+
+def _warn_without_process_privilege(connection: sa.Connection, table: sa.Table) -> None:
+    info = connection.connection.info  # the DBAPI connection's own, kept with it in the pool
+    if "pdip_process_privilege" in info:
+        return
+    granted = connection.exec_driver_sql(
+        "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'PROCESS' LIMIT 1"
+    ).first()
+    info["pdip_process_privilege"] = granted is not None
+    if granted is None:
+        LOGGER.warning(
+            "outbox %s: this user lacks the PROCESS privilege, so the reader cannot see other users' inserts "
+            "under way; an entry whose insert by another user is under way while the reader settles a gap "
+            "could be passed over. Grant PROCESS to the reader's user, or read with the writers' user.",
+            table.name,
+        )
 
 
 def _values(entity: Entity) -> dict[str, Any]:
