@@ -38,9 +38,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.base import ReadRequest, Source
-from pdip.integrator.adapters.sql.capture_postgres import CaptureError
-from pdip.integrator.adapters.sql.rows import engine_for
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.sql.capture import CapturedTable, CaptureError, CaptureSource
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
 from pdip.tracking.entry import ChangeLogEntry
@@ -57,11 +56,12 @@ NEEDED = {  # server variable: (the value a capture needs, how to set it)
 }
 
 
-class _Table:
+class _Table(CapturedTable):
     """What the capture knows of one table: its key and the columns whose values it converts."""
 
     def __init__(self, name: str, key: list[str], timestamps: set[str], binary: set[str]):
-        self.name, self.key, self.timestamps, self.binary = name, key, timestamps, binary
+        super().__init__(name, key)
+        self.timestamps, self.binary = timestamps, binary
 
     def values(self, row: dict[str, Any]) -> dict[str, Any]:
         for column in self.timestamps:
@@ -73,37 +73,17 @@ class _Table:
                 row[column] = b""
         return row
 
-    def key_of(self, row: dict[str, Any]) -> Any:
-        if len(self.key) == 1:
-            return row.get(self.key[0])
-        return [row.get(column) for column in self.key]
 
+class BinlogCaptureSource(CaptureSource):
+    dialect = "mysql"
+    reads = "MariaDB's binlog"
 
-class BinlogCaptureSource(Source):
-    resumes_between_runs = True  # a stream: every run continues where the last one stopped
-
-    def __init__(self, connection, context):
-        super().__init__(connection, context)
-        settings = connection.settings
+    def read_settings(self, settings: dict[str, Any]) -> None:
         tables = settings.get("tables") or []
         self.tables = [tables] if isinstance(tables, str) else list(tables)
         self.snapshot = bool(settings.get("snapshot", True))
         self.server_id = int(settings.get("server_id") or random.randrange(*SERVER_IDS))
-        self.engine = engine_for(connection, context)
         self._known: dict[str, _Table] = {}
-        try:
-            if self.engine.dialect.name != "mysql":
-                raise CaptureError(
-                    f"{self._label()}: capture: binlog reads MariaDB's binlog; this is {self.engine.dialect.name}"
-                )
-            self.check()  # in the calling process too: a refusal comes before any reader starts
-        except BaseException:
-            self.engine.dispose()
-            raise
-
-    def _label(self) -> str:
-        name = self.connection.name
-        return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} capture source"
 
     # -- checks, before any data moves --
 
@@ -130,9 +110,9 @@ class BinlogCaptureSource(Source):
             if snapshots is None:  # pragma: no cover - MySQL (not run by the tests) names no snapshot position
                 raise CaptureError(f"{label}: capture: binlog reads MariaDB's binlog (10.5 or later); this is MySQL")
             for table in self.tables:
-                self._table(db, table)
+                self.captured_table(db, table)
 
-    def _table(self, db: sa.Connection, name: str) -> _Table:
+    def captured_table(self, db: sa.Connection, name: str) -> _Table:
         """The table's key and typed columns, asked once; a table without a primary key refused."""
         known = self._known.get(name)
         if known is not None:
@@ -181,42 +161,9 @@ class BinlogCaptureSource(Source):
             db.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             db.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             start = start or _position(db)
-            tables = sorted(self.tables)
-            if copying.get("table") in tables:
-                tables = tables[tables.index(copying["table"]) :]
-            held = None  # each batch goes out once the next is read: the last one says the copy is done
-            for name in tables:
-                after = copying.get("after") if name == copying.get("table") else None
-                for batch in self._copy_table(db, request, start, self._table(db, name), after):
-                    if held is not None:
-                        yield held
-                    held = batch
+            yield from self.copied(db, request, self.tables, copying, start)
             db.rollback()
-        if held is None:  # a copy of nothing still says it is done: the next run must not copy again
-            held = entries_batch([])
-        held.position = dict(start)
-        yield held
         return start
-
-    def _copy_table(
-        self, db: sa.Connection, request: ReadRequest, start: dict, table: _Table, after: list | None
-    ) -> Iterator[Batch]:
-        quote = db.dialect.identifier_preparer.quote
-        order = ", ".join(quote(column) for column in table.key)
-        where = ""
-        if after is not None:
-            where = f" WHERE ({order}) > ({', '.join(f':k{index}' for index in range(len(table.key)))})"
-        statement = sa.text(f"SELECT * FROM {quote(table.name)}{where} ORDER BY {order}")
-        parameters = {f"k{index}": value for index, value in enumerate(after or ())}
-        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(statement, parameters)
-        columns = list(result.keys())
-        for rows in result.partitions(request.batch_size):
-            entries = []
-            for row in rows:
-                values = table.values(dict(zip(columns, row, strict=True)))
-                entries.append(ChangeLogEntry("insert", entity=table.name, key=table.key_of(values), after=values))
-            last = [entries[-1].after[column] for column in table.key]
-            yield entries_batch(entries, position={**start, "snapshot": {"table": table.name, "after": last}})
 
     def _stream(self, request: ReadRequest, start: dict) -> Iterator[Batch]:
         """Every transaction committed after `start`, in batches that end at a commit; a bounded
