@@ -10,6 +10,7 @@ an interrupted copy goes on after the last key it stored (docs/adr/0030, 0033).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -21,6 +22,8 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
+
+LAG_EVERY = 1.0  # seconds between two questions of where the server's log ends (a batch's `lag`)
 
 
 class CaptureError(OperationError):
@@ -54,6 +57,8 @@ class CaptureSource(Source):
 
     def __init__(self, connection, context):
         super().__init__(connection, context)
+        self._log_end: Any = None  # where the server's log ended when last asked (`lagging`), and when
+        self._log_asked = float("-inf")
         self.read_settings(connection.settings)
         self.engine = engine_for(connection, context)
         try:
@@ -76,6 +81,27 @@ class CaptureSource(Source):
     def _label(self) -> str:
         name = self.connection.name
         return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} capture source"
+
+    def log_end(self, db: sa.Connection) -> Any:  # pragma: no cover - each gives its own
+        """Where the server's log ends now, in the terms `behind` takes."""
+        raise NotImplementedError
+
+    def behind(self, end: Any, position: dict) -> int | None:  # pragma: no cover - each gives its own
+        """Bytes of log the server had written past `position` when its log ended at `end`."""
+        raise NotImplementedError
+
+    def lagging(self, batch: Batch) -> Batch:
+        """`batch` with the bytes of log written past it (`Batch.lag`, reported with the batch).
+        The log's messages carry their own positions, not where the server's log ends, so that
+        is asked, at most once a second: a batch read within that second is measured against
+        the end seen then."""
+        now = time.monotonic()
+        if now - self._log_asked >= LAG_EVERY:
+            with self.engine.connect() as db:
+                self._log_end = self.log_end(db)
+            self._log_asked = now
+        batch.lag = self.behind(self._log_end, batch.position)
+        return batch
 
     def captured_table(self, db: sa.Connection, name: str) -> CapturedTable:  # pragma: no cover - each gives its own
         raise NotImplementedError

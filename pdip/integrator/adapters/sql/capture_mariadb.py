@@ -31,6 +31,7 @@ protocol is python-mysql-replication's (`pip install 'pdip[capture]'`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import re
 from collections.abc import Iterator
@@ -44,9 +45,11 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
 from pdip.tracking.entry import ChangeLogEntry
 
+LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.3  # seconds: a following read's heartbeat, after which what it holds goes out
 SERVER_IDS = (1 << 24, 1 << 31)  # a replica's id of its own, chosen at random unless `server_id` says
 BINLOG_PURGED = 1236  # the server's error for a binlog file or position it no longer has
+ACCESS_DENIED = 1227  # the server's error for a statement that needs a privilege the user lacks
 TRUNCATE = re.compile(r"\s*TRUNCATE\s+(?:TABLE\s+)?(?:`?(\w+)`?\.)?`?(\w+)`?\s*$", re.IGNORECASE)
 NEEDED = {  # server variable: (the value a capture needs, how to set it)
     "log_bin": ("ON", "start the server with --log-bin (log_bin cannot be set at runtime)"),
@@ -84,6 +87,7 @@ class BinlogCaptureSource(CaptureSource):
         self.snapshot = bool(settings.get("snapshot", True))
         self.server_id = int(settings.get("server_id") or random.randrange(*SERVER_IDS))
         self._known: dict[str, _Table] = {}
+        self._lag_refused = False  # the user may not list the binlog files: said once
 
     # -- checks, before any data moves --
 
@@ -182,7 +186,7 @@ class BinlogCaptureSource(CaptureSource):
                 kind = type(event).__name__
                 if kind == "HeartbeatLogEvent":
                     if entries:
-                        yield entries_batch(entries, position=position)
+                        yield self.lagging(entries_batch(entries, position=position))
                         entries = []
                     continue
                 if kind.endswith("RowsEvent"):
@@ -195,7 +199,7 @@ class BinlogCaptureSource(CaptureSource):
                 pending = []
                 position = {"file": reader.log_file, "pos": reader.log_pos}
                 if len(entries) >= request.batch_size:
-                    yield entries_batch(entries, position=position)
+                    yield self.lagging(entries_batch(entries, position=position))
                     entries = []
                 if not request.follow and _place(position) >= _place(end):
                     break
@@ -210,7 +214,7 @@ class BinlogCaptureSource(CaptureSource):
         finally:
             reader.close()
         if entries:
-            yield entries_batch(entries, position=position)
+            yield self.lagging(entries_batch(entries, position=position))
 
     def _reader(self, start: dict, follow: bool):
         from pymysqlreplication import BinLogStreamReader
@@ -271,6 +275,31 @@ class BinlogCaptureSource(CaptureSource):
             return []
         return [ChangeLogEntry("clear", entity=table, timestamp=event.timestamp)]
 
+    def log_end(self, db: sa.Connection) -> dict[str, int] | None:
+        """The size of each binlog file the server keeps (the last one's: where the binlog ends);
+        None when the user may not ask (`BINLOG MONITOR`), said once in the log."""
+        try:
+            return {str(row[0]): int(row[1]) for row in db.exec_driver_sql("SHOW BINARY LOGS")}
+        except sa.exc.DBAPIError as error:
+            if not _denied(error):  # pragma: no cover - a lost server: transient, the retries' to take
+                raise
+            if not self._lag_refused:
+                self._lag_refused = True
+                LOGGER.warning(
+                    "%s: no lag is reported: the user may not list the binlog files; GRANT BINLOG MONITOR "
+                    "ON *.* TO it (REPLICATION CLIENT before MariaDB 10.5)",
+                    self._label(),
+                )
+            return None
+
+    def behind(self, end: dict[str, int] | None, position: dict) -> int | None:
+        """Bytes of binlog past the batch: the rest of its file and every later file."""
+        if end is None:
+            return None
+        file, offset = position["file"], int(position["pos"])
+        later = sum(size for name, size in end.items() if name > file)
+        return max(0, later + end.get(file, offset) - offset)
+
     def describe(self) -> str:
         return f"mysql:{','.join(self.tables)} (capture, binlog)"
 
@@ -286,6 +315,11 @@ def _position(db: sa.Connection) -> dict:
         ).all()
     )
     return {"file": status["Binlog_snapshot_file"], "pos": int(status["Binlog_snapshot_position"])}
+
+
+def _denied(error: sa.exc.DBAPIError) -> bool:
+    """The server's "access denied; you need (at least one of) the ... privilege" (1227)."""
+    return bool(error.orig.args) and error.orig.args[0] == ACCESS_DENIED
 
 
 def _place(position: dict) -> tuple[str, int]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import select
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +47,6 @@ from pdip.tracking.entry import ChangeLogEntry, record_entry
 
 LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
-LAG_EVERY = 1.0  # seconds between two questions of where the server's log ends (a batch's `lag`)
 
 
 class PostgresCaptureSource(CaptureSource):
@@ -68,8 +66,6 @@ class PostgresCaptureSource(CaptureSource):
         self._confirmed = 0
         self._keys: dict[int, list[str]] = {}
         self._loading = None
-        self._wal_end = 0  # where the server's log ended when last asked (`_lagging`), and when
-        self._wal_asked = float("-inf")
 
     # -- checks, before any data moves --
 
@@ -246,11 +242,11 @@ class PostgresCaptureSource(CaptureSource):
                     entries.extend(commit.changes)
                     position = commit.end_lsn
                 if len(entries) >= request.batch_size:
-                    yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                    yield self.lagging(entries_batch(entries, position={"lsn": position}))
                     entries = []
                 continue
             if entries:
-                yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                yield self.lagging(entries_batch(entries, position={"lsn": position}))
                 entries = []
                 continue
             if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
@@ -258,18 +254,12 @@ class PostgresCaptureSource(CaptureSource):
             cursor.send_feedback(reply=True)  # the server answers with how far its log is read
             select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
 
-    def _lagging(self, batch: Batch) -> Batch:
-        """`batch` with the bytes of WAL written past it: what the slot still holds once the batch
-        is confirmed. The protocol does not say where the server's log ends (its messages carry
-        their own LSNs), so it is asked, at most once a second: a batch read within that second
-        is measured against the end seen then."""
-        now = time.monotonic()
-        if now - self._wal_asked >= LAG_EVERY:
-            with self.engine.connect() as db:
-                self._wal_end = _current_lsn(db)
-            self._wal_asked = now
-        batch.lag = max(0, self._wal_end - batch.position["lsn"])
-        return batch
+    def log_end(self, db: sa.Connection) -> int:
+        return _current_lsn(db)
+
+    def behind(self, end: int, position: dict) -> int:
+        """Bytes of WAL past the batch: what the slot still holds once the batch is confirmed."""
+        return max(0, end - position["lsn"])
 
     def _loader(self):
         """psycopg's text loader for a type, by its OID."""
