@@ -44,7 +44,6 @@ import sqlalchemy as sa
 
 from pdip.configuration.settings import Setting
 from pdip.data.bulk import bulk_insert
-from pdip.data.outbox import ChangeLogReader
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -100,6 +99,8 @@ class OutboxSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
             raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
+        from pdip.data.outbox import ChangeLogReader  # here: a capture or an applier never loads the ORM
+
         # the data layer's reader, which never skips an entry a transaction still in flight holds
         reader = ChangeLogReader(self.engine, self.table, self.entities, wait=self.poll_interval)
         last, size = int(request.resume or 0), request.batch_size

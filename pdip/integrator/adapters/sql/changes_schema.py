@@ -64,11 +64,10 @@ def without_entries(lacked: Sequence[str], entries: Sequence[ChangeLogEntry]) ->
     """`discard_row`: an entry with a value in a column of `lacked` refused; NULLs there dropped."""
     fitted = FittedEntries([])
     for entry in entries:
-        after = entry.after
-        if entry.action == "delete" or not isinstance(after, Mapping) or not any(name in after for name in lacked):
+        if not _writes_any(entry, lacked):
             fitted.entries.append(entry)
             continue
-        carried = [name for name in lacked if after.get(name) is not None]
+        carried = [name for name in lacked if entry.after.get(name) is not None]
         if carried:
             names = ", ".join(repr(name) for name in carried)
             fitted.refused.append((entry, f"the target table lacks column(s) {names} (schema: discard_row)"))
@@ -81,12 +80,11 @@ def without_values(lacked: Sequence[str], entries: Sequence[ChangeLogEntry]) -> 
     """`discard_value`: the entries without the columns of `lacked`; the values dropped counted."""
     fitted = FittedEntries([])
     for entry in entries:
-        after = entry.after
-        if entry.action == "delete" or not isinstance(after, Mapping) or not any(name in after for name in lacked):
+        if not _writes_any(entry, lacked):
             fitted.entries.append(entry)
             continue
         for name in lacked:
-            if after.get(name) is not None:
+            if entry.after.get(name) is not None:
                 fitted.discarded[name] = fitted.discarded.get(name, 0) + 1
         fitted.entries.append(_without(entry, lacked))
     return fitted
@@ -101,6 +99,12 @@ def added_values(lacked: Sequence[str], entries: Iterable[ChangeLogEntry]) -> Ba
         if entry.action != "delete" and isinstance(entry.after, Mapping)
     ]
     return Batch(list(lacked), rows)
+
+
+def _writes_any(entry: ChangeLogEntry, lacked: Sequence[str]) -> bool:
+    """Whether `entry` writes a column of `lacked`, even a NULL (a delete writes none)."""
+    after = entry.after
+    return entry.action != "delete" and isinstance(after, Mapping) and any(name in after for name in lacked)
 
 
 def _without(entry: ChangeLogEntry, lacked: Sequence[str]) -> ChangeLogEntry:
