@@ -15,7 +15,9 @@ transaction. Three slots were made before the first change, so each reads the sa
 Each line prints changes/s and its ratio to the baseline, and the CPU time pdip's processes spent
 per change (this process and its reader processes; the servers' own work is not in it): on a
 machine loaded by other work the wall clock mostly measures the load, the CPU time what pdip
-costs. Peak RSS last. The server is one this
+costs. PostgreSQL's CPU per change follows (its WAL sender decoding the log for the slot, and for
+the replica its backend applying the rows): pdip's and the server's together over the cores
+the machine has bound the rate any run can reach. Peak RSS last. The server is one this
 bench starts with wal_level=logical (tests/support/logical_postgres.py) unless
 PDIP_TEST_LOGICAL_POSTGRES_URL names one; the broker is KAFKA_BOOTSTRAP_SERVERS (or
 PDIP_TEST_KAFKA_BOOTSTRAP), else a tansu broker started for the run.
@@ -126,27 +128,62 @@ def raw_read(url: str, slot: str, end: int) -> tuple[float, int]:
     return seconds, seen
 
 
+def server_cpu_seconds(engine: sa.Engine) -> float | None:
+    """CPU time the PostgreSQL server has spent: its postmaster's, its ended children's (which
+    the postmaster waited for) and its live children's, from /proc (None where the server is
+    another machine's or /proc cannot be read). The source and the replica are one server, so
+    this holds the WAL sender's decoding and the replica's apply."""
+    try:
+        with engine.connect() as db:
+            folder = db.exec_driver_sql("SHOW data_directory").scalar()
+        with open(os.path.join(folder, "postmaster.pid"), encoding="ascii") as pid_file:
+            postmaster = int(pid_file.readline())
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(entry) == postmaster:
+                total += sum(int(value) for value in fields[11:15])  # its own and its ended children's
+            elif int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+    except (OSError, ValueError, sa.exc.DBAPIError):
+        return None
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its children that have ended."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def capture(root: str, name: str, url: str, target: Connection, batch_size: int) -> tuple[float, int, float]:
+def capture(
+    root: str, name: str, url: str, target: Connection, batch_size: int
+) -> tuple[float, int, float, float | None]:
     source = Connection(
         "postgresql", {"url": url, "capture": "logical", "slot": name, "publication": PUBLICATION, "snapshot": False}
     )
     integration = Integration("capture", mode="changes", source=source, target=target, batch_size=batch_size)
+    server = sa.create_engine(url)
     with Pdi(root_directory=root) as pdi:
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu, served = time.perf_counter(), cpu_seconds(), server_cpu_seconds(server)
         result = pdi.get(Integrator).integrate(Operation(name, [integration]), execution_id=uuid.uuid4().hex)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        now = server_cpu_seconds(server)
+        served = None if served is None or now is None else now - served
+    server.dispose()
     if not result.ok:
         raise SystemExit(f"{name}: {result['capture'].error}")
-    return seconds, result["capture"].rows_written, cpu
+    return seconds, result["capture"].rows_written, cpu, served
 
 
-def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float]:
+def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float, float | None]:
     with sa.create_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as db:
         db.exec_driver_sql(f"DROP DATABASE IF EXISTS {REPLICA}")
         db.exec_driver_sql(f"CREATE DATABASE {REPLICA}")
@@ -158,7 +195,7 @@ def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float]
     return capture(root, "bench_replica", url, target, batch_size)
 
 
-def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int, float]:
+def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int, float, float | None]:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from tests.support.kafka_broker import configured_or_started
@@ -195,18 +232,20 @@ def main() -> None:
         for name, run in (("replica", to_replica), ("kafka", to_kafka)):
             if name not in only:
                 continue
-            seconds, written, cpu = run(root, url, args.batch_size)
+            seconds, written, cpu, served = run(root, url, args.batch_size)
             rate = written / seconds
             label = f"capture -> {'PostgreSQL replica' if name == 'replica' else 'Kafka'}"
             ratio, cost = rate / baseline, cpu / max(written, 1) * 1e6
+            server = "" if served is None else f", PostgreSQL CPU {served / max(written, 1) * 1e6:.1f} us/change"
             print(
                 f"{label:<32} {rate:>10,.0f} changes/s ({written:,} in {seconds:.1f} s), {ratio:.2f} x baseline; "
-                f"pdip CPU {cost:.1f} us/change"
+                f"pdip CPU {cost:.1f} us/change{server}"
             )
     engine.dispose()
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"{'peak RSS':<32} {writer:>10.0f} MiB writer (this process), {readers:.0f} MiB largest child process")
+    print(f"{'load average':<32} {' '.join(f'{load:.1f}' for load in os.getloadavg())} (1, 5, 15 min)")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ class MetricsConfig(BaseConfig):
 
 
 class RunMetrics:
-    """Rows, batch latency and runs per operation and integration, as Prometheus metrics."""
+    """Rows, batch latency, a capture's lag and runs per operation and integration, as Prometheus
+    metrics."""
 
     def __init__(self, registry: Any = None):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -67,6 +68,13 @@ class RunMetrics:
             by_integration,
             buckets=BATCH_SECONDS_BUCKETS,
             registry=self.registry,
+        )
+        self.capture_lag = Gauge(
+            "pdip_capture_lag_bytes",
+            "A capture: bytes of the source's log written past the last batch written",
+            by_integration,
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.runs = counter("pdip_runs", "Runs that ended, by status", ("operation", "status"))
         self.running = Gauge(
@@ -97,6 +105,8 @@ class RunMetrics:
         self.rows_read.labels(*labels).inc(event.rows_read)
         self.rows_written.labels(*labels).inc(event.rows)
         self.batch_seconds.labels(*labels).observe(event.elapsed)
+        if event.lag is not None:
+            self.capture_lag.labels(*labels).set(event.lag)
 
     def dead_lettered(self, event: RowsDeadLettered) -> None:
         self.rows_dead_lettered.labels(event.operation, event.integration).inc(event.rows)

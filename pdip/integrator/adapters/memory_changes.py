@@ -8,7 +8,8 @@
 
 As a target without `key` the store receives the entries themselves. With `key` it is a replica:
 a list of row dicts to which each entry is applied as a SQL table would apply it (upsert by key,
-delete), which makes it the in-memory twin of the SQL apply target for tests and glue code.
+delete; a `clear`, a captured TRUNCATE, empties it), which makes it the in-memory twin of the
+SQL apply target for tests and glue code.
 A source's position is the number of entries read.
 """
 
@@ -78,8 +79,10 @@ class MemoryChangesTarget(Target):
         if not self.key:
             store.extend(entries)
             return WriteResult(len(entries))
-        changes, refused = net_changes(entries, self.key)
-        rows = {tuple(row.get(column) for column in self.key): row for row in store}
+        cleared = max((index for index, entry in enumerate(entries) if entry.action == "clear"), default=None)
+        applied = entries if cleared is None else entries[cleared + 1 :]  # what came before is emptied with it
+        changes, refused = net_changes(applied, self.key)
+        rows = {} if cleared is not None else {tuple(row.get(column) for column in self.key): row for row in store}
         for change in changes:
             if change.remove:
                 rows.pop(change.key, None)

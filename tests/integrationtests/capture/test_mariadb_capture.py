@@ -63,8 +63,10 @@ class BinlogCase(unittest.TestCase):
             for statement in statements:
                 db.exec_driver_sql(statement)
 
-    def run_capture(self, name, source, target, execution="run", store=None, events=None, batch_size=1000):
-        integration = Integration("capture", mode="changes", source=source, target=target, batch_size=batch_size)
+    def run_capture(self, name, source, target, execution="run", store=None, events=None, batch_size=1000, schema=None):
+        integration = Integration(
+            "capture", mode="changes", source=source, target=target, batch_size=batch_size, schema=schema
+        )
         with Pdi(root_directory=self.root.name) as pdi:
             integrator = pdi.get(Integrator)
             if store is not None:
@@ -198,6 +200,84 @@ class BinlogCaptureTests(BinlogCase):
             source.close()
         self.assertEqual([(row[0].action, row[0].key) for row in first.rows], [("insert", 9)])
         self.assertEqual([(row[0].action, row[0].key) for row in second.rows], [("delete", 9)])
+
+    def test_each_batch_says_how_many_bytes_of_binlog_are_past_it_across_files(self):
+        name = "binlog_lag"
+        self.sql(
+            self.source,
+            "DROP TABLE IF EXISTS ticks",
+            "DROP TABLE IF EXISTS noise",
+            "CREATE TABLE ticks (id int PRIMARY KEY)",
+            "CREATE TABLE noise (id int, pad varchar(100))",
+        )
+        self.sql(self.replica, "DROP TABLE IF EXISTS ticks", "CREATE TABLE ticks (id int PRIMARY KEY)")
+        target = Connection("mariadb", {"url": self.replica_url, "table": "ticks"})
+        source = binlog(tables=["ticks"])
+        self.assertTrue(self.run_capture(name, source, target).ok)  # a copy of nothing
+        # one captured change, about 1.3 MB of binlog the capture leaves out, a new file, another change
+        self.sql(self.source, "INSERT INTO ticks VALUES (1)")
+        self.sql(self.source, "INSERT INTO noise SELECT seq, repeat('x', 100) FROM seq_1_to_12000")
+        self.sql(self.source, "FLUSH BINARY LOGS")
+        self.sql(self.source, "INSERT INTO ticks VALUES (2)")
+        events = []
+        result = self.run_capture(name, source, target, execution="lag", events=events, batch_size=1)
+        self.assertTrue(result.ok, result)
+        lags = [event.lag for event in events]
+        self.assertEqual(len(lags), 2)
+        self.assertGreater(lags[0], 1_200_000)  # the noise and the start of the next file
+        self.assertLess(lags[1], 10_000)  # at most the replica's own writes, read a second later
+        self.assertEqual((result["capture"].lag, result["capture"].lag_max), (lags[1], lags[0]))
+
+        # a user who may not list the binlog files: no lag, said once
+        self.sql(
+            self.source,
+            "DROP USER IF EXISTS 'watcher'@'127.0.0.1'",
+            "CREATE USER 'watcher'@'127.0.0.1'",
+            "GRANT SELECT, REPLICATION SLAVE ON *.* TO 'watcher'@'127.0.0.1'",
+            "INSERT INTO ticks VALUES (3)",
+        )
+        watcher = sa.engine.make_url(self.url).set(username="watcher").render_as_string(False)
+        reader = BinlogCaptureSource(
+            Connection("mariadb", {"url": watcher, "capture": "binlog", "tables": ["ticks"]}), None
+        )
+        resume = positions.load_position(self.replica, f"{name}/capture")
+        try:
+            with self.assertLogs("pdip.integrator.capture", "WARNING") as logged:
+                batches = list(reader.read(ReadRequest(batch_size=1, resume=resume)))
+                with reader.engine.connect() as db:
+                    self.assertIsNone(reader.behind(reader.log_end(db), resume))  # asked again: not said again
+        finally:
+            reader.close()
+        self.assertEqual([(batch.rows[0][0].key, batch.lag) for batch in batches], [(3, None)])
+        self.assertEqual(len(logged.output), 1)
+        self.assertIn("no lag is reported", logged.output[0])
+        self.assertIn("GRANT BINLOG MONITOR", logged.output[0])
+
+    def test_a_column_added_at_the_source_is_added_at_the_replica_under_schema_evolve(self):
+        name = "binlog_evolve"
+        self.sql(
+            self.source,
+            "DROP TABLE IF EXISTS shapes",
+            "CREATE TABLE shapes (id int PRIMARY KEY, label varchar(20))",
+            "INSERT INTO shapes VALUES (1, 'a')",
+        )
+        self.sql(
+            self.replica, "DROP TABLE IF EXISTS shapes", "CREATE TABLE shapes (id int PRIMARY KEY, label varchar(20))"
+        )
+        target = Connection("mariadb", {"url": self.replica_url, "table": "shapes"})
+        source = binlog(tables=["shapes"])
+        self.assertTrue(self.run_capture(name, source, target, schema="evolve").ok)
+        self.sql(
+            self.source,
+            "ALTER TABLE shapes ADD COLUMN sides int",
+            "INSERT INTO shapes VALUES (2, 'b', 4)",
+            "UPDATE shapes SET label = 'A' WHERE id = 1",
+        )
+        result = self.run_capture(name, source, target, execution="evolve", schema="evolve")
+        self.assertTrue(result.ok, result)
+        # typed by its first value (a Python int): entries declare no types
+        self.assertEqual(result["capture"].schema_changes, ["added column 'sides' BIGINT"])
+        self.assert_same("shapes")
 
     def test_an_interrupted_copy_continues_after_its_last_key_then_streams_from_the_first_snapshot(self):
         self.sql(

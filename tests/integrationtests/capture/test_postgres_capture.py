@@ -64,8 +64,12 @@ class CaptureCase(unittest.TestCase):
             for statement in statements:
                 db.exec_driver_sql(statement)
 
-    def run_capture(self, name, source, target, follow=False, execution="run-1", store=None, max_errors=0, events=None):
-        integration = Integration("capture", mode="changes", source=source, target=target, max_errors=max_errors)
+    def run_capture(
+        self, name, source, target, follow=False, execution="run-1", store=None, max_errors=0, events=None, schema=None
+    ):
+        integration = Integration(
+            "capture", mode="changes", source=source, target=target, max_errors=max_errors, schema=schema
+        )
         operation = Operation(name, [integration])
         execution = f"{execution}-{uuid.uuid4().hex[:8]}"
         with Pdi(root_directory=self.root.name) as pdi:

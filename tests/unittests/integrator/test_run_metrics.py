@@ -78,6 +78,12 @@ class RunMetricsTest(unittest.TestCase):
         self.assertEqual(self.value("pdip_runs_total", operation="numbers", status="failed"), 1)
         self.assertIsNone(self.value("pdip_runs_total", operation="numbers", status="finished"))
 
+    def test_a_captures_lag_is_the_last_batchs(self):
+        for lag in (5_000, None, 1_200):  # a batch that does not know its lag leaves the gauge as it was
+            self.metrics.written(BatchWritten("e1", "capture-orders", "orders", 10, 0, 0.01, 10, lag=lag))
+        self.assertEqual(self.value("pdip_capture_lag_bytes", operation="capture-orders", integration="orders"), 1200)
+        self.assertIsNone(self.value("pdip_capture_lag_bytes", operation="copy-orders", integration="orders"))
+
     def test_runs_going_are_a_gauge(self):
         heard = []
         self.integrator.subscribe(

@@ -31,6 +31,7 @@ protocol is python-mysql-replication's (`pip install 'pdip[capture]'`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import re
 from collections.abc import Iterator
@@ -38,16 +39,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.base import ReadRequest, Source
-from pdip.integrator.adapters.sql.capture_postgres import CaptureError
-from pdip.integrator.adapters.sql.rows import engine_for
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.sql.capture import CapturedTable, CaptureError, CaptureSource
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
 from pdip.tracking.entry import ChangeLogEntry
 
+LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.3  # seconds: a following read's heartbeat, after which what it holds goes out
 SERVER_IDS = (1 << 24, 1 << 31)  # a replica's id of its own, chosen at random unless `server_id` says
 BINLOG_PURGED = 1236  # the server's error for a binlog file or position it no longer has
+ACCESS_DENIED = 1227  # the server's error for a statement that needs a privilege the user lacks
 TRUNCATE = re.compile(r"\s*TRUNCATE\s+(?:TABLE\s+)?(?:`?(\w+)`?\.)?`?(\w+)`?\s*$", re.IGNORECASE)
 NEEDED = {  # server variable: (the value a capture needs, how to set it)
     "log_bin": ("ON", "start the server with --log-bin (log_bin cannot be set at runtime)"),
@@ -57,11 +59,12 @@ NEEDED = {  # server variable: (the value a capture needs, how to set it)
 }
 
 
-class _Table:
+class _Table(CapturedTable):
     """What the capture knows of one table: its key and the columns whose values it converts."""
 
     def __init__(self, name: str, key: list[str], timestamps: set[str], binary: set[str]):
-        self.name, self.key, self.timestamps, self.binary = name, key, timestamps, binary
+        super().__init__(name, key)
+        self.timestamps, self.binary = timestamps, binary
 
     def values(self, row: dict[str, Any]) -> dict[str, Any]:
         for column in self.timestamps:
@@ -73,37 +76,18 @@ class _Table:
                 row[column] = b""
         return row
 
-    def key_of(self, row: dict[str, Any]) -> Any:
-        if len(self.key) == 1:
-            return row.get(self.key[0])
-        return [row.get(column) for column in self.key]
 
+class BinlogCaptureSource(CaptureSource):
+    dialect = "mysql"
+    reads = "MariaDB's binlog"
 
-class BinlogCaptureSource(Source):
-    resumes_between_runs = True  # a stream: every run continues where the last one stopped
-
-    def __init__(self, connection, context):
-        super().__init__(connection, context)
-        settings = connection.settings
+    def read_settings(self, settings: dict[str, Any]) -> None:
         tables = settings.get("tables") or []
         self.tables = [tables] if isinstance(tables, str) else list(tables)
         self.snapshot = bool(settings.get("snapshot", True))
         self.server_id = int(settings.get("server_id") or random.randrange(*SERVER_IDS))
-        self.engine = engine_for(connection, context)
         self._known: dict[str, _Table] = {}
-        try:
-            if self.engine.dialect.name != "mysql":
-                raise CaptureError(
-                    f"{self._label()}: capture: binlog reads MariaDB's binlog; this is {self.engine.dialect.name}"
-                )
-            self.check()  # in the calling process too: a refusal comes before any reader starts
-        except BaseException:
-            self.engine.dispose()
-            raise
-
-    def _label(self) -> str:
-        name = self.connection.name
-        return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} capture source"
+        self._lag_refused = False  # the user may not list the binlog files: said once
 
     # -- checks, before any data moves --
 
@@ -130,9 +114,9 @@ class BinlogCaptureSource(Source):
             if snapshots is None:  # pragma: no cover - MySQL (not run by the tests) names no snapshot position
                 raise CaptureError(f"{label}: capture: binlog reads MariaDB's binlog (10.5 or later); this is MySQL")
             for table in self.tables:
-                self._table(db, table)
+                self.captured_table(db, table)
 
-    def _table(self, db: sa.Connection, name: str) -> _Table:
+    def captured_table(self, db: sa.Connection, name: str) -> _Table:
         """The table's key and typed columns, asked once; a table without a primary key refused."""
         known = self._known.get(name)
         if known is not None:
@@ -181,42 +165,9 @@ class BinlogCaptureSource(Source):
             db.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             db.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             start = start or _position(db)
-            tables = sorted(self.tables)
-            if copying.get("table") in tables:
-                tables = tables[tables.index(copying["table"]) :]
-            held = None  # each batch goes out once the next is read: the last one says the copy is done
-            for name in tables:
-                after = copying.get("after") if name == copying.get("table") else None
-                for batch in self._copy_table(db, request, start, self._table(db, name), after):
-                    if held is not None:
-                        yield held
-                    held = batch
+            yield from self.copied(db, request, self.tables, copying, start)
             db.rollback()
-        if held is None:  # a copy of nothing still says it is done: the next run must not copy again
-            held = entries_batch([])
-        held.position = dict(start)
-        yield held
         return start
-
-    def _copy_table(
-        self, db: sa.Connection, request: ReadRequest, start: dict, table: _Table, after: list | None
-    ) -> Iterator[Batch]:
-        quote = db.dialect.identifier_preparer.quote
-        order = ", ".join(quote(column) for column in table.key)
-        where = ""
-        if after is not None:
-            where = f" WHERE ({order}) > ({', '.join(f':k{index}' for index in range(len(table.key)))})"
-        statement = sa.text(f"SELECT * FROM {quote(table.name)}{where} ORDER BY {order}")
-        parameters = {f"k{index}": value for index, value in enumerate(after or ())}
-        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(statement, parameters)
-        columns = list(result.keys())
-        for rows in result.partitions(request.batch_size):
-            entries = []
-            for row in rows:
-                values = table.values(dict(zip(columns, row, strict=True)))
-                entries.append(ChangeLogEntry("insert", entity=table.name, key=table.key_of(values), after=values))
-            last = [entries[-1].after[column] for column in table.key]
-            yield entries_batch(entries, position={**start, "snapshot": {"table": table.name, "after": last}})
 
     def _stream(self, request: ReadRequest, start: dict) -> Iterator[Batch]:
         """Every transaction committed after `start`, in batches that end at a commit; a bounded
@@ -235,7 +186,7 @@ class BinlogCaptureSource(Source):
                 kind = type(event).__name__
                 if kind == "HeartbeatLogEvent":
                     if entries:
-                        yield entries_batch(entries, position=position)
+                        yield self.lagging(entries_batch(entries, position=position))
                         entries = []
                     continue
                 if kind.endswith("RowsEvent"):
@@ -248,7 +199,7 @@ class BinlogCaptureSource(Source):
                 pending = []
                 position = {"file": reader.log_file, "pos": reader.log_pos}
                 if len(entries) >= request.batch_size:
-                    yield entries_batch(entries, position=position)
+                    yield self.lagging(entries_batch(entries, position=position))
                     entries = []
                 if not request.follow and _place(position) >= _place(end):
                     break
@@ -263,7 +214,7 @@ class BinlogCaptureSource(Source):
         finally:
             reader.close()
         if entries:
-            yield entries_batch(entries, position=position)
+            yield self.lagging(entries_batch(entries, position=position))
 
     def _reader(self, start: dict, follow: bool):
         from pymysqlreplication import BinLogStreamReader
@@ -324,6 +275,31 @@ class BinlogCaptureSource(Source):
             return []
         return [ChangeLogEntry("clear", entity=table, timestamp=event.timestamp)]
 
+    def log_end(self, db: sa.Connection) -> dict[str, int] | None:
+        """The size of each binlog file the server keeps (the last one's: where the binlog ends);
+        None when the user may not ask (`BINLOG MONITOR`), said once in the log."""
+        try:
+            return {str(row[0]): int(row[1]) for row in db.exec_driver_sql("SHOW BINARY LOGS")}
+        except sa.exc.DBAPIError as error:
+            if not _denied(error):  # pragma: no cover - a lost server: transient, the retries' to take
+                raise
+            if not self._lag_refused:
+                self._lag_refused = True
+                LOGGER.warning(
+                    "%s: no lag is reported: the user may not list the binlog files; GRANT BINLOG MONITOR "
+                    "ON *.* TO it (REPLICATION CLIENT before MariaDB 10.5)",
+                    self._label(),
+                )
+            return None
+
+    def behind(self, end: dict[str, int] | None, position: dict) -> int | None:
+        """Bytes of binlog past the batch: the rest of its file and every later file."""
+        if end is None:
+            return None
+        file, offset = position["file"], int(position["pos"])
+        later = sum(size for name, size in end.items() if name > file)
+        return max(0, later + end.get(file, offset) - offset)
+
     def describe(self) -> str:
         return f"mysql:{','.join(self.tables)} (capture, binlog)"
 
@@ -339,6 +315,11 @@ def _position(db: sa.Connection) -> dict:
         ).all()
     )
     return {"file": status["Binlog_snapshot_file"], "pos": int(status["Binlog_snapshot_position"])}
+
+
+def _denied(error: sa.exc.DBAPIError) -> bool:
+    """The server's "access denied; you need (at least one of) the ... privilege" (1227)."""
+    return bool(error.orig.args) and error.orig.args[0] == ACCESS_DENIED
 
 
 def _place(position: dict) -> tuple[str, int]:

@@ -33,35 +33,27 @@ from __future__ import annotations
 
 import logging
 import select
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.base import ReadRequest, Source
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.sql.capture import CapturedTable, CaptureError, CaptureSource, quoted_table
 from pdip.integrator.adapters.sql.pgoutput import PgOutputDecoder, Relation, lsn_of
-from pdip.integrator.adapters.sql.rows import engine_for
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import entries_batch
-from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry, record_entry
 
 LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
-LAG_EVERY = 1.0  # seconds between two questions of where the server's log ends (a batch's `lag`)
 
 
-class CaptureError(OperationError):
-    """A capture that cannot start: the message names the setting and how to fix it."""
+class PostgresCaptureSource(CaptureSource):
+    dialect = "postgresql"
+    reads = "PostgreSQL's log"
 
-
-class PostgresCaptureSource(Source):
-    resumes_between_runs = True  # a stream: every run continues where the last one stopped
-
-    def __init__(self, connection, context):
-        super().__init__(connection, context)
-        settings = connection.settings
+    def read_settings(self, settings: dict[str, Any]) -> None:
         self.slot = _identifier(self._label(), "slot", settings.get("slot"))
         self.publication = _identifier(self._label(), "publication", settings.get("publication"))
         tables = settings.get("tables") or []
@@ -69,27 +61,11 @@ class PostgresCaptureSource(Source):
         self.create = bool(settings.get("create", False))
         self.snapshot = bool(settings.get("snapshot", True))
         self.max_slot_wal = str(settings.get("max_slot_wal") or "1GB")
-        self.engine = engine_for(connection, context)
-        if self.engine.dialect.name != "postgresql":
-            self.engine.dispose()
-            dialect = self.engine.dialect.name
-            raise CaptureError(f"{self._label()}: capture: logical reads PostgreSQL's log; this is {dialect}")
         self._replication = None  # psycopg2's connection and cursor, opened by `read`
         self._cursor = None
         self._confirmed = 0
         self._keys: dict[int, list[str]] = {}
         self._loading = None
-        self._wal_end = 0  # where the server's log ended when last asked (`_lagging`), and when
-        self._wal_asked = float("-inf")
-        try:
-            self.check()  # in the calling process too: a refusal comes before any reader starts
-        except BaseException:
-            self.engine.dispose()
-            raise
-
-    def _label(self) -> str:
-        name = self.connection.name
-        return f"{self.connection.kind} connection {name!r}" if name else f"{self.connection.kind} capture source"
 
     # -- checks, before any data moves --
 
@@ -187,7 +163,7 @@ class PostgresCaptureSource(Source):
         found = db.execute(sa.text("SELECT 1 FROM pg_publication WHERE pubname = :name"), {"name": self.publication})
         if found.first() is None:
             quote = db.dialect.identifier_preparer.quote
-            tables = ", ".join(_quoted_table(quote, table) for table in self.tables)
+            tables = ", ".join(quoted_table(quote, table) for table in self.tables)
             db.exec_driver_sql(f"CREATE PUBLICATION {quote(self.publication)} FOR TABLE {tables}")
             db.commit()
 
@@ -239,40 +215,10 @@ class PostgresCaptureSource(Source):
             db.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot is not None:
                 db.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            tables = sorted(self.tables or self._published(db))
-            if copying.get("table") in tables:
-                tables = tables[tables.index(copying["table"]) :]
-            held = None  # each batch goes out once the next is read: the last one says the copy is done
-            for table in tables:
-                after = copying.get("after") if table == copying.get("table") else None
-                for batch in self._copy_table(db, request, start, table, after):
-                    if held is not None:
-                        yield held
-                    held = batch
-            if held is not None:
-                held.position = {"lsn": start}
-                yield held
+            yield from self.copied(db, request, self.tables or self._published(db), copying, {"lsn": start})
 
-    def _copy_table(
-        self, db: sa.Connection, request: ReadRequest, start: int, table: str, after: list | None
-    ) -> Iterator[Batch]:
-        key = _primary_key(db, table)
-        quote = db.dialect.identifier_preparer.quote
-        order = ", ".join(quote(column) for column in key)
-        where = ""
-        if after is not None:
-            where = f" WHERE ({order}) > ({', '.join(f':k{index}' for index in range(len(key)))})"
-        statement = sa.text(f"SELECT * FROM {_quoted_table(quote, table)}{where} ORDER BY {order}")
-        parameters = {f"k{index}": value for index, value in enumerate(after or ())}
-        result = db.execution_options(stream_results=True, yield_per=request.batch_size).execute(statement, parameters)
-        columns = list(result.keys())
-        for rows in result.partitions(request.batch_size):
-            entries = []
-            for row in rows:
-                values = dict(zip(columns, row, strict=True))
-                entries.append(ChangeLogEntry("insert", entity=table, key=_key(values, key), after=values))
-            last = [entries[-1].after[column] for column in key]
-            yield entries_batch(entries, position={"lsn": start, "snapshot": {"table": table, "after": last}})
+    def captured_table(self, db: sa.Connection, name: str) -> CapturedTable:
+        return CapturedTable(name, _primary_key(db, name))
 
     def _stream(self, request: ReadRequest, start: int, target: int) -> Iterator[Batch]:
         """Every transaction committed after `start`, in batches that end at a commit; a
@@ -296,11 +242,11 @@ class PostgresCaptureSource(Source):
                     entries.extend(commit.changes)
                     position = commit.end_lsn
                 if len(entries) >= request.batch_size:
-                    yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                    yield self.lagging(entries_batch(entries, position={"lsn": position}))
                     entries = []
                 continue
             if entries:
-                yield self._lagging(entries_batch(entries, position={"lsn": position}))
+                yield self.lagging(entries_batch(entries, position={"lsn": position}))
                 entries = []
                 continue
             if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
@@ -308,18 +254,12 @@ class PostgresCaptureSource(Source):
             cursor.send_feedback(reply=True)  # the server answers with how far its log is read
             select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
 
-    def _lagging(self, batch: Batch) -> Batch:
-        """`batch` with the bytes of WAL written past it: what the slot still holds once the batch
-        is confirmed. The protocol does not say where the server's log ends (its messages carry
-        their own LSNs), so it is asked, at most once a second: a batch read within that second
-        is measured against the end seen then."""
-        now = time.monotonic()
-        if now - self._wal_asked >= LAG_EVERY:
-            with self.engine.connect() as db:
-                self._wal_end = _current_lsn(db)
-            self._wal_asked = now
-        batch.lag = max(0, self._wal_end - batch.position["lsn"])
-        return batch
+    def log_end(self, db: sa.Connection) -> int:
+        return _current_lsn(db)
+
+    def behind(self, end: int, position: dict) -> int:
+        """Bytes of WAL past the batch: what the slot still holds once the batch is confirmed."""
+        return max(0, end - position["lsn"])
 
     def _loader(self):
         """psycopg's text loader for a type, by its OID."""
@@ -374,12 +314,6 @@ class PostgresCaptureSource(Source):
         self.engine.dispose()
 
 
-def _key(row: dict, columns: list[str]) -> Any:
-    if len(columns) == 1:
-        return row.get(columns[0])
-    return [row.get(column) for column in columns]
-
-
 def _primary_key(db: sa.Connection, table: str) -> list[str]:
     rows = db.execute(
         sa.text(
@@ -396,10 +330,6 @@ def _current_lsn(db: sa.Connection) -> int:
     """Where the log ends now: the end of its last record (the flush position may lie past it,
     at the end of a page, where decoding never arrives)."""
     return int(db.exec_driver_sql("SELECT pg_current_wal_insert_lsn() - '0/0'").scalar())
-
-
-def _quoted_table(quote, table: str) -> str:
-    return ".".join(quote(part) for part in table.split(".", 1))
 
 
 def _identifier(label: str, setting: str, value: Any) -> str:

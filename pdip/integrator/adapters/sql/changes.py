@@ -44,7 +44,6 @@ import sqlalchemy as sa
 
 from pdip.configuration.settings import Setting
 from pdip.data.bulk import bulk_insert
-from pdip.data.outbox import ChangeLogReader
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -54,7 +53,8 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import positions
+from pdip.integrator.adapters.sql import changes_schema, evolution, positions
+from pdip.integrator.adapters.sql.changes_schema import carries_unknown
 from pdip.integrator.adapters.sql.merge import delete_keys, is_unique, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
 from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
@@ -99,6 +99,8 @@ class OutboxSource(Source):
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         if not sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema):
             raise OperationError(f"change-log table {self.table.name!r} does not exist in {shown_url(self.engine)}")
+        from pdip.data.outbox import ChangeLogReader  # here: a capture or an applier never loads the ORM
+
         # the data layer's reader, which never skips an entry a transaction still in flight holds
         reader = ChangeLogReader(self.engine, self.table, self.entities, wait=self.poll_interval)
         last, size = int(request.resume or 0), request.batch_size
@@ -206,7 +208,7 @@ class _TablePlan:
         columns = self.route.columns
         if not all(columns.issuperset(group) for group in (*self.groups, *self.updates)):
             return True
-        return any(_unknown(columns, entry) for change in self.removed for entry in change.entries)
+        return any(carries_unknown(columns, entry) for change in self.removed for entry in change.entries)
 
 
 class SqlApplyTarget(Target):
@@ -290,7 +292,8 @@ class SqlApplyTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         routes = self._ready()
         entries = batch_entries(batch)
-        plans, refused, applied = self._plan(routes, entries)
+        result = WriteResult(0)
+        plans, refused, applied = self._plan(routes, entries, result)
         if self.position_slot and not self._positions_ready:  # before the batch's transaction holds a lock
             positions.ensure_table(self.engine)
             self._positions_ready = True
@@ -305,14 +308,43 @@ class SqlApplyTarget(Target):
                 refused.extend(self._one_by_one(connection, plans, batch))
             else:
                 refused.extend(missing)
-        return WriteResult(applied - len(refused), [((entry,), reason) for entry, reason in refused])
+        result.written = applied - len(refused)
+        result.rejected = [((entry,), reason) for entry, reason in refused]
+        return result
+
+    def _fitted(
+        self, route: _Route, entries: list[ChangeLogEntry], result: WriteResult
+    ) -> tuple[_Route, changes_schema.FittedEntries]:
+        """Entries that carry columns the route's table lacks, dealt with as the integration's
+        `schema` says (`changes_schema`); under `evolve` the route of the table evolved."""
+        choice, name = self.schema_changes, route.table.name
+        if choice is None:
+            return route, changes_schema.unknown_refused(name, route.columns, entries)
+        lacked = changes_schema.lacking(route.columns, entries)
+        evolution.refuse(evolution.Difference(lacked, []), name, choice, "the integration's")
+        if choice != "evolve":
+            fitted = changes_schema.FITS[choice](lacked, entries)
+            for column, count in fitted.discarded.items():
+                result.values_discarded[column] = result.values_discarded.get(column, 0) + count
+            return route, fitted
+        evolved = self._route(name)  # read again: another applier of the stream may have added them
+        lacked = changes_schema.lacking(evolved.columns, entries)
+        if lacked:
+            added = changes_schema.added_values(lacked, entries)
+            result.schema_changes.extend(
+                evolution.evolve(self.engine, evolved.table, evolution.Difference(lacked, []), added)
+            )
+            evolved = self._route(name)
+        self._routes = {entity: evolved if known is route else known for entity, known in self._routes.items()}
+        return evolved, changes_schema.FittedEntries(entries)
 
     def _plan(
-        self, routes: dict[str | None, _Route], entries: list[ChangeLogEntry]
+        self, routes: dict[str | None, _Route], entries: list[ChangeLogEntry], result: WriteResult
     ) -> tuple[list[_TablePlan], list[tuple[ChangeLogEntry, str]], int]:
         """What the batch does to each table; refused entries; how many entries are for this
         target at all. Entries are folded first and their columns checked per group of rows;
-        only a batch with a column the table lacks is looked at entry by entry."""
+        only a batch with a column the table lacks is looked at entry by entry (`_fitted`,
+        which tells `result` what it changed of the tables and the values it dropped)."""
         everything = routes.get(None) if len(routes) == 1 else None
         cleared: set[int] = set()  # routes whose table a `clear` (a captured TRUNCATE) empties first
         if everything is not None and not any(entry.action == "clear" for entry in entries):
@@ -340,10 +372,9 @@ class SqlApplyTarget(Target):
             changes, bad = net_changes(some, route.key, route.soft_delete)
             plan = _TablePlan.of(route, changes)
             if plan.unknown_columns():
-                checked = _known(route, some)
-                refused.extend((entry, reason) for entry, reason in checked if reason)
-                kept = [entry for entry, reason in checked if not reason]
-                changes, bad = net_changes(kept, route.key, route.soft_delete)
+                route, fitted = self._fitted(route, some, result)
+                refused.extend(fitted.refused)
+                changes, bad = net_changes(fitted.entries, route.key, route.soft_delete)
                 plan = _TablePlan.of(route, changes)
             route.adapt(plan)
             plan.cleared = id(route) in cleared
@@ -536,23 +567,6 @@ def _hex(value: uuid.UUID) -> str:
 
 def _deleted_at(entry: ChangeLogEntry) -> Any:
     return entry.timestamp
-
-
-def _known(route: _Route, entries: list[ChangeLogEntry]) -> list[tuple[ChangeLogEntry, str]]:
-    """Each entry with the reason it cannot be applied to the route's table ("" when it can)."""
-    checked = []
-    for entry in entries:
-        reason = ""
-        if _unknown(route.columns, entry):
-            unknown = ", ".join(repr(name) for name in entry.after if name not in route.columns)
-            reason = f"unknown column {unknown} in table {route.table.name!r}"
-        checked.append((entry, reason))
-    return checked
-
-
-def _unknown(columns: frozenset[str], entry: ChangeLogEntry) -> bool:
-    after = entry.after
-    return entry.action != "delete" and isinstance(after, Mapping) and not columns.issuperset(after)
 
 
 ADAPTER = Adapter(
