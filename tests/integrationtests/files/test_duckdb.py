@@ -677,7 +677,7 @@ class ParquetRangeTest(DuckDbCase):
         decode.assert_not_called()
         self.assertEqual(self.sql("SELECT count(*), sum(id) FROM items"), [(5, 10)])
 
-    def test_a_range_whose_position_cannot_be_stored_leaves_nothing(self):
+    def test_a_range_whose_position_cannot_be_stored_leaves_nothing_and_one_without_a_slot_lands(self):
         self.parquet("a.parquet", 0, 4)
         path = self.root / "landing" / "a.parquet"
         (batch,) = parquet_ranges.raw_batches([(path, "a.parquet")], None, "parquet", 10)
@@ -689,6 +689,9 @@ class ParquetRangeTest(DuckDbCase):
         with self.assertRaises(TypeError):
             target.write(batch)
         self.assertEqual(self.sql("SELECT count(*) FROM items"), [(0,)])  # the range was undone
+        target.position_slot = None  # a target asked to keep no position copies the range alone
+        self.assertEqual(target.write(batch).written, 4)
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(4,)])
 
 
 class ParquetRangeKillTest(unittest.TestCase):
