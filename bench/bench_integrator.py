@@ -15,8 +15,9 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   pyarrow's CSV reader, and ADBC's PostgreSQL driver when installed (target >= 80%); each with
   the peak resident memory of its process tree (target <= 150 MiB, flat from 1M to 10M rows).
 - `duckdb`: DuckDB -> Parquet vs DuckDB's own `COPY ... TO` a Parquet file, and Parquet -> DuckDB
-  vs its `COPY ... FROM` the same file into a new empty table (targets >= 80%), best of 3 runs
-  each; no server.
+  vs its `COPY ... FROM` the same file into a new empty table (targets >= 80%): whole processes,
+  `pdip run` of an operation with default settings against `python -c` of the COPY, in turn,
+  `--repeat` times, medians of wall and CPU time and the tree's peak memory; no server.
 - `dispositions`: PostgreSQL -> PostgreSQL into a table keyed on `id`, each `write` against
   `append` into the same empty table: `merge` into it empty (target >= 60%), `merge` into it
   holding every key, each row an update (target >= 40%), `replace` (target >= 90%).
@@ -421,81 +422,115 @@ DUCKDB_ROWS = (
 )
 
 
-# DuckDB's row group: a batch of whole row groups goes straight into the file at its commit,
-# rather than through the write-ahead log and again at the next checkpoint.
-DUCKDB_BATCH = 122_880
+DUCKDB_OPERATION = """
+name: bench
+integrations:
+  - name: {name}
+    source: {source}
+    target: {target}
+    create_target: true
+"""
+COPY_FROM = """
+import duckdb
+with duckdb.connect("{database}") as database:
+    database.execute("CREATE TABLE items AS FROM read_parquet('{parquet}') LIMIT 0")
+    database.execute("COPY items FROM '{parquet}' (FORMAT parquet)")
+"""
+COPY_TO = """
+import duckdb
+with duckdb.connect("{database}", read_only=True) as database:
+    database.execute("COPY items TO '{parquet}' (FORMAT parquet, COMPRESSION snappy)")
+"""
 
 
-def duckdb_pairs(count: int, folder: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(COPY TO, pdip) for DuckDB -> Parquet and (COPY FROM, pdip) for Parquet -> DuckDB."""
+def duckdb_pairs(count: int, folder: str, rounds: int) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """DuckDB -> Parquet against DuckDB's own `COPY ... TO`, and Parquet -> DuckDB against its
+    `COPY ... FROM` into a new empty table, each a whole process: `pdip run` of an operation with
+    default settings against `python -c` of the COPY, in turn, `rounds` times (the machine is
+    shared). For each: (median seconds, median CPU seconds of the process tree, peak MiB of the
+    tree sampled in one more run). Processes may write bytecode, as an install has it; a first
+    untimed run of each writes it."""
+    import statistics
+    import subprocess
+    import sys
+
     import duckdb
 
-    source = f"{folder}/source.duckdb"
+    home = f"{folder}/duckdb"
+    os.makedirs(home, exist_ok=True)
+    source, landing = f"{home}/source.duckdb", f"{home}/landing.parquet"
     with duckdb.connect(source) as database:
         database.execute(f"CREATE TABLE items AS {DUCKDB_ROWS.format(count=count)}")
+        database.execute(f"COPY items TO '{landing}' (FORMAT parquet, COMPRESSION snappy)")
+    operations = {
+        "to_parquet": (
+            "duckdb-parquet",
+            f"{{kind: duckdb, database: {source}, table: items}}",
+            f"{{kind: parquet, path: {home}/pdip.parquet}}",
+        ),
+        "from_parquet": (
+            "parquet-duckdb",
+            f"{{kind: parquet, path: {landing}}}",
+            f"{{kind: duckdb, database: {home}/pdip.duckdb, table: items}}",
+        ),
+    }
+    for name, (integration, source_yaml, target_yaml) in operations.items():
+        with open(f"{home}/{name}.yml", "w") as stream:
+            stream.write(DUCKDB_OPERATION.format(name=integration, source=source_yaml, target=target_yaml))
+    python = sys.executable
+    commands = {
+        "copy_to": [python, "-c", COPY_TO.format(database=source, parquet=f"{home}/native.parquet")],
+        "to_parquet": [python, "-m", "pdip", "run", f"{home}/to_parquet.yml", "--no-progress"],
+        "copy_from": [python, "-c", COPY_FROM.format(database=f"{home}/native.duckdb", parquet=landing)],
+        "from_parquet": [python, "-m", "pdip", "run", f"{home}/from_parquet.yml", "--no-progress"],
+    }
+    environment = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
 
-    def copy_to():
-        with duckdb.connect(source, read_only=True) as database:
-            database.execute(f"COPY items TO '{folder}/native.parquet' (FORMAT parquet, COMPRESSION snappy)")
+    def run(name: str, sampled: bool = False) -> tuple[float, float, float]:
+        for database in ("native.duckdb", "pdip.duckdb", "native.duckdb.wal", "pdip.duckdb.wal"):
+            _remove(f"{home}/{database}")  # each run into a new database
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        process = subprocess.Popen(commands[name], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        peak = 0
+        while sampled and process.poll() is None:
+            peak = max(peak, tree_memory(process.pid))
+            time.sleep(0.02)
+        _, error = process.communicate()
+        elapsed = time.perf_counter() - started
+        if process.returncode:
+            raise RuntimeError(f"{name} failed:\n{error.decode()}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return elapsed, used, peak / (1 << 20)
 
-    def to_parquet():
-        integrate(
-            Integration(
-                "duckdb-parquet",
-                source=Connection("duckdb", {"database": source, "table": "items"}),
-                target=Connection("parquet", {"path": f"{folder}/pdip.parquet"}),
-                batch_size=DUCKDB_BATCH,
-            ),
-            folder,
+    for name in commands:
+        run(name)  # untimed: writes the bytecode
+    found: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name in commands:
+            found[name].append(run(name))
+    return {
+        name: (
+            statistics.median(item[0] for item in runs),
+            statistics.median(item[1] for item in runs),
+            run(name, sampled=True)[2],
         )
+        for name, runs in found.items()
+    }
 
-    def copy_from():
-        with duckdb.connect(f"{folder}/native.duckdb") as database:
-            database.execute(f"CREATE TABLE items AS FROM read_parquet('{folder}/native.parquet') LIMIT 0")
-            database.execute(f"COPY items FROM '{folder}/native.parquet' (FORMAT parquet)")
 
-    def from_parquet():
-        integrate(
-            Integration(
-                "parquet-duckdb",
-                source=Connection("parquet", {"path": f"{folder}/native.parquet"}),
-                target=Connection("duckdb", {"database": f"{folder}/pdip.duckdb", "table": "items"}),
-                create_target=True,
-                batch_size=DUCKDB_BATCH,
-            ),
-            folder,
-        )
-
-    def fresh(name: str) -> None:
-        for path in (f"{folder}/{name}", f"{folder}/{name}.wal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-
-    spent: dict[str, float] = {}  # the least CPU seconds of each, by name
-
-    def best(function, database: str | None = None) -> float:
-        """The best of 3 runs, each into a new database (a shared machine makes single runs noisy);
-        the least CPU time of the runs (DuckDB's threads and reader processes included) is kept
-        in `spent`, a measure other programs on the machine disturb less than wall time."""
-        times, used = [], []
-        for _ in range(3):
-            if database:
-                fresh(database)
-            before = cpu_seconds()
-            times.append(timed(function))
-            used.append(cpu_seconds() - before)
-        spent[function.__name__] = min(used)
-        return min(times)
-
-    exported = best(copy_to), best(to_parquet)
-    imported = best(copy_from, "native.duckdb"), best(from_parquet, "pdip.duckdb")
-    for label, baseline, measured in (
-        ("to Parquet", "copy_to", "to_parquet"),
-        ("from Parquet", "copy_from", "from_parquet"),
+def duckdb_report(count: int, found: dict[str, tuple[float, float, float]]) -> None:
+    for label, baseline, measured, target in (
+        ("DuckDB -> Parquet", "copy_to", "to_parquet", "target >= 80% of COPY TO"),
+        ("Parquet -> DuckDB", "copy_from", "from_parquet", "target >= 80% of COPY FROM"),
     ):
-        ratio = spent[baseline] / spent[measured]
-        print(f"  CPU {label:<22} {spent[measured]:>8.2f} s   {ratio:6.0%} of COPY's {spent[baseline]:.2f} s")
-    return exported, imported
+        report(label, count, found[baseline][0], found[measured][0], target)
+        for name in (baseline, measured):
+            seconds, used, peak = found[name]
+            print(f"  {name:<26} median {seconds:6.2f} s   CPU {used:5.2f} s   peak {peak:4.0f} MiB (tree PSS)")
+        print(f"  {'CPU':<26} {found[baseline][1] / found[measured][1]:6.0%} of COPY's")
 
 
 def cpu_seconds() -> float:
@@ -658,7 +693,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
-    parser.add_argument("--repeat", type=int, default=3, help="parquet: runs of each way, the fastest kept")
+    parser.add_argument("--repeat", type=int, default=3, help="parquet, duckdb: runs of each way, in turn")
     parser.add_argument("--skip-postgres", action="store_true", help="run only what needs no server")
     parser.add_argument("--executor", choices=("process", "dask"), default="process")
     parser.add_argument("--workers", type=int, default=2, help="with --executor dask: local workers")
@@ -711,9 +746,7 @@ def main() -> None:
         finally:
             database.close()
     if "duckdb" in wanted:
-        exported, imported = duckdb_pairs(count, folder)
-        report("DuckDB -> Parquet", count, *exported, "target >= 80% of COPY TO")
-        report("Parquet -> DuckDB", count, *imported, "target >= 80% of COPY FROM")
+        duckdb_report(count, duckdb_pairs(count, folder, arguments.repeat))
     if "overhead" in wanted:
         print(f"{'integrate() of 10 rows':<28} {fixed_overhead(folder):>10.3f} s        target <= 0.3 s")
     if "startup" in wanted:

@@ -51,6 +51,7 @@ DECODERS: dict[str, Decoder | str] = {
     "sqlite-values": "pdip.integrator.adapters.sql.sqlite:decode_values",
     "sqlite-rowid-range": "pdip.integrator.adapters.sql.sqlite:decode_range",
     "csv": "pdip.integrator.adapters.file.csv_raw:decode_csv",
+    "parquet-row-range": "pdip.integrator.adapters.file.parquet_ranges:decode_range",
 }
 
 

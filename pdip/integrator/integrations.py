@@ -88,6 +88,9 @@ class Connection:
         return f"Connection({label}{self.kind}, {mask_secrets(dict(self.settings))})"
 
 
+BATCH_SIZE = 10_000  # rows per batch when neither the integration nor its target says
+
+
 @dataclasses.dataclass
 class Integration:
     """One source-to-target move. With only a target it runs `sql` there (DDL, clean-ups).
@@ -98,6 +101,8 @@ class Integration:
     a table on `key`, partitions of a topic). `policy`: whether the application's field policy
     is applied to every batch before the target sees it: by default only in `changes` mode;
     `true` or `false` decides, and a file path adds that policy file to the application's.
+    `batch_size`: rows per batch (what is read, written and committed at once); None: what the
+    target writes best (`Target.batch_rows`: a DuckDB row group), else `BATCH_SIZE`.
     `write`: how rows land (docs/adr/0014): `append` adds them, `replace` makes the target equal
     to what was read, swapped in whole at the end, `merge` upserts them by `key` (default: the
     target's primary key); with `delete_column`, a row whose flag is set (true, or a timestamp)
@@ -117,7 +122,7 @@ class Integration:
     columns: Sequence[str] | None = None
     key: Sequence[str] | None = None
     cursor: str | None = None
-    batch_size: int = 10_000
+    batch_size: int | None = None
     parallelism: int = 1
     truncate_target: bool = False
     create_target: bool = False
@@ -142,7 +147,7 @@ class Integration:
             problems.append("cursor: an incremental integration needs a cursor column")
         if self.source is None and not self.sql:
             problems.append("source: required unless the integration only runs `sql` at its target")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size: expected a positive number, got {self.batch_size}")
         if self.parallelism < 1:
             problems.append(f"parallelism: expected a positive number, got {self.parallelism}")
@@ -152,6 +157,10 @@ class Integration:
             from pdip.integrator.errors import OperationError
 
             raise OperationError(f"integration {self.name!r}: " + "; ".join(problems), problems)
+
+    def rows_per_batch(self, preferred: int | None) -> int:
+        """The integration's `batch_size`, else the target's `preferred` one, else `BATCH_SIZE`."""
+        return self.batch_size or preferred or BATCH_SIZE
 
     def _write_problems(self) -> list[str]:
         """`write` and what goes with it: settings that contradict each other are refused."""

@@ -46,6 +46,8 @@ The optional hooks, each with a default that does nothing special:
 - `Source.transient(error)` / `Target.transient(error)`: whether an error the store's driver
   raised passes (a lost connection, a deadlock, a broker away), so the integration is tried
   again from its last durable position (`Integration.retries`, docs/adr/0029); False by default.
+- `Target.batch_rows`: the batch size the target writes best (DuckDB: one row group), read by an
+  integration that sets no `batch_size` (`Integration.rows_per_batch`).
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).
@@ -176,6 +178,7 @@ class Target(abc.ABC):
     schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
     batch_size = 0  # the integration's: a batch of fewer rows says the source has no more at hand
+    batch_rows: int | None = None  # the batch size it writes best, for an integration that sets none
     keeps_earlier_runs_with: str | None = None
     takes_parallel_writers = False
 

@@ -45,7 +45,7 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     watermark = checkpoint.high_watermark if checkpoint and integration.mode == "incremental" else None
     raw_allowed = run.policy is None and integration.cursor is None and not integration.columns
     request = ReadRequest(
-        integration.batch_size,
+        integration.rows_per_batch(target.batch_rows),
         integration.columns,
         integration.cursor,
         watermark,

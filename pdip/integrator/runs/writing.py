@@ -66,7 +66,7 @@ class BatchWriter:
         self.prepared = prepared
         self.held: list[tuple[list[Message], Batch]] = []  # reports of batches the target holds, in order
         target.schema_changes = integration.schema
-        target.batch_size = integration.batch_size
+        target.batch_size = integration.rows_per_batch(target.batch_rows)
 
     def prepare(self, columns: Sequence[str], types: Any = None) -> None:
         """Create or empty the target once, before anything is written to it."""

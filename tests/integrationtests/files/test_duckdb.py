@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +29,8 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.base import Disposition, ReadRequest
 from pdip.integrator.adapters.duckdb import DuckDbSource, ReadAhead
+from pdip.integrator.adapters.file import parquet_ranges
+from pdip.integrator.adapters.file.parquet_ranges import RowRange
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
@@ -561,3 +567,168 @@ class SchemaSettingTest(DuckDbCase):
         self.ok(back)
         back = sorted(self.integrator.stores["back"], key=lambda row: row["id"])  # a merge keeps no order
         self.assertEqual(back, [{"id": 1, "total": 2.5}, {"id": 2, "total": 5.0}])
+
+
+class ParquetRangeTest(DuckDbCase):
+    """Parquet into DuckDB: batches name their rows, DuckDB's own reader copies them."""
+
+    def parquet(self, name: str, first: int, count: int, row_group: int = 4, **extra) -> None:
+        columns = {"id": pyarrow.array(range(first, first + count), pyarrow.int32())}
+        columns["label"] = [f"row {i}" for i in range(first, first + count)]
+        columns.update(extra)
+        (self.root / "landing").mkdir(exist_ok=True)
+        pyarrow.parquet.write_table(pyarrow.table(columns), self.root / "landing" / name, row_group_size=row_group)
+
+    def copy(self, **options) -> Integration:
+        return Integration(
+            "copy",
+            source=Connection("parquet", {"path": "landing"}),
+            target=self.duckdb(table="items"),
+            create_target=True,
+            **options,
+        )
+
+    def test_a_folder_is_copied_by_ranges_with_its_types_and_the_last_position(self):
+        self.parquet("a.parquet", 0, 10)
+        self.parquet("b.parquet", 10, 5)
+        written = []
+        self.integrator.subscribe(BatchWritten, written.append)
+        for executor in ("inline", "process"):
+            with self.subTest(executor=executor):
+                self.sql("DROP TABLE IF EXISTS items")
+                written.clear()
+                with mock.patch.object(RowRange, "read") as decode:  # what decoding a range reads
+                    self.assertEqual(self.ok(self.copy(batch_size=3), executor=executor)["copy"].rows_written, 15)
+                decode.assert_not_called()  # no row became a Python value
+                self.assertEqual([event.rows for event in written], [3, 3, 3, 1, 3, 2])
+                self.assertEqual(self.sql("SELECT count(*), sum(id), min(label) FROM items"), [(15, 105, "row 0")])
+                self.assertEqual(self.sql("SELECT column_type FROM (DESCRIBE items)"), [("INTEGER",), ("VARCHAR",)])
+                self.assertEqual(
+                    self.sql("SELECT position FROM pdip_target_position"), [('{"file":"b.parquet","row":5}',)]
+                )
+
+    def test_an_interrupted_copy_resumes_after_the_last_range_written(self):
+        self.parquet("a.parquet", 0, 10)
+        events = []
+
+        def interrupt(event: BatchWritten) -> None:
+            events.append(event)
+            if len(events) == 2:
+                raise KeyboardInterrupt
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        self.assertEqual(self.integrate(self.copy(batch_size=3)).status, "interrupted")
+        resumed = self.integrate(self.copy(batch_size=3), resume=True)
+        self.assertEqual(resumed["copy"].rows_written, 4)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM items"), [(10, 10)])
+
+    def test_rows_duckdb_refuses_in_a_range_are_dead_lettered_and_the_others_land(self):
+        self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR NOT NULL, small TINYINT)")
+        self.sql("INSERT INTO items VALUES (5, 'there', 0)")
+        small = pyarrow.array([1, 2, 3, 300, 5, 6, 7, 8], pyarrow.int32())  # 300 is beyond a TINYINT
+        self.parquet("a.parquet", 0, 8, small=small)
+        result = self.ok(self.copy(max_errors=5, batch_size=5))
+        self.assertEqual(result["copy"].rows_dead_lettered, 2)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(sorted(letter["row"]["id"] for letter in letters), [3, 5])
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(7,)])  # 6 copied and the one there
+        self.assertEqual(self.sql("SELECT position FROM pdip_target_position"), [('{"file":"a.parquet","row":8}',)])
+
+    def test_a_merge_or_a_file_with_a_row_number_column_goes_as_arrow(self):
+        self.parquet("a.parquet", 0, 6)
+        merged = self.copy(write="merge", key=["id"])
+        self.ok(merged)
+        self.ok(merged)
+        self.assertEqual(self.sql("SELECT count(*), sum(id) FROM items"), [(6, 15)])
+        self.sql("DROP TABLE items")
+        (self.root / "landing" / "a.parquet").unlink()
+        self.parquet("b.parquet", 0, 3, file_row_number=pyarrow.array([7, 8, 9], pyarrow.int64()))
+        self.ok(self.copy())
+        self.assertEqual(self.sql("SELECT sum(file_row_number) FROM items"), [(24,)])
+
+    def test_without_a_batch_size_an_integration_into_duckdb_writes_whole_row_groups(self):
+        count = 130_000
+        pyarrow.parquet.write_table(
+            pyarrow.table({"id": pyarrow.array(range(count), pyarrow.int32())}), self.root / "big.parquet"
+        )
+        written = []
+        self.integrator.subscribe(BatchWritten, written.append)
+        into_duckdb = Integration(
+            "big",
+            source=Connection("parquet", {"path": "big.parquet"}),
+            target=self.duckdb(table="big"),
+            create_target=True,
+        )
+        self.ok(into_duckdb)
+        self.assertEqual([event.rows for event in written], [122_880, count - 122_880])
+        written.clear()
+        elsewhere = Integration(
+            "else", source=Connection("parquet", {"path": "big.parquet"}), target=Connection("memory", {"store": "out"})
+        )
+        self.ok(elsewhere)
+        self.assertEqual(len(written), 13)  # 10,000 rows a batch (Integration's BATCH_SIZE)
+
+    def test_replace_copies_ranges_into_its_twin_and_swaps_it_in(self):
+        self.sql("CREATE TABLE items (id INTEGER, label VARCHAR)")
+        self.sql("INSERT INTO items VALUES (99, 'old')")
+        self.parquet("a.parquet", 0, 5)
+        with mock.patch.object(RowRange, "read") as decode:
+            self.ok(self.copy(write="replace", batch_size=2))
+        decode.assert_not_called()
+        self.assertEqual(self.sql("SELECT count(*), sum(id) FROM items"), [(5, 10)])
+
+    def test_a_range_whose_position_cannot_be_stored_leaves_nothing_and_one_without_a_slot_lands(self):
+        self.parquet("a.parquet", 0, 4)
+        path = self.root / "landing" / "a.parquet"
+        (batch,) = parquet_ranges.raw_batches([(path, "a.parquet")], None, "parquet", 10)
+        batch.position = object()
+        target = self.pdi.get(AdapterRegistry).target(self.duckdb(table="items"), RunContext({}, "x", self.root))
+        self.addCleanup(target.close)
+        target.position_slot = "op/items"
+        target.prepare(["id", "label"], create=True, truncate=False)
+        with self.assertRaises(TypeError):
+            target.write(batch)
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(0,)])  # the range was undone
+        target.position_slot = None  # a target asked to keep no position copies the range alone
+        self.assertEqual(target.write(batch).written, 4)
+        self.assertEqual(self.sql("SELECT count(*) FROM items"), [(4,)])
+
+
+class ParquetRangeKillTest(unittest.TestCase):
+    """`pdip run` of Parquet -> DuckDB killed with SIGKILL part-way, then resumed: every row once."""
+
+    ROWS = 400_000
+
+    def test_a_killed_copy_resumes_after_the_last_range_committed(self):
+        folder = Path(tempfile.mkdtemp(prefix="pdip-duckdb-kill-"))
+        self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+        table = pyarrow.table({"id": pyarrow.array(range(self.ROWS), pyarrow.int32()), "label": ["x" * 40] * self.ROWS})
+        pyarrow.parquet.write_table(table, folder / "in.parquet", row_group_size=10_000)
+        (folder / "op.yml").write_text(
+            "name: kill\nintegrations:\n  - name: copy\n"
+            f"    source: {{kind: parquet, path: {folder / 'in.parquet'}}}\n"
+            f"    target: {{kind: duckdb, database: {folder / 'out.duckdb'}, table: items}}\n"
+            "    create_target: true\n    batch_size: 10000\n",
+            encoding="utf-8",
+        )
+        command = [sys.executable, "-m", "pdip", "run", str(folder / "op.yml"), "--no-progress"]
+        options = {"cwd": folder, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        process = subprocess.Popen([*command, "--execution-id", "kill-1"], start_new_session=True, **options)
+        wal = folder / "out.duckdb.wal"  # each 10,000-row commit goes through the write-ahead log
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if wal.exists() and wal.stat().st_size > 2_000_000:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        process.communicate(timeout=30)
+        self.assertEqual(process.returncode, -signal.SIGKILL, "the run ended before it could be killed")
+        with duckdb.connect(str(folder / "out.duckdb")) as database:
+            (before,) = database.execute("SELECT count(*) FROM items").fetchone()
+        self.assertTrue(0 < before < self.ROWS, before)
+        resumed = subprocess.run([*command, "--resume"], timeout=120, **options)
+        self.assertEqual(resumed.returncode, 0, resumed.stdout)
+        self.assertIn(f"{self.ROWS - before} written", resumed.stdout)
+        with duckdb.connect(str(folder / "out.duckdb")) as database:
+            found = database.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM items").fetchone()
+        self.assertEqual(found, (self.ROWS, self.ROWS, self.ROWS * (self.ROWS - 1) // 2))

@@ -71,7 +71,7 @@ class LoadingTest(unittest.TestCase):
             ),
             (
                 "integrations:\n  - {name: a, source: {kind: memory}, target: {kind: memory}, batch_size: lots}\n",
-                r"integrations\[0\].batch_size: expected int, got 'lots'",
+                r"integrations\[0\].batch_size: expected int \| None, got 'lots'",
             ),
             (
                 "integrations:\n  - {name: a, source: {kind: memory}, target: {kind: memory}, mode: sometimes}\n",

@@ -19,6 +19,7 @@ from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
+from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter, require
 from pdip.integrator.adapters.file.reading import RowPlan
 from pdip.integrator.batch import ARROW, Batch
@@ -106,7 +107,7 @@ class ParquetReader(FileReader):
         return pyarrow.schema([schema.field(column) for column in wanted or schema.names if column in schema.names])
 
     def types(self, batch: Batch) -> Any:
-        return batch.to_arrow().schema
+        return batch.types if batch.is_raw else batch.to_arrow().schema  # a range knows its file's
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -282,5 +283,6 @@ FORMAT = FileFormat(
     writer=ParquetWriter,
     capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True),
     problems=problems,
+    raw=parquet_ranges,
     accepts=(ARROW,),
 )
