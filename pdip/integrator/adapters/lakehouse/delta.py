@@ -25,6 +25,7 @@ refused or dropped as the integration's `schema` says.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -44,6 +45,7 @@ from pdip.integrator.adapters.base import (
 )
 from pdip.integrator.adapters.duckdb import ReadAhead
 from pdip.integrator.adapters.lakehouse import tables
+from pdip.integrator.adapters.lakehouse.staging import StagedCommits, stageable
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
@@ -201,7 +203,9 @@ class DeltaTarget(Target):
         self._schema: Any = None  # its Arrow schema
         self._created = False
         self._key: tuple[str, ...] | None = None
-        self._held: list[Any] = []  # Arrow tables written but not committed yet, in order
+        self._staged: StagedCommits | None = None  # commits streamed while their batches arrive
+        self._held: list[Any] = []  # Arrow tables to commit, in order (a merge's; column mapping)
+        self._held_batches = self._held_rows = self._held_bytes = 0  # of the next commit, so far
         self._held_commit: Any = None  # the commit properties of the last of them (its position)
         self._held_slot: str | None = None
         self.commit_rows = int(connection.get("commit_rows") or 1_000_000)
@@ -292,6 +296,14 @@ class DeltaTarget(Target):
                 )
             table = twin
         self._table, self._schema = table, arrow_schema(table)
+        self._stage()
+
+    def _stage(self) -> None:
+        """Appends (and a replace's loads) stream each commit while its batches arrive; a merge
+        needs its batches whole."""
+        if self._key is None and stageable(self._table):
+            uri = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
+            self._staged = StagedCommits(_deltalake(), self._table, uri, self.delta.options)
 
     def _create_table(self, batch: Batch) -> Any:
         schema = tables.new_schema(batch, storable)
@@ -357,26 +369,36 @@ class DeltaTarget(Target):
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full
         and the commit has room for more (a commit carries one slot's position)."""
-        if self._held and self._slot(batch) != self._held_slot:
+        if self._held_batches and self._slot(batch) != self._held_slot:
             self._commit_held()
-        self._held.append(record)
+        if self._staged is not None:
+            with self._refused():
+                self._staged.add(record)
+        else:
+            self._held.append(record)
+        self._held_batches += 1
+        self._held_rows += record.num_rows
+        self._held_bytes += record.nbytes
         self._held_commit, self._held_slot = self._commit(batch), self._slot(batch)
-        rows, size = sum(held.num_rows for held in self._held), sum(held.nbytes for held in self._held)
-        if not full or rows >= self.commit_rows or size >= self.commit_bytes:
+        if not full or self._held_rows >= self.commit_rows or self._held_bytes >= self.commit_bytes:
             self._commit_held()
 
     def holding(self) -> bool:
-        return bool(self._held)
+        return self._held_batches > 0
 
     def _commit_held(self) -> None:
         """The rows held, in one commit carrying the position of the last batch among them."""
-        if not self._held:
+        if not self._held_batches:
+            return
+        commit, held = self._held_commit, self._held
+        self._held, self._held_batches, self._held_rows, self._held_bytes = [], 0, 0, 0
+        if self._staged is not None:
+            with self._refused():
+                self._staged.commit(commit)
             return
         import pyarrow
 
-        record = self._held[0] if len(self._held) == 1 else pyarrow.concat_tables(self._held)
-        commit, self._held = self._held_commit, []
-        self._apply(record, commit)
+        self._apply(held[0] if len(held) == 1 else pyarrow.concat_tables(held), commit)
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
         """`schema: evolve`: the columns added to the table (a commit of their own), of the
@@ -385,11 +407,21 @@ class DeltaTarget(Target):
         self._table.alter.add_columns([_deltalake().Field.from_arrow(field) for field in fields])
         self._table.update_incremental()
         self._schema = arrow_schema(self._table)
+        self._stage()  # a staging table of the new schema
         return [f"added column {field.name!r} {field.type}" for field in fields]
+
+    @contextlib.contextmanager
+    def _refused(self) -> Iterator[None]:
+        """delta-rs's refusal of a write (a CHECK constraint, the store), naming the connection."""
+        deltalake = _deltalake()
+        try:
+            yield
+        except deltalake.exceptions.DeltaError as error:
+            raise OperationError(f"{self.delta.label}: path: the table at {self.delta.uri}: {reason(error)}") from None
 
     def _apply(self, record: Any, commit: Any) -> None:
         deltalake = _deltalake()
-        try:
+        with self._refused():
             if not record.num_rows:  # the position, with no rows
                 self._table.create_write_transaction(
                     [],
@@ -402,8 +434,6 @@ class DeltaTarget(Target):
                 self._merge(record, commit)
             else:
                 deltalake.write_deltalake(self._table, record, mode="append", commit_properties=commit)
-        except deltalake.exceptions.DeltaError as error:
-            raise OperationError(f"{self.delta.label}: path: the table at {self.delta.uri}: {reason(error)}") from None
 
     def _merge(self, record: Any, commit: Any) -> None:
         """The last row of each key deletes it when its `delete_column` says so, and is upserted
@@ -465,6 +495,11 @@ class DeltaTarget(Target):
             partition_by=table.metadata().partition_columns or None,
             commit_properties=deltalake.CommitProperties(custom_metadata=metadata),
         )
+
+    def close(self) -> None:
+        """A commit under way when the run ends without `finish` is not made."""
+        if self._staged is not None:
+            self._staged.stop()
 
     def describe(self) -> str:
         return f"delta:{self.delta.uri}"
