@@ -1,5 +1,6 @@
 """Apache Iceberg (`kind: iceberg`): replace, partitions, schema changes, time travel by snapshot,
-positions, bad input, and a catalog on PostgreSQL.
+positions and batches gathered into commits, bad input, a catalog on PostgreSQL, and a table on
+S3 (the moto server of tests/support/object_store.py).
 
 The contract suite (tests/integrationtests/contract/test_iceberg_contract.py) checks what every
 store does; these check what Iceberg adds, on a SQLite catalog in a temporary folder.
@@ -20,7 +21,9 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
 from pdip.integrator.base import Integrator
+from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
+from tests.support.object_store import ObjectStore
 from tests.support.servers import postgres_url
 
 
@@ -45,12 +48,12 @@ class IcebergCase(unittest.TestCase):
         self.integrator.stores[name] = rows
         return Connection("memory", {"store": name})
 
-    def integrate(self, *integrations: Integration):
+    def integrate(self, *integrations: Integration, resume: bool = False):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return self.integrator.integrate(Operation("lake", list(integrations)))
+            return self.integrator.integrate(Operation("lake", list(integrations)), resume=resume)
 
-    def ok(self, *integrations: Integration):
-        result = self.integrate(*integrations)
+    def ok(self, *integrations: Integration, **options):
+        result = self.integrate(*integrations, **options)
         self.assertTrue(result.ok, [item.error for item in result.integrations])
         return result
 
@@ -62,8 +65,9 @@ class IcebergCase(unittest.TestCase):
         self.assertFalse(result.ok)
         return result.integrations[0].error
 
-    def table(self):
-        return IcebergConnection(self.iceberg(), RunContext(self.integrator.stores, "t", self.root)).load()
+    def table(self, **settings):
+        context = RunContext(self.integrator.stores, "t", self.root)
+        return IcebergConnection(self.iceberg(**settings), context).load()
 
     def rows(self, snapshot_id: int | None = None) -> list[dict]:
         return sorted(self.table().scan(snapshot_id=snapshot_id).to_arrow().to_pylist(), key=lambda row: row["id"])
@@ -174,6 +178,76 @@ class MoreTest(IcebergCase):
             )
         )
         self.assertEqual(self.rows(), [])
+
+
+class CommitTest(IcebergCase):
+    """Full batches gathered into one commit of `commit_rows` rows at most, the commit carrying
+    the last one's position, each batch reported once its rows are committed."""
+
+    def copy(self) -> Integration:
+        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
+        return Integration(
+            "many",
+            source=Connection("memory", {"store": "many"}),
+            target=self.iceberg(commit_rows=6),
+            create_target=True,
+            batch_size=3,
+        )
+
+    def appends(self) -> int:
+        return sum(snapshot.summary.operation.value == "append" for snapshot in self.table().snapshots())
+
+    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
+        seen = []  # for each batch reported: its rows, and the rows the table then holds
+        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
+        self.ok(self.copy())
+        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
+        self.assertEqual(self.appends(), 2)
+        self.assertEqual(self.table().properties["pdip.position.lake/many"], "10")  # the operation's slot
+
+    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
+        resumed = []
+
+        def interrupt(event: BatchWritten) -> None:
+            if not resumed:
+                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
+
+        self.integrator.subscribe(BatchWritten, interrupt)
+        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
+        self.assertEqual(len(self.rows()), 6)
+        resumed.append(True)
+        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+
+
+class S3Test(IcebergCase):
+    """A table whose files are on S3 (moto), its catalog in SQLite."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.store = ObjectStore(bucket="lake").start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.store.stop()
+
+    def iceberg(self, **settings) -> Connection:
+        properties = {
+            "s3.endpoint": self.store.endpoint,
+            "s3.access-key-id": "pdip-test",
+            "s3.secret-access-key": "pdip-test",
+            "s3.region": "us-east-1",
+        }
+        return super().iceberg(warehouse="s3://lake/warehouse", properties=properties, **settings)
+
+    def test_a_table_on_s3_is_written_appended_and_read(self):
+        rows = [{"id": number, "name": f"n{number}"} for number in range(5)]
+        self.ok(self.people(rows, batch_size=2))
+        self.assertTrue(self.table().location().startswith("s3://lake/warehouse/"))
+        self.ok(self.people([{"id": 9, "name": "x"}]))
+        self.ok(Integration("down", source=self.iceberg(), target=Connection("memory", {"store": "down"})))
+        found = sorted(self.integrator.stores.records("down"), key=lambda row: row["id"])
+        self.assertEqual(found, [*rows, {"id": 9, "name": "x"}])
 
 
 class PostgresCatalogTest(IcebergCase):

@@ -69,8 +69,7 @@ SETTINGS = (
     ),
     Setting("version", int, help="a source reads this version of the table (time travel); default: the latest"),
     Setting("partition_by", list[str], help="the columns a table pdip creates is partitioned by"),
-    Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
-    Setting("commit_megabytes", int, default=128, help="a target's commit, at most, in MiB of Arrow data"),
+    *tables.COMMIT_SETTINGS,
 )
 
 
@@ -204,12 +203,7 @@ class DeltaTarget(Target):
         self._created = False
         self._key: tuple[str, ...] | None = None
         self._staged: StagedCommits | None = None  # commits streamed while their batches arrive
-        self._held: list[Any] = []  # Arrow tables to commit, in order (a merge's; column mapping)
-        self._held_batches = self._held_rows = self._held_bytes = 0  # of the next commit, so far
-        self._held_commit: Any = None  # the commit properties of the last of them (its position)
-        self._held_slot: str | None = None
-        self.commit_rows = int(connection.get("commit_rows") or 1_000_000)
-        self.commit_bytes = int(connection.get("commit_megabytes") or 128) << 20
+        self._held = tables.Gathering(connection)  # the next commit's (kept for a merge, column mapping)
 
     def accepts(self) -> tuple[str, ...]:
         """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
@@ -369,36 +363,28 @@ class DeltaTarget(Target):
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full
         and the commit has room for more (a commit carries one slot's position)."""
-        if self._held_batches and self._slot(batch) != self._held_slot:
+        if self._held.other(self._slot(batch)):
             self._commit_held()
         if self._staged is not None:
             with self._refused():
                 self._staged.add(record)
-        else:
-            self._held.append(record)
-        self._held_batches += 1
-        self._held_rows += record.num_rows
-        self._held_bytes += record.nbytes
-        self._held_commit, self._held_slot = self._commit(batch), self._slot(batch)
-        if not full or self._held_rows >= self.commit_rows or self._held_bytes >= self.commit_bytes:
+        self._held.add(record, self._slot(batch), self._commit(batch), keep=self._staged is None)
+        if self._held.due(full):
             self._commit_held()
 
     def holding(self) -> bool:
-        return self._held_batches > 0
+        return self._held.batches > 0
 
     def _commit_held(self) -> None:
         """The rows held, in one commit carrying the position of the last batch among them."""
-        if not self._held_batches:
+        if not self.holding():
             return
-        commit, held = self._held_commit, self._held
-        self._held, self._held_batches, self._held_rows, self._held_bytes = [], 0, 0, 0
+        record, commit = self._held.take()
         if self._staged is not None:
             with self._refused():
                 self._staged.commit(commit)
             return
-        import pyarrow
-
-        self._apply(held[0] if len(held) == 1 else pyarrow.concat_tables(held), commit)
+        self._apply(record, commit)
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
         """`schema: evolve`: the columns added to the table (a commit of their own), of the
