@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tempfile
 import unittest
 import uuid
@@ -120,6 +121,19 @@ class BadInputTest(IcebergCase):
             target = self.iceberg(format_version=9)
             self.integrate(Integration("v", source=self.memory("v", [{"id": 1}]), target=target, create_target=True))
         self.assertIn("target.format_version: expected one of 1, 2, got 9", str(raised.exception))
+
+    def test_a_table_of_an_unknown_format_version_is_named(self):
+        self.ok(self.people([{"id": 1}]))
+        metadata = Path(self.table().metadata_location.removeprefix("file://"))
+        metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "format-version": 9}))
+        error = self.error(self.people([{"id": 2}]))
+        self.assertIn(f"iceberg connection: table: {self.name!r} has table format version 9, which this", error)
+        self.assertIn("cannot read (it reads 1, 2, 3)", error)
+
+    def test_merge_is_refused_before_any_data_moves(self):
+        error = self.error(self.people([{"id": 2}], write="merge", key=["id"]))
+        self.assertIn("integration 'people': write: merge, but a iceberg target cannot upsert rows by key", error)
+        self.assertIsNone(self.table())
 
     def test_a_table_name_without_namespace_and_a_missing_table_are_named(self):
         bare = Connection("iceberg", {"catalog_uri": self.catalog_uri, "table": "people"})

@@ -46,6 +46,8 @@ from pdip.integrator.errors import OperationError
 POSITION = "pdip.position."  # a table property per slot
 CREATED = "pdip.created"
 FORMAT_VERSIONS = ("1", "2")
+# how pyiceberg's metadata model refuses a format version it does not know
+UNKNOWN_VERSION = re.compile(r"Input tag '([^']*)' found using 'format_version'.*? expected tags: ([^\[\n]*?)\s*\[")
 SETTINGS = (
     Setting(
         "catalog_uri",
@@ -150,6 +152,12 @@ class IcebergConnection:
         except (exceptions.NoSuchTableError, exceptions.NoSuchNamespaceError):
             return None
         except Exception as error:  # noqa: BLE001 - the catalog's or the driver's error, told
+            version = UNKNOWN_VERSION.search(str(error))
+            if version:
+                raise OperationError(
+                    f"{self.label}: table: {self.name!r} has table format version {version[1]}, which this "
+                    f"pyiceberg cannot read (it reads {version[2]})"
+                ) from None
             raise OperationError(f"{self.label}: table: cannot load {self.name!r}: {self.scrubbed(error)}") from None
 
 
