@@ -10,17 +10,19 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import queue
 import tempfile
 import unittest
 from pathlib import Path
 from unittest import mock
 
+import deltalake
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
-from pdip.integrator.adapters.lakehouse import delta
+from pdip.integrator.adapters.lakehouse import delta, staging
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
@@ -218,6 +220,60 @@ class CommitTest(DeltaCase):
         self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
         self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
+
+
+class StagingTest(DeltaCase):
+    """A commit's batches streamed into the staging table: stopped without a commit, its write
+    failing while batches still come, and the tables whose batches are not staged."""
+
+    def staged(self, schema: pyarrow.Schema) -> staging.StagedCommits:
+        table = DeltaTable.create(str(self.root / "lake/people"), schema)
+        return staging.StagedCommits(deltalake, table, str(self.root / "lake/people"), {})
+
+    def test_a_stream_stopped_commits_nothing_and_its_thread_ends(self):
+        staged = self.staged(pyarrow.schema([("id", pyarrow.int64())]))
+        staged.add(pyarrow.table({"id": [1, 2]}))
+        stream = staged._stream
+        staged.stop()
+        self.assertFalse(stream._thread.is_alive())
+        self.assertIsInstance(stream._error, deltalake.exceptions.DeltaError)  # the write was cut short
+        self.assertEqual(self.rows(), [])
+        staged.stop()  # nothing under way: nothing to do
+
+    def test_a_write_that_fails_while_batches_come_is_raised_to_the_target(self):
+        staged = self.staged(pyarrow.schema([("id", pyarrow.int64())]))
+        staged.add(pyarrow.table({"id": [1]}))
+        with self.assertRaises(deltalake.exceptions.DeltaError):
+            for _ in range(20):  # more than the stream's queue holds once its write has failed
+                staged.add(pyarrow.table({"id": ["not a number"]}))  # not of the stream's schema
+        staged.stop()
+        self.assertEqual(self.rows(), [])
+
+    def test_the_batches_of_a_stream_end_when_due_and_fail_when_stopped(self):
+        waiting = queue.Queue()
+        for item in ("a", "b", staging._END, "c", staging._STOP):
+            waiting.put(item)
+        self.assertEqual(list(staging.taken(waiting)), ["a", "b"])
+        with self.assertRaises(staging.StreamStopped):
+            list(staging.taken(waiting))
+
+    def test_a_table_with_column_mapping_is_written_by_delta_rs_directly(self):
+        DeltaTable.create(
+            str(self.root / "lake/people"),
+            pyarrow.schema([("id", pyarrow.int64())]),
+            configuration={"delta.columnMapping.mode": "name"},
+        )
+        self.ok(self.people([{"id": 1}, {"id": 2}]))
+        added = pyarrow.table(self.table().get_add_actions(flatten=True)).to_pylist()
+        self.assertEqual([(staging.FOLDER in action["path"], action["num_records"]) for action in added], [(False, 2)])
+
+    def test_a_merge_of_rows_all_refused_commits_its_position_alone(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([{"id": 1}], schema=schema))
+        result = self.ok(self.people([{"id": None}], write="merge", key=["id"], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.assertEqual(self.table().history(1)[0]["pdip.slot"], "lake/people")
+        self.assertEqual(self.rows(), [{"id": 1}])
 
 
 class BadInputTest(DeltaCase):

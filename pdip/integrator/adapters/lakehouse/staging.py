@@ -125,17 +125,11 @@ class Stream:
 
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
-        reader = pyarrow.RecordBatchReader.from_batches(schema, self._batches())
+        reader = pyarrow.RecordBatchReader.from_batches(schema, taken(self._queue))
         self._thread = threading.Thread(
             target=self._write, args=(deltalake, staging, reader), name="pdip-delta-stream", daemon=True
         )
         self._thread.start()
-
-    def _batches(self) -> Iterator[Any]:
-        while (item := self._queue.get()) is not _END:
-            if item is _STOP:
-                raise StreamStopped("the run stopped before the commit")
-            yield item
 
     def _write(self, deltalake: Any, staging: Any, reader: Any) -> None:
         try:
@@ -162,14 +156,23 @@ class Stream:
         self._thread.join(timeout=60)
 
     def _send(self, item: Any) -> None:
-        while True:
+        while self._thread.is_alive():  # once its write failed, it takes nothing more
             try:
                 self._queue.put(item, timeout=_WAIT)
                 return
             except queue.Full:
-                if not self._thread.is_alive():  # the write failed: it takes nothing more
-                    self._thread.join()
-                    raise self._error or StreamStopped("the write into the staging table ended early") from None
+                continue
+        self._thread.join()
+        raise self._error or StreamStopped("the write into the staging table ended early")
+
+
+def taken(waiting: queue.Queue) -> Iterator[Any]:
+    """The record batches put in `waiting`, until the commit is due (`_END`); the run ending
+    first (`_STOP`) fails the write. (Called by delta-rs, on a thread of its own.)"""
+    while (item := waiting.get()) is not _END:
+        if item is _STOP:
+            raise StreamStopped("the run stopped before the commit")
+        yield item
 
 
 class StreamStopped(Exception):
