@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
+from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
+from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
 from tests.support.object_store import ObjectStore
@@ -232,6 +234,30 @@ class CommitTest(IcebergCase):
         resumed.append(True)
         self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+
+
+    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
+        context = RunContext(self.integrator.stores, "x", self.root)
+        target = self.pdi.get(AdapterRegistry).target(self.iceberg(), context)
+        target.position_slot, target.batch_size = "lake/people", 1
+        target.prepare(["id"], create=True, truncate=False)
+        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
+            batch = Batch(["id"], [(number,)], position=number)
+            batch.partition = partition
+            target.write(batch)
+        self.assertTrue(target.holding())  # the batch of p2, full: more may come
+        self.assertEqual(self.appends(), 1)
+        target.finish()
+        self.assertFalse(target.holding())
+        self.assertEqual(self.appends(), 2)
+        positions = {key: value for key, value in self.table().properties.items() if key.startswith("pdip.position")}
+        self.assertEqual(positions, {"pdip.position.lake/people/p1": "2", "pdip.position.lake/people/p2": "3"})
+
+    def test_a_replace_with_a_new_column_evolves_the_table_in_its_transaction(self):
+        self.ok(self.people([{"id": 1}]))
+        result = self.ok(self.people([{"id": 2, "note": "n"}], write="replace"))
+        self.assertEqual(result.integrations[0].schema_changes, ["added column 'note' string"])
+        self.assertEqual(self.rows(), [{"id": 2, "note": "n"}])
 
 
 class S3Test(IcebergCase):
