@@ -14,6 +14,7 @@ import queue
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import deltalake
@@ -25,9 +26,9 @@ from pdip.integrator import Connection, Integration, Operation, OperationError, 
 from pdip.integrator.adapters.lakehouse import delta, staging
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
-from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
+from tests.integrationtests.lakehouse.gathering import GatheringContract
 from tests.support.object_store import ObjectStore
 
 
@@ -170,41 +171,22 @@ class PositionTest(DeltaCase):
         self.assertEqual(len(self.rows()), 20)
 
 
-class CommitTest(DeltaCase):
-    """Full batches gathered into one commit of `commit_rows` rows at most, each batch reported
-    only once its rows are committed, and a resume going on after the last commit."""
+class CommitTest(GatheringContract, DeltaCase):
+    """Batches gathered into commits (tests/integrationtests/lakehouse/gathering.py), and a reader
+    process reading on while the target holds them."""
 
-    def copy(self) -> Integration:
-        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
-        return Integration(
-            "many",
-            source=Connection("memory", {"store": "many"}),
-            target=self.delta(commit_rows=6),
-            create_target=True,
-            batch_size=3,
-        )
+    def lake(self, **settings) -> Connection:
+        return self.delta(**settings)
 
-    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
-        seen = []  # for each batch reported: its rows, and the rows the table then holds
-        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
-        self.ok(self.copy())
-        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
-        commits = [commit for commit in self.table().history() if "pdip.slot" in commit]
-        self.assertEqual([json.loads(commit["pdip.position"]) for commit in commits], [10, 6])
+    def commits(self) -> int:
+        return sum("pdip.slot" in commit for commit in self.table().history())
 
-    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
-        resumed = []
-
-        def interrupt(event: BatchWritten) -> None:
-            if not resumed:
-                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
-
-        self.integrator.subscribe(BatchWritten, interrupt)
-        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
-        self.assertEqual(len(self.rows()), 6)
-        resumed.append(True)
-        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
-        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+    def positions(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for commit in self.table().history():  # newest first
+            if "pdip.slot" in commit:
+                found.setdefault(commit["pdip.slot"], json.loads(commit["pdip.position"]))
+        return found
 
     def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
         import pyarrow.parquet
@@ -392,22 +374,6 @@ class MoreTest(DeltaCase):
             self.assertIsNone(target.durable_position("elsewhere"))
         nowhere = self.pdi.get(AdapterRegistry).target(self.delta("lake/none"), RunContext(None, "x", self.root))
         self.assertIsNone(nowhere.durable_position("lake/none"))  # no table yet
-
-    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
-        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
-        target.position_slot, target.batch_size = "lake/people", 1
-        target.prepare(["id"], create=True, truncate=False)
-        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
-            batch = Batch(["id"], [(number,)], position=number)
-            batch.partition = partition
-            target.write(batch)
-        self.assertTrue(target.holding())  # the batch of p2, full: more may come
-        target.finish()
-        self.assertFalse(target.holding())
-        commits = [
-            (commit["pdip.slot"], commit["pdip.position"]) for commit in self.table().history() if "pdip.slot" in commit
-        ]
-        self.assertEqual(commits, [("lake/people/p2", "3"), ("lake/people/p1", "2")])
 
 
 class S3Test(DeltaCase):

@@ -15,17 +15,16 @@ import tempfile
 import unittest
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
-from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
-from pdip.integrator.batch import Batch
-from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
+from tests.integrationtests.lakehouse.gathering import GatheringContract
 from tests.support.object_store import ObjectStore
 from tests.support.servers import postgres_url
 
@@ -196,62 +195,19 @@ class MoreTest(IcebergCase):
         self.assertEqual(self.rows(), [])
 
 
-class CommitTest(IcebergCase):
-    """Full batches gathered into one commit of `commit_rows` rows at most, the commit carrying
-    the last one's position, each batch reported once its rows are committed."""
+class CommitTest(GatheringContract, IcebergCase):
+    """Batches gathered into commits (tests/integrationtests/lakehouse/gathering.py), and a new
+    column during a replace."""
 
-    def copy(self) -> Integration:
-        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
-        return Integration(
-            "many",
-            source=Connection("memory", {"store": "many"}),
-            target=self.iceberg(commit_rows=6),
-            create_target=True,
-            batch_size=3,
-        )
+    def lake(self, **settings) -> Connection:
+        return self.iceberg(**settings)
 
-    def appends(self) -> int:
+    def commits(self) -> int:
         return sum(snapshot.summary.operation.value == "append" for snapshot in self.table().snapshots())
 
-    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
-        seen = []  # for each batch reported: its rows, and the rows the table then holds
-        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
-        self.ok(self.copy())
-        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
-        self.assertEqual(self.appends(), 2)
-        self.assertEqual(self.table().properties["pdip.position.lake/many"], "10")  # the operation's slot
-
-    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
-        resumed = []
-
-        def interrupt(event: BatchWritten) -> None:
-            if not resumed:
-                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
-
-        self.integrator.subscribe(BatchWritten, interrupt)
-        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
-        self.assertEqual(len(self.rows()), 6)
-        resumed.append(True)
-        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
-        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
-
-
-    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
-        context = RunContext(self.integrator.stores, "x", self.root)
-        target = self.pdi.get(AdapterRegistry).target(self.iceberg(), context)
-        target.position_slot, target.batch_size = "lake/people", 1
-        target.prepare(["id"], create=True, truncate=False)
-        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
-            batch = Batch(["id"], [(number,)], position=number)
-            batch.partition = partition
-            target.write(batch)
-        self.assertTrue(target.holding())  # the batch of p2, full: more may come
-        self.assertEqual(self.appends(), 1)
-        target.finish()
-        self.assertFalse(target.holding())
-        self.assertEqual(self.appends(), 2)
-        positions = {key: value for key, value in self.table().properties.items() if key.startswith("pdip.position")}
-        self.assertEqual(positions, {"pdip.position.lake/people/p1": "2", "pdip.position.lake/people/p2": "3"})
+    def positions(self) -> dict[str, Any]:
+        properties = self.table().properties.items()
+        return {key.removeprefix("pdip.position."): json.loads(value) for key, value in properties if "position" in key}
 
     def test_a_replace_with_a_new_column_evolves_the_table_in_its_transaction(self):
         self.ok(self.people([{"id": 1}]))
