@@ -28,8 +28,8 @@ from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
+from tests.integrationtests.lakehouse.buckets import LakeBucket
 from tests.integrationtests.lakehouse.gathering import GatheringContract
-from tests.support.object_store import ObjectStore
 
 
 class DeltaCase(unittest.TestCase):
@@ -376,15 +376,7 @@ class MoreTest(DeltaCase):
         self.assertIsNone(nowhere.durable_position("lake/none"))  # no table yet
 
 
-class S3Test(DeltaCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = ObjectStore(bucket="lake").start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.store.stop()
-
+class S3Test(LakeBucket, DeltaCase):
     def test_a_table_on_s3_is_written_merged_and_read(self):
         options = {
             "AWS_ENDPOINT_URL": self.store.endpoint,

@@ -24,8 +24,8 @@ from pdip.integrator import Connection, Integration, Operation, OperationError, 
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
 from pdip.integrator.base import Integrator
 from pdip.integrator.results import RunContext
+from tests.integrationtests.lakehouse.buckets import LakeBucket
 from tests.integrationtests.lakehouse.gathering import GatheringContract
-from tests.support.object_store import ObjectStore
 from tests.support.servers import postgres_url
 
 
@@ -216,16 +216,8 @@ class CommitTest(GatheringContract, IcebergCase):
         self.assertEqual(self.rows(), [{"id": 2, "note": "n"}])
 
 
-class S3Test(IcebergCase):
+class S3Test(LakeBucket, IcebergCase):
     """A table whose files are on S3 (moto), its catalog in SQLite."""
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = ObjectStore(bucket="lake").start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.store.stop()
 
     def iceberg(self, **settings) -> Connection:
         properties = {
