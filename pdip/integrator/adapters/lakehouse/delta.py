@@ -5,10 +5,11 @@
 
 A source reads one version of the table (the latest, or `version`) as Arrow record batches; its
 position is that version and the rows read, so a resumed read goes on in the same version. A
-target gathers full batches, up to `commit_rows` rows or `commit_megabytes` of Arrow data, and
-writes them as one Delta commit carrying the last one's position in the commit's metadata
-(`pdip.slot`, `pdip.position`); a batch of fewer rows than the integration's `batch_size` (the
-source has no more at hand) is committed at once with those held before it. Until their commit,
+target gathers full batches, up to `commit_rows` rows or `commit_megabytes` of Arrow data, into
+one Delta commit carrying the last one's position in the commit's metadata (`pdip.slot`,
+`pdip.position`); a batch of fewer rows than the integration's `batch_size` (the source has no
+more at hand) is committed at once with those held before it. The commit's files are written
+while its batches arrive, through a staging table (`staging.py`), and committed when it is due. Until their commit,
 the batches held are neither reported nor acknowledged (`Target.holding`): a resumed run finds
 the last position the commits hold and goes on right after it, so a crash doubles no row and
 loses none (docs/adr/0006). A fresh run forgets the positions with an empty commit saying so
