@@ -239,6 +239,19 @@ class StagingTest(DeltaCase):
         with self.assertRaises(staging.StreamStopped):
             list(staging.taken(waiting))
 
+    def test_streamed_batches_meet_the_tables_constraints_and_a_batch_of_none_is_kept(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([{"id": 1}], schema=schema))
+        self.table().alter.add_constraint({"positive": "id > 0"})
+        refused = self.ok(self.people([{"id": None}, {"id": 2}, {"id": None}], batch_size=1, max_errors=5))
+        self.assertEqual(refused.integrations[0].rows_dead_lettered, 2)
+        self.assertEqual(self.rows(), [{"id": 1}, {"id": 2}])
+        staged = [uri for uri in self.table().file_uris() if staging.FOLDER in uri]
+        self.assertEqual(len(staged), 1)  # the three batches in one commit, its rows streamed
+        error = self.error(self.people([{"id": 3}, {"id": -1}], batch_size=1))
+        self.assertIn("delta connection: path: the table at", error)
+        self.assertEqual(self.rows(), [{"id": 1}, {"id": 2}])
+
     def test_a_table_with_column_mapping_is_written_by_delta_rs_directly(self):
         DeltaTable.create(
             str(self.root / "lake/people"),

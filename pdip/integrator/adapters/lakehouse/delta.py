@@ -366,10 +366,17 @@ class DeltaTarget(Target):
         and the commit has room for more (a commit carries one slot's position)."""
         if self._held.other(self._slot(batch)):
             self._commit_held()
-        if self._staged is not None:
+        # a commit of this batch alone (a caught-up source, `commit_rows: 1`) is written directly:
+        # staging it would make two commits of one; rows are streamed, a batch of none is kept
+        streamed = (
+            self._staged is not None
+            and record.num_rows > 0
+            and (self._staged.streaming or not self._held.due(full, record))
+        )
+        if streamed:
             with self._refused():
                 self._staged.add(record)
-        self._held.add(record, self._slot(batch), self._commit(batch), keep=self._staged is None)
+        self._held.add(record, self._slot(batch), self._commit(batch), keep=not streamed)
         if self._held.due(full):
             self._commit_held()
 
@@ -381,7 +388,7 @@ class DeltaTarget(Target):
         if not self.holding():
             return
         record, commit = self._held.take()
-        if self._staged is not None:
+        if self._staged is not None and self._staged.streaming:
             with self._refused():
                 self._staged.commit(commit)
             return

@@ -43,24 +43,23 @@ class StagedCommits:
         self._staging: Any = None
         self._stream: Stream | None = None
 
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
     def add(self, record: Any) -> None:
-        """`record`'s rows, on their way into the next commit's files."""
-        if not record.num_rows:
-            return
+        """`record`'s rows, on their way into the next commit's files (the first starts them)."""
         if self._stream is None:
             self._stream = Stream(self.deltalake, self._staging_table(), record.schema)
         self._stream.put(record)
 
     def commit(self, properties: Any) -> None:
-        """The files written since the last commit, committed to the table with `properties`
-        (the position); a commit of no files carries the position alone."""
+        """The files written since the first `add`, committed to the table with `properties`
+        (the position)."""
         stream, self._stream = self._stream, None
-        actions = []
-        if stream is not None:
-            stream.finish()
-            actions = self._added()
+        stream.finish()
         self.table.create_write_transaction(
-            actions,
+            self._added(),
             mode="append",
             schema=self.table.schema(),
             partition_by=self.table.metadata().partition_columns or None,

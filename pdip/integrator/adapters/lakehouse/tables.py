@@ -49,8 +49,12 @@ class Gathering:
         """Batches of a slot other than `slot` are gathered."""
         return self.batches > 0 and slot != self.slot
 
-    def due(self, full: bool) -> bool:
-        return not full or self.rows >= self.rows_at_most or self.size >= self.bytes_at_most
+    def due(self, full: bool, record: Any = None) -> bool:
+        """The commit is to be made (with `record` added, when given)."""
+        rows, size = self.rows, self.size
+        if record is not None:
+            rows, size = rows + record.num_rows, size + record.nbytes
+        return not full or rows >= self.rows_at_most or size >= self.bytes_at_most
 
     def take(self) -> tuple[Any, Any]:
         """The records kept, as one Arrow table (None when none was kept), and the last
