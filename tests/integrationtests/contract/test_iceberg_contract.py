@@ -20,9 +20,8 @@ class IcebergContract(AdapterContract, unittest.TestCase):
     misspelt = ("tabel", "table")
 
     def store(self, name: str) -> Connection:
-        return Connection(
-            "iceberg", {"catalog_uri": "sqlite:///catalog.db", "warehouse": "warehouse", "table": f"contract.{name}"}
-        )
+        settings = {"catalog_uri": "sqlite:///catalog.db", "warehouse": "warehouse", "table": f"contract.{name}"}
+        return Connection("iceberg", {**settings, "commit_rows": 1})  # a commit per batch, as SQL's
 
     def columns_of(self, name: str) -> list[str] | None:
         table = IcebergConnection(self.store(name), self.context()).load()

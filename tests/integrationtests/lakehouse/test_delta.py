@@ -10,23 +10,26 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import queue
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
+import deltalake
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
-from pdip.integrator.adapters.lakehouse import delta
+from pdip.integrator.adapters.lakehouse import delta, staging
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.base import Integrator
-from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
-from tests.support.object_store import ObjectStore
+from tests.integrationtests.lakehouse.buckets import LakeBucket
+from tests.integrationtests.lakehouse.gathering import GatheringContract
 
 
 class DeltaCase(unittest.TestCase):
@@ -100,13 +103,15 @@ class DispositionTest(DeltaCase):
         self.assertEqual(self.rows(), [{"id": 9, "name": "again"}])
 
     def test_partition_by_partitions_a_created_table_and_time_travel_reads_a_version(self):
-        rows = [{"id": number, "region": "eu" if number % 2 else "us"} for number in range(6)]
+        rows = [{"id": number, "region": "eu west" if number % 2 else "us"} for number in range(6)]
         target = self.delta(partition_by=["region"])
         self.ok(Integration("regions", source=self.memory("regions", rows), target=target, create_target=True))
         self.assertEqual(self.table().metadata().partition_columns, ["region"])
-        self.assertTrue((self.root / "lake/people/region=eu").is_dir())
+        folders = {uri.split("/")[-2] for uri in self.table().file_uris()}  # in the staging folder
+        self.assertEqual(folders, {"region=eu%20west", "region=us"})
         first = self.table().version()
-        self.ok(Integration("more", source=self.memory("more", [{"id": 9, "region": "eu"}]), target=self.delta()))
+        self.ok(Integration("more", source=self.memory("more", [{"id": 9, "region": "eu west"}]), target=self.delta()))
+        self.assertEqual([row["id"] for row in self.rows() if row["region"] == "eu west"], [1, 3, 5, 9])
         self.ok(Integration("back", source=self.delta(version=first), target=Connection("memory", {"store": "back"})))
         self.assertEqual(sorted(row["id"] for row in self.integrator.stores.records("back")), list(range(6)))
 
@@ -166,41 +171,22 @@ class PositionTest(DeltaCase):
         self.assertEqual(len(self.rows()), 20)
 
 
-class CommitTest(DeltaCase):
-    """Full batches gathered into one commit of `commit_rows` rows at most, each batch reported
-    only once its rows are committed, and a resume going on after the last commit."""
+class CommitTest(GatheringContract, DeltaCase):
+    """Batches gathered into commits (tests/integrationtests/lakehouse/gathering.py), and a reader
+    process reading on while the target holds them."""
 
-    def copy(self) -> Integration:
-        self.integrator.stores["many"] = [{"id": number} for number in range(10)]
-        return Integration(
-            "many",
-            source=Connection("memory", {"store": "many"}),
-            target=self.delta(commit_rows=6),
-            create_target=True,
-            batch_size=3,
-        )
+    def lake(self, **settings) -> Connection:
+        return self.delta(**settings)
 
-    def test_full_batches_share_a_commit_and_each_is_reported_once_its_rows_are_in_the_table(self):
-        seen = []  # for each batch reported: its rows, and the rows the table then holds
-        self.integrator.subscribe(BatchWritten, lambda event: seen.append((event.rows, len(self.rows()))))
-        self.ok(self.copy())
-        self.assertEqual(seen, [(3, 6), (3, 6), (3, 10), (1, 10)])  # the short last batch commits the rest
-        commits = [commit for commit in self.table().history() if "pdip.slot" in commit]
-        self.assertEqual([json.loads(commit["pdip.position"]) for commit in commits], [10, 6])
+    def commits(self) -> int:
+        return sum("pdip.slot" in commit for commit in self.table().history())
 
-    def test_a_run_stopped_after_a_commit_resumes_after_it(self):
-        resumed = []
-
-        def interrupt(event: BatchWritten) -> None:
-            if not resumed:
-                raise KeyboardInterrupt  # at the first batch reported: the first commit is made
-
-        self.integrator.subscribe(BatchWritten, interrupt)
-        self.assertEqual(self.integrate(self.copy()).status, "interrupted")
-        self.assertEqual(len(self.rows()), 6)
-        resumed.append(True)
-        self.assertEqual(self.ok(self.copy(), resume=True).integrations[0].rows_written, 4)
-        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+    def positions(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for commit in self.table().history():  # newest first
+            if "pdip.slot" in commit:
+                found.setdefault(commit["pdip.slot"], json.loads(commit["pdip.position"]))
+        return found
 
     def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
         import pyarrow.parquet
@@ -216,6 +202,73 @@ class CommitTest(DeltaCase):
         self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
         self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
+
+
+class StagingTest(DeltaCase):
+    """A commit's batches streamed into the staging table: stopped without a commit, its write
+    failing while batches still come, and the tables whose batches are not staged."""
+
+    def staged(self, schema: pyarrow.Schema) -> staging.StagedCommits:
+        table = DeltaTable.create(str(self.root / "lake/people"), schema)
+        return staging.StagedCommits(deltalake, table, str(self.root / "lake/people"), {})
+
+    def test_a_stream_stopped_commits_nothing_and_its_thread_ends(self):
+        staged = self.staged(pyarrow.schema([("id", pyarrow.int64())]))
+        staged.add(pyarrow.table({"id": [1, 2]}))
+        stream = staged._stream
+        staged.stop()
+        self.assertFalse(stream._thread.is_alive())
+        self.assertIsInstance(stream._error, deltalake.exceptions.DeltaError)  # the write was cut short
+        self.assertEqual(self.rows(), [])
+        staged.stop()  # nothing under way: nothing to do
+
+    def test_a_write_that_fails_while_batches_come_is_raised_to_the_target(self):
+        staged = self.staged(pyarrow.schema([("id", pyarrow.int64())]))
+        staged.add(pyarrow.table({"id": [1]}))
+        with self.assertRaises(deltalake.exceptions.DeltaError):
+            for _ in range(20):  # more than the stream's queue holds once its write has failed
+                staged.add(pyarrow.table({"id": ["not a number"]}))  # not of the stream's schema
+        staged.stop()
+        self.assertEqual(self.rows(), [])
+
+    def test_the_batches_of_a_stream_end_when_due_and_fail_when_stopped(self):
+        waiting = queue.Queue()
+        for item in ("a", "b", staging._END, "c", staging._STOP):
+            waiting.put(item)
+        self.assertEqual(list(staging.taken(waiting)), ["a", "b"])
+        with self.assertRaises(staging.StreamStopped):
+            list(staging.taken(waiting))
+
+    def test_streamed_batches_meet_the_tables_constraints_and_a_batch_of_none_is_kept(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([{"id": 1}], schema=schema))
+        self.table().alter.add_constraint({"positive": "id > 0"})
+        refused = self.ok(self.people([{"id": None}, {"id": 2}, {"id": None}], batch_size=1, max_errors=5))
+        self.assertEqual(refused.integrations[0].rows_dead_lettered, 2)
+        self.assertEqual(self.rows(), [{"id": 1}, {"id": 2}])
+        staged = [uri for uri in self.table().file_uris() if staging.FOLDER in uri]
+        self.assertEqual(len(staged), 1)  # the three batches in one commit, its rows streamed
+        error = self.error(self.people([{"id": 3}, {"id": -1}], batch_size=1))
+        self.assertIn("delta connection: path: the table at", error)
+        self.assertEqual(self.rows(), [{"id": 1}, {"id": 2}])
+
+    def test_a_table_with_column_mapping_is_written_by_delta_rs_directly(self):
+        DeltaTable.create(
+            str(self.root / "lake/people"),
+            pyarrow.schema([("id", pyarrow.int64())]),
+            configuration={"delta.columnMapping.mode": "name"},
+        )
+        self.ok(self.people([{"id": 1}, {"id": 2}]))
+        added = pyarrow.table(self.table().get_add_actions(flatten=True)).to_pylist()
+        self.assertEqual([(staging.FOLDER in action["path"], action["num_records"]) for action in added], [(False, 2)])
+
+    def test_a_merge_of_rows_all_refused_commits_its_position_alone(self):
+        schema = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False)])
+        write_deltalake(str(self.root / "lake/people"), pyarrow.Table.from_pylist([{"id": 1}], schema=schema))
+        result = self.ok(self.people([{"id": None}], write="merge", key=["id"], max_errors=5))
+        self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.assertEqual(self.table().history(1)[0]["pdip.slot"], "lake/people")
+        self.assertEqual(self.rows(), [{"id": 1}])
 
 
 class BadInputTest(DeltaCase):
@@ -335,32 +388,8 @@ class MoreTest(DeltaCase):
         nowhere = self.pdi.get(AdapterRegistry).target(self.delta("lake/none"), RunContext(None, "x", self.root))
         self.assertIsNone(nowhere.durable_position("lake/none"))  # no table yet
 
-    def test_batches_of_another_partition_start_a_commit_of_their_own(self):
-        target = self.pdi.get(AdapterRegistry).target(self.delta(), RunContext(self.integrator.stores, "x", self.root))
-        target.position_slot, target.batch_size = "lake/people", 1
-        target.prepare(["id"], create=True, truncate=False)
-        for number, partition in enumerate(("p1", "p1", "p2"), start=1):
-            batch = Batch(["id"], [(number,)], position=number)
-            batch.partition = partition
-            target.write(batch)
-        self.assertTrue(target.holding())  # the batch of p2, full: more may come
-        target.finish()
-        self.assertFalse(target.holding())
-        commits = [
-            (commit["pdip.slot"], commit["pdip.position"]) for commit in self.table().history() if "pdip.slot" in commit
-        ]
-        self.assertEqual(commits, [("lake/people/p2", "3"), ("lake/people/p1", "2")])
 
-
-class S3Test(DeltaCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = ObjectStore(bucket="lake").start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.store.stop()
-
+class S3Test(LakeBucket, DeltaCase):
     def test_a_table_on_s3_is_written_merged_and_read(self):
         options = {
             "AWS_ENDPOINT_URL": self.store.endpoint,

@@ -1,5 +1,6 @@
 """Apache Iceberg (`kind: iceberg`): replace, partitions, schema changes, time travel by snapshot,
-positions, bad input, and a catalog on PostgreSQL.
+positions and batches gathered into commits, bad input, a catalog on PostgreSQL, and a table on
+S3 (the moto server of tests/support/object_store.py).
 
 The contract suite (tests/integrationtests/contract/test_iceberg_contract.py) checks what every
 store does; these check what Iceberg adds, on a SQLite catalog in a temporary folder.
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tempfile
 import unittest
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,6 +24,8 @@ from pdip.integrator import Connection, Integration, Operation, OperationError, 
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
 from pdip.integrator.base import Integrator
 from pdip.integrator.results import RunContext
+from tests.integrationtests.lakehouse.buckets import LakeBucket
+from tests.integrationtests.lakehouse.gathering import GatheringContract
 from tests.support.servers import postgres_url
 
 
@@ -45,12 +50,12 @@ class IcebergCase(unittest.TestCase):
         self.integrator.stores[name] = rows
         return Connection("memory", {"store": name})
 
-    def integrate(self, *integrations: Integration):
+    def integrate(self, *integrations: Integration, resume: bool = False):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return self.integrator.integrate(Operation("lake", list(integrations)))
+            return self.integrator.integrate(Operation("lake", list(integrations)), resume=resume)
 
-    def ok(self, *integrations: Integration):
-        result = self.integrate(*integrations)
+    def ok(self, *integrations: Integration, **options):
+        result = self.integrate(*integrations, **options)
         self.assertTrue(result.ok, [item.error for item in result.integrations])
         return result
 
@@ -62,8 +67,9 @@ class IcebergCase(unittest.TestCase):
         self.assertFalse(result.ok)
         return result.integrations[0].error
 
-    def table(self):
-        return IcebergConnection(self.iceberg(), RunContext(self.integrator.stores, "t", self.root)).load()
+    def table(self, **settings):
+        context = RunContext(self.integrator.stores, "t", self.root)
+        return IcebergConnection(self.iceberg(**settings), context).load()
 
     def rows(self, snapshot_id: int | None = None) -> list[dict]:
         return sorted(self.table().scan(snapshot_id=snapshot_id).to_arrow().to_pylist(), key=lambda row: row["id"])
@@ -116,6 +122,19 @@ class BadInputTest(IcebergCase):
             target = self.iceberg(format_version=9)
             self.integrate(Integration("v", source=self.memory("v", [{"id": 1}]), target=target, create_target=True))
         self.assertIn("target.format_version: expected one of 1, 2, got 9", str(raised.exception))
+
+    def test_a_table_of_an_unknown_format_version_is_named(self):
+        self.ok(self.people([{"id": 1}]))
+        metadata = Path(self.table().metadata_location.removeprefix("file://"))
+        metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "format-version": 9}))
+        error = self.error(self.people([{"id": 2}]))
+        self.assertIn(f"iceberg connection: table: {self.name!r} has table format version 9, which this", error)
+        self.assertIn("cannot read (it reads 1, 2, 3)", error)
+
+    def test_merge_is_refused_before_any_data_moves(self):
+        error = self.error(self.people([{"id": 2}], write="merge", key=["id"]))
+        self.assertIn("integration 'people': write: merge, but a iceberg target cannot upsert rows by key", error)
+        self.assertIsNone(self.table())
 
     def test_a_table_name_without_namespace_and_a_missing_table_are_named(self):
         bare = Connection("iceberg", {"catalog_uri": self.catalog_uri, "table": "people"})
@@ -174,6 +193,49 @@ class MoreTest(IcebergCase):
             )
         )
         self.assertEqual(self.rows(), [])
+
+
+class CommitTest(GatheringContract, IcebergCase):
+    """Batches gathered into commits (tests/integrationtests/lakehouse/gathering.py), and a new
+    column during a replace."""
+
+    def lake(self, **settings) -> Connection:
+        return self.iceberg(**settings)
+
+    def commits(self) -> int:
+        return sum(snapshot.summary.operation.value == "append" for snapshot in self.table().snapshots())
+
+    def positions(self) -> dict[str, Any]:
+        properties = self.table().properties.items()
+        return {key.removeprefix("pdip.position."): json.loads(value) for key, value in properties if "position" in key}
+
+    def test_a_replace_with_a_new_column_evolves_the_table_in_its_transaction(self):
+        self.ok(self.people([{"id": 1}]))
+        result = self.ok(self.people([{"id": 2, "note": "n"}], write="replace"))
+        self.assertEqual(result.integrations[0].schema_changes, ["added column 'note' string"])
+        self.assertEqual(self.rows(), [{"id": 2, "note": "n"}])
+
+
+class S3Test(LakeBucket, IcebergCase):
+    """A table whose files are on S3 (moto), its catalog in SQLite."""
+
+    def iceberg(self, **settings) -> Connection:
+        properties = {
+            "s3.endpoint": self.store.endpoint,
+            "s3.access-key-id": "pdip-test",
+            "s3.secret-access-key": "pdip-test",
+            "s3.region": "us-east-1",
+        }
+        return super().iceberg(warehouse="s3://lake/warehouse", properties=properties, **settings)
+
+    def test_a_table_on_s3_is_written_appended_and_read(self):
+        rows = [{"id": number, "name": f"n{number}"} for number in range(5)]
+        self.ok(self.people(rows, batch_size=2))
+        self.assertTrue(self.table().location().startswith("s3://lake/warehouse/"))
+        self.ok(self.people([{"id": 9, "name": "x"}]))
+        self.ok(Integration("down", source=self.iceberg(), target=Connection("memory", {"store": "down"})))
+        found = sorted(self.integrator.stores.records("down"), key=lambda row: row["id"])
+        self.assertEqual(found, [*rows, {"id": 9, "name": "x"}])
 
 
 class PostgresCatalogTest(IcebergCase):

@@ -5,10 +5,11 @@
 
 A source reads one version of the table (the latest, or `version`) as Arrow record batches; its
 position is that version and the rows read, so a resumed read goes on in the same version. A
-target gathers full batches, up to `commit_rows` rows or `commit_megabytes` of Arrow data, and
-writes them as one Delta commit carrying the last one's position in the commit's metadata
-(`pdip.slot`, `pdip.position`); a batch of fewer rows than the integration's `batch_size` (the
-source has no more at hand) is committed at once with those held before it. Until their commit,
+target gathers full batches, up to `commit_rows` rows or `commit_megabytes` of Arrow data, into
+one Delta commit carrying the last one's position in the commit's metadata (`pdip.slot`,
+`pdip.position`); a batch of fewer rows than the integration's `batch_size` (the source has no
+more at hand) is committed at once with those held before it. The commit's files are written
+while its batches arrive, through a staging table (`staging.py`), and committed when it is due. Until their commit,
 the batches held are neither reported nor acknowledged (`Target.holding`): a resumed run finds
 the last position the commits hold and goes on right after it, so a crash doubles no row and
 loses none (docs/adr/0006). A fresh run forgets the positions with an empty commit saying so
@@ -25,6 +26,7 @@ refused or dropped as the integration's `schema` says.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -44,6 +46,7 @@ from pdip.integrator.adapters.base import (
 )
 from pdip.integrator.adapters.duckdb import ReadAhead
 from pdip.integrator.adapters.lakehouse import tables
+from pdip.integrator.adapters.lakehouse.staging import StagedCommits, stageable
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
@@ -67,8 +70,7 @@ SETTINGS = (
     ),
     Setting("version", int, help="a source reads this version of the table (time travel); default: the latest"),
     Setting("partition_by", list[str], help="the columns a table pdip creates is partitioned by"),
-    Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
-    Setting("commit_megabytes", int, default=128, help="a target's commit, at most, in MiB of Arrow data"),
+    *tables.COMMIT_SETTINGS,
 )
 
 
@@ -201,11 +203,8 @@ class DeltaTarget(Target):
         self._schema: Any = None  # its Arrow schema
         self._created = False
         self._key: tuple[str, ...] | None = None
-        self._held: list[Any] = []  # Arrow tables written but not committed yet, in order
-        self._held_commit: Any = None  # the commit properties of the last of them (its position)
-        self._held_slot: str | None = None
-        self.commit_rows = int(connection.get("commit_rows") or 1_000_000)
-        self.commit_bytes = int(connection.get("commit_megabytes") or 128) << 20
+        self._staged: StagedCommits | None = None  # commits streamed while their batches arrive
+        self._held = tables.Gathering(connection)  # the next commit's (kept for a merge, column mapping)
 
     def accepts(self) -> tuple[str, ...]:
         """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
@@ -292,6 +291,14 @@ class DeltaTarget(Target):
                 )
             table = twin
         self._table, self._schema = table, arrow_schema(table)
+        self._stage()
+
+    def _stage(self) -> None:
+        """Appends (and a replace's loads) stream each commit while its batches arrive; a merge
+        needs its batches whole."""
+        if self._key is None and stageable(self._table):
+            uri = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
+            self._staged = StagedCommits(_deltalake(), self._table, uri, self.delta.options)
 
     def _create_table(self, batch: Batch) -> Any:
         schema = tables.new_schema(batch, storable)
@@ -357,25 +364,34 @@ class DeltaTarget(Target):
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full
         and the commit has room for more (a commit carries one slot's position)."""
-        if self._held and self._slot(batch) != self._held_slot:
+        if self._held.other(self._slot(batch)):
             self._commit_held()
-        self._held.append(record)
-        self._held_commit, self._held_slot = self._commit(batch), self._slot(batch)
-        rows, size = sum(held.num_rows for held in self._held), sum(held.nbytes for held in self._held)
-        if not full or rows >= self.commit_rows or size >= self.commit_bytes:
+        # a commit of this batch alone (a caught-up source, `commit_rows: 1`) is written directly:
+        # staging it would make two commits of one; rows are streamed, a batch of none is kept
+        streamed = (
+            self._staged is not None
+            and record.num_rows > 0
+            and (self._staged.streaming or not self._held.due(full, record))
+        )
+        if streamed:
+            with self._refused():
+                self._staged.add(record)
+        self._held.add(record, self._slot(batch), self._commit(batch), keep=not streamed)
+        if self._held.due(full):
             self._commit_held()
 
     def holding(self) -> bool:
-        return bool(self._held)
+        return self._held.batches > 0
 
     def _commit_held(self) -> None:
         """The rows held, in one commit carrying the position of the last batch among them."""
-        if not self._held:
+        if not self.holding():
             return
-        import pyarrow
-
-        record = self._held[0] if len(self._held) == 1 else pyarrow.concat_tables(self._held)
-        commit, self._held = self._held_commit, []
+        record, commit = self._held.take()
+        if self._staged is not None and self._staged.streaming:
+            with self._refused():
+                self._staged.commit(commit)
+            return
         self._apply(record, commit)
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
@@ -385,11 +401,21 @@ class DeltaTarget(Target):
         self._table.alter.add_columns([_deltalake().Field.from_arrow(field) for field in fields])
         self._table.update_incremental()
         self._schema = arrow_schema(self._table)
+        self._stage()  # a staging table of the new schema
         return [f"added column {field.name!r} {field.type}" for field in fields]
+
+    @contextlib.contextmanager
+    def _refused(self) -> Iterator[None]:
+        """delta-rs's refusal of a write (a CHECK constraint, the store), naming the connection."""
+        deltalake = _deltalake()
+        try:
+            yield
+        except deltalake.exceptions.DeltaError as error:
+            raise OperationError(f"{self.delta.label}: path: the table at {self.delta.uri}: {reason(error)}") from None
 
     def _apply(self, record: Any, commit: Any) -> None:
         deltalake = _deltalake()
-        try:
+        with self._refused():
             if not record.num_rows:  # the position, with no rows
                 self._table.create_write_transaction(
                     [],
@@ -402,8 +428,6 @@ class DeltaTarget(Target):
                 self._merge(record, commit)
             else:
                 deltalake.write_deltalake(self._table, record, mode="append", commit_properties=commit)
-        except deltalake.exceptions.DeltaError as error:
-            raise OperationError(f"{self.delta.label}: path: the table at {self.delta.uri}: {reason(error)}") from None
 
     def _merge(self, record: Any, commit: Any) -> None:
         """The last row of each key deletes it when its `delete_column` says so, and is upserted
@@ -465,6 +489,11 @@ class DeltaTarget(Target):
             partition_by=table.metadata().partition_columns or None,
             commit_properties=deltalake.CommitProperties(custom_metadata=metadata),
         )
+
+    def close(self) -> None:
+        """A commit under way when the run ends without `finish` is not made."""
+        if self._staged is not None:
+            self._staged.stop()
 
     def describe(self) -> str:
         return f"delta:{self.delta.uri}"

@@ -6,9 +6,12 @@
 The catalog is a SQL database (SQLite or PostgreSQL: pyiceberg's `SqlCatalog`) holding where each
 table's current metadata is; a created table's files go under `warehouse`. A source reads one
 snapshot (the current one, or `snapshot_id`) as Arrow record batches of `batch_size` rows; its
-position is that snapshot and the rows read. A target appends each batch in one Iceberg commit
-whose table properties carry the batch's position (`pdip.position.<slot>`, set in the same
-transaction): a resumed run goes on right after the last batch the table holds.
+position is that snapshot and the rows read. A target gathers full batches, up to `commit_rows`
+rows or `commit_megabytes` of Arrow data (a shorter batch commits at once what is gathered), and
+appends them in one Iceberg commit whose table properties carry the last batch's position
+(`pdip.position.<slot>`, set in the same transaction). Until their commit the batches are
+neither reported nor acknowledged (`Target.holding`): a resumed run goes on right after the last
+batch the table holds.
 
 `write: replace` deletes the table's rows and appends every batch in one transaction committed
 when the whole integration succeeded: readers see the old rows or the new ones (a resumed run
@@ -43,6 +46,8 @@ from pdip.integrator.errors import OperationError
 POSITION = "pdip.position."  # a table property per slot
 CREATED = "pdip.created"
 FORMAT_VERSIONS = ("1", "2")
+# how pyiceberg's metadata model refuses a format version it does not know
+UNKNOWN_VERSION = re.compile(r"Input tag '([^']*)' found using 'format_version'.*? expected tags: ([^\[\n]*?)\s*\[")
 SETTINGS = (
     Setting(
         "catalog_uri",
@@ -68,6 +73,7 @@ SETTINGS = (
         secret=True,
         help="other catalog properties (`s3.endpoint`, `s3.access-key-id`, ...)",
     ),
+    *tables.COMMIT_SETTINGS,
 )
 
 
@@ -146,6 +152,12 @@ class IcebergConnection:
         except (exceptions.NoSuchTableError, exceptions.NoSuchNamespaceError):
             return None
         except Exception as error:  # noqa: BLE001 - the catalog's or the driver's error, told
+            version = UNKNOWN_VERSION.search(str(error))
+            if version:
+                raise OperationError(
+                    f"{self.label}: table: {self.name!r} has table format version {version[1]}, which this "
+                    f"pyiceberg cannot read (it reads {version[2]})"
+                ) from None
             raise OperationError(f"{self.label}: table: cannot load {self.name!r}: {self.scrubbed(error)}") from None
 
 
@@ -224,6 +236,7 @@ class IcebergTarget(Target):
         self._table: Any = None
         self._schema: Any = None
         self._replacing: Any = None  # the open transaction of `write: replace`
+        self._held = tables.Gathering(connection)  # the next commit's batches
 
     @property
     def disposition(self) -> Disposition:
@@ -319,30 +332,55 @@ class IcebergTarget(Target):
             batch
         )
         batch = fitted.batch
-        transaction = self._replacing or self._table.transaction()
         added = [name for name in batch.columns if name not in self._schema.names]
-        if added:  # schema: evolve
-            fields = [field for field in tables.new_schema(batch, tables.common_field) if field.name in added]
-            import pyarrow
-
-            with transaction.update_schema() as update:
-                update.union_by_name(pyarrow.schema(fields))
-            self._schema = pyarrow.schema([*self._schema, *fields])
-            fitted.changes = [f"added column {field.name!r} {field.type}" for field in fields]
+        if added:  # schema: evolve, after what is gathered (of the schema before) is committed
+            self._commit_held()
+            fitted.changes = self._evolve(batch, added)
         record, rejected = tables.fit(batch, self._schema)
-        if record.num_rows:
-            transaction.append(record)
-        if self.position_slot is not None:
-            transaction.set_properties(
-                {POSITION + partition_slot(self.position_slot, batch.partition): dumps(batch.position)}
-            )
+        slot = None if self.position_slot is None else partition_slot(self.position_slot, batch.partition)
+        if self._held.other(slot):
+            self._commit_held()
+        self._held.add(record, slot, batch.position)
+        if self._held.due(full=len(batch) >= self.batch_size > 0):
+            self._commit_held()
+        return fitted.told(WriteResult(record.num_rows, rejected))
+
+    def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
+        """`schema: evolve`: the columns added to the table, of the source's declared types (a
+        commit of their own, or a step of the replacing transaction)."""
+        import pyarrow
+
+        fields = [field for field in tables.new_schema(batch, tables.common_field) if field.name in added]
+        transaction = self._replacing or self._table.transaction()
+        with transaction.update_schema() as update:
+            update.union_by_name(pyarrow.schema(fields))
         if self._replacing is None:
             self._table = transaction.commit_transaction()
-        return fitted.told(WriteResult(record.num_rows, rejected))
+        self._schema = pyarrow.schema([*self._schema, *fields])
+        return [f"added column {field.name!r} {field.type}" for field in fields]
+
+    def holding(self) -> bool:
+        return self._held.batches > 0
+
+    def _commit_held(self) -> None:
+        """The batches gathered, appended in one commit that sets the last one's position (or,
+        replacing, in the transaction committed at the end)."""
+        if not self.holding():
+            return
+        slot = self._held.slot
+        record, position = self._held.take()
+        transaction = self._replacing or self._table.transaction()
+        if record.num_rows:
+            transaction.append(record)
+        if slot is not None:
+            transaction.set_properties({POSITION + slot: dumps(position)})
+        if self._replacing is None:
+            self._table = transaction.commit_transaction()
 
     def finish(self) -> None:
         """`write: replace`: the deletion and every batch, committed at once; the run's positions
-        go with it."""
+        go with it. What is gathered is committed first."""
+        self._commit_held()
         if self.disposition.write != "replace":
             return
         if self._table is None:

@@ -13,12 +13,65 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
+
+COMMIT_SETTINGS = (
+    Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
+    Setting("commit_megabytes", int, default=128, help="a target's commit, at most, in MiB of Arrow data"),
+)
+
+
+class Gathering:
+    """The batches of a target's next commit: full batches are gathered up to `commit_rows` rows
+    or `commit_megabytes` of Arrow data; a shorter batch (the source has no more at hand) makes
+    the commit due at once, and a batch of another slot (partition) needs the commit made first,
+    since a commit carries one slot's position, the last batch's."""
+
+    def __init__(self, connection: Any):
+        self.rows_at_most = int(connection.get("commit_rows") or 1_000_000)
+        self.bytes_at_most = int(connection.get("commit_megabytes") or 128) << 20
+        self._empty()
+
+    def add(self, record: Any, slot: str | None, position: Any, keep: bool = True) -> None:
+        """`record` (kept, unless the target streams it elsewhere) and its batch's position."""
+        if keep:
+            self.records.append(record)
+        self.batches, self.rows, self.size = self.batches + 1, self.rows + record.num_rows, self.size + record.nbytes
+        self.slot, self.position = slot, position
+
+    def other(self, slot: str | None) -> bool:
+        """Batches of a slot other than `slot` are gathered."""
+        return self.batches > 0 and slot != self.slot
+
+    def due(self, full: bool, record: Any = None) -> bool:
+        """The commit is to be made (with `record` added, when given)."""
+        rows, size = self.rows, self.size
+        if record is not None:
+            rows, size = rows + record.num_rows, size + record.nbytes
+        return not full or rows >= self.rows_at_most or size >= self.bytes_at_most
+
+    def take(self) -> tuple[Any, Any]:
+        """The records kept, as one Arrow table (None when none was kept), and the last
+        position; the gathering emptied."""
+        records, position = self.records, self.position
+        self._empty()
+        if len(records) < 2:
+            return (records[0] if records else None), position
+        import pyarrow
+
+        return pyarrow.concat_tables(records), position
+
+    def _empty(self) -> None:
+        self.records: list[Any] = []
+        self.batches = self.rows = self.size = 0
+        self.slot: str | None = None
+        self.position: Any = None
 
 
 def location(path: str, context: Any) -> str:

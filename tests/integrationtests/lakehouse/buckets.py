@@ -1,0 +1,22 @@
+"""A moto S3 server with a bucket `lake`, started once for a lakehouse test case's class
+(tests/support/object_store.py)."""
+
+from __future__ import annotations
+
+from tests.support.object_store import ObjectStore
+
+
+class LakeBucket:
+    """Mixed in before `unittest.TestCase`: `cls.store` is the running server."""
+
+    store: ObjectStore
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.store = ObjectStore(bucket="lake").start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.store.stop()
+        super().tearDownClass()
