@@ -25,12 +25,22 @@ class MissingSectionError(ConfigurationError):
 def refuse_unknown(
     keys: Iterable, known: Iterable[str], prefix: str, what: str, error: type[PdiConfigurationError]
 ) -> None:
-    """Raise `error` for the first of `keys` not in `known`: `<prefix><key>: <what> (expected one
-    of ...)`, with the closest known key suggested. The one unknown-key check of operations,
-    adapter settings and Kafka client settings; each area passes its own error class."""
+    """Raise `error` for the first of `keys` not in `known` (see `unknown_keys`). The one
+    unknown-key check of operations, adapter settings and Kafka client settings; each area passes
+    its own error class."""
+    found = unknown_keys(keys, known, prefix, what)
+    if found:
+        raise error(found[0])
+
+
+def unknown_keys(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> list[str]:
+    """`<prefix><key>: <what> (expected one of ...)` for each of `keys` not in `known`, with the
+    closest known key suggested."""
     known = list(known)
+    found = []
     for key in keys:
         if key not in known:
             hint = get_close_matches(str(key), known, n=1)
             suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise error(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")
+            found.append(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")
+    return found
