@@ -7,60 +7,28 @@ store does; these check what Delta adds, on real tables in a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import tempfile
 import unittest
-from pathlib import Path
 from unittest import mock
 
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
-from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator import Connection, Integration, StateStore
 from pdip.integrator.adapters.lakehouse import delta
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
-from tests.support.object_store import ObjectStore
+from tests.support.object_store import started_or_missing
+from tests.support.runs import IntegratorCase
 
 
-class DeltaCase(unittest.TestCase):
-    def setUp(self) -> None:
-        folder = tempfile.TemporaryDirectory(prefix="pdip-delta-")
-        self.addCleanup(folder.cleanup)
-        self.root = Path(folder.name)
-        self.pdi = Pdi(root_directory=self.root)
-        self.addCleanup(self.pdi.cleanup)
-        self.integrator = self.pdi.get(Integrator)
+class DeltaCase(IntegratorCase):
+    prefix, operation = "pdip-delta-", "lake"
 
     def delta(self, path: str = "lake/people", **settings) -> Connection:
         return Connection("delta", {"path": path, **settings})
-
-    def memory(self, name: str, rows) -> Connection:
-        self.integrator.stores[name] = rows
-        return Connection("memory", {"store": name})
-
-    def integrate(self, *integrations: Integration, resume: bool = False):
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return self.integrator.integrate(Operation("lake", list(integrations), executor="process"), resume=resume)
-
-    def ok(self, *integrations: Integration, **options):
-        result = self.integrate(*integrations, **options)
-        self.assertTrue(result.ok, [item.error for item in result.integrations])
-        return result
-
-    def error(self, *integrations: Integration) -> str:
-        try:
-            result = self.integrate(*integrations)
-        except OperationError as error:
-            return str(error)
-        self.assertFalse(result.ok)
-        return result.integrations[0].error
 
     def table(self, path: str = "lake/people", version: int | None = None) -> DeltaTable:
         return DeltaTable(str(self.root / path), version=version)
@@ -355,21 +323,14 @@ class MoreTest(DeltaCase):
 class S3Test(DeltaCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.store = ObjectStore(bucket="lake").start()
+        cls.store = started_or_missing("lake", "Delta tables on S3")
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.store.stop()
 
     def test_a_table_on_s3_is_written_merged_and_read(self):
-        options = {
-            "AWS_ENDPOINT_URL": self.store.endpoint,
-            "AWS_ACCESS_KEY_ID": "pdip-test",
-            "AWS_SECRET_ACCESS_KEY": "pdip-test",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
-        s3 = self.delta("s3://lake/people", storage_options=options)
+        s3 = self.delta("s3://lake/people", storage_options=self.store.delta_options())
         self.ok(
             Integration(
                 "up",
@@ -388,13 +349,7 @@ class S3Test(DeltaCase):
         )
 
     def test_a_table_that_cannot_be_created_is_named_without_its_secret(self):
-        options = {
-            "AWS_ENDPOINT_URL": self.store.endpoint,
-            "AWS_ACCESS_KEY_ID": "pdip-test",
-            "AWS_REGION": "us-east-1",
-            "AWS_SECRET_ACCESS_KEY": "s3cr3t-value",
-            "AWS_ALLOW_HTTP": "true",
-        }
+        options = self.store.delta_options(AWS_SECRET_ACCESS_KEY="s3cr3t-value")
         nowhere = self.delta("s3://no-such-bucket/people", storage_options=options)
         error = self.error(Integration("up", source=self.memory("up", [{"id": 1}]), target=nowhere, create_target=True))
         self.assertIn("delta connection: path: cannot", error)
