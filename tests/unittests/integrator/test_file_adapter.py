@@ -20,6 +20,7 @@ from pdip.integrator.adapters import AdapterRegistry, ReadRequest
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget, file_settings
 from pdip.integrator.adapters.file.values import VALUE_TYPES
 from pdip.integrator.errors import MissingPackageError
+from pdip.integrator.results import WorkerContext
 
 
 class FileTestCase(unittest.TestCase):
@@ -27,7 +28,7 @@ class FileTestCase(unittest.TestCase):
         folder = tempfile.TemporaryDirectory(prefix="pdip-files-")
         self.addCleanup(folder.cleanup)
         self.root = Path(folder.name)
-        self.context = types.SimpleNamespace(root=self.root, stores={}, execution_id="test")
+        self.context = WorkerContext("test", self.root)
 
     def file(self, name, text, encoding="utf-8"):
         path = self.root / name
