@@ -37,10 +37,17 @@ def unknown_keys(keys: Iterable, known: Iterable[str], prefix: str, what: str) -
     """`<prefix><key>: <what> (expected one of ...)` for each of `keys` not in `known`, with the
     closest known key suggested."""
     known = list(known)
-    found = []
-    for key in keys:
-        if key not in known:
-            hint = get_close_matches(str(key), known, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            found.append(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")
-    return found
+    return [
+        f"{prefix}{key}: {what} (expected one of {', '.join(known)}){closest(str(key), known)}"
+        for key in keys
+        if key not in known
+    ]
+
+
+def closest(word: str, known: Iterable[str], quoted: bool = False) -> str:
+    """`; did you mean <the one of known closest to word>?` (its repr when `quoted`), or "" when
+    none is close: the suggestion every "unknown key" and "expected one of" message ends with."""
+    hint = get_close_matches(word, list(known), n=1)
+    if not hint:
+        return ""
+    return f"; did you mean {hint[0]!r}?" if quoted else f"; did you mean {hint[0]}?"

@@ -18,11 +18,10 @@ import dataclasses
 import os
 import typing
 from collections.abc import Callable, Mapping
-from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pdip.configuration.errors import unknown_keys
+from pdip.configuration.errors import closest, unknown_keys
 from pdip.configuration.loader import Document, read_document
 from pdip.configuration.settings import SettingProblem
 from pdip.conversion import ConversionError, convert
@@ -197,8 +196,7 @@ def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -
         base = known.get(str(name))
         if base is None:
             choices = ", ".join(sorted(known)) or "none defined"
-            hint = get_close_matches(str(name), list(known), n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            suggestion = closest(str(name), known, quoted=True)
             raise OperationError(
                 f"{where}: {path}.connection: no connection named {name!r} (known: {choices}){suggestion}"
             )
