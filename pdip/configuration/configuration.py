@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pdip.configuration import loader, upstream
 from pdip.configuration.binding import build
-from pdip.configuration.errors import ConfigurationError, MissingSectionError
+from pdip.configuration.errors import ConfigurationError, MissingSectionError, closest
 from pdip.configuration.models.application import ApplicationConfig
 from pdip.configuration.models.base import BaseConfig, normalized, snake_upper
 
@@ -173,12 +173,9 @@ class Configuration:
                 upstream.retired(section, old, cls.__retired__[old], origin)
                 continue
             if field is None:
-                from difflib import get_close_matches
-
-                hint = get_close_matches(str(key).lower(), [f.lower() for f in fields.values()], n=1)
-                suggestion = f"; did you mean {hint[0].upper()}?" if hint else ""
-                known = ", ".join(name.upper() for name in fields.values())
-                unknown.append(f"{origin}: {section}.{key}: unknown key (known keys: {known}){suggestion}")
+                names = [name.upper() for name in fields.values()]
+                suggestion = closest(str(key).upper(), names)
+                unknown.append(f"{origin}: {section}.{key}: unknown key (known keys: {', '.join(names)}){suggestion}")
                 continue
             values[field], origins[field] = value, origin
         for field, (value, origin) in renamed.items():  # today's key wins over its old name

@@ -25,12 +25,29 @@ class MissingSectionError(ConfigurationError):
 def refuse_unknown(
     keys: Iterable, known: Iterable[str], prefix: str, what: str, error: type[PdiConfigurationError]
 ) -> None:
-    """Raise `error` for the first of `keys` not in `known`: `<prefix><key>: <what> (expected one
-    of ...)`, with the closest known key suggested. The one unknown-key check of operations,
-    adapter settings and Kafka client settings; each area passes its own error class."""
+    """Raise `error` for the first of `keys` not in `known` (see `unknown_keys`). The one
+    unknown-key check of operations, adapter settings and Kafka client settings; each area passes
+    its own error class."""
+    found = unknown_keys(keys, known, prefix, what)
+    if found:
+        raise error(found[0])
+
+
+def unknown_keys(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> list[str]:
+    """`<prefix><key>: <what> (expected one of ...)` for each of `keys` not in `known`, with the
+    closest known key suggested."""
     known = list(known)
-    for key in keys:
-        if key not in known:
-            hint = get_close_matches(str(key), known, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise error(f"{prefix}{key}: {what} (expected one of {', '.join(known)}){suggestion}")
+    return [
+        f"{prefix}{key}: {what} (expected one of {', '.join(known)}){closest(str(key), known)}"
+        for key in keys
+        if key not in known
+    ]
+
+
+def closest(word: str, known: Iterable[str], quoted: bool = False) -> str:
+    """`; did you mean <the one of known closest to word>?` (its repr when `quoted`), or "" when
+    none is close: the suggestion every "unknown key" and "expected one of" message ends with."""
+    hint = get_close_matches(word, list(known), n=1)
+    if not hint:
+        return ""
+    return f"; did you mean {hint[0]!r}?" if quoted else f"; did you mean {hint[0]}?"

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from difflib import get_close_matches
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
+from pdip.configuration.errors import closest
 from pdip.conversion import ConversionError, convert, expected
 
 MASK = "***"
@@ -83,8 +83,7 @@ def problems(
 def unknown(key: str, declared: Iterable[str], kind: str) -> SettingProblem:
     """`key` is not a setting of `kind`: the known ones, and the closest of them."""
     known = sorted(declared)
-    hint = get_close_matches(key.lower(), known, n=1)
-    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    suggestion = closest(key.lower(), known, quoted=True)
     return SettingProblem(
         key, f"unknown setting for {kind} connections (expected one of {', '.join(known)}){suggestion}"
     )
@@ -109,8 +108,7 @@ def _value_problems(key: str, value: Any, setting: Setting) -> list[SettingProbl
     found = []
     for inner, item in items:
         if str(item).lower() not in allowed:
-            hint = get_close_matches(str(item).lower(), allowed, n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            suggestion = closest(str(item).lower(), allowed, quoted=True)
             where = f"{key}.{inner}" if inner is not None else key
             shown = MASK if setting.secret else repr(item)
             found.append(

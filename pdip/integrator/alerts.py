@@ -26,7 +26,8 @@ import dataclasses
 import threading
 from typing import Any, Literal
 
-from pdip.integrator.delivery import EMAIL, WEBHOOK, DeliveryFailures, missing_package, scrubbed
+from pdip.integrator.delivery import EMAIL, WEBHOOK, DeliveryFailures, scrubbed
+from pdip.integrator.errors import needs
 from pdip.integrator.events import IntegrationFailed, IntegrationFinished, OperationFinished, OperationStarted
 from pdip.policy import MASK
 
@@ -144,11 +145,7 @@ class Alerts:
 
     def __init__(self, config: AlertsConfig, failures: DeliveryFailures):
         if config.webhooks:
-            try:
-                import httpx
-            except ImportError:
-                raise missing_package("INTEGRATOR.ALERTS.WEBHOOKS", "httpx", "alerts") from None
-            self._httpx = httpx
+            self._httpx = needs("httpx", "webhook alerts (INTEGRATOR.ALERTS.WEBHOOKS)", "alerts")
         self.config = config
         self.failures = failures
         self._summaries: dict[str, Summary] = {}

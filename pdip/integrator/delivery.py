@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from pdip.configuration import ConfigurationError
 from pdip.policy import MASK
 
 LINEAGE, EMAIL, WEBHOOK, TRACING = "lineage", "email", "webhook", "tracing"
@@ -58,7 +57,3 @@ def scrubbed(text: str, secrets: Iterable[str | None]) -> str:
         if secret:
             text = text.replace(secret, MASK)
     return text
-
-
-def missing_package(setting: str, package: str, extra: str) -> ConfigurationError:
-    return ConfigurationError(f"{setting} needs the {package} package: pip install 'pdip[{extra}]'")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from types import ModuleType
 
 from pdip.configuration import errors as configuration_errors
 from pdip.dependency.errors import PdiConfigurationError
@@ -77,13 +79,6 @@ class ExecutionExistsError(RunRefusedError):
         )
 
 
-class MetricsUnavailableError(PdiConfigurationError):
-    """A `METRICS` destination is configured and prometheus-client is not installed."""
-
-    def __init__(self, setting: str, error: Exception):
-        super().__init__(f"{setting} is set, and metrics need prometheus-client: pip install 'pdip[metrics]' ({error})")
-
-
 class UnknownExecutionError(LookupError):
     """No execution with this id in the state database."""
 
@@ -99,6 +94,23 @@ class UnappliableEntry(ValueError):
 class KafkaAssignmentError(RuntimeError):
     """A bounded read was left without partitions (the broker or its group coordinator gone) for
     longer than the consumer's `max.poll.interval.ms`: the read cannot tell that it has ended."""
+
+
+class MissingPackageError(OperationError, configuration_errors.ConfigurationError):
+    """An optional package that a connection or a setting needs is not installed (`needs`). Both an
+    operation's and a configuration's error: a caller that catches either kind sees it."""
+
+
+def needs(module: str, what: str, extra: str, package: str | None = None) -> ModuleType:
+    """`module`, an optional library imported when first used, or a `MissingPackageError` saying
+    `what` needs it (a plural: "delta connections", "excel files", "webhook alerts
+    (INTEGRATOR.ALERTS.WEBHOOKS)") and which pip extra brings it. `package` is the name pip knows
+    it by, when that is not the module's own (its first part, `_` as `-`)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = package or module.partition(".")[0].replace("_", "-")
+        raise MissingPackageError(f"{what} need the {package} package: pip install 'pdip[{extra}]'") from None
 
 
 def refuse_unknown(keys: Iterable, known: Iterable[str], prefix: str, what: str) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from difflib import get_close_matches
 from typing import Any, Literal
+
+from pdip.configuration.errors import closest
 
 Mode = Literal["full", "incremental", "changes"]
 MODES = ("full", "incremental", "changes")
@@ -67,9 +68,7 @@ class Retries:
 
 
 def _unknown_key(key: Any, known: list[str]) -> str:
-    hint = get_close_matches(str(key), known, n=1)
-    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-    return f"retries.{key}: unknown key (expected one of {', '.join(known)}){suggestion}"
+    return f"retries.{key}: unknown key (expected one of {', '.join(known)}){closest(str(key), known, quoted=True)}"
 
 
 @dataclasses.dataclass(frozen=True)

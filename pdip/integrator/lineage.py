@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pdip.integrator.datasets import Dataset
-from pdip.integrator.delivery import LINEAGE, DeliveryFailures, missing_package, scrubbed
+from pdip.integrator.delivery import LINEAGE, DeliveryFailures, scrubbed
+from pdip.integrator.errors import needs
 from pdip.integrator.events import (
     IntegrationFailed,
     IntegrationFinished,
@@ -103,13 +104,10 @@ class Lineage:
     """Subscribe with `attach(integrator)`; sends a run event for each lifecycle event."""
 
     def __init__(self, config: LineageConfig, failures: DeliveryFailures, root: Path | None = None):
-        try:
-            from openlineage.client import OpenLineageClient
-        except ImportError:
-            raise missing_package("INTEGRATOR.LINEAGE", "openlineage-python", "lineage") from None
+        client = needs("openlineage.client", "lineage events (INTEGRATOR.LINEAGE)", "lineage", "openlineage-python")
         self.config = config
         self.failures = failures
-        self.client = OpenLineageClient(config=config.client_config(root))
+        self.client = client.OpenLineageClient(config=config.client_config(root))
         self._started: dict[tuple[str, str], IntegrationStarted] = {}
         self._given_up: set[str] = set()  # executions whose collector failed: nothing more is sent
         self._lock = threading.Lock()

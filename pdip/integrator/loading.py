@@ -18,16 +18,16 @@ import dataclasses
 import os
 import typing
 from collections.abc import Callable, Mapping
-from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pdip.configuration.errors import closest, unknown_keys
 from pdip.configuration.loader import Document, read_document
 from pdip.configuration.settings import SettingProblem
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.checks import adapter_problems, connection_problems, endpoints, executor_problems
-from pdip.integrator.errors import OperationError, refuse_unknown
+from pdip.integrator.checks import adapter_problems, connection_problems, executor_problems
+from pdip.integrator.errors import OperationError
 from pdip.integrator.executors import EXECUTORS
 from pdip.integrator.integrations import Connection, Integration
 
@@ -58,21 +58,22 @@ def load_operation(
     document = read_document(path, dict(os.environ if environ is None else environ))
     data = document.data
     where_file = path.name
-    _refuse_unknown(data, _OPERATION_KEYS, where_file, "")
+    problems = unknown_keys(data, _OPERATION_KEYS, f"{where_file}: ", "unknown key")
     known = {
         **named_connections(connections, where_file, "CONNECTIONS"),
         **named_connections(data.get("connections") or {}, where_file, "connections"),
     }
     raw_integrations = data.get("integrations")
     if not isinstance(raw_integrations, list) or not raw_integrations:
-        raise OperationError(f"{where_file}: integrations: expected a list of at least one integration")
-    problems: list[str] = []
+        problems.append(f"{where_file}: integrations: expected a list of at least one integration")
+        raise OperationError("; ".join(problems), problems)
     integrations = []
+    checked: list[tuple[int, str, Connection, str]] = []  # endpoints, checked even when their integration is wrong
     for index, item in enumerate(raw_integrations):
-        try:
-            integrations.append((index, _integration(item, known, where_file, f"integrations[{index}]")))
-        except OperationError as error:
-            problems.extend(error.problems)
+        integration, ends, mode = _integration(item, known, where_file, f"integrations[{index}]", problems)
+        if integration is not None:
+            integrations.append((index, integration))
+        checked.extend((index, role, connection, mode) for role, connection in ends.items())
     names = [integration.name for _, integration in integrations]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -84,13 +85,11 @@ def load_operation(
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         problems.append(f"{where_file}: retries: expected 0 or more, got {retries!r}")
     located = _Locations(document, connections, where)
-    for index, integration in integrations:
-        for role, connection in endpoints(integration):
-            mode = integration.mode
-            for problem in connection_problems(connection, mode, registry or AdapterRegistry(), registry is not None):
-                message = f"{located(index, role, connection, problem)}: {problem.detail}"
-                if message not in problems:  # a named connection used twice is one problem
-                    problems.append(message)
+    for index, role, connection, mode in checked:
+        for problem in connection_problems(connection, mode, registry or AdapterRegistry(), registry is not None):
+            message = f"{located(index, role, connection, problem)}: {problem.detail}"
+            if message not in problems:  # a named connection used twice is one problem
+                problems.append(message)
     scheduler = data.get("scheduler")
     loaded = operation(
         name=str(data.get("name") or path.stem),
@@ -150,31 +149,42 @@ def named_connections(connections: Any, where: str, key: str) -> dict[str, Conne
     return named
 
 
-def _integration(item: Any, known: dict[str, Connection], where: str, path: str) -> Integration:
+def _integration(
+    item: Any, known: dict[str, Connection], where: str, path: str, problems: list[str]
+) -> tuple[Integration | None, dict[str, Connection], str]:
+    """The integration `item` describes (None when it has a problem), the endpoints it names and
+    its mode, which the caller checks the endpoints' settings in even when the integration itself
+    is wrong; every problem of `item` is added to `problems`."""
     if not isinstance(item, Mapping):
-        raise OperationError(f"{where}: {path}: expected a mapping with name, source and target")
-    fields = {f.name: f for f in dataclasses.fields(Integration)}
-    _refuse_unknown(item, fields, where, path)
-    if "name" not in item:
-        raise OperationError(f"{where}: {path}.name: required")
-    if "target" not in item:
-        raise OperationError(f"{where}: {path}.target: required")
+        problems.append(f"{where}: {path}: expected a mapping with name, source and target")
+        return None, {}, "full"
+    fields = [f.name for f in dataclasses.fields(Integration)]
+    found = unknown_keys(item, fields, f"{where}: {path}.", "unknown key")
+    found.extend(f"{where}: {path}.{key}: required" for key in ("name", "target") if key not in item)
     hints = typing.get_type_hints(Integration)
     values: dict[str, Any] = {}
+    ends: dict[str, Connection] = {}
     for key, value in item.items():
         if key in _ENDPOINTS:
-            values[key] = _endpoint(value, known, where, f"{path}.{key}")
-            continue
-        try:
-            values[key] = convert(value, hints[key], lenient=True)
-        except ConversionError as error:
-            detail = error.problems[0].detail()
-            raise OperationError(f"{where}: {path}.{key}: {detail}") from None
+            try:
+                ends[key] = values[key] = _endpoint(value, known, where, f"{path}.{key}")
+            except OperationError as error:
+                found.extend(error.problems)
+        elif key in hints:
+            try:
+                values[key] = convert(value, hints[key], lenient=True, path=f"{path}.{key}")
+            except ConversionError as error:
+                found.extend(f"{where}: {problem.describe()}" for problem in error.problems)
+    mode = values.get("mode", "full")
+    problems.extend(found)
+    if found:
+        return None, ends, mode
     try:
-        return Integration(**values)
+        return Integration(**values), ends, mode
     except OperationError as error:
         named = f"{where}: {path}: integration {values['name']!r}"
-        raise OperationError(f"{where}: {path}: {error}", [f"{named}: {p}" for p in error.problems]) from None
+        problems.extend(f"{named}: {problem}" for problem in error.problems)
+        return None, ends, mode
 
 
 def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -> Connection:
@@ -186,8 +196,7 @@ def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -
         base = known.get(str(name))
         if base is None:
             choices = ", ".join(sorted(known)) or "none defined"
-            hint = get_close_matches(str(name), list(known), n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            suggestion = closest(str(name), known, quoted=True)
             raise OperationError(
                 f"{where}: {path}.connection: no connection named {name!r} (known: {choices}){suggestion}"
             )
@@ -196,7 +205,3 @@ def _endpoint(value: Any, known: dict[str, Connection], where: str, path: str) -
     if "kind" not in settings:
         raise OperationError(f"{where}: {path}: expected `connection: <name>` or `kind: <adapter kind>`")
     return Connection(kind=str(settings.pop("kind")), settings=settings)
-
-
-def _refuse_unknown(data: Mapping, known: Any, where: str, path: str) -> None:
-    refuse_unknown(data, known, f"{where}: {path}." if path else f"{where}: ", "unknown key")

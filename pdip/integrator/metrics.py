@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pdip.configuration import BaseConfig
-from pdip.integrator.errors import MetricsUnavailableError
+from pdip.integrator.errors import needs
 from pdip.integrator.events import (
     BatchWritten,
     OperationFinished,
@@ -146,15 +146,12 @@ class RunMetrics:
 
 def run_metrics(config: MetricsConfig, integrator: Any) -> RunMetrics | None:
     """The metrics `pdip run` hands over when it ends, attached to `integrator`; None when the
-    `METRICS` section names no Pushgateway and no textfile. `MetricsUnavailableError` when it
+    `METRICS` section names no Pushgateway and no textfile. `MissingPackageError` when it
     does and prometheus-client is not installed, before anything runs."""
     if not config.pushgateway and not config.textfile:
         return None
-    try:
-        import prometheus_client  # noqa: F401 - only whether it is there
-    except ImportError as error:
-        setting = "METRICS.PUSHGATEWAY" if config.pushgateway else "METRICS.TEXTFILE"
-        raise MetricsUnavailableError(setting, error) from None
+    setting = "METRICS.PUSHGATEWAY" if config.pushgateway else "METRICS.TEXTFILE"
+    needs("prometheus_client", f"metrics ({setting})", "metrics")  # only whether it is there
     return RunMetrics().attach(integrator)
 
 

@@ -30,7 +30,8 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pdip.integrator.delivery import TRACING, DeliveryFailures, missing_package
+from pdip.integrator.delivery import TRACING, DeliveryFailures
+from pdip.integrator.errors import needs
 from pdip.integrator.events import (
     BatchWritten,
     IntegrationFailed,
@@ -124,11 +125,13 @@ def tracer_provider(config: TracingConfig, failures: DeliveryFailures) -> Any:
         console = ConsoleSpanExporter(out=sys.stdout)  # the stdout of now (the default is the one at import)
         provider.add_span_processor(SimpleSpanProcessor(CountedExporter(console, failures, "console")))
         return provider
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        raise missing_package("INTEGRATOR.TRACING", "opentelemetry-exporter-otlp-proto-http", "tracing") from None
-    exporter = OTLPSpanExporter(endpoint=config.endpoint, headers=config.headers, timeout=config.timeout)
+    otlp = needs(
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "traces to otlp (INTEGRATOR.TRACING.EXPORTER)",
+        "tracing",
+        "opentelemetry-exporter-otlp-proto-http",
+    )
+    exporter = otlp.OTLPSpanExporter(endpoint=config.endpoint, headers=config.headers, timeout=config.timeout)
     described = f"the otlp exporter at {_shown(config.endpoint) if config.endpoint else 'its OTEL_* endpoint'}"
     provider.add_span_processor(BatchSpanProcessor(CountedExporter(exporter, failures, described)))
     return provider
@@ -148,10 +151,7 @@ class Tracing:
     """Subscribe with `attach(integrator)`; a span per operation run and per integration."""
 
     def __init__(self, config: TracingConfig, failures: DeliveryFailures, provider: Any = None):
-        try:
-            from opentelemetry import trace
-        except ImportError:
-            raise missing_package("INTEGRATOR.TRACING", "opentelemetry-sdk", "tracing") from None
+        trace = needs("opentelemetry.trace", "traces (INTEGRATOR.TRACING)", "tracing", "opentelemetry-sdk")
         self.config = config
         self.provider = tracer_provider(config, failures) if provider is None else provider
         self.tracer = trace.get_tracer(SCOPE, _version(), tracer_provider=self.provider)

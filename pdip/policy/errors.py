@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from pdip.dependency.errors import PdiConfigurationError
+
+
+def unknown_key(key: Any, known: Sequence[str]) -> str:
+    """`unknown key 'x'`, then the closest known key, or all of them when none is close."""
+    import difflib  # only a misspelt key needs it
+
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else f" (known keys: {', '.join(known)})"
+    return f"unknown key {key!r}{hint}"
 
 
 class PolicyError(PdiConfigurationError):

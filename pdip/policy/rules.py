@@ -27,7 +27,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pdip.policy.errors import PolicyFileError
+from pdip.policy.errors import PolicyFileError, unknown_key
 from pdip.policy.selectors import SCOPE_KINDS, Pattern
 
 ALLOW, REDACT, HASH, DROP, DROP_RECORD = "allow", "redact", "hash", "drop", "drop_record"
@@ -139,11 +139,7 @@ def parse_rule(raw: Any, index: int, source: str) -> Rule:
     known = (*SCOPE_KINDS, *FIELD_KINDS, *_OTHER_KEYS)
     for key in raw:
         if key not in known:
-            import difflib  # only a misspelt key needs it
-
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else f" (known keys: {', '.join(known)})"
-            raise fail(f"unknown key {key!r}{hint}")
+            raise fail(unknown_key(key, known))
     action = raw.get("action")
     if action is None:
         raise fail(f"no action; expected one of {', '.join(ACTIONS)}")

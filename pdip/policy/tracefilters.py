@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pdip.policy.errors import PolicyFileError
+from pdip.policy.errors import PolicyFileError, unknown_key
 from pdip.policy.rules import ALLOW, ATTR, DROP, REDACT, Rule
 from pdip.policy.selectors import Pattern
 
@@ -315,8 +315,4 @@ def _known(
             continue
         if message:
             raise PolicyFileError(source, message.format(key=key), index)
-        import difflib  # only a misspelt key needs it
-
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"; did you mean {close[0]}?" if close else f" (known keys: {', '.join(known)})"
-        raise PolicyFileError(source, f"{where}unknown key {key!r}{hint}", index)
+        raise PolicyFileError(source, f"{where}{unknown_key(key, known)}", index)

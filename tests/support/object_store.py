@@ -1,7 +1,11 @@
-"""A throw-away S3 server (moto) on a loopback port, for a tansu broker with durable storage.
+"""A throw-away S3 server (moto) on a loopback port: for a tansu broker with durable storage, and
+for the tests of files, tables and data stores at s3:// URLs.
 
     with ObjectStore() as store:                 # moto_server started, bucket "tansu" made
         KafkaBroker(storage=store.storage("tansu")).start()
+
+    SERVER = started_or_missing("pdip-files", "files at s3:// URLs")   # in setUpModule
+    Connection("csv", {"path": "s3://pdip-files/a.csv", "storage_options": SERVER.fsspec_options()})
 
 tansu keeps its topics in memory unless given a storage engine; the s3:// engine is the one
 compiled into the tansu the tests use, so an S3 server is what lets a broker restart keep its
@@ -17,16 +21,52 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+from tests.support import servers
 from tests.support.child_process import ChildProcess
 from tests.support.kafka_broker import HOST, Storage, free_port
 
 START_TIMEOUT = 30.0  # moto imports a great deal before it listens: a few seconds on a small machine
 DEFAULT_BUCKET = "tansu"
+KEY = SECRET = "pdip-test"  # moto takes any credentials (unless it checks them: see ObjectStore)
+REGION = "us-east-1"
 
 
 class ObjectStoreError(RuntimeError):
     pass
+
+
+def fsspec_options(endpoint: str, **overrides: Any) -> dict[str, Any]:
+    """The `storage_options` of an s3:// path read through fsspec (s3fs) at `endpoint`."""
+    return {
+        "endpoint_url": endpoint,
+        "key": KEY,
+        "secret": SECRET,
+        "client_kwargs": {"region_name": REGION},
+        **overrides,
+    }
+
+
+def delta_options(endpoint: str, **overrides: Any) -> dict[str, Any]:
+    """The `storage_options` of a Delta table at an s3:// path (deltalake's own S3 client's names)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_REGION": REGION,
+        "AWS_ALLOW_HTTP": "true",
+        **overrides,
+    }
+
+
+def started_or_missing(bucket: str, purpose: str, checks_credentials: bool = False) -> ObjectStore:
+    """A started server with `bucket`, or the missing server reported (`servers.server_missing`:
+    a failure under CI, a skip elsewhere) as needed for `purpose`."""
+    try:
+        return ObjectStore(bucket=bucket, checks_credentials=checks_credentials).start()
+    except ObjectStoreError as error:
+        servers.server_missing(f"S3 (moto_server) for {purpose}: {error}")
 
 
 def find_moto_server() -> str:
@@ -66,10 +106,22 @@ class ObjectStore:
         return {
             "AWS_ENDPOINT": self.endpoint,
             "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": "pdip-test",
-            "AWS_SECRET_ACCESS_KEY": "pdip-test",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_DEFAULT_REGION": REGION,
         }
+
+    def fsspec_options(self, **overrides: Any) -> dict[str, Any]:
+        return fsspec_options(self.endpoint, **overrides)
+
+    def delta_options(self, **overrides: Any) -> dict[str, Any]:
+        return delta_options(self.endpoint, **overrides)
+
+    def filesystem(self) -> Any:
+        """An s3fs filesystem of this server, not shared with other tests through s3fs's cache."""
+        import s3fs
+
+        return s3fs.S3FileSystem(**self.fsspec_options(), skip_instance_cache=True)
 
     def storage(self, prefix: str = "") -> Storage:
         """A broker's storage in this server's bucket (under `prefix/`, so brokers can share it)."""

@@ -188,7 +188,7 @@ class CliHistoryTest(unittest.TestCase):
         with mock.patch.dict("sys.modules", {"prometheus_client": None}):
             code, _, err = self.pdip("run", self.operation, "--root", str(self.root))
         self.assertEqual(code, 2)
-        self.assertIn("METRICS.TEXTFILE is set, and metrics need prometheus-client", err)
+        self.assertIn("metrics (METRICS.TEXTFILE) need the prometheus-client package", err)
         self.assertFalse((self.root / "out.db").exists())
 
     def test_check_refuses_an_unknown_metrics_key(self):

@@ -31,7 +31,6 @@ time (a source and a target of the same folder share it).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 from pdip.integrator.types import arrow_fields
 
 CREATED = "created by pdip"  # the comment of a table pdip created
@@ -68,15 +67,6 @@ CHDB_SETTINGS = (
 )
 # Refused rather than filled with a column's default: a NULL for a column that is not Nullable
 _INSERT_SETTINGS = {"input_format_null_as_default": 0}
-
-
-def _clickhouse_connect() -> Any:
-    try:
-        return importlib.import_module("clickhouse_connect")
-    except ImportError:
-        raise OperationError(
-            "clickhouse connections need the clickhouse-connect package: pip install 'pdip[clickhouse]'"
-        ) from None
 
 
 def label(connection) -> str:
@@ -125,9 +115,8 @@ class _Connected:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._call(
-                "url", lambda: _clickhouse_connect().get_client(**address(self.connection, self.context))
-            )
+            driver = needs("clickhouse_connect", "clickhouse connections", "clickhouse")
+            self._client = self._call("url", lambda: driver.get_client(**address(self.connection, self.context)))
         return self._client
 
     def _call(self, setting: str, step: Any) -> Any:

@@ -28,7 +28,6 @@ paths resolve against the application's root. `:memory:` is a fresh database for
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import pickle
 import queue
 import re
@@ -53,7 +52,7 @@ from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 from pdip.integrator.types import arrow_fields
 
 MEMORY = ":memory:"
@@ -70,10 +69,7 @@ SETTINGS = (
 
 
 def _duckdb() -> Any:
-    try:
-        return importlib.import_module("duckdb")
-    except ImportError:
-        raise OperationError("duckdb connections need the duckdb package: pip install 'pdip[duckdb]'") from None
+    return needs("duckdb", "duckdb connections", "duckdb")
 
 
 def label(connection) -> str:

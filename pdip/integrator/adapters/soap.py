@@ -21,7 +21,6 @@ the setting to look at.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from pdip.configuration.settings import Setting, names
 from pdip.conversion import ConversionError, convert
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError, refuse_unknown
+from pdip.integrator.errors import OperationError, needs, refuse_unknown
 from pdip.integrator.types import ColumnTypes, named_types
 
 SETTINGS = (
@@ -104,13 +103,6 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _zeep() -> Any:
-    try:
-        return importlib.import_module("zeep")
-    except ImportError:
-        raise OperationError("soap connections need the zeep package: pip install 'pdip[soap]'") from None
-
-
 class SoapSource(Source):
     def __init__(self, connection: Any, context: Any):
         super().__init__(connection, context)
@@ -132,7 +124,7 @@ class SoapSource(Source):
         """The zeep client of the WSDL, loaded once; failures name the `wsdl` setting."""
         if self._client is not None:
             return self._client
-        zeep = _zeep()
+        zeep = needs("zeep", "soap connections", "soap")
         import requests
         from zeep.transports import Transport
 

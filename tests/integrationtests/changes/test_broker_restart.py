@@ -47,7 +47,7 @@ from tests.integrationtests.changes.support import history
 from tests.integrationtests.kafka.support import FAST_GROUP, Context, kafka, raw_messages
 from tests.support import servers
 from tests.support.kafka_broker import KafkaBroker, KafkaBrokerError
-from tests.support.object_store import ObjectStore, ObjectStoreError
+from tests.support.object_store import DEFAULT_BUCKET, started_or_missing
 
 KEYS, UPDATES = 3_000, 27_000  # 30,000 entries: an insert per key, then nine updates of each
 PARTITIONS = 3
@@ -59,10 +59,7 @@ SESSION_TIMEOUT = FAST_GROUP["session.timeout.ms"] / 1000
 
 def durable_broker(test: unittest.TestCase) -> KafkaBroker:
     """A tansu broker storing in a fresh moto S3 server, both stopped when the test ends."""
-    try:
-        store = ObjectStore().start()
-    except ObjectStoreError as error:
-        servers.server_missing(f"S3 for a durable tansu: {error}")
+    store = started_or_missing(DEFAULT_BUCKET, "a durable tansu")
     test.addCleanup(store.stop)
     try:
         broker = KafkaBroker(storage=store.storage("broker")).start()

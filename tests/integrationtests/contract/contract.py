@@ -108,6 +108,13 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+# Rows whose `count` is a number but for two, and a table whose `count` takes only integers: what
+# a typed target (Parquet, Delta, Iceberg) refuses, row by row.
+COUNTED = [{"id": 1, "count": 10}, {"id": 3, "count": 30}, {"id": 5, "count": 50}]
+UNCOUNTED = [{"id": 2, "count": "twenty"}, {"id": 4, "count": "forty"}]
+COUNTS = pyarrow.schema([("id", pyarrow.int64()), ("count", pyarrow.int64())])
+
+
 @dataclasses.dataclass
 class Refusal:
     """An integration in which the store refuses some rows (as target, or as source: a bad line)
@@ -169,6 +176,22 @@ class AdapterContract:
 
     def check_resumed(self, source: str) -> None:
         """What else a resumed run leaves in the store `source` it read (a consumer group's offsets)."""
+
+    def refused_by_the_target(
+        self, good: list[dict[str, Any]] = COUNTED, bad: list[dict[str, Any]] = UNCOUNTED, target: str | None = None
+    ) -> Refusal:
+        """Rows from memory (in id order), of which the store `target` (a new one by default; one
+        made beforehand with the columns that refuse them) refuses `bad`."""
+        self.integrator.stores["refusing"] = sorted([*good, *bad], key=lambda row: row["id"])
+        target = target or self.unique("refusing")
+        landed = sorted(row["id"] for row in good)
+        return Refusal(
+            Connection("memory", {"store": "refusing"}),
+            self.store(target),
+            len(bad),
+            landed,
+            lambda: self.read_back(target),
+        )
 
     # -- the run ------------------------------------------------------------------------------------
 

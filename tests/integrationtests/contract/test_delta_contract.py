@@ -4,11 +4,11 @@
 import datetime as dt
 import unittest
 
-import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
 from pdip.integrator import Connection
-from tests.integrationtests.contract.contract import COLUMNS, AdapterContract, Refusal
+from tests.integrationtests.contract.contract import COLUMNS, COUNTS, AdapterContract, Refusal
+from tests.support.object_store import delta_options
 
 
 class DeltaContract(AdapterContract, unittest.TestCase):
@@ -30,33 +30,11 @@ class DeltaContract(AdapterContract, unittest.TestCase):
 
     def refusal(self) -> Refusal:
         target = self.unique("refusing")
-        write_deltalake(
-            self.path(target),
-            pyarrow.table({"id": pyarrow.array([], pyarrow.int64()), "count": pyarrow.array([], pyarrow.int64())}),
-        )
-        self.integrator.stores["refusing"] = [
-            {"id": 1, "count": 10},
-            {"id": 2, "count": "twenty"},
-            {"id": 3, "count": 30},
-            {"id": 4, "count": "forty"},
-            {"id": 5, "count": 50},
-        ]
-        return Refusal(
-            Connection("memory", {"store": "refusing"}),
-            self.store(target),
-            2,
-            [1, 3, 5],
-            lambda: self.read_back(target),
-        )
+        write_deltalake(self.path(target), COUNTS.empty_table())
+        return self.refused_by_the_target(target=target)
 
     def with_secret(self, secret: str) -> Connection:
-        options = {
-            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-            "AWS_ACCESS_KEY_ID": "pdip",
-            "AWS_SECRET_ACCESS_KEY": secret,
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
+        options = delta_options("http://127.0.0.1:9", AWS_SECRET_ACCESS_KEY=secret)  # nothing listens on port 9
         return Connection("delta", {"path": "s3://nowhere/table", "storage_options": options})
 
 

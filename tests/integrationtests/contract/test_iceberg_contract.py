@@ -4,11 +4,9 @@
 import datetime as dt
 import unittest
 
-import pyarrow
-
 from pdip.integrator import Connection
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
-from tests.integrationtests.contract.contract import COLUMNS, AdapterContract, Refusal
+from tests.integrationtests.contract.contract import COLUMNS, COUNTS, AdapterContract, Refusal
 
 
 class IcebergContract(AdapterContract, unittest.TestCase):
@@ -31,24 +29,8 @@ class IcebergContract(AdapterContract, unittest.TestCase):
         target = self.unique("refusing")
         catalog = IcebergConnection(self.store(target), self.context()).catalog
         catalog.create_namespace_if_not_exists("contract")
-        catalog.create_table(
-            f"contract.{target}",
-            schema=pyarrow.schema([("id", pyarrow.int64()), ("count", pyarrow.int64())]),
-        )
-        self.integrator.stores["refusing"] = [
-            {"id": 1, "count": 10},
-            {"id": 2, "count": "twenty"},
-            {"id": 3, "count": 30},
-            {"id": 4, "count": "forty"},
-            {"id": 5, "count": 50},
-        ]
-        return Refusal(
-            Connection("memory", {"store": "refusing"}),
-            self.store(target),
-            2,
-            [1, 3, 5],
-            lambda: self.read_back(target),
-        )
+        catalog.create_table(f"contract.{target}", schema=COUNTS)
+        return self.refused_by_the_target(target=target)
 
     def with_secret(self, secret: str) -> Connection:
         uri = f"postgresql+psycopg://pdip:{secret}@127.0.0.1:9/nowhere"

@@ -10,8 +10,7 @@ import pyarrow.parquet
 from pdip.integrator import Connection
 from tests.integrationtests.contract import test_file_contract as files
 from tests.integrationtests.contract.contract import Refusal
-from tests.support import servers
-from tests.support.object_store import ObjectStore, ObjectStoreError
+from tests.support.object_store import ObjectStore, started_or_missing
 
 BUCKET = "pdip-contract"
 _SERVER: ObjectStore | None = None
@@ -19,10 +18,7 @@ _SERVER: ObjectStore | None = None
 
 def setUpModule():
     global _SERVER
-    try:
-        _SERVER = ObjectStore(bucket=BUCKET).start()
-    except ObjectStoreError as error:
-        servers.server_missing(f"S3 (moto_server) for the file contract on s3://: {error}")
+    _SERVER = started_or_missing(BUCKET, "the file contract on s3://")
 
 
 def tearDownModule():
@@ -35,15 +31,8 @@ class S3Files:
 
     def setUp(self):
         super().setUp()
-        import s3fs
-
-        self.options = {
-            "endpoint_url": _SERVER.endpoint,
-            "key": "pdip-test",
-            "secret": "pdip-test",
-            "client_kwargs": {"region_name": "us-east-1"},
-        }
-        self.fs = s3fs.S3FileSystem(**self.options, skip_instance_cache=True)
+        self.options = _SERVER.fsspec_options()
+        self.fs = _SERVER.filesystem()
         self.prefix = f"{BUCKET}/{uuid.uuid4().hex[:10]}"
 
     def path(self, name: str) -> str:

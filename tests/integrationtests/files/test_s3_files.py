@@ -17,9 +17,8 @@ import pyarrow.parquet
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Integrator, Operation, StateStore
 from pdip.integrator.events import Event
-from tests.support import servers
 from tests.support.kafka_broker import free_port
-from tests.support.object_store import ObjectStore, ObjectStoreError
+from tests.support.object_store import ObjectStore, fsspec_options, started_or_missing
 
 BUCKET = "pdip-files"
 _SERVER: ObjectStore | None = None
@@ -27,10 +26,7 @@ _SERVER: ObjectStore | None = None
 
 def setUpModule():
     global _SERVER
-    try:
-        _SERVER = ObjectStore(bucket=BUCKET).start()
-    except ObjectStoreError as error:
-        servers.server_missing(f"S3 (moto_server) for files at s3:// URLs: {error}")
+    _SERVER = started_or_missing(BUCKET, "files at s3:// URLs")
 
 
 def tearDownModule():
@@ -38,25 +34,9 @@ def tearDownModule():
         _SERVER.stop()
 
 
-def storage_options(endpoint: str | None = None, **overrides) -> dict:
-    return {
-        "endpoint_url": endpoint or _SERVER.endpoint,
-        "key": "pdip-test",
-        "secret": "pdip-test",
-        "client_kwargs": {"region_name": "us-east-1"},
-        **overrides,
-    }
-
-
-def s3_filesystem():
-    import s3fs
-
-    return s3fs.S3FileSystem(**storage_options(), skip_instance_cache=True)
-
-
 class S3FilesTest(unittest.TestCase):
     def setUp(self):
-        self.fs = s3_filesystem()
+        self.fs = _SERVER.filesystem()
         self.prefix = f"{BUCKET}/{uuid.uuid4().hex[:10]}"
         self.pdi = Pdi(root_directory=tempfile.mkdtemp(prefix="pdip-s3-"))
         self.addCleanup(self.pdi.cleanup)
@@ -75,7 +55,7 @@ class S3FilesTest(unittest.TestCase):
         return f"s3://{self.prefix}/{name}"
 
     def connection(self, kind: str, name: str, **settings) -> Connection:
-        return Connection(kind, {"path": self.url(name), "storage_options": storage_options(), **settings})
+        return Connection(kind, {"path": self.url(name), "storage_options": _SERVER.fsspec_options(), **settings})
 
     def run_one(self, integration: Integration, operation: str = "s3"):
         with contextlib.redirect_stdout(self.printed), contextlib.redirect_stderr(self.printed):
@@ -176,7 +156,7 @@ class S3FilesTest(unittest.TestCase):
 
     def test_a_missing_bucket_and_a_missing_file_name_the_path(self):
         error = self.failure(
-            Connection("csv", {"path": "s3://no-such-bucket/a.csv", "storage_options": storage_options()})
+            Connection("csv", {"path": "s3://no-such-bucket/a.csv", "storage_options": _SERVER.fsspec_options()})
         )
         self.assertIn("csv connection: path: s3://no-such-bucket/a.csv does not exist", error)
         error = self.failure(self.connection("csv", "nothing/here.csv"))
@@ -184,7 +164,7 @@ class S3FilesTest(unittest.TestCase):
 
     def test_an_endpoint_that_does_not_answer_names_storage_options_and_shows_no_secret(self):
         secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
-        options = storage_options(
+        options = fsspec_options(
             f"http://127.0.0.1:{free_port()}", secret=secret, config_kwargs={"retries": {"max_attempts": 1}}
         )
         error = self.failure(Connection("csv", {"path": self.url("a.csv"), "storage_options": options}))
@@ -208,13 +188,10 @@ class S3FilesTest(unittest.TestCase):
         self.assertIn("csv connection: storage_options: no credentials for", error)
 
     def test_credentials_the_store_refuses_name_storage_options_and_show_no_secret(self):
-        try:
-            checking = ObjectStore(bucket=BUCKET, checks_credentials=True).start()
-        except ObjectStoreError as error:
-            servers.server_missing(f"S3 (moto_server) checking credentials: {error}")
+        checking = started_or_missing(BUCKET, "a check of credentials", checks_credentials=True)
         self.addCleanup(checking.stop)
         secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
-        options = storage_options(checking.endpoint, key="AKIAWRONGKEY0000", secret=secret)
+        options = checking.fsspec_options(key="AKIAWRONGKEY0000", secret=secret)
         connection = Connection("csv", {"path": f"s3://{BUCKET}/a.csv", "storage_options": options}, name="landing")
         error = self.failure(connection)
         self.assertIn("csv connection 'landing': storage_options: the store refused access to", error)

@@ -8,20 +8,16 @@ import uuid
 from pdip import Pdi
 from pdip.api import ApiApp
 from pdip.storage import DataStores, ObjectDataStore
-from tests.support import servers
 from tests.support.apps import application
 from tests.support.data_store_contract import MIB, DataStoreContract, digest, pattern
-from tests.support.object_store import ObjectStore, ObjectStoreError
+from tests.support.object_store import ObjectStore, started_or_missing
 
 _SERVER: ObjectStore | None = None
 
 
 def setUpModule():
     global _SERVER
-    try:
-        _SERVER = ObjectStore(bucket="pdip-data").start()
-    except ObjectStoreError as error:
-        servers.server_missing(f"S3 (moto_server) for the data stores: {error}")
+    _SERVER = started_or_missing("pdip-data", "the data stores")
 
 
 def tearDownModule():
@@ -29,18 +25,9 @@ def tearDownModule():
         _SERVER.stop()
 
 
-def storage_options() -> dict:
-    return {
-        "endpoint_url": _SERVER.endpoint,
-        "key": "pdip-test",
-        "secret": "pdip-test",
-        "client_kwargs": {"region_name": "us-east-1"},
-    }
-
-
 def s3_store(**options) -> ObjectDataStore:
     """A store under a prefix of its own, so each test starts empty."""
-    return ObjectDataStore(f"s3://pdip-data/{uuid.uuid4().hex}", storage_options(), name="s3", **options)
+    return ObjectDataStore(f"s3://pdip-data/{uuid.uuid4().hex}", _SERVER.fsspec_options(), name="s3", **options)
 
 
 class S3StoreTest(DataStoreContract, unittest.TestCase):
@@ -75,7 +62,11 @@ class S3ApiTest(unittest.TestCase):
             "CQRS": {"LOGGING": False},
             "STORAGE": {
                 "STORES": {
-                    "s3": {"KIND": "object", "URL": f"s3://pdip-data/{prefix}", "STORAGE_OPTIONS": storage_options()}
+                    "s3": {
+                        "KIND": "object",
+                        "URL": f"s3://pdip-data/{prefix}",
+                        "STORAGE_OPTIONS": _SERVER.fsspec_options(),
+                    }
                 }
             },
         }

@@ -166,7 +166,7 @@ class ConfigTest(unittest.TestCase):
 
     def test_without_httpx_a_webhook_names_the_extra(self):
         with mock.patch.dict(sys.modules, {"httpx": None}):
-            with self.assertRaisesRegex(ConfigurationError, r"WEBHOOKS needs the httpx package.*pdip\[alerts\]"):
+            with self.assertRaisesRegex(ConfigurationError, r"WEBHOOKS\) need the httpx package.*pdip\[alerts\]"):
                 self.pdi({"WEBHOOKS": [{"URL": "http://h"}]}).get(Integrator)
 
     def test_summary_defaults(self):

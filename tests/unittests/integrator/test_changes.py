@@ -27,6 +27,7 @@ from pdip.integrator.changes import (
     net_changes,
 )
 from pdip.integrator.errors import OperationError
+from pdip.integrator.results import RunContext
 from pdip.tracking import ChangeLogEntry, TrackedDict
 
 
@@ -40,13 +41,6 @@ def update(key, **after):
 
 def delete(key):
     return ChangeLogEntry("delete", entity="t", key=key)
-
-
-class Context:
-    def __init__(self, root=None):
-        self.stores = MemoryStores()
-        self.execution_id = "test"
-        self.root = root
 
 
 class ChangeBatchTest(unittest.TestCase):
@@ -185,7 +179,7 @@ class NetChangesTest(unittest.TestCase):
 
 class MemoryChangesTest(unittest.TestCase):
     def test_a_tracked_container_s_history_is_a_source_and_resumes_after_a_position(self):
-        context = Context()
+        context = RunContext(MemoryStores(), "test")
         cart = TrackedDict({"a": 1}, name="cart")
         cart["a"] = 2
         cart["b"] = 3
@@ -202,7 +196,7 @@ class MemoryChangesTest(unittest.TestCase):
         self.assertEqual(source.describe(), "memory:cart (changes)")
 
     def test_a_list_of_entries_or_their_dicts_is_a_source_and_anything_else_is_named(self):
-        context = Context()
+        context = RunContext(MemoryStores(), "test")
         context.stores["log"] = [insert(1), insert(2).to_dict()]
         source = MemoryChangesSource(Connection("memory", {"store": "log"}), context)
         self.assertEqual([entry.key for entry in batch_entries(next(source.read(ReadRequest(10))))], [1, 2])
@@ -215,7 +209,7 @@ class MemoryChangesTest(unittest.TestCase):
             list(MemoryChangesSource(Connection("memory", {"store": "nope"}), context).read(ReadRequest(10)))
 
     def test_a_target_without_key_keeps_the_entries(self):
-        context = Context()
+        context = RunContext(MemoryStores(), "test")
         target = MemoryChangesTarget(Connection("memory", {"store": "copy"}), context)
         target.prepare(["entry"], create=False, truncate=False)
         self.assertEqual(target.write(entries_batch([insert(1), delete(1)])).written, 2)
@@ -223,7 +217,7 @@ class MemoryChangesTest(unittest.TestCase):
         self.assertEqual(target.describe(), "memory:copy (changes)")
 
     def test_a_target_with_a_key_is_a_replica_that_applies_the_entries(self):
-        context = Context()
+        context = RunContext(MemoryStores(), "test")
         target = MemoryChangesTarget(Connection("memory", {"store": "replica", "key": "id"}), context)
         target.prepare(["entry"], create=False, truncate=False)
         target.write(entries_batch([insert(1, name="a"), insert(2, name="b"), update(1, name="c")]))
@@ -237,7 +231,7 @@ class MemoryChangesTest(unittest.TestCase):
         self.assertEqual(context.stores["replica"], [])
 
     def test_a_replica_refuses_an_update_of_a_row_it_does_not_hold_as_the_sql_replica_does(self):
-        context = Context()
+        context = RunContext(MemoryStores(), "test")
         target = MemoryChangesTarget(Connection("memory", {"store": "replica", "key": "id"}), context)
         target.prepare(["entry"], create=False, truncate=False)
         result = target.write(entries_batch([insert(1, name="a"), update(2, name="b"), update(1, name="c")]))
@@ -270,7 +264,7 @@ class JsonLinesChangesTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         self.root = Path(folder.name)
-        self.context = Context(self.root)
+        self.context = RunContext(MemoryStores(), "test", self.root)
 
     def write(self, path, entries, truncate=False):
         target = JsonLinesChangesTarget(Connection("jsonl", {"path": path}), self.context)

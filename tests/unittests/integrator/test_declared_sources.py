@@ -15,6 +15,7 @@ from pdip.integrator import Batch, Connection, OperationError
 from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget
 from pdip.integrator.adapters.memory import MemorySource, MemoryStores
+from pdip.integrator.results import WorkerContext
 from pdip.integrator.types import ColumnTypes
 
 
@@ -43,7 +44,7 @@ class FileSchemaTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory(prefix="pdip-declared-")
         self.addCleanup(folder.cleanup)
         self.root = Path(folder.name)
-        self.context = types.SimpleNamespace(root=self.root, stores={}, execution_id="test")
+        self.context = WorkerContext("test", self.root)
 
     def source(self, kind: str, **settings) -> FileSource:
         source = FileSource(Connection(kind, settings), self.context)
@@ -97,7 +98,7 @@ class ParquetWriterTypesTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory(prefix="pdip-declared-")
         self.addCleanup(folder.cleanup)
         self.root = Path(folder.name)
-        self.context = types.SimpleNamespace(root=self.root, stores={}, execution_id="test")
+        self.context = WorkerContext("test", self.root)
 
     def written(self, batches, columns, types=None) -> pyarrow.Schema:
         target = FileTarget(Connection("parquet", {"path": "out.parquet"}), self.context)

@@ -17,9 +17,10 @@ import pyarrow.parquet
 
 from pdip.integrator import Batch, Connection, OperationError
 from pdip.integrator.adapters import AdapterRegistry, ReadRequest
-from pdip.integrator.adapters.file.format import require
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget, file_settings
 from pdip.integrator.adapters.file.values import VALUE_TYPES
+from pdip.integrator.errors import MissingPackageError
+from pdip.integrator.results import WorkerContext
 
 
 class FileTestCase(unittest.TestCase):
@@ -27,7 +28,7 @@ class FileTestCase(unittest.TestCase):
         folder = tempfile.TemporaryDirectory(prefix="pdip-files-")
         self.addCleanup(folder.cleanup)
         self.root = Path(folder.name)
-        self.context = types.SimpleNamespace(root=self.root, stores={}, execution_id="test")
+        self.context = WorkerContext("test", self.root)
 
     def file(self, name, text, encoding="utf-8"):
         path = self.root / name
@@ -127,8 +128,12 @@ class SettingsTest(FileTestCase):
 
     def test_a_missing_optional_package_names_the_extra(self):
         with mock.patch.dict(sys.modules, {"openpyxl": None}):
-            with self.assertRaisesRegex(OperationError, r"excel files need the openpyxl package.*pdip\[integrator\]"):
-                require("openpyxl", "excel")
+            with self.assertRaises(MissingPackageError) as raised:
+                self.write("excel", [Batch(["id"], [(1,)])], path="a.xlsx")
+        self.assertEqual(
+            str(raised.exception),
+            "excel files need the openpyxl package: pip install 'pdip[integrator]'",
+        )
 
     def test_describe_shows_the_kind_and_the_path_as_given(self):
         source = FileSource(Connection("json_lines", {"path": "in/*.jsonl"}), self.context)

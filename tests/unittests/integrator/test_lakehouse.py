@@ -6,6 +6,7 @@ from unittest import mock
 
 import pyarrow
 
+from pdip.configuration import ConfigurationError
 from pdip.integrator.adapters.lakehouse import delta, iceberg, tables
 from pdip.integrator.errors import OperationError
 
@@ -32,9 +33,11 @@ class LakehouseTypesTest(unittest.TestCase):
 
     def test_a_missing_package_says_which_extra_to_install(self):
         with mock.patch("importlib.import_module", side_effect=ImportError):
-            with self.assertRaisesRegex(OperationError, r"pip install 'pdip\[delta\]'"):
+            with self.assertRaisesRegex(OperationError, r"delta connections need the deltalake .*'pdip\[delta\]'"):
                 delta._deltalake()
-            with self.assertRaisesRegex(OperationError, r"pip install 'pdip\[iceberg\]'"):
+            with self.assertRaisesRegex(
+                ConfigurationError, r"iceberg connections need the pyiceberg .*'pdip\[iceberg\]'"
+            ):
                 iceberg._module("pyiceberg.catalog.sql")
 
 

@@ -133,5 +133,5 @@ class LineageConfigTest(unittest.TestCase):
 
     def test_without_openlineage_installed_the_error_names_the_extra(self):
         with mock.patch.dict(sys.modules, {"openlineage.client": None}):
-            with self.assertRaisesRegex(ConfigurationError, r"INTEGRATOR.LINEAGE needs .*pdip\[lineage\]"):
+            with self.assertRaisesRegex(ConfigurationError, r"LINEAGE\) need the openlineage-python .*pdip\[lineage\]"):
                 self.pdi({"TRANSPORT": "console"}).get(Integrator)

@@ -104,6 +104,42 @@ class LoadingTest(unittest.TestCase):
                 with self.assertRaisesRegex(OperationError, message):
                     Operation.from_yaml(write(text), environ={})
 
+    def test_every_problem_of_the_file_is_reported_not_only_the_first(self):
+        path = write(
+            """
+            nmae: x
+            integrations:
+              - name: a
+                source: {kind: memory, store: s}
+                target: {kind: memory, stor: t}
+                retries: {atempts: 3, backoff: soon}
+              - name: b
+                colour: red
+                mode: ful
+                batch_size: lots
+                source: {kind: memory, stor: s}
+                target: {kind: memory, store: t}
+            """
+        )
+        with self.assertRaises(OperationError) as raised:
+            Operation.from_yaml(path, environ={})
+        wanted = [
+            "op.yml: nmae: unknown key",
+            "op.yml: integrations[0]: integration 'a': retries.atempts: unknown key",
+            "op.yml: integrations[0]: integration 'a': retries.backoff: expected a number of seconds, got 'soon'",
+            "op.yml: integrations[1].colour: unknown key",
+            "op.yml: integrations[1].mode: expected one of 'full', 'incremental', 'changes', got 'ful'",
+            "op.yml: integrations[1].batch_size: expected int, got 'lots'",
+            "op.yml:6: integrations[0].target.stor: unknown setting for memory connections",
+            "op.yml:6: integrations[0].target.store: required",
+            "op.yml:12: integrations[1].source.stor: unknown setting for memory connections",
+            "op.yml:12: integrations[1].source.store: required",
+        ]
+        problems = raised.exception.problems
+        self.assertEqual(len(problems), len(wanted), problems)
+        for start, problem in zip(wanted, problems, strict=True):
+            self.assertTrue(problem.startswith(start), f"{problem!r} does not start with {start!r}")
+
     def test_yaml_syntax_and_unset_variables_name_the_line_and_key(self):
         with self.assertRaisesRegex(ConfigurationError, r"op.yml, line \d+, column \d+: invalid YAML"):
             Operation.from_yaml(write("integrations: [\n"), environ={})

@@ -147,7 +147,7 @@ class RunMetricsConfigTest(unittest.TestCase):
         with mock.patch.dict("sys.modules", {"prometheus_client": None}):
             with self.assertRaises(PdiConfigurationError) as raised:
                 run_metrics(MetricsConfig(pushgateway="http://gateway:9091"), mock.Mock())
-        self.assertIn("METRICS.PUSHGATEWAY is set", str(raised.exception))
+        self.assertIn("metrics (METRICS.PUSHGATEWAY) need the prometheus-client package", str(raised.exception))
         self.assertIn("pip install 'pdip[metrics]'", str(raised.exception))
 
 

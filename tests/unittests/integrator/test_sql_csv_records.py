@@ -10,14 +10,9 @@ from pdip.integrator.adapters.file import csv_raw as file_csv_raw
 from pdip.integrator.adapters.file.rows import FileSource, file_settings
 from pdip.integrator.errors import OperationError
 from pdip.integrator.models import Connection
+from pdip.integrator.results import WorkerContext
 
 CSV = ("csv",)
-
-
-class _Context:
-    def __init__(self, root):
-        self.root = root
-        self.execution_id = "unit"
 
 
 class CsvRecordsTest(unittest.TestCase):
@@ -28,7 +23,7 @@ class CsvRecordsTest(unittest.TestCase):
         for name, data in files.items():
             (self.folder / name).write_bytes(data)
         path = next(iter(files)) if len(files) == 1 else "*.csv"
-        source = FileSource(Connection("csv", {"path": path, **settings}), _Context(self.folder))
+        source = FileSource(Connection("csv", {"path": path, **settings}), WorkerContext("unit", self.folder))
         return list(source.read(ReadRequest(batch_size, accept=CSV)))
 
     def test_plain_lines_are_counted_in_one_pass_and_passed_as_they_are(self):
@@ -141,7 +136,7 @@ class FileResumeTest(unittest.TestCase):
             (self.folder / f"{name}.csv").write_text(text)
 
     def ids(self, request: ReadRequest, kind: str = "csv", path: str = "*.csv", **settings) -> list[int]:
-        source = FileSource(Connection(kind, {"path": path, **settings}), _Context(self.folder))
+        source = FileSource(Connection(kind, {"path": path, **settings}), WorkerContext("unit", self.folder))
         return [int(row[0]) for batch in source.read(request) for row in batch.rows]
 
     def test_csv_passed_through_or_parsed_continues_after_the_position(self):
@@ -165,7 +160,7 @@ class FileResumeTest(unittest.TestCase):
         pyarrow_parquet.write_table(__import__("pyarrow").table({"id": list(range(1, 11))}), self.folder / "r.parquet")
         resumed = self.ids(ReadRequest(3, resume={"file": "r.parquet", "row": 4}), "parquet", "r.parquet")
         self.assertEqual(resumed, [5, 6, 7, 8, 9, 10])
-        source = FileSource(Connection("parquet", {"path": "r.parquet"}), _Context(self.folder))
+        source = FileSource(Connection("parquet", {"path": "r.parquet"}), WorkerContext("unit", self.folder))
         positions = [batch.position for batch in source.read(ReadRequest(3, resume={"file": "r.parquet", "row": 4}))]
         self.assertEqual(
             positions,

@@ -17,45 +17,34 @@ from pdip.integrator.adapters.sql.rows import ColumnTypes, SqlSource, SqlTarget
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.models import Connection
+from pdip.integrator.results import WorkerContext
+from tests.support.sqlite_items import create_items, items
 
 RAW = ("sqlite-values",)
-
-
-class _Context:
-    root = None
-    execution_id = "unit"
-
-
-def _rows(count: int) -> list[tuple]:
-    return [
-        (i, f"name {i}", f"2026-01-01 00:00:{i % 60:02d}.000000", None if i % 5 == 0 else i * 1.5)
-        for i in range(1, count + 1)
-    ]
 
 
 class SqliteAdapterTest(unittest.TestCase):
     def setUp(self):
         self.folder = tempfile.mkdtemp(prefix="pdip-sql-unit-")
         self.url = f"sqlite:///{self.folder}/data.db"
+        create_items(f"{self.folder}/data.db")
         self.engine = sa.create_engine(self.url)
         self.addCleanup(self.engine.dispose)
         with self.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "CREATE TABLE items (id integer primary key, name varchar(20) not null, created timestamp, price real)"
-            )
-            connection.exec_driver_sql("INSERT INTO items VALUES (?, ?, ?, ?)", _rows(25))
             connection.exec_driver_sql("CREATE TABLE loose (k integer, label text)")
             connection.exec_driver_sql(
                 "INSERT INTO loose VALUES (?, ?)", [(None, "none"), *[(i, f"l{i}") for i in range(10, 31)]]
             )
 
     def source(self, **settings) -> SqlSource:
-        source = SqlSource(Connection("sql", {"url": self.url, **settings}), _Context())
+        source = SqlSource(Connection("sql", {"url": self.url, **settings}), WorkerContext("unit", None))
         self.addCleanup(source.close)
         return source
 
     def target(self, table: str, **settings) -> SqlTarget:
-        target = SqlTarget(Connection("sql", {"url": self.url, "table": table, **settings}), _Context())
+        target = SqlTarget(
+            Connection("sql", {"url": self.url, "table": table, **settings}), WorkerContext("unit", None)
+        )
         self.addCleanup(target.close)
         return target
 
@@ -76,7 +65,7 @@ class SqliteAdapterTest(unittest.TestCase):
         self.assertIsInstance(batches[0].types, ColumnTypes)
         for batch in batches:
             self.assertEqual(target.write(pickle.loads(pickle.dumps(batch))).written, len(batch))
-        self.assertEqual(self.stored("SELECT * FROM copy ORDER BY id"), _rows(25))
+        self.assertEqual(self.stored("SELECT * FROM copy ORDER BY id"), items(25))
         self.assertEqual(
             self.stored("SELECT type FROM pragma_table_info('copy') WHERE name = 'created'"), [("TIMESTAMP",)]
         )
@@ -244,7 +233,7 @@ class SqliteAdapterTest(unittest.TestCase):
         self.assertEqual(self.stored("SELECT answer FROM decoded"), [(42,)])
 
     def test_a_target_needs_a_table_and_a_source_a_table_or_query(self):
-        target = SqlTarget(Connection("sqlite", {"url": self.url}), _Context())
+        target = SqlTarget(Connection("sqlite", {"url": self.url}), WorkerContext("unit", None))
         self.addCleanup(target.close)
         target.prepare(["id"], create=True, truncate=False)
         with self.assertRaisesRegex(OperationError, "a sqlite target needs `table`"):

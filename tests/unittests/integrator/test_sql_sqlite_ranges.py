@@ -16,31 +16,18 @@ from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.adapters.base import Disposition, ReadRequest
 from pdip.integrator.adapters.sql.rows import SqlSource, SqlTarget
 from pdip.integrator.base import Integrator
+from pdip.integrator.results import WorkerContext
 from pdip.integrator.state import StateStore
+from tests.support.sqlite_items import create_items, items
 
 RANGES = ("sqlite-rowid-range", "sqlite-values")
-
-
-class _Context:
-    root = None
-    execution_id = "unit"
-
-
-def _rows(count: int) -> list[tuple]:
-    return [
-        (i, f"name {i}", f"2026-01-01 00:00:{i % 60:02d}.000000", None if i % 5 == 0 else i * 1.5)
-        for i in range(1, count + 1)
-    ]
 
 
 class RowidRangesTest(unittest.TestCase):
     def setUp(self):
         self.folder = Path(tempfile.mkdtemp(prefix="pdip-sqlite-ranges-"))
+        create_items(self.folder / "source.db")
         with sqlite3.connect(self.folder / "source.db") as connection:
-            connection.execute(
-                "CREATE TABLE items (id integer primary key, name varchar(20) not null, created timestamp, price real)"
-            )
-            connection.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", _rows(25))
             connection.execute("CREATE TABLE loose (k integer, label text)")
             connection.executemany(
                 "INSERT INTO loose VALUES (?, ?)", [(None, "none"), *[(i, f"l{i}") for i in range(30, 9, -1)]]
@@ -50,13 +37,16 @@ class RowidRangesTest(unittest.TestCase):
         connection.close()
 
     def source(self, **settings) -> SqlSource:
-        source = SqlSource(Connection("sqlite", {"database": str(self.folder / "source.db"), **settings}), _Context())
+        source = SqlSource(
+            Connection("sqlite", {"database": str(self.folder / "source.db"), **settings}), WorkerContext("unit", None)
+        )
         self.addCleanup(source.close)
         return source
 
     def target(self, table: str, create: bool = True, slot: str | None = None, **disposition) -> SqlTarget:
         target = SqlTarget(
-            Connection("sqlite", {"database": str(self.folder / "target.db"), "table": table}), _Context()
+            Connection("sqlite", {"database": str(self.folder / "target.db"), "table": table}),
+            WorkerContext("unit", None),
         )
         self.addCleanup(target.close)
         target.disposition = Disposition(**disposition) if disposition else Disposition()
@@ -82,8 +72,8 @@ class RowidRangesTest(unittest.TestCase):
         self.assertEqual({batch.raw_format for batch in batches}, {"sqlite-rowid-range"})
         self.assertEqual([(len(batch), batch.position) for batch in batches], [(10, 10), (10, 20), (5, 25)])
         self.assertLess(len(batches[0].payload), 400)  # the rows stay where they are
-        self.assertEqual(self.stored("SELECT * FROM copy ORDER BY id"), _rows(25))
-        self.assertEqual(batches[1].rows, _rows(20)[10:])  # decoded: the stored values, from the source's file
+        self.assertEqual(self.stored("SELECT * FROM copy ORDER BY id"), items(25))
+        self.assertEqual(batches[1].rows, items(20)[10:])  # decoded: the stored values, from the source's file
         self.assertEqual(
             self.stored("SELECT type FROM pragma_table_info('copy') WHERE name = 'created'"), [("TIMESTAMP",)]
         )
@@ -125,7 +115,7 @@ class RowidRangesTest(unittest.TestCase):
         self.assertEqual([(len(batch), batch.position) for batch in skipped], [(3, 25)])
         self.assertEqual([row[0] for row in self.stored("SELECT id FROM again")], [21, 22, 23, 24, 25, 23, 24, 25])
 
-    def test_key_ranges_each_copy_only_their_own_rows(self):
+    def test_key_ranges_each_copy_only_their_ownitems(self):
         with sqlite3.connect(self.folder / "source.db") as connection:
             connection.execute("DELETE FROM items WHERE id IN (3, 12, 13)")  # gaps in the rowids
         connection.close()
@@ -137,7 +127,7 @@ class RowidRangesTest(unittest.TestCase):
             for batch in source.read(part):
                 self.assertEqual(batch.raw_format, "sqlite-rowid-range")
                 target.write(batch)
-        expected = [row for row in _rows(25) if row[0] not in (3, 12, 13)]
+        expected = [row for row in items(25) if row[0] not in (3, 12, 13)]
         self.assertEqual(self.stored("SELECT * FROM parts ORDER BY id"), expected)
 
     def test_reads_not_in_rowid_order_go_as_values(self):
@@ -185,11 +175,11 @@ class RowidRangesTest(unittest.TestCase):
         connection.close()
         merged = self.target("merged", create=False, key=None, write="merge")
         self.copy(merged, ReadRequest(10, accept=RANGES))
-        self.assertEqual(self.stored("SELECT * FROM merged ORDER BY id"), [*_rows(25), (99, "kept", None, 0.0)])
+        self.assertEqual(self.stored("SELECT * FROM merged ORDER BY id"), [*items(25), (99, "kept", None, 0.0)])
         replaced = self.target("merged", create=False, write="replace")
         self.copy(replaced, ReadRequest(10, accept=RANGES, bounds={"column": "id", "low": 20, "high": None}))
         replaced.finish()
-        self.assertEqual(self.stored("SELECT * FROM merged ORDER BY id"), _rows(25)[19:])
+        self.assertEqual(self.stored("SELECT * FROM merged ORDER BY id"), items(25)[19:])
 
 
 class RunBetweenFilesTest(unittest.TestCase):

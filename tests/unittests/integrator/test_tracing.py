@@ -308,8 +308,8 @@ class TracingConfigTest(unittest.TestCase):
         self.assertIs(tracing.provider, trace.get_tracer_provider())
 
     def test_without_opentelemetry_installed_the_error_names_the_extra(self):
-        with mock.patch.dict(sys.modules, {"opentelemetry": None}):
-            with self.assertRaisesRegex(ConfigurationError, r"INTEGRATOR.TRACING needs .*pdip\[tracing\]"):
+        with mock.patch.dict(sys.modules, {"opentelemetry": None, "opentelemetry.trace": None}):
+            with self.assertRaisesRegex(ConfigurationError, r"\(INTEGRATOR.TRACING\) need .*pdip\[tracing\]"):
                 self.pdi({"EXPORTER": "global"}).get(Integrator)
         exporter = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
         with mock.patch.dict(sys.modules, {exporter: None}):

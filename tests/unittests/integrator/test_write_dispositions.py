@@ -20,14 +20,10 @@ from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
 from pdip.integrator.checks import disposition_problems
 from pdip.integrator.executors.dask import unsuited
+from pdip.integrator.results import WorkerContext
 from pdip.integrator.state import StateStore
 from tests.support.apps import application
 from tests.unittests.test_cli import run
-
-
-class _Context:
-    root = None
-    execution_id = "unit"
 
 
 class SettingsTest(unittest.TestCase):
@@ -388,7 +384,9 @@ class SqliteDispositionTest(unittest.TestCase):
         self.assertEqual(resumed["items"].rows_read, 41)  # only what the first run had not committed
         self.assertEqual(self.sql(self.target, "SELECT count(*), min(id), max(id) FROM items"), [(101, 1, 101)])
         self.assertEqual(self.sql(self.target, "SELECT name FROM items WHERE id = 1"), [("n1",)])
-        target = SqlTarget(Connection("sqlite", {"database": str(self.target), "table": "items"}), _Context())
+        target = SqlTarget(
+            Connection("sqlite", {"database": str(self.target), "table": "items"}), WorkerContext("unit", None)
+        )
         self.addCleanup(target.close)
         target.disposition = Disposition("replace")
         self.assertIsNone(target.durable_position("sync/items"))  # swapped in: nothing left to resume

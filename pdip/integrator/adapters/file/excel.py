@@ -18,7 +18,7 @@ from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Capabilities, WriteResult
-from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileWriter, require
+from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileWriter
 from pdip.integrator.adapters.file.reading import (
     COLUMNS,
     HEADER,
@@ -32,7 +32,7 @@ from pdip.integrator.adapters.file.reading import (
 )
 from pdip.integrator.adapters.file.values import TYPES, to_text
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 
 _EXCEL_TEXT_LIMIT = 32_767  # characters in one cell
 _EXACT_INTEGERS = 2**53  # every integer up to this is a double
@@ -58,7 +58,7 @@ class ExcelFile(RowFile):
     """The first sheet (or `sheet`) of a workbook, read as values (formulas give their results)."""
 
     def __init__(self, path: Path, name: str, settings: Any):
-        openpyxl = require("openpyxl", "excel")
+        openpyxl = needs("openpyxl", "excel files", "integrator")
         self._book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         self.columns = list(settings.columns or [])
         with self.closed_on_error():
@@ -113,7 +113,7 @@ class ExcelWriter(FileWriter):
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
-        openpyxl = require("openpyxl", "excel")
+        openpyxl = needs("openpyxl", "excel files", "integrator")
         self.next_row: int | None = None  # None: write-only, rows are appended
         if existing is None:
             self.book = openpyxl.Workbook(write_only=True)

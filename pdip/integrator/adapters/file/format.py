@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +24,6 @@ from typing import Any, Protocol
 from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError
 
 COMMON = (
     Setting("path", str, required=True, help="a file, a folder or a glob; a target writes one file"),
@@ -41,17 +39,6 @@ class FileSettings:
     path: str | Path
     append: bool = False
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # fsspec's, for URLs
-
-
-def require(module: str, kind: str) -> Any:
-    """Import an optional dependency, or say which extra brings it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        package = module.split(".")[0]
-        raise OperationError(
-            f"{kind} files need the {package} package, which is not installed: pip install 'pdip[integrator]'"
-        ) from None
 
 
 class FileReader(abc.ABC):

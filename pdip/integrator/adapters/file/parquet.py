@@ -20,10 +20,10 @@ from typing import Any
 from pdip.configuration.settings import Setting
 from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
 from pdip.integrator.adapters.file import parquet_ranges
-from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter, require
+from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter
 from pdip.integrator.adapters.file.reading import RowPlan
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 from pdip.integrator.types import arrow_array, arrow_fields
 
 COMPRESSIONS = ("none", "snappy", "gzip", "brotli", "zstd", "lz4")
@@ -68,7 +68,7 @@ class ParquetReader(FileReader):
     """Arrow record batches of each file, as the file stores them."""
 
     def batches(self, files: list[tuple[Path, str]], request: ReadRequest, skip: int) -> Iterator[Batch]:
-        parquet = require("pyarrow.parquet", "parquet")
+        parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         import pyarrow.compute
 
         wanted = list(request.columns) if request.columns else None
@@ -98,7 +98,7 @@ class ParquetReader(FileReader):
 
     def schema(self, path: Path, name: str, wanted: list[str] | None) -> Any:
         """The file's Arrow schema, or its `wanted` columns."""
-        parquet = require("pyarrow.parquet", "parquet")
+        parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         import pyarrow
 
         with parquet.ParquetFile(path) as reader:
@@ -122,7 +122,7 @@ class ParquetWriter(FileWriter):
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
-        self.parquet = require("pyarrow.parquet", "parquet")
+        self.parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         self.writer = None
         self.group: list[Any] = []  # the record batches of the row group being gathered
         self.group_rows = self.group_bytes = 0

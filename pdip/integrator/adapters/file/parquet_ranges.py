@@ -22,9 +22,9 @@ from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file import remote
-from pdip.integrator.adapters.file.format import require
 from pdip.integrator.adapters.file.reading import RowPlan
 from pdip.integrator.batch import Batch
+from pdip.integrator.errors import needs
 
 RAW_FORMAT = "parquet-row-range"
 
@@ -39,7 +39,7 @@ class RowRange:
 
     def read(self) -> Any:
         """The rows as an Arrow table: only the row groups that hold them are read."""
-        parquet = require("pyarrow.parquet", "parquet")
+        parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         with parquet.ParquetFile(self.path) as reader:
             groups, start, offset = [], 0, None
             for index in range(reader.metadata.num_row_groups):
@@ -62,7 +62,7 @@ def raw_batches(
 ) -> Iterator[Batch]:
     """A batch per `batch_size` rows of each file, after the first `skip` rows of the first; every
     file must have the first one's columns, as for the decoding reader."""
-    parquet = require("pyarrow.parquet", "parquet")
+    parquet = needs("pyarrow.parquet", "parquet files", "integrator")
     wanted, first = None, None
     for path, name in files:
         with parquet.ParquetFile(path) as reader:

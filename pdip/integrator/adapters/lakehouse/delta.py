@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -49,7 +48,7 @@ from pdip.integrator.adapters.lakehouse import tables
 from pdip.integrator.adapters.lakehouse.staging import StagedCommits, stageable
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 
 SLOT, POSITION, FORGET = "pdip.slot", "pdip.position", "pdip.forget"
 CREATED = "created by pdip"  # the description of a table pdip made (its `schema` default is evolve)
@@ -75,10 +74,7 @@ SETTINGS = (
 
 
 def _deltalake() -> Any:
-    try:
-        return importlib.import_module("deltalake")
-    except ImportError:
-        raise OperationError("delta connections need the deltalake package: pip install 'pdip[delta]'") from None
+    return needs("deltalake", "delta connections", "delta")
 
 
 def label(connection) -> str:

@@ -21,7 +21,6 @@ the integration's `schema` says. `write: merge` is not offered: it is refused be
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -41,7 +40,7 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.lakehouse import tables
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, needs
 
 POSITION = "pdip.position."  # a table property per slot
 CREATED = "pdip.created"
@@ -78,10 +77,7 @@ SETTINGS = (
 
 
 def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise OperationError("iceberg connections need the pyiceberg package: pip install 'pdip[iceberg]'") from None
+    return needs(name, "iceberg connections", "iceberg")
 
 
 def label(connection) -> str:
