@@ -129,7 +129,7 @@ class LoadingTest(unittest.TestCase):
             "op.yml: integrations[0]: integration 'a': retries.backoff: expected a number of seconds, got 'soon'",
             "op.yml: integrations[1].colour: unknown key",
             "op.yml: integrations[1].mode: expected one of 'full', 'incremental', 'changes', got 'ful'",
-            "op.yml: integrations[1].batch_size: expected int, got 'lots'",
+            "op.yml: integrations[1].batch_size: expected int | None, got 'lots'",
             "op.yml:6: integrations[0].target.stor: unknown setting for memory connections",
             "op.yml:6: integrations[0].target.store: required",
             "op.yml:12: integrations[1].source.stor: unknown setting for memory connections",
