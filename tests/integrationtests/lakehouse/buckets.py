@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.support.object_store import ObjectStore
+from tests.support.object_store import ObjectStore, started_or_missing
 
 
 class LakeBucket:
@@ -14,7 +14,7 @@ class LakeBucket:
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.store = ObjectStore(bucket="lake").start()
+        cls.store = started_or_missing("lake", "lakehouse tables on S3")
 
     @classmethod
     def tearDownClass(cls) -> None:
