@@ -4,16 +4,17 @@
 
 - `produce`: rows (5 columns) from a memory store to a Kafka topic through `Integrator.integrate`,
   as JSON keyed by `id`, vs a raw confluent-kafka loop (`json.dumps` + `produce`) with the same
-  producer settings (idempotent, lz4). Target >= 60% of the raw loop.
+  producer settings (idempotent, lz4). Target >= 70% of the raw loop.
 - `apply`: change-log entries (an insert per key, then updates: 10 entries per key) from a Kafka
   topic to a PostgreSQL table through `mode: changes` (process executor, an applier per partition, the
-  application's field policy on every entry, offsets stored with each batch). Target >= 100k
+  application's field policy on every entry, offsets stored with each batch). Target >= 250k
   entries/s.
 - `relay`: the outbox (a change-log table in PostgreSQL) to a Kafka topic, reported.
 
 The broker is `KAFKA_BOOTSTRAP_SERVERS` (or `PDIP_TEST_KAFKA_BOOTSTRAP`), else a tansu broker
 started for the run. Peak RSS of this process (the writer) and of the reader processes is
-printed last.
+printed last. The outbox's own cost on an insert (SQLite, PostgreSQL and MariaDB in one run) is
+bench/bench_repository.py's.
 """
 
 from __future__ import annotations
@@ -240,13 +241,13 @@ def main() -> None:
             ratio = baseline / measured
             print(
                 f"{'produce rows to Kafka':<30} {args.rows / measured:>10,.0f} rows/s   {ratio:6.0%} of the raw "
-                f"confluent-kafka loop ({args.rows / baseline:,.0f} rows/s)   target >= 60%"
+                f"confluent-kafka loop ({args.rows / baseline:,.0f} rows/s)   target >= 70%"
             )
         if "apply" in wanted:
             measured, keys = apply(pdi, bootstrap, args.entries)
             print(
                 f"{'apply Kafka -> PostgreSQL':<30} {args.entries / measured:>10,.0f} entries/s   "
-                f"({args.entries:,} entries on {keys:,} keys)   target >= 100,000 entries/s"
+                f"({args.entries:,} entries on {keys:,} keys)   target >= 250,000 entries/s"
             )
         if "relay" in wanted:
             measured = relay(pdi, bootstrap, args.outbox)

@@ -5,10 +5,21 @@ from pdip.conversion.coercion import (
     check,
     convert,
     expected,
+    json_bytes,
     json_default,
     to_bool,
     to_plain,
 )
 from pdip.conversion.errors import ConversionError
 
-__all__ = ["ConversionError", "Problem", "check", "convert", "expected", "json_default", "to_bool", "to_plain"]
+__all__ = [
+    "ConversionError",
+    "Problem",
+    "check",
+    "convert",
+    "expected",
+    "json_bytes",
+    "json_default",
+    "to_bool",
+    "to_plain",
+]

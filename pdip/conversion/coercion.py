@@ -20,6 +20,7 @@ import datetime as dt
 import enum
 import functools
 import json
+import math
 import types
 import typing
 import uuid
@@ -27,6 +28,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
+
+import orjson
 
 from pdip.conversion.errors import ConversionError
 
@@ -199,6 +202,37 @@ def json_default(value: Any) -> Any:
     if plain is value:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
     return plain
+
+
+# orjson writes str, int, float, bool, None, lists and dicts itself and hands everything else
+# (datetimes, dataclasses, subclasses such as enums) to `json_default`, as the standard encoder does
+_ORJSON_DEFERS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_STANDARD_JSON = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as compact UTF-8 JSON with the values `json.JSONEncoder(default=json_default)`
+    writes, by orjson (several times faster on rows). What orjson refuses (an int past 64 bits,
+    a lone surrogate) or writes otherwise (NaN and the infinities, which it makes null) is
+    written by the standard encoder; TypeError or ValueError for what neither can write."""
+    try:
+        text = orjson.dumps(value, default=json_default, option=_ORJSON_DEFERS)
+    except TypeError:
+        return _STANDARD_JSON(value).encode()
+    if b"null" in text and _non_finite(value):  # a null orjson wrote for a float, not for a None
+        return _STANDARD_JSON(value).encode()
+    return text
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a float that is NaN or infinite is among `value`'s items, however deep."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_non_finite, value))
+    return False
 
 
 class _Converter:

@@ -51,6 +51,7 @@ EXPECTED = {
         "check",
         "convert",
         "expected",
+        "json_bytes",
         "json_default",
         "to_bool",
         "to_plain",

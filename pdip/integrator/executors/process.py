@@ -90,7 +90,9 @@ class ProcessExecutor(InlineExecutor):
             ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
             return
         if any(ARROW in request.accept for request in plan.requests):
-            import pyarrow  # noqa: F401 - once, before the readers fork, not in each of them and then here again
+            # once, before the readers fork, not in each of them and then here again (the readers
+            # decode with pyarrow.compute, a Parquet target chooses its dictionaries with it)
+            import pyarrow.compute  # noqa: F401
         progress = Progress(run, plan)
         readers = ProcessReaders(run, plan.requests, self.registry)
         writer = batch_writer(run, endpoints, plan, progress, readers.acknowledge)

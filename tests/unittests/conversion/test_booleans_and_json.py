@@ -1,12 +1,15 @@
 """The one lenient reading of a bool, and the one JSON fallback, shared by configuration, DTOs,
 file columns and the Kafka and JSON Lines writers."""
 
+import dataclasses
 import datetime as dt
+import enum
 import json
 import unittest
+import uuid
 from decimal import Decimal
 
-from pdip.conversion import ConversionError, convert, json_default, to_bool
+from pdip.conversion import ConversionError, convert, json_bytes, json_default, to_bool
 from pdip.conversion.coercion import FALSE_TEXTS, TRUE_TEXTS
 from pdip.integrator.adapters.file.values import VALUE_TYPES
 
@@ -45,6 +48,71 @@ class JsonDefaultTest(unittest.TestCase):
     def test_a_value_to_plain_cannot_make_plain_is_refused(self):
         with self.assertRaisesRegex(TypeError, "Object of type object is not JSON serializable"):
             json_default(object())
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    at: dt.datetime
+
+
+class JsonBytesTest(unittest.TestCase):
+    """orjson writes, with the values the standard encoder with `json_default` writes."""
+
+    standard = staticmethod(json.JSONEncoder(separators=(",", ":"), default=json_default).encode)
+
+    def test_a_row_of_every_kind_of_value_reads_back_as_the_standard_encoders_text(self):
+        row = {
+            "id": 7,
+            "name": "café ✓",
+            "price": 0.1,
+            "active": True,
+            "parent": None,
+            "created": dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+            "zoned": dt.datetime(2026, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "day": dt.date(2026, 1, 2),
+            "time": dt.time(3, 4),
+            "amount": Decimal("1.50"),
+            "uuid": uuid.UUID(int=1),
+            "colour": Colour.RED,
+            "size": Size.LARGE,
+            "point": Point(1, dt.datetime(2026, 1, 1)),
+            "tags": ["a", 1, None],
+        }
+        written = json_bytes(row)
+        self.assertIsInstance(written, bytes)
+        self.assertEqual(json.loads(written), json.loads(self.standard(row)))
+        self.assertEqual(json.loads(written)["zoned"], "2026-01-02T00:00:00+02:00")
+        self.assertEqual(json.loads(written)["point"], {"x": 1, "at": "2026-01-01T00:00:00"})
+        self.assertNotIn(b" ", written.replace(b"caf", b"").split(b'"name"')[0])  # compact
+
+    def test_what_orjson_refuses_or_writes_otherwise_is_the_standard_encoders(self):
+        for row in (
+            {"big": 2**70},
+            {"surrogate": "\ud800"},
+            {"nan": float("nan"), "none": None},
+            {"deep": [{"inf": float("-inf")}]},
+            (1, float("inf")),
+        ):
+            with self.subTest(row=row):
+                self.assertEqual(json_bytes(row), self.standard(row).encode())
+        self.assertEqual(json_bytes({"big": 2**70}), b'{"big":1180591620717411303424}')
+        self.assertEqual(json_bytes({"nan": float("nan")}), b'{"nan":NaN}')
+
+    def test_a_null_of_a_none_stays_on_the_fast_path(self):
+        self.assertEqual(json_bytes({"none": None, "x": 1.5}), b'{"none":null,"x":1.5}')
+
+    def test_what_neither_can_write_is_refused(self):
+        with self.assertRaisesRegex(TypeError, "Object of type object is not JSON serializable"):
+            json_bytes({"thing": object()})
 
 
 if __name__ == "__main__":

@@ -675,7 +675,8 @@ class AtomicityTest(FileTestCase):
         self.assertEqual(list(self.root.iterdir()), [])
 
     def test_a_writer_that_fails_to_abort_still_has_its_file_deleted(self):
-        target = FileTarget(Connection("parquet", {"path": "a.parquet"}), self.context)
+        # a row group of one row: the file is begun with the first row group, here the first row
+        target = FileTarget(Connection("parquet", {"path": "a.parquet", "row_group_rows": 1}), self.context)
         target.prepare(["id"], False, False)
         target.write(Batch(["id"], [(1,)]))
         with mock.patch.object(target._writer.writer, "close", side_effect=OSError("disk gone")):

@@ -1,11 +1,13 @@
 """A Kafka connection's settings: checked with errors that name the key, and the client
 configuration they make (no broker needed)."""
 
+import datetime as dt
 import unittest
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.kafka.settings import kafka_settings
 from pdip.integrator.adapters.kafka.topics import KafkaSource, KafkaTarget, _offsets_of, _partition_name, _row_key
+from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 
 
@@ -103,6 +105,15 @@ class KafkaSettingsTest(unittest.TestCase):
         self.assertEqual(KafkaSource(connection, None).describe(), "kafka:t (group g)")
         self.assertEqual(KafkaTarget(connection, None).describe(), "kafka:t")
         self.assertNotIn("s3cret", repr(connection))
+
+    def test_a_target_writes_each_row_as_compact_json_keyed_by_its_key_and_refuses_what_json_cannot_hold(self):
+        target = KafkaTarget(Connection("kafka", {"bootstrap_servers": "b:1", "topic": "t", "key": ["id"]}), None)
+        thing = object()
+        batch = Batch(["id", "at", "amount"], [(1, dt.date(2026, 1, 2), 0.5), (2, thing, float("nan"))])
+        messages, rejected = target._messages(batch)
+        self.assertEqual(messages, [(b"1", b'{"id":1,"at":"2026-01-02","amount":0.5}')])
+        self.assertEqual(rejected, [((2, thing, batch.rows[1][2]), rejected[0][1])])
+        self.assertRegex(rejected[0][1], "cannot write the row as JSON: Object of type object is not JSON serializable")
 
     def test_helpers_for_keys_positions_and_partition_names(self):
         self.assertEqual(_row_key([]), None)

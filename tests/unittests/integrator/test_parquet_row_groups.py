@@ -56,6 +56,48 @@ class RowGroupTest(FileTestCase):
         self.write("parquet", more, path="kept.parquet", append=True, row_group_rows=25)
         self.assertEqual(self.groups("kept.parquet"), [30, 10])
 
+    def dictionaries(self, name: str) -> dict[str, bool]:
+        group = pyarrow.parquet.ParquetFile(self.root / name).metadata.row_group(0)
+        return {
+            group.column(index).path_in_schema: group.column(index).has_dictionary_page
+            for index in range(group.num_columns)
+        }
+
+    def test_only_columns_whose_values_repeat_in_the_first_row_group_get_a_dictionary(self):
+        # a dictionary over values that hardly repeat is built, outgrown and dropped in every
+        # row group: three times the encoding CPU and a larger file (docs/scaling.md)
+        batches = [
+            Batch.from_arrow(
+                pyarrow.record_batch(
+                    {
+                        "id": pyarrow.array(range(start, start + 100), pyarrow.int32()),
+                        "half": [index % 50 for index in range(100)],  # 50 distinct of 100: repeating
+                        "most": [index % 51 for index in range(100)],  # 51 of 100: not
+                        "state": ["open", "closed"] * 50,
+                        "tags": [[index] for index in range(100)],  # no distinct count for lists
+                    }
+                )
+            )
+            for start in (0, 100)
+        ]
+        self.write("parquet", batches, path="mixed.parquet", row_group_rows=100)
+        expected = {"id": False, "half": True, "most": False, "state": True, "tags.list.element": False}
+        self.assertEqual(self.dictionaries("mixed.parquet"), expected)
+        table = pyarrow.parquet.read_table(self.root / "mixed.parquet")
+        self.assertEqual(table.column("id").to_pylist(), list(range(200)))
+        self.assertEqual(table.column("tags").to_pylist()[:2], [[0], [1]])
+
+    def test_appending_nothing_to_a_file_of_no_rows_keeps_its_columns(self):
+        empty = pyarrow.schema([("id", pyarrow.int32()), ("note", pyarrow.string())])
+        pyarrow.parquet.write_table(empty.empty_table(), self.root / "empty.parquet")
+        target = FileTarget(Connection("parquet", {"path": "empty.parquet", "append": True}), self.context)
+        try:
+            target.prepare(["id", "note"], False, False)
+            target.finish()
+        finally:
+            target.close()
+        self.assertEqual(pyarrow.parquet.read_schema(self.root / "empty.parquet"), empty)
+
     def test_row_group_sizes_below_one_are_refused_with_the_setting_named(self):
         for name in ("row_group_rows", "row_group_megabytes"):
             with self.subTest(name=name):

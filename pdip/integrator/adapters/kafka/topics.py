@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pdip.conversion import json_default
+from pdip.conversion import json_bytes, json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka.settings import SETTINGS, KafkaSettings, kafka_settings
@@ -389,7 +389,6 @@ class KafkaTarget(Target):
         super().__init__(connection, context)
         self.settings: KafkaSettings = kafka_settings(connection.settings, _label(connection), "target")
         self.sender = KafkaSender(self.settings)
-        self._encode = json.JSONEncoder(separators=(",", ":"), default=json_default).encode
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool) -> None:
         if truncate:
@@ -419,7 +418,7 @@ class KafkaTarget(Target):
         return WriteResult(self.sender.send(self.settings.topic, messages), rejected)
 
     def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
-        columns, encode = batch.columns, self._encode
+        columns = batch.columns
         positions = [columns.index(name) for name in self.settings.key if name in columns]
         if len(positions) != len(self.settings.key):
             missing = [name for name in self.settings.key if name not in columns]
@@ -428,7 +427,7 @@ class KafkaTarget(Target):
         key_of = _key_reader(positions)
         for row in batch.rows:
             try:
-                value = encode(dict(zip(columns, row, strict=False))).encode()
+                value = json_bytes(dict(zip(columns, row, strict=False)))
             except (TypeError, ValueError) as error:
                 rejected.append((row, f"cannot write the row as JSON: {error}"))
                 continue

@@ -28,9 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
-import orjson
 
-from pdip.conversion import json_default
+from pdip.conversion import json_bytes
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.file.values import CONVERSION_ERRORS, VALUE_TYPES
 from pdip.integrator.adapters.rest.pages import DONE, MISSING, NoNextPage, PageRequest, Paging, at_path
@@ -313,7 +312,7 @@ class RestTarget(RestEndpoint, Target):
         """Send `rows`; None when the server took them, else its reason for refusing them."""
         method = (self.settings.method or "POST").upper()
         body = rows if self.settings.records is None else _wrapped(self.settings.records, rows)
-        response = self.client.send(method, url, params=plain(self.settings.params), body=_json(body))
+        response = self.client.send(method, url, params=plain(self.settings.params), body=json_bytes(body))
         if response.is_success:
             return None
         if response.status_code in (401, 403) or not response.is_client_error:
@@ -326,15 +325,6 @@ def _wrapped(path: str, rows: Any) -> dict[str, Any]:
     for part in reversed(path.split(".")):
         rows = {part: rows}
     return rows
-
-
-def _json(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value, default=json_default)
-    except TypeError:  # an integer beyond 64 bits, which orjson refuses: the standard library writes it
-        import json
-
-        return json.dumps(value, default=json_default).encode()
 
 
 ADAPTER = Adapter(("rest",), RestSource, RestTarget, Capabilities(), settings=SETTINGS)
