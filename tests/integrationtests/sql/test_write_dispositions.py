@@ -14,6 +14,7 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
 from pdip.integrator.base import Integrator
 from tests.support import servers
+from tests.unittests.test_cli import run
 
 ROWS = 101
 
@@ -209,6 +210,29 @@ class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
                 self.assertEqual(
                     [row[0] for row in self.sql(f"SELECT id FROM {self.prefix}_stamped_target ORDER BY id")], left
                 )
+
+    def test_pdip_validate_asks_the_target_for_the_key_a_merge_needs(self):
+        self.create("loose", "id integer, name varchar(20)")
+        self.create("coded", "id integer, code integer unique, name varchar(20)")
+        cases = {
+            "keyed": ("target", "", 0, ""),
+            "by_unique": ("coded", "key: [code]", 0, ""),
+            "keyless": ("loose", "", 2, f"needs a key: table '{self.prefix}_loose' has no primary key"),
+            "not_unique": ("loose", "key: [id]", 2, "key: (id) is neither the primary key nor a unique constraint"),
+            "no_column": ("target", "key: [code]", 2, f"key: table '{self.prefix}_target' has no column code"),
+        }
+        for name, (table, key, code, expected) in cases.items():
+            with self.subTest(name):
+                path = self.folder / f"{name}.yml"
+                path.write_text(
+                    f"name: {name}\nintegrations:\n  - name: items\n    source: {{kind: memory, store: x}}\n"
+                    f"    target: {{kind: sql, url: '{self.database}', table: {self.prefix}_{table}}}\n"
+                    f"    write: merge\n    {key}\n"
+                )
+                found, _, err = run("validate", str(path))
+                self.assertEqual(found, code, err)
+                self.assertIn(f"{name}.yml: integration 'items': write: merge" if expected else "", err)
+                self.assertIn(expected, err)
 
 
 class MariaDbDispositionsTest(_Dispositions, unittest.TestCase):

@@ -72,24 +72,27 @@ def is_unique(engine: sa.Engine, table: sa.Table, key: Sequence[str]) -> bool:
     return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
 
 
-def merge_key(engine: sa.Engine, table: sa.Table, key: Sequence[str] | None, integration: str) -> tuple[str, ...]:
-    """The columns a merge into `table` upserts by: `key`, else the primary key; refused, naming
-    the integration, when there is neither or the database cannot find a row by it."""
-    where = f"integration {integration!r}: write: merge"
+def key_problems(
+    engine: sa.Engine, table: sa.Table, key: Sequence[str] | None, where: str
+) -> tuple[tuple[str, ...], list[str]]:
+    """The columns rows are upserted by in `table` (`key`, else its primary key) and what makes
+    them unusable, each problem starting with `where`: none at all, columns the table lacks, or
+    columns that are neither its primary key nor a unique constraint (the database could not find
+    the row to update). `write: merge` and change-log targets both ask this."""
     chosen = tuple(key) if key else tuple(column.name for column in table.primary_key.columns)
     if not chosen:
-        raise OperationError(
+        return chosen, [
             f"{where} needs a key: table {table.name!r} has no primary key; name its key columns with key: [...]"
-        )
+        ]
     missing = [column for column in chosen if column not in table.c]
     if missing:
-        raise OperationError(f"{where}: key: table {table.name!r} has no column {', '.join(missing)}")
+        return chosen, [f"{where}: key: table {table.name!r} has no column {', '.join(missing)}"]
     if not is_unique(engine, table, chosen):
-        raise OperationError(
+        return chosen, [
             f"{where}: key: ({', '.join(chosen)}) is neither the primary key nor a unique constraint of table "
             f"{table.name!r}; an upsert needs one"
-        )
-    return chosen
+        ]
+    return chosen, []
 
 
 def deleted(value: Any) -> bool:
