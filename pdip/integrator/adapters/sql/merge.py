@@ -8,9 +8,10 @@ flag or a deletion time) and upserts the others:
 - PostgreSQL (psycopg 3): the batch goes by `COPY` (binary and CSV batches as they came) into a
   temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
   DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
-  the temporary table;
-- SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`, which
-  PyMySQL sends as multi-row inserts): folded here, deleted and upserted in bulk;
+  the temporary table; a row equal to the one there is not updated (`comparable`);
+- SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
+  folded here, deleted and upserted in bulk (MariaDB/MySQL from a temporary table `LOAD DATA`
+  filled, `mysql.Loader.merge`; PyMySQL's multi-row inserts where the server refuses it);
 - SQL Server and Oracle: folded here, deleted in bulk and upserted by one `MERGE` per row, sent
   as one `executemany` (`dialects`).
 The key is the integration's `key`, else the table's primary key; it must be the primary key or
@@ -52,13 +53,34 @@ def upsert(dialect: str, table: sa.Table, key: Sequence[str], columns: Sequence[
     raise OperationError(f"writing by key supports PostgreSQL, MariaDB/MySQL and SQLite, not {dialect}")
 
 
-def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequence[str]) -> str:
-    """PostgreSQL's `ON CONFLICT` clause of an insert of `columns` (its new values: `EXCLUDED`)."""
+def on_conflict(
+    quote: Callable[[str], str], key: Sequence[str], columns: Sequence[str], unchanged_kept: str | None = None
+) -> str:
+    """PostgreSQL's `ON CONFLICT` clause of an insert of `columns` (its new values: `EXCLUDED`).
+    With `unchanged_kept` (the alias the insert gives its table), a row whose values would all
+    stay the same is not updated: no new row version, index entries or WAL for it."""
     updated = [column for column in columns if column not in key]
     keys = ", ".join(quote(column) for column in key)
     if not updated:
         return f"ON CONFLICT ({keys}) DO NOTHING"
-    return f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
+    clause = f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
+    if unchanged_kept is None:
+        return clause
+    held = ", ".join(f"{unchanged_kept}.{quote(c)}" for c in updated)
+    return f"{clause} WHERE ({held}) IS DISTINCT FROM ({', '.join(f'EXCLUDED.{quote(c)}' for c in updated)})"
+
+
+# Types whose values PostgreSQL compares with `=`, so `IS DISTINCT FROM` works on them (with
+# `jsonb`); `json`, `xml`, arrays and types SQLAlchemy does not know are left out: a table with
+# one is always updated. `Float` is a `Numeric`, `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
+_COMPARABLE = (sa.Integer, sa.Numeric, sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Uuid, sa.LargeBinary)
+
+
+def comparable(table: sa.Table, columns: Sequence[str]) -> bool:
+    """Whether PostgreSQL can tell whether each of `columns` of `table` changed (`_COMPARABLE`)."""
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return all(isinstance(table.c[name].type, (*_COMPARABLE, JSONB)) for name in columns if name in table.c)
 
 
 def is_unique(engine: sa.Engine, table: sa.Table, key: Sequence[str]) -> bool:
@@ -157,10 +179,12 @@ def merge_staged(
     columns: Sequence[str],
     key: Sequence[str],
     deletion: str | None,
+    compare: bool = False,
 ) -> None:
     """PostgreSQL: apply the rows `COPY`ed into `stage` to `target`: the last row of each key
     (by its place in the stage, `ctid`) deletes its key when `deletion` (a condition on the
-    stage's row, `s`) holds, and is upserted otherwise."""
+    stage's row, `s`) holds, and is upserted otherwise; with `compare`, a row already there with
+    the same values is left as it is (docs/adr/0014: an update-heavy merge writes only changes)."""
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
     keys = ", ".join(quote(column) for column in key)
@@ -170,8 +194,9 @@ def merge_staged(
         matched = " AND ".join(f"{target}.{quote(c)} = s.{quote(c)}" for c in key)
         connection.exec_driver_sql(f"DELETE FROM {target} USING ({last}) AS s WHERE {matched} AND {deletion}")
         kept = f" WHERE NOT ({deletion})"
+    conflict = on_conflict(quote, key, columns, "pdip_target" if compare else None)
     connection.exec_driver_sql(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM ({last}) AS s{kept} {on_conflict(quote, key, columns)}"
+        f"INSERT INTO {target} AS pdip_target ({names}) SELECT {names} FROM ({last}) AS s{kept} {conflict}"
     )
 
 

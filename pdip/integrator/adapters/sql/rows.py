@@ -55,6 +55,7 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
 from pdip.integrator.adapters.sql.dialects import dialect_of
 from pdip.integrator.adapters.sql.merge import (
+    comparable,
     delete_keys,
     deleted,
     deletion_condition,
@@ -602,13 +603,16 @@ class SqlTarget(Target):
             stage = f"CREATE TEMPORARY TABLE pdip_merge ON COMMIT DROP AS SELECT {names} FROM {self._target()}"
             _execute(connection, f"{stage} WITH NO DATA")
             self._load(connection, batch, into="pdip_merge")
-            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion)
+            compare = comparable(self.table, batch.columns)
+            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion, compare)
             return
         rows, removed = fold(batch.columns, batch.rows, key, flag)
         if removed:
             delete_keys(connection, self.table, key, removed)
         if sqlite.holds_stored_values(batch) and self.engine.dialect.name == "sqlite":
             sqlite.write_values(connection, self._upsert_text(connection, batch.columns, "?"), rows)
+        elif self._loader is not None and self._loader.allowed and rows:
+            self._loader.merge(connection, self.table, batch.columns, rows, key)
         else:
             merge_rows(connection, self.table, key, batch.columns, rows)
 
