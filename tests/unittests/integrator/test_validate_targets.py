@@ -40,6 +40,7 @@ class ValidateTargetsTest(unittest.TestCase):
             "not_unique.yml": operation(sqlite_target("loose"), write="merge", key="[id]"),
             "no_column.yml": operation(sqlite_target("items"), write="merge", key="[code]", delete_column="gone"),
             "missing.yml": operation(sqlite_target("absent")),
+            "no_table.yml": operation("kind: sqlite, database: target.db"),
             "created.yml": operation(sqlite_target("absent"), write="merge", create_target="true"),
             "created_keyed.yml": operation(sqlite_target("absent"), write="merge", key="[id]", create_target="true"),
             "unreachable.yml": operation(f"kind: sql, url: '{CLOSED}', table: items", write="merge"),
@@ -61,6 +62,7 @@ class ValidateTargetsTest(unittest.TestCase):
             "not_unique.yml": "write: merge: key: (id) is neither the primary key nor a unique constraint of table "
             "'loose'; an upsert needs one",
             "missing.yml": "integration 'items': target: table 'absent' does not exist in sqlite:///",
+            "no_table.yml": "integration 'items': target: a sqlite target needs `table`",
             "created.yml": "write: merge needs a key: table 'absent' does not exist, and the table created for it "
             "would have no primary key; name its key columns with key: [...]",
         }
@@ -136,7 +138,15 @@ class _Unopenable(Target):
         raise NotImplementedError
 
 
+class _Plain(Target):
+    def write(self, batch):  # pragma: no cover - never written to
+        raise NotImplementedError
+
+
 class StoreProblemsTest(unittest.TestCase):
+    def test_a_target_finds_nothing_to_refuse_unless_it_looks(self):
+        self.assertEqual(_Plain(Connection("plain", {}), None).check(create=False), [])
+
     def test_targets_with_nothing_to_look_up_are_not_opened_and_one_that_cannot_be_opened_is_named(self):
         registry = AdapterRegistry()
         registry.register(Adapter(("unopenable",), None, _Unopenable, Capabilities()))

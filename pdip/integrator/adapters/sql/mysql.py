@@ -61,21 +61,21 @@ class Loader:
         """Upsert `rows` (one per key: folded already) into `table` by `key`: loaded as `load`
         loads a batch into a temporary table of the same columns, then put in by one `INSERT ...
         SELECT ... ON DUPLICATE KEY UPDATE` from it, so the server parses no SQL per row. A table
-        a failed batch left (its rows rolled back with it) is dropped first."""
+        a failed batch left (its rows rolled back with it) is dropped first. The statements go
+        through SQLAlchemy, whose MySQL quoting doubles a `%` in a name for the driver."""
         quote = connection.dialect.identifier_preparer.quote
         target = ".".join(quote(part) for part in (table.schema, table.name) if part)
         names = ", ".join(quote(name) for name in columns)
         updated = [name for name in columns if name not in key] or [key[0]]
         sets = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in updated)
-        _run(connection, f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")
-        _run(connection, f"CREATE TEMPORARY TABLE {_STAGE} SELECT {names} FROM {target} LIMIT 0")
+        connection.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} SELECT {names} FROM {target} LIMIT 0")
         stage = sa.Table(_STAGE, sa.MetaData(), *(sa.Column(name, table.c[name].type) for name in columns))
         self.load(connection, stage, columns, rows)
-        _run(
-            connection,
+        connection.exec_driver_sql(
             f"INSERT INTO {target} ({names}) SELECT {names} FROM {_STAGE} AS s ON DUPLICATE KEY UPDATE {sets}",
         )
-        _run(connection, f"DROP TEMPORARY TABLE {_STAGE}")
+        connection.exec_driver_sql(f"DROP TEMPORARY TABLE {_STAGE}")
 
     def _load(
         self, connection: sa.Connection, table: sa.Table, columns: Sequence[str], data: bytes, count: int
@@ -118,15 +118,6 @@ class Loader:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-
-def _run(connection: sa.Connection, statement: str) -> None:
-    """SQL text through the driver's cursor, as `_load` sends LOAD DATA."""
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
 
 
 def _text(rows: Sequence[tuple]) -> bytes:

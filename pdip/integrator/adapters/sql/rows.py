@@ -732,7 +732,7 @@ class SqlTarget(Target):
             self._empty(table)
         write = self.disposition.write
         if write == "merge":
-            self._key, problems = self._merge_problems(self.engine, table)  # a created table too: keyed on `key`?
+            self._key, problems = self._merge_problems(self.engine, table)  # a table just created too
             _refuse(problems)
             flag = self.disposition.delete_column
             quote = self.engine.dialect.identifier_preparer.quote
@@ -754,6 +754,8 @@ class SqlTarget(Target):
         engine = engine_for(self.connection, self.context, read_only=True)
         try:
             return self._problems(engine, self._existing(engine), create)
+        except OperationError as error:  # no `table`
+            return list(error.problems)
         except sa.exc.SQLAlchemyError as error:
             raise StoreUnreachableError(f"{shown_url(engine)}: {error_reason(error)}") from None
         finally:
