@@ -6,6 +6,7 @@ import sqlite3
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.adapters.sql import replace
+from pdip.integrator.adapters.sql import replace, sqlite
 from pdip.integrator.adapters.sql.merge import comparable, deleted, fold, on_conflict, upsert
 from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
@@ -329,6 +330,22 @@ class SqliteDispositionTest(unittest.TestCase):
                 self.assertEqual(letters[0]["row"]["id"], 5)
                 self.assertEqual(self.sql(self.target, "SELECT count(*) FROM items WHERE id IN (5, 6)"), [(0,)])
                 self.assertEqual(self.sql(self.target, "SELECT count(*), min(name) FROM items"), [(99, "n1")])
+
+    def test_a_rowid_range_is_merged_inside_the_database_the_last_row_of_a_key_winning(self):
+        self.sql(
+            self.source,
+            "CREATE TABLE dupes (id integer, name text)",
+            "INSERT INTO dupes VALUES (1, 'first'), (500, 'new'), (1, 'last')",
+        )
+        merge = self.integration(source_table="dupes", write="merge")
+        with mock.patch.object(sqlite, "copy_range", wraps=sqlite.copy_range) as copied:
+            result = self.integrate(merge)
+        self.assertEqual((result.ok, result["items"].rows_written), (True, 3))
+        self.assertEqual(copied.call_count, 1)
+        self.assertEqual(
+            self.sql(self.target, "SELECT name FROM items WHERE id IN (1, 500) ORDER BY id"), [("last",), ("new",)]
+        )
+        self.assertEqual(self.sql(self.target, "SELECT count(*) FROM items"), [(2,)])
 
     def test_a_merge_without_a_usable_key_fails_naming_the_integration(self):
         self.sql(self.target, "CREATE TABLE loose (id integer, name text, updated integer, gone integer)")

@@ -483,7 +483,7 @@ class SqlTarget(Target):
                         _execute(connection, "SET LOCAL synchronous_commit = off")
                     copied = None  # rows a copy inside the database wrote, when it says
                     if len(batch) and self._key is not None:
-                        self._merge(connection, batch)
+                        copied = self._merge(connection, batch)
                     elif len(batch):
                         copied = self._load(connection, batch)
                     self._store_position(connection, batch)
@@ -586,9 +586,11 @@ class SqlTarget(Target):
         else:
             dialect_of(dialect).insert(connection, self.table, batch.columns, batch.rows)
 
-    def _merge(self, connection: sa.Connection, batch: Batch) -> None:
+    def _merge(self, connection: sa.Connection, batch: Batch) -> int | None:
         """Upsert the batch by key (see `merge`): on PostgreSQL `COPY`ed into a temporary table
-        and applied from there; elsewhere folded here and written in bulk."""
+        and applied from there; a SQLite rowid range without `delete_column` copied inside the
+        database as an append is, by one `INSERT ... SELECT ... ON CONFLICT` (how many rows it
+        copied is returned, as `_load` does); elsewhere folded here and written in bulk."""
         key, flag = self._key, self.disposition.delete_column
         missing = [column for column in (*key, *([flag] if flag else [])) if column not in batch.columns]
         if missing:
@@ -596,16 +598,19 @@ class SqlTarget(Target):
                 f"integration {self.disposition.integration!r}: write: merge: the rows read have no column "
                 f"{', '.join(missing)}"
             )
+        if batch.raw_format == sqlite.RANGE_FORMAT and self.engine.dialect.name == "sqlite" and flag is None:
+            conflict = on_conflict(connection.dialect.identifier_preparer.quote, key, batch.columns)
+            return sqlite.copy_range(connection, self._target(), self._names(batch.columns), batch, conflict)
         if self._copies(connection):
             if flag is None and self._only_new_keys and self._appended(connection, batch):
-                return
+                return None
             names = self._names(batch.columns)
             stage = f"CREATE TEMPORARY TABLE pdip_merge ON COMMIT DROP AS SELECT {names} FROM {self._target()}"
             _execute(connection, f"{stage} WITH NO DATA")
             self._load(connection, batch, into="pdip_merge")
             compare = comparable(self.table, batch.columns)
             merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion, compare)
-            return
+            return None
         rows, removed = fold(batch.columns, batch.rows, key, flag)
         if removed:
             delete_keys(connection, self.table, key, removed)
@@ -615,6 +620,7 @@ class SqlTarget(Target):
             self._loader.merge(connection, self.table, batch.columns, rows, key)
         else:
             merge_rows(connection, self.table, key, batch.columns, rows)
+        return None
 
     def _appended(self, connection: sa.Connection, batch: Batch) -> bool:
         """PostgreSQL: a batch whose keys are all new goes straight in, as fast as an append (a
