@@ -9,7 +9,8 @@ flag or a deletion time) and upserts the others:
   temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
   DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
   the temporary table; a row equal to the one there is not updated (`comparable`);
-- SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
+- SQLite (`INSERT ... ON CONFLICT`; a rowid range of another SQLite file copied inside the
+  database, `sqlite.copy_range`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
   folded here, deleted and upserted in bulk (MariaDB/MySQL from a temporary table `LOAD DATA`
   filled, `mysql.Loader.merge`; PyMySQL's multi-row inserts where the server refuses it);
 - SQL Server and Oracle: folded here, deleted in bulk and upserted by one `MERGE` per row, sent
