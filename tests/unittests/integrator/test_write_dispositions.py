@@ -15,7 +15,7 @@ from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.adapters.sql import replace, sqlite
-from pdip.integrator.adapters.sql.merge import comparable, deleted, fold, on_conflict, upsert
+from pdip.integrator.adapters.sql.merge import comparable, deleted, fold, upsert
 from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
@@ -189,12 +189,6 @@ class BuildingBlocksTest(unittest.TestCase):
         )
         self.assertTrue(comparable(table, ["id", "name", "tags", "not_in_the_table"]))
         self.assertEqual([comparable(table, ["id", name]) for name in ("doc", "points")], [False, False])
-        clause = on_conflict(lambda name: f'"{name}"', ["id"], ["id", "name", "tags"], "t")
-        self.assertEqual(
-            clause,
-            'ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "tags" = EXCLUDED."tags" '
-            'WHERE (t."name", t."tags") IS DISTINCT FROM (EXCLUDED."name", EXCLUDED."tags")',
-        )
 
     def test_a_swap_that_fails_half_way_leaves_the_sqlite_table_as_it_was(self):
         engine = sa.create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='pdip-swap-')}/swap.db")

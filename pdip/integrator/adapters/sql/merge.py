@@ -8,7 +8,7 @@ flag or a deletion time) and upserts the others:
 - PostgreSQL (psycopg 3): the batch goes by `COPY` (binary and CSV batches as they came) into a
   temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
   DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
-  the temporary table; a row equal to the one there is not updated (`comparable`);
+  the temporary table; a row equal to the one there is left out (`comparable`);
 - SQLite (`INSERT ... ON CONFLICT`; a rowid range of another SQLite file copied inside the
   database, `sqlite.copy_range`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
   folded here, deleted and upserted in bulk (MariaDB/MySQL from a temporary table `LOAD DATA`
@@ -54,21 +54,13 @@ def upsert(dialect: str, table: sa.Table, key: Sequence[str], columns: Sequence[
     raise OperationError(f"writing by key supports PostgreSQL, MariaDB/MySQL and SQLite, not {dialect}")
 
 
-def on_conflict(
-    quote: Callable[[str], str], key: Sequence[str], columns: Sequence[str], unchanged_kept: str | None = None
-) -> str:
-    """PostgreSQL's `ON CONFLICT` clause of an insert of `columns` (its new values: `EXCLUDED`).
-    With `unchanged_kept` (the alias the insert gives its table), a row whose values would all
-    stay the same is not updated: no new row version, index entries or WAL for it."""
+def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequence[str]) -> str:
+    """PostgreSQL's `ON CONFLICT` clause of an insert of `columns` (its new values: `EXCLUDED`)."""
     updated = [column for column in columns if column not in key]
     keys = ", ".join(quote(column) for column in key)
     if not updated:
         return f"ON CONFLICT ({keys}) DO NOTHING"
-    clause = f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
-    if unchanged_kept is None:
-        return clause
-    held = ", ".join(f"{unchanged_kept}.{quote(c)}" for c in updated)
-    return f"{clause} WHERE ({held}) IS DISTINCT FROM ({', '.join(f'EXCLUDED.{quote(c)}' for c in updated)})"
+    return f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
 
 
 # Types whose values PostgreSQL compares with `=`, so `IS DISTINCT FROM` works on them (with
@@ -185,7 +177,8 @@ def merge_staged(
     """PostgreSQL: apply the rows `COPY`ed into `stage` to `target`: the last row of each key
     (by its place in the stage, `ctid`) deletes its key when `deletion` (a condition on the
     stage's row, `s`) holds, and is upserted otherwise; with `compare`, a row already there with
-    the same values is left as it is (docs/adr/0014: an update-heavy merge writes only changes)."""
+    the same values is left out by a join with the target before the upsert, so it is neither
+    written nor locked (docs/adr/0014: an update-heavy merge writes only what changed)."""
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
     keys = ", ".join(quote(column) for column in key)
@@ -195,9 +188,19 @@ def merge_staged(
         matched = " AND ".join(f"{target}.{quote(c)} = s.{quote(c)}" for c in key)
         connection.exec_driver_sql(f"DELETE FROM {target} USING ({last}) AS s WHERE {matched} AND {deletion}")
         kept = f" WHERE NOT ({deletion})"
-    conflict = on_conflict(quote, key, columns, "pdip_target" if compare else None)
+    if compare:  # only rows that are new or differ
+        updated = [column for column in columns if column not in key]
+        matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in key)
+        held = ", ".join(f"t.{quote(c)}" for c in updated)
+        given = ", ".join(f"s.{quote(c)}" for c in updated)
+        differs = f"t.{quote(key[0])} IS NULL" + (f" OR ({held}) IS DISTINCT FROM ({given})" if updated else "")
+        kept = f" WHERE ({differs})" + (f" AND NOT ({deletion})" if deletion is not None else "")
+        source = f"({last}) AS s LEFT JOIN {target} AS t ON {matched}"
+        selected = ", ".join(f"s.{quote(c)}" for c in columns)
+    else:
+        source, selected = f"({last}) AS s", names
     connection.exec_driver_sql(
-        f"INSERT INTO {target} AS pdip_target ({names}) SELECT {names} FROM ({last}) AS s{kept} {conflict}"
+        f"INSERT INTO {target} ({names}) SELECT {selected} FROM {source}{kept} {on_conflict(quote, key, columns)}"
     )
 
 
