@@ -19,8 +19,12 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   `pdip run` of an operation with default settings against `python -c` of the COPY, in turn,
   `--repeat` times, medians of wall and CPU time and the tree's peak memory; no server.
 - `dispositions`: PostgreSQL -> PostgreSQL into a table keyed on `id`, each `write` against
-  `append` into the same empty table: `merge` into it empty (target >= 60%), `merge` into it
-  holding every key, each row an update (target >= 40%), `replace` (target >= 90%).
+  `append` into the same empty table, in rounds (`--rounds`, default 3), each write in turn and
+  each round's ratios to that round's append, the median printed: `replace` (target >= 90%),
+  `merge` into it empty (target >= 60%), `merge` into it holding every key, each row an update
+  (target >= 40%): of the same values (nothing changes) and of new values (every row changes).
+  `dispositions-mariadb` (PostgreSQL -> MariaDB) and `dispositions-sqlite` (SQLite file ->
+  SQLite file) print the same ratios for those targets.
 - `parallel`: `parallelism: 2` and `4` against one reader, PostgreSQL -> PostgreSQL and SQLite ->
   SQLite, the source keyed on `id` (target >= 100%: never slower than one reader).
 - `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
@@ -41,14 +45,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import io
 import os
 import resource
 import sqlite3
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation
@@ -68,6 +75,8 @@ METHODS = (
     "mariadb",
     "parquet",
     "dispositions",
+    "dispositions-mariadb",
+    "dispositions-sqlite",
     "duckdb",
     "parallel",
     "overhead",
@@ -75,7 +84,7 @@ METHODS = (
 )
 # The same rows as `rows()`, made by the server (filling 10M rows through Python takes minutes).
 SERIES = (
-    "SELECT g, 'name ' || g, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
+    "SELECT g, {name}, g * 0.5, timestamp '2026-01-01' + g * interval '1 second', mod(g, 2) = 0, "
     "CASE WHEN mod(g, 7) = 0 THEN NULL ELSE g / 7 END, 'label ' || mod(g, 100), repeat('n', 50) "
     "FROM generate_series(0, {last}) AS g"
 )
@@ -154,11 +163,12 @@ class Postgres:
         self.tables: list[str] = []
         self.count = count
 
-    def table(self, name: str, filled: bool = False) -> str:
+    def table(self, name: str, filled: bool = False, names: str = "'name ' || g") -> str:
+        """`name`, empty or `filled` with the bench's rows (their `name` column made by `names`)."""
         self.connection.execute(f"DROP TABLE IF EXISTS {name}")
         self.connection.execute(f"CREATE TABLE {name} ({COLUMNS})")
         if filled:
-            self.connection.execute(f"INSERT INTO {name} {SERIES.format(last=self.count - 1)}")
+            self.connection.execute(f"INSERT INTO {name} {SERIES.format(last=self.count - 1, name=names)}")
             self.connection.execute(f"VACUUM ANALYZE {name}")
         self.tables.append(name)
         return name
@@ -396,23 +406,35 @@ def postgres_to_parquet(
     return found
 
 
-def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, float, float, float]:
-    """Seconds of `append` and of `merge` into an empty keyed table, then of `merge` into it
-    full (every row an update) and of `replace`."""
-    keyed = "pdip_bench_keyed"
-    database.tables.append(keyed)
+@dataclasses.dataclass
+class Keyed:
+    """A store `dispositions` writes to: its table `pdip_bench_keyed` (keyed on `id`) made anew
+    and empty by `empty`, the rows read from `source`, and from `changed` the same keys with
+    every row's `name` changed."""
 
-    def empty() -> None:
-        database.drop(keyed)
-        database.connection.execute(f"CREATE TABLE {keyed} ({COLUMNS}, PRIMARY KEY (id))")
+    label: str
+    target: dict
+    source: Connection
+    changed: Connection
+    empty: Callable[[], None]
 
-    def write(how: str) -> float:
+
+DISPOSITIONS = ("append", "replace", "merge into an empty table", "merge, same values", "merge, new values")
+
+
+def dispositions(store: Keyed, folder: str, rounds: int) -> dict[str, list[float]]:
+    """Seconds of each write per round, in turn (`DISPOSITIONS`): `append` and `replace` (while
+    the database is as quiet as it was for append), `merge` into the table empty, `merge` again of
+    the same rows (every row an update that changes nothing), `merge` of rows whose values all
+    changed (every row an update that writes)."""
+
+    def write(how: str, source: Connection) -> float:
         return timed(
             lambda: integrate(
                 Integration(
                     f"keyed-{how}",
-                    source=Connection("sql", {"url": POSTGRES, "table": source}),
-                    target=Connection("sql", {"url": POSTGRES, "table": keyed}),
+                    source=source,
+                    target=Connection("sql", {**store.target, "table": "pdip_bench_keyed"}),
                     write=how,
                     batch_size=10_000,
                 ),
@@ -420,12 +442,87 @@ def dispositions(database: Postgres, source: str, folder: str) -> tuple[float, f
             )
         )
 
-    empty()
-    append = write("append")
-    replaced = write("replace")  # while the database is as quiet as it was for append
-    empty()
-    merged_empty = write("merge")
-    return append, merged_empty, write("merge"), replaced
+    found: dict[str, list[float]] = {name: [] for name in DISPOSITIONS}
+    for _ in range(rounds):
+        store.empty()
+        found["append"].append(write("append", store.source))
+        found["replace"].append(write("replace", store.source))
+        store.empty()
+        found["merge into an empty table"].append(write("merge", store.source))
+        found["merge, same values"].append(write("merge", store.source))
+        found["merge, new values"].append(write("merge", store.changed))
+    store.empty()
+    return found
+
+
+def postgres_keyed(database: Postgres, source: str) -> Keyed:
+    changed = database.table("pdip_bench_changed", filled=True, names="'name ' || g || ' changed'")
+    database.tables.append("pdip_bench_keyed")
+
+    def empty() -> None:
+        database.drop("pdip_bench_keyed")
+        database.connection.execute(f"CREATE TABLE pdip_bench_keyed ({COLUMNS}, PRIMARY KEY (id))")
+
+    return Keyed(
+        "PostgreSQL",
+        {"url": POSTGRES},
+        Connection("sql", {"url": POSTGRES, "table": source}),
+        Connection("sql", {"url": POSTGRES, "table": changed}),
+        empty,
+    )
+
+
+def mariadb_keyed(database: Postgres, source: str) -> Keyed:
+    """PostgreSQL -> MariaDB, the rows as `postgres_keyed` reads them."""
+    import sqlalchemy as sa
+
+    keyed = postgres_keyed(database, source)
+    engine = sa.create_engine(MARIADB)
+
+    def empty() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS pdip_bench_keyed")
+            connection.exec_driver_sql(
+                "CREATE TABLE pdip_bench_keyed (id integer PRIMARY KEY, name text, price double, created datetime, "
+                "active boolean, parent integer, label text, note varchar(50))"
+            )
+
+    return dataclasses.replace(keyed, label="MariaDB", target={"url": MARIADB}, empty=empty)
+
+
+def sqlite_keyed(count: int, folder: str) -> Keyed:
+    """SQLite file -> SQLite file."""
+    for name, changed in (("keyed_source", False), ("keyed_changed", True)):
+        with contextlib.closing(sqlite3.connect(f"{folder}/{name}.db")) as connection, connection:
+            connection.execute(f"CREATE TABLE items ({COLUMNS})")
+            made = ((i, f"{n} changed" if changed else n, *rest) for i, n, *rest in rows(count))
+            connection.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", made)
+    target = f"{folder}/keyed_target.db"
+
+    def empty() -> None:
+        with contextlib.closing(sqlite3.connect(target)) as connection, connection:
+            connection.execute("DROP TABLE IF EXISTS pdip_bench_keyed")
+            connection.execute(f"CREATE TABLE pdip_bench_keyed ({COLUMNS}, PRIMARY KEY (id))")
+
+    return Keyed(
+        "SQLite",
+        {"database": target, "type": "sqlite"},
+        Connection("sqlite", {"database": f"{folder}/keyed_source.db", "table": "items"}),
+        Connection("sqlite", {"database": f"{folder}/keyed_changed.db", "table": "items"}),
+        empty,
+    )
+
+
+def dispositions_report(store: Keyed, count: int, found: dict[str, list[float]]) -> None:
+    """Each write's median ratio to `append` over the rounds, each round's own append its baseline."""
+    targets = {"replace": ">= 90%", "merge into an empty table": ">= 60%"}
+    appended = found.pop("append")
+    print(f"{store.label}: append {count / statistics.median(appended):,.0f} rows/s (median of {len(appended)})")
+    for name, seconds in found.items():
+        ratios = [base / measured for base, measured in zip(appended, seconds, strict=True)]
+        target = targets.get(name, ">= 40%")  # both merges into a table that holds every key
+        shown = ", ".join(f"{ratio:.0%}" for ratio in ratios)
+        print(f"  {name:<28} {statistics.median(ratios):6.0%} of append (rounds: {shown})   target {target}")
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------
@@ -629,7 +726,6 @@ def startup(folder: str, rounds: int = 7) -> dict[str, tuple[float, float]]:
     a one-row memory operation in a warm process. The processes may write bytecode, as any
     install has it (this environment may set PYTHONDONTWRITEBYTECODE, which would time the
     compiling of pdip's modules in every process); a first untimed run writes it."""
-    import statistics
     import subprocess
     import sys
 
@@ -716,6 +812,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
     parser.add_argument("--repeat", type=int, default=3, help="parquet, duckdb: runs of each way, in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="dispositions: rounds of every write, in turn")
     parser.add_argument("--skip-postgres", action="store_true", help="run only what needs no server")
     parser.add_argument("--executor", choices=("process", "dask"), default="process")
     parser.add_argument("--workers", type=int, default=2, help="with --executor dask: local workers")
@@ -731,7 +828,7 @@ def main() -> None:
         return
     wanted = {name.strip() for name in arguments.only.split(",") if name.strip()}
     if arguments.skip_postgres:
-        wanted &= {"sqlite", "duckdb", "overhead", "startup"}
+        wanted &= {"sqlite", "dispositions-sqlite", "duckdb", "overhead", "startup"}
     unknown = wanted - set(METHODS)
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))} (expected some of {', '.join(METHODS)})")
@@ -741,12 +838,12 @@ def main() -> None:
 
     if "sqlite" in wanted:
         report("SQLite -> SQLite", count, *sqlite_pair(count, folder), "target >= 200%")
-    if wanted & {"postgres", "csv", "mariadb", "parquet", "dispositions", "parallel"}:
+    if wanted & {"postgres", "csv", "mariadb", "parquet", "dispositions", "dispositions-mariadb", "parallel"}:
         database = Postgres(count)
         try:
             source = (
                 database.table("pdip_bench_source", filled=True)
-                if wanted & {"postgres", "mariadb", "parquet", "dispositions"}
+                if wanted & {"postgres", "mariadb", "parquet", "dispositions", "dispositions-mariadb"}
                 else None
             )
             if "postgres" in wanted:
@@ -757,16 +854,18 @@ def main() -> None:
                 reported("PostgreSQL -> MariaDB", count, postgres_to_mariadb(source, folder))
             if "parquet" in wanted:
                 parquet_report(count, postgres_to_parquet(database, source, folder, arguments.repeat))
-            if "dispositions" in wanted:
-                append, empty, full, swapped = dispositions(database, source, folder)
-                report("merge into an empty table", count, append, empty, "target >= 60% of append")
-                report("merge, every row an update", count, append, full, "target >= 40% of append")
-                report("replace", count, append, swapped, "target >= 90% of append")
+            for method, keyed in (("dispositions", postgres_keyed), ("dispositions-mariadb", mariadb_keyed)):
+                if method in wanted:
+                    store = keyed(database, source)
+                    dispositions_report(store, count, dispositions(store, folder, arguments.rounds))
             if "parallel" in wanted:
                 for label, one, several in parallel_readers(database, count, folder):
                     report(label, count, one, several, "target >= 100% of one reader")
         finally:
             database.close()
+    if "dispositions-sqlite" in wanted:
+        store = sqlite_keyed(count, folder)
+        dispositions_report(store, count, dispositions(store, folder, arguments.rounds))
     if "duckdb" in wanted:
         duckdb_report(count, duckdb_pairs(count, folder, arguments.repeat))
     if "overhead" in wanted:

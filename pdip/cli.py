@@ -4,7 +4,8 @@
 Commands that need an extra (`run` with the integrator, `api` with Flask) join this parser as
 their areas land; each subcommand is one small function here and the work lives in its area.
 
-Exit codes: 0 ok, 1 a run failed, 2 invalid input or refused (an operation that does not load,
+Exit codes: 0 ok, 1 a run failed, 2 invalid input or refused (an operation that does not load or
+that its targets' databases refuse, a target `validate --strict` could not reach,
 `run --resume` with nothing to resume, `run --execution-id` of an existing run, an unknown
 execution id; nothing is moved), 130 interrupted. `executions [show ID]` and `dead-letters ID`
 read the state database of the application at `--root` (`pdip.integrator.history` formats them).
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--root", help="the application's folder (default: the operation file's folder)")
     validate.add_argument("--executor", choices=("inline", "process", "dask"), help="check it for this executor")
     validate.add_argument("--environment", "-e", help="select application.<environment>.yml")
+    reach = validate.add_mutually_exclusive_group()
+    reach.add_argument(
+        "--offline", action="store_true", help="do not connect to the targets (their tables and keys are not checked)"
+    )
+    reach.add_argument(
+        "--strict", action="store_true", help="a target that cannot be reached is a problem (exit 2), not a warning"
+    )
     validate.set_defaults(handler=_validate)
 
     executions = commands.add_parser("executions", help="list recent runs from the state database (show ID: one)")
@@ -324,12 +332,35 @@ def _run(arguments: argparse.Namespace) -> int:
 def _validate(arguments: argparse.Namespace) -> int:
     """Everything that can be checked without moving data, all at once: the file, its kinds and
     settings, sources that cannot be read and targets that cannot be written, and what the
-    executor (the operation's, or --executor) cannot run."""
+    executor (the operation's, or --executor) cannot run; then, unless --offline, what the
+    targets' stores say (a table missing, no key to merge by: `checks.store_problems`). A target
+    that cannot be reached is a warning naming it, or with --strict a problem."""
+    from pathlib import Path
+
+    from pdip.integrator.adapters.registry import AdapterRegistry
+    from pdip.integrator.checks import store_problems
+    from pdip.integrator.results import WorkerContext
+
     try:
         pdi, operation = _load(arguments, "validate")
     except _InvalidOperation:
         return 2
-    pdi.cleanup()
+    with pdi:
+        if arguments.offline:
+            print(f"{operation.name}: {len(operation.integrations)} integrations, valid (offline: targets not checked)")
+            return 0
+        context = WorkerContext("validate", pdi.root_directory)
+        found = store_problems(operation, pdi.get(AdapterRegistry), context)
+    where = Path(arguments.operation).name
+    problems = [f"{where}: {problem}" for problem in found.problems]
+    if arguments.strict:
+        problems.extend(f"{where}: {item} (--strict)" for item in found.unchecked)
+    else:
+        for item in found.unchecked:
+            print(f"pdip validate: warning: {where}: {item}", file=sys.stderr)
+    if problems:
+        _report("validate", problems)
+        return 2
     print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
     return 0
 

@@ -7,14 +7,17 @@ needs. Each check returns every problem it finds, so a user fixes a file in one 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pdip.configuration.settings import SettingProblem, problems
+from pdip.integrator.adapters.base import Disposition, Target
 from pdip.integrator.adapters.registry import BUILT_IN, AdapterRegistry
-from pdip.integrator.errors import AdapterNotFoundError, OperationError
+from pdip.integrator.errors import AdapterNotFoundError, OperationError, StoreUnreachableError
 from pdip.integrator.executors import EXECUTORS, executor_class
 from pdip.integrator.integrations import Connection, Integration
+from pdip.policy.secrets import mask_connection_string
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.adapters.base import Adapter
@@ -189,6 +192,47 @@ def _replaced_each_run(integration: Integration, adapter: Adapter) -> list[str]:
 def kinds_with(registry: AdapterRegistry, flag: str) -> list[str]:
     """The built-in row kinds whose adapters declare the capability `flag`."""
     return [kind for kind in BUILT_IN if getattr(registry.adapter(kind).capabilities, flag)]
+
+
+@dataclasses.dataclass
+class StoreChecks:
+    """What the targets' stores said of an operation (`store_problems`): `problems` that would stop
+    a run, and the targets `unchecked` because their store could not be reached, each with why."""
+
+    problems: list[str] = dataclasses.field(default_factory=list)
+    unchecked: list[str] = dataclasses.field(default_factory=list)
+
+
+def store_problems(operation: Operation, registry: AdapterRegistry, context: Any) -> StoreChecks:
+    """Ask each target that can look at its store (`Target.check`) what would stop its first
+    batch: the table missing, no usable key for `write: merge`. The run's own check answers, so
+    `pdip validate` and the run refuse the same things. Targets whose adapter has nothing to
+    look up are not opened; one that cannot be opened or reached is named, with the reason."""
+    found = StoreChecks()
+    for integration in operation.integrations:
+        adapter = registry.adapter(integration.target.kind, integration.mode)
+        if integration.source is None or adapter.target is None or adapter.target.check is Target.check:
+            continue  # an integration that only runs SQL, or a target with nothing to look up
+        where = f"integration {integration.name!r}: target"
+        named = f" (connection {integration.target.name!r})" if integration.target.name else ""
+        try:
+            target = registry.target(integration.target, context, integration.mode)
+        except Exception as error:  # noqa: BLE001 - a driver that is not installed: said, not checked
+            reason = mask_connection_string(f"{type(error).__name__}: {error}")
+            found.unchecked.append(f"{where}{named}: not checked, it cannot be opened here: {reason}")
+            continue
+        try:
+            target.disposition = Disposition.of(integration)
+            target.schema_changes = integration.schema
+            for problem in target.check(integration.create_target):  # most name the integration already
+                found.problems.append(
+                    problem if problem.startswith(f"integration {integration.name!r}:") else f"{where}: {problem}"
+                )
+        except StoreUnreachableError as error:
+            found.unchecked.append(f"{where}{named}: not checked, not reachable: {error}")
+        finally:
+            target.close()
+    return found
 
 
 def refuse_invalid(operation: Operation, registry: AdapterRegistry) -> None:

@@ -87,6 +87,11 @@ class UnknownExecutionError(LookupError):
         super().__init__(f"no execution {execution_id!r} in the state database ({state})")
 
 
+class StoreUnreachableError(RuntimeError):
+    """A check that looks at a store (`Target.check`, for `pdip validate`) could not reach it or
+    ask it; the message says where (no password) and why. Nothing of that store was checked."""
+
+
 class UnappliableEntry(ValueError):
     """A change-log entry a keyed store cannot apply; the message is the dead letter's reason."""
 

@@ -48,6 +48,10 @@ The optional hooks, each with a default that does nothing special:
   again from its last durable position (`Integration.retries`, docs/adr/0029); False by default.
 - `Target.batch_rows`: the batch size the target writes best (DuckDB: one row group), read by an
   integration that sets no `batch_size` (`Integration.rows_per_batch`).
+- `Target.check(create)`: what would stop the first batch that only the store can tell (the table
+  missing, no key to merge by), looked up without changing anything, by the same code the run
+  refuses with; `pdip validate` asks it before any run (`StoreUnreachableError` when the store
+  cannot be reached). A target that does not override it is not even opened by `validate`.
 - `Target.takes_parallel_writers`: True for a target that several processes may write at once,
   each in its own transactions (a database server; not a SQLite file, which has one writer at a
   time): a change stream is then applied by a process per partition (docs/adr/0010).
@@ -186,6 +190,13 @@ class Target(abc.ABC):
         """Called once before the first batch: create or empty the target when asked. `types`
         is what the source declared of the columns (`Source.schema`), given when no batch
         came, so an empty source's target is still created with the right columns."""
+
+    def check(self, create: bool) -> list[str]:
+        """What would stop this integration's first batch that only the store can tell, each in
+        words (nothing by default); `disposition` and `schema_changes` are set, `create` is the
+        integration's `create_target`. Reads, never writes; raises `StoreUnreachableError` (from
+        `pdip.integrator.errors`) when the store cannot be reached."""
+        return []
 
     def accepts(self) -> tuple[str, ...]:
         """Raw payload formats this target writes without decoding them (none by default)."""

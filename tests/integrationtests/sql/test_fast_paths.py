@@ -305,6 +305,10 @@ class MariaDbLoadDataTest(unittest.TestCase):
         with self.engine.connect() as connection:
             return [tuple(row) for row in connection.exec_driver_sql(f"SELECT * FROM {self.table} ORDER BY id")]
 
+    def drop(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
     def load(self, loader, rows, engine=None) -> None:
         with (engine or self.engine).begin() as connection:
             loader.load(connection, self.metadata_table, ["id", "label", "at", "amount", "ok"], rows)
@@ -372,6 +376,31 @@ class MariaDbLoadDataTest(unittest.TestCase):
         self.assertEqual([row for row, _ in result.rejected], [(2, None)])
         self.assertIn("label", result.rejected[0][1])
         self.assertEqual([row[:2] for row in self.stored()], [(1, "a"), (3, "c")])
+
+    def test_a_merge_is_loaded_into_a_temporary_table_and_applied_by_key(self):
+        keyed = f"{self.table}_keyed"
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {keyed} (id integer primary key, label varchar(9) NOT NULL)")
+        self.addCleanup(self.drop, keyed)
+        table = sa.Table(keyed, sa.MetaData(), autoload_with=self.engine)
+        columns = ["id", "label"]
+        loader = sql_mysql.Loader()
+        self.addCleanup(loader.close)
+        with self.engine.connect() as connection:
+            with connection.begin():
+                loader.merge(connection, table, columns, [(1, "a"), (2, "b")], ["id"])
+            with self.assertRaises(pymysql.err.DataError), connection.begin():  # leaves its temporary table
+                loader.merge(connection, table, columns, [(2, None)], ["id"])
+            with connection.begin():
+                loader.merge(connection, table, columns, [(2, "B"), (3, "c")], ["id"])
+        refusing = sa.create_engine(self.url)  # no local_infile: the rows go into the temporary table by INSERT
+        self.addCleanup(refusing.dispose)
+        with refusing.begin() as connection:
+            loader.merge(connection, table, columns, [(1, "A")], ["id"])
+        self.assertFalse(loader.allowed)
+        with self.engine.connect() as connection:
+            stored = connection.exec_driver_sql(f"SELECT * FROM {keyed} ORDER BY id").all()
+        self.assertEqual([tuple(row) for row in stored], [(1, "A"), (2, "B"), (3, "c")])
 
     def test_a_mariadb_url_loads_data_too(self):
         url = sa.make_url(self.url).set(drivername="mariadb+pymysql")

@@ -14,6 +14,7 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
 from pdip.integrator.base import Integrator
 from tests.support import servers
+from tests.unittests.test_cli import run
 
 ROWS = 101
 
@@ -188,6 +189,31 @@ class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
         self.assertTrue(result.ok, result["items"].error)
         self.assertEqual(self.sql(f"SELECT id, name FROM {self.prefix}_target ORDER BY id"), [(1, "last"), (2, "two")])
 
+    def test_a_merge_leaves_rows_whose_values_are_the_same_as_they_were(self):
+        target = f"{self.prefix}_target"
+        self.sql(f"INSERT INTO {target} SELECT id, name, updated, gone FROM {self.prefix}_source")
+        self.sql(f"UPDATE {target} SET name = 'stale' WHERE id = 7", f"UPDATE {target} SET gone = NULL WHERE id = 8")
+        before = dict(self.sql(f"SELECT id, xmin::text FROM {target}"))
+        result = self.integrate(self.integration(write="merge"))
+        self.assertTrue(result.ok, result["items"].error)
+        after = dict(self.sql(f"SELECT id, xmin::text FROM {target}"))
+        self.assertEqual(sorted(key for key in after if after[key] != before[key]), [7, 8])  # no new row version
+        self.assertEqual(
+            self.sql(f"SELECT name, gone FROM {target} WHERE id IN (7, 8) ORDER BY id"), [("n7", False), ("n8", False)]
+        )
+        # a `json` column has no `=`: such rows are updated whether they changed or not
+        for suffix in ("documents", "documents_target"):
+            self.create(suffix, "id integer primary key, doc json")
+            self.sql(f"INSERT INTO {self.prefix}_{suffix} VALUES (1, '{{\"a\": 1}}'), (2, '{{\"a\": 2}}')")
+        self.sql(f"""UPDATE {self.prefix}_documents SET doc = '{{"a": 3}}' WHERE id = 2""")
+        before = dict(self.sql(f"SELECT id, xmin::text FROM {self.prefix}_documents_target"))
+        source = Connection("sql", {"url": self.database, "table": f"{self.prefix}_documents"})
+        documents = self.integration(table="documents_target", write="merge", columns=None, source=source)
+        self.assertTrue(self.integrate(documents, name=f"{self.prefix}-json").ok)
+        found = self.sql(f"SELECT id, xmin::text, doc::text FROM {self.prefix}_documents_target ORDER BY id")
+        self.assertEqual([(key, text) for key, _, text in found], [(1, '{"a": 1}'), (2, '{"a": 3}')])
+        self.assertTrue(all(version != before[key] for key, version, _ in found))
+
     def test_a_deletion_time_deletes_and_a_count_flag_is_set_when_not_zero(self):
         self.create("stamped", "id integer primary key, name varchar(20), removed timestamp, hidden integer")
         self.sql(f"INSERT INTO {self.prefix}_stamped VALUES (1, 'a', NULL, 0), (2, 'b', NULL, 0), (3, 'c', NULL, 0)")
@@ -209,6 +235,29 @@ class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
                 self.assertEqual(
                     [row[0] for row in self.sql(f"SELECT id FROM {self.prefix}_stamped_target ORDER BY id")], left
                 )
+
+    def test_pdip_validate_asks_the_target_for_the_key_a_merge_needs(self):
+        self.create("loose", "id integer, name varchar(20)")
+        self.create("coded", "id integer, code integer unique, name varchar(20)")
+        cases = {
+            "keyed": ("target", "", 0, ""),
+            "by_unique": ("coded", "key: [code]", 0, ""),
+            "keyless": ("loose", "", 2, f"needs a key: table '{self.prefix}_loose' has no primary key"),
+            "not_unique": ("loose", "key: [id]", 2, "key: (id) is neither the primary key nor a unique constraint"),
+            "no_column": ("target", "key: [code]", 2, f"key: table '{self.prefix}_target' has no column code"),
+        }
+        for name, (table, key, code, expected) in cases.items():
+            with self.subTest(name):
+                path = self.folder / f"{name}.yml"
+                path.write_text(
+                    f"name: {name}\nintegrations:\n  - name: items\n    source: {{kind: memory, store: x}}\n"
+                    f"    target: {{kind: sql, url: '{self.database}', table: {self.prefix}_{table}}}\n"
+                    f"    write: merge\n    {key}\n"
+                )
+                found, _, err = run("validate", str(path))
+                self.assertEqual(found, code, err)
+                self.assertIn(f"{name}.yml: integration 'items': write: merge" if expected else "", err)
+                self.assertIn(expected, err)
 
 
 class MariaDbDispositionsTest(_Dispositions, unittest.TestCase):

@@ -6,6 +6,7 @@ import sqlite3
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import sqlalchemy as sa
 
@@ -13,8 +14,8 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.adapters.sql import replace
-from pdip.integrator.adapters.sql.merge import deleted, fold, upsert
+from pdip.integrator.adapters.sql import replace, sqlite
+from pdip.integrator.adapters.sql.merge import comparable, deleted, fold, upsert
 from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
@@ -170,6 +171,21 @@ class BuildingBlocksTest(unittest.TestCase):
             upsert("oracle", table, ["id"], ["id"])
         self.assertIn("writing by key supports PostgreSQL, MariaDB/MySQL and SQLite, not oracle", str(raised.exception))
 
+    def test_unchanged_rows_are_kept_only_where_every_column_can_be_compared(self):
+        from sqlalchemy.dialects import postgresql
+
+        table = sa.Table(
+            "t",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.Text),
+            sa.Column("tags", postgresql.JSONB),
+            sa.Column("doc", postgresql.JSON),
+            sa.Column("points", postgresql.ARRAY(sa.Integer)),
+        )
+        self.assertTrue(comparable(table, ["id", "name", "tags", "not_in_the_table"]))
+        self.assertEqual([comparable(table, ["id", name]) for name in ("doc", "points")], [False, False])
+
     def test_a_swap_that_fails_half_way_leaves_the_sqlite_table_as_it_was(self):
         engine = sa.create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='pdip-swap-')}/swap.db")
         self.addCleanup(engine.dispose)
@@ -304,6 +320,22 @@ class SqliteDispositionTest(unittest.TestCase):
                 self.assertEqual(letters[0]["row"]["id"], 5)
                 self.assertEqual(self.sql(self.target, "SELECT count(*) FROM items WHERE id IN (5, 6)"), [(0,)])
                 self.assertEqual(self.sql(self.target, "SELECT count(*), min(name) FROM items"), [(99, "n1")])
+
+    def test_a_rowid_range_is_merged_inside_the_database_the_last_row_of_a_key_winning(self):
+        self.sql(
+            self.source,
+            "CREATE TABLE dupes (id integer, name text)",
+            "INSERT INTO dupes VALUES (1, 'first'), (500, 'new'), (1, 'last')",
+        )
+        merge = self.integration(source_table="dupes", write="merge")
+        with mock.patch.object(sqlite, "copy_range", wraps=sqlite.copy_range) as copied:
+            result = self.integrate(merge)
+        self.assertEqual((result.ok, result["items"].rows_written), (True, 3))
+        self.assertEqual(copied.call_count, 1)
+        self.assertEqual(
+            self.sql(self.target, "SELECT name FROM items WHERE id IN (1, 500) ORDER BY id"), [("last",), ("new",)]
+        )
+        self.assertEqual(self.sql(self.target, "SELECT count(*) FROM items"), [(2,)])
 
     def test_a_merge_without_a_usable_key_fails_naming_the_integration(self):
         self.sql(self.target, "CREATE TABLE loose (id integer, name text, updated integer, gone integer)")

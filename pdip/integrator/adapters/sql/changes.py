@@ -55,7 +55,7 @@ from pdip.integrator.adapters.base import (
 )
 from pdip.integrator.adapters.sql import changes_schema, evolution, positions
 from pdip.integrator.adapters.sql.changes_schema import carries_unknown
-from pdip.integrator.adapters.sql.merge import delete_keys, is_unique, on_conflict, upsert
+from pdip.integrator.adapters.sql.merge import delete_keys, key_problems, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
 from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.sql.transient import passes as transient_error
@@ -256,18 +256,10 @@ class SqlApplyTarget(Target):
             table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=self.engine)
         except sa.exc.NoSuchTableError:
             raise OperationError(f"{label}: table {name!r} does not exist in {shown_url(self.engine)}") from None
-        key = self.connection.get("key") or [column.name for column in table.primary_key.columns]
-        key = (key,) if isinstance(key, str) else tuple(key)
-        if not key:
-            raise OperationError(f"{label}: key: table {name!r} has no primary key; name its key columns")
-        missing = [column for column in key if column not in table.c]
-        if missing:
-            raise OperationError(f"{label}: key: table {name!r} has no column {', '.join(missing)}")
-        if not is_unique(self.engine, table, key):
-            raise OperationError(
-                f"{label}: key: ({', '.join(key)}) is neither the primary key nor a unique constraint of table "
-                f"{name!r}; an upsert needs one"
-            )
+        key = self.connection.get("key")
+        key, problems = key_problems(self.engine, table, (key,) if isinstance(key, str) else key, label)
+        if problems:
+            raise OperationError(problems[0], problems)
         route = _Route(table, key, frozenset(table.c.keys()), uuid_text=_uuid_text_columns(table))
         soft = self.connection.get("soft_delete")
         if soft:

@@ -8,9 +8,11 @@ flag or a deletion time) and upserts the others:
 - PostgreSQL (psycopg 3): the batch goes by `COPY` (binary and CSV batches as they came) into a
   temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
   DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
-  the temporary table;
-- SQLite (`INSERT ... ON CONFLICT`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`, which
-  PyMySQL sends as multi-row inserts): folded here, deleted and upserted in bulk;
+  the temporary table; a row equal to the one there is left out (`comparable`);
+- SQLite (`INSERT ... ON CONFLICT`; a rowid range of another SQLite file copied inside the
+  database, `sqlite.copy_range`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
+  folded here, deleted and upserted in bulk (MariaDB/MySQL from a temporary table `LOAD DATA`
+  filled, `mysql.Loader.merge`; PyMySQL's multi-row inserts where the server refuses it);
 - SQL Server and Oracle: folded here, deleted in bulk and upserted by one `MERGE` per row, sent
   as one `executemany` (`dialects`).
 The key is the integration's `key`, else the table's primary key; it must be the primary key or
@@ -61,6 +63,19 @@ def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequen
     return f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
 
 
+# Types whose values PostgreSQL compares with `=`, so `IS DISTINCT FROM` works on them (with
+# `jsonb`); `json`, `xml`, arrays and types SQLAlchemy does not know are left out: a table with
+# one is always updated. `Float` is a `Numeric`, `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
+_COMPARABLE = (sa.Integer, sa.Numeric, sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Uuid, sa.LargeBinary)
+
+
+def comparable(table: sa.Table, columns: Sequence[str]) -> bool:
+    """Whether PostgreSQL can tell whether each of `columns` of `table` changed (`_COMPARABLE`)."""
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return all(isinstance(table.c[name].type, (*_COMPARABLE, JSONB)) for name in columns if name in table.c)
+
+
 def is_unique(engine: sa.Engine, table: sa.Table, key: Sequence[str]) -> bool:
     """Whether `key` is the table's primary key or one of its unique constraints or indexes."""
     wanted = set(key)
@@ -72,24 +87,27 @@ def is_unique(engine: sa.Engine, table: sa.Table, key: Sequence[str]) -> bool:
     return any(set(item["column_names"]) == wanted for item in (*constraints, *indexes))
 
 
-def merge_key(engine: sa.Engine, table: sa.Table, key: Sequence[str] | None, integration: str) -> tuple[str, ...]:
-    """The columns a merge into `table` upserts by: `key`, else the primary key; refused, naming
-    the integration, when there is neither or the database cannot find a row by it."""
-    where = f"integration {integration!r}: write: merge"
+def key_problems(
+    engine: sa.Engine, table: sa.Table, key: Sequence[str] | None, where: str
+) -> tuple[tuple[str, ...], list[str]]:
+    """The columns rows are upserted by in `table` (`key`, else its primary key) and what makes
+    them unusable, each problem starting with `where`: none at all, columns the table lacks, or
+    columns that are neither its primary key nor a unique constraint (the database could not find
+    the row to update). `write: merge` and change-log targets both ask this."""
     chosen = tuple(key) if key else tuple(column.name for column in table.primary_key.columns)
     if not chosen:
-        raise OperationError(
+        return chosen, [
             f"{where} needs a key: table {table.name!r} has no primary key; name its key columns with key: [...]"
-        )
+        ]
     missing = [column for column in chosen if column not in table.c]
     if missing:
-        raise OperationError(f"{where}: key: table {table.name!r} has no column {', '.join(missing)}")
+        return chosen, [f"{where}: key: table {table.name!r} has no column {', '.join(missing)}"]
     if not is_unique(engine, table, chosen):
-        raise OperationError(
+        return chosen, [
             f"{where}: key: ({', '.join(chosen)}) is neither the primary key nor a unique constraint of table "
             f"{table.name!r}; an upsert needs one"
-        )
-    return chosen
+        ]
+    return chosen, []
 
 
 def deleted(value: Any) -> bool:
@@ -154,10 +172,13 @@ def merge_staged(
     columns: Sequence[str],
     key: Sequence[str],
     deletion: str | None,
+    compare: bool = False,
 ) -> None:
     """PostgreSQL: apply the rows `COPY`ed into `stage` to `target`: the last row of each key
     (by its place in the stage, `ctid`) deletes its key when `deletion` (a condition on the
-    stage's row, `s`) holds, and is upserted otherwise."""
+    stage's row, `s`) holds, and is upserted otherwise; with `compare`, a row already there with
+    the same values is left out by a join with the target before the upsert, so it is neither
+    written nor locked (docs/adr/0014: an update-heavy merge writes only what changed)."""
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
     keys = ", ".join(quote(column) for column in key)
@@ -167,8 +188,19 @@ def merge_staged(
         matched = " AND ".join(f"{target}.{quote(c)} = s.{quote(c)}" for c in key)
         connection.exec_driver_sql(f"DELETE FROM {target} USING ({last}) AS s WHERE {matched} AND {deletion}")
         kept = f" WHERE NOT ({deletion})"
+    if compare:  # only rows that are new or differ
+        updated = [column for column in columns if column not in key]
+        matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in key)
+        held = ", ".join(f"t.{quote(c)}" for c in updated)
+        given = ", ".join(f"s.{quote(c)}" for c in updated)
+        differs = f"t.{quote(key[0])} IS NULL" + (f" OR ({held}) IS DISTINCT FROM ({given})" if updated else "")
+        kept = f" WHERE ({differs})" + (f" AND NOT ({deletion})" if deletion is not None else "")
+        source = f"({last}) AS s LEFT JOIN {target} AS t ON {matched}"
+        selected = ", ".join(f"s.{quote(c)}" for c in columns)
+    else:
+        source, selected = f"({last}) AS s", names
     connection.exec_driver_sql(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM ({last}) AS s{kept} {on_conflict(quote, key, columns)}"
+        f"INSERT INTO {target} ({names}) SELECT {selected} FROM {source}{kept} {on_conflict(quote, key, columns)}"
     )
 
 

@@ -5,6 +5,8 @@ is about twice as fast here. PyMySQL sends a local file, so each batch is writte
 temporary file and loaded from it, in the batch's transaction. It needs `local_infile` on the
 connection (the SQL target sets it) and on the server. A server that refuses it is remembered
 and the batch, like every later one, goes in as a multi-row `INSERT` (PyMySQL's `executemany`).
+A merged batch (`write: merge`) is loaded the same way into a temporary table and applied from
+there by one `INSERT ... SELECT ... ON DUPLICATE KEY UPDATE` (`Loader.merge`).
 
 With LOCAL the server turns bad values into warnings instead of errors (it cannot stop the
 client mid-file), so a load that warns or loads another number of rows than it was given is
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 
 from pdip.data.bulk import bound_rows, bulk_insert
 
+_STAGE = "pdip_merge"  # the temporary table a merged batch is loaded into
 _REFUSED = {1148, 3948, 4166}  # local infile not allowed: by the server, or by the client
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
@@ -51,6 +54,28 @@ class Loader:
             if data is not None and self._load(connection, table, columns, data, len(rows)):
                 return
         bulk_insert(connection, table, columns, rows)
+
+    def merge(
+        self, connection: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple], key: Sequence[str]
+    ) -> None:
+        """Upsert `rows` (one per key: folded already) into `table` by `key`: loaded as `load`
+        loads a batch into a temporary table of the same columns, then put in by one `INSERT ...
+        SELECT ... ON DUPLICATE KEY UPDATE` from it, so the server parses no SQL per row. A table
+        a failed batch left (its rows rolled back with it) is dropped first. The statements go
+        through SQLAlchemy, whose MySQL quoting doubles a `%` in a name for the driver."""
+        quote = connection.dialect.identifier_preparer.quote
+        target = ".".join(quote(part) for part in (table.schema, table.name) if part)
+        names = ", ".join(quote(name) for name in columns)
+        updated = [name for name in columns if name not in key] or [key[0]]
+        sets = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in updated)
+        connection.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_STAGE}")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} SELECT {names} FROM {target} LIMIT 0")
+        stage = sa.Table(_STAGE, sa.MetaData(), *(sa.Column(name, table.c[name].type) for name in columns))
+        self.load(connection, stage, columns, rows)
+        connection.exec_driver_sql(
+            f"INSERT INTO {target} ({names}) SELECT {names} FROM {_STAGE} AS s ON DUPLICATE KEY UPDATE {sets}",
+        )
+        connection.exec_driver_sql(f"DROP TEMPORARY TABLE {_STAGE}")
 
     def _load(
         self, connection: sa.Connection, table: sa.Table, columns: Sequence[str], data: bytes, count: int

@@ -55,11 +55,12 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
 from pdip.integrator.adapters.sql.dialects import dialect_of
 from pdip.integrator.adapters.sql.merge import (
+    comparable,
     delete_keys,
     deleted,
     deletion_condition,
     fold,
-    merge_key,
+    key_problems,
     merge_rows,
     merge_staged,
     on_conflict,
@@ -74,7 +75,7 @@ from pdip.integrator.adapters.sql.positions import (
 from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.adapters.sql.transient import passes as transient_error
 from pdip.integrator.batch import ARROW, Batch
-from pdip.integrator.errors import OperationError
+from pdip.integrator.errors import OperationError, StoreUnreachableError
 from pdip.integrator.state import sqlite_write_ahead_log
 from pdip.integrator.types import arrow_fields, driver_rows
 
@@ -482,7 +483,7 @@ class SqlTarget(Target):
                         _execute(connection, "SET LOCAL synchronous_commit = off")
                     copied = None  # rows a copy inside the database wrote, when it says
                     if len(batch) and self._key is not None:
-                        self._merge(connection, batch)
+                        copied = self._merge(connection, batch)
                     elif len(batch):
                         copied = self._load(connection, batch)
                     self._store_position(connection, batch)
@@ -585,9 +586,11 @@ class SqlTarget(Target):
         else:
             dialect_of(dialect).insert(connection, self.table, batch.columns, batch.rows)
 
-    def _merge(self, connection: sa.Connection, batch: Batch) -> None:
+    def _merge(self, connection: sa.Connection, batch: Batch) -> int | None:
         """Upsert the batch by key (see `merge`): on PostgreSQL `COPY`ed into a temporary table
-        and applied from there; elsewhere folded here and written in bulk."""
+        and applied from there; a SQLite rowid range without `delete_column` copied inside the
+        database as an append is, by one `INSERT ... SELECT ... ON CONFLICT` (how many rows it
+        copied is returned, as `_load` does); elsewhere folded here and written in bulk."""
         key, flag = self._key, self.disposition.delete_column
         missing = [column for column in (*key, *([flag] if flag else [])) if column not in batch.columns]
         if missing:
@@ -595,22 +598,29 @@ class SqlTarget(Target):
                 f"integration {self.disposition.integration!r}: write: merge: the rows read have no column "
                 f"{', '.join(missing)}"
             )
+        if batch.raw_format == sqlite.RANGE_FORMAT and self.engine.dialect.name == "sqlite" and flag is None:
+            conflict = on_conflict(connection.dialect.identifier_preparer.quote, key, batch.columns)
+            return sqlite.copy_range(connection, self._target(), self._names(batch.columns), batch, conflict)
         if self._copies(connection):
             if flag is None and self._only_new_keys and self._appended(connection, batch):
-                return
+                return None
             names = self._names(batch.columns)
             stage = f"CREATE TEMPORARY TABLE pdip_merge ON COMMIT DROP AS SELECT {names} FROM {self._target()}"
             _execute(connection, f"{stage} WITH NO DATA")
             self._load(connection, batch, into="pdip_merge")
-            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion)
-            return
+            compare = comparable(self.table, batch.columns)
+            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion, compare)
+            return None
         rows, removed = fold(batch.columns, batch.rows, key, flag)
         if removed:
             delete_keys(connection, self.table, key, removed)
         if sqlite.holds_stored_values(batch) and self.engine.dialect.name == "sqlite":
             sqlite.write_values(connection, self._upsert_text(connection, batch.columns, "?"), rows)
+        elif self._loader is not None and self._loader.allowed and rows:
+            self._loader.merge(connection, self.table, batch.columns, rows, key)
         else:
             merge_rows(connection, self.table, key, batch.columns, rows)
+        return None
 
     def _appended(self, connection: sa.Connection, batch: Batch) -> bool:
         """PostgreSQL: a batch whose keys are all new goes straight in, as fast as an append (a
@@ -716,39 +726,84 @@ class SqlTarget(Target):
 
     def _ready(self, batch: Batch) -> sa.Table:
         """The target table: created from the source's column types (or, lacking them, the first
-        batch's values) when asked, emptied when asked; otherwise it must exist."""
-        name, schema = self.connection.get("table"), self.connection.get("schema")
-        if not name:
-            raise OperationError(f"a {self.connection.kind} target needs `table`")
-        exists = sa.inspect(self.engine).has_table(name, schema=schema)
-        if not exists and not self._create:
-            raise OperationError(
-                f"table {name!r} does not exist in {shown_url(self.engine)}; set create_target: true to create it"
-            )
-        if not exists:
+        batch's values) when asked, emptied when asked; otherwise it must exist. What `check`
+        finds refuses the run here, before any row is written or the table created."""
+        table = self._existing(self.engine)
+        if table is None:
+            _refuse(self._problems(self.engine, None, self._create))
             self._create_table(batch)
-        table = _table(self.engine, self.connection)
+            table = _table(self.engine, self.connection)
         if self._truncate:
             self._refuse_frozen(table, batch)  # a table the run may not change is not emptied either
             self._empty(table)
         write = self.disposition.write
         if write == "merge":
-            self._key = merge_key(self.engine, table, self.disposition.key, self.disposition.integration)
-            self._deletion = self._deletion_condition(table)
+            self._key, problems = self._merge_problems(self.engine, table)  # a table just created too
+            _refuse(problems)
+            flag = self.disposition.delete_column
+            quote = self.engine.dialect.identifier_preparer.quote
+            self._deletion = deletion_condition(quote, table.c[flag]) if flag else None
         elif write == "replace":
             table = self._replacing(table)
         return table
 
-    def _deletion_condition(self, table: sa.Table) -> str | None:
-        flag = self.disposition.delete_column
-        if flag is None:
+    def check(self, create: bool) -> list[str]:
+        """What would stop the first batch, looked up in the database without changing it, by the
+        checks the run makes (`_problems`): the table missing, no usable key to merge by, no
+        `delete_column`. A SQLite file that is not there holds no table (and is not created);
+        others are opened read-only. Raises `StoreUnreachableError` when the database cannot be
+        reached or asked (its reason, the password hidden)."""
+        database = self.engine.url.database
+        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        if on_file and not os.path.isfile(database):  # connecting would create it
+            return self._problems(self.engine, None, create)
+        engine = engine_for(self.connection, self.context, read_only=True)
+        try:
+            return self._problems(engine, self._existing(engine), create)
+        except OperationError as error:  # no `table`
+            return list(error.problems)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreUnreachableError(f"{shown_url(engine)}: {error_reason(error)}") from None
+        finally:
+            engine.dispose()
+
+    def _existing(self, engine: sa.Engine) -> sa.Table | None:
+        """The target table as the database describes it; None when it is not there."""
+        name, schema = self.connection.get("table"), self.connection.get("schema")
+        if not name:
+            raise OperationError(f"a {self.connection.kind} target needs `table`")
+        if not sa.inspect(engine).has_table(name, schema=schema):
             return None
-        if flag not in table.c:
-            raise OperationError(
-                f"integration {self.disposition.integration!r}: delete_column: table {table.name!r} has no column "
+        return reflected(engine, name, schema)
+
+    def _problems(self, engine: sa.Engine, table: sa.Table | None, create: bool) -> list[str]:
+        """What stops the integration's rows going into `table` (None: not there) as its `write`
+        says: the one check of a run (`_ready`) and of `pdip validate` (`check`)."""
+        name = self.connection.get("table")
+        disposition = self.disposition
+        if table is not None:
+            return self._merge_problems(engine, table)[1] if disposition.write == "merge" else []
+        if not create:
+            return [f"table {name!r} does not exist in {shown_url(engine)}; set create_target: true to create it"]
+        if disposition.write == "merge" and not disposition.key:
+            return [
+                f"integration {disposition.integration!r}: write: merge needs a key: table {name!r} does not exist, "
+                "and the table created for it would have no primary key; name its key columns with key: [...]"
+            ]
+        return []
+
+    def _merge_problems(self, engine: sa.Engine, table: sa.Table) -> tuple[tuple[str, ...], list[str]]:
+        """The key a merge into `table` upserts by, and what makes the merge impossible there."""
+        disposition = self.disposition
+        where = f"integration {disposition.integration!r}: write: merge"
+        key, problems = key_problems(engine, table, disposition.key, where)
+        flag = disposition.delete_column
+        if flag is not None and flag not in table.c:
+            problems.append(
+                f"integration {disposition.integration!r}: delete_column: table {table.name!r} has no column "
                 f"{flag!r} (the flag is kept with the rows it does not delete)"
             )
-        return deletion_condition(self.engine.dialect.identifier_preparer.quote, table.c[flag])
+        return key, problems
 
     def _replacing(self, table: sa.Table) -> sa.Table:
         """The table a replacing run loads (the target's twin, empty), kept when resuming; rows
@@ -912,6 +967,11 @@ def _qualified(engine: sa.Engine, schema: str | None, name: str) -> str:
 def _statements(sql: str) -> list[str]:
     """Statements separated by `;` at the end of a line (so `;` inside a string literal is safe)."""
     return [statement.strip() for statement in re.split(r";\s*(?:\n|$)", sql) if statement.strip()]
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise OperationError("; ".join(problems), problems)
 
 
 def error_reason(error: sa.exc.SQLAlchemyError | OverflowError) -> str:

@@ -159,10 +159,11 @@ def decode_range(batch: Batch) -> list[tuple]:
         connection.close()
 
 
-def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch) -> int:
+def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch, conflict: str = "") -> int:
     """Copy a range's rows into `target` inside the database, in the connection's open
     transaction, and say how many (the source as it is now); the source's file is attached to
-    the connection once and stays attached."""
+    the connection once and stays attached. `conflict`: an `ON CONFLICT` clause (a merge: SQLite
+    applies the rows in rowid order, so the last row of a key wins)."""
     found: RowidRange = pickle.loads(batch.payload)
     cursor = connection.connection.driver_connection.cursor()
     try:
@@ -172,7 +173,7 @@ def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch)
         if attached.get(ATTACHED) != found.database:
             cursor.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (found.database,))
         sql, parameters = found.select(ATTACHED)
-        cursor.execute(f"INSERT INTO {target} ({names}) {sql}", parameters)
+        cursor.execute(f"INSERT INTO {target} ({names}) {sql} {conflict}".rstrip(), parameters)
         return cursor.rowcount
     finally:
         cursor.close()
