@@ -107,9 +107,14 @@ def bare_flask(engine, note_type, change_log):
             after = json.dumps({"Id": str(note.Id), "title": note.title, "body": note.body, "TenantId": tenant})
             session.execute(
                 change_log.insert().values(
-                    id=uuid.uuid4().hex, entity=note_type.__tablename__, key=json.dumps(str(note.Id)), action="insert",
-                    after=after, tenant=tenant, timestamp=now,
-                )  # fmt: skip
+                    id=uuid.uuid4().hex,
+                    entity=note_type.__tablename__,
+                    key=json.dumps(str(note.Id)),
+                    action="insert",
+                    after=after,
+                    tenant=tenant,
+                    timestamp=now,
+                )
             )
             created = shown(note)
         return jsonify(created), 201
@@ -155,8 +160,10 @@ def main(argv: list[str]) -> None:
             scenarios = {
                 "GET one": lambda call: lambda number: call("GET", note_url),
                 "GET page of 20": lambda call: lambda number: call("GET", "/api/Notes", query="size=20"),
-                "POST": lambda call: lambda number: call(
-                    "POST", "/api/Notes", json.dumps({"title": f"note {number}", "body": "x" * 64}).encode()
+                "POST": lambda call: (
+                    lambda number: call(
+                        "POST", "/api/Notes", json.dumps({"title": f"note {number}", "body": "x" * 64}).encode()
+                    )
                 ),
             }
             for name, app in apps.items():  # the same answers before anything is timed
@@ -164,11 +171,13 @@ def main(argv: list[str]) -> None:
                 assert one["title"] == "seed" and one["id"] == seeded["id"], (name, one)
                 assert len(json.loads(app("GET", "/api/Notes", query="size=20"))) == 20, name
             load = os.getloadavg()[0]
-            print(f"CPU per request, in-process WSGI calls, PostgreSQL; load average {load:.2f} on {os.cpu_count()} cores")
+            print(
+                f"CPU per request, in-process WSGI calls, PostgreSQL; load average {load:.2f} on {os.cpu_count()} cores"
+            )
             print(f"{'scenario':<16} {'pdip ms':>8} {'Flask ms':>9} {'ratio':>6}")
             for label, scenario in scenarios.items():
                 measured: dict[str, list[float]] = {name: [] for name in apps}
-                for name, app in apps.items():
+                for app in apps.values():
                     cpu_per_request(scenario(app), 20)  # warm: prepared statements, caches
                 for _ in range(arguments.rounds):
                     for name, app in apps.items():

@@ -261,7 +261,6 @@ class Repository(Generic[T]):
         return column.desc() if descending else column.asc()
 
 
-
 def _kept(shape: tuple, statement: sa.Select) -> sa.Select:
     if len(_STATEMENTS) < _MOST_SHAPES:
         _STATEMENTS[shape] = statement

@@ -7,8 +7,8 @@ import enum
 import importlib
 import json
 import sys
-import uuid
 import unittest
+import uuid
 from typing import Annotated
 from unittest import mock
 

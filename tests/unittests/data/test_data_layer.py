@@ -26,8 +26,8 @@ from pdip.data import (
     tenant,
     transactionhandler,
 )
-from pdip.data.outbox import CHANGE_LOG, Outbox
 from pdip.data import repository as repositories
+from pdip.data.outbox import CHANGE_LOG, Outbox
 from pdip.data.provider import _violation
 from pdip.data.session import _engine_options
 
@@ -161,7 +161,9 @@ class KeptStatementsTest(unittest.TestCase):
         self.widgets = self.provider.get(UnitWidget)
         for owner, names in ((None, ["a", "b"]), ("t1", ["c", "d", "e"]), ("t2", ["f"])):
             with tenant(owner):
-                self.widgets.insert_many(UnitWidget(name=name, api_token=None if name == "e" else "x") for name in names)
+                self.widgets.insert_many(
+                    UnitWidget(name=name, api_token=None if name == "e" else "x") for name in names
+                )
         self.provider.commit()
 
     def names(self, widgets):
