@@ -48,6 +48,7 @@ def environ(method: str, path: str, body: bytes = b"", query: str = "") -> dict:
         "CONTENT_LENGTH": str(len(body)),
         "HTTP_X_TENANT_ID": TENANT,
         "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
     }
 
 
