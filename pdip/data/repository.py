@@ -205,8 +205,8 @@ class Repository(Generic[T]):
         if counted:
             return sa.select(sa.func.count()).select_from(query.subquery())
         query = self._ordered(query, order_by)
-        query = query if limit is None else query.limit(sa.bindparam(_LIMIT, type_=sa.Integer))
-        return query.offset(sa.bindparam(_OFFSET, type_=sa.Integer)) if offset else query
+        query = query if limit is None else query.limit(sa.bindparam(_LIMIT, type_=sa.BigInteger))
+        return query.offset(sa.bindparam(_OFFSET, type_=sa.BigInteger)) if offset else query
 
     def _resolve(self, entity_or_id: T | uuid.UUID | str, include_deleted: bool = False) -> T:
         if isinstance(entity_or_id, self.entity):
