@@ -133,10 +133,12 @@ function setup(thread)
   made = made + 1
   table.insert(threads, thread)
 end
-local function answered_one()
+local function answered_one(covered)
+  -- stop once this thread's share is covered: answers may come back out of order, and a
+  -- connection may already have sent one more
   answered = answered + 1
   last = now()
-  if answered >= share then wrk.thread:stop() end
+  if (covered or answered) >= share then wrk.thread:stop() end
 end
 function done(summary, latency, requests)
   local first, last, bad, total, found = math.huge, 0, 0, 0, 0
@@ -182,7 +184,7 @@ WRK_GET = (
     + """
 function init(args)
   local threads_in_all, file = tonumber(args[1]), args[2]
-  ids, titles, sent, answered, bad, found, first, last = {}, {}, 0, 0, 0, 0, now(), now()
+  ids, titles, seen, sent, answered, bad, found, first, last = {}, {}, {}, 0, 0, 0, 0, now(), now()
   local line_number = 0
   for line in io.lines(file) do
     local id, title = line:match("([^\\t]+)\\t(.*)")
@@ -198,12 +200,12 @@ function request()
 end
 function response(status, headers, body)
   local id = body:match('"id":"([^"]+)"')
-  if status == 200 and id and body:find('"title":"' .. titles[id] .. '"', 1, true) then
-    found = found + 1
+  if status == 200 and id and titles[id] and body:find('"title":"' .. titles[id] .. '"', 1, true) then
+    if not seen[id] then seen[id] = true; found = found + 1 end  -- each note counts once
   else
     bad = bad + 1
   end
-  answered_one()
+  answered_one(found + bad)
 end
 """
 )
