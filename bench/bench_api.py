@@ -2,6 +2,7 @@
 and the CRUD example served for real under load.
 
     python bench/bench_api.py [--requests 3000] [--rounds 5]
+    python bench/bench_api.py cpu [--requests 500] [--rounds 5] [--database-url URL]
     python bench/bench_api.py served [--requests 8000] [--connections 16] [--database-url URL]
 
 1. GET of a trivial controller (returns a small dict) against a plain Flask view returning the
@@ -138,6 +139,11 @@ def main() -> None:
         from bench_api_served import main as served_main
 
         served_main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["cpu"]:
+        from bench_api_cpu import main as cpu_main
+
+        cpu_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")

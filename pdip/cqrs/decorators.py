@@ -22,6 +22,9 @@ def _to_dict(self) -> dict[str, Any]:
     return to_plain(self)
 
 
+_to_dict.__pdip_fields__ = True  # it writes the fields, as to_plain does: a serialiser may write them itself
+
+
 def _from_dict(cls: type[T], data: Mapping[str, Any], *, lenient: bool = False) -> T:
     """An instance from JSON-like data; `lenient=True` also converts text (query strings)."""
     try:

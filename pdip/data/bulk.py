@@ -3,9 +3,10 @@
 SQLAlchemy's per-row parameter handling costs more than the database's own work on bulk
 inserts, so hot paths (the outbox, the integrator's SQL target) go around it: PostgreSQL's
 `COPY ... FROM STDIN`, or one DB-API `executemany` of tuples (which PyMySQL turns into multi-row
-INSERTs). Identifiers are still quoted by the dialect, and each column's own bind processor
-(SQLite's text form of a datetime, say) still runs, so what is stored is what SQLAlchemy would
-have stored.
+INSERTs). One row (the outbox entry of an API request's insert) is one INSERT: COPY takes two
+round trips and, for one row, more CPU than the INSERT (measured: ~190 against ~125 µs).
+Identifiers are still quoted by the dialect, and each column's own bind processor (SQLite's text
+form of a datetime, say) still runs, so what is stored is what SQLAlchemy would have stored.
 """
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     target = ".".join(quote(part) for part in (table.schema, table.name) if part)
     names = ", ".join(quote(name) for name in columns)
     driver = connection.connection.driver_connection
-    if dialect.name == "postgresql" and type(driver).__module__.startswith("psycopg"):  # psycopg 3 has COPY
+    copies = dialect.name == "postgresql" and type(driver).__module__.startswith("psycopg")  # psycopg 3 has COPY
+    if copies and len(rows) > 1:
         with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
     placeholders = ", ".join(marker.format(index + 1) for index in range(len(columns)))
     cursor = driver.cursor()
+    statement = f"INSERT INTO {target} ({names}) VALUES ({placeholders})"
     try:
-        cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", rows)
+        if len(rows) == 1:
+            cursor.execute(statement, rows[0])
+        else:
+            cursor.executemany(statement, rows)
     finally:
         cursor.close()
 

@@ -3,6 +3,13 @@
 Every query a repository builds starts from `query()`, which filters out soft-deleted rows
 (unless `include_deleted=True`) and rows of other tenants (always), so no finder can leak a row
 of another tenant, `get_by_id` with a known id included.
+
+The finders (`get`, `get_by_id`, `first`, `filter_by`, `count`, `page`) build each shape of
+statement once (the entity, which filters, ordering by names, whether the tenant is set) with the
+tenant, the values, the limit and the offset as bound parameters, and execute it with this
+call's values. Building a select and its cache key anew cost about as much as SQLAlchemy's
+execution of it, on every request of an API (issue #19). A filter on something other than a
+column, a value that is an SQL expression or an ordering by expression is built each time.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from pdip.data.tenancy import current_tenant
 
 T = TypeVar("T", bound=Entity)
 Ordering = str | sa.ColumnElement | Sequence[str | sa.ColumnElement] | None
+
+_STATEMENTS: dict[tuple, sa.Select] = {}  # a finder's statement per shape, shared by every session
+_MOST_SHAPES = 1024  # filter names come from code, not requests; past this many, statements are built per call
+_TENANT, _ID, _LIMIT, _OFFSET, _FILTER = "pdip_tenant", "pdip_id", "pdip_limit", "pdip_offset", "pdip_filter_"
 
 
 @dataclasses.dataclass
@@ -52,15 +63,20 @@ class Repository(Generic[T]):
 
     def get(self, order_by: Ordering = None, include_deleted: bool = False) -> list[T]:
         """Every row (of the current tenant)."""
-        return self._all(self._ordered(self.query(include_deleted), order_by))
+        return self.filter_by(order_by=order_by, include_deleted=include_deleted)
 
     def get_by_id(self, entity_id: uuid.UUID | str, include_deleted: bool = False) -> T | None:
-        query = self.query(include_deleted).where(self.entity.Id == _uuid(entity_id))
-        return self.session.scalars(query).one_or_none()
+        tenant_id = current_tenant()
+        shape = (self.entity, _ID, include_deleted, tenant_id is None)
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            statement = _kept(shape, self._base(include_deleted, tenant_id).where(self.entity.Id == sa.bindparam(_ID)))
+        parameters = {_ID: _uuid(entity_id)} if tenant_id is None else {_TENANT: tenant_id, _ID: _uuid(entity_id)}
+        return self.session.scalars(statement, parameters).one_or_none()
 
     def first(self, order_by: Ordering = None, include_deleted: bool = False, **filters: Any) -> T | None:
-        query = self._filtered(self.query(include_deleted), filters)
-        return self.session.scalars(self._ordered(query, order_by).limit(1)).first()
+        statement, parameters = self._finder(include_deleted, filters, order_by, limit=1)
+        return self.session.scalars(statement, parameters).first()
 
     def filter_by(
         self,
@@ -70,16 +86,12 @@ class Repository(Generic[T]):
         include_deleted: bool = False,
         **filters: Any,
     ) -> list[T]:
-        query = self._ordered(self._filtered(self.query(include_deleted), filters), order_by)
-        if limit is not None:
-            query = query.limit(limit)
-        if offset:
-            query = query.offset(offset)
-        return self._all(query)
+        statement, parameters = self._finder(include_deleted, filters, order_by, limit, offset)
+        return list(self.session.scalars(statement, parameters))
 
     def count(self, include_deleted: bool = False, **filters: Any) -> int:
-        query = self._filtered(self.query(include_deleted), filters)
-        return self.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        statement, parameters = self._finder(include_deleted, filters, counted=True)
+        return self.session.scalar(statement, parameters)
 
     def page(self, number: int = 1, size: int = 20, order_by: Ordering = None, **filters: Any) -> Page[T]:
         """Page `number` (from 1) of `size` rows; ordered by `Id` when no order is given, so pages
@@ -134,6 +146,68 @@ class Repository(Generic[T]):
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    def _base(self, include_deleted: bool, tenant_id: str | None) -> sa.Select:
+        """`query()` with the tenant as a bound parameter (`pdip_tenant`), for a kept statement."""
+        entity = self.entity
+        tenant_filter = entity.TenantId.is_(None) if tenant_id is None else entity.TenantId == sa.bindparam(_TENANT)
+        query = sa.select(entity).where(tenant_filter)
+        return query if include_deleted else query.where(entity.GcRecId.is_(None))
+
+    def _finder(
+        self,
+        include_deleted: bool,
+        filters: dict[str, Any],
+        order_by: Ordering = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        counted: bool = False,
+    ) -> tuple[sa.Select, dict[str, Any]]:
+        """A finder's statement and parameters: kept per shape when it can be, else built."""
+        tenant_id = current_tenant()
+        shape = self._shape(include_deleted, tenant_id, filters, order_by, limit, offset, counted)
+        if shape is None:
+            query = self._ordered(self._filtered(self.query(include_deleted), filters), order_by)
+            if counted:
+                return sa.select(sa.func.count()).select_from(query.subquery()), {}
+            query = query if limit is None else query.limit(limit)
+            return (query.offset(offset) if offset else query), {}
+        parameters = {_FILTER + name: value for name, value in filters.items() if value is not None}
+        if tenant_id is not None:
+            parameters[_TENANT] = tenant_id
+        if limit is not None:
+            parameters[_LIMIT] = limit
+        if offset:
+            parameters[_OFFSET] = offset
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            statement = _kept(shape, self._bound(include_deleted, tenant_id, filters, order_by, limit, offset, counted))
+        return statement, parameters
+
+    def _shape(self, include_deleted, tenant_id, filters, order_by, limit, offset, counted) -> tuple | None:
+        """What a kept statement depends on; None when it cannot be kept."""
+        orders = order_by if isinstance(order_by, (list, tuple)) else () if order_by is None else (order_by,)
+        if not all(type(item) is str for item in orders):
+            return None
+        columns = sa.inspect(self.entity).column_attrs
+        for name, value in filters.items():
+            if name not in columns or isinstance(value, sa.ClauseElement):
+                return None
+        shape_of_filters = tuple((name, value is None) for name, value in filters.items())
+        return (self.entity, include_deleted, tenant_id is None, shape_of_filters, tuple(orders),
+                limit is not None, bool(offset), counted)  # fmt: skip
+
+    def _bound(self, include_deleted, tenant_id, filters, order_by, limit, offset, counted) -> sa.Select:
+        """The statement of a shape, its values as bound parameters."""
+        query = self._base(include_deleted, tenant_id)
+        for name, value in filters.items():
+            column = getattr(self.entity, name)
+            query = query.where(column.is_(None) if value is None else column == sa.bindparam(_FILTER + name))
+        if counted:
+            return sa.select(sa.func.count()).select_from(query.subquery())
+        query = self._ordered(query, order_by)
+        query = query if limit is None else query.limit(sa.bindparam(_LIMIT, type_=sa.BigInteger))
+        return query.offset(sa.bindparam(_OFFSET, type_=sa.BigInteger)) if offset else query
+
     def _resolve(self, entity_or_id: T | uuid.UUID | str, include_deleted: bool = False) -> T:
         if isinstance(entity_or_id, self.entity):
             return self._require_own(self._attached(entity_or_id))
@@ -186,8 +260,11 @@ class Repository(Generic[T]):
             raise AttributeError(f"{self.entity.__name__} has no attribute {item.lstrip('-')!r} to order by")
         return column.desc() if descending else column.asc()
 
-    def _all(self, query: sa.Select) -> list[T]:
-        return list(self.session.scalars(query))
+
+def _kept(shape: tuple, statement: sa.Select) -> sa.Select:
+    if len(_STATEMENTS) < _MOST_SHAPES:
+        _STATEMENTS[shape] = statement
+    return statement
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:

@@ -257,6 +257,10 @@ class RepositoryContract:
             [n.title for n in self.notes.filter_by(order_by=ContractNote.title.desc(), offset=23)],
             ["note 01", "note 00"],
         )
+        self.assertEqual([n.title for n in self.notes.filter_by(order_by="-title", offset=23)], ["note 01", "note 00"])
+        self.assertEqual([n.title for n in self.notes.filter_by(order_by="title", offset=20, body="odd")], [])
+        self.assertEqual(self.notes.first(body="odd", order_by=["-body", "title"]).title, "note 01")
+        self.assertEqual(self.notes.filter_by(order_by="title", limit=1, offset=2**62), [])  # BIGINT, not INTEGER
         page = self.notes.page(3, 10, order_by="title")
         self.assertEqual((len(page.items), page.total, page.pages, page.items[0].title), (5, 25, 3, "note 20"))
         self.assertEqual(self.notes.filter_by(body=None), [])

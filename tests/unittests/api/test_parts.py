@@ -1,9 +1,14 @@
 """The API's small parts on their own: responses, problems, errors, markers, the lazy import."""
 
 import dataclasses
+import datetime as dt
+import decimal
+import enum
 import importlib
+import json
 import sys
 import unittest
+import uuid
 from typing import Annotated
 from unittest import mock
 
@@ -14,9 +19,10 @@ import pdip.api
 from pdip.api import FromBody, FromQuery, FromRoute, error_status
 from pdip.api.errors import ApiError, declared_status, declared_title, shown_value
 from pdip.api.problems import ProblemMapper
-from pdip.api.responses import plain, problem, result_response
+from pdip.api.responses import json_text, plain, problem, result_response
 from pdip.api.routing import QUERY_OBJECT, _split
 from pdip.cqrs import ValidationError
+from pdip.cqrs.decorators import dtoclass
 from pdip.data import ConstraintViolationError, EntityNotFoundError, TenantMismatchError
 
 
@@ -39,6 +45,80 @@ class Frozen(dict):
 @dataclasses.dataclass
 class Query:
     q: str
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dtoclass
+class Reading:
+    id: uuid.UUID
+    at: dt.datetime
+    day: dt.date
+    amount: decimal.Decimal
+    colour: Colour
+    raw: bytes
+    tags: frozenset
+    extra: dict
+    inner: Query | None = None
+
+
+@dtoclass
+class Summary:
+    count: int
+
+    def to_dict(self):
+        return {"total": self.count}
+
+
+def standard_json(value):
+    """What the API wrote before orjson: the standard library over `plain`."""
+    return json.dumps(plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def text_of(written):
+    return written.decode("utf-8") if isinstance(written, bytes) else written
+
+
+class JsonTextTest(unittest.TestCase):
+    reading = Reading(
+        id=uuid.UUID(int=7),
+        at=dt.datetime(2026, 12, 6, 5, 30, 1, 250, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+        day=dt.date(2026, 12, 6),
+        amount=decimal.Decimal("12.50"),
+        colour=Colour.RED,
+        raw=b"\x00\xff",
+        tags=frozenset({"a"}),
+        extra={1: "one", "naïve": dt.datetime(2026, 1, 1)},
+        inner=Query("q"),
+    )
+
+    def test_values_are_written_as_the_standard_library_wrote_plain_values(self):
+        for value in (
+            self.reading,
+            [self.reading, {"k": [self.reading]}],
+            (1, "ü", None, True, 2.5),
+            {"set": {3}, "frozen": Frozen(a=(1, 2)), "entity": Mapped(), "shaped": Shaped()},
+            {uuid.UUID(int=1): dt.date(2026, 1, 2), True: 1},
+        ):
+            with self.subTest(value=value):
+                self.assertEqual(text_of(json_text(value)), standard_json(value))
+
+    def test_a_dto_with_its_own_to_dict_is_written_by_it(self):
+        self.assertEqual(json.loads(json_text(Summary(count=3))), {"total": 3})
+        self.assertEqual(json.loads(json_text([Summary(count=3)])), [{"total": 3}])
+
+    def test_what_orjson_refuses_is_written_by_the_standard_library(self):
+        self.assertEqual(text_of(json_text({"big": 2**70})), '{"big":1180591620717411303424}')
+        self.assertEqual(text_of(json_text([dt.time(1, 2, tzinfo=dt.timezone.utc)])), '["01:02:00+00:00"]')
+
+    def test_what_nothing_can_write_is_a_type_error(self):
+        with self.assertRaises(TypeError):
+            json_text({"object": object()})
+
+    def test_json_has_no_nan_so_non_finite_numbers_are_null(self):
+        self.assertEqual(json.loads(json_text({"x": float("nan"), "y": float("inf")})), {"x": None, "y": None})
 
 
 class ResponsesTest(unittest.TestCase):

@@ -5,6 +5,7 @@ import datetime as dt
 import enum
 import tempfile
 import unittest
+import unittest.mock
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from pdip.data import (
     tenant,
     transactionhandler,
 )
+from pdip.data import repository as repositories
 from pdip.data.outbox import CHANGE_LOG, Outbox
 from pdip.data.provider import _violation
 from pdip.data.session import _engine_options
@@ -143,6 +145,64 @@ class RepositoryRulesTest(unittest.TestCase):
                     widgets.filter_by(colour="red")
                 with self.assertRaisesRegex(AttributeError, "UnitWidget has no attribute 'size' to order by"):
                     widgets.get(order_by="-size")
+
+
+class KeptStatementsTest(unittest.TestCase):
+    """Finders keep one statement per shape and bind this call's tenant and values to it."""
+
+    def setUp(self):
+        self.pdi = memory_pdi()
+        Entity.metadata.create_all(self.pdi.get(DatabaseSessionManager).engine, tables=TABLES)
+        self.addCleanup(self.pdi.cleanup)
+        scope = self.pdi.scope()
+        scope.__enter__()
+        self.addCleanup(scope.__exit__, None, None, None)
+        self.provider = self.pdi.get(RepositoryProvider)
+        self.widgets = self.provider.get(UnitWidget)
+        for owner, names in ((None, ["a", "b"]), ("t1", ["c", "d", "e"]), ("t2", ["f"])):
+            with tenant(owner):
+                self.widgets.insert_many(
+                    UnitWidget(name=name, api_token=None if name == "e" else "x") for name in names
+                )
+        self.provider.commit()
+
+    def names(self, widgets):
+        return [widget.name for widget in widgets]
+
+    def test_the_same_shape_is_one_statement_whatever_the_tenant_and_values(self):
+        repositories._STATEMENTS.clear()
+        with tenant("t1"):
+            c = self.widgets.first(name="c")
+            self.assertEqual(self.names(self.widgets.filter_by(order_by="-name", limit=2, offset=1)), ["d", "c"])
+            kept = len(repositories._STATEMENTS)
+        with tenant("t2"):
+            self.assertIsNone(self.widgets.get_by_id(c.Id))  # another tenant's id is not found
+            self.assertIsNone(self.widgets.first(name="c"))
+            self.assertEqual(self.names(self.widgets.filter_by(order_by="-name", limit=2, offset=1)), [])
+        with tenant("t1"):
+            self.assertEqual(self.widgets.get_by_id(str(c.Id)).name, "c")
+            self.assertEqual(self.names(self.widgets.filter_by(order_by="-name", limit=1, offset=2)), ["c"])
+        self.assertEqual(len(repositories._STATEMENTS), kept + 1)  # get_by_id's; the rest were reused
+        self.assertEqual(self.names(self.widgets.get(order_by="name")), ["a", "b"])  # no tenant: untenanted rows
+
+    def test_none_is_a_shape_of_its_own_and_counts_follow_the_filters(self):
+        with tenant("t1"):
+            self.assertEqual(self.names(self.widgets.filter_by(api_token=None)), ["e"])
+            self.assertEqual(self.widgets.count(api_token="x"), 2)
+            self.assertEqual(self.widgets.count(api_token=None), 1)
+            self.widgets.delete(self.widgets.first(name="e"))
+            self.assertEqual(self.widgets.count(api_token=None), 0)
+            self.assertEqual(self.widgets.count(include_deleted=True, api_token=None), 1)
+
+    def test_expressions_are_built_per_call_and_shapes_past_the_bound_are_not_kept(self):
+        with tenant("t1"):
+            self.assertEqual(self.widgets.count(name=sa.literal("d")), 1)
+            self.assertEqual(self.names(self.widgets.filter_by(name=sa.literal("d"), limit=1, offset=0)), ["d"])
+            self.assertEqual(self.names(self.widgets.filter_by(order_by=UnitWidget.name.desc(), offset=2)), ["c"])
+            with unittest.mock.patch.object(repositories, "_MOST_SHAPES", 0):
+                repositories._STATEMENTS.clear()
+                self.assertEqual(self.widgets.first(order_by=["name"]).name, "c")
+                self.assertEqual(repositories._STATEMENTS, {})
 
 
 class TenantContextTest(unittest.TestCase):
