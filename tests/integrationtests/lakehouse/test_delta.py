@@ -7,13 +7,9 @@ store does; these check what Delta adds, on real tables in a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import queue
-import tempfile
 import unittest
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -21,49 +17,22 @@ import deltalake
 import pyarrow
 from deltalake import DeltaTable, write_deltalake
 
-from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator import Connection, Integration, StateStore
 from pdip.integrator.adapters.lakehouse import delta, staging
 from pdip.integrator.adapters.registry import AdapterRegistry
-from pdip.integrator.base import Integrator
 from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
 from tests.integrationtests.lakehouse.buckets import LakeBucket
 from tests.integrationtests.lakehouse.gathering import GatheringContract
+from tests.support.runs import IntegratorCase
 
 
-class DeltaCase(unittest.TestCase):
-    def setUp(self) -> None:
-        folder = tempfile.TemporaryDirectory(prefix="pdip-delta-")
-        self.addCleanup(folder.cleanup)
-        self.root = Path(folder.name)
-        self.pdi = Pdi(root_directory=self.root)
-        self.addCleanup(self.pdi.cleanup)
-        self.integrator = self.pdi.get(Integrator)
+class DeltaCase(IntegratorCase):
+    prefix = "pdip-delta-"
+    operation = "lake"
 
     def delta(self, path: str = "lake/people", **settings) -> Connection:
         return Connection("delta", {"path": path, **settings})
-
-    def memory(self, name: str, rows) -> Connection:
-        self.integrator.stores[name] = rows
-        return Connection("memory", {"store": name})
-
-    def integrate(self, *integrations: Integration, resume: bool = False):
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return self.integrator.integrate(Operation("lake", list(integrations), executor="process"), resume=resume)
-
-    def ok(self, *integrations: Integration, **options):
-        result = self.integrate(*integrations, **options)
-        self.assertTrue(result.ok, [item.error for item in result.integrations])
-        return result
-
-    def error(self, *integrations: Integration) -> str:
-        try:
-            result = self.integrate(*integrations)
-        except OperationError as error:
-            return str(error)
-        self.assertFalse(result.ok)
-        return result.integrations[0].error
 
     def table(self, path: str = "lake/people", version: int | None = None) -> DeltaTable:
         return DeltaTable(str(self.root / path), version=version)

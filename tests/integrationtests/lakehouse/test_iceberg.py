@@ -8,10 +8,7 @@ store does; these check what Iceberg adds, on a SQLite catalog in a temporary fo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import tempfile
 import unittest
 import uuid
 from pathlib import Path
@@ -19,53 +16,28 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
+from pdip.integrator import Connection, Integration, OperationError, StateStore
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
-from pdip.integrator.base import Integrator
 from pdip.integrator.results import RunContext
 from tests.integrationtests.lakehouse.buckets import LakeBucket
 from tests.integrationtests.lakehouse.gathering import GatheringContract
+from tests.support.runs import IntegratorCase
 from tests.support.servers import postgres_url
 
 
-class IcebergCase(unittest.TestCase):
+class IcebergCase(IntegratorCase):
+    prefix = "pdip-iceberg-"
+    operation = "lake"
     catalog_uri = "sqlite:///catalog.db"
 
     def setUp(self) -> None:
-        folder = tempfile.TemporaryDirectory(prefix="pdip-iceberg-")
-        self.addCleanup(folder.cleanup)
-        self.root = Path(folder.name)
-        self.pdi = Pdi(root_directory=self.root)
-        self.addCleanup(self.pdi.cleanup)
-        self.integrator = self.pdi.get(Integrator)
+        super().setUp()
         self.name = f"sales.people_{uuid.uuid4().hex[:8]}"
 
     def iceberg(self, **settings) -> Connection:
         return Connection(
             "iceberg", {"catalog_uri": self.catalog_uri, "warehouse": "lake", "table": self.name, **settings}
         )
-
-    def memory(self, name: str, rows) -> Connection:
-        self.integrator.stores[name] = rows
-        return Connection("memory", {"store": name})
-
-    def integrate(self, *integrations: Integration, resume: bool = False):
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return self.integrator.integrate(Operation("lake", list(integrations)), resume=resume)
-
-    def ok(self, *integrations: Integration, **options):
-        result = self.integrate(*integrations, **options)
-        self.assertTrue(result.ok, [item.error for item in result.integrations])
-        return result
-
-    def error(self, *integrations: Integration) -> str:
-        try:
-            result = self.integrate(*integrations)
-        except OperationError as error:
-            return str(error)
-        self.assertFalse(result.ok)
-        return result.integrations[0].error
 
     def table(self, **settings):
         context = RunContext(self.integrator.stores, "t", self.root)
