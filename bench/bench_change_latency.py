@@ -476,7 +476,7 @@ def main() -> int:
                 print(
                     f"{path:8} {rate:5.0f} {writers:7d} {result['achieved']:8.0f}/s {result['p50'] * 1000:8.1f}"
                     f" {result['p90'] * 1000:8.1f} {result['p99'] * 1000:8.1f} {result['max'] * 1000:8.1f}"
-                    f" {result['p99'] / floor_p50:9.0f} {('<=' if met else '>') + str(goal):>6}"
+                    f" {result['p99'] / max(floor_p50, 1e-5):9.0f} {('<=' if met else '>') + str(goal):>6}"
                     f" {'yes' if exact else 'NO':>6} {result['busy_cpu'] * 100:8.1f}% {result['idle_cpu'] * 100:8.1f}%",
                     flush=True,
                 )

@@ -231,7 +231,7 @@ def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.01)
+        time.sleep(0.002)
 
 
 def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> bool:
