@@ -24,7 +24,7 @@ import time
 import pymysql
 
 from tests.support.kafka_broker import free_port
-from tests.support.servers import server_missing
+from tests.support.servers import configured_or_started
 
 ENV_URL = "PDIP_TEST_BINLOG_MARIADB_URL"
 ENV_BIN = "PDIP_TEST_MARIADB_BIN"
@@ -43,13 +43,7 @@ SETTINGS = (
 
 
 def binlog_mariadb_url() -> str:
-    configured = os.environ.get(ENV_URL, "").strip()
-    if configured:
-        return configured
-    url, problem = _started()
-    if problem:
-        server_missing(f"MariaDB with a row-based binlog: cannot start one ({problem}); or set {ENV_URL}")
-    return url
+    return configured_or_started(ENV_URL, _started, "MariaDB with a row-based binlog")
 
 
 def _programs() -> tuple[str, str] | None:

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 
 from tests.support.kafka_broker import free_port
-from tests.support.servers import server_missing
+from tests.support.servers import configured_or_started
 
 ENV_URL = "PDIP_TEST_LOGICAL_POSTGRES_URL"
 ENV_BIN = "PDIP_TEST_PG_BIN"
@@ -37,13 +37,7 @@ SETTINGS = (
 
 
 def logical_postgres_url() -> str:
-    configured = os.environ.get(ENV_URL, "").strip()
-    if configured:
-        return configured
-    url, problem = _started()
-    if problem:
-        server_missing(f"PostgreSQL with wal_level=logical: cannot start one ({problem}); or set {ENV_URL}")
-    return url
+    return configured_or_started(ENV_URL, _started, "PostgreSQL with wal_level=logical")
 
 
 def _bin() -> str | None:

@@ -43,6 +43,18 @@ def server_missing(message: str) -> NoReturn:
     raise unittest.SkipTest(message)
 
 
+def configured_or_started(variable: str, start, what: str) -> str:
+    """The URL in environment `variable`, else that of a server `start()` gives as (url, problem);
+    a server that cannot be started is missing (`server_missing`), named as `what`."""
+    configured = os.environ.get(variable, "").strip()
+    if configured:
+        return configured
+    url, problem = start()
+    if problem:
+        server_missing(f"{what}: cannot start one ({problem}); or set {variable}")
+    return url
+
+
 def postgres_url() -> str:
     return _sql_server_url("PostgreSQL", ENV_POSTGRES, DEFAULT_POSTGRES_URL)
 
