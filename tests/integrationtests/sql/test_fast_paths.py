@@ -94,6 +94,42 @@ class PostgresFastPathTest(unittest.TestCase):
         self.assertEqual(self.rows(copy)[2][5], None)
         self.assertEqual(self.rows(copy)[9][2], Decimal("2.50"))
 
+    def test_names_holding_a_percent_sign_reach_copy_as_they_are(self):
+        # SQLAlchemy's quoting doubles `%` for psycopg's parameters; COPY takes none
+        odd = self.table("pct", '"share%%" text, id integer primary key')
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO {odd} VALUES (%s, 1), (NULL, 2)", ("ten",))
+        copy, merged = self.table("pctcopy"), self.table("pctmerge")
+        for target, write in ((copy, "append"), (merged, "merge"), (merged, "merge")):
+            result = self.run_one(
+                Integration(
+                    write,
+                    source=self.connection(table=odd),
+                    target=self.connection(table=target),
+                    create_target=True,
+                    write=write,
+                    key=["id"],
+                )
+            )
+            self.assertTrue(result.ok, result.integrations[0].error)
+        for target in (copy, merged):
+            self.assertEqual(self.rows(target), [("ten", 1), (None, 2)])
+        strict = self.table("pctstrict", '"share%%" text NOT NULL, id integer primary key')
+        for write in ("append", "merge"):  # the refused row sends the batch row by row
+            result = self.run_one(
+                Integration(
+                    write,
+                    source=self.connection(query=f"SELECT * FROM {odd}"),
+                    target=self.connection(table=strict),
+                    write=write,
+                    key=["id"],
+                    max_errors=1,
+                )
+            )
+            self.assertEqual(result.integrations[0].rows_written, 1, result.integrations[0].error)
+            self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
+        self.assertEqual(self.rows(strict), [("ten", 1)])
+
     def test_the_source_hands_over_raw_batches_that_decode_to_the_rows(self):
         source = SqlSource(self.connection(table=self.source_table), _Context())
         self.addCleanup(source.close)
@@ -401,6 +437,23 @@ class MariaDbLoadDataTest(unittest.TestCase):
         with self.engine.connect() as connection:
             stored = connection.exec_driver_sql(f"SELECT * FROM {keyed} ORDER BY id").all()
         self.assertEqual([tuple(row) for row in stored], [(1, "A"), (2, "B"), (3, "c")])
+
+    def test_a_column_named_with_a_percent_sign_is_loaded_and_merged_by_that_name(self):
+        odd = f"{self.table}_pct"
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {odd} (id integer primary key, `share%%` varchar(9))")
+        self.addCleanup(self.drop, odd)
+        table = sa.Table(odd, sa.MetaData(), autoload_with=self.engine)
+        loader = sql_mysql.Loader()
+        self.addCleanup(loader.close)
+        with self.engine.begin() as connection:
+            loader.load(connection, table, ["id", "share%"], [(1, "ten"), (2, "five")])
+        with self.engine.begin() as connection:
+            loader.merge(connection, table, ["id", "share%"], [(2, "half"), (3, "all")], ["id"])
+        self.assertTrue(loader.allowed)
+        with self.engine.connect() as connection:
+            stored = connection.exec_driver_sql(f"SELECT id, `share%%` FROM {odd} ORDER BY id").all()
+        self.assertEqual([tuple(row) for row in stored], [(1, "ten"), (2, "half"), (3, "all")])
 
     def test_a_mariadb_url_loads_data_too(self):
         url = sa.make_url(self.url).set(drivername="mariadb+pymysql")

@@ -133,6 +133,14 @@ class SqlDialect:
         return [f"DROP TABLE {target}", f"ALTER TABLE {loaded} RENAME TO {quote(name)}"]
 
 
+def as_sent(dialect: sa.Dialect, sql: str) -> str:
+    """`sql` made with the dialect's quoting, as the server must read it when the driver is
+    given no parameters (COPY, LOAD DATA). For drivers whose parameters are marked with `%`
+    (psycopg, PyMySQL), SQLAlchemy's quoting doubles a `%` in a name, and only the driver's
+    filling-in of parameters undoubles it."""
+    return sql.replace("%%", "%") if dialect.paramstyle in ("format", "pyformat") else sql
+
+
 def multi_row_inserts(table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> list[sa.Insert]:
     """`rows` as INSERTs of many rows each, within SQL Server's limits of rows and parameters."""
     size = max(1, min(_MSSQL_ROWS, _MSSQL_PARAMETERS // max(1, len(columns)) - 1))

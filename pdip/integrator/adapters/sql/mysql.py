@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pdip.data.bulk import bound_rows, bulk_insert
+from pdip.integrator.adapters.sql.dialects import as_sent
 
 _STAGE = "pdip_merge"  # the temporary table a merged batch is loaded into
 _REFUSED = {1148, 3948, 4166}  # local infile not allowed: by the server, or by the client
@@ -90,8 +91,8 @@ class Loader:
             stream.write(data)
         driver = connection.connection.driver_connection
         quote = connection.dialect.identifier_preparer.quote
-        target = ".".join(quote(part) for part in (table.schema, table.name) if part)
-        names = ", ".join(quote(name) for name in columns)
+        target = as_sent(connection.dialect, ".".join(quote(part) for part in (table.schema, table.name) if part))
+        names = as_sent(connection.dialect, ", ".join(quote(name) for name in columns))
         statement = (
             f"LOAD DATA LOCAL INFILE {driver.escape(path)} INTO TABLE {target} CHARACTER SET utf8mb4 "
             f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({names})"

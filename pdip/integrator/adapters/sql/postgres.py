@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pdip.integrator.adapters.sql.dialects import as_sent
 from pdip.integrator.batch import Batch
 
 RAW_FORMAT = "postgresql-copy-binary"
@@ -190,7 +191,7 @@ def decode_copy_binary(batch: Batch) -> list[tuple]:
 
 def column_oids(connection: sa.Connection, target: str, names: str) -> tuple[int, ...]:
     with connection.connection.driver_connection.cursor() as cursor:
-        cursor.execute(f"SELECT {names} FROM {target} LIMIT 0")
+        cursor.execute(as_sent(connection.dialect, f"SELECT {names} FROM {target} LIMIT 0"))
         return tuple(column.type_code for column in cursor.description)
 
 
@@ -205,7 +206,7 @@ def write_copy_binary(connection: sa.Connection, target: str, names: str, payloa
     """Load a raw binary COPY batch as it is, in the connection's open transaction."""
     with (
         connection.connection.driver_connection.cursor() as cursor,
-        cursor.copy(f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+        cursor.copy(as_sent(connection.dialect, f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)")) as copy,
     ):
         copy.write(payload)
 
@@ -217,6 +218,7 @@ def copy_csv(connection: sa.Connection, target: str, names: str, payload: bytes,
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV, DELIMITER {}, QUOTE {}, NULL {}, ENCODING 'UTF8')")
     options = [sql.Literal(layout[key]) for key in ("delimiter", "quotechar", "null")]
     driver = connection.connection.driver_connection
+    target, names = as_sent(connection.dialect, target), as_sent(connection.dialect, names)
     with driver.cursor() as cursor, cursor.copy(statement.format(sql.SQL(target), sql.SQL(names), *options)) as copy:
         copy.write(payload)
 
@@ -226,7 +228,7 @@ def copy_rows(connection: sa.Connection, target: str, names: str, rows: Sequence
     server parses it for its column, so text from an untyped CSV goes in like any other value."""
     with (
         connection.connection.driver_connection.cursor() as cursor,
-        cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy,
+        cursor.copy(as_sent(connection.dialect, f"COPY {target} ({names}) FROM STDIN")) as copy,
     ):
         for row in rows:
             copy.write_row(row)

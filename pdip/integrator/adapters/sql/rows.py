@@ -53,7 +53,7 @@ from pdip.integrator.adapters.base import (
     partition_slot,
 )
 from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
-from pdip.integrator.adapters.sql.dialects import dialect_of
+from pdip.integrator.adapters.sql.dialects import as_sent, dialect_of
 from pdip.integrator.adapters.sql.merge import (
     comparable,
     delete_keys,
@@ -308,7 +308,8 @@ class SqlSource(Source):
             conditions.append(partitions.after([column(name) for name in order], key_values, row_values))
         whole_table = None
         if not conditions and not order and not rows_before and types is not None:
-            whole_table = f"{self._quoted_table()} ({', '.join(_quote(self.engine, name) for name in _names(select))})"
+            names = ", ".join(_quote(self.engine, name) for name in _names(select))
+            whole_table = as_sent(self.engine.dialect, f"{self._quoted_table()} ({names})")  # COPY takes it as it is
         if conditions:
             select = select.where(*conditions)
         if order:
@@ -324,7 +325,7 @@ class SqlSource(Source):
         text = self.connection.get("query")
         if text:  # the user's own SQL, wrapped so filters and an order can be added
             select = sa.select(sa.literal_column("*")).select_from(sa.text(f"({text}) source_query"))
-            return select, lambda name: sa.literal_column(_quote(self.engine, name)), None
+            return select, lambda name: sa.literal_column(as_sent(self.engine.dialect, _quote(self.engine, name))), None
         table = self._table()
 
         def column(name: str) -> sa.Column:
@@ -641,10 +642,7 @@ class SqlTarget(Target):
         placeholder; with `%s`, a `%` in a name is doubled so it is not taken for one)."""
         quote = connection.dialect.identifier_preparer.quote
         into = f"INSERT INTO {self._target()} ({self._names(columns)}) VALUES"
-        conflict = on_conflict(quote, self._key, columns)
-        if mark == "%s":
-            into, conflict = into.replace("%", "%%"), conflict.replace("%", "%%")
-        return f"{into} ({', '.join([mark] * len(columns))}) {conflict}"
+        return f"{into} ({', '.join([mark] * len(columns))}) {on_conflict(quote, self._key, columns)}"
 
     @staticmethod
     def _copies(connection: sa.Connection) -> bool:
@@ -696,9 +694,8 @@ class SqlTarget(Target):
             statement = sqlite.insert_statement(connection, self._target(), batch.columns)
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
         if dialect == "postgresql" and connection.dialect.driver == "psycopg":
-            names = self._names(batch.columns).replace("%", "%%")
             marks = ", ".join(["%s"] * len(batch.columns))
-            statement = f"INSERT INTO {self._target().replace('%', '%%')} ({names}) VALUES ({marks})"
+            statement = f"INSERT INTO {self._target()} ({self._names(batch.columns)}) VALUES ({marks})"
             return lambda row: connection.exec_driver_sql(statement, tuple(row))
         return lambda row: connection.execute(self.table.insert(), [dict(zip(batch.columns, row, strict=True))])
 
@@ -908,7 +905,7 @@ class SqlTarget(Target):
     def run(self, sql: str) -> None:
         with self.engine.begin() as connection:
             for statement in _statements(sql):
-                _execute(connection, statement)
+                _execute_as_is(connection, statement)
 
     def describe(self) -> str:
         return f"{self.engine.dialect.name}:{self.connection.get('table') or 'statements'}"
@@ -923,8 +920,14 @@ class SqlTarget(Target):
 
 
 def _execute(connection: sa.Connection, statement: str) -> None:
-    """Run SQL text as it is, in the connection's transaction: through the driver's cursor with no
-    parameters, so a `%` in it (`LIKE 'a%'`) is not taken for a placeholder."""
+    """Run SQL text made with the dialect's quoting (`_quote`), in the connection's transaction,
+    through the driver's cursor with no parameters (see `as_sent`)."""
+    _execute_as_is(connection, as_sent(connection.dialect, statement))
+
+
+def _execute_as_is(connection: sa.Connection, statement: str) -> None:
+    """Run the user's SQL text as it is, in the connection's transaction: through the driver's
+    cursor with no parameters, so a `%` in it (`LIKE 'a%'`) is not taken for a placeholder."""
     cursor = connection.connection.driver_connection.cursor()
     try:
         cursor.execute(statement)
