@@ -171,7 +171,7 @@ def disposition_problems(operation: Operation, registry: AdapterRegistry) -> lis
         if not getattr(adapter.capabilities, flag):
             able = ", ".join(kinds_with(registry, flag)) or "none"
             found.append(
-                f"integration {integration.name!r}: write: {integration.write}, but a {kind} target cannot {what} "
+                f"integration {integration.name!r}: write: {integration.write}, but {kind} targets cannot {what} "
                 f"(targets that can: {able}); use write: append"
             )
     return found

@@ -130,7 +130,7 @@ class WritingTest(ChdbCase):
                     "m", source=self.memory("m", [{"id": 1}]), target=self.chdb(table=table), write="merge", key=["id"]
                 )
             )
-        self.assertIn("a chdb target cannot upsert rows by key", str(raised.exception))
+        self.assertIn("chdb targets cannot upsert rows by key", str(raised.exception))
         target = ClickHouseTarget(self.chdb(table=table), None)
         target.disposition = Disposition("merge", ("id",), None, "m")
         with self.assertRaises(OperationError) as raised:

@@ -105,7 +105,7 @@ class BadInputTest(IcebergCase):
 
     def test_merge_is_refused_before_any_data_moves(self):
         error = self.error(self.people([{"id": 2}], write="merge", key=["id"]))
-        self.assertIn("integration 'people': write: merge, but a iceberg target cannot upsert rows by key", error)
+        self.assertIn("integration 'people': write: merge, but iceberg targets cannot upsert rows by key", error)
         self.assertIsNone(self.table())
 
     def test_a_table_name_without_namespace_and_a_missing_table_are_named(self):

@@ -82,12 +82,12 @@ class SettingsTest(unittest.TestCase):
             pdi.get(Integrator).integrate(operation)
         problems = raised.exception.problems
         self.assertIn(
-            "integration 'to-csv': write: merge, but a csv target cannot upsert rows by key "
+            "integration 'to-csv': write: merge, but csv targets cannot upsert rows by key "
             "(targets that can: sql, sqlite, postgresql, postgres, mysql, mariadb, mssql, oracle, duckdb, delta); use write: append",
             problems,
         )
         self.assertIn(
-            "integration 'to-kafka': write: replace, but a kafka target cannot replace its content", problems[1]
+            "integration 'to-kafka': write: replace, but kafka targets cannot replace its content", problems[1]
         )
 
     def test_an_incremental_run_into_a_file_that_is_replaced_each_run_is_refused_until_append_is_said(self):
@@ -138,7 +138,7 @@ class SettingsTest(unittest.TestCase):
             )
             code, _, err = run("validate", str(root / "csv.yml"))
             self.assertEqual(code, 2)
-            self.assertIn("csv.yml: integration 'b': write: merge, but a csv target cannot upsert rows by key", err)
+            self.assertIn("csv.yml: integration 'b': write: merge, but csv targets cannot upsert rows by key", err)
             code, _, err = run("validate", str(root / "unknown.yml"))
             self.assertEqual(code, 2)
             self.assertIn("no adapter for connection kind 'nowhere'", err)
