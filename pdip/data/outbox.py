@@ -209,13 +209,13 @@ def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float
             return after
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            return newest if _postgres_settled(connection, wait) else None
+            return newest if _postgres_settled(connection, table, wait) else None
         if dialect in ("mysql", "mariadb"):
             return newest if _mysql_settled(connection, table, after, newest, wait) else None
         return newest
 
 
-def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
+def _postgres_settled(connection: sa.Connection, table: sa.Table, wait: float) -> bool:
     # The horizon is a transaction id of the reader's own, taken and ended at once: every id
     # handed out before it is lower. A snapshot's xmax would not do: it is one past the newest
     # *finished* transaction, so a writer that took a newer id and still runs is neither in the
@@ -227,11 +227,33 @@ def _postgres_settled(connection: sa.Connection, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while True:
         oldest = connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar()
-        if oldest > horizon:
+        if oldest > horizon or not _postgres_writers_before(connection, table, horizon):
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.002)
+
+
+# Transactions that hold a lock for writing on the outbox table and took their id before the
+# horizon: only they can hold a number up to the newest (a writer locks the table before it
+# takes a number, and has its id before that), and they still run. The oldest snapshot of the
+# server (`xmin` above) is the cheap first answer, but any long transaction holds it back: a
+# report reading for an hour, a writer in another database. pg_locks is readable by every user.
+_WRITERS_BEFORE = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks AS held "
+    "JOIN pg_locks AS own ON own.virtualtransaction = held.virtualtransaction "
+    "WHERE held.locktype = 'relation' AND held.granted AND held.mode <> 'AccessShareLock' "
+    "AND held.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND held.relation = (SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+    "WHERE c.relname = :name AND n.nspname = coalesce(:schema, current_schema())) "
+    "AND own.locktype = 'transactionid' AND own.granted AND own.mode = 'ExclusiveLock' "
+    "AND age(own.transactionid) > age(xid(CAST(CAST(:horizon AS text) AS xid8))))"
+)
+
+
+def _postgres_writers_before(connection: sa.Connection, table: sa.Table, horizon: int) -> bool:
+    found = connection.execute(_WRITERS_BEFORE, {"name": table.name, "schema": table.schema, "horizon": horizon})
+    return bool(found.scalar())
 
 
 def _mysql_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> bool:

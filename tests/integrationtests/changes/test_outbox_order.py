@@ -234,6 +234,52 @@ class PostgresOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
         a.commit()
         self.assertEqual([e.key for batch in reader.read() for e in batch], ["A", "B"])
 
+    def test_a_gap_settles_while_transactions_that_write_nothing_here_run_on(self):
+        """The oldest snapshot of the whole server (`xmin`) is held back by any long transaction,
+        a report reading for an hour or a writer in another database: neither can hold a number of
+        this outbox, and the reader passes a rolled back number over while they run."""
+        reporting, elsewhere = self.engine.connect(), self.other_database().connect()
+        self.addCleanup(reporting.close)
+        self.addCleanup(elsewhere.close)
+        reporting.execution_options(isolation_level="REPEATABLE READ").begin()
+        reporting.exec_driver_sql("SELECT count(*) FROM pg_class")  # a snapshot, no transaction id
+        elsewhere.begin()
+        elsewhere.exec_driver_sql("SELECT pg_current_xact_id()")  # a writer in another database
+        self.gap_then("kept")
+        reader = ChangeLogReader(self.engine, self.table, wait=0.5)
+        self.assertEqual([e.key for batch in reader.read() for e in batch], ["kept"])
+        self.assertFalse(reader.held_back)
+
+    def test_a_writer_of_this_database_that_never_wrote_to_the_outbox_does_not_hold_a_gap(self):
+        """A transaction that has its id but holds no write lock on the outbox table has taken no
+        number: a number it takes later comes after every one read (a writer locks the table
+        before it takes one)."""
+        writer = self.engine.connect()
+        self.addCleanup(writer.close)
+        writer.begin()
+        writer.exec_driver_sql("SELECT pg_current_xact_id()")  # an application writing its entity first
+        self.gap_then("kept")
+        reader = ChangeLogReader(self.engine, self.table, wait=0.5)
+        self.assertEqual([e.key for batch in reader.read() for e in batch], ["kept"])
+        self.write(writer, "late")
+        writer.commit()
+        self.assertEqual([e.key for batch in reader.read(after=self.sequences()["kept"]) for e in batch], ["late"])
+
+    def gap_then(self, key):
+        """A number taken by a rolled back writer, then an entry for `key` committed."""
+        with self.engine.connect() as connection:
+            with connection.begin() as rolled_back:
+                self.write(connection, "never")
+                rolled_back.rollback()
+            with connection.begin():
+                self.write(connection, key)
+
+    def other_database(self) -> sa.Engine:
+        """The server's `postgres` database, which every PostgreSQL server has."""
+        engine = sa.create_engine(sa.make_url(self.url).set(database="postgres"))
+        self.addCleanup(engine.dispose)
+        return engine
+
 
 class MariaDbOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
     @classmethod
