@@ -129,6 +129,24 @@ class PostgresFastPathTest(unittest.TestCase):
             self.assertEqual(result.integrations[0].rows_written, 1, result.integrations[0].error)
             self.assertEqual(result.integrations[0].rows_dead_lettered, 1)
         self.assertEqual(self.rows(strict), [("ten", 1)])
+        named = f"pdip_fast_{uuid.uuid4().hex[:8]}_100%"  # a table's name too
+        self.addCleanup(self.drop_named, named)
+        for _ in range(2):
+            result = self.run_one(
+                Integration(
+                    "replace",
+                    source=self.connection(table=odd),
+                    target=self.connection(table=named),
+                    write="replace",
+                    create_target=True,
+                ),
+            )
+            self.assertTrue(result.ok, result.integrations[0].error)
+        self.assertEqual(self.rows(f'"{named}%"'), [("ten", 1), (None, 2)])
+
+    def drop_named(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}%"')
 
     def test_the_source_hands_over_raw_batches_that_decode_to_the_rows(self):
         source = SqlSource(self.connection(table=self.source_table), _Context())

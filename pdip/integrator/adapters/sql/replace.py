@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.sql.dialects import dialect_of
+from pdip.integrator.adapters.sql.dialects import as_sent, dialect_of
 
 _HEAD = re.compile(
     r'\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[^\s(]+)', re.IGNORECASE
@@ -128,6 +128,6 @@ def _run(connection: sa.Connection, statement: str) -> None:
     """SQL text through the driver's cursor, without parameters (a `%` is no placeholder)."""
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.execute(statement)
+        cursor.execute(as_sent(connection.dialect, statement))
     finally:
         cursor.close()
