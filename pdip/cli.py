@@ -243,10 +243,12 @@ class _InvalidOperation(Exception):
     """The operation (or the application around it) is invalid; the CLI exits with 2."""
 
 
-def _load(arguments: argparse.Namespace, command: str):
+def _load(arguments: argparse.Namespace, command: str, problems: list[str] | None = None):
     """(pdi, operation) for an operation file; connections named in application.yml are known.
 
-    Prints why and raises _InvalidOperation when the file or the application is invalid."""
+    Prints why and raises _InvalidOperation when the file or the application is invalid. Given
+    `problems` (a list), a file with problems gives what was whole in it instead, if anything
+    was, and its problems are added to the list."""
     from pathlib import Path
 
     from pdip.base import Pdi
@@ -268,6 +270,10 @@ def _load(arguments: argparse.Namespace, command: str):
         )
         return pdi, loaded
     except (PdiConfigurationError, OSError) as error:
+        partial = getattr(error, "operation", None)
+        if problems is not None and partial is not None:
+            problems.extend(error.problems)
+            return pdi, partial
         if pdi is not None:
             pdi.cleanup()
         _report(command, getattr(error, "problems", None) or [str(error)])
@@ -341,27 +347,28 @@ def _validate(arguments: argparse.Namespace) -> int:
     from pdip.integrator.checks import store_problems
     from pdip.integrator.results import WorkerContext
 
+    problems: list[str] = []  # the file's own; its whole integrations' targets are checked even so
     try:
-        pdi, operation = _load(arguments, "validate")
+        pdi, operation = _load(arguments, "validate", problems)
     except _InvalidOperation:
         return 2
     with pdi:
-        if arguments.offline:
-            print(f"{operation.name}: {len(operation.integrations)} integrations, valid (offline: targets not checked)")
-            return 0
-        context = WorkerContext("validate", pdi.root_directory)
-        found = store_problems(operation, pdi.get(AdapterRegistry), context)
+        found = None
+        if not arguments.offline:
+            found = store_problems(operation, pdi.get(AdapterRegistry), WorkerContext("validate", pdi.root_directory))
     where = Path(arguments.operation).name
-    problems = [f"{where}: {problem}" for problem in found.problems]
-    if arguments.strict:
-        problems.extend(f"{where}: {item} (--strict)" for item in found.unchecked)
-    else:
-        for item in found.unchecked:
-            print(f"pdip validate: warning: {where}: {item}", file=sys.stderr)
+    if found is not None:
+        problems.extend(f"{where}: {problem}" for problem in found.problems)
+        if arguments.strict:
+            problems.extend(f"{where}: {item} (--strict)" for item in found.unchecked)
+        else:
+            for item in found.unchecked:
+                print(f"pdip validate: warning: {where}: {item}", file=sys.stderr)
     if problems:
         _report("validate", problems)
         return 2
-    print(f"{operation.name}: {len(operation.integrations)} integrations, valid")
+    offline = " (offline: targets not checked)" if found is None else ""
+    print(f"{operation.name}: {len(operation.integrations)} integrations, valid{offline}")
     return 0
 
 

@@ -11,7 +11,11 @@ from pdip.dependency.errors import PdiConfigurationError
 
 
 class OperationError(PdiConfigurationError):
-    """An operation is invalid: the message names the file, the key path and what was expected."""
+    """An operation is invalid: the message names the file, the key path and what was expected.
+    Raised while loading a file, `operation` holds its integrations that were whole in themselves
+    (None if none was), so that their targets can still be checked."""
+
+    operation = None
 
 
 class AdapterNotFoundError(OperationError):

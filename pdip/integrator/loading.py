@@ -85,8 +85,10 @@ def load_operation(
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         problems.append(f"{where_file}: retries: expected 0 or more, got {retries!r}")
     located = _Locations(document, connections, where)
+    misread: set[int] = set()  # integrations whose source or target settings are wrong
     for index, role, connection, mode in checked:
         for problem in connection_problems(connection, mode, registry or AdapterRegistry(), registry is not None):
+            misread.add(index)
             message = f"{located(index, role, connection, problem)}: {problem.detail}"
             if message not in problems:  # a named connection used twice is one problem
                 problems.append(message)
@@ -104,7 +106,10 @@ def load_operation(
         what_runs = adapter_problems(loaded, registry) + (executor_problems(loaded, registry, chosen) if chosen else [])
         problems.extend(f"{where_file}: {problem}" for problem in what_runs)
     if problems:
-        raise OperationError("; ".join(problems), problems)
+        error = OperationError("; ".join(problems), problems)
+        whole = [integration for index, integration in integrations if index not in misread]
+        error.operation = dataclasses.replace(loaded, integrations=whole) if whole else None  # for `pdip validate`
+        raise error
     return loaded
 
 

@@ -89,6 +89,22 @@ class ValidateTargetsTest(unittest.TestCase):
         self.assertEqual(self.validate("created_keyed.yml")[0], 0)
         self.assertFalse((self.root / "target.db").exists())
 
+    def test_a_file_with_other_problems_still_has_its_targets_checked(self):
+        (self.root / "mixed.yml").write_text(
+            "name: mixed\nintegrations:\n"
+            "  - {name: keyless, source: {kind: memory, store: x}, target: {"
+            + sqlite_target("loose")
+            + "}, write: merge}\n"
+            "  - {name: misspelt, source: {kind: memory, store: x}, target: {"
+            + sqlite_target("items")
+            + "}, schema: evolves}\n"
+        )
+        code, out, err = self.validate("mixed.yml")
+        self.assertEqual((code, out), (2, ""))
+        self.assertIn("2 problems", err)
+        self.assertIn("schema: expected one of evolve, freeze, discard_row, discard_value, got 'evolves'", err)
+        self.assertIn("integration 'keyless': write: merge needs a key: table 'loose' has no primary key", err)
+
     def test_offline_does_not_connect(self):
         code, out, err = self.validate("keyless.yml", "--offline")
         self.assertEqual((code, err), (0, ""))
