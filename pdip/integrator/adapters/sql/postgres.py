@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from pdip.integrator.adapters.sql.dialects import as_sent
 from pdip.integrator.batch import Batch
+from pdip.integrator.types import ColumnTypes
 
 RAW_FORMAT = "postgresql-copy-binary"
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
@@ -40,6 +41,23 @@ def literal_sql(connection: sa.Connection, statement: sa.Select) -> str:
     compiled = statement.compile(dialect=connection.dialect)
     driver = connection.connection.driver_connection
     return psycopg.ClientCursor(driver).mogrify(compiled.string, compiled.params)
+
+
+# what a column's wire type says of its values, where a query declares no types (`exact`)
+_DECLARED_BY_OID = {
+    20: sa.BigInteger,
+    21: sa.SmallInteger,
+    23: sa.Integer,
+    1082: sa.Date,
+    1114: sa.DateTime,
+    1184: sa.DateTime,
+}
+
+
+def declared_by_oids(columns: Sequence[str], oids: Sequence[int]) -> ColumnTypes:
+    """The types binary COPY rows of these OIDs certainly have (None where the OID says too little)."""
+    kinds = tuple(_DECLARED_BY_OID[oid]() if oid in _DECLARED_BY_OID else None for oid in oids)
+    return ColumnTypes("", kinds, tuple(columns))
 
 
 def describe(connection: sa.Connection, sql: str) -> tuple[list[str], tuple[int, ...]]:

@@ -35,7 +35,6 @@ import re
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,7 +51,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import evolution, mysql, partitions, postgres, replace, sqlite
+from pdip.integrator.adapters.sql import evolution, exact, mysql, partitions, postgres, replace, sqlite
 from pdip.integrator.adapters.sql.dialects import as_sent, dialect_of
 from pdip.integrator.adapters.sql.merge import (
     comparable,
@@ -423,6 +422,7 @@ class SqlTarget(Target):
         self.table: sa.Table | None = None
         self._create = self._truncate = False
         self._pass_through: dict[tuple, bool] = {}
+        self._checks: dict[tuple, list] = {}  # per batch shape: the columns whose values may be changed
         self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
@@ -470,10 +470,9 @@ class SqlTarget(Target):
         if self.table is None:
             self.table = self._ready(batch)
         fitted = self._fitted(batch)
-        batch = self._driver_values(self._instants_in_utc(fitted.batch))
-        batch, inexact = self._decimals_sqlite_keeps(batch)
-        result = self._write(batch)
-        result.rejected.extend(inexact)
+        batch, changed = self._exact(fitted.batch)
+        result = self._write(self._driver_values(self._instants_in_utc(batch)))
+        result.rejected.extend(changed)
         return fitted.told(result)
 
     def _write(self, batch: Batch) -> WriteResult:
@@ -496,34 +495,36 @@ class SqlTarget(Target):
         self._synced = True
         return result
 
-    def _decimals_sqlite_keeps(self, batch: Batch) -> tuple[Batch, list[tuple[tuple, str]]]:
-        """SQLite keeps a decimal as a double, 15 significant digits: a row with a decimal a double
-        does not hold exactly is refused with the reason, never stored rounded."""
-        if batch.is_raw or self.engine.dialect.name != "sqlite":
+    def _exact(self, batch: Batch) -> tuple[Batch, list[tuple[tuple, str]]]:
+        """The rows whose values the table would store as given, and the others refused with the
+        reason (`exact`: a decimal rounded, a time zone dropped...). A raw batch is decoded only
+        when one of its values may be changed: never between tables whose declared types say it
+        cannot be, and a CSV batch only when its text holds what a check looks for."""
+        declared = batch.types if isinstance(batch.types, ColumnTypes) else None
+        key = (id(self.table), tuple(batch.columns), id(declared), batch.raw_format)
+        if key not in self._checks:
+            if declared is None and batch.raw_format == postgres.RAW_FORMAT:
+                declared = postgres.declared_by_oids(batch.columns, batch.layout)
+            self._checks[key] = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
+        checks = self._checks[key]
+        if not checks or (batch.raw_format == CSV and not self._csv_may_change(batch, checks)):
             return batch, []
-        columns = self.table.c
-        indexes = [
-            index
-            for index, name in enumerate(batch.columns)
-            if name in columns
-            and isinstance(columns[name].type, sa.Numeric)
-            and not isinstance(columns[name].type, sa.Float)
-        ]
-        if not indexes:
-            return batch, []
-        kept, refused = [], []
-        for row in batch.rows:
-            inexact = next((row[index] for index in indexes if not _a_double_holds(row[index])), None)
-            if inexact is None:
-                kept.append(row)
-            else:
-                stored = float(inexact)
-                refused.append((row, f"SQLite keeps 15 significant digits of a decimal: {inexact} would be {stored!r}"))
+        kept, refused = exact.refused(batch.rows, checks)
         if not refused:
             return batch, []
         return Batch(
             batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
         ), refused
+
+    @staticmethod
+    def _csv_may_change(batch: Batch, checks: list) -> bool:
+        """Whether CSV records bound for `COPY` hold text a check looks for: a time with a zone, a
+        number with more decimal places than a decimal column keeps (COPY refuses a fraction for
+        an integer column itself). A false alarm only costs decoding the batch."""
+        more = exact.more_places(checks)
+        if more is not None and more.search(batch.payload):
+            return True
+        return exact.zone_in_text(checks) and exact.ZONE_BYTES.search(batch.payload) is not None
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
@@ -933,11 +934,6 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
-
-
-def _a_double_holds(value: Any) -> bool:
-    """Whether `value` (a decimal, or anything else a driver passes on as it is) survives a double."""
-    return not isinstance(value, Decimal) or (value.is_finite() and Decimal(repr(float(value))) == value)
 
 
 def _aware(value: Any) -> bool:

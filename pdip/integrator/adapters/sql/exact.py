@@ -1,0 +1,189 @@
+"""Values a SQL column would store changed, without an error: found before the write and refused
+with the reason, never stored rounded or shifted.
+
+- A decimal column (`numeric(p, s)`) rounds a value with more than `s` decimal places, on
+  PostgreSQL, MariaDB/MySQL, SQL Server and Oracle alike ('1.005' is stored as 1.01).
+- SQLite keeps a decimal as a double (15 significant digits).
+- An integer column takes a fraction rounded where the driver binds it as a number (a row the
+  database is given by itself, MariaDB/MySQL always); PostgreSQL's COPY refuses it.
+- PostgreSQL's `timestamp` (without time zone) drops a time zone written in the text
+  ('2026-01-01 10:00+02' is stored as 10:00, two hours off the instant meant).
+
+A column whose source declares a type that cannot carry the problem (an integer into a decimal
+column, a `numeric(10, 2)` into a `numeric(12, 2)`, a timestamp that is not text) is not looked at,
+so a copy between typed tables pays nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from pdip.integrator.types import ColumnTypes
+
+Check = Callable[[Any], "str | None"]
+
+# a time of day followed by a zone: an offset, `Z`, or a name ('UTC', 'Europe/Paris')
+_ZONE = r"\d:\d\d(?::\d\d(?:\.\d+)?)?[ \t]*(?:[+-]\d|[A-Za-z])"
+_ZONE_TEXT = re.compile(_ZONE)
+ZONE_BYTES = re.compile(_ZONE.encode())
+
+
+def column_checks(
+    table: sa.Table, columns: Sequence[str], dialect: sa.Dialect, declared: ColumnTypes | None
+) -> list[tuple[int, Check]]:
+    """(index in `columns`, check) for each column of `table` that could store a value changed;
+    a check gives the reason a value would be changed, or None."""
+    found = []
+    sources = _declared(columns, declared)
+    for index, name in enumerate(columns):
+        if name in table.c:
+            check = _check(name, table.c[name].type, dialect, sources.get(name))
+            if check is not None:
+                found.append((index, check))
+    return found
+
+
+def refused(rows: Sequence[Sequence[Any]], checks: list[tuple[int, Check]]) -> tuple[list, list[tuple[tuple, str]]]:
+    """The rows no check objects to, and the others with the first reason found."""
+    if not checks:
+        return list(rows), []
+    kept, refusals = [], []
+    for row in rows:
+        reason = None
+        for index, check in checks:
+            value = row[index]
+            if value is not None and type(value) is not int:
+                reason = check(value)
+                if reason is not None:
+                    break
+        if reason is None:
+            kept.append(row)
+        else:
+            refusals.append((tuple(row), reason))
+    return kept, refusals
+
+
+def zone_in_text(checks: list[tuple[int, Check]]) -> bool:
+    """Whether a check looks for a time zone in a timestamp's text (see `ZONE_BYTES`)."""
+    return any(getattr(check, "zone", False) for _, check in checks)
+
+
+def more_places(checks: list[tuple[int, Check]]) -> re.Pattern[bytes] | None:
+    """A pattern of a number in text with more decimal places than a checked decimal column
+    keeps (not a time's fraction of a second), None without such a column."""
+    kept = [check.places for _, check in checks if getattr(check, "places", None) is not None]
+    return re.compile(rb"(?<![:\d])\d*\.\d{%d}" % (min(kept) + 1)) if kept else None
+
+
+def _declared(columns: Sequence[str], declared: ColumnTypes | None) -> dict[str, sa.types.TypeEngine]:
+    if declared is None:
+        return {}
+    names = declared.names or tuple(columns)
+    return {name: kind for name, kind in zip(names, declared.types, strict=False) if kind is not None}
+
+
+def _check(
+    name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect, source: sa.types.TypeEngine | None
+) -> Check | None:
+    if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+        if isinstance(source, sa.Integer):
+            return None
+        if dialect.name == "sqlite":
+            return _double_holds(name)
+        if kind.scale is None or _fits_scale(source, kind.scale):
+            return None
+        return _within_places(name, kind, dialect)
+    if isinstance(kind, sa.Integer) and dialect.name != "sqlite" and not isinstance(source, sa.Integer):
+        return _whole(name, kind, dialect)
+    if (
+        isinstance(kind, sa.DateTime)
+        and not kind.timezone
+        and dialect.name == "postgresql"
+        and not isinstance(source, sa.DateTime | sa.Date)
+    ):
+        return _no_zone(name)
+    return None
+
+
+def _fits_scale(source: sa.types.TypeEngine | None, scale: int) -> bool:
+    return (
+        isinstance(source, sa.Numeric)
+        and not isinstance(source, sa.Float)
+        and source.scale is not None
+        and source.scale <= scale
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """`value` as the decimal it stands for (a float as its shortest text), None if it is none."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            return None  # not a number: the database says so
+    return None
+
+
+def _within_places(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> Check:
+    scale = kind.scale
+    shown = _shown(kind, dialect)
+
+    def check(value: Any) -> str | None:
+        number = _decimal(value)
+        if number is None or not number.is_finite() or number.as_tuple().exponent >= -scale:
+            return None
+        if number == round(number, scale):  # trailing zeros: 1.500 in two places
+            return None
+        return f"column {name!r} is {shown}: {value} has more than {scale} decimal places and would be rounded"
+
+    check.places = scale
+    return check
+
+
+def _whole(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> Check:
+    shown = _shown(kind, dialect)
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool):
+            return None
+        number = _decimal(value)
+        if number is None or not number.is_finite() or number == number.to_integral_value():
+            return None
+        return f"column {name!r} is {shown}: {value} is not a whole number and would be rounded"
+
+    return check
+
+
+def _no_zone(name: str) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and _ZONE_TEXT.search(value):
+            return (
+                f"column {name!r} is a timestamp without time zone: the zone in {value!r} would be dropped, "
+                "shifting the time; make the column timestamptz, or give times without a zone"
+            )
+        return None
+
+    check.zone = True
+    return check
+
+
+def _double_holds(name: str) -> Check:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, Decimal) or (value.is_finite() and Decimal(repr(float(value))) == value):
+            return None
+        return f"SQLite keeps 15 significant digits of a decimal: {value} would be {float(value)!r}"
+
+    return check
+
+
+def _shown(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
+    return str(kind.compile(dialect=dialect))  # reflected from this dialect: it compiles there

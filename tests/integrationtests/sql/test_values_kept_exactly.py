@@ -1,0 +1,167 @@
+"""A value a SQL column would store changed without an error is dead-lettered with the reason,
+never stored rounded or shifted (`adapters/sql/exact.py`): a decimal with more places than its
+column keeps, a fraction for an integer column, a time zone in the text of a timestamp without
+one. Against SQLite, PostgreSQL and MariaDB, from untyped sources (SQLite, CSV) and typed ones."""
+
+import sqlite3
+import tempfile
+import unittest
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation, StateStore
+from pdip.integrator.base import Integrator
+from tests.support.servers import mysql_url, postgres_url
+
+
+class ValuesKeptExactly:
+    """The cases; subclasses name the target server and its column types."""
+
+    url: str
+    decimal, whole, instant = "numeric(8, 2)", "integer", "timestamp"
+
+    def setUp(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="pdip-exact-"))
+        self.engine = sa.create_engine(self.url)
+        self.addCleanup(self.engine.dispose)
+        self.table = f"pdip_exact_{uuid.uuid4().hex[:8]}"
+        self.create(self.table)
+        self.pdi = Pdi(root_directory=str(self.folder))
+        self.addCleanup(self.pdi.cleanup)
+
+    def create(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE TABLE {name} (id integer primary key, amount {self.decimal}, n {self.whole}, "
+                f"at {self.instant})"
+            )
+        self.addCleanup(self.drop, name)
+
+    def drop(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+    def run_from(self, source: Connection) -> tuple[list[tuple], dict[int, str]]:
+        integration = Integration("exact", source=source, target=self.target(), max_errors=100)
+        result = self.pdi.get(Integrator).integrate(Operation("exact", [integration]))
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        with self.engine.connect() as connection:
+            stored = connection.exec_driver_sql(f"SELECT id, amount, n FROM {self.table} ORDER BY id").all()
+        return [tuple(row) for row in stored], {int(letter["row"]["id"]): letter["reason"] for letter in letters}
+
+    def target(self) -> Connection:
+        return Connection("sql", {"url": self.url, "table": self.table})
+
+    def sqlite_source(self, rows: list[tuple]) -> Connection:
+        path = self.folder / "source.db"
+        with sqlite3.connect(path) as database:
+            database.execute("CREATE TABLE t (id integer primary key, amount real, n, at text)")
+            database.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
+        return Connection("sqlite", {"database": str(path), "table": "t"})
+
+    def test_an_untyped_decimal_with_more_places_than_the_column_keeps_is_refused(self):
+        stored, refused = self.run_from(
+            self.sqlite_source([(1, 1.005, 1, None), (2, 12345.678, 2, None), (3, 0.1, 3, None), (4, 2.5, 4, None)])
+        )
+        self.assertEqual([row[:2] for row in stored], [(3, Decimal("0.10")), (4, Decimal("2.50"))])
+        self.assertIn("column 'amount' is NUMERIC(8, 2): 1.005 has more than 2 decimal places", refused[1])
+        self.assertIn("12345.678 has more than 2 decimal places and would be rounded", refused[2])
+
+    def test_a_fraction_for_an_integer_column_is_refused(self):
+        stored, refused = self.run_from(self.sqlite_source([(1, None, 1.5, None), (2, None, 2.0, None)]))
+        self.assertEqual([row[::2] for row in stored], [(2, 2)])
+        self.assertIn("column 'n' is INT", refused[1])
+        self.assertIn(": 1.5 is not a whole number and would be rounded", refused[1])
+
+    def test_csv_text_goes_in_as_written_or_is_refused(self):
+        (self.folder / "in.csv").write_text(
+            "id,amount,n,at\n1,1.005,1,2026-01-01 10:00:00\n2,3.10,2,2026-01-01 10:00:00\n3,4.5,3,2026-01-01\n"
+        )
+        stored, refused = self.run_from(Connection("csv", {"path": str(self.folder / "in.csv")}))
+        self.assertEqual(stored, [(2, Decimal("3.10"), 2), (3, Decimal("4.50"), 3)])
+        self.assertEqual(list(refused), [1])
+
+
+class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
+    """SQLite keeps whatever it is given (no scale): only decimals a double cannot hold are refused."""
+
+    instant = "text"  # SQLAlchemy binds only datetime objects to a SQLite timestamp column
+
+    def setUp(self):
+        self.url = f"sqlite:///{tempfile.mkdtemp(prefix='pdip-exact-db-')}/target.db"
+        super().setUp()
+
+    def test_an_untyped_decimal_with_more_places_than_the_column_keeps_is_refused(self):
+        stored, refused = self.run_from(self.sqlite_source([(1, 1.005, 1, None)]))
+        self.assertEqual((stored, refused), ([(1, 1.005, 1)], {}))
+
+    def test_a_fraction_for_an_integer_column_is_refused(self):
+        stored, refused = self.run_from(self.sqlite_source([(1, None, 1.5, None)]))
+        self.assertEqual((stored, refused), ([(1, None, 1.5)], {}))
+
+    def test_csv_text_goes_in_as_written_or_is_refused(self):
+        (self.folder / "in.csv").write_text("id,amount,n,at\n1,1.005,1.5,2026-01-01 10:00:00+02:00\n")
+        stored, refused = self.run_from(Connection("csv", {"path": str(self.folder / "in.csv")}))
+        self.assertEqual((stored, refused), ([(1, 1.005, 1.5)], {}))
+
+
+class PostgresValuesTest(ValuesKeptExactly, unittest.TestCase):
+    def setUp(self):
+        self.url = postgres_url()
+        super().setUp()
+
+    def test_csv_text_goes_in_as_written_or_is_refused(self):
+        (self.folder / "in.csv").write_text(
+            "id,amount,n,at\n1,1.005,1,2026-01-01 10:00:00\n2,3.10,2,2026-01-01 10:00:00+02:00\n"
+            "3,4.5,3,2026-01-01 10:00:00 Europe/Paris\n4,5,4,2026-01-01 10:00:00\n5,6,5,\n"
+        )
+        stored, refused = self.run_from(Connection("csv", {"path": str(self.folder / "in.csv")}))
+        self.assertEqual(stored, [(4, Decimal("5.00"), 4), (5, Decimal("6.00"), 5)])
+        self.assertIn("1.005 has more than 2 decimal places", refused[1])
+        self.assertIn(
+            "column 'at' is a timestamp without time zone: the zone in '2026-01-01 10:00:00+02:00'", refused[2]
+        )
+        self.assertIn("would be dropped", refused[3])
+
+    def test_a_typed_decimal_of_more_places_is_refused_and_one_that_fits_is_copied(self):
+        source = f"{self.table}_src"
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {source} (id integer, amount numeric(10, 3), n bigint)")
+            connection.exec_driver_sql(f"INSERT INTO {source} VALUES (1, 1.005, 1), (2, 1.5, 2), (3, NULL, NULL)")
+        self.addCleanup(self.drop, source)
+        stored, refused = self.run_from(Connection("sql", {"url": self.url, "table": source}))
+        self.assertEqual(stored, [(2, Decimal("1.50"), 2), (3, None, None)])
+        self.assertIn("1.005 has more than 2 decimal places", refused[1])
+        fitting = f"{self.table}_fit"
+        self.create(fitting)
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO {fitting} VALUES (7, 7.25, 7, '2026-01-01')")
+        stored, refused = self.run_from(Connection("sql", {"url": self.url, "table": fitting}))
+        self.assertEqual((stored[-1], refused), ((7, Decimal("7.25"), 7), {}))
+
+    def test_a_query_of_numbers_is_checked_by_its_wire_types(self):
+        query = "SELECT 1 AS id, 1.005::numeric AS amount, 2::bigint AS n UNION ALL SELECT 2, 1.25, 3"
+        stored, refused = self.run_from(Connection("sql", {"url": self.url, "query": query}))
+        self.assertEqual(stored, [(2, Decimal("1.25"), 3)])
+        self.assertIn("1.005 has more than 2 decimal places", refused[1])
+
+
+class MariaDbValuesTest(ValuesKeptExactly, unittest.TestCase):
+    decimal, whole, instant = "decimal(8, 2)", "int", "datetime"
+
+    def setUp(self):
+        self.url = mysql_url()
+        super().setUp()
+
+    def test_an_untyped_decimal_with_more_places_than_the_column_keeps_is_refused(self):
+        stored, refused = self.run_from(self.sqlite_source([(1, 1.005, 1, None), (2, 2.5, 2, None)]))
+        self.assertEqual(stored, [(2, Decimal("2.50"), 2)])
+        self.assertIn("column 'amount' is DECIMAL(8, 2): 1.005 has more than 2 decimal places", refused[1])
+
+
+if __name__ == "__main__":
+    unittest.main()

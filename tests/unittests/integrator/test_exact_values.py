@@ -1,0 +1,92 @@
+"""`adapters/sql/exact.py` on its own: which values each column check objects to, and which
+columns it leaves alone because the source's declared type rules the problem out."""
+
+import unittest
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from pdip.integrator.adapters.sql import exact
+from pdip.integrator.types import ColumnTypes
+
+TABLE = sa.Table(
+    "t",
+    sa.MetaData(),
+    sa.Column("amount", sa.Numeric(8, 2)),
+    sa.Column("n", sa.Integer),
+    sa.Column("at", sa.DateTime),
+    sa.Column("price", sa.Float),
+    sa.Column("loose", sa.Numeric),
+)
+COLUMNS = ["amount", "n", "at", "price", "loose"]
+
+
+def reasons(dialect, rows, declared=None):
+    checks = exact.column_checks(TABLE, COLUMNS, dialect, declared)
+    kept, refused = exact.refused(rows, checks)
+    return len(kept), [reason for _, reason in refused]
+
+
+class ExactValuesTest(unittest.TestCase):
+    def test_decimal_places_are_counted_on_the_value_a_number_or_its_text_stands_for(self):
+        fine = [Decimal("1.50"), Decimal("1.500"), 2, 0.1, "3.10", " 4 ", "abc", Decimal("NaN"), float("inf"), b"1.005"]
+        kept, refused = reasons(postgresql.dialect(), [(value, None, None, None, None) for value in fine])
+        self.assertEqual((kept, refused), (len(fine), []))
+        kept, refused = reasons(postgresql.dialect(), [(1.005, None, None, None, None), ("2.001", 1, None, 1.23, 1)])
+        self.assertEqual(kept, 0)
+        self.assertEqual(
+            refused,
+            [
+                "column 'amount' is NUMERIC(8, 2): 1.005 has more than 2 decimal places and would be rounded",
+                "column 'amount' is NUMERIC(8, 2): 2.001 has more than 2 decimal places and would be rounded",
+            ],
+        )
+
+    def test_whole_numbers_booleans_and_fractions_for_an_integer_column(self):
+        rows = [(None, value, None, None, None) for value in (True, 2.0, Decimal("3"), "4", "x", 5)]
+        self.assertEqual(reasons(mysql.dialect(), rows), (6, []))
+        self.assertEqual(
+            reasons(mysql.dialect(), [(None, "1.5", None, None, None)]),
+            (0, ["column 'n' is INTEGER: 1.5 is not a whole number and would be rounded"]),
+        )
+
+    def test_a_zone_in_the_text_of_a_postgresql_timestamp_without_one(self):
+        rows = [(None, None, value, None, None) for value in ("2026-01-01 10:00", "2026-01-01", 7)]
+        self.assertEqual(reasons(postgresql.dialect(), rows), (3, []))
+        for text in ("2026-01-01 10:00:00+02:00", "2026-01-01T10:00Z", "2026-01-01 10:00:00.5 Europe/Paris"):
+            with self.subTest(text):
+                self.assertIn("would be dropped", reasons(postgresql.dialect(), [(None, None, text, None, None)])[1][0])
+        self.assertEqual(reasons(mysql.dialect(), [(None, None, "2026-01-01 10:00+02", None, None)]), (1, []))
+
+    def test_sqlite_refuses_only_decimals_a_double_does_not_hold(self):
+        rows = [
+            (Decimal("1.005"), 1.5, "x+1", None, None),
+            (Decimal("0.1000000000000000055511151231257827"), 1, 1, 1, 1),
+        ]
+        kept, refused = reasons(sqlite.dialect(), rows)
+        self.assertEqual(kept, 1)
+        self.assertEqual(
+            refused,
+            ["SQLite keeps 15 significant digits of a decimal: 0.1000000000000000055511151231257827 would be 0.1"],
+        )
+
+    def test_a_declared_source_type_that_rules_the_problem_out_leaves_the_column_alone(self):
+        declared = ColumnTypes(
+            "postgresql", (sa.Numeric(10, 2), sa.BigInteger(), sa.DateTime(), None, sa.Integer()), tuple(COLUMNS)
+        )
+        self.assertEqual(exact.column_checks(TABLE, COLUMNS, postgresql.dialect(), declared), [])
+        wider = ColumnTypes("postgresql", (sa.Numeric(10, 3), sa.Numeric(10, 0)), ("amount", "n"))
+        checks = exact.column_checks(TABLE, COLUMNS, postgresql.dialect(), wider)
+        self.assertEqual([index for index, _ in checks], [0, 1, 2])
+        self.assertEqual(exact.more_places(checks).pattern, rb"(?<![:\d])\d*\.\d{3}")
+        self.assertTrue(exact.zone_in_text(checks))
+        self.assertIsNone(exact.more_places(exact.column_checks(TABLE, ["n"], postgresql.dialect(), None)))
+
+    def test_columns_the_table_lacks_are_not_checked(self):
+        self.assertEqual(exact.column_checks(TABLE, ["other"], postgresql.dialect(), None), [])
+        self.assertEqual(exact.refused([(1,)], []), ([(1,)], []))
+
+
+if __name__ == "__main__":
+    unittest.main()
