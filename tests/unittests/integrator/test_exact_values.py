@@ -79,7 +79,7 @@ class ExactValuesTest(unittest.TestCase):
         wider = ColumnTypes("postgresql", (sa.Numeric(10, 3), sa.Numeric(10, 0)), ("amount", "n"))
         checks = exact.column_checks(TABLE, COLUMNS, postgresql.dialect(), wider)
         self.assertEqual([index for index, _ in checks], [0, 1, 2])
-        self.assertEqual(exact.more_places(checks).pattern, rb"(?<![:\d])\d*\.\d{3}")
+        self.assertEqual(exact.more_places(checks).pattern, rb"\.(?<!:\d\d\.)\d{3}")
         self.assertTrue(exact.zone_in_text(checks))
         self.assertIsNone(exact.more_places(exact.column_checks(TABLE, ["n"], postgresql.dialect(), None)))
 
