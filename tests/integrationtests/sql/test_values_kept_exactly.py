@@ -109,6 +109,36 @@ class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
         self.assertEqual((stored, refused), ([(1, 1.005, 1.5)], {}))
 
 
+class SqliteTimesTest(unittest.TestCase):
+    def test_text_into_sqlite_date_and_time_columns_is_read_as_iso_8601_or_refused(self):
+        folder = Path(tempfile.mkdtemp(prefix="pdip-exact-times-"))
+        with sqlite3.connect(folder / "target.db") as database:
+            database.execute("CREATE TABLE t (id integer primary key, at timestamp, day date)")
+        (folder / "in.csv").write_text(
+            "id,at,day\n1,2026-01-01 10:00:00,2026-01-02\n2,2026-01-01T10:00:00+02:00,\n3,yesterday,2026-01-02\n"
+            "4,2026-01-01,2026-02-30\n"
+        )
+        integration = Integration(
+            "times",
+            source=Connection("csv", {"path": str(folder / "in.csv")}),
+            target=Connection("sqlite", {"database": str(folder / "target.db"), "table": "t"}),
+            max_errors=10,
+        )
+        with Pdi(root_directory=str(folder)) as pdi:
+            result = pdi.get(Integrator).integrate(Operation("times", [integration]))
+            letters = pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertTrue(result.ok, result.integrations[0].error)
+        with sqlite3.connect(folder / "target.db") as database:
+            stored = database.execute("SELECT * FROM t ORDER BY id").fetchall()
+        self.assertEqual(
+            stored,
+            [(1, "2026-01-01 10:00:00.000000", "2026-01-02"), (2, "2026-01-01 08:00:00.000000", None)],
+        )
+        self.assertEqual([letter["row"]["id"] for letter in letters], ["3", "4"])
+        self.assertIn("column 'at' is TIMESTAMP: 'yesterday' is no ISO 8601 date and time", letters[0]["reason"])
+        self.assertIn("column 'day' is DATE: '2026-02-30' is no ISO 8601 date", letters[1]["reason"])
+
+
 class PostgresValuesTest(ValuesKeptExactly, unittest.TestCase):
     def setUp(self):
         self.url = postgres_url()

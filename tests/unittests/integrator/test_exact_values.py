@@ -61,7 +61,7 @@ class ExactValuesTest(unittest.TestCase):
 
     def test_sqlite_refuses_only_decimals_a_double_does_not_hold(self):
         rows = [
-            (Decimal("1.005"), 1.5, "x+1", None, None),
+            (Decimal("1.005"), 1.5, "2026-01-01 10:00+02", None, None),
             (Decimal("0.1000000000000000055511151231257827"), 1, 1, 1, 1),
         ]
         kept, refused = reasons(sqlite.dialect(), rows)
@@ -70,6 +70,10 @@ class ExactValuesTest(unittest.TestCase):
             refused,
             ["SQLite keeps 15 significant digits of a decimal: 0.1000000000000000055511151231257827 would be 0.1"],
         )
+
+    def test_sqlite_date_and_time_columns_take_iso_8601_text_only(self):
+        kept, refused = reasons(sqlite.dialect(), [(None, None, "tomorrow", None, None), (None, None, 1.5, None, None)])
+        self.assertEqual((kept, refused), (1, ["column 'at' is DATETIME: 'tomorrow' is no ISO 8601 date and time"]))
 
     def test_a_declared_source_type_that_rules_the_problem_out_leaves_the_column_alone(self):
         declared = ColumnTypes(

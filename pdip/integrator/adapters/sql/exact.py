@@ -8,6 +8,8 @@ with the reason, never stored rounded or shifted.
   database is given by itself, MariaDB/MySQL always); PostgreSQL's COPY refuses it.
 - PostgreSQL's `timestamp` (without time zone) drops a time zone written in the text
   ('2026-01-01 10:00+02' is stored as 10:00, two hours off the instant meant).
+- SQLite's date and time columns take text only as ISO 8601 (the target reads it into a date or
+  a datetime, `iso_value`); other text is refused here, not failed on at the driver.
 
 A column whose source declares a type that cannot carry the problem (an integer into a decimal
 column, a `numeric(10, 2)` into a `numeric(12, 2)`, a timestamp that is not text) is not looked at,
@@ -16,6 +18,7 @@ so a copy between typed tables pays nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -23,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pdip.integrator.adapters.file.values import VALUE_TYPES
 from pdip.integrator.types import ColumnTypes
 
 Check = Callable[[Any], "str | None"]
@@ -103,6 +107,12 @@ def _check(
     if isinstance(kind, sa.Integer) and dialect.name != "sqlite" and not isinstance(source, sa.Integer):
         return _whole(name, kind, dialect)
     if (
+        dialect.name == "sqlite"
+        and isinstance(kind, sa.Date | sa.DateTime)
+        and not isinstance(source, sa.Date | sa.DateTime)
+    ):
+        return _iso(name, kind, dialect)
+    if (
         isinstance(kind, sa.DateTime)
         and not kind.timezone
         and dialect.name == "postgresql"
@@ -175,6 +185,27 @@ def _no_zone(name: str) -> Check:
         return None
 
     check.zone = True
+    return check
+
+
+def iso_value(kind: sa.types.TypeEngine, text: str) -> dt.date:
+    """`text` as the date or datetime an ISO 8601 date (and time) spells; ValueError if none."""
+    return VALUE_TYPES["datetime" if isinstance(kind, sa.DateTime) else "date"](text)
+
+
+def _iso(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> Check:
+    what = "date and time" if isinstance(kind, sa.DateTime) else "date"
+    shown = _shown(kind, dialect)
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            iso_value(kind, value)
+        except ValueError:
+            return f"column {name!r} is {shown}: {value!r} is no ISO 8601 {what}"
+        return None
+
     return check
 
 

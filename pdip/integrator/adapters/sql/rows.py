@@ -529,19 +529,23 @@ class SqlTarget(Target):
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
         an aware datetime is stored as its instant in UTC (what a naive one read back means),
-        never as its local time, which would shift it by its offset."""
+        never as its local time, which would shift it by its offset. SQLite's date and time
+        columns take text as the ISO 8601 value it spells (`exact` refused any other text)."""
         if batch.is_raw or self.engine.dialect.name not in (*_MYSQL, "sqlite"):
             return batch
-        columns = self.table.c
-        indexes = [
-            index
+        columns, sqlite = self.table.c, self.engine.dialect.name == "sqlite"
+        kinds = {
+            index: columns[name].type
             for index, name in enumerate(batch.columns)
-            if name in columns and isinstance(columns[name].type, sa.DateTime)
-        ]
+            if name in columns and isinstance(columns[name].type, sa.DateTime | sa.Date)
+        }
         rows = batch.rows
-        if not any(_aware(row[index]) for index in indexes for row in rows):
+        if not any(_aware(row[index]) or (sqlite and isinstance(row[index], str)) for index in kinds for row in rows):
             return batch
-        utc = [tuple(_in_utc(value) if index in indexes else value for index, value in enumerate(row)) for row in rows]
+        utc = [
+            tuple(_ready_time(kinds[index], value) if index in kinds else value for index, value in enumerate(row))
+            for row in rows
+        ]
         return batch.with_values(utc)
 
     def _driver_values(self, batch: Batch) -> Batch:
@@ -934,6 +938,13 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _ready_time(kind: sa.types.TypeEngine, value: Any) -> Any:
+    """A date or time column's value for the driver: text read as ISO 8601, an instant in UTC."""
+    if isinstance(value, str):
+        value = exact.iso_value(kind, value)
+    return _in_utc(value) if isinstance(kind, sa.DateTime) else value
 
 
 def _aware(value: Any) -> bool:
