@@ -1,10 +1,11 @@
 """Change capture throughput (`capture: logical`), measured against a baseline of the same run.
 
     python bench/bench_capture.py [--changes 1000000] [--keys 10000] [--batch-size 10000] [--only replica,kafka]
+                                  [--executors process,inline]
 
 A table of `--keys` rows takes `--changes` changes: the inserts of every key, rounds of updates of
 every key, and at the end deletes of every other key and their inserts again, each round one
-transaction. Three slots were made before the first change, so each reads the same log:
+transaction. A slot per run was made before the first change, so each reads the same log:
 
 - `baseline`: the log read raw over psycopg2's replication connection (pgoutput, nothing decoded,
   nothing written, the slot confirmed as it goes): how fast the server hands the changes out.
@@ -12,12 +13,17 @@ transaction. Three slots were made before the first change, so each reads the sa
   the position stored with the rows). Target >= 100k changes/s.
 - `kafka`: captured into a Kafka topic of 3 partitions (confirmed by the broker). Target >= 150k/s.
 
+Each capture runs with each of `--executors` (default `process`: a reader process decodes and
+hands its batches to this process, the writer; `inline`: one process does both, with nothing
+pickled between them).
+
 Each line prints changes/s and its ratio to the baseline, and the CPU time pdip's processes spent
-per change (this process and its reader processes; the servers' own work is not in it): on a
-machine loaded by other work the wall clock mostly measures the load, the CPU time what pdip
-costs. PostgreSQL's CPU per change follows (its WAL sender decoding the log for the slot, and for
-the replica its backend applying the rows): pdip's and the server's together over the cores
-the machine has bound the rate any run can reach. Peak RSS last. The server is one this
+per change (its reader process, which decodes and makes the entries, and this process, the
+writer; the servers' own work is not in it): on a machine loaded by other work the wall clock
+mostly measures the load, the CPU time what pdip costs. PostgreSQL's CPU per change follows (its
+WAL sender decoding the log for the slot, alone on the baseline's line, and for the replica its
+backend applying the rows as well): pdip's and the server's together over the cores the machine
+has bound the rate any run can reach. Peak RSS last. The server is one this
 bench starts with wal_level=logical (tests/support/logical_postgres.py) unless
 PDIP_TEST_LOGICAL_POSTGRES_URL names one; the broker is KAFKA_BOOTSTRAP_SERVERS (or
 PDIP_TEST_KAFKA_BOOTSTRAP), else a tansu broker started for the run.
@@ -45,6 +51,8 @@ from pdip.integrator.base import Integrator  # noqa: E402
 from tests.support.logical_postgres import logical_postgres_url  # noqa: E402
 
 PUBLICATION = "bench_capture"
+# seconds, changes written, CPU seconds of the writer and of the reader, the server's CPU seconds
+Measured = tuple[float, int, tuple[float, float], float | None]
 REPLICA = "bench_capture_replica"
 
 
@@ -157,15 +165,13 @@ def server_cpu_seconds(engine: sa.Engine) -> float | None:
         return None
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its children that have ended."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process (the writer) and of its children that have ended (the reader)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def capture(
-    root: str, name: str, url: str, target: Connection, batch_size: int
-) -> tuple[float, int, float, float | None]:
+def capture(root: str, name: str, url: str, target: Connection, batch_size: int, executor: str) -> Measured:
     source = Connection(
         "postgresql", {"url": url, "capture": "logical", "slot": name, "publication": PUBLICATION, "snapshot": False}
     )
@@ -173,8 +179,10 @@ def capture(
     server = sa.create_engine(url)
     with Pdi(root_directory=root) as pdi:
         started, cpu, served = time.perf_counter(), cpu_seconds(), server_cpu_seconds(server)
-        result = pdi.get(Integrator).integrate(Operation(name, [integration]), execution_id=uuid.uuid4().hex)
-        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        operation = Operation(name, [integration], executor=executor)
+        result = pdi.get(Integrator).integrate(operation, execution_id=uuid.uuid4().hex)
+        seconds, now_cpu = time.perf_counter() - started, cpu_seconds()
+        cpu = (now_cpu[0] - cpu[0], now_cpu[1] - cpu[1])
         now = server_cpu_seconds(server)
         served = None if served is None or now is None else now - served
     server.dispose()
@@ -183,7 +191,7 @@ def capture(
     return seconds, result["capture"].rows_written, cpu, served
 
 
-def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float, float | None]:
+def to_replica(root: str, url: str, batch_size: int, executor: str) -> Measured:
     with sa.create_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as db:
         db.exec_driver_sql(f"DROP DATABASE IF EXISTS {REPLICA}")
         db.exec_driver_sql(f"CREATE DATABASE {REPLICA}")
@@ -192,10 +200,10 @@ def to_replica(root: str, url: str, batch_size: int) -> tuple[float, int, float,
     sql(replica, "CREATE TABLE bench_items (id int PRIMARY KEY, version int NOT NULL, note text)")
     replica.dispose()
     target = Connection("postgresql", {"url": replica_url, "table": "bench_items"})
-    return capture(root, "bench_replica", url, target, batch_size)
+    return capture(root, f"bench_replica_{executor}", url, target, batch_size, executor)
 
 
-def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int, float, float | None]:
+def to_kafka(root: str, url: str, batch_size: int, executor: str) -> Measured:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from tests.support.kafka_broker import configured_or_started
@@ -206,7 +214,7 @@ def to_kafka(root: str, url: str, batch_size: int) -> tuple[float, int, float, f
         for future in admin.create_topics([NewTopic(topic, 3, 1)]).values():
             future.result()
         target = Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic})
-        return capture(root, "bench_kafka", url, target, batch_size)
+        return capture(root, f"bench_kafka_{executor}", url, target, batch_size, executor)
 
 
 def main() -> None:
@@ -215,31 +223,36 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--only", default="replica,kafka")
+    parser.add_argument("--executors", default="process")
     args = parser.parse_args()
-    only = set(args.only.split(","))
+    only, executors = args.only.split(","), args.executors.split(",")
+    runs = [(name, executor) for name in ("replica", "kafka") if name in only for executor in executors]
     url = logical_postgres_url()
-    engine = prepare(url, ["bench_raw", "bench_replica", "bench_kafka"])
+    engine = prepare(url, ["bench_raw", *(f"bench_{name}_{executor}" for name, executor in runs)])
     started = time.perf_counter()
     made = make_changes(engine, args.changes, args.keys)
     end = end_of_log(engine)
     print(
         f"{made:,} changes on {args.keys:,} keys made in {time.perf_counter() - started:.1f} s; {os.cpu_count()} cores"
     )
+    served = server_cpu_seconds(engine)
     seconds, seen = raw_read(url, "bench_raw", end)
+    now = server_cpu_seconds(engine)
     baseline = seen / seconds
-    print(f"{'baseline: raw pgoutput read':<32} {baseline:>10,.0f} changes/s ({seen:,} in {seconds:.1f} s)")
+    sender = "" if served is None or now is None else f"; PostgreSQL CPU {(now - served) / seen * 1e6:.1f} us/change"
+    print(f"{'baseline: raw pgoutput read':<32} {baseline:>10,.0f} changes/s ({seen:,} in {seconds:.1f} s){sender}")
     with tempfile.TemporaryDirectory(prefix="pdip-bench-capture-") as root:
-        for name, run in (("replica", to_replica), ("kafka", to_kafka)):
-            if name not in only:
-                continue
-            seconds, written, cpu, served = run(root, url, args.batch_size)
+        for name, executor in runs:
+            run = to_replica if name == "replica" else to_kafka
+            seconds, written, cpu, served = run(root, url, args.batch_size, executor)
             rate = written / seconds
-            label = f"capture -> {'PostgreSQL replica' if name == 'replica' else 'Kafka'}"
-            ratio, cost = rate / baseline, cpu / max(written, 1) * 1e6
+            ratio = rate / baseline
+            label = f"{'-> PostgreSQL replica' if name == 'replica' else '-> Kafka'} ({executor})"
+            writer, reader = (spent / max(written, 1) * 1e6 for spent in cpu)
             server = "" if served is None else f", PostgreSQL CPU {served / max(written, 1) * 1e6:.1f} us/change"
             print(
                 f"{label:<32} {rate:>10,.0f} changes/s ({written:,} in {seconds:.1f} s), {ratio:.2f} x baseline; "
-                f"pdip CPU {cost:.1f} us/change{server}"
+                f"pdip CPU {writer + reader:.1f} us/change (reader {reader:.1f}, writer {writer:.1f}){server}"
             )
     engine.dispose()
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -8,22 +8,18 @@ uses its own tables and operation name.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import unittest
-import uuid
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, StateStore
+from pdip.integrator import Connection
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.sql import positions
 from pdip.integrator.adapters.sql.capture_mariadb import BinlogCaptureSource
 from pdip.integrator.adapters.sql.capture_postgres import CaptureError
-from pdip.integrator.base import Integrator
-from pdip.integrator.events import BatchWritten
 from tests.support.binlog_mariadb import binlog_mariadb_url
+from tests.support.capture_cases import CapturedDatabasesCase
 from tests.support.servers import mysql_url
 
 REPLICA_DATABASE = "pdip_capture_replica"
@@ -37,53 +33,26 @@ def binlog(**settings) -> Connection:
     return Connection("mariadb", {"url": BinlogCase.url, "capture": "binlog", **settings})
 
 
-class BinlogCase(unittest.TestCase):
+class BinlogCase(CapturedDatabasesCase):
     """The server, the replica database and the helpers of the binlog capture tests."""
 
-    url = ""
+    replica_database = REPLICA_DATABASE
 
     @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.TemporaryDirectory(prefix="pdip-binlog-")
-        cls.url = BinlogCase.url = binlog_mariadb_url()
-        cls.source = sa.create_engine(cls.url)
-        with cls.source.begin() as db:
+    def server_url(cls) -> str:
+        BinlogCase.url = binlog_mariadb_url()  # what `binlog` connects to
+        return BinlogCase.url
+
+    @classmethod
+    def create_replica(cls, source: sa.Engine) -> None:
+        with source.begin() as db:
             db.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {REPLICA_DATABASE}")
-        cls.replica_url = sa.engine.make_url(cls.url).set(database=REPLICA_DATABASE).render_as_string(False)
-        cls.replica = sa.create_engine(cls.replica_url)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.source.dispose()
-        cls.replica.dispose()
-        cls.root.cleanup()
-
-    def sql(self, engine, *statements):
-        with engine.begin() as db:
-            for statement in statements:
-                db.exec_driver_sql(statement)
 
     def run_capture(self, name, source, target, execution="run", store=None, events=None, batch_size=1000, schema=None):
-        integration = Integration(
-            "capture", mode="changes", source=source, target=target, batch_size=batch_size, schema=schema
+        result, self.letters = self.integrate(
+            name, source, target, execution, store, events, batch_size=batch_size, schema=schema
         )
-        with Pdi(root_directory=self.root.name) as pdi:
-            integrator = pdi.get(Integrator)
-            if store is not None:
-                integrator.stores[store[0]] = store[1]
-            if events is not None:
-                integrator.subscribe(BatchWritten, events.append)
-            execution = f"{execution}-{uuid.uuid4().hex}"
-            result = integrator.integrate(Operation(name, [integration]), execution_id=execution)
-            self.letters = pdi.get(StateStore).dead_letters(execution)
         return result
-
-    def assert_same(self, table):
-        with self.source.connect() as db:
-            expected = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
-        with self.replica.connect() as db:
-            found = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
-        self.assertEqual([tuple(row) for row in found], [tuple(row) for row in expected])
 
 
 class BinlogCaptureTests(BinlogCase):

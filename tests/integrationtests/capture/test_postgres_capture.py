@@ -7,7 +7,6 @@ on the same server. Each test uses its own tables, publication and slot.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import time
 import unittest
 import uuid
@@ -17,11 +16,9 @@ import psycopg2
 import psycopg2.extras
 import sqlalchemy as sa
 
-from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, StateStore
+from pdip.integrator import Connection
 from pdip.integrator.adapters.sql import positions
-from pdip.integrator.base import Integrator
-from pdip.integrator.events import BatchWritten
+from tests.support.capture_cases import CapturedDatabasesCase
 from tests.support.logical_postgres import logical_postgres_url
 from tests.support.servers import postgres_url
 from tests.unittests.test_cli import run as run_cli
@@ -36,51 +33,24 @@ def capture(name: str, **settings) -> Connection:
     )
 
 
-class CaptureCase(unittest.TestCase):
+class CaptureCase(CapturedDatabasesCase):
     """The server, the replica database and the helpers of the capture tests."""
 
-    url = ""
-    replica_url = ""
+    replica_database = REPLICA_DATABASE
 
     @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.TemporaryDirectory(prefix="pdip-capture-")
-        cls.url = CaptureCase.url = logical_postgres_url()
-        cls.source = sa.create_engine(cls.url)
-        with cls.source.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+    def server_url(cls) -> str:
+        CaptureCase.url = logical_postgres_url()  # what `capture` connects to
+        return CaptureCase.url
+
+    @classmethod
+    def create_replica(cls, source: sa.Engine) -> None:
+        with source.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
             if not db.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{REPLICA_DATABASE}'").first():
                 db.exec_driver_sql(f"CREATE DATABASE {REPLICA_DATABASE}")
-        cls.replica_url = sa.engine.make_url(cls.url).set(database=REPLICA_DATABASE).render_as_string(False)
-        cls.replica = sa.create_engine(cls.replica_url)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.source.dispose()
-        cls.replica.dispose()
-        cls.root.cleanup()
-
-    def sql(self, engine, *statements):
-        with engine.begin() as db:
-            for statement in statements:
-                db.exec_driver_sql(statement)
-
-    def run_capture(
-        self, name, source, target, follow=False, execution="run-1", store=None, max_errors=0, events=None, schema=None
-    ):
-        integration = Integration(
-            "capture", mode="changes", source=source, target=target, max_errors=max_errors, schema=schema
-        )
-        operation = Operation(name, [integration])
-        execution = f"{execution}-{uuid.uuid4().hex[:8]}"
-        with Pdi(root_directory=self.root.name) as pdi:
-            integrator = pdi.get(Integrator)
-            if store is not None:
-                integrator.stores[store[0]] = store[1]
-            if events is not None:
-                integrator.subscribe(BatchWritten, events.append)
-            result = integrator.integrate(operation, execution_id=execution, follow=follow)
-            letters = pdi.get(StateStore).dead_letters(execution)
-        return result, letters
+    def run_capture(self, name, source, target, follow=False, execution="run-1", max_errors=0, **settings):
+        return self.integrate(name, source, target, execution, follow=follow, max_errors=max_errors, **settings)
 
     def slot_lsn(self, slot):
         with self.source.connect() as db:
@@ -104,13 +74,6 @@ class CaptureCase(unittest.TestCase):
                 if "is active for PID" not in str(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-
-    def assert_same(self, table):
-        with self.source.connect() as db:
-            expected = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
-        with self.replica.connect() as db:
-            found = db.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
-        self.assertEqual([tuple(row) for row in found], [tuple(row) for row in expected])
 
 
 class CaptureTests(CaptureCase):
