@@ -40,7 +40,6 @@ import functools
 import pickle
 import traceback
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import ReadRequest, Source
@@ -59,6 +58,8 @@ from pdip.integrator.runs.retrying import judges_of, transient
 from pdip.integrator.runs.writing import with_policy
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from multiprocessing.connection import Connection
+
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun
 
