@@ -41,7 +41,7 @@ from pdip.integrator.executors import Endpoints, Executor, executor_for
 from pdip.integrator.executors import children as _children  # noqa: F401 - importing it registers the listener below
 from pdip.integrator.models import Integration, Operation
 from pdip.integrator.results import ExecutionResult, IntegrationResult, RunContext
-from pdip.integrator.runs.planning import plan_reads
+from pdip.integrator.runs.planning import plan_reads, read_request
 from pdip.integrator.runs.reporting import IntegrationRun
 from pdip.integrator.runs.retrying import RetryPolicy, judges_of
 from pdip.integrator.state import IntegratorConfig, StateStore
@@ -192,8 +192,9 @@ class Integrator(ISingleton):
             if integration.source is not None:
                 endpoints.source = self.registry.source(integration.source, context, mode)
             if announced is not None:
-                described = endpoints.source.describe() if endpoints.source else None
-                if described and executor.reads_in_a_child(integration):
+                source = endpoints.source
+                described = source.describe() if source else None
+                if described and executor.reads_in_a_child(integration, source, read_request(run, target, follow)):
                     described = f"{described} (reader process)"
                 inputs, outputs = announced
                 self._emit(

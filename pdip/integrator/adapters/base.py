@@ -46,6 +46,9 @@ The optional hooks, each with a default that does nothing special:
 - `Source.transient(error)` / `Target.transient(error)`: whether an error the store's driver
   raised passes (a lost connection, a deadlock, a broker away), so the integration is tried
   again from its last durable position (`Integration.retries`, docs/adr/0029); False by default.
+- `Source.light_to_read(request)`: True when reading `request` is so little work (batches that
+  only name where their rows are, which the target copies itself; a small local file) that a
+  reader process would cost more than it saves: the `process` executor then reads it here.
 - `Target.batch_rows`: the batch size the target writes best (DuckDB: one row group), read by an
   integration that sets no `batch_size` (`Integration.rows_per_batch`).
 - `Target.check(create)`: what would stop the first batch that only the store can tell (the table
@@ -154,6 +157,11 @@ class Source(abc.ABC):
         """The columns `request` reads and their types, as this source declares them (a
         `ColumnTypes` or a `pyarrow.Schema`, see `pdip.integrator.types`); None: unknown."""
         return None
+
+    def light_to_read(self, request: ReadRequest) -> bool:
+        """Whether reading `request` costs less than starting a reader process for it (a read
+        whose batches only say where their rows are, a small local file); False unless overridden."""
+        return False
 
     def acknowledge(self, position: Any) -> None:
         """Everything this source yielded up to `position` is durable at the target."""

@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
-    from pdip.integrator.adapters.base import Source, Target
+    from pdip.integrator.adapters.base import ReadRequest, Source, Target
     from pdip.integrator.adapters.registry import AdapterRegistry
     from pdip.integrator.models import Connection, Integration, Operation
     from pdip.integrator.runs.planning import Plan
@@ -73,8 +73,9 @@ class Executor(abc.ABC):
         class), or None. Read by `pdip validate` and by `integrate` before anything runs."""
         return None
 
-    def reads_in_a_child(self, integration: Integration) -> bool:
-        """Whether the integration's source is read outside this process (for its description)."""
+    def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
+        """Whether the integration's source is read outside this process (for its description);
+        `request`: what the integration asks of it as a whole (`planning.read_request`)."""
         return False
 
     @abc.abstractmethod

@@ -27,7 +27,6 @@ caller.
 from __future__ import annotations
 
 import traceback
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from pdip.integrator.adapters.registry import AdapterRegistry
@@ -38,6 +37,8 @@ from pdip.integrator.runs.reporting import PartitionDone, PartitionFailed, Progr
 from pdip.integrator.runs.retrying import judges_of, transient
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from multiprocessing.connection import Connection
+
     from pdip.integrator.adapters.base import Target
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun

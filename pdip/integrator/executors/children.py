@@ -24,21 +24,22 @@ elsewhere the error says exactly what to add.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 import weakref
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from pdip.integrator.errors import IntegrationFailedError
+
+if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    import multiprocessing.process
+    from multiprocessing.connection import Connection
 
 _PR_SET_PDEATHSIG = 1
 _JOIN_SECONDS = 5.0
@@ -159,6 +160,8 @@ def _begin(function: Callable[..., None], channel: Connection, inherited: list[C
 def die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux); exit if it already has."""
     if sys.platform.startswith("linux"):
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
@@ -168,6 +171,8 @@ def die_with_parent(parent: int) -> None:
 def messages(children: list[Child]) -> Iterator[tuple[Child, Any]]:
     """`(child, message)` as they arrive, until every child has said its last word (the caller
     marks `finished`). A child gone without it fails the run, naming the child and its signal."""
+    from multiprocessing.connection import wait
+
     while True:
         running = [child for child in children if not child.finished]
         if not running:
@@ -218,7 +223,10 @@ def tell(channel: Connection, message: Any) -> bool:
 
 
 def start_method() -> Any:
-    """The multiprocessing context child processes are started with: fork."""
+    """The multiprocessing context child processes are started with: fork (imported here: a run
+    that starts no child process does not import multiprocessing)."""
+    import multiprocessing
+
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     raise IntegrationFailedError(  # pragma: no cover - only on platforms without fork

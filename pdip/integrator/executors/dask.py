@@ -49,6 +49,7 @@ from pdip.integrator.runs.retrying import judges_of, transient
 from pdip.policy.secrets import mask_secrets
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from pdip.integrator.adapters.base import ReadRequest, Source
     from pdip.integrator.adapters.registry import AdapterRegistry
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun
@@ -75,7 +76,7 @@ class DaskExecutor(Executor):
     def unsuited(integration: Integration, target: Any, registry: AdapterRegistry) -> str | None:
         return unsuited(integration, target, registry)
 
-    def reads_in_a_child(self, integration: Integration) -> bool:
+    def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
         return True
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:

@@ -26,8 +26,11 @@ CLOSE before it closes its source. A reader that raises sends its traceback; a r
 at any instant, ends its pipe: the run fails at once naming the reader and its signal, and the
 other readers are ended. A writer that dies takes its readers with it (`children`).
 
-Memory stores live in this process, so a memory source is read inline; a change stream into a
-database that takes several writers is applied by a process per partition (`appliers`).
+Memory stores live in this process, so a memory source is read inline, as is a source read whole
+whose reading is lighter than starting a reader (`Source.light_to_read`: batches that only name
+where their rows are, for a target that copies them itself; a small local file); a change
+stream into a database that takes several writers is applied by a process per partition
+(`appliers`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import functools
 import pickle
 import traceback
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from pdip.integrator.adapters.base import ReadRequest, Source
@@ -56,6 +58,8 @@ from pdip.integrator.runs.retrying import judges_of, transient
 from pdip.integrator.runs.writing import with_policy
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
+    from multiprocessing.connection import Connection
+
     from pdip.integrator.runs.planning import Plan
     from pdip.integrator.runs.reporting import IntegrationRun
 
@@ -76,12 +80,17 @@ class Acknowledge:
 
 
 class ProcessExecutor(InlineExecutor):
-    def reads_in_a_child(self, integration: Integration) -> bool:
-        return not lives_here(self.registry, integration.source, integration.mode)
+    def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
+        """Not a source whose data lives here, nor one read whole that is lighter to read here
+        than a reader process is to start (`Source.light_to_read`)."""
+        if lives_here(self.registry, integration.source, integration.mode):
+            return False
+        return integration.parallelism > 1 or not source.light_to_read(request)
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         integration = run.integration
-        if not self.reads_in_a_child(integration):
+        assert endpoints.source is not None  # an integration without a source runs its SQL, not an executor
+        if not self.reads_in_a_child(integration, endpoints.source, plan.requests[0]):
             super().run(run, endpoints, plan)
             return
         endpoints.close_source()  # the readers open their own; this one only planned

@@ -43,17 +43,7 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     integration = run.integration
     checkpoint = run.state.checkpoint(run.operation.name, integration.name)
     watermark = checkpoint.high_watermark if checkpoint and integration.mode == "incremental" else None
-    raw_allowed = run.policy is None and integration.cursor is None and not integration.columns
-    request = ReadRequest(
-        integration.rows_per_batch(target.batch_rows),
-        integration.columns,
-        integration.cursor,
-        watermark,
-        key=integration.key,
-        # an Arrow batch is read like any other (by a policy, for a cursor); a raw payload is not
-        accept=target.accepts() if raw_allowed else tuple(form for form in target.accepts() if form == ARROW),
-        follow=follow,
-    )
+    request = read_request(run, target, follow, watermark)
     requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
     types = _declared(run, source, request)
     target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it
@@ -75,6 +65,22 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
         planned.append(dataclasses.replace(item, resume=position))
     resuming = any(item.resume is not None for item in planned)
     return Plan(planned, resuming, watermark, types)
+
+
+def read_request(run: IntegrationRun, target: Target, follow: bool, watermark: Any = None) -> ReadRequest:
+    """What the integration asks of its source as a whole, before partitions and resume points."""
+    integration = run.integration
+    raw_allowed = run.policy is None and integration.cursor is None and not integration.columns
+    return ReadRequest(
+        integration.rows_per_batch(target.batch_rows),
+        integration.columns,
+        integration.cursor,
+        watermark,
+        key=integration.key,
+        # an Arrow batch is read like any other (by a policy, for a cursor); a raw payload is not
+        accept=target.accepts() if raw_allowed else tuple(form for form in target.accepts() if form == ARROW),
+        follow=follow,
+    )
 
 
 def _declared(run: IntegrationRun, source: Source, request: ReadRequest) -> Any:

@@ -189,6 +189,30 @@ class PathTest(FileTestCase):
             FileTarget(Connection("csv", {"path": "out"}), self.context)
 
 
+class LightReadTest(FileTestCase):
+    """Which reads the `process` executor keeps in the calling process (`Source.light_to_read`)."""
+
+    def light(self, kind, accept=(), **settings):
+        source = FileSource(Connection(kind, settings), self.context)
+        try:
+            return source.light_to_read(ReadRequest(100, accept=accept))
+        finally:
+            source.close()
+
+    def test_small_local_files_and_named_parquet_ranges_are_light_and_the_rest_is_not(self):
+        self.file("small/a.csv", "id\n1\n")
+        self.file("small/b.csv", "id\n" + "2\n" * 600_000)  # 1.2 MB, the two past LIGHT_BYTES
+        pyarrow.parquet.write_table(pyarrow.table({"id": list(range(1000))}), self.root / "items.parquet")
+        self.assertTrue(self.light("csv", path="small/a.csv"))
+        self.assertFalse(self.light("csv", path="small"))
+        self.assertFalse(self.light("csv", path="small/missing.csv"))  # reading it will say so
+        self.assertFalse(self.light("csv", path="memory://pdip-light/a.csv"))  # a remote file is staged first
+        with mock.patch("pdip.integrator.adapters.file.rows.LIGHT_BYTES", 0):
+            self.assertTrue(self.light("parquet", path="items.parquet", accept=("parquet-row-range",)))
+            self.assertFalse(self.light("parquet", path="items.parquet", accept=("arrow",)))
+            self.assertFalse(self.light("csv", path="small/a.csv", accept=("csv",)))  # its batches carry the lines
+
+
 class CsvReadTest(FileTestCase):
     def test_header_delimiter_quoting_and_null_text(self):
         self.file("a.csv", "id;name\n1;'x;y'\n2;NULL\n\n3;\n")

@@ -16,6 +16,7 @@ from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.adapters.base import Disposition, ReadRequest
 from pdip.integrator.adapters.sql.rows import SqlSource, SqlTarget
 from pdip.integrator.base import Integrator
+from pdip.integrator.events import IntegrationStarted
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.state import StateStore
 from tests.support.sqlite_items import create_items, items
@@ -217,6 +218,23 @@ class RunBetweenFilesTest(unittest.TestCase):
         checkpoint = self.pdi.get(StateStore).checkpoint("copy", "copy")
         self.assertEqual(checkpoint.positions, {"": 100})  # the target copies: one reader, the whole table
         self.assertEqual(self.stored("SELECT count(*), sum(id) FROM copy"), [(100, 5050)])
+
+    def test_ranges_are_walked_in_this_process_and_values_by_a_reader_process(self):
+        events = []
+        self.pdi.get(Integrator).subscribe(IntegrationStarted, events.append)
+        self.run_copy("ranges", create_target=True)
+        self.run_copy("values", create_target=True, columns=["id", "name"])  # a choice of columns decodes
+        self.assertEqual([event.source for event in events], ["sqlite:items", "sqlite:items (reader process)"])
+        self.assertEqual(self.stored("SELECT count(*), sum(id) FROM ranges"), [(100, 5050)])
+        self.assertEqual(self.stored('SELECT count(*), sum(id) FROM "values"'), [(100, 5050)])
+        database = str(self.folder / "source.db")
+        with contextlib.closing(
+            SqlSource(Connection("sqlite", {"database": database, "table": "items"}), None)
+        ) as items:
+            self.assertTrue(items.light_to_read(ReadRequest(10, accept=RANGES)))
+            self.assertFalse(items.light_to_read(ReadRequest(10, accept=("sqlite-values",))))
+        with contextlib.closing(SqlSource(Connection("sqlite", {"database": database, "table": "gone"}), None)) as gone:
+            self.assertFalse(gone.light_to_read(ReadRequest(10, accept=RANGES)))  # reading it will say so
 
     def test_refused_rows_are_dead_lettered_with_their_position_and_a_field_policy_still_applies(self):
         with sqlite3.connect(self.folder / "target.db") as connection:

@@ -42,6 +42,7 @@ from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import OperationError
 
 RAW_FORMAT = "csv"
+NAMES_ROWS = False  # a batch carries its records
 _UTF8 = {"utf-8"}
 _BLANK = (b"\n", b"\r\n", b"\r")
 

@@ -88,7 +88,11 @@ class FileWriter(abc.ABC):
 
 
 class RawReader(Protocol):
-    """A format's records handed over undecoded to a target that parses them itself (`csv_raw`)."""
+    """A format's records handed over undecoded to a target that parses them itself (`csv_raw`),
+    or named (`NAMES_ROWS`: which rows of which file) for a target that reads them itself
+    (`parquet_ranges`)."""
+
+    NAMES_ROWS: bool
 
     def passes_through(self, settings: Any, request: ReadRequest) -> bool: ...
 

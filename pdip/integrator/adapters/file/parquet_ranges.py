@@ -27,6 +27,7 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.errors import needs
 
 RAW_FORMAT = "parquet-row-range"
+NAMES_ROWS = True  # a batch only says where its rows are: reading costs a footer per file
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,9 @@ FORMATS: tuple[FileFormat, ...] = (csv.FORMAT, jsonl.FORMAT, parquet.FORMAT, exc
 KINDS = {kind: file_format for file_format in FORMATS for kind in file_format.kinds}
 _URL_KINDS = ", ".join(file_format.name for file_format in FORMATS[:-1]) + f" and {FORMATS[-1].name}"
 _GLOB = re.compile(r"[*?\[]")
+# Files this small are read in the calling process even by the `process` executor: decoding
+# 1 MiB of CSV takes a few tens of milliseconds, starting a reader process about a hundred.
+LIGHT_BYTES = 1 << 20
 
 
 def file_settings(connection: Connection) -> FileSettings:
@@ -172,6 +175,20 @@ class FileSource(Source):
         for batch in batches:
             batch.types = self.reader.types(batch)
             yield batch
+
+    def light_to_read(self, request: ReadRequest) -> bool:
+        """Local files whose batches only name their rows (Parquet ranges for DuckDB), or that
+        hold at most `LIGHT_BYTES` in all: decoding them takes less than starting a reader."""
+        if self._staging is not None:
+            return False
+        raw = self.format.raw
+        if raw is not None and raw.NAMES_ROWS and raw.passes_through(self.settings, request):
+            return True
+        try:
+            files = source_files(self.settings, self.format.suffixes, self.context, self.label)
+        except OperationError:  # reading reports it, where it would have
+            return False
+        return sum(path.stat().st_size for path, _ in files) <= LIGHT_BYTES
 
     def schema(self, request: ReadRequest) -> Any:
         """The columns of the first file and their types: a Parquet file's Arrow schema, the

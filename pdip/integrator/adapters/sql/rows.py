@@ -380,11 +380,19 @@ class SqlSource(Source):
     def _copied_by_target(self, request: ReadRequest, name: str) -> bool:
         """Whether the key ranges would go as rowid ranges, which the target copies itself: more
         readers would only walk rowids beside the one writer that does the work, so it stays whole."""
+        return self.light_to_read(dataclasses.replace(request, bounds={"column": name, "low": None, "high": None}))
+
+    def light_to_read(self, request: ReadRequest) -> bool:
+        """Whether the read goes as rowid ranges (the target copies them itself, the reader only
+        walks rowids); a table that is not there says no, and reading it reports that."""
         if sqlite.RANGE_FORMAT not in request.accept:
             return False
-        ranged = self._plan(dataclasses.replace(request, bounds={"column": name, "low": None, "high": None}))
+        try:
+            plan = self._plan(request)
+        except OperationError:
+            return False
         with self.engine.connect() as connection:
-            return self._in_rowid_order(connection, ranged)
+            return self._in_rowid_order(connection, plan)
 
     def _partition_key(self, request: ReadRequest) -> str | None:
         if request.key:
