@@ -27,6 +27,7 @@ paths resolve against the application's root. `:memory:` is a fresh database for
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import pickle
 import queue
@@ -144,6 +145,45 @@ def _array(values: list[Any]) -> Any:
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+def kept_exactly(name: str, kind: str, given: Any = None) -> str:
+    """The SELECT expression that hands column `name` (of DuckDB type `kind`) over as it is, or,
+    for a DECIMAL(p, s) column, fails the statement naming the value when it has more than `s`
+    decimal places, which DuckDB would round (`adapters/sql/exact.py` for the SQL target; the
+    error makes the target find the row by halves). `given`: the Arrow type the value comes in,
+    None where DuckDB reads a file itself: text is measured as text, a number by `round`."""
+    found = _DECIMAL.fullmatch(kind)
+    column = quote(name)
+    if found is None or (given is not None and not _may_have_places(given, int(found.group(2)))):
+        return column
+    scale = int(found.group(2))
+    if given is not None and _is_text(given):
+        fits = f"length(rtrim(regexp_extract({column}, '\\.(\\d+)', 1), '0')) <= {scale}"
+    else:
+        fits = f"round({column}, {scale}) = {column}"
+    said = f"column {name!r} is {kind}: ".replace("'", "''")
+    refusal = (
+        f"error('{said}' || CAST({column} AS VARCHAR) || ' has more than {scale} decimal places and would be rounded')"
+    )
+    return f"CASE WHEN {column} IS NULL OR {fits} THEN {column} ELSE {refusal} END"
+
+
+def _may_have_places(given: Any, scale: int) -> bool:
+    import pyarrow
+
+    if pyarrow.types.is_decimal(given):
+        return given.scale > scale
+    return pyarrow.types.is_floating(given) or _is_text(given)
+
+
+def _is_text(given: Any) -> bool:
+    import pyarrow
+
+    return pyarrow.types.is_string(given) or pyarrow.types.is_large_string(given)
 
 
 def reason(error: Exception) -> str:
@@ -416,10 +456,11 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         written) when DuckDB refuses a row."""
         found: parquet_ranges.RowRange = pickle.loads(batch.payload)  # written by the reader in this run
         names = ", ".join(map(quote, batch.columns))
+        values = ", ".join(kept_exactly(name, self._known.get(name, "")) for name in batch.columns)
         self._execute("BEGIN TRANSACTION")
         try:
             (copied,) = self._query(
-                f"INSERT INTO {self._table} ({names}) SELECT {names} FROM read_parquet(?, file_row_number = true) "
+                f"INSERT INTO {self._table} ({names}) SELECT {values} FROM read_parquet(?, file_row_number = true) "
                 f"WHERE {ROW_NUMBER} >= ? AND {ROW_NUMBER} < ?",
                 [found.path, found.first, found.stop],
             )[0]
@@ -440,17 +481,22 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         where it reads a lone record batch as a stream on one."""
         import pyarrow
 
-        names = ", ".join(quote(name) for name in record.schema.names if name != "pdip_row")
+        columns = [field for field in record.schema if field.name != "pdip_row"]
+        names = ", ".join(quote(field.name) for field in columns)
+        values = ", ".join(kept_exactly(field.name, self._known.get(field.name, ""), field.type) for field in columns)
         self.database.register("pdip_batch", pyarrow.Table.from_batches([record]))
         try:
             if self._key is None:
-                self._execute(f"INSERT INTO {self._table} ({names}) SELECT {names} FROM pdip_batch")
+                self._execute(f"INSERT INTO {self._table} ({names}) SELECT {values} FROM pdip_batch")
                 return
-            self._merge(record.schema.names, names)
+            self._merge(record.schema.names, names, values)
         finally:
-            self.database.unregister("pdip_batch")
+            # in a transaction the statement's error aborted, unregistering fails too and would
+            # hide that error; the next batch's registration replaces the view anyway
+            with contextlib.suppress(_duckdb().Error):
+                self.database.unregister("pdip_batch")
 
-    def _merge(self, columns: list[str], names: str) -> None:
+    def _merge(self, columns: list[str], names: str, values: str) -> None:
         """The last row of each key (by its place in the batch) deletes the key when its
         `delete_column` says so, and is upserted otherwise."""
         key = ", ".join(map(quote, self._key))
@@ -468,7 +514,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
             else "DO NOTHING"
         )
         self._execute(
-            f"INSERT INTO {self._table} ({names}) SELECT {names} FROM ({last}){kept} ON CONFLICT ({key}) {action}"
+            f"INSERT INTO {self._table} ({names}) SELECT {values} FROM ({last}){kept} ON CONFLICT ({key}) {action}"
         )
 
     def _deletion(self, flag: str) -> str:

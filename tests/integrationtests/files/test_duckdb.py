@@ -7,6 +7,7 @@ does; these check what DuckDB adds, on real DuckDB files in a temporary folder.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import io
 import os
 import shutil
@@ -351,6 +352,30 @@ class BadInputTest(DuckDbCase):
         self.assertTrue(all("Exception" in letter["reason"] for letter in letters), letters)
         self.assertEqual(self.sql("SELECT count(*) FROM strict"), [(37,)])  # 36 and the one there
 
+    def test_a_decimal_with_more_places_than_its_column_keeps_is_dead_lettered_not_rounded(self):
+        self.sql("CREATE TABLE prices (id INTEGER PRIMARY KEY, amount DECIMAL(8, 2), text_amount DECIMAL(8, 2))")
+        self.integrator.stores["rows"] = [
+            {"id": 1, "amount": 1.005, "text_amount": "1.10"},
+            {"id": 2, "amount": 0.1, "text_amount": "2.5"},
+            {"id": 3, "amount": 3.0, "text_amount": "3.125"},
+            {"id": 4, "amount": None, "text_amount": None},
+        ]
+        copy = Integration(
+            "copy", source=Connection("memory", {"store": "rows"}), target=self.duckdb(table="prices"), max_errors=5
+        )
+        result = self.ok(copy)
+        letters = {
+            letter["row"]["id"]: letter["reason"]
+            for letter in self.pdi.get(StateStore).dead_letters(result.execution_id)
+        }
+        self.assertEqual(sorted(letters), [1, 3])
+        self.assertIn("column 'amount' is DECIMAL(8,2): 1.005 has more than 2 decimal places", letters[1])
+        self.assertIn("column 'text_amount' is DECIMAL(8,2): 3.125 has more than 2 decimal places", letters[3])
+        self.assertEqual(
+            [tuple(map(str, row)) for row in self.sql("SELECT * FROM prices ORDER BY id")],
+            [("2", "0.10", "2.50"), ("4", "None", "None")],
+        )
+
     def test_parallelism_and_dask_are_refused_before_any_data_moves(self):
         self.sql("CREATE TABLE there (id INTEGER)")
         split = Integration(
@@ -633,6 +658,19 @@ class ParquetRangeTest(DuckDbCase):
         self.assertEqual(sorted(letter["row"]["id"] for letter in letters), [3, 5])
         self.assertEqual(self.sql("SELECT count(*) FROM items"), [(7,)])  # 6 copied and the one there
         self.assertEqual(self.sql("SELECT position FROM pdip_target_position"), [('{"file":"a.parquet","row":8}',)])
+
+    def test_a_range_with_a_decimal_its_column_would_round_is_dead_lettered_by_row(self):
+        self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR, amount DECIMAL(8, 2))")
+        amounts = [decimal.Decimal(text) for text in ("1.500", "2.005", "3.250", "4.000")]
+        self.parquet("a.parquet", 0, 4, amount=pyarrow.array(amounts, pyarrow.decimal128(9, 3)))
+        result = self.ok(self.copy(max_errors=5))
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual([letter["row"]["id"] for letter in letters], [1])
+        self.assertIn("2.005 has more than 2 decimal places and would be rounded", letters[0]["reason"])
+        self.assertEqual(
+            self.sql("SELECT id, CAST(amount AS VARCHAR) FROM items ORDER BY id"),
+            [(0, "1.50"), (2, "3.25"), (3, "4.00")],
+        )
 
     def test_a_merge_or_a_file_with_a_row_number_column_goes_as_arrow(self):
         self.parquet("a.parquet", 0, 6)
