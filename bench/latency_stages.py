@@ -169,7 +169,7 @@ def stages(
     ]
     spans = []
     for (before, early), (after, late) in itertools.pairwise(points):
-        spans.append((f"{before} -> {after}", {n: late[n] - early[n] for n in late if n in early}))
+        spans.append((f"{before} -> {after}", {n: late[n] - early[n] for n in late if n in early and n in committed}))
     return spans
 
 
