@@ -219,6 +219,12 @@ def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float
 
 
 def _postgres_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> int | None:
+    # The gap's own writer usually commits first (often before the reader gets here), and then
+    # it is no gap: xmin is the whole server's, and any long transaction (another application's,
+    # the replica's apply) holds it back.
+    next_there = sa.exists().where(table.c.sequence == after + 1)
+    if connection.execute(sa.select(next_there)).scalar():
+        return after + 1
     # The horizon is a transaction id of the reader's own, taken and ended at once: every id
     # handed out before it is lower. A snapshot's xmax would not do: it is one past the newest
     # *finished* transaction, so a writer that took a newer id and still runs is neither in the
@@ -227,10 +233,8 @@ def _postgres_settled(connection: sa.Connection, table: sa.Table, after: int, ne
     connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
     horizon = connection.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
     connection.commit()
-    # xmin is the whole server's: any long transaction (another application's, the replica's
-    # apply) holds it back. The gap's own writer usually commits first, and then it is no gap.
     oldest = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-    query = sa.select(oldest, sa.exists().where(table.c.sequence == after + 1))
+    query = sa.select(oldest, next_there)
     deadline = time.monotonic() + wait
     while True:
         xmin, filled = connection.execute(query).one()

@@ -254,6 +254,17 @@ class PostgresOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
         self.assertLess(time.monotonic() - started, 4, "the read went on once A committed, while `other` runs")
         self.assertFalse(reader.held_back)
 
+    def test_a_gap_filled_before_the_reader_asks_is_settled_at_once(self):
+        other = self.engine.connect()
+        self.addCleanup(other.close)
+        other.begin()
+        other.exec_driver_sql("SELECT pg_current_xact_id()")  # holds the server's xmin back
+        with self.engine.begin() as connection:
+            for key in "AB":
+                self.write(connection, key)
+        first = self.sequences()["A"]
+        self.assertEqual(settled_sequence(self.engine, self.table, first - 1, wait=0), first)
+
 
 class MariaDbOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
     @classmethod
