@@ -52,13 +52,14 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # latency_stages, for --stages
 
 from examples.change_stream.accounts import Account  # noqa: E402 - after the repository root is importable
 from pdip import Pdi  # noqa: E402
 from pdip.data import DatabaseSessionManager, RepositoryProvider  # noqa: E402
 
 SERVER = os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DATABASE = "pdip_bench_latency"
+DATABASE = os.environ.get("PDIP_BENCH_LATENCY_DATABASE", "pdip_bench_latency")  # one per person sharing a server
 UPDATE_AGE = 2.0  # seconds: an update touches an account inserted this long before
 IDLE_SECONDS = 4.0
 GOALS_MS = {"direct": 60, "kafka": 150}
@@ -247,12 +248,14 @@ def wait_applied(url: str, wanted: set[int], timeout: float, superseded: dict[in
 FOLLOWERS = {"direct": [("direct.yml", DIRECT)], "kafka": [("relay.yml", RELAY), ("apply.yml", APPLY)]}
 
 
-def follow(name: str, text: str, workdir: Path, environ: dict[str, str]) -> subprocess.Popen:
-    """`pdip run <name> --follow` in a process of its own, as a user starts it."""
+def follow(name: str, text: str, workdir: Path, environ: dict[str, str], stages: bool = False) -> subprocess.Popen:
+    """`pdip run <name> --follow` in a process of its own, as a user starts it (`stages`: with
+    each batch's steps noted in `workdir`, bench/latency_stages.py)."""
     (workdir / name).write_text(text)
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - the process holds it to its end
+    runner = [str(ROOT / "bench" / "latency_stages.py"), str(workdir)] if stages else ["-m", "pdip"]
     return subprocess.Popen(
-        [sys.executable, "-m", "pdip", "run", str(workdir / name), "--follow", "--no-progress"],
+        [sys.executable, *runner, "run", str(workdir / name), "--follow", "--no-progress"],
         cwd=workdir,
         env={**os.environ, **environ, "PYTHONPATH": str(ROOT)},
         stdout=log,
@@ -378,7 +381,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(path: str, rate: float, seconds: float, writers: int, floor_p50: float, broker: str | None) -> dict:
+def measure(path: str, rate: float, seconds: float, writers: int, broker: str | None, stages: bool = False) -> dict:
     url = fresh_database()
     workdir = Path(tempfile.mkdtemp(prefix=f"latency-{path}-"))
     with application(url) as pdi:
@@ -386,12 +389,12 @@ def measure(path: str, rate: float, seconds: float, writers: int, floor_p50: flo
         prepare_replica(url)
         environ = {"URL": url, "BOOTSTRAP": broker or "", "TOPIC": f"latency-{uuid.uuid4().hex[:8]}"}
         (first, text), *others = FOLLOWERS[path]
-        processes = [follow(first, text, workdir, environ)]
+        processes = [follow(first, text, workdir, environ, stages)]
         try:
             Writer(pdi).run(range(1), 1.0)  # change 0: the followers are ready once it got through
             for name, text in others:  # the relay creates the topic with its first batch
                 wait_topic(environ["BOOTSTRAP"], environ["TOPIC"])
-                processes.append(follow(name, text, workdir, environ))
+                processes.append(follow(name, text, workdir, environ, stages))
             if not wait_applied(url, {0}, 120):
                 raise SystemExit(f"{path}: the first change never arrived; see {workdir}/*.log")
             count = int(rate * seconds)
@@ -415,7 +418,18 @@ def measure(path: str, rate: float, seconds: float, writers: int, floor_p50: flo
     folded = [number for number, update in superseded.items() if number not in counts and update in counts]
     missing = [number for number in range(1, count + 1) if number not in counts and number not in folded]
     twice = sum(1 for times in counts.values() if times > 1)
+    breakdown = []
+    if stages:
+        import latency_stages
+
+        arrived_at = {}
+        for balance, at in stamps:
+            arrived_at[balance] = min(at, arrived_at.get(balance, at))
+        total = {n: at - committed[n] for n, at in arrived_at.items() if n in committed}
+        spans = latency_stages.stages(workdir, committed, arrived_at, path == "kafka")
+        breakdown = latency_stages.report(spans, total) + latency_stages.waits(workdir)
     return {
+        "stages": breakdown,
         "achieved": achieved,
         "updates": len(superseded),
         "folded": len(folded),
@@ -438,6 +452,11 @@ def main() -> int:
     parser.add_argument("--paths", default="direct,kafka", help="direct, kafka or both")
     parser.add_argument(
         "--writers", type=int, default=0, help="application processes writing (default: one per 100 changes/s)"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time each change's stages (read, handed, applied, committed; bench/latency_stages.py)",
     )
     options = parser.parse_args()
     paths = [path.strip() for path in options.paths.split(",") if path.strip()]
@@ -468,7 +487,7 @@ def main() -> int:
         for path in paths:
             for rate in rates:
                 writers = options.writers or math.ceil(rate / WRITER_RATE)
-                result = measure(path, rate, options.seconds, writers, floor_p50, bootstrap)
+                result = measure(path, rate, options.seconds, writers, bootstrap, options.stages)
                 exact = result["arrived"] and not result["missing"] and not result["twice"]
                 goal = GOALS_MS[path]
                 met = result["p99"] * 1000 <= goal
@@ -480,6 +499,8 @@ def main() -> int:
                     f" {'yes' if exact else 'NO':>6} {result['busy_cpu'] * 100:8.1f}% {result['idle_cpu'] * 100:8.1f}%",
                     flush=True,
                 )
+                for line in result["stages"]:
+                    print(line)
                 if result["folded"]:
                     print(f"  {result['folded']} inserts read with their update in one batch and applied as one")
                 if not exact:

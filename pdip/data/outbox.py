@@ -133,11 +133,11 @@ class ChangeLogReader:
             last, gap = yield from self._run(last, settled, batch_size)
             if not gap:
                 return
-            settled_to = settled_sequence(self.engine, self.table, last, self.wait)
+            settled_to = settled_sequence(self.engine, self.table, max(last, settled), self.wait)
             if settled_to is None:
                 self.held_back = True
                 return
-            settled = settled_to
+            settled = max(settled, settled_to)
 
     def _run(self, last: int, settled: int, size: int) -> Generator[tuple[list[ChangeLogEntry], int], None, tuple]:
         """Rows after `last` while their sequence numbers follow on (or are settled); whether a
@@ -189,8 +189,11 @@ class ChangeLogReader:
 
 
 def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float) -> int | None:
-    """The newest sequence of `table` if every number up to it is final (written and committed,
-    or never to be), waiting up to `wait` seconds for that; None if it is not.
+    """A sequence of `table` up to which every number is final (written and committed, or never
+    to be), waiting up to `wait` seconds for one beyond `after`; None if there is none by then.
+    That is the newest sequence once every writer that may hold a number up to it has ended;
+    on PostgreSQL also `after + 1` as soon as that entry is committed (its writer ended): the
+    reader goes on from there without waiting for every other transaction on the server.
 
     PostgreSQL: numbers are handed out in time order (the sequence is not cached per session)
     and a writer has its transaction id before it takes one (the outbox writes in the flush
@@ -209,13 +212,19 @@ def settled_sequence(engine: sa.Engine, table: sa.Table, after: int, wait: float
             return after
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            return newest if _postgres_settled(connection, table, wait) else None
+            return _postgres_settled(connection, table, after, newest, wait)
         if dialect in ("mysql", "mariadb"):
             return newest if _mysql_settled(connection, table, after, newest, wait) else None
         return newest
 
 
-def _postgres_settled(connection: sa.Connection, table: sa.Table, wait: float) -> bool:
+def _postgres_settled(connection: sa.Connection, table: sa.Table, after: int, newest: int, wait: float) -> int | None:
+    # The gap's own writer usually commits first (often before the reader gets here), and then
+    # it is no gap: xmin is the whole server's, and any long transaction (another application's,
+    # the replica's apply) holds it back.
+    next_there = sa.exists().where(table.c.sequence == after + 1)
+    if connection.execute(sa.select(next_there)).scalar():
+        return after + 1
     # The horizon is a transaction id of the reader's own, taken and ended at once: every id
     # handed out before it is lower. A snapshot's xmax would not do: it is one past the newest
     # *finished* transaction, so a writer that took a newer id and still runs is neither in the
@@ -224,13 +233,19 @@ def _postgres_settled(connection: sa.Connection, table: sa.Table, wait: float) -
     connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
     horizon = connection.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
     connection.commit()
+    oldest = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    query = sa.select(oldest, next_there)
     deadline = time.monotonic() + wait
     while True:
-        oldest = connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar()
-        if oldest > horizon or not _postgres_writers_before(connection, table, horizon):
-            return True
+        xmin, filled = connection.execute(query).one()
+        if xmin > horizon:
+            return newest
+        if filled:
+            return after + 1
+        if not _postgres_writers_before(connection, table, horizon):  # what holds xmin writes elsewhere
+            return newest
         if time.monotonic() >= deadline:
-            return False
+            return None
         time.sleep(0.002)
 
 

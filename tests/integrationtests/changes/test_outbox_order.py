@@ -280,6 +280,37 @@ class PostgresOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
         self.addCleanup(engine.dispose)
         return engine
 
+    def test_a_gap_filled_by_its_writer_goes_on_without_waiting_for_other_transactions(self):
+        """A transaction that has nothing to do with the outbox (another application, a replica
+        applying an earlier batch) keeps the server's xmin back: a gap waits only for its own
+        writer's commit, not for every transaction on the server to end."""
+        a, b, other = self.engine.connect(), self.engine.connect(), self.engine.connect()
+        for connection in (a, b, other):
+            self.addCleanup(connection.close)
+        other.begin()
+        other.exec_driver_sql("SELECT pg_current_xact_id()")  # runs until the test ends
+        a.begin()
+        self.write(a, "A")
+        with b.begin():
+            self.write(b, "B")
+        reader = ChangeLogReader(self.engine, self.table, wait=5)
+        threading.Timer(0.2, a.commit).start()
+        started = time.monotonic()
+        self.assertEqual([e.key for batch in reader.read() for e in batch], ["A", "B"])
+        self.assertLess(time.monotonic() - started, 4, "the read went on once A committed, while `other` runs")
+        self.assertFalse(reader.held_back)
+
+    def test_a_gap_filled_before_the_reader_asks_is_settled_at_once(self):
+        other = self.engine.connect()
+        self.addCleanup(other.close)
+        other.begin()
+        other.exec_driver_sql("SELECT pg_current_xact_id()")  # holds the server's xmin back
+        with self.engine.begin() as connection:
+            for key in "AB":
+                self.write(connection, key)
+        first = self.sequences()["A"]
+        self.assertEqual(settled_sequence(self.engine, self.table, first - 1, wait=0), first)
+
 
 class MariaDbOutboxOrderTest(ServerOutboxOrder, unittest.TestCase):
     @classmethod
