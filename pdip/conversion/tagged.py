@@ -110,8 +110,14 @@ class _NotARow(Exception):
 
 
 def _row_item(value: Any) -> Any:
-    """A row's value that orjson would not write as `encode` does, made so (or _NotARow)."""
-    known = _BY_TYPE.get(type(value))
+    """A row's value that orjson would not write as `encode` does, made so (or _NotARow). The
+    tag's value is left to orjson where it writes the text `encode` would, in C: a UUID, a date,
+    a datetime that is naive or in UTC (pdip's own times; in other zones orjson drops an
+    offset's seconds, so those are written by `isoformat`)."""
+    kind = type(value)
+    if kind in _ORJSON_TEXT or (kind is dt.datetime and (value.tzinfo is None or value.tzinfo is _UTC)):
+        return {_BY_TYPE[kind][0]: value}
+    known = _BY_TYPE.get(kind)
     if known is not None:
         return {known[0]: known[1](value)}
     if type(value) is float:
@@ -119,14 +125,21 @@ def _row_item(value: Any) -> Any:
     raise _NotARow
 
 
+_ORJSON_TEXT = frozenset({uuid.UUID, dt.date})  # orjson writes them as str() and isoformat() do
+_UTC = dt.timezone.utc
+
 # Exact types orjson writes as `encode` would (an int out of range makes orjson raise TypeError).
 _ROW_NATIVE = frozenset({str, int, bool, type(None)})
 
 
 def dumps(value: Any) -> str:
     """`encode(value)` as compact JSON text. A row (a dict of text keys and scalar values) takes
-    a short path: one pass to tag what needs tagging, then orjson."""
-    if type(value) is dict:
+    a short path: one pass to tag what needs tagging, then orjson; so does a UUID (the key of
+    every outbox entry about an entity)."""
+    kind = type(value)
+    if kind in _ORJSON_TEXT:
+        return orjson.dumps({_BY_TYPE[kind][0]: value}).decode()
+    if kind is dict:
         try:
             row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
             if not any(key[:1] == "$" for key in row):
@@ -141,9 +154,10 @@ class NotARow(ValueError):
 
 
 def row_data(value: Any) -> Any:
-    """`encode(value)` for None or a row (a dict of text keys, none starting with "$", of
-    scalar values), by the short path `dumps` takes; NotARow for anything else. Ints past 64 bits
-    are left as they are, for orjson to refuse (TypeError): the caller then writes `encode`'s."""
+    """Data orjson writes as `encode(value)`'s text, for None or a row (a dict of text keys, none
+    starting with "$", of scalar values), by the short path `dumps` takes (UUIDs, dates and UTC
+    times left in their tags for orjson, see `_row_item`); NotARow for anything else. Ints past 64
+    bits are left as they are, for orjson to refuse (TypeError): the caller then writes `encode`'s."""
     if value is None:
         return None
     if type(value) is not dict:

@@ -23,6 +23,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from pdip.data.bulk import bulk_insert
+from pdip.data.collector import fewer_collections
 from pdip.data.domain import Entity, EntityBase, is_tracked
 from pdip.data.wakeups import wakeup_for
 from pdip.tracking.actors import current_actor
@@ -44,6 +45,12 @@ class Outbox:
         self.policy = policy
 
     def after_flush(self, session: Session, flush_context: Any) -> None:
+        # A flush's entries are a few small objects per entity and no cycles; at the default pace
+        # the collector would walk the session's objects again and again (docs/adr/0009).
+        with fewer_collections():
+            self._write(session)
+
+    def _write(self, session: Session) -> None:
         new, deleted = session.new, session.deleted  # each call builds a new set: read them once
         changed = [entity for entity in session.dirty if entity not in new]  # new rows count as dirty here
         entries: list[ChangeLogEntry] = []

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pdip.configuration import Configuration
+from pdip.data.collector import fewer_collections
 from pdip.dependency import ISingleton
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.checks import refuse_invalid
-from pdip.integrator.collector import fewer_collections
 from pdip.integrator.datasets import datasets_of, field_types
 from pdip.integrator.delivery import DeliveryFailures
 from pdip.integrator.events import (

@@ -39,7 +39,7 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.collector import fewer_collections
+from pdip.data.collector import fewer_collections
 from pdip.integrator.errors import IntegrationFailedError, OperationError, TransientFailure
 from pdip.integrator.executors import Endpoints, Executor, lives_here
 from pdip.integrator.models import Integration, Operation

@@ -41,6 +41,23 @@ class TaggedDumpsTest(unittest.TestCase):
     def test_the_row_path_and_the_general_path_write_the_same_text(self):
         self.assertEqual(dumps(ROW), write_json(encode(ROW)))
 
+    def test_values_orjson_writes_itself_come_out_as_the_general_path_writes_them(self):
+        # UUIDs, dates and naive or UTC datetimes are handed to orjson as they are; a datetime
+        # in another zone keeps isoformat's text (orjson would drop an offset's seconds)
+        odd = dt.timezone(dt.timedelta(hours=1, seconds=15))
+        for value in (
+            uuid.uuid4(),
+            dt.date(1, 2, 3),
+            dt.datetime(2026, 12, 6, 9, 0),
+            dt.datetime(999, 1, 1, 0, 0, 0, 4, tzinfo=dt.timezone.utc),
+            dt.datetime(2026, 6, 1, 12, tzinfo=odd),
+            dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+        ):
+            with self.subTest(value=value):
+                self.assertEqual(dumps({"v": value}), write_json(encode({"v": value})))
+                self.assertEqual(dumps(value), write_json(encode(value)))
+                self.assertEqual(loads(dumps({"v": value})), {"v": value})
+
     def test_scalars_and_nested_values_round_trip(self):
         for value in (ROW["Id"], ROW["total"], 3, "text", None, [ROW, [1, 2]], {"$odd": 1}, {1: "one"}, (1, 2)):
             with self.subTest(value=value):
@@ -99,8 +116,8 @@ class RowDataTest(unittest.TestCase):
         from pdip.conversion.tagged import NotARow, row_data
 
         self.assertIsNone(row_data(None))
-        row = {"id": 1, "at": dt.date(2026, 1, 2), "n": 1.5}
-        self.assertEqual(row_data(row), encode(row))
+        row = {"id": 1, "at": dt.date(2026, 1, 2), "n": 1.5, "key": uuid.uuid4(), "t": Decimal("1.0")}
+        self.assertEqual(write_json(row_data(row)), write_json(encode(row)))  # orjson writes what it is given
         for value in ([1], {"a": [1]}, {"$a": 1}, {1: 2}, {"a": {"b": 1}}):
             with self.subTest(value=value):
                 with self.assertRaises(NotARow):

@@ -3,6 +3,7 @@
 import collections
 import datetime as dt
 import enum
+import gc
 import tempfile
 import unittest
 import unittest.mock
@@ -27,6 +28,7 @@ from pdip.data import (
     transactionhandler,
 )
 from pdip.data import repository as repositories
+from pdip.data.collector import BATCH_THRESHOLD
 from pdip.data.outbox import CHANGE_LOG, Outbox
 from pdip.data.provider import _violation
 from pdip.data.session import _engine_options
@@ -131,6 +133,20 @@ class HooksTest(unittest.TestCase):
         self.assertEqual(len(stored), 3)  # two from the session's own outbox, one kept by this policy
         self.assertEqual(len(renamed), 1)
         self.assertEqual(seen, ["insert", "insert"])
+
+    def test_the_outbox_paces_the_cycle_collector_while_it_writes_a_flush(self):
+        # the entries of a flush are many small objects and no cycles (docs/adr/0009)
+        paced = []
+        session = self.database.session()
+        outbox = Outbox(lambda entry: paced.append(gc.get_threshold()[0]) or entry)
+        sa.event.listen(session, "after_flush", outbox.after_flush)
+        original = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *original)
+        gc.set_threshold(700, *original[1:])
+        session.add_all([UnitWidget(name="a"), UnitWidget(name="b")])
+        session.commit()
+        self.assertEqual(paced, [BATCH_THRESHOLD, BATCH_THRESHOLD])
+        self.assertEqual(gc.get_threshold()[0], 700)
 
 
 class RepositoryRulesTest(unittest.TestCase):

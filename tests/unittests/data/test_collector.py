@@ -1,7 +1,7 @@
 import gc
 import unittest
 
-from pdip.integrator.collector import fewer_collections
+from pdip.data.collector import fewer_collections
 
 
 class FewerCollectionsTest(unittest.TestCase):

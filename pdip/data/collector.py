@@ -6,6 +6,9 @@ default pacing a collection starts every 700 new objects, and the older generati
 every batch still in flight, are walked again and again: on a stream of change-log entries that
 was half of the writer's time (bench/bench_changes.py: 29k entries/s with the defaults, 65k/s
 with collections paced per 100,000 objects). Cycles are still collected, only later.
+
+The outbox paces it too while it writes a flush's entries (docs/adr/0009), so the module sits in
+the data layer, which the integrator imports from without loading the ORM.
 """
 
 from __future__ import annotations
