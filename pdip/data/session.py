@@ -104,7 +104,8 @@ class ReadFirstSession(Session):
         reader = self.autocommit_reader
         if reader is not None:
             clause = kwargs.get("clause")
-            if not self._flushing and isinstance(clause, sa.Select) and clause._for_update_arg is None:
+            # a flush asks with no clause; `_for_update_arg` is how a Select keeps FOR UPDATE
+            if isinstance(clause, sa.Select) and clause._for_update_arg is None:
                 return reader
             self.autocommit_reader = None
         return super().get_bind(mapper, **kwargs)

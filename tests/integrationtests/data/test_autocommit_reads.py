@@ -71,6 +71,13 @@ class AutocommitReadsTest(unittest.TestCase):
                          ["added"])  # fmt: skip
         self.assertNotIn(True, {autocommit for _, autocommit in self.statements})
 
+    def test_a_read_after_an_unflushed_change_sees_it_in_the_transaction(self):
+        self.provider.session.add(AutocommitNote(title="pending"))
+        self.assertEqual(self.notes.count(), 2)  # flushed first, then counted in the same transaction
+        self.provider.rollback()
+        self.assertEqual(self.statements, [("INSERT", False), ("SELECT", False)])
+        self.assertEqual(self._titles(), ["kept"])
+
     def test_a_read_that_locks_rows_runs_in_a_transaction(self):
         statement = sa.select(AutocommitNote).with_for_update()
         self.assertEqual(self.provider.session.scalars(statement).one().title, "kept")
