@@ -7,6 +7,8 @@ the local default) and are called as WSGI applications with a prepared environ, 
 timed is the server side of a request without the HTTP server: `time.process_time()` over
 `--requests` calls, in rounds that alternate between the two apps; the median round of each
 counts. CPU time, unlike requests per second, hardly moves with what else the machine runs.
+When PostgreSQL runs on this machine (Linux), the CPU its backends for this database spent per
+request is shown too (`db ms`): a round trip costs the server as well as the client.
 
 The bare app is what a careful hand-written Flask service would do: one SQLAlchemy session per
 request, the same SELECT (tenant, not deleted, id or page), the same INSERT of the note and of its
@@ -123,11 +125,41 @@ def bare_flask(engine, note_type, change_log):
     return app
 
 
-def cpu_per_request(call, count: int) -> float:
-    started = time.process_time()
+def cpu_per_request(call, count: int, backends: list[int]) -> tuple[float, float]:
+    """Milliseconds of CPU per call: this process's, and the PostgreSQL backends' (`backends`)."""
+    started, database_started = time.process_time(), backends_cpu(backends)
     for number in range(count):
         call(number)
-    return (time.process_time() - started) / count * 1000
+    spent, database_spent = time.process_time() - started, backends_cpu(backends) - database_started
+    return spent / count * 1000, database_spent / count * 1000
+
+
+def medians(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median of each column of (process ms, database ms) rounds."""
+    return statistics.median(own for own, _ in rounds), statistics.median(database for _, database in rounds)
+
+
+def database_backends(engine) -> list[int]:
+    """The pids of the client backends connected to this database, when they run on this machine."""
+    if not os.path.exists("/proc/self/stat"):
+        return []
+    with engine.connect() as connection:
+        pids = connection.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+        ).scalars()
+        return [pid for pid in pids if os.path.exists(f"/proc/{pid}/stat")]
+
+
+def backends_cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes `pids` spent so far, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the backend ended (its connection was closed)
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str]) -> None:
@@ -175,16 +207,19 @@ def main(argv: list[str]) -> None:
             print(
                 f"CPU per request, in-process WSGI calls, PostgreSQL; load average {load:.2f} on {os.cpu_count()} cores"
             )
-            print(f"{'scenario':<16} {'pdip ms':>8} {'Flask ms':>9} {'ratio':>6}")
+            header = f"{'pdip ms':>8} {'Flask ms':>9} {'ratio':>6} {'pdip db ms':>11} {'Flask db ms':>12}"
+            print(f"{'scenario':<16} {header}")
             for label, scenario in scenarios.items():
-                measured: dict[str, list[float]] = {name: [] for name in apps}
+                measured: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
                 for app in apps.values():
-                    cpu_per_request(scenario(app), 20)  # warm: prepared statements, caches
+                    cpu_per_request(scenario(app), 20, [])  # warm: prepared statements, caches, the pool
+                backends = database_backends(database.engine)
                 for _ in range(arguments.rounds):
                     for name, app in apps.items():
-                        measured[name].append(cpu_per_request(scenario(app), arguments.requests))
-                ours, theirs = (statistics.median(measured[name]) for name in apps)
-                print(f"{label:<16} {ours:8.3f} {theirs:9.3f} {ours / theirs:5.2f}x")
+                        measured[name].append(cpu_per_request(scenario(app), arguments.requests, backends))
+                (ours, our_db), (theirs, their_db) = (medians(measured[name]) for name in apps)
+                database_cpu = f"{our_db:11.3f} {their_db:12.3f}" if backends else f"{'-':>11} {'-':>12}"
+                print(f"{label:<16} {ours:8.3f} {theirs:9.3f} {ours / theirs:5.2f}x {database_cpu}")
             for name, app in apps.items():
                 assert app.statuses <= {"200 OK", "201 CREATED"}, (name, app.statuses)
 

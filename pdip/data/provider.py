@@ -64,8 +64,10 @@ class RepositoryProvider(IScoped):
 
     def begin(self) -> None:
         self._depth += 1
-        if self._depth == 1 and self._session is not None and not self._session.in_transaction():
-            self._session.bind = self.database.bind(writes=True)  # read before: its next transaction writes
+        if self._depth == 1 and self._session is not None:
+            self._session.stop_autocommit_reads()  # read before: what follows runs in the transaction
+            if not self._session.in_transaction():
+                self._session.bind = self.database.bind(writes=True)  # its next transaction writes
 
     def end(self, failed: bool) -> None:
         """Leave a block opened by `begin`; the outermost commits (or rolls back) and closes."""

@@ -4,7 +4,8 @@ One per application (ISingleton). It builds the engine from the `DATABASE` secti
 that suits the backend: a static pool for in-memory SQLite (one shared connection), SQLAlchemy's
 queue pool for PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, recycled hourly because MySQL
 drops idle connections), whose connections are pinged when they have been idle a while. Its
-sessions stamp audit columns and write the outbox.
+sessions stamp audit columns and write the outbox. On PostgreSQL a session that only reads
+(outside a unit of work) reads in autocommit until it does anything else (`ReadFirstSession`).
 The password comes from the configuration (plain, `${VAR}` or `enc:`) and is never logged: the
 engine's URL renders it as `***`.
 """
@@ -45,7 +46,13 @@ class DatabaseSessionManager(ISingleton):
         # The application's policy chain (built-in secret rules, .pdip/policy.yml, POLICY.FILES)
         # runs over every change-log entry before it is written.
         self.outbox = Outbox((policy or Policy.default()).apply_entry)
-        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # PostgreSQL reads each statement's committed data (READ COMMITTED) in a transaction or
+        # not, so a read-only session skips BEGIN and ROLLBACK; MariaDB's REPEATABLE READ keeps
+        # one snapshot per transaction, and SQLite's reading sessions already do not queue.
+        self._reading = None
+        if self.engine.dialect.name == "postgresql":
+            self._reading = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.sessions = sessionmaker(bind=self.engine, class_=ReadFirstSession, expire_on_commit=False)
         event.listen(self.sessions, "before_flush", stamp_before_flush)
         event.listen(self.sessions, "after_flush", self.outbox.after_flush)
 
@@ -57,7 +64,10 @@ class DatabaseSessionManager(ISingleton):
         """A new session (the caller closes it); repositories get theirs from RepositoryProvider.
         `writes=False`: it only reads, so on a SQLite file its transactions do not queue for the
         write lock (a unit of work's session writes; repositories outside one read)."""
-        return self.sessions(bind=self.bind(writes))
+        session = self.sessions(bind=self.bind(writes))
+        if not writes:
+            session.autocommit_reader = self._reading
+        return session
 
     def bind(self, writes: bool) -> sa.Engine:
         """The engine a session that `writes` (or only reads) is bound to."""
@@ -78,6 +88,30 @@ class DatabaseSessionManager(ISingleton):
 
     def __repr__(self) -> str:
         return f"DatabaseSessionManager({self.url.render_as_string(hide_password=True)})"
+
+
+class ReadFirstSession(Session):
+    """A session that runs plain SELECTs through an autocommit connection (`autocommit_reader`,
+    when set) until it does anything else: a flush, a statement that is not a plain SELECT
+    (`FOR UPDATE`, DML, text), or a unit of work beginning (`stop_autocommit_reads`). From then
+    on every statement runs in its transaction, as in any session, so what it writes is atomic
+    and read back before the commit; the reads before it saw committed data, as they would have
+    in a READ COMMITTED transaction."""
+
+    autocommit_reader: sa.Engine | None = None
+
+    def get_bind(self, mapper: Any = None, **kwargs: Any) -> Any:
+        reader = self.autocommit_reader
+        if reader is not None:
+            clause = kwargs.get("clause")
+            # a flush asks with no clause; `_for_update_arg` is how a Select keeps FOR UPDATE
+            if isinstance(clause, sa.Select) and clause._for_update_arg is None:
+                return reader
+            self.autocommit_reader = None
+        return super().get_bind(mapper, **kwargs)
+
+    def stop_autocommit_reads(self) -> None:
+        self.autocommit_reader = None
 
 
 def _engine_options(url: sa.URL, config: DatabaseConfig) -> dict[str, Any]:
