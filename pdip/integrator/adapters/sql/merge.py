@@ -66,8 +66,20 @@ def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequen
 
 # Types whose values PostgreSQL compares with `=`, so `IS DISTINCT FROM` works on them (with
 # `jsonb`); `json`, `xml`, arrays and types SQLAlchemy does not know are left out: a table with
-# one is always updated. `Float` is a `Numeric`, `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
-_COMPARABLE = (sa.Integer, sa.Numeric, sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Uuid, sa.LargeBinary)
+# one is always updated. `Float` (`real`, `double precision`) is named apart: since SQLAlchemy 2.1
+# it is no `Numeric`. `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
+_COMPARABLE = (
+    sa.Integer,
+    sa.Numeric,
+    sa.Float,
+    sa.String,
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Uuid,
+    sa.LargeBinary,
+)
 
 
 def comparable(table: sa.Table, columns: Sequence[str]) -> bool:
@@ -245,6 +257,6 @@ def deletion_condition(quote: Callable[[str], str], column: sa.Column) -> str:
     name = f"s.{quote(column.name)}"
     if isinstance(column.type, sa.Boolean):
         return f"{name} IS TRUE"
-    if isinstance(column.type, sa.Integer | sa.Numeric):
+    if isinstance(column.type, sa.Integer | sa.Numeric | sa.Float):  # a number deletes when not 0
         return f"({name} IS NOT NULL AND {name} <> 0)"
     return f"{name} IS NOT NULL"
