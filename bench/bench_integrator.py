@@ -23,6 +23,7 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   each round's ratios to that round's append, the median printed: `replace` (target >= 90%),
   `merge` into it empty (target >= 60%), `merge` into it holding every key, each row an update
   (target >= 40%): of the same values (nothing changes) and of new values (every row changes).
+  After each write (untimed) the table must hold every key once, each row's name the one written.
   `dispositions-mariadb` (PostgreSQL -> MariaDB) and `dispositions-sqlite` (SQLite file ->
   SQLite file) print the same ratios for those targets.
 - `parallel`: `parallelism: 2` and `4` against one reader, PostgreSQL -> PostgreSQL and SQLite ->
@@ -411,26 +412,33 @@ def postgres_to_parquet(
 class Keyed:
     """A store `dispositions` writes to: its table `pdip_bench_keyed` (keyed on `id`) made anew
     and empty by `empty`, the rows read from `source`, and from `changed` the same keys with
-    every row's `name` changed."""
+    every row's `name` changed; `held` counts the table's rows, keys and changed names."""
 
     label: str
     target: dict
     source: Connection
     changed: Connection
     empty: Callable[[], None]
+    held: Callable[[], tuple[int, int, int]]
+
+
+HELD = (
+    "SELECT count(*), count(DISTINCT id), coalesce(sum(CASE WHEN name LIKE '% changed' THEN 1 ELSE 0 END), 0) FROM {}"
+)
 
 
 DISPOSITIONS = ("append", "replace", "merge into an empty table", "merge, same values", "merge, new values")
 
 
-def dispositions(store: Keyed, folder: str, rounds: int) -> dict[str, list[float]]:
+def dispositions(store: Keyed, count: int, folder: str, rounds: int) -> dict[str, list[float]]:
     """Seconds of each write per round, in turn (`DISPOSITIONS`): `append` and `replace` (while
     the database is as quiet as it was for append), `merge` into the table empty, `merge` again of
     the same rows (every row an update that changes nothing), `merge` of rows whose values all
-    changed (every row an update that writes)."""
+    changed (every row an update that writes). After each write, untimed, the table must hold
+    every row once with the names of the rows written (`Keyed.held`)."""
 
     def write(how: str, source: Connection) -> float:
-        return timed(
+        seconds = timed(
             lambda: integrate(
                 Integration(
                     f"keyed-{how}",
@@ -442,6 +450,10 @@ def dispositions(store: Keyed, folder: str, rounds: int) -> dict[str, list[float
                 folder,
             )
         )
+        expected = (count, count, count if source is store.changed else 0)
+        if store.held() != expected:  # not timed: every row is checked after each write
+            raise RuntimeError(f"{store.label} {how}: (rows, keys, changed names) {store.held()}, not {expected}")
+        return seconds
 
     found: dict[str, list[float]] = {name: [] for name in DISPOSITIONS}
     for _ in range(rounds):
@@ -470,6 +482,7 @@ def postgres_keyed(database: Postgres, source: str) -> Keyed:
         Connection("sql", {"url": POSTGRES, "table": source}),
         Connection("sql", {"url": POSTGRES, "table": changed}),
         empty,
+        lambda: database.connection.execute(HELD.format("pdip_bench_keyed")).fetchone(),
     )
 
 
@@ -488,7 +501,16 @@ def mariadb_keyed(database: Postgres, source: str) -> Keyed:
                 "active boolean, parent integer, label text, note varchar(50))"
             )
 
-    return dataclasses.replace(keyed, label="MariaDB", target={"url": MARIADB}, empty=empty)
+    def held() -> tuple[int, int, int]:
+        connection = engine.raw_connection()  # the driver's own cursor: no parameters, so `%` is not a marker
+        try:
+            cursor = connection.cursor()
+            cursor.execute(HELD.format("pdip_bench_keyed"))
+            return tuple(int(value) for value in cursor.fetchone())
+        finally:
+            connection.close()
+
+    return dataclasses.replace(keyed, label="MariaDB", target={"url": MARIADB}, empty=empty, held=held)
 
 
 def sqlite_keyed(count: int, folder: str) -> Keyed:
@@ -505,12 +527,17 @@ def sqlite_keyed(count: int, folder: str) -> Keyed:
             connection.execute("DROP TABLE IF EXISTS pdip_bench_keyed")
             connection.execute(f"CREATE TABLE pdip_bench_keyed ({COLUMNS}, PRIMARY KEY (id))")
 
+    def held() -> tuple[int, int, int]:
+        with contextlib.closing(sqlite3.connect(target)) as connection:
+            return connection.execute(HELD.format("pdip_bench_keyed")).fetchone()
+
     return Keyed(
         "SQLite",
         {"database": target, "type": "sqlite"},
         Connection("sqlite", {"database": f"{folder}/keyed_source.db", "table": "items"}),
         Connection("sqlite", {"database": f"{folder}/keyed_changed.db", "table": "items"}),
         empty,
+        held,
     )
 
 
@@ -863,7 +890,7 @@ def main() -> None:
             for method, keyed in (("dispositions", postgres_keyed), ("dispositions-mariadb", mariadb_keyed)):
                 if method in wanted:
                     store = keyed(database, source)
-                    dispositions_report(store, count, dispositions(store, folder, arguments.rounds))
+                    dispositions_report(store, count, dispositions(store, count, folder, arguments.rounds))
             if "parallel" in wanted:
                 for label, one, several in parallel_readers(database, count, folder):
                     report(label, count, one, several, "target >= 100% of one reader")
@@ -871,7 +898,7 @@ def main() -> None:
             database.close()
     if "dispositions-sqlite" in wanted:
         store = sqlite_keyed(count, folder)
-        dispositions_report(store, count, dispositions(store, folder, arguments.rounds))
+        dispositions_report(store, count, dispositions(store, count, folder, arguments.rounds))
     if "duckdb" in wanted:
         duckdb_report(count, duckdb_pairs(count, folder, arguments.repeat))
     if "overhead" in wanted:

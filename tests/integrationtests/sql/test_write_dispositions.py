@@ -236,6 +236,39 @@ class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
                     [row[0] for row in self.sql(f"SELECT id FROM {self.prefix}_stamped_target ORDER BY id")], left
                 )
 
+    def test_merge_and_the_upsert_before_postgresql_15_apply_a_stage_alike(self):
+        """`MERGE` (PostgreSQL 15 and later) and `DELETE` + `INSERT ... ON CONFLICT` (before):
+        the last staged row of a key wins, a flagged key is deleted (and not inserted when new),
+        a row with the same values keeps its row version, and a table of key columns only gains
+        the new keys."""
+        from pdip.integrator.adapters.sql.merge import merge_staged
+
+        columns = ["id", "name", "updated", "gone"]
+        staged = "(1, 'old', 1, false), (1, 'new', 2, false), (2, 'n2', 2, false), (3, 'x', 3, true), (4, 'x', 4, true), (5, 'n5', 5, false)"
+        for merges in (True, False):
+            target, keys = f"{self.prefix}_applied_{int(merges)}", f"{self.prefix}_keys_{int(merges)}"
+            self.create(f"applied_{int(merges)}", "id integer primary key, name text, updated integer, gone boolean")
+            self.create(f"keys_{int(merges)}", "id integer primary key")
+            self.sql(
+                f"INSERT INTO {target} VALUES (1, 'stale', 0, false), (2, 'n2', 2, false), (3, 'kept?', 0, false)",
+                f"INSERT INTO {keys} VALUES (1)",
+            )
+            before = dict(self.sql(f"SELECT id, xmin::text FROM {target}"))
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"CREATE TEMPORARY TABLE staged ON COMMIT DROP AS SELECT * FROM {target} WITH NO DATA"
+                )
+                connection.exec_driver_sql(f"INSERT INTO staged VALUES {staged}")
+                merge_staged(connection, target, "staged", columns, ["id"], "s.gone IS TRUE", True, merges)
+                merge_staged(connection, keys, "staged", ["id"], ["id"], None, True, merges)
+            after = self.sql(f"SELECT id, name, xmin::text FROM {target} ORDER BY id")
+            self.assertEqual(
+                [(key, name, version == before.get(key)) for key, name, version in after],
+                [(1, "new", False), (2, "n2", True), (5, "n5", False)],
+                f"merges={merges}",
+            )
+            self.assertEqual(self.sql(f"SELECT id FROM {keys} ORDER BY id"), [(key,) for key in range(1, 6)], merges)
+
     def test_pdip_validate_asks_the_target_for_the_key_a_merge_needs(self):
         self.create("loose", "id integer, name varchar(20)")
         self.create("coded", "id integer, code integer unique, name varchar(20)")

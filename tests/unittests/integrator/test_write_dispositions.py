@@ -15,7 +15,7 @@ from pdip.integrator import Connection, Integration, Operation, OperationError
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.adapters.sql import replace, sqlite
-from pdip.integrator.adapters.sql.merge import comparable, deleted, fold, upsert
+from pdip.integrator.adapters.sql.merge import comparable, deleted, deletion_condition, fold, upsert
 from pdip.integrator.adapters.sql.positions import store_position
 from pdip.integrator.adapters.sql.rows import SqlTarget
 from pdip.integrator.base import Integrator
@@ -182,9 +182,24 @@ class BuildingBlocksTest(unittest.TestCase):
             sa.Column("tags", postgresql.JSONB),
             sa.Column("doc", postgresql.JSON),
             sa.Column("points", postgresql.ARRAY(sa.Integer)),
+            sa.Column("price", postgresql.DOUBLE_PRECISION),  # SQLAlchemy 2.1: a `Float` is no `Numeric`
+            sa.Column("ratio", postgresql.REAL),
+            sa.Column("amount", sa.Numeric(10, 2)),
         )
-        self.assertTrue(comparable(table, ["id", "name", "tags", "not_in_the_table"]))
+        self.assertTrue(comparable(table, ["id", "name", "tags", "price", "ratio", "amount", "not_in_the_table"]))
         self.assertEqual([comparable(table, ["id", name]) for name in ("doc", "points")], [False, False])
+
+    def test_a_deletion_flag_of_any_number_type_deletes_when_not_zero_as_deleted_says(self):
+        from sqlalchemy.dialects import postgresql
+
+        def condition(kind) -> str:
+            return deletion_condition(lambda name: name, sa.Column("gone", kind))
+
+        for kind in (sa.Integer, sa.Numeric(5, 2), postgresql.DOUBLE_PRECISION, postgresql.REAL):
+            self.assertEqual(condition(kind), "(s.gone IS NOT NULL AND s.gone <> 0)", kind)
+        self.assertEqual(condition(sa.Boolean), "s.gone IS TRUE")
+        self.assertEqual(condition(sa.DateTime), "s.gone IS NOT NULL")
+        self.assertEqual([deleted(value) for value in (0.0, 0.5, None)], [False, True, False])
 
     def test_a_swap_that_fails_half_way_leaves_the_sqlite_table_as_it_was(self):
         engine = sa.create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='pdip-swap-')}/swap.db")

@@ -6,9 +6,10 @@ statement: PostgreSQL refuses to touch a row twice in one `INSERT ... ON CONFLIC
 keys whose `delete_column` is set (true, a number other than 0, or any other value but NULL: a
 flag or a deletion time) and upserts the others:
 - PostgreSQL (psycopg 3): the batch goes by `COPY` (binary and CSV batches as they came) into a
-  temporary table dropped at commit, then one `DELETE ... USING` and one `INSERT ... SELECT
-  DISTINCT ON (key) ... ON CONFLICT` apply it, the last row of a key winning by its place in
-  the temporary table; a row equal to the one there is left out (`comparable`);
+  temporary table dropped at commit, then one `MERGE ... USING (SELECT DISTINCT ON (key) ...)`
+  applies it (before PostgreSQL 15: one `DELETE ... USING` and one `INSERT ... SELECT DISTINCT
+  ON (key) ... ON CONFLICT`), the last row of a key winning by its place in the temporary
+  table; a row equal to the one there is left out (`comparable`);
 - SQLite (`INSERT ... ON CONFLICT`; a rowid range of another SQLite file copied inside the
   database, `sqlite.copy_range`) and MariaDB/MySQL (`INSERT ... ON DUPLICATE KEY UPDATE`):
   folded here, deleted and upserted in bulk (MariaDB/MySQL from a temporary table `LOAD DATA`
@@ -65,8 +66,20 @@ def on_conflict(quote: Callable[[str], str], key: Sequence[str], columns: Sequen
 
 # Types whose values PostgreSQL compares with `=`, so `IS DISTINCT FROM` works on them (with
 # `jsonb`); `json`, `xml`, arrays and types SQLAlchemy does not know are left out: a table with
-# one is always updated. `Float` is a `Numeric`, `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
-_COMPARABLE = (sa.Integer, sa.Numeric, sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Uuid, sa.LargeBinary)
+# one is always updated. `Float` (`real`, `double precision`) is named apart: since SQLAlchemy 2.1
+# it is no `Numeric`. `Text` and `Enum` are `String`s, `bytea` a `LargeBinary`.
+_COMPARABLE = (
+    sa.Integer,
+    sa.Numeric,
+    sa.Float,
+    sa.String,
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Uuid,
+    sa.LargeBinary,
+)
 
 
 def comparable(table: sa.Table, columns: Sequence[str]) -> bool:
@@ -173,28 +186,35 @@ def merge_staged(
     key: Sequence[str],
     deletion: str | None,
     compare: bool = False,
+    merges: bool = False,
 ) -> None:
     """PostgreSQL: apply the rows `COPY`ed into `stage` to `target`: the last row of each key
     (by its place in the stage, `ctid`) deletes its key when `deletion` (a condition on the
     stage's row, `s`) holds, and is upserted otherwise; with `compare`, a row already there with
-    the same values is left out by a join with the target before the upsert, so it is neither
-    written nor locked (docs/adr/0014: an update-heavy merge writes only what changed)."""
+    the same values is left out, so it is neither written nor locked (docs/adr/0014: an
+    update-heavy merge writes only what changed). With `merges` (PostgreSQL 15 and later) one
+    `MERGE` does it all; otherwise a `DELETE ... USING` and an `INSERT ... ON CONFLICT`."""
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
     keys = ", ".join(quote(column) for column in key)
     last = f"SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, ctid DESC"
-    kept = ""
-    if deletion is not None:
-        matched = " AND ".join(f"{target}.{quote(c)} = s.{quote(c)}" for c in key)
-        connection.exec_driver_sql(f"DELETE FROM {target} USING ({last}) AS s WHERE {matched} AND {deletion}")
-        kept = f" WHERE NOT ({deletion})"
-    if compare:  # only rows that are new or differ
-        updated = [column for column in columns if column not in key]
-        matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in key)
+    updated = [column for column in columns if column not in key]
+    matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in key)
+    differs = ""
+    if compare and updated:
         held = ", ".join(f"t.{quote(c)}" for c in updated)
         given = ", ".join(f"s.{quote(c)}" for c in updated)
-        differs = f"t.{quote(key[0])} IS NULL" + (f" OR ({held}) IS DISTINCT FROM ({given})" if updated else "")
-        kept = f" WHERE ({differs})" + (f" AND NOT ({deletion})" if deletion is not None else "")
+        differs = f"({held}) IS DISTINCT FROM ({given})"
+    if merges:
+        connection.exec_driver_sql(_merge_statement(quote, target, last, columns, updated, matched, deletion, differs))
+        return
+    kept = ""
+    if deletion is not None:
+        connection.exec_driver_sql(f"DELETE FROM {target} AS t USING ({last}) AS s WHERE {matched} AND {deletion}")
+        kept = f" WHERE NOT ({deletion})"
+    if compare:  # only rows that are new or differ: a join with the target leaves the others out
+        new = f"t.{quote(key[0])} IS NULL" + (f" OR {differs}" if differs else "")
+        kept = f" WHERE ({new})" + (f" AND NOT ({deletion})" if deletion is not None else "")
         source = f"({last}) AS s LEFT JOIN {target} AS t ON {matched}"
         selected = ", ".join(f"s.{quote(c)}" for c in columns)
     else:
@@ -204,11 +224,39 @@ def merge_staged(
     )
 
 
+def _merge_statement(
+    quote: Callable[[str], str],
+    target: str,
+    last: str,
+    columns: Sequence[str],
+    updated: Sequence[str],
+    matched: str,
+    deletion: str | None,
+    differs: str,
+) -> str:
+    """PostgreSQL 15's `MERGE` of the rows `last` selects (`s`) into `target` (`t`): a key there
+    is deleted when `deletion` holds, else updated when it `differs` (always, when empty); a key
+    not there is inserted unless `deletion` holds. It finds each row once, by the join, where
+    `INSERT ... ON CONFLICT` looks it up again and locks it before updating it (a third more WAL
+    records, docs/adr/0014)."""
+    clauses = []
+    if deletion is not None:
+        clauses.append(f"WHEN MATCHED AND {deletion} THEN DELETE")
+    if updated:
+        condition = f" AND {differs}" if differs else ""
+        changes = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in updated)
+        clauses.append(f"WHEN MATCHED{condition} THEN UPDATE SET {changes}")
+    values = ", ".join(f"s.{quote(c)}" for c in columns)
+    kept = f" AND NOT ({deletion})" if deletion is not None else ""
+    clauses.append(f"WHEN NOT MATCHED{kept} THEN INSERT ({', '.join(quote(c) for c in columns)}) VALUES ({values})")
+    return f"MERGE INTO {target} AS t USING ({last}) AS s ON {matched} " + " ".join(clauses)
+
+
 def deletion_condition(quote: Callable[[str], str], column: sa.Column) -> str:
     """PostgreSQL: when a `delete_column` value of the stage's row `s` deletes it (see `deleted`)."""
     name = f"s.{quote(column.name)}"
     if isinstance(column.type, sa.Boolean):
         return f"{name} IS TRUE"
-    if isinstance(column.type, sa.Integer | sa.Numeric):
+    if isinstance(column.type, sa.Integer | sa.Numeric | sa.Float):  # a number deletes when not 0
         return f"({name} IS NOT NULL AND {name} <> 0)"
     return f"{name} IS NOT NULL"

@@ -623,7 +623,8 @@ class SqlTarget(Target):
             _execute(connection, f"{stage} WITH NO DATA")
             self._load(connection, batch, into="pdip_merge")
             compare = comparable(self.table, batch.columns)
-            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion, compare)
+            merges = connection.dialect.server_version_info >= (15,)  # `MERGE` came with PostgreSQL 15
+            merge_staged(connection, self._target(), "pdip_merge", batch.columns, key, self._deletion, compare, merges)
             return None
         rows, removed = fold(batch.columns, batch.rows, key, flag)
         if removed:
