@@ -21,6 +21,13 @@ from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
 
+# The batch size both targets read by default (`Target.batch_rows`, for an integration that sets
+# none): a batch costs a pipe round trip, a checkpoint and a report, whatever its size, and the
+# table's files are as large whatever the batches (a commit gathers them), so batches are made as
+# large as keeps a reader's few batches ahead of the writer small in memory (about 15 MiB each for
+# a row of eight columns).
+BATCH_ROWS = 131_072
+
 COMMIT_SETTINGS = (
     Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
     Setting("commit_megabytes", int, default=128, help="a target's commit, at most, in MiB of Arrow data"),
