@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import pickle
 import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
-from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
+from pdip.integrator.executors.children import Child, messages, send_large, start_children, stop_children, tell
 from pdip.integrator.executors.inline import InlineExecutor, batch_writer
 from pdip.integrator.integrations import Connection as Store
 from pdip.integrator.integrations import Integration
@@ -194,9 +193,7 @@ def _read(
             if transform is not None:  # the policy runs here, beside the reading, not in the writer
                 batch = transform(batch)
                 counts = transform.args[0].take_counts()  # the policy with_policy applied
-            # pickled at protocol 5, which writes an Arrow batch's buffers as they are: the
-            # default (4) goes through Python for each and takes about 15 times as long
-            channel.send_bytes(pickle.dumps(BatchRead(batch, rows_read, counts), protocol=pickle.HIGHEST_PROTOCOL))
+            send_large(channel, BatchRead(batch, rows_read, counts))  # an Arrow batch's columns raw
             ahead += 1
             if ahead >= IN_FLIGHT:
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)
