@@ -81,10 +81,16 @@ class Acknowledge:
 class ProcessExecutor(InlineExecutor):
     def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
         """Not a source whose data lives here, nor one read whole that is lighter to read here
-        than a reader process is to start (`Source.light_to_read`)."""
-        if lives_here(self.registry, integration.source, integration.mode):
+        than a reader process is to start (`Source.light_to_read`), nor one whose reading lets
+        go of the GIL into a target written here (`Capabilities.reads_without_gil`: a Parquet
+        file into a Delta table), the target's threads overlapping with it as with a reader."""
+        registry, mode = self.registry, integration.mode
+        if lives_here(registry, integration.source, mode):
             return False
-        return integration.parallelism > 1 or not source.light_to_read(request)
+        if integration.parallelism > 1:
+            return True
+        here = lives_here(registry, integration.target, mode) and reads_without_gil(registry, integration)
+        return not (here or source.light_to_read(request))
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         integration = run.integration
@@ -159,6 +165,13 @@ class ProcessReaders:
 
     def acknowledge(self, batch: Batch) -> None:
         self._reader_of.pop(id(batch)).send(Acknowledge(batch.position))
+
+
+def reads_without_gil(registry: AdapterRegistry, integration: Integration) -> bool:
+    """Whether the integration's source reads without holding the GIL (`Capabilities`)."""
+    source, mode = integration.source, integration.mode
+    known = source is not None and registry.knows(source.kind, mode)
+    return known and registry.adapter(source.kind, mode).capabilities.reads_without_gil
 
 
 def _no_policy(counts: dict) -> None:

@@ -49,6 +49,7 @@ def send_columns_and_die(channel, rows):
     import pyarrow
 
     batch = pyarrow.record_batch({"name": ["n" * 64] * rows})
+
     def half_then_exit(channel, view):
         os.write(channel.fileno(), view[: view.nbytes // 2])
         os._exit(5)
