@@ -157,21 +157,21 @@ class CommitTest(GatheringContract, DeltaCase):
                 found.setdefault(commit["pdip.slot"], json.loads(commit["pdip.position"]))
         return found
 
-    def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
-        (self.root / "many.csv").write_text("id\n" + "".join(f"{number}\n" for number in range(10)))
-        copy = Integration(
-            "many",
-            source=Connection("csv", {"path": "many.csv", "types": {"id": "integer"}}),  # read in a child process
-            target=self.delta(commit_rows=9),  # three batches held: more than a reader sends unpaced
-            create_target=True,
-            batch_size=3,
-        )
+    def held_copy(self, source: Connection) -> str:
+        """Ten rows from `source` in batches of three, three held per commit (more than a reader
+        sends unpaced); the source as the run described it."""
+        copy = Integration("many", source=source, target=self.delta(commit_rows=9), create_target=True, batch_size=3)
         started = []
         self.integrator.subscribe(IntegrationStarted, lambda event: started.append(event.source))
         self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
         self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
         self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
-        self.assertTrue(started[0].endswith("(reader process)"))
+        return started[0]
+
+    def test_a_reader_process_reads_on_while_the_target_holds_its_batches(self):
+        (self.root / "many.csv").write_text("id\n" + "".join(f"{number}\n" for number in range(10)))
+        described = self.held_copy(Connection("csv", {"path": "many.csv", "types": {"id": "integer"}}))
+        self.assertTrue(described.endswith("(reader process)"))
 
     def test_a_parquet_file_is_read_by_the_writing_process_itself(self):
         # Arrow's reader and delta-rs's writer both run outside the GIL: two threads of this
@@ -179,19 +179,7 @@ class CommitTest(GatheringContract, DeltaCase):
         import pyarrow.parquet
 
         pyarrow.parquet.write_table(pyarrow.table({"id": list(range(10))}), self.root / "many.parquet")
-        copy = Integration(
-            "many",
-            source=Connection("parquet", {"path": "many.parquet"}),
-            target=self.delta(commit_rows=9),
-            create_target=True,
-            batch_size=3,
-        )
-        started = []
-        self.integrator.subscribe(IntegrationStarted, lambda event: started.append(event.source))
-        self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
-        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
-        self.assertEqual(sum("pdip.slot" in commit for commit in self.table().history()), 2)
-        self.assertNotIn("reader process", started[0])
+        self.assertNotIn("reader process", self.held_copy(Connection("parquet", {"path": "many.parquet"})))
 
 
 class StagingTest(DeltaCase):
