@@ -87,10 +87,8 @@ class ProcessExecutor(InlineExecutor):
         registry, mode = self.registry, integration.mode
         if lives_here(registry, integration.source, mode):
             return False
-        if integration.parallelism > 1:
-            return True
         here = lives_here(registry, integration.target, mode) and reads_without_gil(registry, integration)
-        return not (here or source.light_to_read(request))
+        return integration.parallelism > 1 or not (here or source.light_to_read(request))
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         integration = run.integration
