@@ -81,7 +81,11 @@ class Capabilities:
     one process holds), so no reader process, applier or Dask task can read or write it;
     executors read it where it lives.
     `upsert`: the target writes rows by key (`write: merge`, or change-log entries); `replace`:
-    it makes its whole content what one run wrote, in one step at the end (`write: replace`)."""
+    it makes its whole content what one run wrote, in one step at the end (`write: replace`).
+    `reads_without_gil`: the source reads Arrow in native code that lets go of Python's GIL (a
+    Parquet file), so for a target written in the calling process the `process` executor reads
+    it there too: the target's own threads and the reading overlap on two cores as they would
+    with a reader process, and no batch crosses a pipe."""
 
     bulk_load: bool = False
     upsert: bool = False
@@ -90,6 +94,7 @@ class Capabilities:
     partitioned_read: bool = False
     stores_positions: bool = False
     in_process_only: bool = False
+    reads_without_gil: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

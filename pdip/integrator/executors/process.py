@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import pickle
 import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
-from pdip.integrator.executors.children import Child, messages, start_children, stop_children, tell
+from pdip.integrator.executors.children import Child, messages, send_large, start_children, stop_children, tell
 from pdip.integrator.executors.inline import InlineExecutor, batch_writer
 from pdip.integrator.integrations import Connection as Store
 from pdip.integrator.integrations import Integration
@@ -82,10 +81,14 @@ class Acknowledge:
 class ProcessExecutor(InlineExecutor):
     def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
         """Not a source whose data lives here, nor one read whole that is lighter to read here
-        than a reader process is to start (`Source.light_to_read`)."""
-        if lives_here(self.registry, integration.source, integration.mode):
+        than a reader process is to start (`Source.light_to_read`), nor one whose reading lets
+        go of the GIL into a target written here (`Capabilities.reads_without_gil`: a Parquet
+        file into a Delta table), the target's threads overlapping with it as with a reader."""
+        registry, mode = self.registry, integration.mode
+        if lives_here(registry, integration.source, mode):
             return False
-        return integration.parallelism > 1 or not source.light_to_read(request)
+        here = lives_here(registry, integration.target, mode) and reads_without_gil(registry, integration)
+        return integration.parallelism > 1 or not (here or source.light_to_read(request))
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         integration = run.integration
@@ -162,6 +165,13 @@ class ProcessReaders:
         self._reader_of.pop(id(batch)).send(Acknowledge(batch.position))
 
 
+def reads_without_gil(registry: AdapterRegistry, integration: Integration) -> bool:
+    """Whether the integration's source reads without holding the GIL (`Capabilities`)."""
+    source, mode = integration.source, integration.mode
+    known = source is not None and registry.knows(source.kind, mode)
+    return known and registry.adapter(source.kind, mode).capabilities.reads_without_gil
+
+
 def _no_policy(counts: dict) -> None:
     """Where the counts of a run without a policy go: nowhere (a reader sends none)."""
 
@@ -194,9 +204,7 @@ def _read(
             if transform is not None:  # the policy runs here, beside the reading, not in the writer
                 batch = transform(batch)
                 counts = transform.args[0].take_counts()  # the policy with_policy applied
-            # pickled at protocol 5, which writes an Arrow batch's buffers as they are: the
-            # default (4) goes through Python for each and takes about 15 times as long
-            channel.send_bytes(pickle.dumps(BatchRead(batch, rows_read, counts), protocol=pickle.HIGHEST_PROTOCOL))
+            send_large(channel, BatchRead(batch, rows_read, counts))  # an Arrow batch's columns raw
             ahead += 1
             if ahead >= IN_FLIGHT:
                 ahead -= _pass_acknowledgements(source, channel, at_least=ahead - IN_FLIGHT + 1)

@@ -68,3 +68,15 @@ class GatheringContract:
         target.finish()
         self.assertFalse(target.holding())
         self.assertEqual(self.positions(), {"lake/people/p1": 2, "lake/people/p2": 3})
+
+    def test_an_integration_without_a_batch_size_reads_batches_of_many_rows(self):
+        # a batch of ten thousand rows (the integrations' default) costs a pipe round trip and a
+        # checkpoint per ten thousand rows; the table's files are as large either way
+        self.integrator.stores["wide"] = [{"id": number} for number in range(25_000)]
+        sizes = []
+        self.integrator.subscribe(BatchWritten, lambda event: sizes.append(event.rows))
+        self.ok(
+            Integration("wide", source=Connection("memory", {"store": "wide"}), target=self.lake(), create_target=True)
+        )
+        self.assertEqual(sizes, [25_000])
+        self.assertEqual(len(self.rows()), 25_000)

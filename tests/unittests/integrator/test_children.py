@@ -12,6 +12,7 @@ from pdip.integrator.executors import children, process
 from pdip.integrator.executors.children import (
     forget_inherited_connections,
     messages,
+    send_large,
     start_children,
     stop_children,
     tell,
@@ -33,6 +34,28 @@ def exit_with(channel, code):
 def send_a_lot(channel, size):
     channel.send(b"x" * size)  # far more than a pipe holds: the child blocks part-way through
     channel.send(DONE)
+
+
+def send_columns(channel, rows):
+    import pyarrow
+
+    batch = pyarrow.record_batch({"id": list(range(rows)), "name": [f"name {n}" for n in range(rows)]})
+    send_large(channel, {"batch": batch, "small": pyarrow.py_buffer(b"tiny")})
+    send_large(channel, "no buffers")
+    channel.send(DONE)
+
+
+def send_columns_and_die(channel, rows):
+    import pyarrow
+
+    batch = pyarrow.record_batch({"name": ["n" * 64] * rows})
+
+    def half_then_exit(channel, view):
+        os.write(channel.fileno(), view[: view.nbytes // 2])
+        os._exit(5)
+
+    with mock.patch.object(children, "_written", side_effect=half_then_exit):
+        send_large(channel, batch)
 
 
 def stubborn(channel):
@@ -87,6 +110,20 @@ class ChildrenTest(unittest.TestCase):
             follow(started)
         self.assertIn("the reader was killed (signal 9, SIGKILL) before it finished", str(raised.exception))
         self.assertLess(time.monotonic() - began, 5)
+
+    def test_the_large_buffers_of_a_message_follow_it_raw_and_arrive_whole(self):
+        started = self.start([("reader", send_columns, (200_000,))])
+        got = [message for _, message in follow(started)]
+        self.assertEqual(got[0]["batch"].column("name")[199_999].as_py(), "name 199999")
+        self.assertEqual(got[0]["batch"].num_rows, 200_000)
+        self.assertEqual(got[0]["small"].to_pybytes(), b"tiny")
+        self.assertEqual(got[1], "no buffers")
+
+    def test_a_child_that_dies_half_way_through_the_buffers_of_its_message_fails_the_run(self):
+        started = self.start([("reader", send_columns_and_die, (100_000,))])
+        with self.assertRaises(IntegrationFailedError) as raised:
+            follow(started)
+        self.assertIn("the reader exited with code 5 before it finished", str(raised.exception))
 
     def test_children_that_said_their_last_word_get_the_goodbye_and_the_others_are_ended(self):
         started = self.start([("reader", talk, (0,))])

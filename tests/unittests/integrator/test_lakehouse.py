@@ -8,6 +8,7 @@ import pyarrow
 
 from pdip.configuration import ConfigurationError
 from pdip.integrator.adapters.lakehouse import delta, iceberg, tables
+from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 
 
@@ -25,6 +26,19 @@ class LakehouseTypesTest(unittest.TestCase):
             with self.subTest(given=str(given)):
                 self.assertEqual(tables.common_field(pyarrow.field("x", given)).type, wanted)
         self.assertEqual(delta.storable(pyarrow.field("t", pyarrow.time64("us"))).type, pyarrow.string())
+
+    def test_a_batch_already_of_the_tables_schema_is_taken_without_a_copy(self):
+        record = pyarrow.record_batch({"id": [1, 2], "name": ["a", None]})
+        fitted, refused = tables.fit(Batch.from_arrow(record), record.schema)
+        self.assertEqual((fitted.to_pylist(), refused), ([{"id": 1, "name": "a"}, {"id": 2, "name": None}], []))
+        self.assertEqual(
+            fitted.column("name").chunk(0).buffers()[2].address, record.column("name").buffers()[2].address
+        )
+        required = pyarrow.schema([pyarrow.field("id", pyarrow.int64(), nullable=False), record.schema.field("name")])
+        fitted, refused = tables.fit(Batch.from_arrow(record), required)  # a required column is still looked at
+        self.assertEqual((fitted.num_rows, refused), (2, []))
+        other = pyarrow.schema([pyarrow.field("id", pyarrow.int32()), record.schema.field("name")])
+        self.assertEqual(tables.fit(Batch.from_arrow(record), other)[0].schema, other)  # cast, as before
 
     def test_a_delete_flag_deletes_by_its_type(self):
         self.assertEqual(delta._deleted("gone", pyarrow.bool_()), 'coalesce(s."gone", false)')

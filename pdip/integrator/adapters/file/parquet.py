@@ -317,7 +317,7 @@ FORMAT = FileFormat(
     options=ParquetSettings,
     reader=ParquetReader,
     writer=ParquetWriter,
-    capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True),
+    capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True, reads_without_gil=True),
     problems=problems,
     raw=parquet_ranges,
     accepts=(ARROW,),

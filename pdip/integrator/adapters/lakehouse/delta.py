@@ -191,6 +191,8 @@ class DeltaSource(Source):
 
 
 class DeltaTarget(Target):
+    batch_rows = tables.BATCH_ROWS
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.delta = DeltaConnection(connection, context)

@@ -225,6 +225,8 @@ class IcebergSource(Source):
 
 
 class IcebergTarget(Target):
+    batch_rows = tables.BATCH_ROWS
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.iceberg = IcebergConnection(connection, context)

@@ -9,7 +9,7 @@ cast, or that leaves a required column empty, refused with the reason and the re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,13 @@ from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
+
+# The batch size both targets read by default (`Target.batch_rows`, for an integration that sets
+# none): a batch costs a pipe round trip, a checkpoint and a report, whatever its size, and the
+# table's files are as large whatever the batches (a commit gathers them), so batches are made as
+# large as keeps a reader's few batches ahead of the writer small in memory (about 15 MiB each for
+# a row of eight columns).
+BATCH_ROWS = 131_072
 
 COMMIT_SETTINGS = (
     Setting("commit_rows", int, default=1_000_000, help="a target's rows per commit, at most (1: a commit per batch)"),
@@ -133,19 +140,21 @@ def fit(batch: Batch, schema: Any) -> tuple[Any, list[tuple[tuple, str]]]:
     ]
     record = pyarrow.Table.from_arrays(arrays, schema=_nullable(schema))
     required = [field.name for field in schema if not field.nullable]
-    if required and record.num_rows:
+    # the rows as Python values (slow to make from Arrow) only when some are to be refused
+    if required and record.num_rows and any(record.column(name).null_count for name in required):
         record, refused = _filled(record, required, [batch.rows[index] for index in kept])
         rejected += refused
     return record.cast(schema), rejected
 
 
-def _cast(batch: Batch, wanted: Any) -> tuple[Any, list[int], list[tuple[tuple, str]]]:
-    """The batch cast to `wanted` as an Arrow table, the indexes of its rows kept, and the rows
+def _cast(batch: Batch, wanted: Any) -> tuple[Any, Sequence[int], list[tuple[tuple, str]]]:
+    """The batch cast to `wanted` as an Arrow table, the indexes of its rows kept (a range when
+    all are: a list of a batch's hundred thousand numbers cost more than its cast), and the rows
     refused: the whole batch at once, else (some value does not cast) row by row."""
     import pyarrow
 
     try:
-        return pyarrow.Table.from_batches([conform(batch, wanted)]), list(range(len(batch))), []
+        return pyarrow.Table.from_batches([conform(batch, wanted)]), range(len(batch)), []
     except (ValueError, TypeError, NotImplementedError):
         pass
     pieces, kept, rejected = [], [], []
