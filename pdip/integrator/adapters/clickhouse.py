@@ -31,6 +31,7 @@ time (a source and a target of the same folder share it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,8 @@ class ClickHouseTarget(_Connected, evolution.AddsNamedColumns, Target):
         if not len(batch):
             return fitted.told(WriteResult(0))
         record, rejected = _as_arrow(batch)
+        record, changed = kept_exactly(record, self._known)
+        rejected.extend(changed)
         pending = [record] if record.num_rows else []
         while pending:
             part = pending.pop(0)
@@ -374,6 +377,48 @@ def _as_arrow(batch: Batch) -> tuple[Any, list[tuple[tuple, str]]]:
         except (ValueError, TypeError) as error:
             refused.append((row, f"{type(error).__name__}: a value does not fit its column's type ({error})"))
     return conform(Batch(batch.columns, kept), schema), refused
+
+
+# as system.columns names a decimal column (Decimal32(2) reads as Decimal(9, 2))
+_DECIMAL = re.compile(r"(?:Nullable\()?Decimal\(\d+,\s*(\d+)\)\)?")
+
+
+def kept_exactly(record: Any, known: dict[str, str]) -> tuple[Any, list[tuple[tuple, str]]]:
+    """`record` without the rows whose decimal a column of the table (`known`: name -> ClickHouse
+    type) would cut to fewer places, and those rows, refused with the reason (`adapters/sql/exact.py`
+    for the SQL targets): ClickHouse stores 1.005 in a Decimal(8, 2) as 1.00, without a word."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    changed = None
+    reasons: dict[int, str] = {}
+    for index, field in enumerate(record.schema):
+        found = _DECIMAL.fullmatch(known.get(field.name, ""))
+        if found is None:
+            continue
+        scale, values = int(found.group(1)), record.column(index)
+        if pyarrow.types.is_string(field.type) or pyarrow.types.is_large_string(field.type):
+            more = pc.match_substring_regex(values, rf"\.\d{{{scale}}}\d*[1-9]")
+        elif pyarrow.types.is_floating(field.type) or (
+            pyarrow.types.is_decimal(field.type) and field.type.scale > scale
+        ):
+            more = pc.not_equal(pc.round(values, scale), values)
+        else:
+            continue
+        more = pc.fill_null(more, False)
+        for row in pc.indices_nonzero(more).to_pylist():
+            value = values[row].as_py()
+            reasons.setdefault(
+                row,
+                f"column {field.name!r} is {known[field.name]}: {value} has more than {scale} "
+                "decimal places and would be cut",
+            )
+        changed = more if changed is None else pc.or_(changed, more)
+    if not reasons:
+        return record, []
+    rows = Batch.from_arrow(record).rows
+    refused = [(rows[index], reasons[index]) for index in sorted(reasons)]
+    return record.filter(pc.invert(changed)), refused
 
 
 def clickhouse_type(kind: Any) -> str:

@@ -10,12 +10,13 @@ import sys
 import tempfile
 import unittest
 import uuid
+from decimal import Decimal
 from unittest import mock
 
 import pyarrow
 
 from pdip import Pdi
-from pdip.integrator import Connection, Integration, Operation, OperationError
+from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.clickhouse import ClickHouseTarget, clickhouse_type
 from pdip.integrator.adapters.registry import AdapterRegistry
@@ -197,6 +198,29 @@ if __name__ == "__main__":
 
 
 class RefusedTest(ChdbCase):
+    def test_a_decimal_with_more_places_than_its_column_keeps_is_dead_lettered_not_cut(self):
+        table = self.name()
+        self.client.command(
+            f"CREATE TABLE `{table}` (id Int64, amount Nullable(Decimal(8, 2)), text Nullable(Decimal(8, 2)), "
+            "whole Decimal32(2)) ENGINE = MergeTree ORDER BY id"
+        )
+        rows = [
+            {"id": 1, "amount": 1.005, "text": "1.10", "whole": 1},
+            {"id": 2, "amount": 0.1, "text": "2.5", "whole": 2},
+            {"id": 3, "amount": 3.0, "text": "3.125", "whole": 3},
+            {"id": 4, "amount": None, "text": None, "whole": 4},
+        ]
+        copy = Integration("copy", source=self.memory("prices", rows), target=self.chdb(table=table), max_errors=5)
+        result = self.ok(copy)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        reasons = {letter["row"]["id"]: letter["reason"] for letter in letters}
+        self.assertEqual(sorted(reasons), [1, 3])
+        self.assertIn("column 'amount' is Nullable(Decimal(8, 2)): 1.005 has more than 2 decimal places", reasons[1])
+        self.assertIn("column 'text' is Nullable(Decimal(8, 2)): 3.125 has more than 2 decimal places", reasons[3])
+        self.assertEqual(
+            self.rows(table), [(2, Decimal("0.10"), Decimal("2.50"), Decimal("2.00")), (4, None, None, Decimal("4.00"))]
+        )
+
     def test_a_value_its_declared_type_cannot_hold_and_rows_all_discarded_write_nothing(self):
         from pdip.integrator.batch import Batch
 
