@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
-from pdip.integrator.adapters.file.values import VALUE_TYPES
+from pdip.integrator.adapters.file.values import CONVERSION_ERRORS, VALUE_TYPES
 from pdip.integrator.types import ColumnTypes
 
 Check = Callable[[Any], "str | None"]
@@ -132,17 +132,12 @@ def _fits_scale(source: sa.types.TypeEngine | None, scale: int) -> bool:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    """`value` as the decimal it stands for (a float as its shortest text), None if it is none."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            return None  # not a number: the database says so
-    return None
+    """`value` as the decimal it stands for, read as a file's `types: {x: decimal}` reads it (a
+    float as its shortest text); None if it is none (not a number: the database says so)."""
+    try:
+        return VALUE_TYPES["decimal"](value)
+    except CONVERSION_ERRORS:
+        return None
 
 
 def _within_places(name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect) -> Check:

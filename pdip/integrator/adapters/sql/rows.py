@@ -430,7 +430,7 @@ class SqlTarget(Target):
         self.table: sa.Table | None = None
         self._create = self._truncate = False
         self._pass_through: dict[tuple, bool] = {}
-        self._checks: dict[tuple, list] = {}  # per batch shape: the columns whose values may be changed
+        self._checks: dict[tuple, tuple] = {}  # per table and batch shape: what `exact` looks at
         self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
@@ -507,15 +507,18 @@ class SqlTarget(Target):
         """The rows whose values the table would store as given, and the others refused with the
         reason (`exact`: a decimal rounded, a time zone dropped...). A raw batch is decoded only
         when one of its values may be changed: never between tables whose declared types say it
-        cannot be, and a CSV batch only when its text holds what a check looks for."""
+        cannot be, and a CSV batch only when its text holds what a check looks for. The checks
+        are made once per table and batch shape (columns, declared or wire types)."""
         declared = batch.types if isinstance(batch.types, ColumnTypes) else None
-        key = (id(self.table), tuple(batch.columns), id(declared), batch.raw_format)
+        wire = tuple(batch.layout) if declared is None and batch.raw_format == postgres.RAW_FORMAT else None
+        key = (self.table, tuple(batch.columns), repr(declared), wire, batch.raw_format)
         if key not in self._checks:
-            if declared is None and batch.raw_format == postgres.RAW_FORMAT:
-                declared = postgres.declared_by_oids(batch.columns, batch.layout)
-            self._checks[key] = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
-        checks = self._checks[key]
-        if not checks or (batch.raw_format == CSV and not self._csv_may_change(batch, checks)):
+            if wire is not None:
+                declared = postgres.declared_by_oids(batch.columns, wire)
+            checks = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
+            self._checks[key] = (checks, exact.more_places(checks), exact.zone_in_text(checks))
+        checks, more, zones = self._checks[key]
+        if not checks or (batch.raw_format == CSV and not _text_may_change(batch.payload, more, zones)):
             return batch, []
         kept, refused = exact.refused(batch.rows, checks)
         if not refused:
@@ -523,16 +526,6 @@ class SqlTarget(Target):
         return Batch(
             batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
         ), refused
-
-    @staticmethod
-    def _csv_may_change(batch: Batch, checks: list) -> bool:
-        """Whether CSV records bound for `COPY` hold text a check looks for: a time with a zone, a
-        number with more decimal places than a decimal column keeps (COPY refuses a fraction for
-        an integer column itself). A false alarm only costs decoding the batch."""
-        more = exact.more_places(checks)
-        if more is not None and more.search(batch.payload):
-            return True
-        return exact.zone_in_text(checks) and exact.ZONE_BYTES.search(batch.payload) is not None
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
@@ -947,6 +940,15 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _text_may_change(payload: bytes, more: re.Pattern[bytes] | None, zones: bool) -> bool:
+    """Whether CSV records bound for `COPY` hold text a check looks for: a number with more
+    decimal places than a decimal column keeps (`more`), a time with a zone (`zones`); COPY
+    refuses a fraction for an integer column itself. A false alarm only costs decoding the batch."""
+    return (more is not None and more.search(payload) is not None) or (
+        zones and exact.ZONE_BYTES.search(payload) is not None
+    )
 
 
 def _ready_time(kind: sa.types.TypeEngine, value: Any) -> Any:
