@@ -24,8 +24,11 @@ Each method runs through `Integrator.integrate` with the default (`process`) exe
   `merge` into it empty (target >= 60%), `merge` into it holding every key, each row an update
   (target >= 40%): of the same values (nothing changes) and of new values (every row changes).
   After each write (untimed) the table must hold every key once, each row's name the one written.
-  `dispositions-mariadb` (PostgreSQL -> MariaDB) and `dispositions-sqlite` (SQLite file ->
-  SQLite file) print the same ratios for those targets.
+  Each round also times PostgreSQL alone (psycopg, no pdip) doing what `append` and `merge` of
+  new values ask of it, batch by batch: `COPY`, and `COPY` to a temporary table + `MERGE`; their
+  ratio is the most any client's merge of new values can reach. `dispositions-mariadb`
+  (PostgreSQL -> MariaDB) and `dispositions-sqlite` (SQLite file -> SQLite file) print the same
+  ratios for those targets.
 - `parallel`: `parallelism: 2` and `4` against one reader, PostgreSQL -> PostgreSQL and SQLite ->
   SQLite, the source keyed on `id` (target >= 100%: never slower than one reader).
 - `overhead`: fixed cost of `integrate()` for a 10-row memory operation (target <= 0.3 s).
@@ -420,6 +423,7 @@ class Keyed:
     changed: Connection
     empty: Callable[[], None]
     held: Callable[[], tuple[int, int, int]]
+    floor: Callable[[int], tuple[float, float]] | None = None
 
 
 HELD = (
@@ -464,8 +468,70 @@ def dispositions(store: Keyed, count: int, folder: str, rounds: int) -> dict[str
         found["merge into an empty table"].append(write("merge", store.source))
         found["merge, same values"].append(write("merge", store.source))
         found["merge, new values"].append(write("merge", store.changed))
+        if store.floor is not None:
+            found.setdefault("floor", []).append(store.floor(count))
     store.empty()
     return found
+
+
+FLOOR_BATCH = 10_000  # as `dispositions` writes
+
+
+def postgres_floor(database: Postgres, source: str, changed: str) -> Callable[[int], tuple[float, float]]:
+    """What PostgreSQL itself takes, without pdip, for what `append` and `merge, new values` ask
+    of it (seconds of each): the source's rows by binary `COPY` into the empty keyed table, then
+    the changed rows staged by `COPY` into a temporary table and applied by one `MERGE` per batch,
+    each batch its own transaction. The batches are read out before either is timed. A `MERGE`
+    that updates every row writes three WAL records a row (the old row locked to leave its full
+    page, the new version, its index entry) where `COPY` writes one a page: this ratio is the
+    ceiling for any client's merge of new values."""
+
+    def batches(table: str, count: int) -> list[bytes]:
+        found = []
+        for start in range(0, count, FLOOR_BATCH):
+            query = f"COPY (SELECT * FROM {table} WHERE id >= {start} AND id < {start + FLOOR_BATCH}) TO STDOUT"
+            with database.connection.cursor().copy(f"{query} (FORMAT binary)") as copy:
+                found.append(b"".join(bytes(part) for part in copy))
+        return found
+
+    def floor(count: int) -> tuple[float, float]:
+        import psycopg
+
+        rows, updates = batches(source, count), batches(changed, count)
+        names = ", ".join(NAMES)
+        updated = [name for name in NAMES if name != "id"]
+        merge = (
+            "MERGE INTO pdip_bench_floor AS t USING (SELECT DISTINCT ON (id) * FROM stage ORDER BY id, ctid DESC) AS s "
+            f"ON t.id = s.id WHEN MATCHED AND ({', '.join('t.' + n for n in updated)}) IS DISTINCT FROM "
+            f"({', '.join('s.' + n for n in updated)}) THEN UPDATE SET {', '.join(f'{n} = s.{n}' for n in updated)} "
+            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({', '.join('s.' + n for n in NAMES)})"
+        )
+        database.drop("pdip_bench_floor")
+        database.connection.execute(f"CREATE TABLE pdip_bench_floor ({COLUMNS}, PRIMARY KEY (id))")
+        with psycopg.connect(database.dsn, autocommit=True) as connection:
+            connection.execute("SET synchronous_commit = off")  # as pdip's batches after the first
+
+            def append() -> None:
+                for batch in rows:
+                    with (
+                        connection.transaction(),
+                        connection.cursor().copy("COPY pdip_bench_floor FROM STDIN (FORMAT binary)") as copy,
+                    ):
+                        copy.write(batch)
+
+            def merged() -> None:
+                for batch in updates:
+                    with connection.transaction():
+                        connection.execute(f"CREATE TEMPORARY TABLE stage ({COLUMNS}) ON COMMIT DROP")
+                        with connection.cursor().copy("COPY stage FROM STDIN (FORMAT binary)") as copy:
+                            copy.write(batch)
+                        connection.execute(merge)
+
+            seconds = timed(append), timed(merged)
+        database.drop("pdip_bench_floor")
+        return seconds
+
+    return floor
 
 
 def postgres_keyed(database: Postgres, source: str) -> Keyed:
@@ -483,6 +549,7 @@ def postgres_keyed(database: Postgres, source: str) -> Keyed:
         Connection("sql", {"url": POSTGRES, "table": changed}),
         empty,
         lambda: database.connection.execute(HELD.format("pdip_bench_keyed")).fetchone(),
+        postgres_floor(database, source, changed),
     )
 
 
@@ -510,7 +577,7 @@ def mariadb_keyed(database: Postgres, source: str) -> Keyed:
         finally:
             connection.close()
 
-    return dataclasses.replace(keyed, label="MariaDB", target={"url": MARIADB}, empty=empty, held=held)
+    return dataclasses.replace(keyed, label="MariaDB", target={"url": MARIADB}, empty=empty, held=held, floor=None)
 
 
 def sqlite_keyed(count: int, folder: str) -> Keyed:
@@ -545,12 +612,18 @@ def dispositions_report(store: Keyed, count: int, found: dict[str, list[float]])
     """Each write's median ratio to `append` over the rounds, each round's own append its baseline."""
     targets = {"replace": ">= 90%", "merge into an empty table": ">= 60%"}
     appended = found.pop("append")
+    floors = found.pop("floor", [])
     print(f"{store.label}: append {count / statistics.median(appended):,.0f} rows/s (median of {len(appended)})")
     for name, seconds in found.items():
         ratios = [base / measured for base, measured in zip(appended, seconds, strict=True)]
         target = targets.get(name, ">= 40%")  # both merges into a table that holds every key
         shown = ", ".join(f"{ratio:.0%}" for ratio in ratios)
         print(f"  {name:<28} {statistics.median(ratios):6.0%} of append (rounds: {shown})   target {target}")
+    if floors:  # the same two writes by psycopg alone: no client's merge of new values does better
+        ratios = [copied / merged for copied, merged in floors]
+        shown = ", ".join(f"{ratio:.0%}" for ratio in ratios)
+        label = "psycopg alone, new values"
+        print(f"  {label:<28} {statistics.median(ratios):6.0%} of its COPY (rounds: {shown})   the database's ceiling")
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------
