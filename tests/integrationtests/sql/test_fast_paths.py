@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
 from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.adapters.file.text import UNCLOSED
 from pdip.integrator.adapters.sql import mysql as sql_mysql
 from pdip.integrator.adapters.sql.rows import SqlSource, SqlTarget
 from pdip.integrator.base import Integrator
@@ -331,6 +332,15 @@ class CsvToPostgresTest(unittest.TestCase):
         self.assertEqual(reasons["2"], "in.csv:3: expected 4 fields, got 2")
         self.assertIn('invalid input syntax for type boolean: "maybe"', reasons["3"])
         self.assertEqual([row[0] for row in self.stored()], [1, 4])
+
+    def test_a_quote_never_closed_is_dead_lettered_not_stored_with_the_lines_after_it(self):
+        result = self.run_csv('id,label,ok,at\n1,a,true,\n2,"open,true,\n3,c,false,\n', null="")
+        outcome = result.integrations[0]
+        self.assertTrue(result.ok, outcome.error)
+        self.assertEqual((outcome.rows_written, outcome.rows_dead_lettered), (1, 1))
+        (letter,) = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(letter["reason"], f"in.csv:3: {UNCLOSED}")
+        self.assertEqual(self.stored(), [(1, "a", True, None)])
 
     def test_typed_csv_is_parsed_by_pdip_not_passed_through(self):
         result = self.run_csv("id,label,ok,at\n1,a,yes,\n", types={"ok": "bool"})

@@ -18,6 +18,7 @@ import pyarrow.parquet
 from pdip.integrator import Batch, Connection, OperationError
 from pdip.integrator.adapters import AdapterRegistry, ReadRequest
 from pdip.integrator.adapters.file.rows import FileSource, FileTarget, file_settings
+from pdip.integrator.adapters.file.text import UNCLOSED
 from pdip.integrator.adapters.file.values import VALUE_TYPES
 from pdip.integrator.errors import MissingPackageError
 from pdip.integrator.results import WorkerContext
@@ -262,7 +263,7 @@ class CsvReadTest(FileTestCase):
             [
                 ({"line": "2,10,extra"}, "a.csv:3: expected 2 fields, got 3"),
                 ({"id": "3", "amount": "abc"}, "a.csv:4: column 'amount': expected int, got 'abc'"),
-                ({"line": '"4,\n5,50\n"'}, "a.csv:5: expected 2 fields, got 1"),
+                ({"line": '"4,\n5,50\n"'}, f"a.csv:5: {UNCLOSED}"),
             ],
         )
 

@@ -12,6 +12,7 @@ from pdip.integrator.adapters import ReadRequest
 from pdip.integrator.adapters.file.changes import JsonLinesChangesSource
 from pdip.integrator.adapters.file.csv_raw import decode_csv, raw_batches
 from pdip.integrator.adapters.file.rows import file_settings
+from pdip.integrator.adapters.file.text import UNCLOSED
 from pdip.integrator.adapters.file.values import VALUE_TYPES
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import RowLines
@@ -51,6 +52,14 @@ class UndecodableBytesTest(FileTestCase):
             [reason for _, reason in batches[0].rejected],
             ["a.csv:4: invalid utf-8 byte 0xc3 at column 7", "a.csv:7: invalid utf-8 byte 0xe9 at column 3"],
         )
+
+    def test_a_quote_never_closed_is_refused_not_read_as_a_field_holding_the_lines_after_it(self):
+        self.file("open.csv", b'id,name\n1,"ok"\n2,"broken\n3,fine\n')
+        (batch,) = self.batches("csv", path="open.csv")
+        self.assertEqual(batch.rows, [("1", "ok")])
+        self.assertEqual(batch.rejected, [({"line": '2,"broken\n3,fine\n"'}, f"open.csv:3: {UNCLOSED}")])
+        self.file("closed.csv", b'id,name\n1,"two\nlines"\n2,last')  # no newline at the end: nothing open
+        self.assertEqual(self.batches("csv", path="closed.csv")[0].rows, [("1", "two\nlines"), ("2", "last")])
 
     def test_a_truncated_last_character_and_other_encodings_are_refused_by_line_too(self):
         self.file("cut.csv", b"id\n1\n\xc3")

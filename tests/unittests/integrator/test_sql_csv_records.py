@@ -8,6 +8,7 @@ from pathlib import Path
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file import csv_raw as file_csv_raw
 from pdip.integrator.adapters.file.rows import FileSource, file_settings
+from pdip.integrator.adapters.file.text import UNCLOSED
 from pdip.integrator.errors import OperationError
 from pdip.integrator.models import Connection
 from pdip.integrator.results import WorkerContext
@@ -43,10 +44,11 @@ class CsvRecordsTest(unittest.TestCase):
         self.assertEqual(batches[1].rows, [("3", None)])
         self.assertEqual(batches[0].layout["lines"], [2, 6])
 
-    def test_a_quote_left_open_ends_the_file_as_one_record(self):
-        batches = self.read({"open.csv": b'id,note\n1,"never closed\n2,x\n'})
-        self.assertEqual(len(batches[0]), 1)
-        self.assertEqual(batches[0].rows, [("1", "never closed\n2,x\n")])  # as Python's csv reads it too
+    def test_a_quote_left_open_ends_the_file_as_one_record_which_is_refused(self):
+        batches = self.read({"open.csv": b'id,note\n0,ok\n1,"never closed\n2,x\n'})
+        self.assertEqual(len(batches[0]), 2)  # the target's COPY refuses the batch: its rows are decoded
+        self.assertEqual(batches[0].rows, [("0", "ok")])
+        self.assertEqual(batches[0].rejected, [({"id": "1", "note": "never closed\n2,x\n"}, f"open.csv:3: {UNCLOSED}")])
 
     def test_decoding_reports_malformed_records_with_their_file_and_line(self):
         plain = self.read({"bad.csv": b"id,name\n1,x\n2\n3,y,z\n4,w\n"})[0]

@@ -36,6 +36,7 @@ from pdip.integrator.adapters.file.reading import (
 from pdip.integrator.adapters.file.text import (
     ENCODING,
     FIELD_SIZE_LIMIT,
+    UNCLOSED,
     TextLines,
     TextWriter,
     allow_fields_of,
@@ -143,7 +144,10 @@ class CsvFile(RowFile):
                 found.clear()
                 yield line, Malformed({}, csv_problem(error, self.limit))
                 continue
-            if found:  # a byte of the record's lines did not decode
+            if self._lines.ended:  # the file ended inside a quoted field (`Ending`)
+                found.clear()
+                yield line, Malformed({"line": shown(csv_text([fields], self.dialect).rstrip("\r\n"))}, UNCLOSED)
+            elif found:  # a byte of the record's lines did not decode
                 bad = found[0]
                 found.clear()
                 yield (

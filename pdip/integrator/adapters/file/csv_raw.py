@@ -30,6 +30,8 @@ from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file.reading import header_names
 from pdip.integrator.adapters.file.text import (
     FIELD_SIZE_LIMIT,
+    UNCLOSED,
+    Ending,
     Undecodable,
     allow_fields_of,
     csv_problem,
@@ -204,6 +206,7 @@ def decode_csv(batch: Batch) -> list[tuple]:
         lines: Any = io.StringIO(batch.payload.decode("utf-8"), newline="")
     except UnicodeDecodeError:  # what the target refused the batch for: find the records holding such bytes
         lines = escaped_lines(io.StringIO(batch.payload.decode("utf-8", "surrogateescape"), newline=""), 1, found)
+    lines = Ending(lines)
     reader = csv.reader(lines, **dialect)
     width, null, rows, starts, file = len(batch.columns), layout["null"], [], layout.get("lines"), layout["file"]
     origins = RowLines([], [(0, file)])
@@ -222,7 +225,10 @@ def decode_csv(batch: Batch) -> list[tuple]:
             batch.refuse({}, f"{file}:{line}: {csv_problem(error, limit)}", {"file": file, "line": line})
             continue
         held = dict(zip(batch.columns, fields, strict=False))  # the fields there are, by column
-        if found:
+        if lines.ended:  # the batch, the file's last, ended inside a quoted field (`Ending`)
+            found.clear()
+            batch.refuse(held, f"{file}:{line}: {UNCLOSED}", {"file": file, "line": line})
+        elif found:
             bad = found[0]
             found.clear()
             held = {column: shown(value) for column, value in held.items()}

@@ -54,7 +54,25 @@ class Undecodable(NamedTuple):
         return f"invalid {encoding} byte 0x{self.byte:02x} at column {self.column}"
 
 
-class TextLines:
+UNCLOSED = "not CSV: a quoted field opened in this record is not closed before the end of the file"
+
+
+class Ending:
+    """Lines handed to a csv reader, `ended` once they have run out. Python's csv module (unless
+    `strict`, which also refuses text after a closing quote, as PostgreSQL's `COPY` does not)
+    returns a record whose quoted field the file ends in as if the quote were closed there: that
+    field would hold every line after it. A reader only asks for another line while a quoted
+    field is open, so a record returned after `ended` became true is such a record (`UNCLOSED`)."""
+
+    def __init__(self, lines: Iterable[str]):
+        self.lines, self.ended = lines, False
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.lines
+        self.ended = True
+
+
+class TextLines(Ending):
     """The lines of a text file. They are decoded strictly, the fast way, until a byte does not
     decode; then the file is opened again with such bytes escaped (`surrogateescape`) and read on
     from the first line not yet handed out, and each line holding one is noted in `undecodable`,
@@ -67,8 +85,9 @@ class TextLines:
         self.undecodable: list[Undecodable] = []
         self.handed_out: Callable[[], int] = lambda: 0
         self._stream = open(path, encoding=encoding, newline=newline)  # noqa: SIM115 - closed by close()
+        super().__init__(self._decoded())
 
-    def __iter__(self) -> Iterator[str]:
+    def _decoded(self) -> Iterator[str]:
         try:
             yield from self._stream
             return
