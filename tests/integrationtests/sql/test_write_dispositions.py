@@ -189,6 +189,36 @@ class PostgresDispositionsTest(_Dispositions, unittest.TestCase):
         self.assertTrue(result.ok, result["items"].error)
         self.assertEqual(self.sql(f"SELECT id, name FROM {self.prefix}_target ORDER BY id"), [(1, "last"), (2, "two")])
 
+    def test_a_key_another_transaction_inserts_during_the_merge_is_upserted_not_lost(self):
+        """`MERGE` does not arbitrate a key inserted between its join and its insert (docs/adr/0014):
+        the batch fails with a unique violation and is written again row by row, each row upserted."""
+        target = f"{self.prefix}_target"
+        self.sql(f"INSERT INTO {target} VALUES (1, 'stale', 0, false)")  # a key there: batches are merged
+        other = self.engine.connect()
+        self.addCleanup(other.close)
+        held = other.begin()
+        other.exec_driver_sql(f"INSERT INTO {target} VALUES (50, 'theirs', 0, false)")  # not committed yet
+        outcome = []
+        merging = threading.Thread(target=lambda: outcome.append(self.integrate(self.integration(write="merge"))))
+        merging.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            f"AND starts_with(query, 'MERGE INTO') AND position('{target}' in query) > 0"
+        )
+        for _ in range(600):  # the merge of the batch holding key 50 waits for the other transaction
+            if self.sql(waiting) == [(1,)]:
+                break
+            threading.Event().wait(0.05)
+        else:
+            self.fail("the merge never waited for the other transaction's key")
+        held.commit()
+        merging.join(60)
+        (result,) = outcome
+        self.assertTrue(result.ok, result["items"].error)
+        self.assertEqual((result["items"].rows_written, result["items"].rows_dead_lettered), (ROWS, 0))
+        self.assertEqual(self.sql(f"SELECT count(*), count(DISTINCT id) FROM {target}"), [(ROWS, ROWS)])
+        self.assertEqual(self.sql(f"SELECT name FROM {target} WHERE id IN (1, 50) ORDER BY id"), [("n1",), ("n50",)])
+
     def test_a_merge_leaves_rows_whose_values_are_the_same_as_they_were(self):
         target = f"{self.prefix}_target"
         self.sql(f"INSERT INTO {target} SELECT id, name, updated, gone FROM {self.prefix}_source")
