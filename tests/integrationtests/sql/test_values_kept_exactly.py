@@ -15,7 +15,17 @@ import sqlalchemy as sa
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, StateStore
 from pdip.integrator.base import Integrator
+from pdip.tracking import ChangeLogEntry
 from tests.support.servers import mysql_url, postgres_url
+
+LOG = [  # applied to a replica: the entries of keys 1 and 3 that fit are applied, in order
+    ChangeLogEntry("insert", entity="items", key=1, after={"id": 1, "amount": Decimal("1.25"), "n": 1}),
+    ChangeLogEntry("insert", entity="items", key=2, after={"id": 2, "amount": 12345.678, "n": 2}),
+    ChangeLogEntry("update", entity="items", key=1, after={"amount": "9.999"}),
+    ChangeLogEntry("update", entity="items", key=1, after={"n": 2.5}),
+    ChangeLogEntry("update", entity="items", key=1, after={"amount": Decimal("3.50")}),
+    ChangeLogEntry("insert", entity="items", key=3, after={"id": 3, "amount": 0.1, "n": 3.0}),
+]
 
 
 class ValuesKeptExactly:
@@ -55,6 +65,29 @@ class ValuesKeptExactly:
 
     def target(self) -> Connection:
         return Connection("sql", {"url": self.url, "table": self.table})
+
+    def applied(self, log: list[ChangeLogEntry]) -> tuple[list[tuple], list[tuple[int, str]]]:
+        """`log` applied to the table as a replica: its rows, the refused entries' keys and reasons."""
+        source = Connection("memory", {"store": "log"})
+        integration = Integration("exact", mode="changes", source=source, target=self.target(), max_errors=100)
+        integrator = self.pdi.get(Integrator)
+        integrator.stores["log"] = list(log)
+        result = integrator.integrate(Operation("exact", [integration], executor="inline"))
+        self.assertTrue(result.ok, result["exact"].error)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        with self.engine.connect() as connection:
+            stored = connection.exec_driver_sql(f"SELECT id, amount, n FROM {self.table} ORDER BY id").all()
+        return [tuple(row) for row in stored], [(letter["row"]["entry"]["key"], letter["reason"]) for letter in letters]
+
+    def test_a_change_log_value_the_replica_would_change_is_refused_and_the_others_applied(self):
+        stored, refused = self.applied(LOG)
+        self.assertEqual(stored, [(1, Decimal("3.50"), 1), (3, Decimal("0.10"), 3)])
+        self.assertEqual([key for key, _ in refused], [2, 1, 1])
+        self.assertIn(
+            f"column 'amount' is {self.decimal.upper()}: 12345.678 has more than 2 decimal places", refused[0][1]
+        )
+        self.assertIn("9.999 has more than 2 decimal places and would be rounded", refused[1][1])
+        self.assertIn(": 2.5 is not a whole number and would be rounded", refused[2][1])
 
     def sqlite_source(self, rows: list[tuple]) -> Connection:
         path = self.folder / "source.db"
@@ -102,6 +135,10 @@ class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
     def test_a_fraction_for_an_integer_column_is_refused(self):
         stored, refused = self.run_from(self.sqlite_source([(1, None, 1.5, None)]))
         self.assertEqual((stored, refused), ([(1, None, 1.5)], {}))
+
+    def test_a_change_log_value_the_replica_would_change_is_refused_and_the_others_applied(self):
+        stored, refused = self.applied(LOG)  # SQLite keeps each value as it is given
+        self.assertEqual((stored, refused), ([(1, 3.5, 2.5), (2, 12345.678, 2), (3, 0.1, 3)], []))
 
     def test_csv_text_goes_in_as_written_or_is_refused(self):
         (self.folder / "in.csv").write_text("id,amount,n,at\n1,1.005,1.5,2026-01-01 10:00:00+02:00\n")

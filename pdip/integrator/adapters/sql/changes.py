@@ -53,7 +53,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import changes_schema, evolution, positions
+from pdip.integrator.adapters.sql import changes_schema, evolution, exact, positions
 from pdip.integrator.adapters.sql.changes_schema import carries_unknown
 from pdip.integrator.adapters.sql.merge import delete_keys, key_problems, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
@@ -125,6 +125,29 @@ class _Route:
     columns: frozenset[str]
     soft_delete: SoftDelete | None = None
     uuid_text: dict[str, Callable[[uuid.UUID], str]] = dataclasses.field(default_factory=dict)
+    checks: list[tuple[str, exact.Check]] | None = None  # of values the table would change (`kept_exactly`)
+
+    def kept_exactly(
+        self, entries: list[ChangeLogEntry], dialect: sa.Dialect, refused: list[tuple[ChangeLogEntry, str]]
+    ) -> list[ChangeLogEntry]:
+        """The entries whose values the table stores as they are given; the others go to `refused`
+        with the reason (`exact`: a decimal rounded to the column's scale, a fraction into an
+        integer column, a time zone a timestamp drops), and the later entries of their key are
+        applied as if they had never been written. A table none of whose columns can change a
+        value costs nothing here."""
+        if self.checks is None:
+            self.checks = exact.named_checks(self.table, dialect)
+        if not self.checks:
+            return entries
+        kept = []
+        for entry in entries:
+            after = entry.after  # not a mapping (a container's change): `net_changes` refuses it
+            reason = exact.changed_value(after, self.checks) if isinstance(after, Mapping) else None
+            if reason is None:
+                kept.append(entry)
+            else:
+                refused.append((entry, reason))
+        return kept
 
     @property
     def whole(self) -> frozenset[str]:
@@ -361,6 +384,7 @@ class SqlApplyTarget(Target):
         plans: list[_TablePlan] = []
         refused: list[tuple[ChangeLogEntry, str]] = []
         for route, some in routed.values():
+            some = route.kept_exactly(some, self.engine.dialect, refused)
             changes, bad = net_changes(some, route.key, route.soft_delete)
             plan = _TablePlan.of(route, changes)
             if plan.unknown_columns():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +72,24 @@ def refused(rows: Sequence[Sequence[Any]], checks: list[tuple[int, Check]]) -> t
         else:
             refusals.append((tuple(row), reason))
     return kept, refusals
+
+
+def named_checks(table: sa.Table, dialect: sa.Dialect) -> list[tuple[str, Check]]:
+    """(column name, check) for each column of `table` that could store a value changed, for
+    values that come without declared types (a change log's entries)."""
+    names = [column.name for column in table.c]
+    return [(names[index], check) for index, check in column_checks(table, names, dialect, None)]
+
+
+def changed_value(values: Mapping[str, Any], checks: list[tuple[str, Check]]) -> str | None:
+    """The first reason a check gives against one of `values` (by column name), or None."""
+    for name, check in checks:
+        value = values.get(name)
+        if value is not None and type(value) is not int:
+            reason = check(value)
+            if reason is not None:
+                return reason
+    return None
 
 
 def zone_in_text(checks: list[tuple[int, Check]]) -> bool:
