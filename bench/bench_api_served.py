@@ -135,10 +135,15 @@ function setup(thread)
 end
 local function answered_one(covered)
   -- stop once this thread's share is covered: answers may come back out of order, and a
-  -- connection may already have sent one more
+  -- connection may already have sent one more; a file tells the bench this thread is done, as
+  -- wrk itself waits out its whole duration
   answered = answered + 1
   last = now()
-  if (covered or answered) >= share then wrk.thread:stop() end
+  if (covered or answered) >= share and not stopped then
+    stopped = true
+    io.open(wrk_stopped .. "/" .. index, "w"):close()
+    wrk.thread:stop()
+  end
 end
 function done(summary, latency, requests)
   local first, last, bad, total, found = math.huge, 0, 0, 0, 0
@@ -157,7 +162,7 @@ WRK_POST = (
     WRK_COMMON
     + """
 function init(args)
-  share, folder = tonumber(args[1]), args[2]
+  share, folder, wrk_stopped = tonumber(args[1]), args[2], args[#args]
   out = io.open(folder .. "/written-" .. index .. ".tsv", "w")
   sent, answered, bad, found, first, last = 0, 0, 0, 0, now(), now()
   wrk.method, wrk.headers["Content-Type"], wrk.headers["X-Tenant-Id"] = "POST", "application/json", "bench"
@@ -184,6 +189,7 @@ WRK_GET = (
     + """
 function init(args)
   local threads_in_all, file = tonumber(args[1]), args[2]
+  wrk_stopped = args[#args]
   ids, titles, seen, sent, answered, bad, found, first, last = {}, {}, {}, 0, 0, 0, 0, now(), now()
   local line_number = 0
   for line in io.lines(file) do
@@ -213,18 +219,29 @@ end
 
 def run_wrk(script: str, port: int, connections: int, seconds: float, arguments: list[str], folder: Path) -> dict:
     """One phase through wrk: its summary (requests, seconds, p50/p99 ms, bad answers, socket
-    errors, notes found) and the CPU wrk spent."""
+    errors, notes found) and the CPU wrk spent. wrk runs for its whole duration even when every
+    thread has stopped, so it is interrupted (SIGINT: it still reports) once each thread has
+    left its file in `stopped`."""
     import resource
+    import signal
 
     path = folder / "phase.lua"
     path.write_text(script)
+    stopped = Path(tempfile.mkdtemp(prefix="stopped-", dir=folder))
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--timeout", "30s",
-               "-s", str(path), f"http://127.0.0.1:{port}", "--", *arguments]  # fmt: skip
+               "-s", str(path), f"http://127.0.0.1:{port}", "--", *arguments, str(stopped)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        while process.poll() is None and len(list(stopped.iterdir())) < threads:
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        output, errors = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed ({process.returncode}): {errors}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = json.loads(next(line for line in finished.stdout.splitlines() if line.startswith("{")))
+    summary = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
     summary["client_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return summary
 
