@@ -254,24 +254,31 @@ def wrk_phases(port: int, arguments, folder: Path) -> tuple[dict, dict, list[tup
     warm.mkdir()
     run_wrk(WRK_POST, port, connections, 30, [str(connections), str(warm)], folder)
     share = arguments.requests // threads
-    server_before = process_tree_cpu(arguments.server_pid)
-    posted = run_wrk(WRK_POST, port, connections, arguments.timeout, [str(share), str(folder)], folder)
-    posted["server_cpu"] = process_tree_cpu(arguments.server_pid) - server_before
+    posted = measured_server(
+        arguments.server_pid,
+        lambda: run_wrk(WRK_POST, port, connections, arguments.timeout, [str(share), str(folder)], folder),
+    )
     written = []
     for name in sorted(glob.glob(str(folder / "written-*.tsv"))):
         written.extend(tuple(line.split("\t", 1)) for line in Path(name).read_text().splitlines())
     notes = folder / "notes.tsv"
     notes.write_text("".join(f"{note_id}\t{title}\n" for note_id, title in written))
-    server_before = process_tree_cpu(arguments.server_pid)
-    read = run_wrk(WRK_GET, port, connections, arguments.timeout, [str(threads), str(notes)], folder)
-    read["server_cpu"] = process_tree_cpu(arguments.server_pid) - server_before
+    read = measured_server(
+        arguments.server_pid,
+        lambda: run_wrk(WRK_GET, port, connections, arguments.timeout, [str(threads), str(notes)], folder),
+    )
     return posted, read, written
 
 
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds (user and system) of a process and its children, from /proc (Linux); 0 elsewhere."""
+    return sum(processes_cpu(pid).values())
+
+
+def processes_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) of a process and of each of its children, by pid, from /proc."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0
+    spent = {}
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             text = Path(stat).read_text()
@@ -280,8 +287,21 @@ def process_tree_cpu(pid: int) -> float:
         fields = text.rpartition(")")[2].split()
         this_pid = int(stat.split("/")[2])
         if this_pid == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            spent[this_pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return spent
+
+
+def measured_server(pid: int, phase):
+    """Runs `phase()` and adds to its summary the CPU the server spent (`server_cpu`) and each
+    worker's share of it (`workers_cpu`, the arbiter left out)."""
+    before = processes_cpu(pid)
+    summary = phase()
+    after = processes_cpu(pid)
+    summary["server_cpu"] = sum(after.values()) - sum(before.values())
+    summary["workers_cpu"] = sorted(
+        (seconds - before.get(worker, 0.0) for worker, seconds in after.items() if worker != pid), reverse=True
+    )
+    return summary
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -299,6 +319,18 @@ def report_cpu(label: str, count: int, server: float, client: float) -> None:
         print(
             f"{label:<5} CPU per request: server {server / count * 1000:.2f} ms, client {client / count * 1000:.2f} ms"
         )
+
+
+def report_workers(label: str, count: int, workers: list[float]) -> None:
+    """How the workers shared the server's CPU, and the rate they allow on this machine's cores
+    when nothing else runs: a worker is one process whose Python runs on one core at a time, so
+    the busiest one, or all of them on every core, sets the bound. Unlike requests per second,
+    this hardly moves with what else the machine runs."""
+    spent = sum(workers)
+    if count and spent:
+        shares = " / ".join(f"{seconds / spent:.0%}" for seconds in workers)
+        bound = count / max(workers[0], spent / (os.cpu_count() or 1))
+        print(f"{label:<5} workers' CPU {shares}: they allow {bound:,.0f}/s on {os.cpu_count()} cores")
 
 
 def serve(root: Path, port: int, environment: dict[str, str]) -> subprocess.Popen:
@@ -359,6 +391,8 @@ def main(argv: list[str]) -> None:
                    phase["bad"] + phase["socket_errors"])  # fmt: skip
         for label, phase in (("POST", posted), ("GET", read)):
             report_cpu(label, phase["requests"], phase["server_cpu"], phase["client_cpu"])
+        for label, phase in (("POST", posted), ("GET", read)):
+            report_workers(label, phase["requests"], phase.get("workers_cpu", []))
         print(f"acknowledged writes {len(written)}, read back with their title {read['found']}")
         print("targets: POST >= 600/s with p99 <= 100 ms, GET >= 1,500/s with p99 <= 50 ms")
 
