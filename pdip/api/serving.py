@@ -137,9 +137,8 @@ def claim_port(host: str, port: int) -> None:
 def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    claim_port(host, port)  # at once and by name, not after gunicorn's retries (or shared, with SO_REUSEPORT)
     spread = kernel_spreads_connections()
-    if spread:
-        claim_port(host, port)
 
     class Application(BaseApplication):
         def load_config(self) -> None:

@@ -32,6 +32,7 @@ class GunicornTest(unittest.TestCase):
     def test_keep_alive_connections_opened_at_once_are_spread_over_the_workers(self):
         with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
             port = int(base.rsplit(":", 1)[1])
+            _wait_for_listeners(port, 2)  # the first worker up answers before the second listens
             connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)]
             try:
                 for connection in connections:  # all open before any request, as a load generator opens them
@@ -76,6 +77,19 @@ class WaitressTest(unittest.TestCase):
                 process.send_signal(signal.SIGINT)  # an orderly end: the Pdi is cleaned up, coverage saved
                 output = process.communicate(timeout=30)[0].decode()
         self.assertEqual(body, {"status": "ok"}, output)
+
+
+def _wait_for_listeners(port: int, count: int) -> None:
+    """Until `count` sockets listen on the loopback `port` (Linux's /proc/net/tcp: state 0A)."""
+    local = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} sockets listen on port {port}")
 
 
 def _answer(url: str, process: subprocess.Popen) -> dict:
