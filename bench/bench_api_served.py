@@ -135,10 +135,15 @@ function setup(thread)
 end
 local function answered_one(covered)
   -- stop once this thread's share is covered: answers may come back out of order, and a
-  -- connection may already have sent one more
+  -- connection may already have sent one more; a file tells the bench this thread is done, as
+  -- wrk itself waits out its whole duration
   answered = answered + 1
   last = now()
-  if (covered or answered) >= share then wrk.thread:stop() end
+  if (covered or answered) >= share and not stopped then
+    stopped = true
+    io.open(wrk_stopped .. "/" .. index, "w"):close()
+    wrk.thread:stop()
+  end
 end
 function done(summary, latency, requests)
   local first, last, bad, total, found = math.huge, 0, 0, 0, 0
@@ -157,7 +162,7 @@ WRK_POST = (
     WRK_COMMON
     + """
 function init(args)
-  share, folder = tonumber(args[1]), args[2]
+  share, folder, wrk_stopped = tonumber(args[1]), args[2], args[#args]
   out = io.open(folder .. "/written-" .. index .. ".tsv", "w")
   sent, answered, bad, found, first, last = 0, 0, 0, 0, now(), now()
   wrk.method, wrk.headers["Content-Type"], wrk.headers["X-Tenant-Id"] = "POST", "application/json", "bench"
@@ -184,6 +189,7 @@ WRK_GET = (
     + """
 function init(args)
   local threads_in_all, file = tonumber(args[1]), args[2]
+  wrk_stopped = args[#args]
   ids, titles, seen, sent, answered, bad, found, first, last = {}, {}, {}, 0, 0, 0, 0, now(), now()
   local line_number = 0
   for line in io.lines(file) do
@@ -213,18 +219,29 @@ end
 
 def run_wrk(script: str, port: int, connections: int, seconds: float, arguments: list[str], folder: Path) -> dict:
     """One phase through wrk: its summary (requests, seconds, p50/p99 ms, bad answers, socket
-    errors, notes found) and the CPU wrk spent."""
+    errors, notes found) and the CPU wrk spent. wrk runs for its whole duration even when every
+    thread has stopped, so it is interrupted (SIGINT: it still reports) once each thread has
+    left its file in `stopped`."""
     import resource
+    import signal
 
     path = folder / "phase.lua"
     path.write_text(script)
+    stopped = Path(tempfile.mkdtemp(prefix="stopped-", dir=folder))
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--timeout", "30s",
-               "-s", str(path), f"http://127.0.0.1:{port}", "--", *arguments]  # fmt: skip
+               "-s", str(path), f"http://127.0.0.1:{port}", "--", *arguments, str(stopped)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        while process.poll() is None and len(list(stopped.iterdir())) < threads:
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        output, errors = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed ({process.returncode}): {errors}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = json.loads(next(line for line in finished.stdout.splitlines() if line.startswith("{")))
+    summary = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
     summary["client_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return summary
 
@@ -237,24 +254,31 @@ def wrk_phases(port: int, arguments, folder: Path) -> tuple[dict, dict, list[tup
     warm.mkdir()
     run_wrk(WRK_POST, port, connections, 30, [str(connections), str(warm)], folder)
     share = arguments.requests // threads
-    server_before = process_tree_cpu(arguments.server_pid)
-    posted = run_wrk(WRK_POST, port, connections, arguments.timeout, [str(share), str(folder)], folder)
-    posted["server_cpu"] = process_tree_cpu(arguments.server_pid) - server_before
+    posted = measured_server(
+        arguments.server_pid,
+        lambda: run_wrk(WRK_POST, port, connections, arguments.timeout, [str(share), str(folder)], folder),
+    )
     written = []
     for name in sorted(glob.glob(str(folder / "written-*.tsv"))):
         written.extend(tuple(line.split("\t", 1)) for line in Path(name).read_text().splitlines())
     notes = folder / "notes.tsv"
     notes.write_text("".join(f"{note_id}\t{title}\n" for note_id, title in written))
-    server_before = process_tree_cpu(arguments.server_pid)
-    read = run_wrk(WRK_GET, port, connections, arguments.timeout, [str(threads), str(notes)], folder)
-    read["server_cpu"] = process_tree_cpu(arguments.server_pid) - server_before
+    read = measured_server(
+        arguments.server_pid,
+        lambda: run_wrk(WRK_GET, port, connections, arguments.timeout, [str(threads), str(notes)], folder),
+    )
     return posted, read, written
 
 
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds (user and system) of a process and its children, from /proc (Linux); 0 elsewhere."""
+    return sum(processes_cpu(pid).values())
+
+
+def processes_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) of a process and of each of its children, by pid, from /proc."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0
+    spent = {}
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             text = Path(stat).read_text()
@@ -263,8 +287,21 @@ def process_tree_cpu(pid: int) -> float:
         fields = text.rpartition(")")[2].split()
         this_pid = int(stat.split("/")[2])
         if this_pid == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            spent[this_pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return spent
+
+
+def measured_server(pid: int, phase):
+    """Runs `phase()` and adds to its summary the CPU the server spent (`server_cpu`) and each
+    worker's share of it (`workers_cpu`, the arbiter left out)."""
+    before = processes_cpu(pid)
+    summary = phase()
+    after = processes_cpu(pid)
+    summary["server_cpu"] = sum(after.values()) - sum(before.values())
+    summary["workers_cpu"] = sorted(
+        (seconds - before.get(worker, 0.0) for worker, seconds in after.items() if worker != pid), reverse=True
+    )
+    return summary
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -282,6 +319,18 @@ def report_cpu(label: str, count: int, server: float, client: float) -> None:
         print(
             f"{label:<5} CPU per request: server {server / count * 1000:.2f} ms, client {client / count * 1000:.2f} ms"
         )
+
+
+def report_workers(label: str, count: int, workers: list[float]) -> None:
+    """How the workers shared the server's CPU, and the rate they allow on this machine's cores
+    when nothing else runs: a worker is one process whose Python runs on one core at a time, so
+    the busiest one, or all of them on every core, sets the bound. Unlike requests per second,
+    this hardly moves with what else the machine runs."""
+    spent = sum(workers)
+    if count and spent:
+        shares = " / ".join(f"{seconds / spent:.0%}" for seconds in workers)
+        bound = count / max(workers[0], spent / (os.cpu_count() or 1))
+        print(f"{label:<5} workers' CPU {shares}: they allow {bound:,.0f}/s on {os.cpu_count()} cores")
 
 
 def serve(root: Path, port: int, environment: dict[str, str]) -> subprocess.Popen:
@@ -342,6 +391,8 @@ def main(argv: list[str]) -> None:
                    phase["bad"] + phase["socket_errors"])  # fmt: skip
         for label, phase in (("POST", posted), ("GET", read)):
             report_cpu(label, phase["requests"], phase["server_cpu"], phase["client_cpu"])
+        for label, phase in (("POST", posted), ("GET", read)):
+            report_workers(label, phase["requests"], phase.get("workers_cpu", []))
         print(f"acknowledged writes {len(written)}, read back with their title {read['found']}")
         print("targets: POST >= 600/s with p99 <= 100 ms, GET >= 1,500/s with p99 <= 50 ms")
 

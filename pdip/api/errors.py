@@ -21,7 +21,8 @@ class RoutingError(PdiConfigurationError):
 
 
 class ServingError(RuntimeError):
-    """`pdip api` cannot serve: no production WSGI server is installed; the message says what to do."""
+    """`pdip api` cannot serve: no production WSGI server is installed, or the port is taken; the
+    message says what to do."""
 
 
 class ApiError(Exception):

@@ -7,6 +7,13 @@ fork; the application is built once in the parent first, so a configuration erro
 command (exit 2) before any worker starts. Where gunicorn cannot run (Windows: no `fork`),
 waitress serves the same application in one process with `THREADS` threads. `--dev` keeps
 Flask's development server with its reloader.
+
+On Linux each gunicorn worker listens on its own socket bound with `SO_REUSEPORT`, so the kernel
+deals new connections out among the workers. On one shared socket, the worker that wakes first
+accepts, and a client opening its keep-alive connections at once (a load balancer, a load test)
+had them all on one worker: one process, so one core, served everything. The port is checked
+free first (another server on it, even a second `pdip api`, stops the command) because with
+`SO_REUSEPORT` a second server of the same user would share the port instead of failing.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -103,8 +112,33 @@ def build_application(serving: Serving) -> Any:
         raise
 
 
+def kernel_spreads_connections(platform: str = sys.platform) -> bool:
+    """Whether sockets bound with SO_REUSEPORT share the connections out (Linux); elsewhere the
+    option lets sockets share a port without balancing between them."""
+    return platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def claim_port(host: str, port: int) -> None:
+    """ServingError when the port cannot be bound without SO_REUSEPORT: another program (or
+    another server with SO_REUSEPORT, which would otherwise take a share of the connections) holds it."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own sockets
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            raise ServingError(
+                f"{host}:{port} is in use ({error.strerror}); stop what serves there, "
+                "or serve on another port (--port, API.PORT)"
+            ) from None
+
+
 def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
+
+    claim_port(host, port)  # at once and by name, not after gunicorn's retries (or shared, with SO_REUSEPORT)
+    spread = kernel_spreads_connections()
 
     class Application(BaseApplication):
         def load_config(self) -> None:
@@ -113,6 +147,7 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
                 "workers": workers,
                 "threads": threads,
                 "worker_class": "gthread",
+                "reuse_port": spread,  # a socket per worker: the kernel spreads the connections
                 "accesslog": None,
                 "errorlog": "-",
                 "graceful_timeout": 10,

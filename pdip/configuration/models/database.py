@@ -46,7 +46,10 @@ class DatabaseConfig(BaseConfig):
     password: str | None = None
     connection_string: str | None = None
     schema: str | None = None
-    pool_size: int = 5
+    # connections kept open (as many more may open for a while and are closed on return): at
+    # least what one `pdip api` worker uses at once, THREADS (8) plus EXECUTION_WORKERS (2), or
+    # under load each request's session closes one connection and opens another
+    pool_size: int = 10
     echo: bool = False
     busy_timeout: float = 30.0  # SQLite: seconds a writer waits for another's transaction to end
 

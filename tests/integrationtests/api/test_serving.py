@@ -1,7 +1,10 @@
-"""`pdip api`'s servers for real: waitress where gunicorn cannot run, on loopback."""
+"""`pdip api`'s servers for real: gunicorn's workers sharing the connections, waitress where
+gunicorn cannot run, on loopback."""
 
+import http.client
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,13 +12,54 @@ import unittest
 import urllib.error
 import urllib.request
 
-from tests.integrationtests.api.served import free_port
+from tests.integrationtests.api.served import free_port, served
 from tests.support.apps import application
 
 HEALTH = {
     "{pkg}/__init__.py": "",
     "{pkg}/health_controller.py": "from pdip.api import ControllerBase\nclass HealthController(ControllerBase):\n    def get(self):\n        return {'status': 'ok'}\n",
 }
+
+PROCESS = {
+    "{pkg}/__init__.py": "",
+    "{pkg}/process_controller.py": "import os\nfrom pdip.api import ControllerBase\nclass ProcessController(ControllerBase):\n    def get(self):\n        return {'pid': os.getpid()}\n",
+}
+CONNECTIONS = 16
+
+
+@unittest.skipUnless(sys.platform.startswith("linux"), "connections are spread by the kernel's SO_REUSEPORT on Linux")
+class GunicornTest(unittest.TestCase):
+    def test_keep_alive_connections_opened_at_once_are_spread_over_the_workers(self):
+        with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
+            port = int(base.rsplit(":", 1)[1])
+            _wait_for_listeners(port, 2)  # the first worker up answers before the second listens
+            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)]
+            try:
+                for connection in connections:  # all open before any request, as a load generator opens them
+                    connection.connect()
+                pids = set()
+                for _ in range(2):  # the same connection is answered by the same worker
+                    answered = []
+                    for connection in connections:
+                        connection.request("GET", "/api/Process")
+                        answered.append(json.loads(connection.getresponse().read())["pid"])
+                    pids.add(tuple(answered))
+            finally:
+                for connection in connections:
+                    connection.close()
+        self.assertEqual(len(pids), 1, pids)
+        self.assertEqual(len(set(next(iter(pids)))), 2, pids)  # both workers hold some of them
+
+    def test_a_port_taken_by_another_program_stops_the_command_naming_it(self):
+        with application(PROCESS) as (root, _), socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            address = ["--host", "127.0.0.1", "--port", str(port)]
+            command = [sys.executable, "-m", "pdip", "api", "--root", str(root), *address]
+            finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        self.assertEqual(finished.returncode, 2, finished.stderr)
+        self.assertIn(f"127.0.0.1:{port} is in use", finished.stderr)
 
 
 class WaitressTest(unittest.TestCase):
@@ -33,6 +77,19 @@ class WaitressTest(unittest.TestCase):
                 process.send_signal(signal.SIGINT)  # an orderly end: the Pdi is cleaned up, coverage saved
                 output = process.communicate(timeout=30)[0].decode()
         self.assertEqual(body, {"status": "ok"}, output)
+
+
+def _wait_for_listeners(port: int, count: int) -> None:
+    """Until `count` sockets listen on the loopback `port` (Linux's /proc/net/tcp: state 0A)."""
+    local = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} sockets listen on port {port}")
 
 
 def _answer(url: str, process: subprocess.Popen) -> dict:

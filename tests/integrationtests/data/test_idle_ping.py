@@ -1,11 +1,14 @@
-"""Pooled connections are pinged when idle a while, not on every checkout (PostgreSQL, MariaDB)."""
+"""Pooled connections are pinged when idle a while, not on every checkout, and kept for the
+threads that use them at once (PostgreSQL, MariaDB)."""
 
+import contextlib
 import unittest
 from unittest import mock
 
 import sqlalchemy as sa
 
 from pdip.configuration import Configuration, DatabaseConfig
+from pdip.configuration.models.api import ApiConfig
 from pdip.data import session as sessions
 from pdip.data.session import DatabaseSessionManager
 from tests.support import servers
@@ -57,6 +60,16 @@ class IdlePingContract:
             with self.manager.engine.connect() as connection:
                 self.assertNotEqual(self._backend_id(connection), dropped)
         self.assertEqual(self.pings, 1)
+
+    def test_as_many_connections_as_an_api_worker_has_threads_are_kept_between_requests(self):
+        def at_once() -> set[int]:
+            with contextlib.ExitStack() as stack:
+                connections = [stack.enter_context(self.manager.engine.connect()) for _ in range(threads)]
+                return {self._backend_id(connection) for connection in connections}
+
+        threads = ApiConfig().threads  # `pdip api`'s default: each may hold a connection at once
+        first = at_once()
+        self.assertEqual(at_once(), first)  # none closed on its return, none opened anew
 
     def test_a_ping_that_fails_for_another_reason_fails_the_checkout_with_it(self):
         self._one()

@@ -64,6 +64,30 @@ class ApiCommandTest(unittest.TestCase):
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
 
+    def test_the_kernel_spreads_connections_over_the_workers_on_linux_only(self):
+        from pdip.api import serving
+
+        self.assertTrue(serving.kernel_spreads_connections("linux"))
+        self.assertFalse(serving.kernel_spreads_connections("darwin"))  # SO_REUSEPORT shares, no balance
+        self.assertFalse(serving.kernel_spreads_connections("win32"))
+
+    def test_a_free_port_is_claimed_on_ipv4_and_ipv6_and_a_taken_one_is_named(self):
+        import socket
+
+        from pdip.api import serving
+        from pdip.api.errors import ServingError
+
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "[::1]")):
+            with self.subTest(host=host):
+                with socket.socket(family) as probe:
+                    probe.bind((host.strip("[]"), 0))
+                    port = probe.getsockname()[1]
+                serving.claim_port(host, port)  # free: bound and let go
+                with socket.create_server((host.strip("[]"), port), family=family):
+                    with self.assertRaises(ServingError) as refused:
+                        serving.claim_port(host, port)
+                self.assertIn(f"{host}:{port} is in use", str(refused.exception))
+
     def test_gunicorn_workers_count_metrics_into_one_folder_made_for_the_serving(self):
         from pdip.api import serving
 

@@ -61,7 +61,7 @@ class SessionManagerTest(unittest.TestCase):
         config = DatabaseConfig(type="postgresql", host="db", user="app", password="hunter2", database="prod")
         self.assertEqual(
             _engine_options(config.url(), config),
-            {"echo": False, "pool_size": 5, "max_overflow": 5},
+            {"echo": False, "pool_size": 10, "max_overflow": 10},
         )
         mysql = DatabaseConfig(type="mysql", host="db", database="prod")
         self.assertEqual(_engine_options(mysql.url(), mysql)["pool_recycle"], 3600)
