@@ -28,7 +28,11 @@ class FewerCollectionsTest(unittest.TestCase):
 
         gc.set_threshold(700, 10, 10)
         collections = []
-        callback = lambda phase, info: collections.append(info["generation"]) if phase == "start" else None  # noqa: E731
+
+        def callback(phase, info):
+            if phase == "start":
+                collections.append(info["generation"])
+
         with fewer_collections():
             gc.collect(0)
             gc.callbacks.append(callback)
