@@ -162,10 +162,14 @@ def row_data(value: Any) -> Any:
         return None
     if type(value) is not dict:
         raise NotARow
-    try:
-        row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
-    except _NotARow:
-        raise NotARow from None
+    row = value  # a row of text, ints and nulls only (most rows of a stream) is written as it is
+    for item in value.values():
+        if type(item) not in _ROW_NATIVE:
+            try:
+                row = {key: item if type(item) in _ROW_NATIVE else _row_item(item) for key, item in value.items()}
+            except _NotARow:
+                raise NotARow from None
+            break
     names = tuple(row)  # rows of a stream share a few sets of names: each is looked at once
     plain = _PLAIN_NAMES.get(names)
     if plain is None:

@@ -123,6 +123,16 @@ class RowDataTest(unittest.TestCase):
                 with self.assertRaises(NotARow):
                     row_data(value)
 
+    def test_a_row_of_text_ints_and_nulls_is_written_as_it_is_without_a_copy(self):
+        from pdip.conversion.tagged import NotARow, row_data
+
+        row = {"id": 1, "note": "a", "gone": None, "ok": True}
+        self.assertIs(row_data(row), row)
+        tagged_row = {"id": 1, "key": uuid.UUID(int=1)}
+        self.assertIsNot(row_data(tagged_row), tagged_row)
+        with self.assertRaises(NotARow):
+            row_data({"$id": 1})
+
     def test_names_are_remembered_for_a_bounded_number_of_shapes(self):
         from pdip.conversion import tagged
 

@@ -4,16 +4,20 @@ change-log adapters."""
 import datetime as dt
 import json
 import pickle
+import sqlite3
 import tempfile
 import unittest
 from pathlib import Path
 
-from pdip.integrator import Connection
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file.changes import JsonLinesChangesSource, JsonLinesChangesTarget
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.memory_changes import MemoryChangesSource, MemoryChangesTarget
 from pdip.integrator.adapters.registry import AdapterRegistry
+from pdip.integrator.adapters.sql.changes import SqlApplyTarget
+from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
 from pdip.integrator.changes import (
     NetChange,
@@ -27,6 +31,7 @@ from pdip.integrator.changes import (
     net_changes,
 )
 from pdip.integrator.errors import OperationError
+from pdip.integrator.events import BatchWritten
 from pdip.integrator.results import RunContext
 from pdip.tracking import ChangeLogEntry, TrackedDict
 
@@ -335,6 +340,32 @@ class JsonLinesChangesTest(unittest.TestCase):
         target.close()
         target.close()
         self.assertEqual(len((self.root / "late.jsonl").read_text().splitlines()), 1)
+
+
+class SqlReplicaBatchSizeTest(unittest.TestCase):
+    def test_without_a_batch_size_a_sql_replica_applies_batches_of_50_000_entries(self):
+        """A change-log SQL target folds each key's entries of a batch into one change, so it
+        asks for larger batches than the default (`SqlApplyTarget.batch_rows`)."""
+        count = 50_001
+        log = [insert(0, n=0), *(update(index % 100, n=index) for index in range(1, count))]
+        log[1:101] = [insert(index, n=index) for index in range(1, 101)]
+        written = []
+        with tempfile.TemporaryDirectory() as root, Pdi(root_directory=root) as pdi:
+            database = Path(root) / "replica.db"
+            with sqlite3.connect(database) as db:
+                db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+            replica = Connection("sqlite", {"database": str(database), "table": "t"})
+            integrator = pdi.get(Integrator)
+            integrator.stores["log"] = log
+            integrator.subscribe(BatchWritten, written.append)
+            changes = Integration("t", mode="changes", source=Connection("memory", {"store": "log"}), target=replica)
+            result = integrator.integrate(Operation("replica", [changes], executor="inline"))
+            with sqlite3.connect(database) as db:
+                rows = db.execute("SELECT count(*), max(n) FROM t").fetchone()
+        self.assertTrue(result.ok, result["t"].error)
+        self.assertEqual(SqlApplyTarget.batch_rows, 50_000)
+        self.assertEqual([event.rows for event in written], [50_000, 1])
+        self.assertEqual(rows, (101, count - 1))
 
 
 if __name__ == "__main__":
