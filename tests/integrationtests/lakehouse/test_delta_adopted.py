@@ -103,13 +103,7 @@ class AdoptedTest(LakeBucket, DeltaCase):
         self.assertEqual(self.adopted_files(), [])
 
     def test_a_file_is_copied_into_a_table_on_s3(self):
-        options = {
-            "AWS_ENDPOINT_URL": self.store.endpoint,
-            "AWS_ACCESS_KEY_ID": "pdip-test",
-            "AWS_SECRET_ACCESS_KEY": "pdip-test",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
+        options = self.options()
         self.parquet("many.parquet", [1, 2, 3])
         s3 = self.delta("s3://lake/adopted", storage_options=options)
         self.ok(self.copy("many.parquet", s3))
