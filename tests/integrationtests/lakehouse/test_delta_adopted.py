@@ -15,24 +15,14 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from pdip.conversion.tagged import dumps
 from pdip.integrator import Connection, Integration, StateStore
 from pdip.integrator.adapters.lakehouse import adopted
-from pdip.integrator.events import IntegrationStarted
 from tests.integrationtests.lakehouse.buckets import LakeBucket
+from tests.integrationtests.lakehouse.files import INT64, ParquetFiles
 from tests.integrationtests.lakehouse.test_delta import DeltaCase
 
-INT64 = pyarrow.int64()
 
-
-class AdoptedTest(LakeBucket, DeltaCase):
-    def parquet(self, name: str, ids: list, kind=INT64, **names) -> str:
-        table = pyarrow.table({"id": pyarrow.array(ids, kind), "name": [names.get("name", f"n{i}") for i in ids]})
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pyarrow.parquet.write_table(table, path)
-        return name
-
+class AdoptedTest(ParquetFiles, LakeBucket, DeltaCase):
     def copy(self, path: str, target: Connection | None = None, **options) -> Integration:
-        source = Connection("parquet", {"path": path})
-        return Integration("many", source=source, target=target or self.delta(), create_target=True, **options)
+        return super().copy(path, target or self.delta(), **options)
 
     def adopted_files(self, path: str = "lake/people") -> list[dict]:
         actions = pyarrow.table(self.table(path).get_add_actions(flatten=True)).to_pylist()
@@ -83,15 +73,7 @@ class AdoptedTest(LakeBucket, DeltaCase):
         self.assertTrue(found["path"].startswith(delta_twin()), found["path"])
 
     def test_a_read_resumed_inside_a_file_is_decoded(self):
-        interrupted = self.copy("many.parquet", self.delta("lake/other"), batch_size=3)
-        stops = [KeyboardInterrupt]
-
-        def stop(event: IntegrationStarted) -> None:
-            if stops:
-                raise stops.pop()
-
-        self.integrator.subscribe(IntegrationStarted, stop)
-        self.assertEqual(self.integrate(interrupted).status, "interrupted")  # a run to resume
+        self.unfinished(self.copy("many.parquet", self.delta("lake/other"), batch_size=3))
         self.parquet("many.parquet", list(range(10)))
         position = {"pdip.slot": "lake/many", "pdip.position": dumps({"file": "many.parquet", "row": 4})}
         first = pyarrow.table({"id": pyarrow.array(range(4), INT64), "name": [f"n{i}" for i in range(4)]})

@@ -22,7 +22,7 @@ import pickle
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,45 @@ from pdip.integrator.errors import needs
 
 RAW_FORMAT = parquet_ranges.RAW_FORMAT
 PREFIX = "pdip-adopted-"
+FIELD_ID = b"PARQUET:field_id"
 _CHECKED = ("delta.constraints.", "delta.invariants", "delta.generationExpression")
 
 
 def row_range(batch: Batch) -> parquet_ranges.RowRange:
     return pickle.loads(batch.payload)  # written by the Parquet reader of this run
+
+
+class Adoption:
+    """What a target knows of the files it may adopt: whether its table takes files (`allowed`,
+    the target's to say), which files fit it, and the reader of the ranges it does not adopt."""
+
+    def __init__(self) -> None:
+        self.allowed = False
+        self.reader = RangeReader()
+        self._fitting: dict[str, bool] = {}
+
+    def takes(self, batch: Batch, schema: Any) -> bool:
+        """Whether the file of this range has the table's columns, types and no NULL where the
+        table requires a value (asked once per file)."""
+        if not self.allowed or list(batch.columns) != schema.names:
+            return False
+        path = row_range(batch).path
+        if path not in self._fitting:
+            self._fitting[path] = fits(path, schema)
+        return self._fitting[path]
+
+    def hold(
+        self, held: Any, batch: Batch, slot: str | None, position: Any, full: bool, commit: Callable[[], None]
+    ) -> None:
+        """The range held (`tables.Gathering`) for the next commit, made by `commit`: a commit
+        holds ranges of one file only and is made at the file's end (its shorter last range) or
+        before another file's range, or batch, or slot."""
+        found, named = row_range(batch), held.named
+        if held.other(slot) or (held.batches and not named) or (named and named[-1].path != found.path):
+            commit()
+        held.name(found, len(batch), slot, position)
+        if not full:
+            commit()
 
 
 class RangeReader:
@@ -115,6 +149,8 @@ def fits(path: str, schema: Any) -> bool:
     parquet = needs("pyarrow.parquet", "parquet files", "integrator")
     with parquet.ParquetFile(path) as reader:
         found, metadata = reader.schema_arrow, reader.metadata
+    if any(field.metadata and FIELD_ID in field.metadata for field in found):
+        return False  # ids of another table's columns (Iceberg's `add_files` refuses them)
     if found.names != schema.names or any(mine.type != theirs.type for mine, theirs in zip(found, schema, strict=True)):
         return False
     required = [index for index, field in enumerate(schema) if not field.nullable]
@@ -148,6 +184,15 @@ def copied(deltalake: Any, path: str, uri: str, options: dict[str, str]) -> Any:
     return deltalake.transaction.AddAction(
         name, Path(path).stat().st_size, {}, int(time.time() * 1000), True, statistics(path)
     )
+
+
+def copied_to_iceberg(io: Any, path: str, location: str) -> str:
+    """The file at `path` copied into the data folder of the Iceberg table at `location`
+    (through the table's own file IO), as the path `add_files` takes."""
+    target = f"{location.rstrip('/')}/data/{PREFIX}{uuid.uuid4().hex}.parquet"
+    with open(path, "rb") as source, io.new_output(target).create() as out:
+        shutil.copyfileobj(source, out, 8 << 20)
+    return target
 
 
 def statistics(path: str) -> str:

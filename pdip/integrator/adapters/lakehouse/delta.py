@@ -202,9 +202,7 @@ class DeltaTarget(Target):
         self._created = False
         self._key: tuple[str, ...] | None = None
         self._staged: StagedCommits | None = None  # commits streamed while their batches arrive
-        self._adopting = False  # whole Parquet files may be added as they are (`adopted`)
-        self._fitting: dict[str, bool] = {}  # whether each Parquet file has the table's schema
-        self._ranges = adopted.RangeReader()  # the rows of ranges not adopted
+        self._adoption = adopted.Adoption()  # whole Parquet files added as they are
         self._held = tables.Gathering(connection)  # the next commit's (kept for a merge, column mapping)
 
     def accepts(self) -> tuple[str, ...]:
@@ -301,7 +299,7 @@ class DeltaTarget(Target):
         if self._key is None and stageable(self._table):
             uri = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
             self._staged = StagedCommits(_deltalake(), self._table, uri, self.delta.options)
-        self._adopting = self._staged is not None and adopted.takes_files(self._table)
+        self._adoption.allowed = self._staged is not None and adopted.takes_files(self._table)
 
     def _create_table(self, batch: Batch) -> Any:
         schema = tables.new_schema(batch, storable)
@@ -354,10 +352,10 @@ class DeltaTarget(Target):
             self._make_ready(batch)
         full = len(batch) >= self.batch_size > 0  # the source has more at hand
         if batch.raw_format == adopted.RAW_FORMAT:
-            if self._adopts(batch):
-                self._name(batch, full)
+            if self._adoption.takes(batch, self._schema):
+                self._adoption.hold(self._held, batch, self._slot(batch), self._commit(batch), full, self._commit_held)
                 return WriteResult(len(batch), [])
-            batch = self._ranges.batch(batch)
+            batch = self._adoption.reader.batch(batch)
         choice, chosen_by = tables.schema_choice(self.schema_changes, self._created)
         fitted = tables.lacking(batch, self._schema.names, self.delta.uri, choice, chosen_by) or evolution.Fitted(batch)
         batch = fitted.batch
@@ -368,31 +366,6 @@ class DeltaTarget(Target):
         record, rejected = tables.fit(batch, self._schema)
         self._hold(record, batch, full=full)
         return fitted.told(WriteResult(record.num_rows, rejected))
-
-    def _adopts(self, batch: Batch) -> bool:
-        """Whether the file of this range has the table's columns, types and no NULL where the
-        table requires a value (asked once per file)."""
-        if not self._adopting or list(batch.columns) != self._schema.names:
-            return False
-        path = adopted.row_range(batch).path
-        if path not in self._fitting:
-            self._fitting[path] = adopted.fits(path, self._schema)
-        return self._fitting[path]
-
-    def _name(self, batch: Batch, full: bool) -> None:
-        """Hold a range for the next commit, which holds ranges of one file only and is made at
-        the file's end (its shorter last range) or when another file's range comes."""
-        found = adopted.row_range(batch)
-        named = self._held.named
-        if (
-            self._held.other(self._slot(batch))
-            or (self._held.batches and not named)
-            or (named and named[-1].path != found.path)
-        ):
-            self._commit_held()
-        self._held.name(found, len(batch), self._slot(batch), self._commit(batch))
-        if not full:
-            self._commit_held()
 
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full
@@ -435,7 +408,7 @@ class DeltaTarget(Target):
         """A whole file copied into the table and named by a commit of its own; the rows of a
         part of a file (a resumed read) read and written by delta-rs."""
         if not adopted.whole(ranges):
-            self._apply(self._ranges.rows(ranges).cast(self._schema), commit)
+            self._apply(self._adoption.reader.rows(ranges).cast(self._schema), commit)
             return
         written = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
         action = adopted.copied(_deltalake(), ranges[0].path, written, self.delta.options)
@@ -542,7 +515,7 @@ class DeltaTarget(Target):
 
     def close(self) -> None:
         """A commit under way when the run ends without `finish` is not made."""
-        self._ranges.close()
+        self._adoption.reader.close()
         if self._staged is not None:
             self._staged.stop()
 
