@@ -137,21 +137,27 @@ def iceberg_pair(table: pyarrow.Table, folder: Path, args) -> None:
             if catalog.table_exists(name):
                 catalog.drop_table(name)
 
-    runs = {
-        "library": lambda: catalog.create_table("bench.native", schema=table.schema).append(table),
-        "pdip": lambda: integrate(
+    def through(**options) -> None:
+        integrate(
             Integration(
                 "to-iceberg",
                 source=Connection("parquet", {"path": str(parquet)}),
                 target=Connection("iceberg", {**settings, "table": "bench.pdip"}),
                 create_target=True,
                 **sizes(args),
+                **options,
             ),
             str(folder),
-        ),
+        )
+
+    runs = {
+        "library": lambda: catalog.create_table("bench.native", schema=table.schema).append(table),
+        "pdip": through,
+        "pdip decoded": lambda: through(columns=NAMES),
     }
     medians = interleaved(runs, args.rounds, clean)
     report("Parquet -> Iceberg", len(table), medians["library"], medians["pdip"])
+    report("Parquet -> Iceberg, decoded", len(table), medians["library"], medians["pdip decoded"])
 
 
 def sizes(args) -> dict:
@@ -162,7 +168,7 @@ def report(label: str, count: int, baseline: tuple[float, float], measured: tupl
     """A pair's medians: wall seconds and their ratio, then CPU seconds and theirs."""
     (wall, cpu), (pdip_wall, pdip_cpu) = baseline, measured
     print(
-        f"{label:<26} {count:>10,} rows  library {wall:6.2f}s  pdip {pdip_wall:6.2f}s (medians)  "
+        f"{label:<28} {count:>10,} rows  library {wall:6.2f}s  pdip {pdip_wall:6.2f}s (medians)  "
         f"ratio {wall / pdip_wall:4.2f}  |  CPU library {cpu:5.2f}s  pdip {pdip_cpu:5.2f}s  ratio {cpu / pdip_cpu:4.2f}"
     )
 
