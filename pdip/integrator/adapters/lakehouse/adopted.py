@@ -1,18 +1,20 @@
-"""A local Parquet file taken into a Delta table as it is, when it is already a file of the table.
+"""A local Parquet file taken into a Delta or Iceberg table as it is, when it is already a file
+the table could hold.
 
-A Delta table's data is Parquet files. A Parquet source whose rows nobody needs to see on the way
-(no policy, cursor or chosen columns: the planner offers raw formats only then) sends its rows
-as ranges of its files (`parquet_ranges`); when the ranges of one commit make up a whole file,
-the file has exactly the table's columns and types, and no required column of it holds a NULL
-(its statistics say so), no row of it could be refused or changed by decoding it and writing it
-again. The file is then copied into the table's folder and named by the commit that carries the
-position, with its statistics (row count, NULL counts, integer bounds) read from its footer.
+Both formats keep their data in Parquet files. A Parquet source whose rows nobody needs to see
+on the way (no policy, cursor or chosen columns: the planner offers raw formats only then) sends
+its rows as ranges of its files (`parquet_ranges`). When the ranges of one commit make up a whole
+file, the file has exactly the table's columns and types, and no required column of it holds a
+NULL (its statistics say so), no row of it could be refused or changed by decoding it and
+writing it again: the file is copied into the table and named by the commit that carries the
+position. Delta gets its statistics (rows, NULL counts, integer bounds) from the footer here;
+Iceberg's `add_files` reads them itself.
 
-What the file cannot promise, it is not adopted for: another schema, a required column whose
-NULLs are not counted, a partitioned table (its files hold no partition columns), a table with
-CHECK constraints, invariants or generated columns (delta-rs checks them while it writes), a merge,
-column mapping, a range of a file rather than the whole (a resumed read). Those ranges are read
-as Arrow and written by delta-rs as any batch.
+What a file cannot promise, it is not adopted for: another schema, a required column whose NULLs
+are not counted, Parquet field ids, a partitioned table (its files hold no partition columns), a
+Delta table with CHECK constraints, invariants, generated or identity columns (delta-rs fills or
+checks them while it writes), a merge, column mapping, a part of a file (a resumed read). Those
+ranges are read as Arrow (`RangeReader`) and written as any batch.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pdip.integrator.errors import needs
 RAW_FORMAT = parquet_ranges.RAW_FORMAT
 PREFIX = "pdip-adopted-"
 FIELD_ID = b"PARQUET:field_id"
-_CHECKED = ("delta.constraints.", "delta.invariants", "delta.generationExpression")
+_CHECKED = ("delta.constraints.", "delta.invariants", "delta.generationExpression", "delta.identity.")
 
 
 def row_range(batch: Batch) -> parquet_ranges.RowRange:
