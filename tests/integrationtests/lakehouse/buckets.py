@@ -20,3 +20,13 @@ class LakeBucket:
     def tearDownClass(cls) -> None:
         cls.store.stop()
         super().tearDownClass()
+
+    def options(self, secret: str = "pdip-test") -> dict[str, str]:
+        """delta-rs's storage options for the server, with `secret` as the secret key."""
+        return {
+            "AWS_ENDPOINT_URL": self.store.endpoint,
+            "AWS_ACCESS_KEY_ID": "pdip-test",
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }

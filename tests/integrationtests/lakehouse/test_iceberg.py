@@ -209,6 +209,16 @@ class S3Test(LakeBucket, IcebergCase):
         found = sorted(self.integrator.stores.records("down"), key=lambda row: row["id"])
         self.assertEqual(found, [*rows, {"id": 9, "name": "x"}])
 
+    def test_a_parquet_file_is_copied_into_a_table_on_s3(self):
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(pyarrow.table({"id": [1, 2]}), self.root / "two.parquet")
+        source = Connection("parquet", {"path": "two.parquet"})
+        self.ok(Integration("two", source=source, target=self.iceberg(), create_target=True))
+        self.assertEqual([row["id"] for row in self.rows()], [1, 2])
+        (path,) = self.table().inspect.files().column("file_path").to_pylist()
+        self.assertTrue(path.startswith("s3://lake/warehouse/") and "/data/pdip-adopted-" in path, path)
+
 
 class PostgresCatalogTest(IcebergCase):
     def setUp(self) -> None:

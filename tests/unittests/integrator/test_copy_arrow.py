@@ -90,7 +90,9 @@ def messages(kinds: list[str], rows: list[tuple]) -> list[bytes]:
 
 def decoded(kinds: list[str], rows: list[tuple], fields=None) -> pyarrow.RecordBatch:
     oids = [WIRE[kind][0] for kind in kinds]
-    return copy_arrow.record_batch(messages(kinds, rows), oids, kinds, fields or [None] * len(kinds))
+    return copy_arrow.record_batch(
+        postgres.CopyRows.of(messages(kinds, rows)), oids, kinds, fields or [None] * len(kinds)
+    )
 
 
 def by_psycopg(kinds: list[str], rows: list[tuple]) -> list[tuple]:
@@ -144,17 +146,17 @@ class CopyArrowTest(unittest.TestCase):
                 width = ">i" if kind == "date" else ">q"
                 row = struct.pack(">h", 1) + field(struct.pack(width, beyond))
                 with self.assertRaises(psycopg.DataError):
-                    copy_arrow.record_batch([row], [WIRE[kind][0]], [kind], [None])
+                    copy_arrow.record_batch(postgres.CopyRows.of([row]), [WIRE[kind][0]], [kind], [None])
 
     def test_text_that_is_not_utf8_is_refused(self):
         row = struct.pack(">h", 1) + field(b"\xff\xfe")
         with self.assertRaises(pyarrow.ArrowInvalid):
-            copy_arrow.record_batch([row], [25], ["text"], [None])
+            copy_arrow.record_batch(postgres.CopyRows.of([row]), [25], ["text"], [None])
 
     def test_a_jsonb_of_an_unknown_version_is_left_to_psycopg_which_refuses_it(self):
         row = struct.pack(">h", 1) + field(b"\x02{}")
         with self.assertRaises(psycopg.DataError):
-            copy_arrow.record_batch([row], [3802], ["doc"], [None])
+            copy_arrow.record_batch(postgres.CopyRows.of([row]), [3802], ["doc"], [None])
 
     def test_text_past_what_32_bit_offsets_reach_is_left_to_psycopg(self):
         rows = [("a", b"\x01"), (None, b"")]
@@ -165,6 +167,6 @@ class CopyArrowTest(unittest.TestCase):
     def test_rows_of_another_shape_are_refused(self):
         two = messages(["int4", "int4"], [(1, 2)])
         with self.assertRaisesRegex(ValueError, "do not have 1 fields"):
-            copy_arrow.record_batch(two, [23], ["a"], [None])
+            copy_arrow.record_batch(postgres.CopyRows.of(two), [23], ["a"], [None])
         with self.assertRaisesRegex(ValueError, "do not fill them"):
-            copy_arrow.record_batch([two[0] + b"\x00"], [23, 23], ["a", "b"], [None, None])
+            copy_arrow.record_batch(postgres.CopyRows.of([two[0] + b"\x00"]), [23, 23], ["a", "b"], [None, None])

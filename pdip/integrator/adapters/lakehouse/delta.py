@@ -44,7 +44,7 @@ from pdip.integrator.adapters.base import (
     partition_slot,
 )
 from pdip.integrator.adapters.duckdb import ReadAhead
-from pdip.integrator.adapters.lakehouse import tables
+from pdip.integrator.adapters.lakehouse import adopted, tables
 from pdip.integrator.adapters.lakehouse.staging import StagedCommits, stageable
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
@@ -202,11 +202,13 @@ class DeltaTarget(Target):
         self._created = False
         self._key: tuple[str, ...] | None = None
         self._staged: StagedCommits | None = None  # commits streamed while their batches arrive
+        self._adoption = adopted.Adoption()  # whole Parquet files added as they are
         self._held = tables.Gathering(connection)  # the next commit's (kept for a merge, column mapping)
 
     def accepts(self) -> tuple[str, ...]:
-        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
-        return (ARROW,)
+        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow),
+        and ranges of local Parquet files, which may be added to the table as they are."""
+        return (ARROW, adopted.RAW_FORMAT)
 
     # -- positions ------------------------------------------------------------------------------
 
@@ -297,6 +299,7 @@ class DeltaTarget(Target):
         if self._key is None and stageable(self._table):
             uri = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
             self._staged = StagedCommits(_deltalake(), self._table, uri, self.delta.options)
+        self._adoption.allowed = self._staged is not None and adopted.takes_files(self._table)
 
     def _create_table(self, batch: Batch) -> Any:
         schema = tables.new_schema(batch, storable)
@@ -348,6 +351,11 @@ class DeltaTarget(Target):
         if self._table is None:
             self._make_ready(batch)
         full = len(batch) >= self.batch_size > 0  # the source has more at hand
+        if batch.raw_format == adopted.RAW_FORMAT:
+            if self._adoption.takes(batch, self._schema):
+                self._adoption.hold(self._held, batch, self._slot(batch), self._commit(batch), full, self._commit_held)
+                return WriteResult(len(batch), [])
+            batch = self._adoption.reader.batch(batch)
         choice, chosen_by = tables.schema_choice(self.schema_changes, self._created)
         fitted = tables.lacking(batch, self._schema.names, self.delta.uri, choice, chosen_by) or evolution.Fitted(batch)
         batch = fitted.batch
@@ -362,7 +370,7 @@ class DeltaTarget(Target):
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full
         and the commit has room for more (a commit carries one slot's position)."""
-        if self._held.other(self._slot(batch)):
+        if self._held.other(self._slot(batch)) or self._held.named:
             self._commit_held()
         # a commit of this batch alone (a caught-up source, `commit_rows: 1`) is written directly:
         # staging it would make two commits of one; rows are streamed, a batch of none is kept
@@ -385,12 +393,29 @@ class DeltaTarget(Target):
         """The rows held, in one commit carrying the position of the last batch among them."""
         if not self.holding():
             return
+        named = self._held.named
         record, commit = self._held.take()
+        if named:
+            self._adopt(named, commit)
+            return
         if self._staged is not None and self._staged.streaming:
             with self._refused():
                 self._staged.commit(commit)
             return
         self._apply(record, commit)
+
+    def _adopt(self, ranges: list[Any], commit: Any) -> None:
+        """A whole file copied into the table and named by a commit of its own; the rows of a
+        part of a file (a resumed read) read and written by delta-rs."""
+        if not adopted.whole(ranges):
+            self._apply(self._adoption.reader.rows(ranges).cast(self._schema), commit)
+            return
+        written = self._twin_uri() if self.disposition.write == "replace" else self.delta.uri
+        action = adopted.copied(_deltalake(), ranges[0].path, written, self.delta.options)
+        with self._refused():
+            self._table.create_write_transaction(
+                [action], mode="append", schema=self._table.schema(), commit_properties=commit
+            )
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
         """`schema: evolve`: the columns added to the table (a commit of their own), of the
@@ -490,6 +515,7 @@ class DeltaTarget(Target):
 
     def close(self) -> None:
         """A commit under way when the run ends without `finish` is not made."""
+        self._adoption.reader.close()
         if self._staged is not None:
             self._staged.stop()
 

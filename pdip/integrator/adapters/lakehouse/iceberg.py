@@ -37,7 +37,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.lakehouse import tables
+from pdip.integrator.adapters.lakehouse import adopted, tables
 from pdip.integrator.adapters.sql import evolution
 from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError, needs
@@ -235,6 +235,7 @@ class IcebergTarget(Target):
         self._schema: Any = None
         self._replacing: Any = None  # the open transaction of `write: replace`
         self._held = tables.Gathering(connection)  # the next commit's batches
+        self._adoption = adopted.Adoption()  # whole Parquet files added as they are
 
     @property
     def disposition(self) -> Disposition:
@@ -249,8 +250,9 @@ class IcebergTarget(Target):
     _disposition = Disposition()
 
     def accepts(self) -> tuple[str, ...]:
-        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow)."""
-        return (ARROW,)
+        """Arrow record batches as they come (a PostgreSQL source decodes its COPY into Arrow),
+        and ranges of local Parquet files, which may be added to the table as they are."""
+        return (ARROW, adopted.RAW_FORMAT)
 
     # -- positions ------------------------------------------------------------------------------
 
@@ -291,6 +293,7 @@ class IcebergTarget(Target):
             self._replacing = table.transaction()
             self._replacing.delete(_module("pyiceberg.expressions").AlwaysTrue())
         self._table, self._schema = table, arrow_schema(table)
+        self._adoption.allowed = table.spec().is_unpartitioned()
 
     def _create_table(self, batch: Batch) -> Any:
         schema = tables.new_schema(batch, tables.common_field)
@@ -325,6 +328,13 @@ class IcebergTarget(Target):
     def write(self, batch: Batch) -> WriteResult:
         if self._table is None:
             self._make_ready(batch)
+        slot = None if self.position_slot is None else partition_slot(self.position_slot, batch.partition)
+        full = len(batch) >= self.batch_size > 0
+        if batch.raw_format == adopted.RAW_FORMAT:
+            if self._adoption.takes(batch, self._schema):
+                self._adoption.hold(self._held, batch, slot, batch.position, full, self._commit_held)
+                return WriteResult(len(batch), [])
+            batch = self._adoption.reader.batch(batch)
         choice, chosen_by = tables.schema_choice(self.schema_changes, self._table.properties.get(CREATED) == "true")
         fitted = tables.lacking(batch, self._schema.names, self.iceberg.name, choice, chosen_by) or evolution.Fitted(
             batch
@@ -335,11 +345,10 @@ class IcebergTarget(Target):
             self._commit_held()
             fitted.changes = self._evolve(batch, added)
         record, rejected = tables.fit(batch, self._schema)
-        slot = None if self.position_slot is None else partition_slot(self.position_slot, batch.partition)
-        if self._held.other(slot):
+        if self._held.other(slot) or self._held.named:
             self._commit_held()
         self._held.add(record, slot, batch.position)
-        if self._held.due(full=len(batch) >= self.batch_size > 0):
+        if self._held.due(full=full):
             self._commit_held()
         return fitted.told(WriteResult(record.num_rows, rejected))
 
@@ -365,10 +374,15 @@ class IcebergTarget(Target):
         replacing, in the transaction committed at the end)."""
         if not self.holding():
             return
-        slot = self._held.slot
+        slot, named = self._held.slot, self._held.named
         record, position = self._held.take()
         transaction = self._replacing or self._table.transaction()
-        if record.num_rows:
+        if named and adopted.whole(named):  # a whole file: copied into the table as it is
+            location = self._table.metadata.location
+            transaction.add_files([adopted.copied_to_iceberg(self._table.io, named[0].path, location)])
+        elif named:
+            transaction.append(self._adoption.reader.rows(named).cast(self._schema))
+        elif record.num_rows:
             transaction.append(record)
         if slot is not None:
             transaction.set_properties({POSITION + slot: dumps(position)})
@@ -388,6 +402,9 @@ class IcebergTarget(Target):
             self._replacing.remove_properties(*keys)
         self._table = self._replacing.commit_transaction()
         self._replacing = None
+
+    def close(self) -> None:
+        self._adoption.reader.close()
 
     def describe(self) -> str:
         return f"iceberg:{self.iceberg.name}"

@@ -52,6 +52,12 @@ class Gathering:
         self.batches, self.rows, self.size = self.batches + 1, self.rows + record.num_rows, self.size + record.nbytes
         self.slot, self.position = slot, position
 
+    def name(self, item: Any, rows: int, slot: str | None, position: Any) -> None:
+        """Rows named, not carried (a range of a file, `adopted`): they take no room in the commit."""
+        self.named.append(item)
+        self.batches, self.rows = self.batches + 1, self.rows + rows
+        self.slot, self.position = slot, position
+
     def other(self, slot: str | None) -> bool:
         """Batches of a slot other than `slot` are gathered."""
         return self.batches > 0 and slot != self.slot
@@ -76,6 +82,7 @@ class Gathering:
 
     def _empty(self) -> None:
         self.records: list[Any] = []
+        self.named: list[Any] = []
         self.batches = self.rows = self.size = 0
         self.slot: str | None = None
         self.position: Any = None

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy
 
+from pdip.integrator.adapters.sql.postgres import CopyRows
 from pdip.integrator.types import arrow_array
 
 # microseconds and days between the Unix epoch and PostgreSQL's (2000-01-01)
@@ -41,14 +42,14 @@ _HELD = {
 _OFFSETS_UP_TO = 2**31 - 1  # the bytes an Arrow string or binary array of 32-bit offsets reaches
 
 
-def record_batch(messages: Sequence[Any], oids: Sequence[int], columns: Sequence[str], fields: Sequence[Any]) -> Any:
-    """The rows of `messages` (binary COPY rows, without the header and trailer) as an Arrow
-    record batch; `fields` is the declared Arrow field of each column (None: the wire type's)."""
+def record_batch(rows: CopyRows, oids: Sequence[int], columns: Sequence[str], fields: Sequence[Any]) -> Any:
+    """`rows` (binary COPY rows, without the header and trailer) as an Arrow record batch;
+    `fields` is the declared Arrow field of each column (None: the wire type's)."""
     import pyarrow
 
-    count = len(messages)
-    data = numpy.frombuffer(b"".join(messages), dtype=numpy.uint8)
-    lengths = numpy.fromiter(map(len, messages), dtype=numpy.int64, count=count)
+    count = len(rows)
+    data = numpy.frombuffer(rows.data, dtype=numpy.uint8)
+    lengths = numpy.frombuffer(rows.lengths, dtype=numpy.int64)
     starts = numpy.zeros(count, dtype=numpy.int64)
     numpy.cumsum(lengths[:-1], out=starts[1:])
     if not (_gather(data, starts, ">i2") == len(oids)).all():
