@@ -121,8 +121,9 @@ def _wrap_wait(directory: Path, waiting: type) -> None:
 
     def traced_wait(self, found: bool) -> None:
         started = time.time()
+        held = getattr(self, "held", None) is not None  # a relay with a wake slot (`wakeups.Notifications`)
         wait(self, found)
-        note(directory, "wait", at=started, took=time.time() - started, found=found, how=waiting.__name__)
+        note(directory, "wait", at=started, took=time.time() - started, found=found, how=waiting.__name__, held=held)
 
     waiting.wait = traced_wait
 
@@ -207,9 +208,36 @@ def waits(directory: Path) -> list[str]:
                 f"  {kind}: {count} times, p50 {took[count // 2] * 1000:.1f} ms, p99"
                 f" {took[min(count - 1, int(0.99 * count))] * 1000:.1f} ms, total {sum(took):.2f} s{extra}"
             )
+    lines.extend(_waits_by_kind(notes))
     reads = [len(record["changes"]) for record in notes if record["kind"] in ("read", "handed")]
     if reads:
         lines.append(f"  batches: {len(reads)} noted, mean {sum(reads) / len(reads):.1f} changes")
+    return lines
+
+
+def _waits_by_kind(notes: list[dict[str, Any]]) -> list[str]:
+    """The waits apart: after a read that found entries or not, and whether the relay held a
+    wake slot before (it waits for a notification, or lets the slot go) or not (it takes one
+    and reads again at once, or, while a writer is about to commit, waits a while: it polls)."""
+    lines = []
+    kinds = {
+        ("found", False): "after entries, takes a slot or polls",
+        ("empty", False): "after nothing, takes a slot or polls",
+        ("found", True): "after entries, lets its slot go",
+        ("empty", True): "after nothing, waits for a notification",
+    }
+    for (found, held), name in kinds.items():
+        took = sorted(
+            record["took"]
+            for record in notes
+            if record["kind"] == "wait" and record["found"] == (found == "found") and record.get("held", False) == held
+        )
+        if took:
+            count = len(took)
+            lines.append(
+                f"    {name}: {count} times, p50 {took[count // 2] * 1000:.1f} ms, p90"
+                f" {took[min(count - 1, int(0.9 * count))] * 1000:.1f} ms, total {sum(took):.2f} s"
+            )
     return lines
 
 

@@ -80,6 +80,10 @@ class Notifications:
         self.slots = slots
         self.held: tuple[int, int] | None = None
         self.polling = Polling(idle)  # the pace while no slot can be had
+        # Every slot tried in one round trip: CASE tries them in order and stops at the first it
+        # gets. A busy stream asks this after nearly every read (writers hold the slots then).
+        tries = " ".join(f"WHEN pg_try_advisory_lock({int(a)}, {int(b)}) THEN {i}" for i, (a, b) in enumerate(slots))
+        self._take_any = f"SELECT CASE {tries} END"
 
     def wait(self, found: bool) -> None:
         if self.held is not None:
@@ -94,10 +98,8 @@ class Notifications:
         # with a slot: back to the caller at once, for the read that closes the handshake
 
     def _take_slot(self) -> tuple[int, int] | None:
-        for slot in self.slots:
-            if self._execute("SELECT pg_try_advisory_lock(%s, %s)", slot):
-                return slot
-        return None
+        taken = self.connection.execute(self._take_any).fetchone()[0]
+        return None if taken is None else self.slots[taken]
 
     def _execute(self, query: str, slot: tuple[int, int]) -> bool:
         return self.connection.execute(query, slot).fetchone()[0]

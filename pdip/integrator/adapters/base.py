@@ -34,6 +34,12 @@ The optional hooks, each with a default that does nothing special:
 - `Target.durable_position(slot)` with `Capabilities.stores_positions`: the target writes each
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
+- `Source.replays_from_stored_position`: after a crash the source reads everything after the
+  position the target stored, and nothing of its own has moved past it (the outbox; not a
+  Kafka group, whose offsets a rebalance prefers when later, nor a capture, which confirms to
+  its server): such a target may commit without waiting for the commit to be on disk, since a
+  crash of its store takes back only what is read again. `keep_positions` tells the target
+  (`Target.source_replays`) when it gives it its slot (docs/adr/0006, addendum).
 - `Target.holding()`: True while batches written are not yet durable, for a target that gathers
   several into one commit (it knows the integration's `Target.batch_size`); the batch loop reports
   and acknowledges them once committed, at the latest after `finish`.
@@ -145,6 +151,7 @@ class WriteResult:
 
 class Source(abc.ABC):
     resumes_between_runs = False
+    replays_from_stored_position = False
 
     def __init__(self, connection: Connection, context: Any):
         self.connection = connection
@@ -191,6 +198,7 @@ class Target(abc.ABC):
         self.context = context
 
     position_slot: str | None = None
+    source_replays = False  # its source reads again what a lost commit took back (`keep_positions`)
     disposition = Disposition()
     schema_changes: str | None = None  # the integration's `schema` (None: the target's default)
     commits_per_batch = True
@@ -264,6 +272,14 @@ def prepare_target(target: Target, columns: Sequence[str], create: bool, truncat
         target.prepare(columns, create, truncate, types=types)
     else:
         target.prepare(columns, create, truncate)
+
+
+def keep_positions(target: Target, slot: str, source: Source) -> None:
+    """`target` stores each batch's position under `slot` (and its partitions' slots), and
+    learns whether `source` reads again from there what a crash of the target's store takes back
+    of its last commits (`Source.replays_from_stored_position`)."""
+    target.position_slot = slot
+    target.source_replays = source.replays_from_stored_position
 
 
 def partition_slot(slot: str, partition: str | None) -> str:

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from pdip.integrator.adapters.base import ReadRequest, partition_slot
+from pdip.integrator.adapters.base import ReadRequest, keep_positions, partition_slot
 from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
 from pdip.integrator.runs.reporting import Message, PolicyCounted
@@ -64,7 +64,7 @@ class PartitionWorker:
         worker is about to empty the target)."""
         job, request = self.job, self.job.request
         if job.stores_positions:
-            self.target.position_slot = job.slot
+            keep_positions(self.target, job.slot, self.source)
             if emptied:
                 self.target.forget_positions(job.slot)
             durable = self.target.durable_position(partition_slot(job.slot, self.partition))

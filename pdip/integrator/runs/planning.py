@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from pdip.integrator.adapters.base import Disposition, ReadRequest, Source, Target, partition_slot
+from pdip.integrator.adapters.base import Disposition, ReadRequest, Source, Target, keep_positions, partition_slot
 from pdip.integrator.batch import ARROW
 from pdip.integrator.errors import OperationError
 
@@ -48,7 +48,7 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     types = _declared(run, source, request)
     target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it
     if stores:
-        target.position_slot = run.slot
+        keep_positions(target, run.slot, source)
     continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
     if not continuing:
         if stores:

@@ -162,6 +162,38 @@ class PostgresWakeupTest(OutboxWakeup, unittest.TestCase):
         self.assertLess(time.monotonic() - started, PROMPT)
         self.assertEqual(self.notifications_of_a_write(), [])
 
+    def test_a_relay_takes_the_first_free_wake_slot_and_only_that_one(self):
+        wakeup = wakeup_for(self.engine, self.table, idle=0.05)
+        self.addCleanup(wakeup.close)
+        other = self.engine.raw_connection()  # another relay, holding the first two slots
+        self.addCleanup(other.close)
+        other.driver_connection.autocommit = True
+        for slot in wakeup.slots[:2]:
+            other.driver_connection.execute("SELECT pg_advisory_lock(%s, %s)", slot)
+        wakeup.wait(found=False)
+        self.assertEqual(wakeup.held, wakeup.slots[2])
+        self.assertEqual(self.advisory_locks(wakeup), [wakeup.slots[2]])
+        wakeup.wait(found=False)  # nothing written: waits `idle`, then lets the slot go
+        self.assertEqual(self.advisory_locks(wakeup), [])
+        for slot in wakeup.slots[2:]:
+            other.driver_connection.execute("SELECT pg_advisory_lock(%s, %s)", slot)
+        wakeup.wait(found=False)  # no slot free: it waits a while and holds none
+        self.assertIsNone(wakeup.held)
+        self.assertEqual(self.advisory_locks(wakeup), [])
+
+    def advisory_locks(self, wakeup):
+        """The wake slots the relay's own session holds."""
+        with self.engine.connect() as connection:
+            pid = wakeup.connection.info.backend_pid
+            rows = connection.execute(
+                sa.text(
+                    "SELECT classid::bigint, objid::bigint FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND pid = :pid AND granted ORDER BY objid"
+                ),
+                {"pid": pid},
+            )
+            return [(int(a), int(b)) for a, b in rows]
+
     def test_a_change_committed_after_a_writer_held_the_slots_is_delivered_promptly(self):
         """A writer between its insert and its commit keeps the relay from waiting for a
         notification it would not send: the relay reads again shortly instead."""

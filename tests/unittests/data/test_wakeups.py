@@ -45,8 +45,10 @@ class WakeupTest(unittest.TestCase):
         self.assertEqual(
             connection.calls,
             [
-                ("SELECT pg_try_advisory_lock(%s, %s)", (7, 100)),
-                ("SELECT pg_try_advisory_lock(%s, %s)", (7, 101)),
+                (
+                    "SELECT CASE WHEN pg_try_advisory_lock(7, 100) THEN 0 WHEN pg_try_advisory_lock(7, 101) THEN 1 END",
+                    None,
+                ),
                 {"timeout": 1.5, "stop_after": 1},
                 {"timeout": 0},
                 ("SELECT pg_advisory_unlock(%s, %s)", (7, 101)),
@@ -72,7 +74,7 @@ class WakeupTest(unittest.TestCase):
 
 
 class FakeListener:
-    """A psycopg connection as the reader uses it: advisory lock queries answered from `locks`,
+    """A psycopg connection as the reader uses it: advisory lock tries answered from `locks`,
     notifications never coming."""
 
     def __init__(self, locks):
@@ -80,10 +82,17 @@ class FakeListener:
         self.calls = []
         self.waits = []
 
-    def execute(self, query, parameters):
+    def execute(self, query, parameters=None):
         self.calls.append((query, parameters))
-        answer = self.locks.pop(0) if "try" in query else True
+        answer = self._first_taken(query.count("pg_try_advisory_lock")) if "try" in query else True
         return types.SimpleNamespace(fetchone=lambda: (answer,))
+
+    def _first_taken(self, tries):
+        """The slots are tried in order until one is taken: its index (None: none was)."""
+        for index in range(tries):
+            if self.locks.pop(0):
+                return index
+        return None
 
     def notifies(self, **options):
         self.calls.append(options)

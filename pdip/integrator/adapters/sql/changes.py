@@ -86,6 +86,7 @@ change_source.transient = transient_error  # what the retries ask of a source: b
 
 class OutboxSource(Source):
     resumes_between_runs = True  # every run relays what is new since the last one
+    replays_from_stored_position = True  # it keeps no position of its own: the target's is read
     transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
 
     def __init__(self, connection, context):
@@ -253,6 +254,7 @@ class SqlApplyTarget(Target):
         self._truncate = False
         self._positions_ready = False
         self._stages = 0
+        self._on_disk: set[str] = set()  # slots whose position a commit of this target flushed to disk
 
     # -- set-up --
 
@@ -330,6 +332,8 @@ class SqlApplyTarget(Target):
                 refused.extend(self._one_by_one(connection, plans, batch))
             else:
                 refused.extend(missing)
+        if self.position_slot:
+            self._on_disk.add(partition_slot(self.position_slot, getattr(batch, "partition", None)))
         result.written = applied - len(refused)
         result.rejected = [((entry,), reason) for entry, reason in refused]
         return result
@@ -539,6 +543,10 @@ class SqlApplyTarget(Target):
             return
         partition = getattr(batch, "partition", None)
         slot = partition_slot(self.position_slot, partition)
+        if self.source_replays and slot in self._on_disk and connection.dialect.name == "postgresql":
+            # A crash of the server may take this commit back; the source then reads it again
+            # after the slot's position on disk, which the first commit put there (docs/adr/0006).
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         positions.store_position(connection, slot, positions.with_stored_offsets(connection, slot, batch.position))
 
     def describe(self) -> str:
