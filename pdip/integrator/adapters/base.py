@@ -35,10 +35,11 @@ The optional hooks, each with a default that does nothing special:
   batch's position in the same transaction as its rows, under `Target.position_slot`, so a
   replay after a crash skips what is already there (exactly-once effect).
 - `Source.replays_from_stored_position`: after a crash the source reads everything after the
-  position the target stored, and nothing of its own has moved past it (the outbox; not a
-  Kafka group, whose offsets a rebalance prefers when later, nor a capture, which confirms to
-  its server): such a target may commit without waiting for the commit to be on disk, since a
-  crash of its store takes back only what is read again. `keep_positions` tells the target
+  position the target stored, and nothing of its own has moved past it (the outbox, a table, a
+  file; not a Kafka group, whose offsets a rebalance prefers when later, nor a capture, which
+  confirms to its server, nor a service's pages or memory, which may be gone): such a target
+  may commit without waiting for the commit to be on disk, since a crash of its store takes
+  back only what is read again. `keep_positions` tells the target
   (`Target.source_replays`) when it gives it its slot (docs/adr/0006, addendum).
 - `Target.holding()`: True while batches written are not yet durable, for a target that gathers
   several into one commit (it knows the integration's `Target.batch_size`); the batch loop reports
@@ -274,12 +275,13 @@ def prepare_target(target: Target, columns: Sequence[str], create: bool, truncat
         target.prepare(columns, create, truncate)
 
 
-def keep_positions(target: Target, slot: str, source: Source) -> None:
+def keep_positions(target: Target, slot: str, source: Source, incremental: bool = False) -> None:
     """`target` stores each batch's position under `slot` (and its partitions' slots), and
     learns whether `source` reads again from there what a crash of the target's store takes back
-    of its last commits (`Source.replays_from_stored_position`)."""
+    of its last commits (`Source.replays_from_stored_position`). An `incremental` read does not:
+    its high watermark is kept in the state database batch by batch, and could be ahead of them."""
     target.position_slot = slot
-    target.source_replays = source.replays_from_stored_position
+    target.source_replays = source.replays_from_stored_position and not incremental
 
 
 def partition_slot(slot: str, partition: str | None) -> str:

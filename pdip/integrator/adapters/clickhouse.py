@@ -153,6 +153,8 @@ def _from_driver(error: Exception) -> bool:
 
 
 class ClickHouseSource(_Connected, Source):
+    replays_from_stored_position = True  # a crash's lost commits are read again after the target's position
+
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         select, order = self._select(request)
         key_values, rows_before = resume_point(request.resume)

@@ -235,6 +235,8 @@ class ReadAhead:
 
 
 class DuckDbSource(Source):
+    replays_from_stored_position = True  # a crash's lost commits are read again after the target's position
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self._database = None  # opened when first used: after a target of the same file, if any

@@ -64,7 +64,7 @@ class PartitionWorker:
         worker is about to empty the target)."""
         job, request = self.job, self.job.request
         if job.stores_positions:
-            keep_positions(self.target, job.slot, self.source)
+            keep_positions(self.target, job.slot, self.source, job.integration.mode == "incremental")
             if emptied:
                 self.target.forget_positions(job.slot)
             durable = self.target.durable_position(partition_slot(job.slot, self.partition))

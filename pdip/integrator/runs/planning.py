@@ -48,7 +48,7 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     types = _declared(run, source, request)
     target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it
     if stores:
-        keep_positions(target, run.slot, source)
+        keep_positions(target, run.slot, source, integration.mode == "incremental")
     continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
     if not continuing:
         if stores:

@@ -138,6 +138,8 @@ def _readable(path: Path) -> bool:
 
 
 class FileSource(Source):
+    replays_from_stored_position = True  # a crash's lost commits are read again after the target's position
+
     def __init__(self, connection: Connection, context: Any):
         super().__init__(connection, context)
         self.format, self.label = format_of(connection), connection_label(connection)

@@ -168,6 +168,8 @@ def arrow_schema(table: Any) -> Any:
 
 
 class IcebergSource(Source):
+    replays_from_stored_position = True  # a crash's lost commits are read again after the target's position
+
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self.iceberg = IcebergConnection(connection, context)

@@ -200,6 +200,7 @@ class _Read:
 
 
 class SqlSource(Source):
+    replays_from_stored_position = True  # a crash's lost commits are read again after the target's position
     transient = staticmethod(transient_error)  # a lost connection, a deadlock (`sql.transient`)
 
     def __init__(self, connection, context):
@@ -433,6 +434,8 @@ class SqlTarget(Target):
         self._checks: dict[tuple, tuple] = {}  # per table and batch shape: what `exact` looks at
         self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
+        self._unflushed = False  # a later one was not (`_first_commit_synced`): `finish` flushes it
+        self._stored: tuple[str, Any] | None = None  # the last position stored: its slot and value
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
         self._key: tuple[str, ...] | None = None  # `write: merge`: the columns rows are upserted by
         self._deletion: str | None = None  # PostgreSQL's condition for `delete_column`
@@ -487,8 +490,9 @@ class SqlTarget(Target):
         with self.engine.connect() as connection, self._first_commit_synced(connection):
             try:
                 with connection.begin():
-                    if self._synced and self.engine.dialect.name == "postgresql":
+                    if self._synced and self.source_replays and self.engine.dialect.name == "postgresql":
                         _execute(connection, "SET LOCAL synchronous_commit = off")
+                        self._unflushed = True
                     copied = None  # rows a copy inside the database wrote, when it says
                     if len(batch) and self._key is not None:
                         copied = self._merge(connection, batch)
@@ -559,10 +563,12 @@ class SqlTarget(Target):
     @contextlib.contextmanager
     def _first_commit_synced(self, connection: sa.Connection) -> Iterator[None]:
         """The first batch's commit waits for the disk, as usual; the later ones return before the
-        disk has them (PostgreSQL `synchronous_commit = off` for the batch's transaction; SQLite
-        in WAL mode with `synchronous=NORMAL`). A crash of the server or of the machine can then
+        disk has them (PostgreSQL `synchronous_commit = off` for the batch's transaction, when
+        the source reads again after the stored position: `Target.source_replays`; SQLite in
+        WAL mode with `synchronous=NORMAL`). A crash of the server or of the machine can then
         lose the last batches, but each whole with its position and never the first position, so
-        a resumed run starts right after what is really there; a killed pdip loses nothing."""
+        a resumed run starts right after what is really there; a killed pdip loses nothing. The
+        run's end waits for all of them (`_flushed`)."""
         if self._synced or self.engine.dialect.name != "sqlite":
             yield
             return
@@ -668,7 +674,8 @@ class SqlTarget(Target):
     def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
         if self.position_slot is None:
             return
-        store_position(connection, partition_slot(self.position_slot, batch.partition), batch.position)
+        self._stored = (partition_slot(self.position_slot, batch.partition), batch.position)
+        store_position(connection, *self._stored)
 
     def _row_by_row(self, connection: sa.Connection, batch: Batch) -> WriteResult:
         """Find the rows the database refuses: write each in a savepoint, keep the good ones. A
@@ -822,8 +829,10 @@ class SqlTarget(Target):
         return replace.stage_name(self.connection.get("table"))
 
     def finish(self) -> None:
-        """`write: replace`: the loaded table takes the target's place, in one step; the positions
-        of this run go with the old table (a resume after this loads everything again)."""
+        """The batches are on disk before the run says it finished (`_flushed`). `write:
+        replace`: the loaded table takes the target's place, in one step; the positions of this
+        run go with the old table (a resume after this loads everything again)."""
+        self._flushed()
         if self.disposition.write != "replace":
             return
         if self.table is None:  # nothing came, and the source declared no columns
@@ -832,6 +841,17 @@ class SqlTarget(Target):
         replace.swap(
             self.engine, self.table, self.connection.get("table"), lambda c: slot and forget_positions_in(c, slot)
         )
+
+    def _flushed(self) -> None:
+        """PostgreSQL: the batches committed without waiting for the disk get there now, or a
+        crash of the server just after a run that said "finished" could take its last batches
+        back. The last position is stored again by a transaction whose commit waits, as usual:
+        the WAL is flushed up to it, theirs included. (A transaction that writes nothing, even
+        one given an id, commits without waiting.)"""
+        if self._unflushed and self._stored is not None:
+            with self.engine.begin() as connection:
+                store_position(connection, *self._stored)
+            self._unflushed = False
 
     def _fitted(self, batch: Batch) -> evolution.Fitted:
         """The batch as the table takes it: a source column the table lacks, or a wider source
