@@ -8,7 +8,8 @@
 - `apply`: change-log entries (an insert per key, then updates: 10 entries per key) from a Kafka
   topic to a PostgreSQL table through `mode: changes` (process executor, an applier per partition, the
   application's field policy on every entry, offsets stored with each batch). Target >= 250k
-  entries/s.
+  entries/s. The CPU per entry of the appliers and of the database's backends is printed too: on
+  a machine others share, the rate is the load's, the CPU per entry much less so.
 - `relay`: the outbox (a change-log table in PostgreSQL) to a Kafka topic, reported.
 
 The broker is `KAFKA_BOOTSTRAP_SERVERS` (or `PDIP_TEST_KAFKA_BOOTSTRAP`), else a tansu broker
@@ -25,6 +26,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,6 +42,7 @@ from pdip.integrator.adapters.kafka.settings import kafka_settings  # noqa: E402
 from pdip.integrator.adapters.kafka.topics import KafkaChangesTarget  # noqa: E402
 from pdip.integrator.base import Integrator  # noqa: E402
 from pdip.integrator.changes import entries_batch  # noqa: E402
+from pdip.integrator.events import BatchWritten  # noqa: E402
 from pdip.tracking import ChangeLogEntry, SqlExporter  # noqa: E402
 
 POSTGRES = os.environ.get("PDIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -134,7 +137,7 @@ def history(count: int) -> list[ChangeLogEntry]:
     return entries
 
 
-def apply(pdi: Pdi, bootstrap: str, count: int) -> tuple[float, int]:
+def apply(pdi: Pdi, bootstrap: str, count: int) -> tuple[float, int, str]:
     topic = create_topic(bootstrap, f"bench-changes-{uuid.uuid4().hex[:6]}")
     sender = KafkaChangesTarget(Connection("kafka", {"bootstrap_servers": bootstrap, "topic": topic}), _Context())
     entries = history(count)
@@ -178,17 +181,76 @@ def apply(pdi: Pdi, bootstrap: str, count: int) -> tuple[float, int]:
                 )
             ],
         )
-        started = time.perf_counter()
-        result = pdi.get(Integrator).integrate(operation)
-        elapsed = time.perf_counter() - started
+        integrator = pdi.get(Integrator)
+        written: list[float] = []  # when each batch was committed
+        integrator.subscribe(BatchWritten, lambda event: written.append(time.perf_counter()))
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with BackendCpu(engine) as database:
+            started = time.perf_counter()
+            result = integrator.integrate(operation)
+            elapsed = time.perf_counter() - started
         assert result.ok, result["kafka-to-postgres"].error
         with engine.connect() as connection:
             stored = connection.execute(sa.select(sa.func.count(), sa.func.sum(table.c.amount))).one()
         assert stored[0] == keys, f"{stored[0]} rows, expected {keys}"
-        return elapsed, keys
+        appliers = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu(children)
+        detail = (
+            f"{'':<30} CPU per entry: appliers {appliers / count * 1e6:.2f} us, PostgreSQL "
+            f"{database.seconds / count * 1e6:.2f} us; first batch after {written[0] - started:.2f} s; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+        return elapsed, keys, detail
     finally:
         table.drop(engine)
         engine.dispose()
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving `engine`'s database while the block runs
+    (read from /proc every 0.1 s, so a backend that ends in between is counted up to its last
+    reading; 0 when the server is not on this machine). Other helpers' databases are not counted."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.seen: dict[int, float] = {}
+        self.start: dict[int, float] = {}
+        self.done = threading.Event()
+
+    @property
+    def seconds(self) -> float:
+        return sum(used - self.start.get(pid, 0.0) for pid, used in self.seen.items())
+
+    def _read(self) -> None:
+        with self.engine.connect() as connection:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            while True:
+                for (pid,) in connection.exec_driver_sql(query):
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                    self.start.setdefault(pid, self.seen[pid] if not self.reading else 0.0)
+                connection.rollback()  # a new snapshot of pg_stat_activity each time
+                self.reading = True
+                if self.done.wait(0.1):
+                    return
+
+    def __enter__(self) -> BackendCpu:
+        self.reading = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        while not self.reading and self.thread.is_alive():
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 def relay(pdi: Pdi, bootstrap: str, count: int) -> float:
@@ -244,11 +306,12 @@ def main() -> None:
                 f"confluent-kafka loop ({args.rows / baseline:,.0f} rows/s)   target >= 70%"
             )
         if "apply" in wanted:
-            measured, keys = apply(pdi, bootstrap, args.entries)
+            measured, keys, detail = apply(pdi, bootstrap, args.entries)
             print(
                 f"{'apply Kafka -> PostgreSQL':<30} {args.entries / measured:>10,.0f} entries/s   "
                 f"({args.entries:,} entries on {keys:,} keys)   target >= 250,000 entries/s"
             )
+            print(detail)
         if "relay" in wanted:
             measured = relay(pdi, bootstrap, args.outbox)
             print(f"{'relay outbox -> Kafka':<30} {args.outbox / measured:>10,.0f} entries/s   (reported)")

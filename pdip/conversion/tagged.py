@@ -245,5 +245,13 @@ def decode(data: Any) -> Any:
     return {key: decode(item) for key, item in data.items()}
 
 
+def plain_row(data: Any) -> bool:
+    """Whether `decode` returns `data` (as a JSON parser returns it) as it is: a mapping that is
+    no tag and holds no object or array (the usual row image)."""
+    if type(data) is not dict or (len(data) == 1 and next(iter(data)) in _TAGS):
+        return False
+    return _NESTED.isdisjoint(map(type, data.values()))
+
+
 def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value

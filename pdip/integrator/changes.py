@@ -70,15 +70,8 @@ def entry_from_json(text: str | bytes) -> ChangeLogEntry:
 def entries_from_json(texts: list[bytes]) -> tuple[list[ChangeLogEntry], list[tuple[int, str]]]:
     """`entry_from_json` over a batch of texts (a change stream's messages): the entries, and
     the index of each text that holds none with the reason."""
-    entries: list[ChangeLogEntry] = []
-    refused: list[tuple[int, str]] = []
-    read = ChangeLogEntry.from_json
-    for index, text in enumerate(texts):
-        try:
-            entries.append(read(text))
-        except _NOT_AN_ENTRY as error:
-            refused.append((index, _reason(error)))
-    return entries, refused
+    entries, failed = ChangeLogEntry.many_from_json(texts)
+    return entries, [(index, _reason(error)) for index, error in failed]
 
 
 _NOT_AN_ENTRY = (ValueError, KeyError, TypeError, AttributeError)

@@ -402,6 +402,50 @@ class PostgresChangesTest(ChangesAtSql, unittest.TestCase):
     def database_url(cls):
         return servers.postgres_url()
 
+    def test_updates_of_rows_the_table_lacks_are_found_among_many_with_one_query(self):
+        table = self.replica()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO {table} (id, name) SELECT g, 'n' FROM generate_series(1, 400) g")
+            connection.exec_driver_sql(f"DELETE FROM {table} WHERE id IN (5, 250)")
+        target = self.target(table=table)
+        statements = []
+        sa.event.listen(target.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        result = target.write(entries_batch([update(key, name="u") for key in range(400, 0, -1)]))
+        target.commit()
+        self.assertEqual(
+            [(entry.key, reason.split(":")[0]) for (entry,), reason in result.rejected],
+            [(key, f"update of a row table {table!r} does not have (id={key})") for key in (250, 5)],
+        )
+        self.assertEqual(result.written, 398)
+        asked = [text for text in statements if text.startswith("SELECT") and table in text]
+        self.assertEqual(len(asked), 1, asked)  # not a question per row
+        self.assertEqual({row["name"] for row in self.rows(table)}, {"u"})
+
+    def test_a_few_partial_updates_look_their_rows_up_by_key_without_reading_the_whole_table(self):
+        table = self.replica()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} (id, name, amount) SELECT g, 'n' || g, 0 FROM generate_series(1, 5000) g"
+            )
+            connection.exec_driver_sql(f"ANALYZE {table}")
+        target = self.target(table=table)
+        plans = []
+
+        def explained(connection, cursor, statement, parameters, context, executemany):
+            if statement.startswith(f'UPDATE "{table}"') or statement.startswith(f"UPDATE {table}"):
+                with cursor.connection.cursor() as explaining:  # the staged rows are there until commit
+                    plans.append(" ".join(row[0] for row in explaining.execute(f"EXPLAIN {statement}").fetchall()))
+
+        sa.event.listen(target.engine, "after_cursor_execute", explained)
+        result = target.write(entries_batch([update(key, amount=Decimal("1.50")) for key in (7, 700, 4000)]))
+        target.commit()
+        self.assertEqual((result.written, result.rejected), (3, []))
+        self.assertEqual(len(plans), 1, plans)
+        self.assertIn(f"Index Scan using {table}_pkey on {table}", plans[0])
+        self.assertNotIn(f"Seq Scan on {table}", plans[0])  # 5,000 rows read for 3: a hash of the table
+        amounts = {row["id"]: row["amount"] for row in self.rows(table) if row["amount"]}
+        self.assertEqual(amounts, dict.fromkeys((7, 700, 4000), Decimal("1.50")))
+
 
 class MariaDbChangesTest(ChangesAtSql, unittest.TestCase):
     @classmethod

@@ -36,6 +36,17 @@ class TaggedJsonTest(unittest.TestCase):
         self.assertEqual(encode(plain), plain)
         self.assertEqual(encode(VALUES["price"]), {"$decimal": "0.10"})
 
+    def test_a_plain_row_is_one_decode_returns_as_it_is(self):
+        from pdip.conversion.tagged import plain_row
+
+        for data in ({"a": 1, "b": "x", "c": None}, {"a": 1.5}, {"$a": 1}, {}):
+            with self.subTest(data=data):
+                self.assertTrue(plain_row(data))
+                self.assertIs(decode(data), data)
+        for data in ({"$date": "2026-01-02"}, {"a": {"$date": "2026-01-02"}}, {"a": [1]}, [1], "a", None):
+            with self.subTest(data=data):
+                self.assertFalse(plain_row(data))
+
     def test_unsupported_values_are_refused_by_name(self):
         with self.assertRaisesRegex(TypeError, "object values cannot be written to a change log"):
             encode(object())
@@ -189,6 +200,34 @@ class FastPathsTest(unittest.TestCase):
                 entry = ChangeLogEntry("update", entity="t", timestamp=shape.pop("timestamp", 1.25), **shape)
                 self.assertEqual(entry.to_json(), write_json(entry.to_dict()))
                 self.assertEqual(ChangeLogEntry.from_json(entry.to_json()), entry)
+
+    def test_many_texts_read_as_each_alone_and_the_unreadable_ones_named_by_place(self):
+        shapes = [dict(shape) for shape in self.SHAPES]
+        made = [ChangeLogEntry("update", entity="t", timestamp=s.pop("timestamp", 1.25), **s) for s in shapes]
+        made += [
+            ChangeLogEntry("delete", entity="t", key=3, actor="me", tenant="x", sequence=7),
+            ChangeLogEntry("set", path="a.b", after=2),  # a container's change: no row at all
+            ChangeLogEntry("insert", entity="t", key=4, after={"d": {"$date": "2026-01-02"}}),  # a tagged value
+        ]
+        texts = [entry.to_json() for entry in made]  # text, and bytes below: a Kafka message's value
+        texts += [
+            b'{"id": "a", "action": "insert", "after": {"$date": "2026-01-02"}, "timestamp": "2026-11-23T10:00:00Z"}',
+            b'{"id": "b", "action": "insert", "key": 1, "after": {"a": 1}, "timestamp": "2026-11-23T10:00:00"}',
+            b'{"id": "c", "action": "insert", "key": 1, "after": {"a": 1}, "timestamp": 12.5}',
+        ]
+        bad = [b"{nope", b'{"action": "insert", "key": 1, "timestamp": "yesterday"}', b'{"action": 5}', b"[1]"]
+        bad += [b'{"schema_version": 2, "action": "insert"}', '{"action": "nope", "after": {"s": "\ud800"}}']
+        entries, failed = ChangeLogEntry.many_from_json([*texts, *bad])
+        alone = [ChangeLogEntry.from_json(text) for text in texts]
+        self.assertEqual(entries, alone)
+        self.assertEqual([type(entry.after) for entry in entries], [type(entry.after) for entry in alone])
+        self.assertEqual([entry.timestamp for entry in entries], [entry.timestamp for entry in alone])
+        self.assertEqual(entries[-3].after, dt.date(2026, 1, 2))
+        self.assertEqual(entries[-2].timestamp, dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone.utc))
+        self.assertEqual([index for index, _ in failed], list(range(len(texts), len(texts) + len(bad))))
+        for (_, error), text in zip(failed, bad, strict=True):
+            with self.subTest(text=text), self.assertRaises(type(error)):
+                ChangeLogEntry.from_json(text)
 
     def test_message_keys_of_plain_keys_are_those_of_tagged_ones(self):
         from pdip.conversion.tagged import write_json
