@@ -48,6 +48,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
+from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution, replace
@@ -100,14 +101,20 @@ def _ready(connection: Any) -> Any:
 def connect_source(connection, context: Any) -> Any:
     """A read-only connection to the source's file (which must exist); the one this process
     already has open for writing when a target here writes the same file."""
-    duckdb = _duckdb()
     path = database_path(connection, context)
     if path == MEMORY:
-        return _ready(duckdb.connect(MEMORY))
+        return _ready(_duckdb().connect(MEMORY))
     if not Path(path).is_file():
         raise OperationError(
             f"{label(connection)}: database: file {path} does not exist (a source is read, never created)"
         )
+    return open_file(path)
+
+
+def open_file(path: str) -> Any:
+    """A read-only connection to the DuckDB file at `path`; the one this process already has
+    open for writing, when it has."""
+    duckdb = _duckdb()
     try:
         return _ready(duckdb.connect(path, read_only=True))
     except duckdb.ConnectionException:  # this process has it open for writing: share that
@@ -238,7 +245,7 @@ class DuckDbSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self._database = None  # opened when first used: after a target of the same file, if any
-        self._columns: list[str] | None = None
+        self._kinds: dict[str, str] | None = None
 
     @property
     def database(self) -> Any:
@@ -247,6 +254,10 @@ class DuckDbSource(Source):
         return self._database
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
+        named = self._named(request)
+        if named is not None:
+            yield named
+            return
         select, order = self._select(request)
         key_values, rows_before = resume_point(request.resume)
         conditions, parameters = [], []
@@ -279,6 +290,21 @@ class DuckDbSource(Source):
         finally:
             ahead.close()
 
+    def _named(self, request: ReadRequest) -> Batch | None:
+        """The whole table as one batch that names it, for a target that has DuckDB copy it
+        (`duckdb_copy`); None when the read or a column's type asks for Arrow batches, or the
+        table is empty."""
+        table = self.connection.get("table")
+        if not duckdb_copy.wanted(request) or not table or self.connection.get("query"):
+            return None
+        path, kinds = database_path(self.connection, self.context), self._known_kinds()
+        if path == MEMORY or not duckdb_copy.plain(list(kinds.values())):
+            return None
+        ((count,),) = self.database.execute(f"SELECT count(*) FROM {self._from()}").fetchall()
+        if not count:  # no batch at all, as when read as Arrow: the file is made from the types
+            return None
+        return duckdb_copy.named(path, f"SELECT * FROM {self._from()}", list(kinds), count)
+
     def schema(self, request: ReadRequest) -> Any:
         """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs)."""
         select, _ = self._select(request)
@@ -290,7 +316,7 @@ class DuckDbSource(Source):
         query, table = self.connection.get("query"), self.connection.get("table")
         if not query and not table:
             raise OperationError(f"{label(self.connection)}: needs table (or query) to read")
-        known = self._known_columns()
+        known = list(self._known_kinds())
         wanted = list(request.columns) if request.columns else None
         order = ([request.cursor] if request.cursor else []) + [
             name for name in (request.key or []) if name != request.cursor
@@ -311,16 +337,16 @@ class DuckDbSource(Source):
             return f"({query.strip().rstrip(';')})"
         return ".".join(quote(part) for part in (self.connection.get("schema"), self.connection.get("table")) if part)
 
-    def _known_columns(self) -> list[str]:
-        if self._columns is None:
+    def _known_kinds(self) -> dict[str, str]:
+        """The columns read and their DuckDB types."""
+        if self._kinds is None:
             setting = "query" if self.connection.get("query") else "table"
             try:
-                self._columns = [
-                    row[0] for row in self.database.execute(f"DESCRIBE SELECT * FROM {self._from()}").fetchall()
-                ]
+                found = self.database.execute(f"DESCRIBE SELECT * FROM {self._from()}").fetchall()
             except _duckdb().Error as error:
                 raise OperationError(f"{label(self.connection)}: {setting}: {reason(error)}") from None
-        return self._columns
+            self._kinds = {row[0]: row[1] for row in found}
+        return self._kinds
 
     def _run(self, step: Callable[[], Any]) -> Any:
         """`step()`, with DuckDB's error on the table or query told as the connection's."""

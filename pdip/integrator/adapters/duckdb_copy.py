@@ -1,0 +1,117 @@
+"""A DuckDB table named, not carried, for a Parquet file DuckDB writes itself (`duckdb-table`).
+
+When nothing needs the values on the way (no policy, cursor or chosen columns: the planner asks
+for raw formats only then), a DuckDB source that reads a whole table of a file sends one batch
+naming the database, the SELECT and the table's row count, and a Parquet target writing a new file
+(not appending) has DuckDB write it with `COPY (SELECT ...) TO ... (FORMAT parquet)` on all its
+threads, into the temporary file the target puts in place at the end, as it does any file. Only
+tables whose every column `COPY` writes as the Arrow path would (`PLAIN`: the same Parquet types,
+the same values) go this way; a HUGEINT (which `COPY` writes as a double), a UUID, JSON, ENUM,
+INTERVAL or nested column sends Arrow batches as before. The file takes the target's
+`compression`, `row_group_rows` (down to whole vectors of 2,048 rows, at least one) and
+`row_group_megabytes` (DuckDB measures a row group in its own terms, near Arrow's); which
+columns get a dictionary is DuckDB's choice. Nothing on this path
+refuses a row: the file's types are the table's (ADR 0024).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+from pdip.integrator.adapters.base import ReadRequest
+from pdip.integrator.batch import Batch
+
+RAW_FORMAT = "duckdb-table"
+# DuckDB's names (DESCRIBE) of the types its Parquet writer stores as pyarrow's writer stores the
+# same column read as Arrow: bound to the tests that compare both files column by column.
+PLAIN = frozenset(
+    (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "BOOLEAN",
+        "VARCHAR",
+        "BLOB",
+        "DATE",
+        "TIME",
+        "TIMESTAMP",
+        "TIMESTAMP WITH TIME ZONE",
+        "TIMESTAMP_MS",
+        "TIMESTAMP_NS",
+    )
+)
+_DECIMAL = re.compile(r"DECIMAL\(\d+,\s*\d+\)")
+_COMPRESSIONS = {"none": "uncompressed"}  # the target's names that DuckDB spells otherwise
+VECTOR = 2048  # DuckDB's rows per vector: its row groups hold whole vectors
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The rows of `sql` in the DuckDB file at `database`."""
+
+    database: str
+    sql: str
+
+
+def wanted(request: ReadRequest) -> bool:
+    """Whether the target takes a named table and the read is of all of it: no chosen columns,
+    cursor, key order, partition or resume point (a file target starts over when resumed)."""
+    return (
+        RAW_FORMAT in request.accept
+        and not request.columns
+        and request.cursor is None
+        and not request.key
+        and request.partition is None
+        and request.resume is None
+    )
+
+
+def plain(kinds: list[str]) -> bool:
+    """Whether `COPY` writes columns of these DuckDB types as the Arrow path would."""
+    return all(kind in PLAIN or _DECIMAL.fullmatch(kind) for kind in kinds)
+
+
+def named(database: str, sql: str, columns: list[str], count: int) -> Batch:
+    """The one batch of a table read whole: its position is the rows read, as the Arrow batches'."""
+    payload = pickle.dumps(Selection(str(Path(database).resolve()), sql), protocol=pickle.HIGHEST_PROTOCOL)
+    return Batch.raw(columns, RAW_FORMAT, payload, count, count)
+
+
+def copy_to_parquet(batch: Batch, path: Path, settings: Any) -> int:
+    """Write the batch's rows to the Parquet file at `path` (replaced) with DuckDB's `COPY`; the
+    rows written."""
+    found: Selection = pickle.loads(batch.payload)  # made by `named`, in this process
+    compression = settings.compression.lower()
+    rows = max(VECTOR, settings.row_group_rows // VECTOR * VECTOR)
+    options = (
+        f"FORMAT parquet, COMPRESSION '{_COMPRESSIONS.get(compression, compression)}', "
+        f"ROW_GROUP_SIZE {rows}, ROW_GROUP_SIZE_BYTES '{settings.row_group_megabytes}MiB'"
+    )
+    target = str(path).replace("'", "''")
+    with _connect(found.database) as database:
+        ((written,),) = database.execute(f"COPY ({found.sql}) TO '{target}' ({options})").fetchall()
+    return written
+
+
+def decode(batch: Batch) -> list[tuple]:
+    """The rows, read from the database, for whoever needs the values."""
+    found: Selection = pickle.loads(batch.payload)  # made by `named`, in this process
+    with _connect(found.database) as database:
+        return database.execute(found.sql).fetchall()
+
+
+def _connect(database: str) -> Any:
+    from pdip.integrator.adapters.duckdb import open_file  # that module reads Parquet through this one
+
+    return open_file(database)
