@@ -294,19 +294,35 @@ class DuckDbSource(Source):
         """The whole table as one batch that names it, for a target that has DuckDB copy it
         (`duckdb_copy`); None when the read or a column's type asks for Arrow batches, or the
         table is empty."""
+        kinds = self._copied(request)
+        if kinds is None:
+            return None
+        ((count,),) = self.database.execute(f"SELECT count(*) FROM {self._from()}").fetchall()
+        if not count:  # no batch at all, as when read as Arrow: the file is made from the types
+            return None
+        path = database_path(self.connection, self.context)
+        return duckdb_copy.named(path, f"SELECT * FROM {self._from()}", list(kinds), count)
+
+    def _copied(self, request: ReadRequest) -> dict[str, str] | None:
+        """The columns and their DuckDB types, when `request` reads a whole table of a file that
+        its target takes named and `COPY` writes as the Arrow path would; else None."""
         table = self.connection.get("table")
         if not duckdb_copy.wanted(request) or not table or self.connection.get("query"):
             return None
         path, kinds = database_path(self.connection, self.context), self._known_kinds()
         if path == MEMORY or not duckdb_copy.plain(list(kinds.values())):
             return None
-        ((count,),) = self.database.execute(f"SELECT count(*) FROM {self._from()}").fetchall()
-        if not count:  # no batch at all, as when read as Arrow: the file is made from the types
-            return None
-        return duckdb_copy.named(path, f"SELECT * FROM {self._from()}", list(kinds), count)
+        return kinds
 
     def schema(self, request: ReadRequest) -> Any:
-        """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs)."""
+        """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs);
+        for a table DuckDB copies itself, its declaration without pyarrow until iterated."""
+        kinds = self._copied(request)
+        if kinds is not None:
+            return duckdb_copy.Declared(kinds, lambda: self._arrow_schema(request))
+        return self._arrow_schema(request)
+
+    def _arrow_schema(self, request: ReadRequest) -> Any:
         select, _ = self._select(request)
         return self._run(lambda: self.database.sql(f"{select} LIMIT 0").to_arrow_table().schema)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +28,30 @@ from pdip.integrator.batch import Batch
 
 RAW_FORMAT = "duckdb-table"
 # DuckDB's names (DESCRIBE) of the types its Parquet writer stores as pyarrow's writer stores the
-# same column read as Arrow: bound to the tests that compare both files column by column.
-PLAIN = frozenset(
-    (
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-        "FLOAT",
-        "DOUBLE",
-        "BOOLEAN",
-        "VARCHAR",
-        "BLOB",
-        "DATE",
-        "TIME",
-        "TIMESTAMP",
-        "TIMESTAMP WITH TIME ZONE",
-        "TIMESTAMP_MS",
-        "TIMESTAMP_NS",
-    )
-)
-_DECIMAL = re.compile(r"DECIMAL\(\d+,\s*\d+\)")
+# same column read as Arrow, with the name of that Arrow type (what a run reports of its columns,
+# without importing pyarrow): bound to tests that compare both files, and DuckDB's Arrow output.
+PLAIN = {
+    "TINYINT": "int8",
+    "SMALLINT": "int16",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "UTINYINT": "uint8",
+    "USMALLINT": "uint16",
+    "UINTEGER": "uint32",
+    "UBIGINT": "uint64",
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "BOOLEAN": "bool",
+    "VARCHAR": "string",
+    "BLOB": "binary",
+    "DATE": "date32[day]",
+    "TIME": "time64[us]",
+    "TIMESTAMP": "timestamp[us]",
+    "TIMESTAMP WITH TIME ZONE": "timestamp[us, tz=UTC]",
+    "TIMESTAMP_MS": "timestamp[ms]",
+    "TIMESTAMP_NS": "timestamp[ns]",
+}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 _COMPRESSIONS = {"none": "uncompressed"}  # the target's names that DuckDB spells otherwise
 VECTOR = 2048  # DuckDB's rows per vector: its row groups hold whole vectors
 
@@ -79,7 +79,29 @@ def wanted(request: ReadRequest) -> bool:
 
 def plain(kinds: list[str]) -> bool:
     """Whether `COPY` writes columns of these DuckDB types as the Arrow path would."""
-    return all(kind in PLAIN or _DECIMAL.fullmatch(kind) for kind in kinds)
+    return all(arrow_name(kind) is not None for kind in kinds)
+
+
+def arrow_name(kind: str) -> str | None:
+    """The name of the Arrow type DuckDB reads a `PLAIN` column (or a decimal) as; None for others."""
+    found = _DECIMAL.fullmatch(kind)
+    return f"decimal128({found.group(1)}, {found.group(2)})" if found else PLAIN.get(kind)
+
+
+class Declared:
+    """The columns a table copied whole declares (`Source.schema`), known from DuckDB's DESCRIBE:
+    their names, and the names of their Arrow types for the run's report, without pyarrow. Their
+    Arrow fields are made by `arrow` when first iterated (the file of an empty table needs them)."""
+
+    def __init__(self, kinds: dict[str, str], arrow: Callable[[], Any]):
+        self.names = list(kinds)
+        self._kinds, self._arrow = kinds, arrow
+
+    def described(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, arrow_name(kind)) for name, kind in self._kinds.items())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._arrow())
 
 
 def named(database: str, sql: str, columns: list[str], count: int) -> Batch:

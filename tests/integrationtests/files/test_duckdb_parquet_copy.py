@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import decimal
 import os
+import subprocess
+import sys
 
 import pyarrow
 import pyarrow.parquet
@@ -13,7 +15,7 @@ from pdip.integrator import Connection, Integration
 from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.duckdb import DuckDbSource
-from pdip.integrator.events import BatchWritten
+from pdip.integrator.events import BatchWritten, IntegrationFinished
 from pdip.integrator.results import RunContext
 from tests.integrationtests.files.test_duckdb import DuckDbCase
 
@@ -51,13 +53,19 @@ class DuckDbToParquetTest(DuckDbCase):
             f"INSERT INTO {name} VALUES ({', '.join('NULL' for _ in columns)})",
         )
 
+    def setUp(self) -> None:
+        super().setUp()
+        self.written: list[int] = []  # rows of each batch written
+        self.fields: list[tuple] = []  # the source's columns and types each run reported
+        self.integrator.subscribe(BatchWritten, lambda event: self.written.append(event.rows))
+        self.integrator.subscribe(IntegrationFinished, lambda event: self.fields.append(event.inputs[0].fields))
+
     def copy(self, path: str, source: Connection | None = None, **settings) -> list[int]:
         """Rows of each batch written by a run into the Parquet file at `path`."""
-        written: list[int] = []
-        self.integrator.subscribe(BatchWritten, lambda event: written.append(event.rows))
+        self.written.clear()
         target = Connection("parquet", {"path": path, **settings})
         self.ok(Integration("copy", source=source or self.duckdb(table="items"), target=target, batch_size=1))
-        return written
+        return list(self.written)
 
     def test_a_table_of_plain_types_is_written_by_duckdb_as_the_arrow_path_writes_it(self):
         self.table(PLAIN)
@@ -71,6 +79,24 @@ class DuckDbToParquetTest(DuckDbCase):
                 self.assertEqual(copied.column(name).to_pylist(), decoded.column(name).to_pylist())
         self.assertEqual(copied.column("amount").to_pylist(), [decimal.Decimal("1234.56"), None])
         self.assertEqual([item for item in os.listdir(self.root) if "pdip-tmp" in item], [])
+        named, decoded = self.fields  # reported without pyarrow, and from the Arrow schema
+        self.assertEqual(named, decoded)
+        self.assertEqual(dict(named)["amount"], "decimal128(12, 2)")
+
+    def test_a_copy_by_duckdb_imports_neither_pyarrow_nor_numpy(self):
+        self.table({"id": ("INTEGER", "1"), "label": ("VARCHAR", "'one'")})
+        (self.root / "copy.yml").write_text(
+            "name: copy\nintegrations:\n  - {name: copy, source: {kind: duckdb, database: warehouse.duckdb,"
+            " table: items}, target: {kind: parquet, path: out.parquet}}\n"
+        )
+        code = (
+            f"import sys, pdip.cli; code = pdip.cli.main(['run', {str(self.root / 'copy.yml')!r}, '--no-progress']); "
+            "print(code, [name for name in ('pyarrow', 'numpy') if name in sys.modules])"
+        )
+        plain = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
+        ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plain, cwd=self.root)
+        self.assertEqual(ran.stdout.strip().splitlines()[-1], "0 []", ran.stdout + ran.stderr)
+        self.assertEqual(pyarrow.parquet.read_table(self.root / "out.parquet").column("label").to_pylist(), ["one", None])
 
     def test_appending_to_a_file_adds_the_rows_as_arrow(self):
         self.table({"id": ("INTEGER", "1")})

@@ -124,7 +124,6 @@ class ParquetWriter(FileWriter):
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
-        self.parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         self.writer = None  # made with the first row group, whose values choose the dictionaries
         self.schema = None
         self.group: list[Any] = []  # the record batches of the row group being gathered
@@ -141,6 +140,11 @@ class ParquetWriter(FileWriter):
                 self.schema = source.schema_arrow
                 for batch in source.iter_batches():
                     self._gather(batch)
+
+    @property
+    def parquet(self) -> Any:
+        """pyarrow's Parquet module, imported when first needed: never for a file DuckDB writes."""
+        return needs("pyarrow.parquet", "parquet files", "integrator")
 
     def _open(self, first: Any) -> None:
         """The file, with a dictionary for each column whose values repeat in `first` (the
