@@ -39,6 +39,7 @@ from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import dumps, loads
+from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -48,13 +49,13 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters import duckdb_copy
+from pdip.integrator.adapters.duckdb_copy import driver, open_file, ready
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError, needs
+from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
 
 MEMORY = ":memory:"
@@ -68,10 +69,6 @@ SETTINGS = (
     Setting("schema", str, help="the table's schema (default: main)"),
     Setting("query", str, help="a source's SELECT, instead of `table`"),
 )
-
-
-def _duckdb() -> Any:
-    return needs("duckdb", "duckdb connections", "duckdb")
 
 
 def label(connection) -> str:
@@ -90,35 +87,17 @@ def database_path(connection, context: Any) -> str:
     return str(path if path.is_absolute() or root is None else Path(root) / path)
 
 
-def _ready(connection: Any) -> Any:
-    """Instants in UTC: a `TIMESTAMPTZ` comes out as `timestamp[us, tz=UTC]`. (DuckDB's lossless
-    Arrow output would give UUID and JSON columns their Arrow types, but booleans as `bool8`,
-    which other stores do not take: UUID and JSON are read as their text.)"""
-    connection.execute("SET TimeZone = 'UTC'")
-    return connection
-
-
 def connect_source(connection, context: Any) -> Any:
     """A read-only connection to the source's file (which must exist); the one this process
     already has open for writing when a target here writes the same file."""
     path = database_path(connection, context)
     if path == MEMORY:
-        return _ready(_duckdb().connect(MEMORY))
+        return ready(driver().connect(MEMORY))
     if not Path(path).is_file():
         raise OperationError(
             f"{label(connection)}: database: file {path} does not exist (a source is read, never created)"
         )
     return open_file(path)
-
-
-def open_file(path: str) -> Any:
-    """A read-only connection to the DuckDB file at `path`; the one this process already has
-    open for writing, when it has."""
-    duckdb = _duckdb()
-    try:
-        return _ready(duckdb.connect(path, read_only=True))
-    except duckdb.ConnectionException:  # this process has it open for writing: share that
-        return _ready(duckdb.connect(path))
 
 
 def _as_arrow(batch: Batch) -> Any:
@@ -359,7 +338,7 @@ class DuckDbSource(Source):
             setting = "query" if self.connection.get("query") else "table"
             try:
                 found = self.database.execute(f"DESCRIBE SELECT * FROM {self._from()}").fetchall()
-            except _duckdb().Error as error:
+            except driver().Error as error:
                 raise OperationError(f"{label(self.connection)}: {setting}: {reason(error)}") from None
             self._kinds = {row[0]: row[1] for row in found}
         return self._kinds
@@ -368,7 +347,7 @@ class DuckDbSource(Source):
         """`step()`, with DuckDB's error on the table or query told as the connection's."""
         try:
             return step()
-        except _duckdb().Error as error:
+        except driver().Error as error:
             setting = "query" if self.connection.get("query") else "table"
             raise OperationError(f"{label(self.connection)}: {setting}: {reason(error)}") from None
 
@@ -409,7 +388,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                     f"{label(self.connection)}: database: a {MEMORY} target would lose its rows when the "
                     "integration ends; give a file"
                 )
-            self.database = _ready(_duckdb().connect(self.path))
+            self.database = ready(driver().connect(self.path))
         return self.database
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
@@ -421,7 +400,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                 "(slot VARCHAR PRIMARY KEY, position VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL)"
             )
         if types is not None and self._columns and (create or truncate):
-            self._make_ready(Batch(self._columns, [], types=types))
+            self._makeready(Batch(self._columns, [], types=types))
 
     def durable_position(self, slot: str) -> Any:
         """The position stored under `slot`; when replacing, only while the twin is still there."""
@@ -443,7 +422,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
     def write(self, batch: Batch) -> WriteResult:
         if self._table is None:
-            self._make_ready(batch)
+            self._makeready(batch)
         fitted = self._fitted(batch)
         return fitted.told(self._write(fitted.batch))
 
@@ -469,7 +448,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                 try:
                     self._insert(part)
                     accepted.append(part)
-                except _duckdb().Error as error:
+                except driver().Error as error:
                     self._execute("ROLLBACK")
                     self._execute("BEGIN TRANSACTION")
                     for done in accepted:  # what the aborted transaction held
@@ -509,7 +488,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
             if self.position_slot is not None:
                 self._store_position(batch)
             self._execute("COMMIT")
-        except _duckdb().Error:
+        except driver().Error:
             self._execute("ROLLBACK")
             return None
         except BaseException:
@@ -535,7 +514,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         finally:
             # in a transaction the statement's error aborted, unregistering fails too and would
             # hide that error; the next batch's registration replaces the view anyway
-            with contextlib.suppress(_duckdb().Error):
+            with contextlib.suppress(driver().Error):
                 self.database.unregister("pdip_batch")
 
     def _merge(self, columns: list[str], names: str, values: str) -> None:
@@ -588,7 +567,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
     # -- the table ------------------------------------------------------------------------------
 
-    def _make_ready(self, batch: Batch) -> None:
+    def _makeready(self, batch: Batch) -> None:
         """The target table: created from the source's types when asked, emptied when asked;
         for `merge` its key checked, for `replace` its twin made (or kept, when resuming)."""
         name = self.connection.get("table")
@@ -688,7 +667,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         if self.disposition.write != "replace":
             return
         if self._table is None:  # nothing came, and the source declared no columns
-            self._make_ready(Batch(self._columns, []))
+            self._makeready(Batch(self._columns, []))
         name = self.connection.get("table")
         indexes = self._query(
             "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = ? AND sql IS NOT NULL",

@@ -11,7 +11,8 @@ INTERVAL or nested column sends Arrow batches as before. The file takes the targ
 `compression`, `row_group_rows` (down to whole vectors of 2,048 rows, at least one) and
 `row_group_megabytes` (DuckDB measures a row group in its own terms, near Arrow's); which
 columns get a dictionary is DuckDB's choice. Nothing on this path
-refuses a row: the file's types are the table's (ADR 0024).
+refuses a row: the file's types are the table's (ADR 0024). How a DuckDB file is opened, for
+this copy and for the adapter (`adapters/duckdb.py`), is here too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.batch import Batch
+from pdip.integrator.errors import needs
 
 RAW_FORMAT = "duckdb-table"
 # DuckDB's names (DESCRIBE) of the types its Parquet writer stores as pyarrow's writer stores the
@@ -121,7 +123,7 @@ def copy_to_parquet(batch: Batch, path: Path, settings: Any) -> int:
         f"ROW_GROUP_SIZE {rows}, ROW_GROUP_SIZE_BYTES '{settings.row_group_megabytes}MiB'"
     )
     target = str(path).replace("'", "''")
-    with _connect(found.database) as database:
+    with open_file(found.database) as database:
         ((written,),) = database.execute(f"COPY ({found.sql}) TO '{target}' ({options})").fetchall()
     return written
 
@@ -129,11 +131,27 @@ def copy_to_parquet(batch: Batch, path: Path, settings: Any) -> int:
 def decode(batch: Batch) -> list[tuple]:
     """The rows, read from the database, for whoever needs the values."""
     found: Selection = pickle.loads(batch.payload)  # made by `named`, in this process
-    with _connect(found.database) as database:
+    with open_file(found.database) as database:
         return database.execute(found.sql).fetchall()
 
 
-def _connect(database: str) -> Any:
-    from pdip.integrator.adapters.duckdb import open_file  # that module reads Parquet through this one
+def driver() -> Any:
+    return needs("duckdb", "duckdb connections", "duckdb")
 
-    return open_file(database)
+
+def ready(connection: Any) -> Any:
+    """Instants in UTC: a `TIMESTAMPTZ` comes out as `timestamp[us, tz=UTC]`. (DuckDB's lossless
+    Arrow output would give UUID and JSON columns their Arrow types, but booleans as `bool8`,
+    which other stores do not take: UUID and JSON are read as their text.)"""
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def open_file(path: str) -> Any:
+    """A read-only connection to the DuckDB file at `path`; the one this process already has
+    open for writing, when it has."""
+    duckdb = driver()
+    try:
+        return ready(duckdb.connect(path, read_only=True))
+    except duckdb.ConnectionException:  # this process has it open for writing: share that
+        return ready(duckdb.connect(path))

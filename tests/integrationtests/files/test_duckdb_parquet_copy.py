@@ -96,7 +96,9 @@ class DuckDbToParquetTest(DuckDbCase):
         plain = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
         ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plain, cwd=self.root)
         self.assertEqual(ran.stdout.strip().splitlines()[-1], "0 []", ran.stdout + ran.stderr)
-        self.assertEqual(pyarrow.parquet.read_table(self.root / "out.parquet").column("label").to_pylist(), ["one", None])
+        self.assertEqual(
+            pyarrow.parquet.read_table(self.root / "out.parquet").column("label").to_pylist(), ["one", None]
+        )
 
     def test_appending_to_a_file_adds_the_rows_as_arrow(self):
         self.table({"id": ("INTEGER", "1")})
