@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pyarrow
 import pyarrow.parquet
 
@@ -122,13 +123,17 @@ class DuckDbToParquetTest(DuckDbCase):
         memory = Connection("duckdb", {"database": ":memory:", "schema": "information_schema", "table": "schemata"})
         self.assertGreater(len(self.copy("memory.parquet", memory)), 1)
 
-    def test_the_targets_compression_and_row_groups_are_kept(self):
+    def test_the_targets_compression_and_row_groups_are_kept_and_duckdbs_memory_limit_is_restored(self):
         self.sql("CREATE TABLE items AS SELECT range::INTEGER AS id FROM range(20000)")
+        held = duckdb.connect(str(self.file), read_only=True)  # the copy shares its database
+        self.addCleanup(held.close)
+        (limit,) = held.execute("SELECT current_setting('memory_limit')").fetchone()
         self.assertEqual(self.copy("out.parquet", compression="none", row_group_rows=5000), [20000])
         metadata = pyarrow.parquet.ParquetFile(self.root / "out.parquet").metadata
         groups = [metadata.row_group(index) for index in range(metadata.num_row_groups)]
         self.assertEqual([group.num_rows for group in groups], [4096] * 4 + [3616])  # whole vectors of 2,048
         self.assertEqual({group.column(0).compression for group in groups}, {"UNCOMPRESSED"})
+        self.assertEqual(held.execute("SELECT current_setting('memory_limit')").fetchone(), (limit,))
 
     def test_a_named_table_is_read_as_rows_by_whoever_needs_its_values(self):
         self.table({"id": ("INTEGER", "7"), "label": ("VARCHAR", "'seven'")})
