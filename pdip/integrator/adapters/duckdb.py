@@ -400,7 +400,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                 "(slot VARCHAR PRIMARY KEY, position VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL)"
             )
         if types is not None and self._columns and (create or truncate):
-            self._makeready(Batch(self._columns, [], types=types))
+            self._make_ready(Batch(self._columns, [], types=types))
 
     def durable_position(self, slot: str) -> Any:
         """The position stored under `slot`; when replacing, only while the twin is still there."""
@@ -422,7 +422,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
     def write(self, batch: Batch) -> WriteResult:
         if self._table is None:
-            self._makeready(batch)
+            self._make_ready(batch)
         fitted = self._fitted(batch)
         return fitted.told(self._write(fitted.batch))
 
@@ -567,7 +567,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
     # -- the table ------------------------------------------------------------------------------
 
-    def _makeready(self, batch: Batch) -> None:
+    def _make_ready(self, batch: Batch) -> None:
         """The target table: created from the source's types when asked, emptied when asked;
         for `merge` its key checked, for `replace` its twin made (or kept, when resuming)."""
         name = self.connection.get("table")
@@ -667,7 +667,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         if self.disposition.write != "replace":
             return
         if self._table is None:  # nothing came, and the source declared no columns
-            self._makeready(Batch(self._columns, []))
+            self._make_ready(Batch(self._columns, []))
         name = self.connection.get("table")
         indexes = self._query(
             "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = ? AND sql IS NOT NULL",

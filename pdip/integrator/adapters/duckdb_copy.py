@@ -10,9 +10,9 @@ the same values) go this way; a HUGEINT (which `COPY` writes as a double), a UUI
 INTERVAL or nested column sends Arrow batches as before. The file takes the target's
 `compression`, `row_group_rows` (down to whole vectors of 2,048 rows, at least one) and
 `row_group_megabytes` (DuckDB measures a row group in its own terms, near Arrow's); which
-columns get a dictionary is DuckDB's choice. Nothing on this path
-refuses a row: the file's types are the table's (ADR 0024). How a DuckDB file is opened, for
-this copy and for the adapter (`adapters/duckdb.py`), is here too.
+columns get a dictionary is DuckDB's choice. Nothing on this path refuses a row: the file's
+types are the table's (ADR 0024). How a DuckDB file is opened, for this copy and for the
+adapter (`adapters/duckdb.py`), is here too.
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def decode(batch: Batch) -> list[tuple]:
 
 
 def driver() -> Any:
+    """DuckDB's Python client, or an error saying which extra installs it."""
     return needs("duckdb", "duckdb connections", "duckdb")
 
 
