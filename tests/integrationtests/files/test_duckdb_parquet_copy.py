@@ -16,6 +16,7 @@ from pdip.integrator import Connection, Integration
 from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.duckdb import DuckDbSource
+from pdip.integrator.adapters.file.rows import FileTarget
 from pdip.integrator.events import BatchWritten, IntegrationFinished
 from pdip.integrator.results import RunContext
 from tests.integrationtests.files.test_duckdb import DuckDbCase
@@ -142,3 +143,16 @@ class DuckDbToParquetTest(DuckDbCase):
         (batch,) = source.read(ReadRequest(1, accept=(duckdb_copy.RAW_FORMAT,)))
         self.assertEqual((batch.raw_format, len(batch), batch.position), (duckdb_copy.RAW_FORMAT, 2, 2))
         self.assertEqual(batch.rows, [(7, "seven"), (None, None)])
+
+    def test_a_copy_duckdb_fails_leaves_the_previous_file_and_no_temporary_one(self):
+        self.table({"id": ("INTEGER", "1")})
+        self.assertEqual(self.copy("out.parquet"), [2])
+        before = (self.root / "out.parquet").read_bytes()
+        gone = duckdb_copy.named(str(self.file), "SELECT * FROM gone", ["id"], 2)  # dropped since it was read
+        target = FileTarget(Connection("parquet", {"path": "out.parquet"}), RunContext({}, "x", self.root))
+        target.prepare(["id"], create=True, truncate=False)
+        with self.assertRaisesRegex(duckdb.CatalogException, "gone"):
+            target.write(gone)
+        target.close()  # a failed run closes its target without finishing it
+        self.assertEqual((self.root / "out.parquet").read_bytes(), before)
+        self.assertEqual([name for name in os.listdir(self.root) if name.startswith(".out")], [])  # no temporary file
