@@ -52,6 +52,7 @@ DECODERS: dict[str, Decoder | str] = {
     "sqlite-rowid-range": "pdip.integrator.adapters.sql.sqlite:decode_range",
     "csv": "pdip.integrator.adapters.file.csv_raw:decode_csv",
     "parquet-row-range": "pdip.integrator.adapters.file.parquet_ranges:decode_range",
+    "duckdb-table": "pdip.integrator.adapters.duckdb_copy:decode",
 }
 
 

@@ -70,6 +70,9 @@ def field_types(declared: Any) -> tuple[tuple[str, str], ...]:
 
     if declared is None:
         return ()
+    described = getattr(declared, "described", None)  # a declaration that names its types itself
+    if described is not None:
+        return described()
     if isinstance(declared, ColumnTypes):  # SQLAlchemy types, None where unknown
         return tuple((name, _sql_type(kind)) for name, kind in zip(declared.names, declared.types, strict=False))
     return tuple((field.name, str(field.type)) for field in declared)

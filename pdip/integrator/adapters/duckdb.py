@@ -39,6 +39,7 @@ from typing import Any
 
 from pdip.configuration.settings import Setting
 from pdip.conversion.tagged import dumps, loads
+from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.base import (
     Adapter,
     Capabilities,
@@ -48,12 +49,13 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
+from pdip.integrator.adapters.duckdb_copy import driver, open_file, ready
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet import conform
 from pdip.integrator.adapters.sql import evolution, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
-from pdip.integrator.errors import OperationError, needs
+from pdip.integrator.errors import OperationError
 from pdip.integrator.types import arrow_fields
 
 MEMORY = ":memory:"
@@ -67,10 +69,6 @@ SETTINGS = (
     Setting("schema", str, help="the table's schema (default: main)"),
     Setting("query", str, help="a source's SELECT, instead of `table`"),
 )
-
-
-def _duckdb() -> Any:
-    return needs("duckdb", "duckdb connections", "duckdb")
 
 
 def label(connection) -> str:
@@ -89,29 +87,17 @@ def database_path(connection, context: Any) -> str:
     return str(path if path.is_absolute() or root is None else Path(root) / path)
 
 
-def _ready(connection: Any) -> Any:
-    """Instants in UTC: a `TIMESTAMPTZ` comes out as `timestamp[us, tz=UTC]`. (DuckDB's lossless
-    Arrow output would give UUID and JSON columns their Arrow types, but booleans as `bool8`,
-    which other stores do not take: UUID and JSON are read as their text.)"""
-    connection.execute("SET TimeZone = 'UTC'")
-    return connection
-
-
 def connect_source(connection, context: Any) -> Any:
     """A read-only connection to the source's file (which must exist); the one this process
     already has open for writing when a target here writes the same file."""
-    duckdb = _duckdb()
     path = database_path(connection, context)
     if path == MEMORY:
-        return _ready(duckdb.connect(MEMORY))
+        return ready(driver().connect(MEMORY))
     if not Path(path).is_file():
         raise OperationError(
             f"{label(connection)}: database: file {path} does not exist (a source is read, never created)"
         )
-    try:
-        return _ready(duckdb.connect(path, read_only=True))
-    except duckdb.ConnectionException:  # this process has it open for writing: share that
-        return _ready(duckdb.connect(path))
+    return open_file(path)
 
 
 def _as_arrow(batch: Batch) -> Any:
@@ -240,7 +226,7 @@ class DuckDbSource(Source):
     def __init__(self, connection, context):
         super().__init__(connection, context)
         self._database = None  # opened when first used: after a target of the same file, if any
-        self._columns: list[str] | None = None
+        self._kinds: dict[str, str] | None = None
 
     @property
     def database(self) -> Any:
@@ -249,6 +235,10 @@ class DuckDbSource(Source):
         return self._database
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
+        named = self._named(request)
+        if named is not None:
+            yield named
+            return
         select, order = self._select(request)
         key_values, rows_before = resume_point(request.resume)
         conditions, parameters = [], []
@@ -281,8 +271,39 @@ class DuckDbSource(Source):
         finally:
             ahead.close()
 
+    def _named(self, request: ReadRequest) -> Batch | None:
+        """The whole table as one batch that names it, for a target that has DuckDB copy it
+        (`duckdb_copy`); None when the read or a column's type asks for Arrow batches, or the
+        table is empty."""
+        kinds = self._copied(request)
+        if kinds is None:
+            return None
+        ((count,),) = self.database.execute(f"SELECT count(*) FROM {self._from()}").fetchall()
+        if not count:  # no batch at all, as when read as Arrow: the file is made from the types
+            return None
+        path = database_path(self.connection, self.context)
+        return duckdb_copy.named(path, f"SELECT * FROM {self._from()}", list(kinds), count)
+
+    def _copied(self, request: ReadRequest) -> dict[str, str] | None:
+        """The columns and their DuckDB types, when `request` reads a whole table of a file that
+        its target takes named and `COPY` writes as the Arrow path would; else None."""
+        table = self.connection.get("table")
+        if not duckdb_copy.wanted(request) or not table or self.connection.get("query"):
+            return None
+        path, kinds = database_path(self.connection, self.context), self._known_kinds()
+        if path == MEMORY or not duckdb_copy.plain(list(kinds.values())):
+            return None
+        return kinds
+
     def schema(self, request: ReadRequest) -> Any:
-        """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs)."""
+        """The Arrow schema of what `request` reads (DuckDB knows a query's types before it runs);
+        for a table DuckDB copies itself, its declaration without pyarrow until iterated."""
+        kinds = self._copied(request)
+        if kinds is not None:
+            return duckdb_copy.Declared(kinds, lambda: self._arrow_schema(request))
+        return self._arrow_schema(request)
+
+    def _arrow_schema(self, request: ReadRequest) -> Any:
         select, _ = self._select(request)
         return self._run(lambda: self.database.sql(f"{select} LIMIT 0").to_arrow_table().schema)
 
@@ -292,7 +313,7 @@ class DuckDbSource(Source):
         query, table = self.connection.get("query"), self.connection.get("table")
         if not query and not table:
             raise OperationError(f"{label(self.connection)}: needs table (or query) to read")
-        known = self._known_columns()
+        known = list(self._known_kinds())
         wanted = list(request.columns) if request.columns else None
         order = ([request.cursor] if request.cursor else []) + [
             name for name in (request.key or []) if name != request.cursor
@@ -313,22 +334,22 @@ class DuckDbSource(Source):
             return f"({query.strip().rstrip(';')})"
         return ".".join(quote(part) for part in (self.connection.get("schema"), self.connection.get("table")) if part)
 
-    def _known_columns(self) -> list[str]:
-        if self._columns is None:
+    def _known_kinds(self) -> dict[str, str]:
+        """The columns read and their DuckDB types."""
+        if self._kinds is None:
             setting = "query" if self.connection.get("query") else "table"
             try:
-                self._columns = [
-                    row[0] for row in self.database.execute(f"DESCRIBE SELECT * FROM {self._from()}").fetchall()
-                ]
-            except _duckdb().Error as error:
+                found = self.database.execute(f"DESCRIBE SELECT * FROM {self._from()}").fetchall()
+            except driver().Error as error:
                 raise OperationError(f"{label(self.connection)}: {setting}: {reason(error)}") from None
-        return self._columns
+            self._kinds = {row[0]: row[1] for row in found}
+        return self._kinds
 
     def _run(self, step: Callable[[], Any]) -> Any:
         """`step()`, with DuckDB's error on the table or query told as the connection's."""
         try:
             return step()
-        except _duckdb().Error as error:
+        except driver().Error as error:
             setting = "query" if self.connection.get("query") else "table"
             raise OperationError(f"{label(self.connection)}: {setting}: {reason(error)}") from None
 
@@ -369,7 +390,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                     f"{label(self.connection)}: database: a {MEMORY} target would lose its rows when the "
                     "integration ends; give a file"
                 )
-            self.database = _ready(_duckdb().connect(self.path))
+            self.database = ready(driver().connect(self.path))
         return self.database
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
@@ -429,7 +450,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                 try:
                     self._insert(part)
                     accepted.append(part)
-                except _duckdb().Error as error:
+                except driver().Error as error:
                     self._execute("ROLLBACK")
                     self._execute("BEGIN TRANSACTION")
                     for done in accepted:  # what the aborted transaction held
@@ -469,7 +490,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
             if self.position_slot is not None:
                 self._store_position(batch)
             self._execute("COMMIT")
-        except _duckdb().Error:
+        except driver().Error:
             self._execute("ROLLBACK")
             return None
         except BaseException:
@@ -495,7 +516,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         finally:
             # in a transaction the statement's error aborted, unregistering fails too and would
             # hide that error; the next batch's registration replaces the view anyway
-            with contextlib.suppress(_duckdb().Error):
+            with contextlib.suppress(driver().Error):
                 self.database.unregister("pdip_batch")
 
     def _merge(self, columns: list[str], names: str, values: str) -> None:

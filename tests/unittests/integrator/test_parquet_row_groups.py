@@ -106,8 +106,10 @@ class RowGroupTest(FileTestCase):
 
     def test_a_parquet_target_takes_arrow_batches_and_a_csv_target_does_not(self):
         parquet = FileTarget(Connection("parquet", {"path": "a.parquet"}), self.context)
+        appending = FileTarget(Connection("parquet", {"path": "a.parquet", "append": True}), self.context)
         csv = FileTarget(Connection("csv", {"path": "a.csv"}), self.context)
-        self.addCleanup(parquet.close)
-        self.addCleanup(csv.close)
-        self.assertEqual(parquet.accepts(), (ARROW,))
+        for target in (parquet, appending, csv):
+            self.addCleanup(target.close)
+        self.assertEqual(parquet.accepts(), (ARROW, "duckdb-table"))  # a DuckDB table, for DuckDB to write
+        self.assertEqual(appending.accepts(), (ARROW,))
         self.assertEqual(csv.accepts(), ())

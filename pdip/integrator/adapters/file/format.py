@@ -114,7 +114,9 @@ class FileFormat:
     the docs); `options`: the `FileSettings` dataclass they convert to; `problems`: what is wrong
     with converted settings beyond their types, each `key: detail`; `raw`: a fast path that hands
     records over undecoded, when the format has one; `accepts`: the batch forms its writer takes
-    as they are (`Target.accepts`: Parquet takes Arrow record batches, `batch.ARROW`)."""
+    as they are (`Target.accepts`: Parquet takes Arrow record batches, `batch.ARROW`);
+    `new_file_only`: those of them it takes only for a file it writes whole, never when
+    appending (Parquet has DuckDB write a file from a DuckDB table)."""
 
     kinds: tuple[str, ...]
     suffixes: tuple[str, ...]
@@ -126,6 +128,7 @@ class FileFormat:
     problems: Callable[[Any], list[str]] = _no_problems
     raw: RawReader | None = None
     accepts: tuple[str, ...] = ()
+    new_file_only: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

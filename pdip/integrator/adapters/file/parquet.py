@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pdip.configuration.settings import Setting
+from pdip.integrator.adapters import duckdb_copy
 from pdip.integrator.adapters.base import Capabilities, ReadRequest, WriteResult
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.format import COMMON, FileFormat, FileReader, FileSettings, FileWriter
@@ -123,11 +124,11 @@ class ParquetWriter(FileWriter):
 
     def __init__(self, path: Path, columns: list[str], settings: Any, existing: Path | None):
         super().__init__(path, columns, settings, existing)
-        self.parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         self.writer = None  # made with the first row group, whose values choose the dictionaries
         self.schema = None
         self.group: list[Any] = []  # the record batches of the row group being gathered
         self.group_rows = self.group_bytes = 0
+        self.copied = False
         if existing is not None:
             with self.parquet.ParquetFile(existing) as source:
                 names = source.schema_arrow.names
@@ -140,6 +141,11 @@ class ParquetWriter(FileWriter):
                 for batch in source.iter_batches():
                     self._gather(batch)
 
+    @property
+    def parquet(self) -> Any:
+        """pyarrow's Parquet module, imported when first needed: never for a file DuckDB writes."""
+        return needs("pyarrow.parquet", "parquet files", "integrator")
+
     def _open(self, first: Any) -> None:
         """The file, with a dictionary for each column whose values repeat in `first` (the
         first row group, as a table)."""
@@ -150,6 +156,9 @@ class ParquetWriter(FileWriter):
         )
 
     def write(self, batch: Batch) -> WriteResult:
+        if batch.raw_format == duckdb_copy.RAW_FORMAT and self.schema is None:  # a new file, DuckDB's to write
+            self.copied = True
+            return WriteResult(duckdb_copy.copy_to_parquet(batch, self.path, self.settings))
         if not len(batch):  # an empty batch says nothing about the columns' types
             return WriteResult(0)
         if self.schema is None:
@@ -197,6 +206,8 @@ class ParquetWriter(FileWriter):
         pyarrow.default_memory_pool().release_unused()  # what the group held, back to the system
 
     def close(self) -> None:
+        if self.copied:  # DuckDB wrote the whole file
+            return
         self._write_group()
         if self.writer is None:  # no rows at all: the columns, with the types the source declared
             import pyarrow
@@ -320,5 +331,6 @@ FORMAT = FileFormat(
     capabilities=Capabilities(bulk_load=True, partitioned_read=True, replace=True, reads_without_gil=True),
     problems=problems,
     raw=parquet_ranges,
-    accepts=(ARROW,),
+    accepts=(ARROW, duckdb_copy.RAW_FORMAT),
+    new_file_only=(duckdb_copy.RAW_FORMAT,),
 )

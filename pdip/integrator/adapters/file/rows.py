@@ -268,6 +268,8 @@ class FileTarget(Target):
         self._writer.types = types
 
     def accepts(self) -> tuple[str, ...]:
+        if self.settings.append:
+            return tuple(form for form in self.format.accepts if form not in self.format.new_file_only)
         return self.format.accepts
 
     def write(self, batch: Batch) -> WriteResult:
