@@ -9,6 +9,7 @@ replica records each version written, which must appear at most once.
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 import unittest
@@ -109,7 +110,10 @@ class CaptureKillTests(CaptureKills, unittest.TestCase):
             confirmed = db.exec_driver_sql(
                 f"SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = '{NAME}'"
             ).scalar()
-        self.assertIn(str(int(confirmed)), stored)  # the slot was told what the replica holds
+        # the slot was told at least what the replica holds; it may be further on: once everything
+        # received is confirmed, psycopg2 answers the server's keepalive with the log's end, past
+        # WAL that holds no change of the table (a killed writer's rolled-back work, the server's own)
+        self.assertGreaterEqual(int(confirmed), json.loads(stored)["lsn"])
 
 
 if __name__ == "__main__":
