@@ -23,6 +23,7 @@ from pdip.integrator.changes import entries_batch
 from pdip.tracking import ChangeLogEntry, SqlExporter
 from tests.integrationtests.kafka.support import Context
 from tests.support import servers
+from tests.support.commit_modes import commit_modes, drop_notes, note_commits
 
 
 def insert(key):
@@ -39,28 +40,16 @@ class CommitFlushTest(unittest.TestCase):
         self.slot = f"pdip-it-flush-{suffix}"
         with self.engine.begin() as connection:
             connection.exec_driver_sql(f"CREATE TABLE {self.replica} (id integer PRIMARY KEY, name text NOT NULL)")
-            connection.exec_driver_sql(
-                f"CREATE TABLE {self.modes} (id serial PRIMARY KEY, xact text, mode text, row_id integer)"
-            )
-            connection.exec_driver_sql(
-                f"CREATE FUNCTION {self.modes}_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"INSERT INTO {self.modes} (xact, mode, row_id) "
-                "VALUES (pg_current_xact_id()::text, current_setting('synchronous_commit'), NEW.id); "
-                "RETURN NEW; END $$"
-            )
-            connection.exec_driver_sql(
-                f"CREATE CONSTRAINT TRIGGER note AFTER INSERT OR UPDATE ON {self.replica} "  # run at commit
-                f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {self.modes}_note()"
-            )
+            note_commits(connection, self.replica, self.modes)
         self.addCleanup(self.drop)
         self.root = Path(tempfile.mkdtemp(prefix="pdip-flush-"))
         self.addCleanup(shutil.rmtree, self.root, True)
 
     def drop(self):
         with self.engine.begin() as connection:
-            for name in (self.replica, self.modes, self.outbox):
+            for name in (self.replica, self.outbox):
                 connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {self.modes}_note()")
+            drop_notes(connection, self.modes)
             if sa.inspect(connection).has_table(positions.POSITIONS.name):
                 connection.execute(
                     positions.POSITIONS.delete().where(positions.POSITIONS.c.slot.like(f"%{self.slot}%"))
@@ -69,10 +58,7 @@ class CommitFlushTest(unittest.TestCase):
     def commit_modes(self) -> list[str]:
         """`synchronous_commit` of each transaction that wrote the replica, in the order they wrote."""
         with self.engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                f"SELECT mode FROM {self.modes} GROUP BY xact, mode ORDER BY min(id)"
-            ).scalars()
-            return list(rows)
+            return commit_modes(connection, self.modes)
 
     def replica_ids(self) -> list[int]:
         with self.engine.connect() as connection:

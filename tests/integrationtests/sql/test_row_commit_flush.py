@@ -19,6 +19,7 @@ from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.base import Integrator
 from tests.support import servers
+from tests.support.commit_modes import commit_modes, drop_notes, note_commits
 
 
 class RowCommitFlushTest(unittest.TestCase):
@@ -32,27 +33,16 @@ class RowCommitFlushTest(unittest.TestCase):
             connection.exec_driver_sql(f"CREATE TABLE {self.source} (id integer PRIMARY KEY, name text NOT NULL)")
             connection.exec_driver_sql(f"INSERT INTO {self.source} SELECT g, 'row ' || g FROM generate_series(1, 6) g")
             connection.exec_driver_sql(f"CREATE TABLE {self.target} (id integer PRIMARY KEY, name text NOT NULL)")
-            connection.exec_driver_sql(
-                f"CREATE TABLE {self.modes} (id serial PRIMARY KEY, xact text, mode text, lsn pg_lsn)"
-            )
-            connection.exec_driver_sql(
-                f"CREATE FUNCTION {self.modes}_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"INSERT INTO {self.modes} (xact, mode, lsn) VALUES (pg_current_xact_id()::text, "
-                "current_setting('synchronous_commit'), pg_current_wal_insert_lsn()); RETURN NEW; END $$"
-            )
-            connection.exec_driver_sql(
-                f"CREATE CONSTRAINT TRIGGER note AFTER INSERT ON {self.target} "  # run at commit
-                f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {self.modes}_note()"
-            )
+            note_commits(connection, self.target, self.modes)
         self.addCleanup(self.drop)
         self.root = Path(tempfile.mkdtemp(prefix="pdip-row-flush-"))
         self.addCleanup(shutil.rmtree, self.root, True)
 
     def drop(self):
         with self.engine.begin() as connection:
-            for name in (self.source, self.target, self.modes):
+            for name in (self.source, self.target):
                 connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {self.modes}_note()")
+            drop_notes(connection, self.modes)
 
     def copy(self, source: Connection, stores: dict | None = None, **settings) -> tuple[list[str], bool]:
         """The rows copied in batches of 2: each writing transaction's `synchronous_commit`, and
@@ -75,9 +65,8 @@ class RowCommitFlushTest(unittest.TestCase):
                 ).scalar()
         self.assertTrue(result.ok, result["rows"].error)
         with self.engine.connect() as connection:
-            modes = connection.exec_driver_sql(f"SELECT mode FROM {self.modes} GROUP BY xact, mode ORDER BY min(id)")
             self.assertEqual(connection.exec_driver_sql(f"SELECT count(*) FROM {self.target}").scalar(), 6)
-            return list(modes.scalars()), flushed
+            return commit_modes(connection, self.modes), flushed
 
     def test_a_table_read_again_from_the_stored_position_flushes_the_first_commit_and_the_run_end(self):
         modes, flushed = self.copy(Connection("postgresql", {"url": self.url, "table": self.source}))
