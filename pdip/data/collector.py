@@ -5,10 +5,9 @@ the hundred thousand per second, and almost none of them form cycles. With the i
 default pacing a collection starts every 700 new objects, and the older generations, holding
 every batch still in flight, are walked again and again: on a stream of change-log entries that
 was half of the writer's time (bench/bench_changes.py: 29k entries/s with the defaults, 65k/s
-with collections paced per 100,000 objects). Cycles are still collected, only later. The pace
-is now one collection per 1,000,000 objects: a change-log SQL target's default batch of 50,000
-entries (their rows, and the tuples they cross a pipe in) is made between two collections
-(docs/adr/0009, addendum).
+with collections paced per 100,000 objects). Cycles are still collected, only later. A pace of
+one collection per 1,000,000 objects was tried and taken back: it saved the capture less than a
+microsecond a change and doubled a follower's memory (docs/adr/0009, addenda).
 
 The outbox paces it too while it writes a flush's entries (docs/adr/0009), so the module sits in
 the data layer, which the integrator imports from without loading the ORM.
@@ -20,7 +19,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-BATCH_THRESHOLD = 1_000_000
+BATCH_THRESHOLD = 100_000
 
 
 @contextlib.contextmanager

@@ -21,31 +21,6 @@ class FewerCollectionsTest(unittest.TestCase):
             raise KeyError("x")
         self.assertEqual(gc.get_threshold(), (700, 10, 10))
 
-    def test_a_batch_of_50_000_change_log_entries_is_made_between_two_collections(self):
-        # a SQL replica's default batch (SqlApplyTarget.batch_rows): its entries, their rows and
-        # the tuples they cross a pipe in are all alive until the batch is written
-        from pdip.tracking.entry import packed, record_entry
-
-        gc.set_threshold(700, 10, 10)
-        collections = []
-
-        def callback(phase, info):
-            if phase == "start":
-                collections.append(info["generation"])
-
-        with fewer_collections():
-            gc.collect(0)
-            gc.callbacks.append(callback)
-            try:
-                entries = [
-                    record_entry("update", "items", key, None, {"id": key, "note": f"n{key}"}, 0.0)
-                    for key in range(50_000)
-                ]
-                rows = packed(entries)
-            finally:
-                gc.callbacks.remove(callback)
-        self.assertEqual((len(rows), collections), (50_000, []))
-
     def test_a_slower_pace_or_a_collector_turned_off_is_left_alone(self):
         for setting in ((200_000, 5, 5), (0, 10, 10)):
             with self.subTest(setting=setting):
