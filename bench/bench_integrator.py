@@ -61,6 +61,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation
@@ -481,17 +482,22 @@ def postgres_floor(database: Postgres, source: str, changed: str) -> Callable[[i
     """What PostgreSQL itself takes, without pdip, for what `append` and `merge, new values` ask
     of it (seconds of each): the source's rows by binary `COPY` into the empty keyed table, then
     the changed rows staged by `COPY` into a temporary table and applied by one `MERGE` per batch,
-    each batch its own transaction. The batches are read out before either is timed. A `MERGE`
+    each batch its own transaction. The batches are read out to files before either is timed
+    (each is read back from the page cache as it is written: this process holds one batch). A `MERGE`
     that updates every row writes three WAL records a row (the old row locked to leave its full
     page, the new version, its index entry) where `COPY` writes one a page: this ratio is the
     ceiling for any client's merge of new values."""
 
-    def batches(table: str, count: int) -> list[bytes]:
+    folder = tempfile.mkdtemp(prefix="pdip-bench-floor-")
+
+    def batches(table: str, count: int) -> list[str]:
         found = []
         for start in range(0, count, FLOOR_BATCH):
             query = f"COPY (SELECT * FROM {table} WHERE id >= {start} AND id < {start + FLOOR_BATCH}) TO STDOUT"
-            with database.connection.cursor().copy(f"{query} (FORMAT binary)") as copy:
-                found.append(b"".join(bytes(part) for part in copy))
+            found.append(f"{folder}/floor-{table}-{start}.copy")
+            with database.connection.cursor().copy(f"{query} (FORMAT binary)") as copy, open(found[-1], "wb") as out:
+                for part in copy:
+                    out.write(part)
         return found
 
     def floor(count: int) -> tuple[float, float]:
@@ -517,18 +523,20 @@ def postgres_floor(database: Postgres, source: str, changed: str) -> Callable[[i
                         connection.transaction(),
                         connection.cursor().copy("COPY pdip_bench_floor FROM STDIN (FORMAT binary)") as copy,
                     ):
-                        copy.write(batch)
+                        copy.write(Path(batch).read_bytes())
 
             def merged() -> None:
                 for batch in updates:
                     with connection.transaction():
                         connection.execute(f"CREATE TEMPORARY TABLE stage ({COLUMNS}) ON COMMIT DROP")
                         with connection.cursor().copy("COPY stage FROM STDIN (FORMAT binary)") as copy:
-                            copy.write(batch)
+                            copy.write(Path(batch).read_bytes())
                         connection.execute(merge)
 
             seconds = timed(append), timed(merged)
         database.drop("pdip_bench_floor")
+        for batch in (*rows, *updates):
+            os.remove(batch)
         return seconds
 
     return floor
