@@ -31,7 +31,7 @@ from typing import Any
 
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import UnappliableEntry
-from pdip.tracking.entry import RECORD_ACTIONS, ChangeLogEntry
+from pdip.tracking.entry import NOT_AN_ENTRY, RECORD_ACTIONS, ChangeLogEntry
 from pdip.tracking.entry import message_key as message_key  # the key Kafka messages of entries carry
 
 ENTRY_COLUMN = "entry"
@@ -63,7 +63,7 @@ def entry_from_json(text: str | bytes) -> ChangeLogEntry:
     not JSON, not an entry, or a schema version this pdip does not read."""
     try:
         return ChangeLogEntry.from_json(text)
-    except _NOT_AN_ENTRY as error:
+    except NOT_AN_ENTRY as error:
         raise ValueError(_reason(error)) from None
 
 
@@ -72,9 +72,6 @@ def entries_from_json(texts: list[bytes]) -> tuple[list[ChangeLogEntry], list[tu
     the index of each text that holds none with the reason."""
     entries, failed = ChangeLogEntry.many_from_json(texts)
     return entries, [(index, _reason(error)) for index, error in failed]
-
-
-_NOT_AN_ENTRY = (ValueError, KeyError, TypeError, AttributeError)
 
 
 def _reason(error: Exception) -> str:

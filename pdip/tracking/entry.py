@@ -29,7 +29,7 @@ ACTIONS = RECORD_ACTIONS | CONTAINER_ACTIONS
 
 _UNTAGGED = frozenset({int, str, type(None)})  # key values that decode to themselves
 
-_NOT_AN_ENTRY = (ValueError, KeyError, TypeError, AttributeError)  # what reading a text that holds none raises
+NOT_AN_ENTRY = (ValueError, KeyError, TypeError, AttributeError)  # what reading a text that holds none raises
 
 _FIELDS = ("action", "entity", "key", "path", "before", "after", "actor", "tenant", "sequence")
 
@@ -250,39 +250,14 @@ class ChangeLogEntry:
     @classmethod
     def many_from_json(cls, texts: Iterable[str | bytes]) -> tuple[list[ChangeLogEntry], list[tuple[int, Exception]]]:
         """`from_json` over many texts (a change stream's batch): the entries, and the index of
-        each text that holds none with what reading it raised. The usual text (an entry about a
-        record with a plain key, no `before` or `extra`, a row image without tags) is filled in
-        here, without a call per entry beyond msgspec's and the time's; others go by `_filled`."""
+        each text that holds none with what reading it raised."""
         entries: list[ChangeLogEntry] = []
         failed: list[tuple[int, Exception]] = []
-        keep, read, new, plain = entries.append, _read_fields, cls.__new__, plain_row
+        keep, read = entries.append, cls.from_json
         for index, text in enumerate(texts):
             try:
-                fields = read(text)
-                action, key, after, timestamp = fields.action, fields.key, fields.after, fields.timestamp
-                if not (
-                    fields.schema_version == SCHEMA_VERSION
-                    and action in ACTIONS
-                    and type(key) in _UNTAGGED
-                    and fields.before is None
-                    and fields.extra is None
-                    and type(timestamp) is str
-                    and (after is None or plain(after))
-                ):
-                    keep(_filled(cls, fields))
-                    continue
-                entry = new(cls)
-                entry.action, entry.entity, entry.key, entry.path = action, fields.entity, key, fields.path
-                entry.before, entry.after, entry.actor, entry.tenant = None, after, fields.actor, fields.tenant
-                entry.sequence, entry._extra, entry._id = fields.sequence, None, fields.id
-                entry._timestamp = _moment_of_text(timestamp)
-                keep(entry)
-            except (msgspec.DecodeError, UnicodeEncodeError):  # as in `from_json`: read as JSON, then checked
-                try:
-                    keep(cls.from_dict(read_json(text)))
-                except _NOT_AN_ENTRY as error:
-                    failed.append((index, error))
-            except _NOT_AN_ENTRY as error:
+                keep(read(text))
+            except NOT_AN_ENTRY as error:
                 failed.append((index, error))
         return entries, failed
 
@@ -387,7 +362,7 @@ def _filled(cls, fields: _EntryFields) -> ChangeLogEntry:
     entry.key = key if type(key) in _UNTAGGED else decode(key)
     entry.path = fields.path
     entry.before = None if before is None else decode(before)
-    entry.after = None if after is None else decode(after)
+    entry.after = None if after is None else after if plain_row(after) else decode(after)  # a row image: as read
     entry.actor = fields.actor
     entry.tenant = fields.tenant
     entry.sequence = fields.sequence
