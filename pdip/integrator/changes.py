@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import Batch, RowLines
 from pdip.integrator.errors import UnappliableEntry
 from pdip.tracking.entry import NOT_AN_ENTRY, RECORD_ACTIONS, ChangeLogEntry
 from pdip.tracking.entry import message_key as message_key  # the key Kafka messages of entries carry
@@ -43,12 +43,27 @@ def entries_batch(
     position: Any = None,
     rejected: list[tuple[dict[str, Any], str]] | None = None,
     rejected_at: list[Any] | None = None,
+    origins: RowLines | None = None,
 ) -> Batch:
     """A change-log batch of `entries`; `rejected` is what the source could not read as an entry
-    (and `rejected_at` where it read each, when it knows)."""
+    (and `rejected_at` where it read each, when it knows); `origins`, where it read each entry."""
     return Batch(
-        COLUMNS, [(entry,) for entry in entries], position=position, rejected=rejected, rejected_at=rejected_at
+        COLUMNS,
+        [(entry,) for entry in entries],
+        position=position,
+        rejected=rejected,
+        rejected_at=rejected_at,
+        origins=origins,
     )
+
+
+def refused_rows(batch: Batch, refused: list[tuple[ChangeLogEntry, str]]) -> list[tuple[tuple, str]]:
+    """Entries a change-log target refuses, as the batch's own rows with the reasons: the run
+    finds a row by identity to dead-letter it where the source read it (`Batch.origins_of`)."""
+    if not refused:
+        return []
+    rows = {id(row[0]): row for row in batch.rows}
+    return [(rows.get(id(entry), (entry,)), reason) for entry, reason in refused]
 
 
 def batch_entries(batch: Batch) -> list[ChangeLogEntry]:

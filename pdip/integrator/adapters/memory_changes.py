@@ -23,7 +23,7 @@ from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, So
 from pdip.integrator.adapters.memory import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.memory import store_name
 from pdip.integrator.batch import Batch
-from pdip.integrator.changes import NetChange, batch_entries, entries_batch, net_changes
+from pdip.integrator.changes import NetChange, batch_entries, entries_batch, net_changes, refused_rows
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
 
@@ -94,7 +94,7 @@ class MemoryChangesTarget(Target):
                 continue
             rows.setdefault(change.key, {}).update(change.values)
         store[:] = list(rows.values())
-        return WriteResult(len(entries) - len(refused), [((entry,), reason) for entry, reason in refused])
+        return WriteResult(len(entries) - len(refused), refused_rows(batch, refused))
 
     def _not_there(self, change: NetChange) -> str:
         key = ", ".join(f"{column}={value!r}" for column, value in zip(self.key, change.key, strict=True))

@@ -289,6 +289,34 @@ class IntegrateBadFilesTest(FileTestCase):
             ["a.jsonl:900: invalid utf-8 byte 0xff", "log.jsonl:900: invalid utf-8 byte 0xff"],
         )
 
+    def test_an_entry_a_replica_refuses_is_dead_lettered_at_its_own_line(self):
+        def line(entry):
+            return entry.to_json() + "\n"
+
+        with sqlite3.connect(self.root / "out.db") as connection:
+            connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, n INTEGER NOT NULL)")
+        self.file(
+            "log.jsonl",
+            line(ChangeLogEntry("insert", entity="items", key=1, after={"id": 1, "name": "a", "n": 1}))
+            + line(ChangeLogEntry("update", entity="items", key=9, after={"name": "not there"}))
+            + line(ChangeLogEntry("insert", entity="items", key=2, after={"id": 2, "name": "b", "n": 2}))
+            + line(ChangeLogEntry("update", entity="items", key=8, after={"name": "nor this"})),
+        )
+        replica = Integration(
+            "replica",
+            source=Connection("jsonl", {"path": "log.jsonl"}),
+            target=Connection("sqlite", {"database": "out.db", "table": "items"}),
+            mode="changes",
+            max_errors=10,
+        )
+        result, letters = self.integrate(replica)
+        self.assertTrue(result.ok, result)
+        self.assertEqual(self.table("items"), [(1, "a", 1), (2, "b", 2)])
+        self.assertEqual(
+            [(letter["row"]["entry"]["key"], letter["position"]) for letter in letters],
+            [(9, {"file": "log.jsonl", "line": 2}), (8, {"file": "log.jsonl", "line": 4})],
+        )
+
     def test_json_lines_missing_fields_and_inexact_values_are_dead_lettered_not_nulled_or_rounded(self):
         self.file("a.jsonl", '{"id": 1, "n": 1}\n{"id": 2}\n{"id": 3, "n": 1.5}\n{"id": 4, "n": null}\n')
         source = Connection("jsonl", {"path": "a.jsonl", "types": {"id": "int", "n": "int"}})

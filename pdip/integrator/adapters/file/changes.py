@@ -33,8 +33,8 @@ from pdip.integrator.adapters.file.rows import (
     local_path,
     source_files,
 )
-from pdip.integrator.batch import Batch
-from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json
+from pdip.integrator.batch import Batch, RowLines
+from pdip.integrator.changes import batch_entries, entries_batch, entry_from_json, refused_rows
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
 
@@ -50,6 +50,7 @@ class JsonLinesChangesSource(Source):
         entries: list[ChangeLogEntry] = []
         rejected: list[tuple[dict[str, Any], str]] = []
         rejected_at: list[dict[str, Any]] = []  # where each refused line is
+        origins = RowLines()  # where each entry is
         position: dict[str, Any] | None = None
         for path, name in source_files(self.settings, jsonl.FORMAT.suffixes, self.context, self.label):
             if resume is not None and name < resume["file"]:
@@ -59,18 +60,22 @@ class JsonLinesChangesSource(Source):
                 for number, text in lines:
                     if number <= skip:
                         continue
-                    refused = len(rejected)
+                    refused, read = len(rejected), len(entries)
                     if isinstance(text, Malformed):
                         rejected.append((text.row, f"{name}:{number}: {text.problem}"))
                     else:
                         self._decode(text, name, number, entries, rejected)
                     rejected_at.extend({"file": name, "line": number} for _ in range(len(rejected) - refused))
+                    if len(entries) > read:
+                        if not origins.files or origins.files[-1][1] != name:
+                            origins.files.append((read, name))
+                        origins.numbers.append(number)
                     position = {"file": name, "line": number}
                     if len(entries) + len(rejected) >= request.batch_size:
-                        yield entries_batch(entries, position, rejected, rejected_at)
-                        entries, rejected, rejected_at = [], [], []
+                        yield entries_batch(entries, position, rejected, rejected_at, origins)
+                        entries, rejected, rejected_at, origins = [], [], [], RowLines()
         if entries or rejected:
-            yield entries_batch(entries, position, rejected, rejected_at)
+            yield entries_batch(entries, position, rejected, rejected_at, origins)
 
     @staticmethod
     def _decode(text: str, name: str, number: int, entries: list, rejected: list) -> None:
@@ -105,9 +110,9 @@ class JsonLinesChangesTarget(Target):
             try:
                 lines.append(entry.to_json() + "\n")
             except (TypeError, ValueError) as error:
-                rejected.append(((entry,), f"cannot write the entry as JSON: {error}"))
+                rejected.append((entry, f"cannot write the entry as JSON: {error}"))
         self._file.write("".join(lines))
-        return WriteResult(len(lines), rejected)
+        return WriteResult(len(lines), refused_rows(batch, rejected))
 
     def commit(self) -> None:
         if self._file is not None:

@@ -41,7 +41,7 @@ from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka.settings import SETTINGS, KafkaSettings, kafka_settings
 from pdip.integrator.batch import Batch
-from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key
+from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key, refused_rows
 from pdip.integrator.errors import KafkaAssignmentError, OperationError
 from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
 from pdip.messaging.kafka import KafkaSender, passing
@@ -458,12 +458,12 @@ class KafkaChangesTarget(KafkaTarget):
             try:
                 key, value = message_key(entry), entry.to_json().encode()
             except (TypeError, ValueError) as error:
-                rejected.append(((entry,), f"cannot write the entry as JSON: {error}"))
+                rejected.append((entry, f"cannot write the entry as JSON: {error}"))
                 continue
             messages.append((key, value))
             if tombstones and entry.action == "delete":
                 messages.append((key, None))
-        return messages, rejected
+        return messages, refused_rows(batch, rejected)
 
     def write(self, batch: Batch) -> WriteResult:
         result = super().write(batch)

@@ -60,7 +60,7 @@ from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, s
 from pdip.integrator.adapters.sql.rows import SETTINGS as ROW_SETTINGS
 from pdip.integrator.adapters.sql.transient import passes as transient_error
 from pdip.integrator.batch import Batch
-from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes
+from pdip.integrator.changes import NetChange, SoftDelete, batch_entries, entries_batch, net_changes, refused_rows
 from pdip.integrator.errors import OperationError
 from pdip.tracking.entry import ChangeLogEntry
 from pdip.tracking.table import TABLE_NAME, change_log_table
@@ -335,7 +335,7 @@ class SqlApplyTarget(Target):
         if self.position_slot:
             self._on_disk.add(partition_slot(self.position_slot, getattr(batch, "partition", None)))
         result.written = applied - len(refused)
-        result.rejected = [((entry,), reason) for entry, reason in refused]
+        result.rejected = refused_rows(batch, refused)
         return result
 
     def _fitted(
