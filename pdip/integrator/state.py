@@ -9,9 +9,11 @@ run starts where the interrupted one stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +223,8 @@ class StateStore(ISingleton):
         rows: list[tuple[dict, str]],
         positions: list[Any] | None = None,
     ) -> None:
-        """Store refused rows, read at `position`, or each at its own when `positions` says."""
+        """Store refused rows, read at `position`, or each at its own when `positions` says. The
+        commit waits for the disk (`commits_waiting`): a target commits a position past them next."""
         now = utcnow()
         records = [
             {
@@ -234,7 +237,7 @@ class StateStore(ISingleton):
             }
             for index, (row, reason) in enumerate(rows)
         ]
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection, commits_waiting(connection), connection.begin():
             connection.execute(DEAD_LETTERS.insert(), records)
 
     def dead_letters(
@@ -292,6 +295,22 @@ def sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextlib.contextmanager
+def commits_waiting(connection: sa.Connection) -> Iterator[None]:
+    """The connection's commits in the block wait for the disk: `synchronous=FULL` on a SQLite
+    file, whose connections otherwise commit with `synchronous=NORMAL` (`sqlite_write_ahead_log`);
+    other databases' commits wait already, unless a transaction says otherwise."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection  # sqlite3's: no SQLAlchemy transaction begins
+    driver.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA synchronous=NORMAL")
 
 
 def describe_location(url: sa.URL) -> str:

@@ -207,6 +207,18 @@ class Target(abc.ABC):
     batch_rows: int | None = None  # the batch size it writes best, for an integration that sets none
     keeps_earlier_runs_with: str | None = None
     takes_parallel_writers = False
+    refuse_now: Callable[[list[tuple[tuple, str]]], None] | None = None  # the batch loop's, per batch
+
+    def refusing(self, rows: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+        """Rows this target refuses of the batch being written (each in the batch's terms, with
+        the reason), handed to the batch loop before the commit that stores a position past
+        them: it dead-letters them there and then (`runs.writing`), so a crash after the commit
+        cannot lose them. What is left for `WriteResult.rejected`: nothing, or the rows
+        themselves where no batch loop listens (a target used on its own)."""
+        if self.refuse_now is None or not rows:
+            return rows
+        self.refuse_now(rows)
+        return []
 
     def prepare(self, columns: Sequence[str], create: bool, truncate: bool, types: Any = None) -> None:
         """Called once before the first batch: create or empty the target when asked. `types`

@@ -137,11 +137,15 @@ class IntegrationRun:
         self.emit(BatchWritten(**self.base, **written, seconds=round(seconds, 3), lag=lag))
 
     def dead_letter_at(self, position: Any, rows: list[tuple[dict, str]], positions: list[Any] | None = None) -> None:
-        """Store refused rows (plain values) read at `position` (or each at its own `positions`);
-        fail past `max_errors`."""
+        """Store refused rows (plain values) read at `position` (or each at its own `positions`)."""
         self.state.dead_letter(self.context.execution_id, self.integration.name, position, rows, positions)
         self.result.rows_dead_lettered += len(rows)
         self.emit(RowsDeadLettered(**self.base, rows=len(rows), reason=rows[0][1]))
+
+    def refused_within_limit(self) -> None:
+        """Fail past `max_errors`, once the batch that refused the rows is committed: the rows a
+        source could not read are stored before their batch is written (`runs.writing`), and a
+        failed run's resume starts after that batch, whatever refused the rows."""
         if self.result.rows_dead_lettered > self.integration.max_errors:
             raise IntegrationFailedError(
                 self.integration.name,
@@ -174,6 +178,7 @@ class Progress:
                 run.result.lag = message.lag
                 run.result.lag_max = max(run.result.lag_max or 0, message.lag)
             run.batch_written(message.rows_written, message.size, message.seconds, message.rows_read, message.lag)
+            run.refused_within_limit()
         elif isinstance(message, RowsRefused):
             run.dead_letter_at(message.position, message.rows, message.positions)
         elif isinstance(message, SchemaChanged):

@@ -1,12 +1,16 @@
 """The one batch loop: every executor hands its batches to `BatchWriter`, wherever it runs.
 
 For each batch, in this order:
-1. what the source could not read (`Batch.rejected`) is dead-lettered;
+1. what the source could not read (`Batch.rejected`) is dead-lettered, there and then: the
+   target's commit stores a position past those rows, and a crash just after it must not lose
+   them (a crash before it reads them again, so they may be stored twice, never lost); a
+   target that can hands the rows it refuses over the same way before its commit
+   (`Target.refusing`);
 2. the field policy is applied (unless the reader process already did);
 3. the target is prepared before its first batch (created, emptied), then writes and commits
    the batch (a target that stores positions stores the batch's in the same transaction);
 4. what the target changed of its schema to take the batch is reported (`Integration.schema`),
-   and rows the target refused are dead-lettered;
+   and rows the target refused and did not hand over are dead-lettered;
 5. the batch is reported: in the calling process that saves the checkpoint there and then;
    from a child process (an applier, a Dask task) the report travels to the caller, and the
    position stored with the rows is what a resume trusts (docs/adr/0007);
@@ -80,18 +84,21 @@ class BatchWriter:
         started = time.perf_counter()
         partition = batch.partition or ""
         reports: list[Message] = []
-        if batch.rejected:
-            reports.append(RowsRefused(partition, batch.position, plain_rows(batch.rejected), batch.rejected_at))
+        if batch.rejected:  # stored now, before the target commits a position past them
+            self.report(RowsRefused(partition, batch.position, plain_rows(batch.rejected), batch.rejected_at))
         ready = batch if transformed else with_policy(self.policy, self.integration, batch)
         self.prepare(ready.columns)
-        written = self.target.write(ready)
+        refused = functools.partial(self._refused, partition, batch.position, ready)
+        self.target.refuse_now = lambda rows: self.report(refused(rows))  # `Target.refusing`
+        try:
+            written = self.target.write(ready)
+        finally:
+            self.target.refuse_now = None
         self.target.commit()
         if written.schema_changes or written.values_discarded:
             reports.append(SchemaChanged(partition, list(written.schema_changes), dict(written.values_discarded)))
-        if written.rejected:
-            rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in written.rejected]
-            origins = ready.origins_of([row for row, _ in written.rejected])  # each row where it was read
-            reports.append(RowsRefused(partition, batch.position, plain_rows(rows), origins))
+        if written.rejected:  # a target that commits before it says (`Target.refusing`)
+            reports.append(refused(written.rejected))
         read = (len(batch) if rows_read is None else rows_read) + len(batch.rejected)
         reports.append(
             BatchDone(
@@ -108,6 +115,12 @@ class BatchWriter:
         self.held.append((reports, batch))
         if not self.target.holding():
             self._release()
+
+    @staticmethod
+    def _refused(partition: str, position: Any, ready: Batch, rejected: list[tuple[tuple, str]]) -> RowsRefused:
+        """Rows the target refused of `ready`, each with its column names and where it was read."""
+        rows = [(dict(zip(ready.columns, row, strict=False)), reason) for row, reason in rejected]
+        return RowsRefused(partition, position, plain_rows(rows), ready.origins_of([row for row, _ in rejected]))
 
     def _release(self) -> None:
         """Report and acknowledge, in order, the batches the target has made durable."""

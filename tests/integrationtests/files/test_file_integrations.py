@@ -204,7 +204,7 @@ class FileIntegrationTest(unittest.TestCase):
         self.assertEqual([event.rows for event in self.dead_lettered], [2, 2])
         self.assertEqual((self.root / "out/events.csv").read_text(), "id\n1\n4\n")
 
-    def test_more_malformed_lines_than_max_errors_fail_before_the_batch_is_written(self):
+    def test_more_malformed_lines_than_max_errors_fail_the_run_and_leave_the_file_untouched(self):
         self.write("in/orders.csv", "id,amount\n1,10\n2\n3\n")
         self.write("out/orders.csv", "id,amount\nprevious,run\n")
         operation = Operation(
@@ -221,7 +221,7 @@ class FileIntegrationTest(unittest.TestCase):
         result = self.run_quietly(operation, execution_id="strict-1")
         self.assertEqual(result.status, "failed")
         self.assertIn("2 rows were refused, more than max_errors=1", result["orders"].error)
-        self.assertEqual(result["orders"].rows_written, 0)
+        self.assertEqual(result["orders"].rows_written, 1)  # into the file staged, which is not put in place
         self.assertEqual(len(self.pdi.get(StateStore).dead_letters("strict-1")), 2)
         self.assertEqual((self.root / "out/orders.csv").read_text(), "id,amount\nprevious,run\n")
 

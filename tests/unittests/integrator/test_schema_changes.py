@@ -150,6 +150,7 @@ class LagTest(unittest.TestCase):
         run.base["integration"] = "capture"
         run.save_positions = lambda positions, finished: None
         run.started = 0.0
+        run.integration = SimpleNamespace(max_errors=0)
         progress = Progress(run, SimpleNamespace(watermark=None, requests=[]))
         progress.handle(BatchDone("", {"lsn": 10}, 5, 5, 0.1, 0, None, lag=3 * 2**20))
         progress.handle(BatchDone("", {"lsn": 20}, 5, 5, 0.1, 0, None, lag=512))

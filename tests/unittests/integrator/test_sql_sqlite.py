@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.sql import postgres as sql_postgres
 from pdip.integrator.adapters.sql import rows as sql_module
+from pdip.integrator.adapters.sql import sqlite as sql_sqlite
 from pdip.integrator.adapters.sql.rows import ColumnTypes, SqlSource, SqlTarget
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -250,6 +251,30 @@ class SqliteAdapterTest(unittest.TestCase):
     def test_describe_names_the_database_kind_and_table(self):
         self.assertEqual(self.source(table="items").describe(), "sqlite:items")
         self.assertEqual(self.source(query="SELECT 1").describe(), "sqlite:query")
+
+
+class SavepointsNestTest(unittest.TestCase):
+    """Python's sqlite3 lets a first SAVEPOINT begin a transaction of its own, which its RELEASE
+    commits: a row written in a savepoint of a transaction rolled back afterwards stayed."""
+
+    def written_in_a_savepoint_then_rolled_back(self, nested: bool) -> int:
+        folder = tempfile.mkdtemp(prefix="pdip-savepoints-")
+        engine = sa.create_engine(f"sqlite:///{folder}/s.db")
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (id integer PRIMARY KEY)")
+        with engine.connect() as connection:
+            with connection.begin() as transaction:
+                if nested:
+                    sql_sqlite.savepoints_nest(connection)
+                with connection.begin_nested():
+                    connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+                transaction.rollback()
+            return connection.exec_driver_sql("SELECT count(*) FROM t").scalar()
+
+    def test_savepoints_nest_in_the_transaction_begun(self):
+        self.assertEqual(self.written_in_a_savepoint_then_rolled_back(nested=False), 1)  # the driver's way
+        self.assertEqual(self.written_in_a_savepoint_then_rolled_back(nested=True), 0)
 
 
 if __name__ == "__main__":

@@ -76,5 +76,29 @@ class StateStoreTest(unittest.TestCase):
         self.assertEqual(self.state.dead_letter_counts("three"), {})
 
 
+class DeadLettersOnDiskTest(unittest.TestCase):
+    """The state database's SQLite file runs with `synchronous=NORMAL`, so that checkpoints cost
+    no fsync; a dead letter's commit waits for the disk all the same: the target commits a
+    position past the row next, and a power cut must not keep that commit and lose the row."""
+
+    def test_a_dead_letter_is_committed_with_synchronous_full(self):
+        import sqlalchemy as sa
+
+        root = Path(tempfile.mkdtemp(prefix="pdip-state-")).resolve()
+        state = StateStore(IntegratorConfig(), Configuration(root_directory=root))
+        self.addCleanup(state.close)
+        state.start_execution("copy")  # the tables exist and a first connection is pooled
+        modes = []
+
+        def noted(connection):
+            modes.append(connection.exec_driver_sql("PRAGMA synchronous").scalar())
+
+        sa.event.listen(state.engine, "commit", noted)
+        state.dead_letter("e", "copy", 3, [({"id": 3}, "too long")])
+        self.assertEqual(modes, [2])  # FULL
+        with state.engine.connect() as connection:
+            self.assertEqual(connection.exec_driver_sql("PRAGMA synchronous").scalar(), 1)  # NORMAL again
+
+
 if __name__ == "__main__":
     unittest.main()

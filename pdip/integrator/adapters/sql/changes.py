@@ -53,7 +53,7 @@ from pdip.integrator.adapters.base import (
     WriteResult,
     partition_slot,
 )
-from pdip.integrator.adapters.sql import changes_schema, evolution, exact, positions
+from pdip.integrator.adapters.sql import changes_schema, evolution, exact, positions, sqlite
 from pdip.integrator.adapters.sql.changes_schema import carries_unknown
 from pdip.integrator.adapters.sql.merge import delete_keys, key_problems, on_conflict, upsert
 from pdip.integrator.adapters.sql.rows import KINDS, engine_for, error_reason, shown_url
@@ -545,6 +545,7 @@ class SqlApplyTarget(Target):
         """The bulk statements failed: apply each entry in its own savepoint, keep the reasons."""
         refused = []
         with connection.begin():
+            sqlite.savepoints_nest(connection)
             for plan in plans:
                 route = plan.route
                 if plan.cleared:

@@ -215,10 +215,14 @@ class Fitted:
     discarded: dict[str, int] = dataclasses.field(default_factory=dict)
     restore: Callable[[tuple], tuple] = lambda row: row
 
+    def as_read(self, rejected: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+        """Rows of `batch` refused, each whole as the source read it."""
+        return [(self.restore(row), reason) for row, reason in rejected]
+
     def told(self, result: WriteResult) -> WriteResult:
         """`result` of writing `batch`, in the terms of the batch as read: refused rows whole,
         with the rows fitting refused, the changes made and the values dropped."""
-        result.rejected = [(self.restore(row), reason) for row, reason in result.rejected] + self.refused
+        result.rejected = self.as_read(result.rejected) + self.refused
         result.schema_changes = self.changes
         result.values_discarded = self.discarded
         return result

@@ -75,7 +75,7 @@ from pdip.integrator.adapters.sql.tables import ColumnTypes, columns_for
 from pdip.integrator.adapters.sql.transient import passes as transient_error
 from pdip.integrator.batch import ARROW, Batch
 from pdip.integrator.errors import OperationError, StoreUnreachableError
-from pdip.integrator.state import sqlite_write_ahead_log
+from pdip.integrator.state import commits_waiting, sqlite_write_ahead_log
 from pdip.integrator.types import arrow_fields, driver_rows
 
 CSV = "csv"  # CSV records as a file source hands them over (`file_csv_raw`)
@@ -98,13 +98,14 @@ SETTINGS = (
     Setting("query", str, help="a source's SELECT, instead of `table`"),
 )
 _MYSQL = ("mysql", "mariadb")  # SQLAlchemy names MariaDB's dialect `mariadb` for mariadb:// URLs
+_COMMITS_WITHOUT_WAITING = ("postgresql", "sqlite")  # dialects whose commits can return before the disk has them
 _RAW_FORMATS = {"postgresql": (postgres.RAW_FORMAT, CSV), "sqlite": (sqlite.RANGE_FORMAT, sqlite.RAW_FORMAT)}
 
 
 def engine_for(connection, context: Any, read_only: bool = False, **connect_args: Any) -> sa.Engine:
     """An engine for the connection's database (one per source or target; disposed at close).
     A SQLite file is opened `read_only` for a source (reading never changes it, not even its
-    journal mode); a target's is switched to WAL mode (see `SqlTarget._first_commit_synced`)."""
+    journal mode); a target's is switched to WAL mode (see `SqlTarget._commits`)."""
     settings = connection.settings
     url = settings.get("url") or settings.get("connection_string")
     if not url:
@@ -434,7 +435,7 @@ class SqlTarget(Target):
         self._checks: dict[tuple, tuple] = {}  # per table and batch shape: what `exact` looks at
         self._fitting: dict[tuple, Callable[[Batch], evolution.Fitted]] = {}  # by (columns, types)
         self._synced = False  # a first batch was committed the durable way (see `_commits`)
-        self._unflushed = False  # a later one was not (`_first_commit_synced`): `finish` flushes it
+        self._unflushed = False  # a later one was not (`_commits`): `finish` flushes it
         self._stored: tuple[str, Any] | None = None  # the last position stored: its slot and value
         self._loader = mysql.Loader() if self.engine.dialect.name in _MYSQL else None
         self._key: tuple[str, ...] | None = None  # `write: merge`: the columns rows are upserted by
@@ -482,30 +483,46 @@ class SqlTarget(Target):
             self.table = self._ready(batch)
         fitted = self._fitted(batch)
         batch, changed = self._exact(fitted.batch)
-        result = self._write(self._driver_values(self._instants_in_utc(batch)))
-        result.rejected.extend(changed)
-        return fitted.told(result)
+        told = fitted.told(WriteResult(0, changed))  # what fitting did, and the rows refused before writing
+        unreported = self.refusing(told.rejected)  # handed over before anything is committed
+        result = self._write(self._driver_values(self._instants_in_utc(batch)), fitted.as_read)
+        told.written, told.rejected = result.written, result.rejected + unreported
+        return told
 
-    def _write(self, batch: Batch) -> WriteResult:
-        with self.engine.connect() as connection, self._first_commit_synced(connection):
+    def _write(self, batch: Batch, as_read: Callable[[list], list]) -> WriteResult:
+        """Write the batch with its position in one transaction; when the database refuses it,
+        find the rows it refuses and write the others (`_row_by_row`). `as_read`: refused rows
+        in the terms of the batch as read."""
+        waits = not (self._synced and self.source_replays)
+        with self.engine.connect() as connection, self._commits(connection, waits):
             try:
-                with connection.begin():
-                    if self._synced and self.source_replays and self.engine.dialect.name == "postgresql":
-                        _execute(connection, "SET LOCAL synchronous_commit = off")
-                        self._unflushed = True
-                    copied = None  # rows a copy inside the database wrote, when it says
-                    if len(batch) and self._key is not None:
-                        copied = self._merge(connection, batch)
-                    elif len(batch):
-                        copied = self._load(connection, batch)
-                    self._store_position(connection, batch)
-                result = WriteResult(len(batch) if copied is None else copied)
+                result = WriteResult(self._in_one_transaction(connection, batch, waits))
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE) as error:
                 if transient_error(error):  # not the rows' fault: the integration tries the batch again
                     raise
-                result = self._row_by_row(connection, batch)
+                result = self._row_by_row(connection, batch, waits, as_read)
         self._synced = True
+        self._unflushed |= not waits and self.engine.dialect.name in _COMMITS_WITHOUT_WAITING
         return result
+
+    def _in_one_transaction(
+        self, connection: sa.Connection, batch: Batch, waits: bool, one_by_one: Callable | None = None
+    ) -> int:
+        """Write the batch and store its position in one transaction (each row through
+        `one_by_one` when given, else in bulk); the rows written."""
+        with connection.begin():
+            if not waits and self.engine.dialect.name == "postgresql":
+                _execute(connection, "SET LOCAL synchronous_commit = off")
+            copied = None  # rows a copy inside the database wrote, when it says
+            if one_by_one is not None:
+                for row in batch.rows:
+                    one_by_one(row)
+            elif len(batch) and self._key is not None:
+                copied = self._merge(connection, batch)
+            elif len(batch):
+                copied = self._load(connection, batch)
+            self._store_position(connection, batch)
+        return len(batch) if copied is None else copied
 
     def _exact(self, batch: Batch) -> tuple[Batch, list[tuple[tuple, str]]]:
         """The rows whose values the table would store as given, and the others refused with the
@@ -561,22 +578,21 @@ class SqlTarget(Target):
         return batch if rows is batch.rows else batch.with_values(rows)
 
     @contextlib.contextmanager
-    def _first_commit_synced(self, connection: sa.Connection) -> Iterator[None]:
-        """The first batch's commit waits for the disk, as usual; the later ones return before the
-        disk has them (PostgreSQL `synchronous_commit = off` for the batch's transaction, when
-        the source reads again after the stored position: `Target.source_replays`; SQLite in
-        WAL mode with `synchronous=NORMAL`). A crash of the server or of the machine can then
+    def _commits(self, connection: sa.Connection, waiting: bool) -> Iterator[None]:
+        """Whether the connection's commits wait for the disk. The first batch's commit waits, as
+        usual; the later ones return before the disk has them when the source reads again after
+        the stored position (`Target.source_replays`): PostgreSQL `synchronous_commit = off` for
+        the batch's transaction, SQLite the `synchronous=NORMAL` of its WAL mode, which every
+        file the integrator writes opens with (`state.sqlite_write_ahead_log`), so a commit that
+        waits is made with `synchronous=FULL`. A crash of the server or of the machine can then
         lose the last batches, but each whole with its position and never the first position, so
         a resumed run starts right after what is really there; a killed pdip loses nothing. The
         run's end waits for all of them (`_flushed`)."""
-        if self._synced or self.engine.dialect.name != "sqlite":
+        if not waiting:
             yield
             return
-        _execute(connection, "PRAGMA synchronous=FULL")
-        try:
+        with commits_waiting(connection):
             yield
-        finally:
-            _execute(connection, "PRAGMA synchronous=NORMAL")
 
     def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> int | None:
         """Append the batch to the target (or, on PostgreSQL, to the table `into`); how many rows
@@ -677,26 +693,34 @@ class SqlTarget(Target):
         self._stored = (partition_slot(self.position_slot, batch.partition), batch.position)
         store_position(connection, *self._stored)
 
-    def _row_by_row(self, connection: sa.Connection, batch: Batch) -> WriteResult:
-        """Find the rows the database refuses: write each in a savepoint, keep the good ones. A
-        raw batch is decoded first; what its decoder could not make a row of is refused too."""
+    def _row_by_row(
+        self, connection: sa.Connection, batch: Batch, waits: bool, as_read: Callable[[list], list]
+    ) -> WriteResult:
+        """Find the rows the database refuses, each written in a savepoint of a transaction that
+        is then rolled back; hand them over (`Target.refusing`) while nothing of the batch is
+        committed and no lock is held (the state database that stores them may be this SQLite
+        file); then write the others the same way, row by row, with the batch's position. A raw
+        batch is decoded first; what its decoder could not make a row of is refused too."""
         rows = batch.rows
         unread = batch.rejected if batch.is_raw else []  # what decoding the batch could not make a row of
         rejected = [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
         insert = self._one_row(connection, batch)
-        written = 0
-        with connection.begin():
+        kept = []
+        with connection.begin() as trial:
+            sqlite.savepoints_nest(connection)
             for row in rows:
                 try:
                     with connection.begin_nested():
                         insert(row)
-                    written += 1
+                    kept.append(row)
                 except (sa.exc.SQLAlchemyError, _UNBINDABLE) as error:
                     if transient_error(error):
                         raise
                     rejected.append((tuple(row), error_reason(error)))
-            self._store_position(connection, batch)
-        return WriteResult(written, rejected)
+            trial.rollback()
+        unreported = self.refusing(as_read(rejected))
+        rest = Batch(batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition)
+        return WriteResult(self._in_one_transaction(connection, rest, waits, insert), unreported)
 
     def _one_row(self, connection: sa.Connection, batch: Batch) -> Callable[[Sequence[Any]], Any]:
         """How one row goes in: through the driver as it is for SQLite's stored values and for
@@ -843,14 +867,15 @@ class SqlTarget(Target):
         )
 
     def _flushed(self) -> None:
-        """PostgreSQL: the batches committed without waiting for the disk get there now, or a
-        crash of the server just after a run that said "finished" could take its last batches
-        back. The last position is stored again by a transaction whose commit waits, as usual:
-        the WAL is flushed up to it, theirs included. (A transaction that writes nothing, even
-        one given an id, commits without waiting.)"""
+        """The batches committed without waiting for the disk get there now, or a crash of the
+        server or of the machine just after a run that said "finished" could take its last
+        batches back. The last position is stored again by a transaction whose commit waits: the
+        WAL is flushed up to it, theirs included. (A PostgreSQL transaction that writes nothing,
+        even one given an id, commits without waiting.)"""
         if self._unflushed and self._stored is not None:
-            with self.engine.begin() as connection:
-                store_position(connection, *self._stored)
+            with self.engine.connect() as connection, self._commits(connection, waiting=True):
+                with connection.begin():
+                    store_position(connection, *self._stored)
             self._unflushed = False
 
     def _fitted(self, batch: Batch) -> evolution.Fitted:

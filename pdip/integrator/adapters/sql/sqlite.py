@@ -182,3 +182,12 @@ def copy_range(connection: sa.Connection, target: str, names: str, batch: Batch,
 def holds_stored_values(batch: Batch) -> bool:
     """Whether the batch's values are SQLite's stored values (a target inserts them as they are)."""
     return batch.raw_format in (RAW_FORMAT, RANGE_FORMAT)
+
+
+def savepoints_nest(connection: sa.Connection) -> None:
+    """Begin the connection's transaction in SQLite itself, so that savepoints opened next nest
+    in it. Python's sqlite3 (in the mode SQLAlchemy uses) begins one only before a statement
+    that changes rows; a SAVEPOINT that comes first begins a transaction of its own, which its
+    RELEASE commits whatever the enclosing one does later. Does nothing on other databases."""
+    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,106 @@
+"""A refused row is dead-lettered before the batch's position is committed at the target.
+
+The position a target stores with its rows is what a resumed run starts after. Were a refused
+row stored in the state database only once the target had committed, a crash between the two
+would leave the run's record with no trace of the row, and the resume would never read it again.
+Here the run is killed (SIGKILL) the moment the target's write returns, its batch and position
+committed: the row the source could not read must already be in the dead letters, and the resume
+must not store it twice."""
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+RUN = textwrap.dedent("""\
+    import os, signal, sys
+
+    from pdip import Pdi
+    from pdip.integrator import Connection, Integration, Operation
+    from pdip.integrator.adapters.sql.rows import SqlTarget
+    from pdip.integrator.base import Integrator
+
+    root, resume, target = sys.argv[1], sys.argv[2] == "resume", sys.argv[3]
+    if not resume:
+        written = SqlTarget.write
+
+        def write_then_die(self, batch):
+            result = written(self, batch)  # rows and position committed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        SqlTarget.write = write_then_die
+    integration = Integration(
+        "rows",
+        source=Connection("csv", {"path": "rows.csv"}),
+        target=Connection("sqlite", {"url": f"sqlite:///{root}/{target}", "table": "copied"}),
+        create_target=True,
+        batch_size=3,
+    )
+    with Pdi(root_directory=root) as pdi:
+        result = pdi.get(Integrator).integrate(
+            Operation("kills", [integration], executor="inline"), execution_id="kills-1", resume=resume
+        )
+    sys.exit(0 if result.ok else 1)
+    """)
+
+
+class DeadLettersBeforeCommitTest(unittest.TestCase):
+    def setUp(self):
+        self.root = Path(tempfile.mkdtemp(prefix="pdip-dead-before-commit-"))
+        # the first batch (lines 2-4) holds a record of three fields under a header of two
+        self.root.joinpath("rows.csv").write_text("id,name\n1,one\n2,two,extra\n3,three\n4,four\n5,five\n")
+
+    def run_pdip(self, how: str, target: str = "target.db") -> int:
+        environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return subprocess.run(
+            [sys.executable, "-c", RUN, str(self.root), how, target], env=environment, capture_output=True, timeout=120
+        ).returncode
+
+    def dead_letters(self) -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(self.root / ".pdip" / "state.db")) as connection:
+            return connection.execute("SELECT position, reason FROM pdip_dead_letter ORDER BY id").fetchall()
+
+    def copied(self, target: str = "target.db") -> list[tuple]:
+        with contextlib.closing(sqlite3.connect(self.root / target)) as connection:
+            return connection.execute("SELECT id, name FROM copied ORDER BY id").fetchall()
+
+    def test_a_row_the_source_refused_is_stored_before_its_batch_is_committed(self):
+        self.assertEqual(self.run_pdip("first"), -9)
+        self.assertEqual([row[1] for row in self.copied()], ["one", "three"])
+        refused = self.dead_letters()
+        self.assertEqual(len(refused), 1, refused)
+        self.assertEqual(self.run_pdip("resume"), 0)
+        self.assertEqual(self.dead_letters(), refused)
+        self.assertEqual([row[1] for row in self.copied()], ["one", "three", "four", "five"])
+
+    def assert_refused_by_the_target_stored_first(self, target: str) -> None:
+        """The table refuses the name `two`: its row is found in a transaction rolled back and
+        stored before the others are committed; the state database may be the target's file."""
+        self.root.joinpath("rows.csv").write_text("id,name\n1,one\n2,two\n3,three\n4,four\n5,five\n")
+        self.root.joinpath(target).parent.mkdir(exist_ok=True)
+        with contextlib.closing(sqlite3.connect(self.root / target)) as connection, connection:
+            connection.execute("CREATE TABLE copied (id integer PRIMARY KEY, name text CHECK (name <> 'two'))")
+        self.assertEqual(self.run_pdip("first", target), -9)
+        self.assertEqual([row[1] for row in self.copied(target)], ["one", "three"])
+        refused = self.dead_letters()
+        self.assertEqual([reason for _, reason in refused], ["IntegrityError: CHECK constraint failed: name <> 'two'"])
+        self.assertEqual(self.run_pdip("resume", target), 0)
+        self.assertEqual(self.dead_letters(), refused)
+        self.assertEqual([row[1] for row in self.copied(target)], ["one", "three", "four", "five"])
+
+    def test_a_row_the_target_refused_is_stored_before_its_batch_is_committed(self):
+        self.assert_refused_by_the_target_stored_first("target.db")
+
+    def test_the_target_may_be_the_state_database_s_own_file(self):
+        self.assert_refused_by_the_target_stored_first(".pdip/state.db")
+
+
+if __name__ == "__main__":
+    unittest.main()
