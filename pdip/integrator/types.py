@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     import pyarrow
@@ -153,6 +152,8 @@ def created_type(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.Typ
         return _OWN_TYPES[dialect.name](kind)
     if dialect.name not in ("mysql", "mariadb") or getattr(kind, "fsp", None):
         return kind
+    from sqlalchemy.dialects import mysql  # loaded with the dialect: not imported by runs that never meet MySQL
+
     if isinstance(kind, sa.DateTime) and not isinstance(kind, sa.TIMESTAMP):
         return mysql.DATETIME(fsp=6)
     if isinstance(kind, sa.Time):
@@ -370,7 +371,7 @@ def driver_rows(columns: Sequence[str], rows: list[tuple], table: sa.Table, dial
 def type_table() -> str:
     """The type map as a Markdown table, for the docs (a test keeps docs/integrator.md equal to
     it): each type's file `types:` names, the column pdip creates in each database, its Arrow type."""
-    from sqlalchemy.dialects import mssql, oracle, postgresql, sqlite
+    from sqlalchemy.dialects import mssql, mysql, oracle, postgresql, sqlite
     from sqlalchemy.dialects.mysql import mariadb
 
     server, database = mssql.dialect(), oracle.dialect()

@@ -14,7 +14,8 @@ import pdip.data
 
 HEAVY = ("sqlalchemy.orm", "pdip.data.outbox", "pdip.data.session", "pdip.tracking", "pdip.policy.engine")
 # what a run between SQLite and small CSV files has no use for: a reader process (read in the
-# calling process, `Source.light_to_read`), Arrow, DataFrames, the web layer, other databases
+# calling process, `Source.light_to_read`), Arrow, DataFrames, the web layer, other databases'
+# dialects
 NOT_FOR_LOCAL_FILES = (
     "multiprocessing",
     "ctypes",
@@ -25,6 +26,7 @@ NOT_FOR_LOCAL_FILES = (
     "duckdb",
     "sqlalchemy.orm",
     "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.dialects.mysql",
     "psycopg",
 )
 

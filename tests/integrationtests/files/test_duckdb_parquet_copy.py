@@ -85,7 +85,7 @@ class DuckDbToParquetTest(DuckDbCase):
         self.assertEqual(named, decoded)
         self.assertEqual(dict(named)["amount"], "decimal128(12, 2)")
 
-    def test_a_copy_by_duckdb_imports_neither_pyarrow_nor_numpy(self):
+    def test_a_copy_by_duckdb_imports_neither_pyarrow_nor_numpy_nor_a_mysql_dialect(self):
         self.table({"id": ("INTEGER", "1"), "label": ("VARCHAR", "'one'")})
         (self.root / "copy.yml").write_text(
             "name: copy\nintegrations:\n  - {name: copy, source: {kind: duckdb, database: warehouse.duckdb,"
@@ -93,7 +93,7 @@ class DuckDbToParquetTest(DuckDbCase):
         )
         code = (
             f"import sys, pdip.cli; code = pdip.cli.main(['run', {str(self.root / 'copy.yml')!r}, '--no-progress']); "
-            "print(code, [name for name in ('pyarrow', 'numpy') if name in sys.modules])"
+            "print(code, [name for name in ('pyarrow', 'numpy', 'sqlalchemy.dialects.mysql') if name in sys.modules])"
         )
         plain = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
         ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plain, cwd=self.root)

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql as mysql_types
 
 from pdip.configuration import DatabaseConfig
 from pdip.configuration.settings import Setting
@@ -165,6 +164,10 @@ def _reflected_as_meant(inspector: sa.Inspector, table: sa.Table, column: dict[s
     kind = column["type"]
     if isinstance(kind, sa.Float) and kind.asdecimal:
         kind.asdecimal = False
+    if inspector.dialect.name not in _MYSQL:
+        return
+    from sqlalchemy.dialects import mysql as mysql_types  # loaded with the dialect
+
     if isinstance(kind, mysql_types.TINYINT) and kind.display_width == 1:
         column["type"] = sa.Boolean()
     if isinstance(kind, mysql_types.LONGTEXT) and column["name"] in _json_checked(inspector, table):
