@@ -17,6 +17,8 @@ import textwrap
 import unittest
 from pathlib import Path
 
+from pdip.tracking import ChangeLogEntry
+
 ROOT = Path(__file__).resolve().parents[3]
 
 RUN = textwrap.dedent("""\
@@ -24,24 +26,28 @@ RUN = textwrap.dedent("""\
 
     from pdip import Pdi
     from pdip.integrator import Connection, Integration, Operation
+    from pdip.integrator.adapters.sql.changes import SqlApplyTarget
     from pdip.integrator.adapters.sql.rows import SqlTarget
     from pdip.integrator.base import Integrator
 
-    root, resume, target = sys.argv[1], sys.argv[2] == "resume", sys.argv[3]
+    root, resume, target, changes = sys.argv[1], sys.argv[2] == "resume", sys.argv[3], sys.argv[4] == "changes"
     if not resume:
-        written = SqlTarget.write
+        kind = SqlApplyTarget if changes else SqlTarget
+        written = kind.write
 
         def write_then_die(self, batch):
             result = written(self, batch)  # rows and position committed
             os.kill(os.getpid(), signal.SIGKILL)
 
-        SqlTarget.write = write_then_die
+        kind.write = write_then_die
     integration = Integration(
         "rows",
-        source=Connection("csv", {"path": "rows.csv"}),
+        source=Connection("jsonl" if changes else "csv", {"path": "log.jsonl" if changes else "rows.csv"}),
         target=Connection("sqlite", {"url": f"sqlite:///{root}/{target}", "table": "copied"}),
-        create_target=True,
+        create_target=not changes,
         batch_size=3,
+        max_errors=10 if changes else 0,
+        **({"mode": "changes"} if changes else {}),
     )
     with Pdi(root_directory=root) as pdi:
         result = pdi.get(Integrator).integrate(
@@ -57,10 +63,13 @@ class DeadLettersBeforeCommitTest(unittest.TestCase):
         # the first batch (lines 2-4) holds a record of three fields under a header of two
         self.root.joinpath("rows.csv").write_text("id,name\n1,one\n2,two,extra\n3,three\n4,four\n5,five\n")
 
-    def run_pdip(self, how: str, target: str = "target.db") -> int:
+    def run_pdip(self, how: str, target: str = "target.db", mode: str = "rows") -> int:
         environment = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run(
-            [sys.executable, "-c", RUN, str(self.root), how, target], env=environment, capture_output=True, timeout=120
+            [sys.executable, "-c", RUN, str(self.root), how, target, mode],
+            env=environment,
+            capture_output=True,
+            timeout=120,
         ).returncode
 
     def dead_letters(self) -> list[tuple[str, str]]:
@@ -100,6 +109,43 @@ class DeadLettersBeforeCommitTest(unittest.TestCase):
 
     def test_the_target_may_be_the_state_database_s_own_file(self):
         self.assert_refused_by_the_target_stored_first(".pdip/state.db")
+
+    def assert_entries_refused_stored_first(self, entries: list[ChangeLogEntry], reasons: list[str]) -> None:
+        """The replica's first batch (three entries) refuses `reasons`; the run is killed as its
+        write returns, then resumed."""
+        self.root.joinpath("log.jsonl").write_text("".join(entry.to_json() + "\n" for entry in entries))
+        with contextlib.closing(sqlite3.connect(self.root / "target.db")) as connection, connection:
+            connection.execute(
+                "CREATE TABLE copied (id integer PRIMARY KEY, name text CHECK (name <> 'two'), n integer)"
+            )
+        self.assertEqual(self.run_pdip("first", mode="changes"), -9)
+        refused = self.dead_letters()
+        self.assertEqual(len(refused), len(reasons), refused)
+        for (_, reason), expected in zip(refused, reasons, strict=True):
+            self.assertIn(expected, reason)
+        self.assertEqual(self.run_pdip("resume", mode="changes"), 0)
+        self.assertEqual(self.dead_letters(), refused)
+        self.assertEqual(self.copied(), [(1, "one"), (3, "three"), (4, "four")])  # an update carries not the whole row
+
+    def test_an_entry_the_replica_finds_no_row_for_is_stored_before_its_batch_is_committed(self):
+        self.assert_entries_refused_stored_first(
+            [insert(1, "one"), update(9, "not there"), insert(3, "three"), insert(4, "four")],
+            ["update of a row table 'copied' does not have (id=9)"],
+        )
+
+    def test_an_entry_the_replica_refuses_one_by_one_is_stored_before_its_batch_is_committed(self):
+        self.assert_entries_refused_stored_first(
+            [insert(1, "one"), insert(2, "two"), insert(3, "three"), insert(4, "four")],
+            ["CHECK constraint failed: name <> 'two'"],
+        )
+
+
+def insert(key: int, name: str) -> ChangeLogEntry:
+    return ChangeLogEntry("insert", entity="copied", key=key, after={"id": key, "name": name, "n": key})
+
+
+def update(key: int, name: str) -> ChangeLogEntry:
+    return ChangeLogEntry("update", entity="copied", key=key, after={"name": name})
 
 
 if __name__ == "__main__":

@@ -321,22 +321,43 @@ class SqlApplyTarget(Target):
         if self.position_slot and not self._positions_ready:  # before the batch's transaction holds a lock
             positions.ensure_table(self.engine)
             self._positions_ready = True
+        unreported = self.refusing(refused_rows(batch, refused))  # before anything is committed
         with self.engine.connect() as connection:
             try:
-                with connection.begin():
-                    missing = [refusal for plan in plans for refusal in self._apply(connection, plan)]
-                    self._store_position(connection, batch)
+                handed, late = self._committed(
+                    connection, batch, lambda c: [refusal for plan in plans for refusal in self._apply(c, plan)]
+                )
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
                 if transient_error(error):  # not the entries' fault: the integration tries the batch again
                     raise
-                refused.extend(self._one_by_one(connection, plans, batch))
-            else:
-                refused.extend(missing)
+                handed, late = self._committed(connection, batch, lambda c: self._one_by_one(c, plans))
         if self.position_slot:
             self._on_disk.add(partition_slot(self.position_slot, getattr(batch, "partition", None)))
-        result.written = applied - len(refused)
-        result.rejected = refused_rows(batch, refused)
+        result.written = applied - len(refused) - handed - len(late)
+        result.rejected = unreported + refused_rows(batch, late)
         return result
+
+    def _committed(
+        self, connection: sa.Connection, batch: Batch, apply: Callable[[sa.Connection], list]
+    ) -> tuple[int, list[tuple[ChangeLogEntry, str]]]:
+        """`apply` the batch (it returns the entries it refuses) and store its position in one
+        transaction. Refused entries are handed over before the commit (`Target.refusing`): the
+        transaction is rolled back first, so that none of the batch is committed and no lock is
+        held while they are stored (the state database may be this SQLite file), then the batch
+        is applied again. How many were handed over, and the refusals left to report: what the
+        second pass refused besides them, or all of them where no batch loop listens."""
+        with connection.begin() as trial:
+            refused = apply(connection)
+            if not refused or self.refuse_now is None:
+                self._store_position(connection, batch)
+                return 0, refused
+            trial.rollback()
+        self.refusing(refused_rows(batch, refused))
+        first = {id(entry) for entry, _ in refused}
+        with connection.begin():
+            late = [refusal for refusal in apply(connection) if id(refusal[0]) not in first]
+            self._store_position(connection, batch)
+        return len(refused), late
 
     def _fitted(
         self, route: _Route, entries: list[ChangeLogEntry], result: WriteResult
@@ -541,27 +562,26 @@ class SqlApplyTarget(Target):
     def _remove(self, connection: sa.Connection, route: _Route, changes: list[NetChange]) -> None:
         delete_keys(connection, route.table, route.key, [change.key for change in changes])
 
-    def _one_by_one(self, connection: sa.Connection, plans: list, batch: Batch) -> list[tuple[ChangeLogEntry, str]]:
-        """The bulk statements failed: apply each entry in its own savepoint, keep the reasons."""
+    def _one_by_one(self, connection: sa.Connection, plans: list) -> list[tuple[ChangeLogEntry, str]]:
+        """The bulk statements failed: apply each entry in its own savepoint of the connection's
+        transaction; the entries refused, with the reasons."""
         refused = []
-        with connection.begin():
-            sqlite.savepoints_nest(connection)
-            for plan in plans:
-                route = plan.route
-                if plan.cleared:
-                    connection.execute(route.table.delete())
-                for change in plan.changes:
-                    for entry in change.entries:
-                        single = _TablePlan.of(route, net_changes([entry], route.key, route.soft_delete)[0])
-                        route.adapt(single)
-                        try:
-                            with connection.begin_nested():
-                                refused.extend(self._apply(connection, single))
-                        except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
-                            if transient_error(error):
-                                raise
-                            refused.append((entry, _why(error)))
-            self._store_position(connection, batch)
+        sqlite.savepoints_nest(connection)
+        for plan in plans:
+            route = plan.route
+            if plan.cleared:
+                connection.execute(route.table.delete())
+            for change in plan.changes:
+                for entry in change.entries:
+                    single = _TablePlan.of(route, net_changes([entry], route.key, route.soft_delete)[0])
+                    route.adapt(single)
+                    try:
+                        with connection.begin_nested():
+                            refused.extend(self._apply(connection, single))
+                    except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as error:
+                        if transient_error(error):
+                            raise
+                        refused.append((entry, _why(error)))
         return refused
 
     def _store_position(self, connection: sa.Connection, batch: Batch) -> None:
