@@ -54,11 +54,11 @@ class ReadAheadTest(unittest.TestCase):
         batches = read_ahead(numbers.read())
         self.assertEqual(next(batches).rows, [(0,)])  # being written: one handed, two more read
         until(lambda: len(numbers.made) >= 3)
-        time.sleep(0.1)
+        time.sleep(0.05)  # and no further
         self.assertEqual(numbers.made, [0, 1, 2])
         self.assertEqual(next(batches).rows, [(1,)])  # the first written: room for one more
         until(lambda: len(numbers.made) >= 4)
-        time.sleep(0.1)
+        time.sleep(0.05)  # and no further
         self.assertEqual(numbers.made, [0, 1, 2, 3])
         batches.close()
 
