@@ -1,6 +1,7 @@
 """A source that reads best in a thread (`Source.reads_in_thread`, a database's log) is read by a
 thread of the writer's process under the `process` executor, at most two batches ahead."""
 
+import signal
 import tempfile
 import threading
 import time
@@ -75,6 +76,30 @@ class ReadAheadTest(unittest.TestCase):
         batches.close()
         self.assertTrue(numbers.closed.is_set())  # closed by the thread before the writer went on
         self.assertLess(len(numbers.made), 5)
+
+    def test_a_signal_reaches_a_writer_waiting_for_the_next_batch(self):
+        waiting = threading.Event()
+
+        def never():  # a followed stream with nothing new
+            yield Batch(["n"], [(0,)])
+            waiting.wait(10)
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            batches = read_ahead(never())
+            next(batches)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            started = time.monotonic()
+            with self.assertRaises(KeyboardInterrupt):
+                next(batches)
+            self.assertLess(time.monotonic() - started, 5)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            waiting.set()
 
 
 class ThreadReadSource(Source):
