@@ -20,8 +20,9 @@ process, the writer; `inline`: one process does both, with nothing
 pickled between them).
 
 Each line prints changes/s and its ratio to the baseline, and the CPU time pdip's processes spent
-per change (its reader process, which decodes and makes the entries, and this process, the
-writer; the servers' own work is not in it): on a machine loaded by other work the wall clock
+per change (a reader process, where one decodes and makes the entries, and this process, the
+writer; "one process" where the reading is a thread of the writer's, as a capture's is under
+`process` since 2026-12-06; the servers' own work is not in it): on a machine loaded by other work the wall clock
 mostly measures the load, the CPU time what pdip costs. PostgreSQL's CPU per change follows (its
 WAL sender decoding the log for the slot, alone on the baseline's line, and for the replica its
 backend applying the rows as well): pdip's and the server's together over the cores the machine
@@ -252,9 +253,11 @@ def main() -> None:
             label = f"{'-> PostgreSQL replica' if name == 'replica' else '-> Kafka'} ({executor})"
             writer, reader = (spent / max(written, 1) * 1e6 for spent in cpu)
             server = "" if served is None else f", PostgreSQL CPU {served / max(written, 1) * 1e6:.1f} us/change"
+            # a capture is read by a thread of the writer's process (`Source.reads_in_thread`): no reader process
+            parts = f"reader {reader:.1f}, writer {writer:.1f}" if reader else "one process"
             print(
                 f"{label:<32} {rate:>10,.0f} changes/s ({written:,} in {seconds:.1f} s), {ratio:.2f} x baseline; "
-                f"pdip CPU {writer + reader:.1f} us/change (reader {reader:.1f}, writer {writer:.1f}){server}"
+                f"pdip CPU {writer + reader:.1f} us/change ({parts}){server}"
             )
     engine.dispose()
     writer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -56,6 +56,9 @@ The optional hooks, each with a default that does nothing special:
 - `Source.light_to_read(request)`: True when reading `request` is so little work (batches that
   only name where their rows are, which the target copies itself; a small local file) that a
   reader process would cost more than it saves: the `process` executor then reads it here.
+- `Source.reads_in_thread(request)`: True when pickling the source's batches would cost more
+  than reading them (a database's log, decoded into entries): the `process` executor reads it
+  in a thread of the writer's process (`executors.inline.read_ahead`), at most two batches ahead.
 - `Target.batch_rows`: the batch size the target writes best (DuckDB: one row group), read by an
   integration that sets no `batch_size` (`Integration.rows_per_batch`).
 - `Target.check(create)`: what would stop the first batch that only the store can tell (the table
@@ -174,6 +177,14 @@ class Source(abc.ABC):
     def light_to_read(self, request: ReadRequest) -> bool:
         """Whether reading `request` costs less than starting a reader process for it (a read
         whose batches only say where their rows are, a small local file); False unless overridden."""
+        return False
+
+    def reads_in_thread(self, request: ReadRequest) -> bool:
+        """Whether reading `request` costs less than handing its batches across a pipe (reading
+        waits on the store, and its batches are Python objects that would be pickled: a
+        database's log), so the `process` executor reads it in a thread of the writer's process,
+        its reading overlapping the target's waits on its own store. Such a source takes
+        `acknowledge` from another thread than the one reading. False unless overridden."""
         return False
 
     def acknowledge(self, position: Any) -> None:

@@ -1,8 +1,16 @@
-"""The `inline` executor: the calling process reads each partition in turn and writes it."""
+"""The `inline` executor: the calling process reads each partition in turn and writes it.
+
+`read_ahead` is how the `process` executor reads a source that reads best in a thread of the
+writer's process (`Source.reads_in_thread`: a database's log, whose batches cost more to
+pickle than to decode): a thread reads at most `IN_FLIGHT` batches ahead of the writer, so the
+reading overlaps the target's waits on its store, and nothing crosses a pipe.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from pdip.integrator.adapters.base import ReadRequest, Source
@@ -16,13 +24,21 @@ if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
     from pdip.integrator.runs.reporting import IntegrationRun
 
 
+IN_FLIGHT = 2  # batches a reader (process or thread) hands over before it waits for the writer to take one
+STOP_WAIT = 2.0  # seconds a writer that stops waits for its reading thread to stop too
+
+
 class InlineExecutor(Executor):
+    reads_ahead = False  # whether a source that reads best in a thread is read by one (`read_ahead`)
+
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         source = endpoints.source
         assert source is not None  # an integration without a source runs its SQL, not an executor
         progress = Progress(run, plan)
         writer = batch_writer(run, endpoints, plan, progress, lambda batch: source.acknowledge(batch.position))
         batches = read_inline(source, plan.requests)
+        if self.reads_ahead and len(plan.requests) == 1 and source.reads_in_thread(plan.requests[0]):
+            batches = read_ahead(batches)
         try:
             for batch in batches:
                 writer.write(batch)
@@ -51,3 +67,43 @@ def read_inline(source: Source, requests: list[ReadRequest]) -> Iterator[Batch]:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
+
+
+_END = object()  # what a reading thread hands over after its last batch
+
+
+def read_ahead(batches: Generator[Batch, None, None], depth: int = IN_FLIGHT) -> Iterator[Batch]:
+    """`batches` read by a thread of this process, at most `depth` batches ahead of the caller:
+    while the caller writes a batch (and waits on its target), the thread reads the next ones.
+    What the reading raises is raised here; a caller that stops early stops the thread before
+    its next batch (waiting up to `STOP_WAIT`: a followed stream with nothing new is left to
+    end when its source is closed)."""
+    handed: queue.SimpleQueue = queue.SimpleQueue()
+    room = threading.Semaphore(depth)
+    stopping = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                room.acquire()
+                if stopping.is_set():
+                    break
+                handed.put(batch)
+            handed.put(_END)
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            handed.put(error)
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=read, name="pdip reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handed.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            room.release()  # written: the thread may read one more
+    finally:
+        stopping.set()
+        room.release()  # a thread waiting for room sees that it is to stop
+        reader.join(STOP_WAIT)

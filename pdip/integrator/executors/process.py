@@ -28,7 +28,9 @@ other readers are ended. A writer that dies takes its readers with it (`children
 
 Memory stores live in this process, so a memory source is read inline, as is a source read whole
 whose reading is lighter than starting a reader (`Source.light_to_read`: batches that only name
-where their rows are, for a target that copies them itself; a small local file); a change
+where their rows are, for a target that copies them itself; a small local file); a source whose
+batches cost more to pickle than to read (`Source.reads_in_thread`: a database's log) is read
+by a thread of this process (`inline.read_ahead`); a change
 stream into a database that takes several writers is applied by a process per partition
 (`appliers`).
 """
@@ -48,7 +50,7 @@ from pdip.integrator.errors import OperationError
 from pdip.integrator.executors import Endpoints, lives_here
 from pdip.integrator.executors.appliers import ProcessAppliers, suits
 from pdip.integrator.executors.children import Child, messages, send_large, start_children, stop_children, tell
-from pdip.integrator.executors.inline import InlineExecutor, batch_writer
+from pdip.integrator.executors.inline import IN_FLIGHT, InlineExecutor, batch_writer
 from pdip.integrator.integrations import Connection as Store
 from pdip.integrator.integrations import Integration
 from pdip.integrator.results import WorkerContext
@@ -79,16 +81,20 @@ class Acknowledge:
 
 
 class ProcessExecutor(InlineExecutor):
+    reads_ahead = True
+
     def reads_in_a_child(self, integration: Integration, source: Source, request: ReadRequest) -> bool:
         """Not a source whose data lives here, nor one read whole that is lighter to read here
-        than a reader process is to start (`Source.light_to_read`), nor one whose reading lets
-        go of the GIL into a target written here (`Capabilities.reads_without_gil`: a Parquet
-        file into a Delta table), the target's threads overlapping with it as with a reader."""
+        than a reader process is to start (`Source.light_to_read`) or whose batches cost more to
+        pickle than to read (`Source.reads_in_thread`: read by a thread here), nor one whose
+        reading lets go of the GIL into a target written here (`Capabilities.reads_without_gil`:
+        a Parquet file into a Delta table), the target's threads overlapping with it as with a reader."""
         registry, mode = self.registry, integration.mode
         if lives_here(registry, integration.source, mode):
             return False
         here = lives_here(registry, integration.target, mode) and reads_without_gil(registry, integration)
-        return integration.parallelism > 1 or not (here or source.light_to_read(request))
+        here = here or source.light_to_read(request) or source.reads_in_thread(request)
+        return integration.parallelism > 1 or not here
 
     def run(self, run: IntegrationRun, endpoints: Endpoints, plan: Plan) -> None:
         integration = run.integration
@@ -220,9 +226,6 @@ def _read(
     finally:
         if source is not None:
             source.close()
-
-
-IN_FLIGHT = 2  # batches a reader sends before it waits for the writer to take one
 
 
 class _WriterClosed(Exception):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import select
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +67,9 @@ class PostgresCaptureSource(CaptureSource):
         self._confirmed = 0
         self._keys: dict[int, list[str]] = {}
         self._loading = None
+        # the replication connection is read by one thread and confirmed from another (the
+        # writer's, `reads_in_thread`): psycopg2's cursor is not to be used by two at once
+        self._talking = threading.Lock()
 
     # -- checks, before any data moves --
 
@@ -133,6 +137,12 @@ class PostgresCaptureSource(CaptureSource):
             )
 
     # -- reading --
+
+    def reads_in_thread(self, request: ReadRequest) -> bool:
+        """Yes: decoding a change costs less than pickling its entry and the writer unpickling it
+        (docs/adr/0030, addendum), and the reading waits on the server while the writer waits on
+        the target."""
+        return True
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         resume = request.resume or {}
@@ -233,9 +243,10 @@ class PostgresCaptureSource(CaptureSource):
         decoder = PgOutputDecoder(self._loader(), make=self._entry)
         entries: list[ChangeLogEntry] = []
         position = start
-        cursor = self._cursor
+        cursor, talking = self._cursor, self._talking
         while True:
-            message = cursor.read_message()
+            with talking:
+                message = cursor.read_message()
             if message is not None:
                 commit = decoder.feed(message.payload)
                 if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
@@ -251,7 +262,8 @@ class PostgresCaptureSource(CaptureSource):
                 continue
             if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
                 return
-            cursor.send_feedback(reply=True)  # the server answers with how far its log is read
+            with talking:
+                cursor.send_feedback(reply=True)  # the server answers with how far its log is read
             select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
 
     def log_end(self, db: sa.Connection) -> int:
@@ -297,17 +309,19 @@ class PostgresCaptureSource(CaptureSource):
     def acknowledge(self, position: Any) -> None:
         """The target holds everything up to `position`: the slot may let it go."""
         lsn = position.get("lsn") if isinstance(position, dict) and "snapshot" not in position else None
-        if lsn and lsn > self._confirmed and self._cursor is not None:
-            self._confirmed = lsn
-            self._cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
+        with self._talking:
+            if lsn and lsn > self._confirmed and self._cursor is not None:
+                self._confirmed = lsn
+                self._cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, force=True)
 
     def describe(self) -> str:
         return f"postgresql:{self.publication} (capture, slot {self.slot})"
 
     def close(self) -> None:
-        if self._replication is not None:
-            self._replication.close()
-            self._replication = self._cursor = None
+        with self._talking:
+            if self._replication is not None:
+                self._replication.close()
+                self._replication = self._cursor = None
         if self._loading is not None:
             self._loading.close()
             self._loading = None
