@@ -405,7 +405,8 @@ def postgres_to_parquet(
         for name, command in commands.items()
     }
     one_row = database.table("pdip_bench_one_row")
-    database.connection.execute(f"INSERT INTO {one_row} {SERIES.format(last=0)}")
+    one_row_series = SERIES.format(last=0, name="'name ' || g")
+    database.connection.execute(f"INSERT INTO {one_row} {one_row_series}")
     with open(f"{folder}/one_row.yml", "w") as operation:
         operation.write(PDIP_OPERATION.format(url=POSTGRES, table=one_row, path=f"{folder}/one_row.parquet"))
     found["pdip run, 1 row"] = whole_process([*commands["pdip run"][:4], "one_row.yml", "--no-progress"], folder, True)
