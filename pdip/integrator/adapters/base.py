@@ -95,7 +95,11 @@ class Capabilities:
     `reads_without_gil`: the source reads Arrow in native code that lets go of Python's GIL (a
     Parquet file), so for a target written in the calling process the `process` executor reads
     it there too: the target's own threads and the reading overlap on two cores as they would
-    with a reader process, and no batch crosses a pipe."""
+    with a reader process, and no batch crosses a pipe.
+    `writes_without_gil`: the target writes Arrow in native code that lets go of the GIL, in
+    threads of its own or at its commit (delta-rs, pyiceberg's Parquet writer), so a source that
+    reads without the GIL is read in the calling process for it too: a reader process would add
+    its fork and its pipe and overlap with nothing more."""
 
     bulk_load: bool = False
     upsert: bool = False
@@ -105,6 +109,7 @@ class Capabilities:
     stores_positions: bool = False
     in_process_only: bool = False
     reads_without_gil: bool = False
+    writes_without_gil: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,12 +87,14 @@ class ProcessExecutor(InlineExecutor):
         """Not a source whose data lives here, nor one read whole that is lighter to read here
         than a reader process is to start (`Source.light_to_read`) or whose batches cost more to
         pickle than to read (`Source.reads_in_thread`: read by a thread here), nor one whose
-        reading lets go of the GIL into a target written here (`Capabilities.reads_without_gil`:
-        a Parquet file into a Delta table), the target's threads overlapping with it as with a reader."""
+        reading lets go of the GIL into a target written here or writing without the GIL itself
+        (`Capabilities.reads_without_gil`, `writes_without_gil`: a Parquet file into a Delta or
+        Iceberg table), the target's threads overlapping with it as with a reader."""
         registry, mode = self.registry, integration.mode
         if lives_here(registry, integration.source, mode):
             return False
-        here = lives_here(registry, integration.target, mode) and reads_without_gil(registry, integration)
+        native = lives_here(registry, integration.target, mode) or writes_without_gil(registry, integration)
+        here = native and reads_without_gil(registry, integration)
         here = here or source.light_to_read(request) or source.reads_in_thread(request)
         return integration.parallelism > 1 or not here
 
@@ -173,9 +175,17 @@ class ProcessReaders:
 
 def reads_without_gil(registry: AdapterRegistry, integration: Integration) -> bool:
     """Whether the integration's source reads without holding the GIL (`Capabilities`)."""
-    source, mode = integration.source, integration.mode
-    known = source is not None and registry.knows(source.kind, mode)
-    return known and registry.adapter(source.kind, mode).capabilities.reads_without_gil
+    return _declares(registry, integration.source, integration.mode, "reads_without_gil")
+
+
+def writes_without_gil(registry: AdapterRegistry, integration: Integration) -> bool:
+    """Whether the integration's target writes without holding the GIL (`Capabilities`)."""
+    return _declares(registry, integration.target, integration.mode, "writes_without_gil")
+
+
+def _declares(registry: AdapterRegistry, endpoint: Store | None, mode: str, capability: str) -> bool:
+    known = endpoint is not None and registry.knows(endpoint.kind, mode)
+    return known and getattr(registry.adapter(endpoint.kind, mode).capabilities, capability)
 
 
 def _no_policy(counts: dict) -> None:

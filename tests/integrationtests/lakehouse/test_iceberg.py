@@ -13,11 +13,13 @@ import unittest
 import uuid
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import sqlalchemy as sa
 
 from pdip.integrator import Connection, Integration, OperationError, StateStore
 from pdip.integrator.adapters.lakehouse.iceberg import IcebergConnection
+from pdip.integrator.events import IntegrationStarted
 from pdip.integrator.results import RunContext
 from tests.integrationtests.lakehouse.buckets import LakeBucket
 from tests.integrationtests.lakehouse.gathering import GatheringContract
@@ -180,6 +182,33 @@ class CommitTest(GatheringContract, IcebergCase):
     def positions(self) -> dict[str, Any]:
         properties = self.table().properties.items()
         return {key.removeprefix("pdip.position."): json.loads(value) for key, value in properties if "position" in key}
+
+    def copied(self, source: Connection, **options) -> str:
+        """Ten rows of `source` (a large file: `Source.light_to_read` does not decide) in batches
+        of three; the source as the run described it."""
+        copy = Integration("many", source=source, target=self.iceberg(), create_target=True, batch_size=3, **options)
+        started = []
+        self.integrator.subscribe(IntegrationStarted, lambda event: started.append(event.source))
+        with mock.patch("pdip.integrator.adapters.file.rows.LIGHT_BYTES", 0):
+            self.assertEqual(self.ok(copy).integrations[0].rows_written, 10)
+        self.assertEqual([row["id"] for row in self.rows()], list(range(10)))
+        return started[0]
+
+    def test_a_parquet_file_decoded_is_read_by_the_writing_process_itself(self):
+        # pyiceberg encodes a commit's Parquet files in threads of its own, after the batches
+        # are in: a reader process would overlap with nothing and add its fork and pipe
+        import pyarrow
+        import pyarrow.parquet
+
+        ids = pyarrow.array(range(10), pyarrow.int32())
+        pyarrow.parquet.write_table(pyarrow.table({"id": ids}), self.root / "many.parquet", row_group_size=4)
+        described = self.copied(Connection("parquet", {"path": "many.parquet"}), columns=["id"])  # not adopted
+        self.assertNotIn("reader process", described)
+
+    def test_a_source_that_decodes_in_python_keeps_its_reader_process(self):
+        (self.root / "many.csv").write_text("id\n" + "".join(f"{number}\n" for number in range(10)))
+        described = self.copied(Connection("csv", {"path": "many.csv", "types": {"id": "integer"}}))
+        self.assertTrue(described.endswith("(reader process)"))
 
     def test_a_replace_with_a_new_column_evolves_the_table_in_its_transaction(self):
         self.ok(self.people([{"id": 1}]))

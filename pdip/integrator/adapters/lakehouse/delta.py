@@ -546,7 +546,13 @@ ADAPTER = Adapter(
     DeltaSource,
     DeltaTarget,
     Capabilities(
-        bulk_load=True, upsert=True, replace=True, transactions=True, stores_positions=True, in_process_only=True
+        bulk_load=True,
+        upsert=True,
+        replace=True,
+        transactions=True,
+        stores_positions=True,
+        in_process_only=True,
+        writes_without_gil=True,
     ),
     settings=SETTINGS,
 )

@@ -421,6 +421,6 @@ ADAPTER = Adapter(
     ("iceberg",),
     IcebergSource,
     IcebergTarget,
-    Capabilities(bulk_load=True, replace=True, transactions=True, stores_positions=True),
+    Capabilities(bulk_load=True, replace=True, transactions=True, stores_positions=True, writes_without_gil=True),
     settings=SETTINGS,
 )

@@ -74,9 +74,15 @@ def record_batch(rows: CopyRows, oids: Sequence[int], columns: Sequence[str], fi
 
 def _gather(data: numpy.ndarray, at: numpy.ndarray, kind: str) -> numpy.ndarray:
     """The big-endian values of `kind` starting at each of `at`, in native order."""
+    return _starting_anywhere(data, kind)[at].astype(numpy.dtype(kind).newbyteorder("="))
+
+
+def _starting_anywhere(data: numpy.ndarray, kind: str) -> numpy.ndarray:
+    """`data` seen, without a copy, as values of `kind` starting at every byte (a stride of one):
+    indexing it gathers whole values at once, 2-4 times as fast as gathering rows of a
+    (values, width) array of bytes, which numpy copies a byte at a time."""
     width = numpy.dtype(kind).itemsize
-    windows = numpy.lib.stride_tricks.as_strided(data, (max(len(data) - width + 1, 0), width), (1, 1), writeable=False)
-    return windows[at].view(kind).reshape(len(at)).astype(numpy.dtype(kind).newbyteorder("="))
+    return numpy.ndarray((max(len(data) - width + 1, 0),), dtype=kind, buffer=data, strides=(1,))
 
 
 def _validity(valid: numpy.ndarray) -> Any:
@@ -171,8 +177,7 @@ def _spans(data: numpy.ndarray, starts: numpy.ndarray, widths: numpy.ndarray) ->
 def _uuid(data: numpy.ndarray, body: numpy.ndarray, sizes: numpy.ndarray, valid: numpy.ndarray) -> Any:
     import pyarrow
 
-    picked = numpy.lib.stride_tricks.as_strided(data, (max(len(data) - 15, 0), 16), (1, 1), writeable=False)
-    picked = picked[numpy.where(valid, body, 0)]
+    picked = _starting_anywhere(data, "V16")[numpy.where(valid, body, 0)]
     storage = pyarrow.Array.from_buffers(pyarrow.binary(16), len(body), [_validity(valid), pyarrow.py_buffer(picked)])
     return pyarrow.ExtensionArray.from_storage(pyarrow.uuid(), storage)
 
