@@ -8,12 +8,11 @@ command (exit 2) before any worker starts. Where gunicorn cannot run (Windows: n
 waitress serves the same application in one process with `THREADS` threads. `--dev` keeps
 Flask's development server with its reloader.
 
-On Linux each gunicorn worker listens on its own socket bound with `SO_REUSEPORT`, so the kernel
-deals new connections out among the workers. On one shared socket, the worker that wakes first
-accepts, and a client opening its keep-alive connections at once (a load balancer, a load test)
-had them all on one worker: one process, so one core, served everything. The port is checked
-free first (another server on it, even a second `pdip api`, stops the command) because with
-`SO_REUSEPORT` a second server of the same user would share the port instead of failing.
+The workers share one listening socket and take turns at it so that each holds an even share of
+the connections (`pdip.api.balancing`): left to themselves, the worker that woke first took a
+client's keep-alive connections opened at once, and sockets of their own (`SO_REUSEPORT`) left
+the split to a hash. The port is checked free first, so a port in use stops the command at once
+and by name (exit 2) instead of after gunicorn's retries.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import importlib.util
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,15 +110,8 @@ def build_application(serving: Serving) -> Any:
         raise
 
 
-def kernel_spreads_connections(platform: str = sys.platform) -> bool:
-    """Whether sockets bound with SO_REUSEPORT share the connections out (Linux); elsewhere the
-    option lets sockets share a port without balancing between them."""
-    return platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
 def claim_port(host: str, port: int) -> None:
-    """ServingError when the port cannot be bound without SO_REUSEPORT: another program (or
-    another server with SO_REUSEPORT, which would otherwise take a share of the connections) holds it."""
+    """ServingError naming the port when it cannot be bound: another program holds it."""
     address = host.strip("[]")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -137,8 +128,10 @@ def claim_port(host: str, port: int) -> None:
 def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    claim_port(host, port)  # at once and by name, not after gunicorn's retries (or shared, with SO_REUSEPORT)
-    spread = kernel_spreads_connections()
+    from pdip.api.balancing import BalancedThreadWorker, ConnectionShares
+
+    claim_port(host, port)  # at once and by name, not after gunicorn's retries
+    shares = ConnectionShares(workers)
 
     class Application(BaseApplication):
         def load_config(self) -> None:
@@ -146,8 +139,9 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
                 "bind": f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread",
-                "reuse_port": spread,  # a socket per worker: the kernel spreads the connections
+                "worker_class": BalancedThreadWorker,  # gthread, accepting its share of the connections
+                "pre_fork": shares.assign,
+                "child_exit": shares.release,
                 "accesslog": None,
                 "errorlog": "-",
                 "graceful_timeout": 10,

@@ -3,6 +3,7 @@ gunicorn cannot run, on loopback."""
 
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+from collections import Counter
 
 from tests.integrationtests.api.served import free_port, served
 from tests.support.apps import application
@@ -27,28 +29,30 @@ PROCESS = {
 CONNECTIONS = 16
 
 
-@unittest.skipUnless(sys.platform.startswith("linux"), "connections are spread by the kernel's SO_REUSEPORT on Linux")
+@unittest.skipUnless(hasattr(os, "fork"), "gunicorn runs where processes fork")
 class GunicornTest(unittest.TestCase):
-    def test_keep_alive_connections_opened_at_once_are_spread_over_the_workers(self):
+    def test_keep_alive_connections_opened_at_once_are_shared_evenly_by_the_workers(self):
         with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
             port = int(base.rsplit(":", 1)[1])
-            _wait_for_listeners(port, 2)  # the first worker up answers before the second listens
-            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)]
+            probes, pids = [], set()
             try:
-                for connection in connections:  # all open before any request, as a load generator opens them
-                    connection.connect()
-                pids = set()
-                for _ in range(2):  # the same connection is answered by the same worker
-                    answered = []
-                    for connection in connections:
-                        connection.request("GET", "/api/Process")
-                        answered.append(json.loads(connection.getresponse().read())["pid"])
-                    pids.add(tuple(answered))
+                while len(pids) < 2:  # until both workers answer: the first up answers alone meanwhile
+                    probes.append(_connected(port))
+                    pids.add(_pid(probes[-1]))
+                    time.sleep(0.05)
+            finally:
+                for probe in probes:
+                    probe.close()
+            time.sleep(0.5)  # the workers see the probes closed
+            connections = [_connected(port) for _ in range(CONNECTIONS)]  # all open before any request
+            try:
+                first = [_pid(connection) for connection in connections]
+                again = [_pid(connection) for connection in connections]  # a connection stays with its worker
             finally:
                 for connection in connections:
                     connection.close()
-        self.assertEqual(len(pids), 1, pids)
-        self.assertEqual(len(set(next(iter(pids)))), 2, pids)  # both workers hold some of them
+        self.assertEqual(first, again)
+        self.assertEqual(Counter(first), dict.fromkeys(pids, CONNECTIONS // 2))
 
     def test_a_port_taken_by_another_program_stops_the_command_naming_it(self):
         with application(PROCESS) as (root, _), socket.socket() as taken:
@@ -79,17 +83,16 @@ class WaitressTest(unittest.TestCase):
         self.assertEqual(body, {"status": "ok"}, output)
 
 
-def _wait_for_listeners(port: int, count: int) -> None:
-    """Until `count` sockets listen on the loopback `port` (Linux's /proc/net/tcp: state 0A)."""
-    local = f"0100007F:{port:04X}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with open("/proc/net/tcp") as table:
-            rows = [line.split() for line in table.readlines()[1:]]
-        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} sockets listen on port {port}")
+def _connected(port: int) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.connect()
+    return connection
+
+
+def _pid(connection: http.client.HTTPConnection) -> int:
+    """The pid of the worker answering on this connection."""
+    connection.request("GET", "/api/Process")
+    return json.loads(connection.getresponse().read())["pid"]
 
 
 def _answer(url: str, process: subprocess.Popen) -> dict:

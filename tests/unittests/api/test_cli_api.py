@@ -64,13 +64,6 @@ class ApiCommandTest(unittest.TestCase):
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
 
-    def test_the_kernel_spreads_connections_over_the_workers_on_linux_only(self):
-        from pdip.api import serving
-
-        self.assertTrue(serving.kernel_spreads_connections("linux"))
-        self.assertFalse(serving.kernel_spreads_connections("darwin"))  # SO_REUSEPORT shares, no balance
-        self.assertFalse(serving.kernel_spreads_connections("win32"))
-
     def test_a_free_port_is_claimed_on_ipv4_and_ipv6_and_a_taken_one_is_named(self):
         import socket
 
