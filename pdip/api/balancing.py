@@ -31,8 +31,8 @@ RECHECK_SECONDS = 0.01  # how soon a worker that stopped accepting looks at the 
 class ConnectionShares:
     """How many connections each worker holds, one slot per worker, in memory that crosses the fork."""
 
-    def __init__(self, workers: int):
-        self.counts = multiprocessing.RawArray("q", [FREE] * workers)  # lock-free: one writer a slot
+    def __init__(self, slots: int):
+        self.counts = multiprocessing.RawArray("q", [FREE] * slots)  # lock-free: one writer a slot
         self._held: set[int] = set()  # the arbiter's own record of the slots it handed out
 
     def assign(self, _server: Any, worker: Any) -> None:
@@ -89,5 +89,6 @@ class BalancedThreadWorker(ThreadWorker):
         return shares is None or slot is None or shares.may_accept(slot)
 
     def _publish(self) -> None:
+        """Its count for the others; a stopping worker accepts nothing more, so it counts no longer."""
         if self.connection_shares is not None and self.share_slot is not None:
-            self.connection_shares.publish(self.share_slot, self.nr_conns)
+            self.connection_shares.publish(self.share_slot, self.nr_conns if self.alive else FREE)

@@ -132,7 +132,7 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
     from pdip.api.balancing import BalancedThreadWorker, ConnectionShares
 
     claim_port(host, port)  # at once and by name, not after gunicorn's retries
-    shares = ConnectionShares(workers)
+    shares = ConnectionShares(2 * workers)  # room for the new workers of a reload (HUP) beside the old
 
     class Application(BaseApplication):
         def load_config(self) -> None:

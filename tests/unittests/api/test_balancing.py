@@ -90,6 +90,14 @@ class BalancedThreadWorkerTest(unittest.TestCase):
         self._wait()
         self.assertFalse(self.worker._accepting)
 
+    def test_a_stopping_worker_no_longer_counts(self):
+        self.worker.nr_conns = 0
+        self._wait()
+        self.assertEqual(self.shares.counts[0], 0)
+        self.worker.alive = False  # it drains its connections and accepts none: the others must not wait for it
+        self._wait()
+        self.assertEqual(self.shares.counts[0], FREE)
+
 
 if __name__ == "__main__":
     unittest.main()
