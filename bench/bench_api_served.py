@@ -373,11 +373,21 @@ def serve(root: Path, port: int, environment: dict[str, str]) -> subprocess.Pope
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/swagger.json", timeout=2):
-                return process
+                if workers_ready(root / "server.log"):
+                    return process
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.terminate()
-    raise SystemExit(f"pdip api did not answer; see {root / 'server.log'}")
+    raise SystemExit(f"pdip api did not answer with all its workers; see {root / 'server.log'}")
+
+
+def workers_ready(log: Path) -> bool:
+    """Whether every worker gunicorn booted said it is ready: connections opened before a worker
+    is up are all taken by those that are, and keep-alive connections stay where they were taken."""
+    text = log.read_text()
+    booted = text.count("Booting worker with pid")
+    return booted > 0 and text.count("Worker ready:") >= booted
 
 
 def main(argv: list[str]) -> None:

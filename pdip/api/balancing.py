@@ -14,7 +14,10 @@ gunicorn runs on.
 A worker's count is its open connections (gunicorn's `nr_conns`: in a request, kept alive or
 waiting for data), written only by that worker's event loop; others may read it a moment late,
 which makes them refuse, never over-accept. The arbiter hands out the slots as it forks workers
-and frees a slot when its worker exits, however it ended.
+and frees a slot when its worker exits, however it ended. The workers the arbiter starts with
+count from the start: the first one up takes one connection, then waits for the others to boot
+(a worker that never does is replaced after gunicorn's `timeout`); a worker started later counts
+from its first turn.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ RECHECK_SECONDS = 0.01  # how soon a worker that stopped accepting looks at the 
 class ConnectionShares:
     """How many connections each worker holds, one slot per worker, in memory that crosses the fork."""
 
-    def __init__(self, slots: int):
+    def __init__(self, slots: int, starting: int = 0):
         self.counts = multiprocessing.RawArray("q", [FREE] * slots)  # lock-free: one writer a slot
         self._held: set[int] = set()  # the arbiter's own record of the slots it handed out
+        self._starting = starting  # the arbiter's first workers, still to be forked
 
     def assign(self, _server: Any, worker: Any) -> None:
         """gunicorn's pre_fork hook (in the arbiter): the worker about to be forked gets a free slot,
@@ -41,9 +45,13 @@ class ConnectionShares:
         free = [slot for slot in range(len(self.counts)) if slot not in self._held]
         worker.share_slot = free[0] if free else None
         worker.connection_shares = self
-        if worker.share_slot is not None:  # it counts from its first count: the others accept while it boots
+        if worker.share_slot is not None:
             self._held.add(worker.share_slot)
-            self.counts[worker.share_slot] = FREE
+            # The first workers count as holding none while they boot, so the first one up does
+            # not take every connection a client opens at the start; a later one (a replacement,
+            # a reload's) counts from its first turn, so the others go on accepting meanwhile.
+            self.counts[worker.share_slot] = 0 if self._starting > 0 else FREE
+        self._starting = max(0, self._starting - 1)
 
     def release(self, _server: Any, worker: Any) -> None:
         """gunicorn's child_exit hook (in the arbiter): the slot of a worker that ended, however it

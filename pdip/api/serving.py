@@ -132,7 +132,7 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
     from pdip.api.balancing import BalancedThreadWorker, ConnectionShares
 
     claim_port(host, port)  # at once and by name, not after gunicorn's retries
-    shares = ConnectionShares(2 * workers)  # room for the new workers of a reload (HUP) beside the old
+    shares = ConnectionShares(2 * workers, starting=workers)  # room for a reload's (HUP) new workers beside the old
 
     class Application(BaseApplication):
         def load_config(self) -> None:
@@ -166,6 +166,7 @@ def _warm_worker(worker: Any) -> None:
     worker.wsgi.warm(worker.cfg.threads)
     gc.collect()  # what building left over goes now, not into the frozen heap
     gc.freeze()
+    worker.log.info("Worker ready: %s", worker.pid)  # beside gunicorn's "Booting worker with pid"
 
 
 def _close_worker(_server: Any, worker: Any) -> None:

@@ -40,6 +40,19 @@ class ConnectionSharesTest(unittest.TestCase):
         shares.assign(None, successor)
         self.assertEqual(successor.share_slot, 1)
 
+    def test_the_first_workers_count_while_they_boot_so_the_first_up_does_not_take_every_connection(self):
+        shares = ConnectionShares(4, starting=2)
+        first, second, replacement = _worker(), _worker(), _worker()
+        shares.assign(None, first)
+        shares.assign(None, second)
+        self.assertEqual(list(shares.counts), [0, 0, FREE, FREE])
+        shares.publish(0, 1)  # the first one up took a connection
+        self.assertFalse(shares.may_accept(0))  # the next waits for the second to boot
+        shares.release(None, second)  # it never booted, and gunicorn replaced it
+        shares.assign(None, replacement)
+        self.assertEqual(list(shares.counts), [1, FREE, FREE, FREE])  # the replacement counts from its first turn
+        self.assertTrue(shares.may_accept(0))
+
 
 class BalancedThreadWorkerTest(unittest.TestCase):
     def setUp(self):

@@ -92,7 +92,12 @@ class ApiCommandTest(unittest.TestCase):
         api = serving.build_application(serving.Serving(str(root)))
         self.addCleanup(api.pdi.cleanup)
         self.addCleanup(gc.unfreeze)
-        serving._warm_worker(type("Worker", (), {"wsgi": api, "cfg": type("Config", (), {"threads": threads})()})())
+        logged = []
+        log = type("Log", (), {"info": lambda _, *message: logged.append(message)})()
+        worker = type("Worker", (), {"wsgi": api, "cfg": type("Config", (), {"threads": threads})(), "log": log})()
+        worker.pid = 4321
+        serving._warm_worker(worker)
+        self.assertEqual(logged, [("Worker ready: %s", 4321)])  # what a client can wait for
         return api
 
     def test_a_free_port_is_claimed_on_ipv4_and_ipv6_and_a_taken_one_is_named(self):
