@@ -24,7 +24,7 @@ HEALTH = {
 
 PROCESS = {
     "{pkg}/__init__.py": "",
-    "{pkg}/process_controller.py": "import os\nfrom pdip.api import ControllerBase\nclass ProcessController(ControllerBase):\n    def get(self):\n        return {'pid': os.getpid()}\n",
+    "{pkg}/process_controller.py": "import os\nfrom pdip.api import ControllerBase\nclass ProcessController(ControllerBase):\n    def get(self):\n        return {'pid': os.getpid(), 'arbiter': os.getppid()}\n",
 }
 CONNECTIONS = 16
 
@@ -34,25 +34,21 @@ class GunicornTest(unittest.TestCase):
     def test_keep_alive_connections_opened_at_once_are_shared_evenly_by_the_workers(self):
         with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
             port = int(base.rsplit(":", 1)[1])
-            probes, pids = [], set()
-            try:
-                while len(pids) < 2:  # until both workers answer: the first up answers alone meanwhile
-                    probes.append(_connected(port))
-                    pids.add(_pid(probes[-1]))
-                    time.sleep(0.05)
-            finally:
-                for probe in probes:
-                    probe.close()
-            time.sleep(0.5)  # the workers see the probes closed
-            connections = [_connected(port) for _ in range(CONNECTIONS)]  # all open before any request
-            try:
-                first = [_pid(connection) for connection in connections]
-                again = [_pid(connection) for connection in connections]  # a connection stays with its worker
-            finally:
-                for connection in connections:
-                    connection.close()
-        self.assertEqual(first, again)
-        self.assertEqual(Counter(first), dict.fromkeys(pids, CONNECTIONS // 2))
+            workers = _workers_answering(port, 2)
+            first, again = _dealt(port)
+        self.assertEqual(first, again)  # a connection stays with its worker
+        self.assertEqual(Counter(first), dict.fromkeys(workers, CONNECTIONS // 2))
+
+    def test_after_a_reload_the_new_workers_share_the_connections_evenly(self):
+        with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
+            port = int(base.rsplit(":", 1)[1])
+            old = _workers_answering(port, 2)
+            with urllib.request.urlopen(f"{base}/api/Process", timeout=30) as answer:
+                arbiter = json.loads(answer.read())["arbiter"]
+            os.kill(arbiter, signal.SIGHUP)  # gunicorn starts new workers, then stops the old ones
+            new = _workers_answering(port, 2, besides=old)
+            first, _ = _dealt(port)
+        self.assertEqual(Counter(first), dict.fromkeys(new, CONNECTIONS // 2))
 
     def test_a_port_taken_by_another_program_stops_the_command_naming_it(self):
         with application(PROCESS) as (root, _), socket.socket() as taken:
@@ -81,6 +77,33 @@ class WaitressTest(unittest.TestCase):
                 process.send_signal(signal.SIGINT)  # an orderly end: the Pdi is cleaned up, coverage saved
                 output = process.communicate(timeout=30)[0].decode()
         self.assertEqual(body, {"status": "ok"}, output)
+
+
+def _workers_answering(port: int, count: int, besides: frozenset = frozenset()) -> frozenset:
+    """The pids of `count` workers (not among `besides`), once each answered on a connection of its
+    own; while a worker boots the others answer alone. The probes are closed, and seen closed."""
+    probes, pids = [], set()
+    deadline = time.monotonic() + 60
+    try:
+        while len(pids - besides) < count and time.monotonic() < deadline:
+            probes.append(_connected(port))
+            pids.add(_pid(probes[-1]))
+            time.sleep(0.05)
+    finally:
+        for probe in probes:
+            probe.close()
+    time.sleep(0.5)
+    return frozenset(pids - besides)
+
+
+def _dealt(port: int) -> tuple[list[int], list[int]]:
+    """The worker answering each of CONNECTIONS connections opened at once, asked twice."""
+    connections = [_connected(port) for _ in range(CONNECTIONS)]  # all open before any request
+    try:
+        return [_pid(connection) for connection in connections], [_pid(connection) for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def _connected(port: int) -> http.client.HTTPConnection:
