@@ -19,6 +19,7 @@ so the client is at least not one GIL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import http.client
 import json
@@ -257,6 +258,7 @@ def wrk_phases(port: int, arguments, folder: Path) -> tuple[dict, dict, list[tup
     posted = measured_server(
         arguments.server_pid,
         lambda: run_wrk(WRK_POST, port, connections, arguments.timeout, [str(share), str(folder)], folder),
+        port,
     )
     written = []
     for name in sorted(glob.glob(str(folder / "written-*.tsv"))):
@@ -266,6 +268,7 @@ def wrk_phases(port: int, arguments, folder: Path) -> tuple[dict, dict, list[tup
     read = measured_server(
         arguments.server_pid,
         lambda: run_wrk(WRK_GET, port, connections, arguments.timeout, [str(threads), str(notes)], folder),
+        port,
     )
     return posted, read, written
 
@@ -291,11 +294,40 @@ def processes_cpu(pid: int) -> dict[int, float]:
     return spent
 
 
-def measured_server(pid: int, phase):
-    """Runs `phase()` and adds to its summary the CPU the server spent (`server_cpu`) and each
-    worker's share of it (`workers_cpu`, the arbiter left out)."""
+def connections_by_worker(pid: int, port: int) -> list[int]:
+    """How many established connections to `port` each child of `pid` holds, most first, from
+    /proc (Linux; empty elsewhere): a socket's inode in /proc/net/tcp{,6} matched to its fd."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(f"socket:[{fields[9]}]")
+    held = []
+    for worker in processes_cpu(pid):
+        if worker != pid:
+            with contextlib.suppress(OSError):
+                links = [os.readlink(fd) for fd in glob.glob(f"/proc/{worker}/fd/*")]
+                held.append(sum(1 for link in links if link in established))
+    return sorted(held, reverse=True)
+
+
+def measured_server(pid: int, phase, port: int | None = None):
+    """Runs `phase()` and adds to its summary the CPU the server spent (`server_cpu`), each
+    worker's share of it (`workers_cpu`, the arbiter left out) and, a second into the phase, the
+    connections each worker held (`connections`, when given the server's `port`)."""
+    import threading
+
     before = processes_cpu(pid)
+    held: list[int] = []
+    if port is not None:
+        sampler = threading.Timer(1.0, lambda: held.extend(connections_by_worker(pid, port)))
+        sampler.start()
     summary = phase()
+    if port is not None:
+        sampler.cancel()
+        summary["connections"] = held
     after = processes_cpu(pid)
     summary["server_cpu"] = sum(after.values()) - sum(before.values())
     summary["workers_cpu"] = sorted(
@@ -341,11 +373,21 @@ def serve(root: Path, port: int, environment: dict[str, str]) -> subprocess.Pope
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/swagger.json", timeout=2):
-                return process
+                if workers_ready(root / "server.log"):
+                    return process
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.terminate()
-    raise SystemExit(f"pdip api did not answer; see {root / 'server.log'}")
+    raise SystemExit(f"pdip api did not answer with all its workers; see {root / 'server.log'}")
+
+
+def workers_ready(log: Path) -> bool:
+    """Whether every worker gunicorn booted said it is ready: connections opened before a worker
+    is up are all taken by those that are, and keep-alive connections stay where they were taken."""
+    text = log.read_text()
+    booted = text.count("Booting worker with pid")
+    return booted > 0 and text.count("Worker ready:") >= booted
 
 
 def main(argv: list[str]) -> None:
@@ -393,6 +435,8 @@ def main(argv: list[str]) -> None:
             report_cpu(label, phase["requests"], phase["server_cpu"], phase["client_cpu"])
         for label, phase in (("POST", posted), ("GET", read)):
             report_workers(label, phase["requests"], phase.get("workers_cpu", []))
+            if phase.get("connections"):
+                print(f"{label:<5} connections held by each worker: {' / '.join(map(str, phase['connections']))}")
         print(f"acknowledged writes {len(written)}, read back with their title {read['found']}")
         print("targets: POST >= 600/s with p99 <= 100 ms, GET >= 1,500/s with p99 <= 50 ms")
 

@@ -42,6 +42,7 @@ from pdip.api.security import (
     set_caller,
 )
 from pdip.base import Pdi
+from pdip.configuration import DatabaseConfig
 from pdip.configuration.models.api import ApiConfig
 from pdip.data.tenancy import current_tenant, tenant
 from pdip.dependency import Container, ISingleton, MissingBindingError, PdiConfigurationError
@@ -137,6 +138,15 @@ class ApiApp(ISingleton):
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """The WSGI entry point, so `ApiApp` itself can be handed to a WSGI server."""
         return self.app(environ, start_response)
+
+    def warm(self, connections: int) -> None:
+        """Build now what the first requests would build: the compiled routes and, when the
+        application has a database, `connections` pooled connections to it."""
+        self.app.url_map.update()
+        if self.pdi.configuration.has_section(DatabaseConfig):
+            from pdip.data import DatabaseSessionManager
+
+            self.pdi.get(DatabaseSessionManager).warm(connections)
 
     @property
     def routes(self) -> list[tuple[str, str, str]]:

@@ -8,22 +8,21 @@ command (exit 2) before any worker starts. Where gunicorn cannot run (Windows: n
 waitress serves the same application in one process with `THREADS` threads. `--dev` keeps
 Flask's development server with its reloader.
 
-On Linux each gunicorn worker listens on its own socket bound with `SO_REUSEPORT`, so the kernel
-deals new connections out among the workers. On one shared socket, the worker that wakes first
-accepts, and a client opening its keep-alive connections at once (a load balancer, a load test)
-had them all on one worker: one process, so one core, served everything. The port is checked
-free first (another server on it, even a second `pdip api`, stops the command) because with
-`SO_REUSEPORT` a second server of the same user would share the port instead of failing.
+The workers share one listening socket and take turns at it so that each holds an even share of
+the connections (`pdip.api.balancing`): left to themselves, the worker that woke first took a
+client's keep-alive connections opened at once, and sockets of their own (`SO_REUSEPORT`) left
+the split to a hash. The port is checked free first, so a port in use stops the command at once
+and by name (exit 2) instead of after gunicorn's retries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,15 +111,8 @@ def build_application(serving: Serving) -> Any:
         raise
 
 
-def kernel_spreads_connections(platform: str = sys.platform) -> bool:
-    """Whether sockets bound with SO_REUSEPORT share the connections out (Linux); elsewhere the
-    option lets sockets share a port without balancing between them."""
-    return platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
 def claim_port(host: str, port: int) -> None:
-    """ServingError when the port cannot be bound without SO_REUSEPORT: another program (or
-    another server with SO_REUSEPORT, which would otherwise take a share of the connections) holds it."""
+    """ServingError naming the port when it cannot be bound: another program holds it."""
     address = host.strip("[]")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -137,8 +129,10 @@ def claim_port(host: str, port: int) -> None:
 def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    claim_port(host, port)  # at once and by name, not after gunicorn's retries (or shared, with SO_REUSEPORT)
-    spread = kernel_spreads_connections()
+    from pdip.api.balancing import BalancedThreadWorker, ConnectionShares
+
+    claim_port(host, port)  # at once and by name, not after gunicorn's retries
+    shares = ConnectionShares(2 * workers, starting=workers)  # room for a reload's (HUP) new workers beside the old
 
     class Application(BaseApplication):
         def load_config(self) -> None:
@@ -146,11 +140,13 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
                 "bind": f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread",
-                "reuse_port": spread,  # a socket per worker: the kernel spreads the connections
+                "worker_class": BalancedThreadWorker,  # gthread, accepting its share of the connections
+                "pre_fork": shares.assign,
+                "child_exit": shares.release,
                 "accesslog": None,
                 "errorlog": "-",
                 "graceful_timeout": 10,
+                "post_worker_init": _warm_worker,
                 "worker_exit": _close_worker,
             }
             for key, value in options.items():
@@ -160,6 +156,17 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
             return build_application(serving)
 
     Application().run()
+
+
+def _warm_worker(worker: Any) -> None:
+    """gunicorn's post_worker_init hook: the worker's routes and a database connection for each
+    of its threads are ready before its first request, and the collector stops walking what the
+    worker built (`gc.freeze`): a full collection of that heap took 50-60 ms of CPU, in which the
+    worker answered nothing."""
+    worker.wsgi.warm(worker.cfg.threads)
+    gc.collect()  # what building left over goes now, not into the frozen heap
+    gc.freeze()
+    worker.log.info("Worker ready: %s", worker.pid)  # beside gunicorn's "Booting worker with pid"
 
 
 def _close_worker(_server: Any, worker: Any) -> None:

@@ -12,12 +12,13 @@ engine's URL renders it as `***`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from pdip.configuration import Configuration, DatabaseConfig
@@ -72,6 +73,14 @@ class DatabaseSessionManager(ISingleton):
     def bind(self, writes: bool) -> sa.Engine:
         """The engine a session that `writes` (or only reads) is bound to."""
         return self._writing if writes else self.engine
+
+    def warm(self, connections: int) -> None:
+        """Open up to `connections` pooled connections (no more than the pool keeps) and configure
+        the mappers now, so a server's first requests do not pay for them."""
+        configure_mappers()
+        with contextlib.ExitStack() as opened:
+            for _ in range(min(connections, self.config.pool_size)):
+                opened.enter_context(self.engine.connect())
 
     def create_all(self) -> None:
         """Create the tables of every imported entity, and the change-log table; existing ones are kept."""

@@ -3,6 +3,7 @@ gunicorn cannot run, on loopback."""
 
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+from collections import Counter
 
 from tests.integrationtests.api.served import free_port, served
 from tests.support.apps import application
@@ -22,33 +24,31 @@ HEALTH = {
 
 PROCESS = {
     "{pkg}/__init__.py": "",
-    "{pkg}/process_controller.py": "import os\nfrom pdip.api import ControllerBase\nclass ProcessController(ControllerBase):\n    def get(self):\n        return {'pid': os.getpid()}\n",
+    "{pkg}/process_controller.py": "import os\nfrom pdip.api import ControllerBase\nclass ProcessController(ControllerBase):\n    def get(self):\n        return {'pid': os.getpid(), 'arbiter': os.getppid()}\n",
 }
 CONNECTIONS = 16
 
 
-@unittest.skipUnless(sys.platform.startswith("linux"), "connections are spread by the kernel's SO_REUSEPORT on Linux")
+@unittest.skipUnless(hasattr(os, "fork"), "gunicorn runs where processes fork")
 class GunicornTest(unittest.TestCase):
-    def test_keep_alive_connections_opened_at_once_are_spread_over_the_workers(self):
+    def test_keep_alive_connections_opened_at_once_are_shared_evenly_by_the_workers(self):
         with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
             port = int(base.rsplit(":", 1)[1])
-            _wait_for_listeners(port, 2)  # the first worker up answers before the second listens
-            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)]
-            try:
-                for connection in connections:  # all open before any request, as a load generator opens them
-                    connection.connect()
-                pids = set()
-                for _ in range(2):  # the same connection is answered by the same worker
-                    answered = []
-                    for connection in connections:
-                        connection.request("GET", "/api/Process")
-                        answered.append(json.loads(connection.getresponse().read())["pid"])
-                    pids.add(tuple(answered))
-            finally:
-                for connection in connections:
-                    connection.close()
-        self.assertEqual(len(pids), 1, pids)
-        self.assertEqual(len(set(next(iter(pids)))), 2, pids)  # both workers hold some of them
+            workers = _workers_answering(port, 2)
+            first, again = _dealt(port)
+        self.assertEqual(first, again)  # a connection stays with its worker
+        self.assertEqual(Counter(first), dict.fromkeys(workers, CONNECTIONS // 2))
+
+    def test_after_a_reload_the_new_workers_share_the_connections_evenly(self):
+        with application(PROCESS) as (root, _), served(root, API_WORKERS="2") as base:
+            port = int(base.rsplit(":", 1)[1])
+            old = _workers_answering(port, 2)
+            with urllib.request.urlopen(f"{base}/api/Process", timeout=30) as answer:
+                arbiter = json.loads(answer.read())["arbiter"]
+            os.kill(arbiter, signal.SIGHUP)  # gunicorn starts new workers, then stops the old ones
+            new = _workers_answering(port, 2, besides=old)
+            first, _ = _dealt(port)
+        self.assertEqual(Counter(first), dict.fromkeys(new, CONNECTIONS // 2))
 
     def test_a_port_taken_by_another_program_stops_the_command_naming_it(self):
         with application(PROCESS) as (root, _), socket.socket() as taken:
@@ -79,17 +79,43 @@ class WaitressTest(unittest.TestCase):
         self.assertEqual(body, {"status": "ok"}, output)
 
 
-def _wait_for_listeners(port: int, count: int) -> None:
-    """Until `count` sockets listen on the loopback `port` (Linux's /proc/net/tcp: state 0A)."""
-    local = f"0100007F:{port:04X}"
+def _workers_answering(port: int, count: int, besides: frozenset = frozenset()) -> frozenset:
+    """The pids of `count` workers (not among `besides`), once each answered on a connection of its
+    own; while a worker boots the others answer alone. The probes are closed, and seen closed."""
+    probes, pids = [], set()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with open("/proc/net/tcp") as table:
-            rows = [line.split() for line in table.readlines()[1:]]
-        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} sockets listen on port {port}")
+    try:
+        while len(pids - besides) < count and time.monotonic() < deadline:
+            probes.append(_connected(port))
+            pids.add(_pid(probes[-1]))
+            time.sleep(0.05)
+    finally:
+        for probe in probes:
+            probe.close()
+    time.sleep(0.5)
+    return frozenset(pids - besides)
+
+
+def _dealt(port: int) -> tuple[list[int], list[int]]:
+    """The worker answering each of CONNECTIONS connections opened at once, asked twice."""
+    connections = [_connected(port) for _ in range(CONNECTIONS)]  # all open before any request
+    try:
+        return [_pid(connection) for connection in connections], [_pid(connection) for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def _connected(port: int) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.connect()
+    return connection
+
+
+def _pid(connection: http.client.HTTPConnection) -> int:
+    """The pid of the worker answering on this connection."""
+    connection.request("GET", "/api/Process")
+    return json.loads(connection.getresponse().read())["pid"]
 
 
 def _answer(url: str, process: subprocess.Popen) -> dict:

@@ -64,12 +64,41 @@ class ApiCommandTest(unittest.TestCase):
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
 
-    def test_the_kernel_spreads_connections_over_the_workers_on_linux_only(self):
+    def test_a_worker_opens_its_database_connections_and_freezes_its_heap_before_serving(self):
+        import gc
+
+        from pdip.data import DatabaseSessionManager
+
+        files = {**HEALTH, "application.yml": "DATABASE:\n  TYPE: sqlite\n  DATABASE: app.db\n"}
+        with application(files) as (root, _):
+            api = self._warmed_worker(root, threads=3)
+            pool = api.pdi.get(DatabaseSessionManager).engine.pool
+            self.assertEqual(pool.checkedin(), 3)  # one connection a thread, open and back in the pool
+            self.assertGreater(gc.get_freeze_count(), 0)  # the collector no longer walks what was built
+            self.assertEqual(api.test_client().get("/api/Health").get_json(), "ok")
+
+    def test_a_worker_without_a_database_warms_what_it_has(self):
+        with application(HEALTH) as (root, _):
+            api = self._warmed_worker(root, threads=3)
+            self.assertFalse(api.app.url_map._remap)  # the routes are compiled before the first request
+            self.assertEqual(api.test_client().get("/api/Health").get_json(), "ok")
+
+    def _warmed_worker(self, root, threads: int) -> ApiApp:
+        """A worker's application after gunicorn's post_worker_init hook ran."""
+        import gc
+
         from pdip.api import serving
 
-        self.assertTrue(serving.kernel_spreads_connections("linux"))
-        self.assertFalse(serving.kernel_spreads_connections("darwin"))  # SO_REUSEPORT shares, no balance
-        self.assertFalse(serving.kernel_spreads_connections("win32"))
+        api = serving.build_application(serving.Serving(str(root)))
+        self.addCleanup(api.pdi.cleanup)
+        self.addCleanup(gc.unfreeze)
+        logged = []
+        log = type("Log", (), {"info": lambda _, *message: logged.append(message)})()
+        worker = type("Worker", (), {"wsgi": api, "cfg": type("Config", (), {"threads": threads})(), "log": log})()
+        worker.pid = 4321
+        serving._warm_worker(worker)
+        self.assertEqual(logged, [("Worker ready: %s", 4321)])  # what a client can wait for
+        return api
 
     def test_a_free_port_is_claimed_on_ipv4_and_ipv6_and_a_taken_one_is_named(self):
         import socket
