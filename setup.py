@@ -17,7 +17,7 @@ EXTRAS = {
         "Flask>=3.0",
         "flask-restx>=1.3",
         "flask-cors>=5.0",
-        "gunicorn>=24; sys_platform != 'win32'",  # what `pdip api` serves with (24: the gthread loop `balancing` extends)
+        "gunicorn>=24; sys_platform != 'win32'",  # `pdip api`'s server (24: the gthread loop `balancing` extends)
         "waitress>=3.0; sys_platform == 'win32'",  # where gunicorn cannot run
     ],
     "integrator": [
