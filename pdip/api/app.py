@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,8 +49,10 @@ from pdip.data.tenancy import current_tenant, tenant
 from pdip.dependency import Container, ISingleton, MissingBindingError, PdiConfigurationError
 from pdip.dependency.planning import is_abstract
 from pdip.logging.loggers.console import ConsoleLogger
+from pdip.policy.secrets import mask_connection_string
 from pdip.tracking.actors import tracking_actor
 
+LOGGER = logging.getLogger(__name__)  # pdip.api.app
 _HTTP_METHODS = {"GET": "get", "HEAD": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -143,10 +146,21 @@ class ApiApp(ISingleton):
         """Build now what the first requests would build: the compiled routes and, when the
         application has a database, `connections` pooled connections to it."""
         self.app.url_map.update()
-        if self.pdi.configuration.has_section(DatabaseConfig):
-            from pdip.data import DatabaseSessionManager
+        if not self.pdi.configuration.has_section(DatabaseConfig):
+            return
+        import sqlalchemy as sa
 
-            self.pdi.get(DatabaseSessionManager).warm(connections)
+        from pdip.data import DatabaseSessionManager
+
+        database = self.pdi.get(DatabaseSessionManager)
+        try:
+            database.warm(connections)
+        except sa.exc.DBAPIError as error:  # a database down must not keep the server from starting
+            LOGGER.warning(
+                "%r not reached before serving, its first requests will try again: %s",
+                database,
+                mask_connection_string(str(error.orig)).strip(),
+            )
 
     @property
     def routes(self) -> list[tuple[str, str, str]]:

@@ -83,6 +83,19 @@ class ApiCommandTest(unittest.TestCase):
             self.assertFalse(api.app.url_map._remap)  # the routes are compiled before the first request
             self.assertEqual(api.test_client().get("/api/Health").get_json(), "ok")
 
+    def test_a_worker_whose_database_is_down_still_starts_and_says_so_without_the_password(self):
+        files = {
+            **HEALTH,
+            "application.yml": "DATABASE:\n  TYPE: postgresql\n  HOST: 127.0.0.1\n  PORT: 1\n"
+            "  DATABASE: app\n  USER: app\n  PASSWORD: s3cret-pw\n",
+        }
+        with application(files) as (root, _), self.assertLogs("pdip.api", "WARNING") as logs:
+            api = self._warmed_worker(root, threads=2)
+            self.assertEqual(api.test_client().get("/api/Health").get_json(), "ok")
+        self.assertIn("its first requests will try again", logs.output[0])
+        self.assertIn("127.0.0.1", logs.output[0])
+        self.assertNotIn("s3cret-pw", "".join(logs.output))
+
     def _warmed_worker(self, root, threads: int) -> ApiApp:
         """A worker's application after gunicorn's post_worker_init hook ran."""
         import gc
