@@ -166,7 +166,7 @@ class Batch:
     ) -> Batch:
         """Rows given as mappings; columns are the first record's keys unless named."""
         names = list(columns) if columns is not None else (list(records[0]) if records else [])
-        return cls(names, [tuple(record.get(name) for name in names) for record in records], position=position)
+        return cls(names, [tuple(map(record.get, names)) for record in records], position=position)
 
     @classmethod
     def from_arrow(cls, batch: pyarrow.RecordBatch | pyarrow.Table, position: Any = None) -> Batch:
