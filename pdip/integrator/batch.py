@@ -16,10 +16,12 @@ the batch belongs to (`"2/4"`; None when the read is not split), so each part ke
 position. `types` is what the source knows of its columns' types (a SQL source: `ColumnTypes`),
 for a target that creates its table. `rejected` holds what the source read but could not make
 a row of (a malformed line), as (what it held, why) pairs; the integrator dead-letters them
-like rows a target refuses. `origins`, when the source can say, is where it read each row (a
-file's rows: `RowLines`, the file and line of each), so a row a target refuses is dead-lettered
-at its own place in the source rather than at the batch's end. `lag`, set by a source that reads
-a database's log, is how many bytes of that log were written past this batch when it was read.
+like rows a target refuses, each at `rejected_at` (where it was read) when the source says.
+`origins`, when the source can say, is where it read each row (a file's rows: `RowLines`, the
+file and line of each; a topic's: `MessageOffsets`, the partition and offset of each), so a row
+a target refuses is dead-lettered at its own place in the source rather than at the batch's
+end. `lag`, set by a source that reads a database's log, is how many bytes of that log were
+written past this batch when it was read.
 """
 
 from __future__ import annotations
@@ -86,6 +88,22 @@ class RowLines:
         return {"file": name, "line": self.numbers[index]}
 
 
+@dataclasses.dataclass
+class MessageOffsets:
+    """Where a source of messages (Kafka) read each row of a batch: row i is the message at
+    `offsets[i]` of partition `partitions[i]` of topic `topics[i]`, or of `topics[0]` for every
+    row when the source reads one topic. Ints in parallel lists, filled a `consume` at a time,
+    so a batch crosses a pipe cheaply and a read pays next to nothing for them."""
+
+    topics: list[str] = dataclasses.field(default_factory=list)
+    partitions: list[int] = dataclasses.field(default_factory=list)
+    offsets: list[int] = dataclasses.field(default_factory=list)
+
+    def of(self, index: int) -> dict[str, Any]:
+        topic = self.topics[0] if len(self.topics) == 1 else self.topics[index]
+        return {"topic": topic, "partition": self.partitions[index], "offset": self.offsets[index]}
+
+
 class Batch:
     __slots__ = (
         "_arrow",
@@ -118,7 +136,7 @@ class Batch:
         layout: Any = None,
         types: Any = None,
         partition: str | None = None,
-        origins: RowLines | None = None,
+        origins: RowLines | MessageOffsets | None = None,
         rejected_at: list[Any] | None = None,
     ):
         if sum(value is not None for value in (rows, arrow, payload)) != 1:
@@ -148,7 +166,7 @@ class Batch:
     ) -> Batch:
         """Rows given as mappings; columns are the first record's keys unless named."""
         names = list(columns) if columns is not None else (list(records[0]) if records else [])
-        return cls(names, [tuple(record.get(name) for name in names) for record in records], position=position)
+        return cls(names, [tuple(map(record.get, names)) for record in records], position=position)
 
     @classmethod
     def from_arrow(cls, batch: pyarrow.RecordBatch | pyarrow.Table, position: Any = None) -> Batch:

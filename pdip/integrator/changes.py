@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pdip.integrator.batch import Batch, RowLines
+from pdip.integrator.batch import Batch, MessageOffsets, RowLines
 from pdip.integrator.errors import UnappliableEntry
 from pdip.tracking.entry import NOT_AN_ENTRY, RECORD_ACTIONS, ChangeLogEntry
 from pdip.tracking.entry import message_key as message_key  # the key Kafka messages of entries carry
@@ -43,7 +43,7 @@ def entries_batch(
     position: Any = None,
     rejected: list[tuple[dict[str, Any], str]] | None = None,
     rejected_at: list[Any] | None = None,
-    origins: RowLines | None = None,
+    origins: RowLines | MessageOffsets | None = None,
 ) -> Batch:
     """A change-log batch of `entries`; `rejected` is what the source could not read as an entry
     (and `rejected_at` where it read each, when it knows); `origins`, where it read each entry."""

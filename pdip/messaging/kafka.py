@@ -217,18 +217,24 @@ class KafkaSender:
         producer = self._ready()
         produce, poll = producer.produce, producer.poll
         count = 0
-        for key, value in messages:
-            while True:
-                try:
-                    produce(topic, value, key)
-                    break
-                except BufferError:  # the client's queue is full: let it send, then try again
-                    poll(0.05)
-            count += 1
-            if count % 10_000 == 0:  # serve delivery reports as we go, not all at the end
+        for count, (key, value) in enumerate(messages, 1):
+            try:
+                produce(topic, value, key)
+            except BufferError:  # the client's queue is full: let it send, then try again
+                self._produce_when_queued(topic, key, value)
+            if not count % 10_000:  # serve delivery reports as we go, not all at the end
                 poll(0)
         poll(0)
         return count
+
+    def _produce_when_queued(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        while True:
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(topic, value, key)
+                return
+            except BufferError:
+                continue
 
     def confirm(self, what: str = "messages") -> None:
         """Wait for the broker (at most `delivery_timeout`); raise KafkaDeliveryError, counting

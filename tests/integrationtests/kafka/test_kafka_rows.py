@@ -2,16 +2,20 @@
 
 import datetime as dt
 import json
+import tempfile
 import threading
 import time
 import unittest
 from decimal import Decimal
 
-from pdip.integrator import Connection
+from pdip import Pdi
+from pdip.integrator import Connection, Integration, Operation
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.kafka.topics import KafkaDeliveryError, KafkaSource, KafkaTarget
+from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
+from pdip.integrator.events import BatchWritten
 from tests.integrationtests.kafka.support import Context, create_topic, kafka, raw_messages, read_all, topic_name
 from tests.support import servers
 
@@ -227,6 +231,23 @@ class KafkaRowsTest(unittest.TestCase):
                 target.commit()
         finally:
             target.close()
+
+    def test_a_batch_is_reported_only_once_the_broker_confirmed_it(self):
+        topic = create_topic(self.bootstrap, topic_name("confirmed"))
+        rows = [{"id": number, "name": f"n{number}"} for number in range(15)]
+        integration = Integration(
+            "held", source=Connection("memory", {"store": "held"}), target=kafka(self.bootstrap, topic), batch_size=5
+        )
+        with tempfile.TemporaryDirectory() as folder, Pdi(root_directory=folder) as pdi:
+            integrator = pdi.get(Integrator)
+            integrator.stores["held"] = rows
+            confirmed: list[int] = []
+            integrator.subscribe(BatchWritten, lambda event: confirmed.append(len(raw_messages(self.bootstrap, topic))))
+            result = integrator.integrate(Operation("held", [integration], executor="inline"))
+        self.assertTrue(result.ok, result.integrations[0].error)
+        self.assertEqual(len(confirmed), 3)
+        self.assertTrue(all(count >= 5 * (index + 1) for index, count in enumerate(confirmed)), confirmed)
+        self.assertEqual(len(raw_messages(self.bootstrap, topic)), 15)
 
     def test_rows_that_are_not_json_are_refused_and_a_full_client_queue_waits(self):
         topic = topic_name("queue")

@@ -40,7 +40,7 @@ from pdip.conversion import json_bytes, json_default
 from pdip.conversion.tagged import read_json
 from pdip.integrator.adapters.base import Adapter, Capabilities, ReadRequest, Source, Target, WriteResult
 from pdip.integrator.adapters.kafka.settings import SETTINGS, KafkaSettings, kafka_settings
-from pdip.integrator.batch import Batch
+from pdip.integrator.batch import Batch, MessageOffsets
 from pdip.integrator.changes import batch_entries, entries_batch, entries_from_json, message_key, refused_rows
 from pdip.integrator.errors import KafkaAssignmentError, OperationError
 from pdip.messaging.errors import KafkaDeliveryError as KafkaDeliveryError  # raised by commit(); named here too
@@ -231,6 +231,7 @@ class KafkaSource(Source):
         ended: set[tuple[str, int]] = set()
         items: list[Any] = []
         rejected: list[tuple[dict[str, Any], str]] = []
+        origins = self._origins()
         size, timeout = request.batch_size, self.settings.poll_timeout
         while True:
             wanted = max(1, size - len(items) - len(rejected))
@@ -238,24 +239,31 @@ class KafkaSource(Source):
             if not messages and not (items or rejected):  # a batch call would wait for all `wanted`
                 messages = consumer.consume(num_messages=1, timeout=timeout)
             if messages:
-                self._take(messages, request, items, rejected, ended)
+                self._take(messages, request, items, rejected, ended, origins)
             finished = not request.follow and self._joined and self._assigned.issubset(ended)
             if not request.follow and not self._joined:
                 self._check_assignment_wait()
             if (items or rejected) and (not messages or finished or len(items) + len(rejected) >= size):
-                yield self._batch(items, rejected, self._position())
-                items, rejected = [], []
+                yield self._batch(items, rejected, self._position(), origins)
+                items, rejected, origins = [], [], self._origins()
             if finished:
                 return
 
-    def _take(self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set) -> None:
-        """Decode what one `consume` returned into `items` (or `rejected`), and note where each
-        partition stands and which have reported their end. This runs for every message, so a
-        list of plain messages (the usual one) is taken as a whole: each partition's position is
-        its last message's, and the values are decoded together."""
+    def _origins(self) -> MessageOffsets:
+        """Where the rows of the next batch are read: one topic is named once for them all."""
+        return MessageOffsets(list(self.settings.topics) if len(self.settings.topics) == 1 else [])
+
+    def _take(
+        self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set, origins: MessageOffsets
+    ) -> None:
+        """Decode what one `consume` returned into `items` (or `rejected`) and note where each
+        row was read in `origins`, where each partition stands and which have reported their
+        end. This runs for every message, so a list of plain messages (the usual one) is taken
+        as a whole: each partition's position is its last message's, and the values are
+        decoded together."""
         read = [message for message in messages if message.error() is None]
         if ended or len(read) < len(messages):  # ends of partitions, errors: message by message
-            self._take_each(messages, request, items, rejected, ended)
+            self._take_each(messages, request, items, rejected, ended, origins)
             return
         offsets, seen, assigned = self._offsets, set(), self._assigned
         for message in reversed(read):
@@ -265,9 +273,11 @@ class KafkaSource(Source):
                 offsets[place] = message.offset() + 1
                 if assigned and assigned <= seen:
                     break
-        self._decode_all(read, request, items, rejected)
+        _note(origins, self._decode_all(read, request, items, rejected))
 
-    def _take_each(self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set) -> None:
+    def _take_each(
+        self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set, origins: MessageOffsets
+    ) -> None:
         from confluent_kafka import KafkaError, KafkaException
 
         for message in messages:
@@ -285,7 +295,7 @@ class KafkaSource(Source):
                 continue
             ended.discard(place)
             self._offsets[place] = message.offset() + 1
-            self._decode_all([message], request, items, rejected)
+            _note(origins, self._decode_all([message], request, items, rejected))
 
     def _wait_for_topic(self, topic: str) -> None:
         """A follower started before its topic exists (an applier before the relay that creates
@@ -315,9 +325,17 @@ class KafkaSource(Source):
                 position.setdefault(topic, {})[str(number)] = offset
         return position
 
-    def _decode_all(self, messages: list, request: ReadRequest, rows: list, rejected: list) -> None:
+    def _decode_all(self, messages: list, request: ReadRequest, rows: list, rejected: list) -> list:
+        """Decode `messages` into `rows` (or `rejected`); returns the messages that made rows."""
+        refused = len(rejected)
         for message in messages:
             self._decode(message, request, rows, rejected)
+        if len(rejected) == refused:
+            return messages
+        places = {(held["topic"], held["partition"], held["offset"]) for held, _ in rejected[refused:]}
+        return [
+            message for message in messages if (message.topic(), message.partition(), message.offset()) not in places
+        ]
 
     def _decode(self, message: Any, request: ReadRequest, rows: list, rejected: list) -> None:
         value = message.value()
@@ -345,8 +363,15 @@ class KafkaSource(Source):
             return
         rows.append(tuple([record.get(column) for column in self._columns]))
 
-    def _batch(self, items: list, rejected: list, position: Any) -> Batch:
-        return Batch(self._columns or [], items, position=position, rejected=rejected)
+    def _batch(self, items: list, rejected: list, position: Any, origins: MessageOffsets) -> Batch:
+        return Batch(
+            self._columns or [],
+            items,
+            position=position,
+            rejected=rejected,
+            rejected_at=_places(rejected),
+            origins=origins,
+        )
 
     def describe(self) -> str:
         return f"kafka:{','.join(self.settings.topics)} (group {self.settings.group})"
@@ -362,7 +387,7 @@ class KafkaChangesSource(KafkaSource):
     rejected with the reason. Tombstones are skipped: they follow a delete entry to let a
     compacted topic forget the key, and the delete entry already carries the change."""
 
-    def _decode_all(self, messages: list, request: ReadRequest, entries: list, rejected: list) -> None:
+    def _decode_all(self, messages: list, request: ReadRequest, entries: list, rejected: list) -> list:
         values = [message.value() for message in messages]
         if None in values:
             messages = [message for message, value in zip(messages, values, strict=True) if value is not None]
@@ -372,9 +397,13 @@ class KafkaChangesSource(KafkaSource):
         for index, reason in refused:
             message = messages[index]
             rejected.append((_held(message), f"{_where(message)}: {reason}"))
+        if not refused:
+            return messages
+        indexes = {index for index, _ in refused}
+        return [message for index, message in enumerate(messages) if index not in indexes]
 
-    def _batch(self, items: list, rejected: list, position: Any) -> Batch:
-        return entries_batch(items, position=position, rejected=rejected)
+    def _batch(self, items: list, rejected: list, position: Any, origins: MessageOffsets) -> Batch:
+        return entries_batch(items, position, rejected, _places(rejected), origins)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -521,6 +550,24 @@ def _partition_name(group: list[tuple[str, int]]) -> str:
     for topic, number in group:
         by_topic.setdefault(topic, []).append(str(number))
     return ";".join(f"{topic}:{','.join(numbers)}" for topic, numbers in by_topic.items())
+
+
+def _note(origins: MessageOffsets, messages: list) -> None:
+    """Add where `messages` (the ones that made rows, in order) were read to `origins`: a map
+    of the client's own methods over a `consume`'s list, a few ns a message."""
+    from confluent_kafka import Message
+
+    if len(origins.topics) != 1:
+        origins.topics.extend(map(Message.topic, messages))
+    origins.partitions.extend(map(Message.partition, messages))
+    origins.offsets.extend(map(Message.offset, messages))
+
+
+def _places(rejected: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]] | None:
+    """Where each message the source refused was read (its `_held` names it)."""
+    if not rejected:
+        return None
+    return [{"topic": held["topic"], "partition": held["partition"], "offset": held["offset"]} for held, _ in rejected]
 
 
 def _where(message: Any) -> str:
