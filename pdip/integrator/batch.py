@@ -91,16 +91,17 @@ class RowLines:
 @dataclasses.dataclass
 class MessageOffsets:
     """Where a source of messages (Kafka) read each row of a batch: row i is the message at
-    `offsets[i]` of partition `partitions[i]` of topic `topics[i]`, or of `topics[0]` for every
-    row when the source reads one topic. Ints in parallel lists, filled a `consume` at a time,
-    so a batch crosses a pipe cheaply and a read pays next to nothing for them."""
+    `offsets[i]` of partition `partitions[i]` of `topic` when the source reads that one topic,
+    else of topic `topics[i]`. Ints in parallel lists, filled a `consume` at a time, so a batch
+    crosses a pipe cheaply and a read pays next to nothing for them."""
 
+    topic: str | None = None
     topics: list[str] = dataclasses.field(default_factory=list)
     partitions: list[int] = dataclasses.field(default_factory=list)
     offsets: list[int] = dataclasses.field(default_factory=list)
 
     def of(self, index: int) -> dict[str, Any]:
-        topic = self.topics[0] if len(self.topics) == 1 else self.topics[index]
+        topic = self.topic if self.topic is not None else self.topics[index]
         return {"topic": topic, "partition": self.partitions[index], "offset": self.offsets[index]}
 
 

@@ -78,3 +78,26 @@ class KafkaReadingTest(unittest.TestCase):
         self.assertEqual((held["partition"], held["offset"], held["value"]), (0, 2, "{nope"))
         self.assertRegex(reason, r"^t\[0\]@2: not valid JSON")
         self.assertEqual(batches[0].position, {"t": {"0": 3}})
+
+    def test_each_entry_of_two_topics_is_placed_in_its_own_topic_whichever_comes_first(self):
+        def on(topic, offset, key):
+            value = ChangeLogEntry("update", entity="t", key=key, after={"n": offset}).to_json().encode()
+            return Message(topic=topic, partition=0, offset=offset, value=value)
+
+        source = KafkaChangesSource(Connection("kafka", {**SETTINGS, "topics": ["a", "b"]}), Context())
+        source._joined, source._assigned = True, {("a", 0), ("b", 0)}
+        ends = [
+            Message(topic=topic, partition=0, offset=10, error=KafkaError(KafkaError._PARTITION_EOF)) for topic in "ab"
+        ]
+        deliveries = [[on("a", 4, "x")], [on("b", 9, "y"), on("a", 5, "z")], ends]
+        batches = list(source._batches(Consumer(deliveries), ReadRequest(batch_size=3)))
+        self.assertEqual(
+            [batches[0].origin(index) for index in range(3)],
+            [
+                {"topic": "a", "partition": 0, "offset": 4},
+                {"topic": "b", "partition": 0, "offset": 9},
+                {"topic": "a", "partition": 0, "offset": 5},
+            ],
+        )
+        pattern = KafkaChangesSource(Connection("kafka", {**SETTINGS, "topics": ["^orders-.*"]}), Context())
+        self.assertIsNone(pattern._origins().topic)  # one subscription, maybe many topics

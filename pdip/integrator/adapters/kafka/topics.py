@@ -250,8 +250,10 @@ class KafkaSource(Source):
                 return
 
     def _origins(self) -> MessageOffsets:
-        """Where the rows of the next batch are read: one topic is named once for them all."""
-        return MessageOffsets(list(self.settings.topics) if len(self.settings.topics) == 1 else [])
+        """Where the rows of the next batch are read: one topic (not a `^` pattern, which
+        matches several) is named once for them all."""
+        topics = self.settings.topics
+        return MessageOffsets(topics[0] if len(topics) == 1 and not topics[0].startswith("^") else None)
 
     def _take(
         self, messages: list, request: ReadRequest, items: list, rejected: list, ended: set, origins: MessageOffsets
@@ -557,7 +559,7 @@ def _note(origins: MessageOffsets, messages: list) -> None:
     of the client's own methods over a `consume`'s list, a few ns a message."""
     from confluent_kafka import Message
 
-    if len(origins.topics) != 1:
+    if origins.topic is None:
         origins.topics.extend(map(Message.topic, messages))
     origins.partitions.extend(map(Message.partition, messages))
     origins.offsets.extend(map(Message.offset, messages))
