@@ -13,6 +13,10 @@ the connections (`pdip.api.balancing`): left to themselves, the worker that woke
 client's keep-alive connections opened at once, and sockets of their own (`SO_REUSEPORT`) left
 the split to a hash. The port is checked free first, so a port in use stops the command at once
 and by name (exit 2) instead of after gunicorn's retries.
+
+gunicorn parses requests with its C parser (gunicorn_h1c, the `api-fast` extra, in `all`) when
+it is installed: on examples/crud_api's GET of one note it took the workers' CPU per request from
+1.35 to 1.12-1.20 ms. Without it gunicorn parses in Python, and the server says so when it starts.
 """
 
 from __future__ import annotations
@@ -132,6 +136,7 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
     from pdip.api.balancing import BalancedThreadWorker, ConnectionShares
 
     claim_port(host, port)  # at once and by name, not after gunicorn's retries
+    c_parser = c_http_parser()
     shares = ConnectionShares(2 * workers, starting=workers)  # room for a reload's (HUP) new workers beside the old
 
     class Application(BaseApplication):
@@ -148,6 +153,8 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
                 "graceful_timeout": 10,
                 "post_worker_init": _warm_worker,
                 "worker_exit": _close_worker,
+                "http_parser": "fast" if c_parser else "python",  # never a silent fall back
+                "when_ready": _says_parser if c_parser else _says_python_parser,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -156,6 +163,27 @@ def _gunicorn(serving: Serving, host: str, port: int, workers: int, threads: int
             return build_application(serving)
 
     Application().run()
+
+
+def c_http_parser() -> bool:
+    """Whether gunicorn's C HTTP parser can serve: gunicorn_h1c 0.4.1 or later, the first to
+    enforce gunicorn's request limits (gunicorn itself asks the same of it)."""
+    try:
+        import gunicorn_h1c
+    except ImportError:
+        return False
+    return hasattr(gunicorn_h1c, "LimitRequestLine")
+
+
+def _says_parser(server: Any) -> None:
+    server.log.info("HTTP requests are parsed by gunicorn's C parser (gunicorn_h1c)")
+
+
+def _says_python_parser(server: Any) -> None:
+    server.log.warning(
+        "HTTP requests are parsed in Python: pip install 'pdip[api-fast]' for gunicorn's C parser "
+        "(gunicorn_h1c), about a sixth less CPU per request"
+    )
 
 
 def _warm_worker(worker: Any) -> None:

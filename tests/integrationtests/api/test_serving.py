@@ -50,6 +50,20 @@ class GunicornTest(unittest.TestCase):
             first, _ = _dealt(port)
         self.assertEqual(Counter(first), dict.fromkeys(new, CONNECTIONS // 2))
 
+    def test_requests_are_parsed_by_gunicorn_s_c_parser_and_a_malformed_one_is_refused(self):
+        with application(HEALTH) as (root, _), served(root, API_WORKERS="1") as base:
+            port = int(base.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+                client.sendall(b"GET /api/Health HTTP/1.1\r\nHost: x\r\n\r\n")
+                answered = client.recv(65536)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+                client.sendall(b"GET /api/Health HTTP/9\r\nHost x\r\n\r\n")
+                refused = client.recv(65536)
+            log = (root / "server.log").read_text()
+        self.assertTrue(answered.startswith(b"HTTP/1.1 200"), answered)
+        self.assertTrue(refused.startswith(b"HTTP/1.1 400"), refused)
+        self.assertIn("HTTP requests are parsed by gunicorn's C parser (gunicorn_h1c)", log)
+
     def test_a_port_taken_by_another_program_stops_the_command_naming_it(self):
         with application(PROCESS) as (root, _), socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

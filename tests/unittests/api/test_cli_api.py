@@ -64,6 +64,21 @@ class ApiCommandTest(unittest.TestCase):
             self.assertNotIn(str(root), sys.path)  # the worker's Pdi is cleaned up
             serving._close_worker(None, object())  # a worker that never loaded its application
 
+    def test_the_c_http_parser_serves_when_a_version_enforcing_gunicorn_s_limits_is_installed(self):
+        import types
+
+        from pdip.api import serving
+
+        self.assertTrue(serving.c_http_parser())  # the api-fast extra, in `all`
+        with mock.patch.dict(sys.modules, {"gunicorn_h1c": None}):  # not installed
+            self.assertFalse(serving.c_http_parser())
+        with mock.patch.dict(sys.modules, {"gunicorn_h1c": types.ModuleType("gunicorn_h1c")}):  # before 0.4.1
+            self.assertFalse(serving.c_http_parser())
+        said = []
+        server = type("Server", (), {"log": type("Log", (), {"warning": lambda _, text: said.append(text)})()})()
+        serving._says_python_parser(server)
+        self.assertIn("pip install 'pdip[api-fast]'", said[0])
+
     def test_a_worker_opens_its_database_connections_and_freezes_its_heap_before_serving(self):
         import gc
 
