@@ -48,7 +48,8 @@ class DatabaseConfig(BaseConfig):
     schema: str | None = None
     # connections kept open (as many more may open for a while and are closed on return): at
     # least what one `pdip api` worker uses at once, THREADS (8) plus EXECUTION_WORKERS (2), or
-    # under load each request's session closes one connection and opens another
+    # under load each request's session closes one connection and opens another; on PostgreSQL the
+    # autocommit reads keep as many in a pool of their own
     pool_size: int = 10
     echo: bool = False
     busy_timeout: float = 30.0  # SQLite: seconds a writer waits for another's transaction to end

@@ -35,8 +35,9 @@ class AutocommitReadsTest(unittest.TestCase):
         with self.database.session() as session, session.begin():
             self.kept = session.merge(AutocommitNote(title="kept"))
         self.statements: list[tuple[str, bool]] = []  # (first word, run in autocommit)
-        event.listen(engine, "before_cursor_execute", self._seen)
-        self.addCleanup(event.remove, engine, "before_cursor_execute", self._seen)
+        for seen in (engine, self.database.autocommit_engine):
+            event.listen(seen, "before_cursor_execute", self._seen)
+            self.addCleanup(event.remove, seen, "before_cursor_execute", self._seen)
         self.provider = RepositoryProvider(self.database)
         self.addCleanup(self.provider.close)
         self.notes = self.provider.get(AutocommitNote)
@@ -97,6 +98,23 @@ class AutocommitReadsTest(unittest.TestCase):
         with UnitOfWork(self.provider):
             self.notes.get_by_id(self.kept.Id)
         self.assertEqual(self.statements, [("SELECT", False)])
+
+    def test_autocommit_reads_have_a_pool_of_their_own_warmed_and_closed_with_the_other(self):
+        reads, writes = self.database.autocommit_engine.pool, self.database.engine.pool
+        self.assertIsNot(reads, writes)
+        self.database.warm(3)
+        self.assertEqual((reads.checkedin(), writes.checkedin()), (3, 3))
+        self.notes.get_by_id(self.kept.Id)
+        self.provider.close()
+        self.assertEqual((reads.checkedin(), reads.checkedout()), (3, 0))  # back in its own pool
+        with self.assertRaises(sa.exc.ProgrammingError):  # a read that fails leaves its connection usable
+            self.provider.session.execute(sa.select(sa.column("missing")).select_from(AutocommitNote.__table__))
+        self.provider.close()
+        again = RepositoryProvider(self.database)
+        self.assertEqual(again.get(AutocommitNote).count(), 1)
+        again.close()
+        self.database.close()
+        self.assertEqual((reads.checkedin(), writes.checkedin()), (0, 0))
 
     def test_text_statements_run_in_a_transaction(self):
         self.provider.session.execute(sa.text("SELECT 1"))
