@@ -426,15 +426,20 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         if self._table is None:
             self._make_ready(batch)
         fitted = self._fitted(batch)
-        return fitted.told(self._write(fitted.batch))
+        told = fitted.told(WriteResult(0))  # what fitting did, and the rows it refused
+        unreported = self.refusing(told.rejected)  # handed over before anything is committed
+        result = self._write(fitted.batch, fitted.as_read)
+        told.written, told.rejected = result.written, result.rejected + unreported
+        return told
 
     def accepts(self) -> tuple[str, ...]:
         return (parquet_ranges.RAW_FORMAT,)
 
-    def _write(self, batch: Batch) -> WriteResult:
-        """The batch in one transaction with its position; refused rows found by halves. A range
-        of a Parquet file is copied by DuckDB's own reader; one it refuses is decoded and found
-        by halves like any other."""
+    def _write(self, batch: Batch, as_read: Callable[[list], list]) -> WriteResult:
+        """The batch in one transaction with its position; refused rows found by halves and
+        handed over (`Target.refusing`, in the terms of the batch as read: `as_read`) before the
+        commit. A range of a Parquet file is copied by DuckDB's own reader; one it refuses is
+        decoded and found by halves like any other."""
         if self._copies(batch):
             copied = self._copy_range(batch)
             if copied is not None:
@@ -460,13 +465,14 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                     else:
                         half = part.num_rows // 2
                         pending[:0] = [part.slice(0, half), part.slice(half)]
+            unreported = self.refusing(as_read(rejected))  # stored before the position that passes them
             if self.position_slot is not None:
                 self._store_position(batch)
             self._execute("COMMIT")
         except BaseException:
             self._execute("ROLLBACK")
             raise
-        return WriteResult(len(batch) - len(rejected), rejected)
+        return WriteResult(len(batch) - len(rejected), unreported)
 
     def _copies(self, batch: Batch) -> bool:
         """Whether DuckDB reads this batch's rows from their Parquet file itself: a range, appended

@@ -31,8 +31,12 @@ RUN = textwrap.dedent("""\
     from pdip.integrator.base import Integrator
 
     root, resume, target, changes = sys.argv[1], sys.argv[2] == "resume", sys.argv[3], sys.argv[4] == "changes"
+    duck = target.endswith(".duckdb")
     if not resume:
-        kind = SqlApplyTarget if changes else SqlTarget
+        if duck:
+            from pdip.integrator.adapters.duckdb import DuckDbTarget as kind
+        else:
+            kind = SqlApplyTarget if changes else SqlTarget
         written = kind.write
 
         def write_then_die(self, batch):
@@ -43,7 +47,8 @@ RUN = textwrap.dedent("""\
     integration = Integration(
         "rows",
         source=Connection("jsonl" if changes else "csv", {"path": "log.jsonl" if changes else "rows.csv"}),
-        target=Connection("sqlite", {"url": f"sqlite:///{root}/{target}", "table": "copied"}),
+        target=Connection("duckdb", {"database": f"{root}/{target}", "table": "copied"}) if duck
+        else Connection("sqlite", {"url": f"sqlite:///{root}/{target}", "table": "copied"}),
         create_target=not changes,
         batch_size=3,
         max_errors=10 if changes else 0,
@@ -106,6 +111,23 @@ class DeadLettersBeforeCommitTest(unittest.TestCase):
 
     def test_a_row_the_target_refused_is_stored_before_its_batch_is_committed(self):
         self.assert_refused_by_the_target_stored_first("target.db")
+
+    def test_a_row_a_duckdb_table_refused_is_stored_before_its_batch_is_committed(self):
+        import duckdb
+
+        self.root.joinpath("rows.csv").write_text("id,name\n1,one\n2,two\n3,three\n4,four\n5,five\n")
+        target = self.root / "target.duckdb"
+        with duckdb.connect(str(target)) as connection:
+            connection.execute("CREATE TABLE copied (id BIGINT PRIMARY KEY, name VARCHAR CHECK (name <> 'two'))")
+        self.assertEqual(self.run_pdip("first", "target.duckdb"), -9)
+        refused = self.dead_letters()
+        self.assertEqual(len(refused), 1, refused)
+        self.assertIn("CHECK constraint failed", refused[0][1])
+        self.assertEqual(self.run_pdip("resume", "target.duckdb"), 0)
+        self.assertEqual(self.dead_letters(), refused)
+        with duckdb.connect(str(target)) as connection:
+            names = connection.execute("SELECT name FROM copied ORDER BY id").fetchall()
+        self.assertEqual([name for (name,) in names], ["one", "three", "four", "five"])
 
     def test_the_target_may_be_the_state_database_s_own_file(self):
         self.assert_refused_by_the_target_stored_first(".pdip/state.db")

@@ -366,8 +366,10 @@ class DeltaTarget(Target):
             self._commit_held()
             fitted.changes = self._evolve(batch, added)
         record, rejected = tables.fit(batch, self._schema)
+        told = fitted.told(WriteResult(record.num_rows, rejected))
+        told.rejected = self.refusing(told.rejected)  # stored before a commit carries a position past them
         self._hold(record, batch, full=full)
-        return fitted.told(WriteResult(record.num_rows, rejected))
+        return told
 
     def _hold(self, record: Any, batch: Batch, full: bool) -> None:
         """Gather `record` into the next commit, which is made now unless the batch was full

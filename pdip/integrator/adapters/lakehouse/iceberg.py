@@ -347,12 +347,14 @@ class IcebergTarget(Target):
             self._commit_held()
             fitted.changes = self._evolve(batch, added)
         record, rejected = tables.fit(batch, self._schema)
+        told = fitted.told(WriteResult(record.num_rows, rejected))
+        told.rejected = self.refusing(told.rejected)  # stored before a commit carries a position past them
         if self._held.other(slot) or self._held.named:
             self._commit_held()
         self._held.add(record, slot, batch.position)
         if self._held.due(full=full):
             self._commit_held()
-        return fitted.told(WriteResult(record.num_rows, rejected))
+        return told
 
     def _evolve(self, batch: Batch, added: list[str]) -> list[str]:
         """`schema: evolve`: the columns added to the table, of the source's declared types (a
