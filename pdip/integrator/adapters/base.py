@@ -192,6 +192,11 @@ class Source(abc.ABC):
         `acknowledge` from another thread than the one reading. False unless overridden."""
         return False
 
+    def stop_waiting(self) -> None:
+        """Called from another thread than the one reading (`reads_in_thread`) when the batches
+        are no longer wanted: a read that waits for news (a followed log) ends soon instead of
+        when the source is closed. Nothing to do for a source that never waits long."""
+
     def acknowledge(self, position: Any) -> None:
         """Everything this source yielded up to `position` is durable at the target."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 from pdip.integrator.adapters.base import ReadRequest, Source
@@ -38,7 +38,7 @@ class InlineExecutor(Executor):
         writer = batch_writer(run, endpoints, plan, progress, lambda batch: source.acknowledge(batch.position))
         batches = read_inline(source, plan.requests)
         if self.reads_ahead and len(plan.requests) == 1 and source.reads_in_thread(plan.requests[0]):
-            batches = read_ahead(batches)
+            batches = read_ahead(batches, stop=source.stop_waiting)
         try:
             for batch in batches:
                 writer.write(batch)
@@ -72,12 +72,15 @@ def read_inline(source: Source, requests: list[ReadRequest]) -> Iterator[Batch]:
 _END = object()  # what a reading thread hands over after its last batch
 
 
-def read_ahead(batches: Generator[Batch, None, None], depth: int = IN_FLIGHT) -> Iterator[Batch]:
+def read_ahead(
+    batches: Generator[Batch, None, None], depth: int = IN_FLIGHT, stop: Callable[[], None] = lambda: None
+) -> Iterator[Batch]:
     """`batches` read by a thread of this process, at most `depth` batches ahead of the caller:
     while the caller writes a batch (and waits on its target), the thread reads the next ones.
     What the reading raises is raised here; a caller that stops early stops the thread before
-    its next batch (waiting up to `STOP_WAIT`: a followed stream with nothing new is left to
-    end when its source is closed)."""
+    its next batch, and `stop` (`Source.stop_waiting`) ends a read waiting for news; the caller
+    waits up to `STOP_WAIT` for the thread (a read that cannot be woken is left to end when its
+    source is closed)."""
     handed: queue.SimpleQueue = queue.SimpleQueue()
     room = threading.Semaphore(depth)
     stopping = threading.Event()
@@ -105,5 +108,6 @@ def read_ahead(batches: Generator[Batch, None, None], depth: int = IN_FLIGHT) ->
             room.release()  # written: the thread may read one more
     finally:
         stopping.set()
+        stop()
         room.release()  # a thread waiting for room sees that it is to stop
         reader.join(STOP_WAIT)

@@ -10,9 +10,12 @@ replica records each version written, which must appear at most once.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import textwrap
 import time
 import unittest
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -114,6 +117,46 @@ class CaptureKillTests(CaptureKills, unittest.TestCase):
         # received is confirmed, psycopg2 answers the server's keepalive with the log's end, past
         # WAL that holds no change of the table (a killed writer's rolled-back work, the server's own)
         self.assertGreaterEqual(int(confirmed), json.loads(stored)["lsn"])
+
+    def test_a_followed_capture_waits_without_cpu_and_ctrl_c_stops_it_at_once_with_exit_130(self):
+        self.finished(self.pdip())  # the slot, the publication and the snapshot of the 10,000 rows
+        capture = self.pdip("--follow")
+        with self.source.begin() as db:
+            db.exec_driver_sql("UPDATE items SET body = 'seen' WHERE id < 100")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.seen() < 100:
+            time.sleep(0.05)
+        self.assertEqual(self.seen(), 100)
+        time.sleep(0.5)  # all it read is written: it waits for news, as a followed capture mostly does
+        waited = process_cpu(capture.pid)
+        time.sleep(2)
+        # it asked the server for an answer on every wait, and the answer woke it: 0.7 s of 2
+        self.assertLess(process_cpu(capture.pid) - waited, 0.2)
+        asked = time.monotonic()
+        os.killpg(capture.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the foreground group
+        _, errors = capture.communicate(timeout=60)
+        self.assertEqual(capture.returncode, 130, errors.decode())
+        self.assertLess(time.monotonic() - asked, 2.0)  # it waited 2 s for its reading thread
+        self.wait_for_the_slot_to_be_free()
+        with self.replica.connect() as db:
+            stored = json.loads(db.exec_driver_sql("SELECT position FROM pdip_target_position").scalar())["lsn"]
+        with self.source.connect() as db:
+            confirmed = db.exec_driver_sql(
+                f"SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = '{NAME}'"
+            ).scalar()
+        self.assertGreaterEqual(int(confirmed), stored)  # what the replica holds was confirmed
+        self.finished(self.pdip())  # a bounded run after it finds nothing to apply twice
+        self.assertEqual(self.seen(), 100)
+
+    def seen(self) -> int:
+        with self.replica.connect() as db:
+            return db.exec_driver_sql("SELECT count(*) FROM items WHERE body = 'seen'").scalar()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) process `pid` spent so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,24 @@ class ReadAheadTest(unittest.TestCase):
         self.assertTrue(numbers.closed.is_set())  # closed by the thread before the writer went on
         self.assertLess(len(numbers.made), 5)
 
+    def test_a_writer_that_stops_wakes_a_read_waiting_for_news_and_does_not_wait_for_it(self):
+        news = threading.Event()
+        ended = threading.Event()
+
+        def followed():  # a followed stream with nothing new: it waits until woken
+            try:
+                yield Batch(["n"], [(0,)])
+                news.wait(10)
+            finally:
+                ended.set()
+
+        batches = read_ahead(followed(), stop=news.set)
+        next(batches)
+        started = time.monotonic()
+        batches.close()
+        self.assertLess(time.monotonic() - started, 1)  # not the 2 s it waits for a read that cannot be woken
+        self.assertTrue(ended.wait(1))
+
     def test_a_signal_reaches_a_writer_waiting_for_the_next_batch(self):
         waiting = threading.Event()
 

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import logging
 import select
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +50,10 @@ from pdip.tracking.entry import ChangeLogEntry, record_entry
 
 LOGGER = logging.getLogger("pdip.integrator.capture")
 IDLE_WAIT = 0.2  # seconds a bounded read waits for the server's word before it asks again
+FOLLOW_WAIT = 1.0  # seconds a followed read waits for news before it looks again
+# seconds between a followed read's keepalives when idle (psycopg2's own `consume_stream` default);
+# the server drops a replication connection silent for `wal_sender_timeout` (60 s by default)
+FOLLOW_FEEDBACK = 10.0
 
 
 class PostgresCaptureSource(CaptureSource):
@@ -70,6 +76,8 @@ class PostgresCaptureSource(CaptureSource):
         # the replication connection is read by one thread and confirmed from another (the
         # writer's, `reads_in_thread`): psycopg2's cursor is not to be used by two at once
         self._talking = threading.Lock()
+        self._stopping = threading.Event()  # `stop_waiting`: the batches are no longer wanted
+        self._wake: tuple[socket.socket, socket.socket] | None = None  # wakes the read's `select`
 
     # -- checks, before any data moves --
 
@@ -244,6 +252,9 @@ class PostgresCaptureSource(CaptureSource):
         entries: list[ChangeLogEntry] = []
         position = start
         cursor, talking = self._cursor, self._talking
+        self._wake = self._wake or socket.socketpair()
+        waiting_for = [cursor, self._wake[0]]
+        asked = 0.0
         while True:
             with talking:
                 message = cursor.read_message()
@@ -262,9 +273,17 @@ class PostgresCaptureSource(CaptureSource):
                 continue
             if not request.follow and max(position, cursor.wal_end) >= target and not decoder.in_transaction:
                 return
-            with talking:
-                cursor.send_feedback(reply=True)  # the server answers with how far its log is read
-            select.select([cursor], [], [], IDLE_WAIT if not request.follow else 1.0)
+            if self._stopping.is_set():
+                return
+            # A bounded read asks how far the server's log is read (its answer wakes the `select`);
+            # a followed one only says it is alive now and then: asking on every wait had the
+            # answer wake it at once, a loop of round trips that kept a third of a core busy idle.
+            now = time.monotonic()
+            if not request.follow or now - asked >= FOLLOW_FEEDBACK:
+                with talking:
+                    cursor.send_feedback(reply=True)
+                asked = now
+            select.select(waiting_for, [], [], IDLE_WAIT if not request.follow else FOLLOW_WAIT)
 
     def log_end(self, db: sa.Connection) -> int:
         return _current_lsn(db)
@@ -317,7 +336,18 @@ class PostgresCaptureSource(CaptureSource):
     def describe(self) -> str:
         return f"postgresql:{self.publication} (capture, slot {self.slot})"
 
+    def stop_waiting(self) -> None:
+        """The batches are no longer wanted (Ctrl-C): a followed read waiting for news wakes now
+        and ends, instead of when its connection is closed."""
+        self._stopping.set()
+        if self._wake is not None:
+            self._wake[1].send(b"\0")
+
     def close(self) -> None:
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
+            self._wake = None
         with self._talking:
             if self._replication is not None:
                 self._replication.close()
