@@ -549,7 +549,7 @@ class SqlTarget(Target):
             return batch, []
         return Batch(
             batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
-        ), refused
+        ), refused + _unread(batch)
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
@@ -705,8 +705,7 @@ class SqlTarget(Target):
         file); then write the others the same way, row by row, with the batch's position. A raw
         batch is decoded first; what its decoder could not make a row of is refused too."""
         rows = batch.rows
-        unread = batch.rejected if batch.is_raw else []  # what decoding the batch could not make a row of
-        rejected = [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
+        rejected = _unread(batch)
         insert = self._one_row(connection, batch)
         kept = []
         with connection.begin() as trial:
@@ -988,6 +987,12 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _unread(batch: Batch) -> list[tuple[tuple, str]]:
+    """What decoding a raw batch could not make a row of (a malformed CSV record), as refused rows."""
+    unread = batch.rejected if batch.is_raw else []
+    return [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
 
 
 def _text_may_change(payload: bytes, more: re.Pattern[bytes] | None, zones: bool) -> bool:
