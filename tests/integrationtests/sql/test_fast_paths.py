@@ -19,6 +19,7 @@ from pdip.integrator import Connection, Integration, Operation, StateStore
 from pdip.integrator.adapters.base import ReadRequest
 from pdip.integrator.adapters.file.text import UNCLOSED
 from pdip.integrator.adapters.sql import mysql as sql_mysql
+from pdip.integrator.adapters.sql import postgres
 from pdip.integrator.adapters.sql.rows import SqlSource, SqlTarget
 from pdip.integrator.base import Integrator
 from pdip.integrator.batch import Batch
@@ -341,6 +342,41 @@ class CsvToPostgresTest(unittest.TestCase):
         (letter,) = self.pdi.get(StateStore).dead_letters(result.execution_id)
         self.assertEqual(letter["reason"], f"in.csv:3: {UNCLOSED}")
         self.assertEqual(self.stored(), [(1, "a", True, None)])
+
+    def test_a_search_given_to_copy_runs_while_the_copy_is_open_and_abandons_it_when_it_finds(self):
+        seen = []
+
+        def search(found: bool):
+            def searched() -> bool:
+                with self.engine.connect() as other:  # the COPY, seen from another session
+                    query = f"SELECT count(*) FROM pg_stat_progress_copy WHERE relid = '{self.table}'::regclass"
+                    seen.append(other.exec_driver_sql(query).scalar())
+                return found
+
+            return searched
+
+        layout = {"delimiter": ",", "quotechar": '"', "null": ""}
+        with self.engine.connect() as connection:
+            with self.assertRaises(postgres.CopyAbandoned), connection.begin():
+                postgres.copy_csv(connection, self.table, "id, label, ok, at", b"1,a,true,\n", layout, search(True))
+            with connection.begin():
+                postgres.copy_csv(connection, self.table, "id, label, ok, at", b"2,b,false,\n", layout, search(False))
+        self.assertEqual(seen, [1, 1])
+        self.assertEqual(self.stored(), [(2, "b", False, None)])
+
+    def test_a_copy_refused_before_the_search_ran_is_checked_first_and_then_written_row_by_row(self):
+        with self.engine.begin() as connection:  # COPY refuses a generated column before reading a record
+            connection.exec_driver_sql(f"DROP TABLE {self.table}")
+            connection.exec_driver_sql(
+                f"CREATE TABLE {self.table} (id integer, at timestamp, g integer GENERATED ALWAYS AS (id) STORED)"
+            )
+        result = self.run_csv("id,at,g\n1,2026-01-01 10:00+02,\n2,2026-01-01 10:00,\n")
+        outcome = result.integrations[0]
+        self.assertEqual((outcome.rows_written, outcome.rows_dead_lettered), (0, 2))
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        reasons = {letter["row"]["id"]: letter["reason"] for letter in letters}
+        self.assertIn("the zone in '2026-01-01 10:00+02'", reasons["1"])  # not the server's reason
+        self.assertIn('cannot insert a non-DEFAULT value into column "g"', reasons["2"])
 
     def test_typed_csv_is_parsed_by_pdip_not_passed_through(self):
         result = self.run_csv("id,label,ok,at\n1,a,yes,\n", types={"ok": "bool"})

@@ -194,6 +194,16 @@ class PostgresValuesTest(ValuesKeptExactly, unittest.TestCase):
         )
         self.assertIn("would be dropped", refused[3])
 
+    def test_csv_text_a_check_refuses_beside_a_record_copy_refuses_is_refused_by_both(self):
+        (self.folder / "in.csv").write_text(
+            "id,amount,n,at\n1,2.5,1,2026-01-01 10:00:00+02:00\n2,3\n3,4.5,3,2026-01-01 10:00:00\n4,1.005,4,\n"
+        )
+        stored, refused = self.run_from(Connection("csv", {"path": str(self.folder / "in.csv")}))
+        self.assertEqual(stored, [(3, Decimal("4.50"), 3)])
+        self.assertIn("the zone in '2026-01-01 10:00:00+02:00'", refused[1])
+        self.assertEqual(refused[2], "in.csv:3: expected 4 fields, got 2")
+        self.assertIn("1.005 has more than 2 decimal places", refused[4])
+
     def test_a_typed_decimal_of_more_places_is_refused_and_one_that_fits_is_copied(self):
         source = f"{self.table}_src"
         with self.engine.begin() as connection:

@@ -258,8 +258,21 @@ def write_copy_binary(connection: sa.Connection, target: str, names: str, payloa
         copy.write(payload)
 
 
-def copy_csv(connection: sa.Connection, target: str, names: str, payload: bytes, layout: dict[str, Any]) -> None:
-    """Load CSV records (UTF-8, no header) as they are, in the connection's open transaction."""
+class CopyAbandoned(Exception):
+    """A `copy_csv` given up because its `abandon_if` said so (its transaction must roll back)."""
+
+
+def copy_csv(
+    connection: sa.Connection,
+    target: str,
+    names: str,
+    payload: bytes,
+    layout: dict[str, Any],
+    abandon_if: Callable[[], bool] | None = None,
+) -> None:
+    """Load CSV records (UTF-8, no header) as they are, in the connection's open transaction.
+    `abandon_if` is asked once the records are sent, while the server still parses them (so a
+    search of the records costs no time of its own): True abandons the COPY (`CopyAbandoned`)."""
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV, DELIMITER {}, QUOTE {}, NULL {}, ENCODING 'UTF8')")
@@ -268,6 +281,8 @@ def copy_csv(connection: sa.Connection, target: str, names: str, payload: bytes,
     target, names = as_sent(connection.dialect, target), as_sent(connection.dialect, names)
     with driver.cursor() as cursor, cursor.copy(statement.format(sql.SQL(target), sql.SQL(names), *options)) as copy:
         copy.write(payload)
+        if abandon_if is not None and abandon_if():
+            raise CopyAbandoned(target)
 
 
 def copy_rows(connection: sa.Connection, target: str, names: str, rows: Sequence[Sequence[Any]]) -> None:

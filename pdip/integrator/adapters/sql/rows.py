@@ -485,34 +485,50 @@ class SqlTarget(Target):
         if self.table is None:
             self.table = self._ready(batch)
         fitted = self._fitted(batch)
-        batch, changed = self._exact(fitted.batch)
+        search = self._searched_while_copying(fitted.batch)
+        batch, changed = (fitted.batch, []) if search else self._exact(fitted.batch)
         told = fitted.told(WriteResult(0, changed))  # what fitting did, and the rows refused before writing
         unreported = self.refusing(told.rejected)  # handed over before anything is committed
-        result = self._write(self._driver_values(self._instants_in_utc(batch)), fitted.as_read)
+        try:
+            result = self._write(self._driver_values(self._instants_in_utc(batch)), fitted.as_read, search)
+        except postgres.CopyAbandoned:  # the search found what a check looks for: nothing was written
+            batch, changed = self._exact(fitted.batch)
+            unreported += self.refusing(fitted.as_read(changed))
+            result = self._write(self._driver_values(self._instants_in_utc(batch)), fitted.as_read)
         told.written, told.rejected = result.written, result.rejected + unreported
         return told
 
-    def _write(self, batch: Batch, as_read: Callable[[list], list]) -> WriteResult:
+    def _write(
+        self, batch: Batch, as_read: Callable[[list], list], search: Callable[[], bool] | None = None
+    ) -> WriteResult:
         """Write the batch with its position in one transaction; when the database refuses it,
         find the rows it refuses and write the others (`_row_by_row`). `as_read`: refused rows
-        in the terms of the batch as read."""
+        in the terms of the batch as read; `search`: the checks' search of CSV records not made
+        yet (`_searched_while_copying`), which abandons the write when it finds."""
         waits = not (self._synced and self.source_replays)
         with self.engine.connect() as connection, self._commits(connection, waits):
             try:
-                result = WriteResult(self._in_one_transaction(connection, batch, waits))
+                result = WriteResult(self._in_one_transaction(connection, batch, waits, search=search))
             except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE) as error:
                 if transient_error(error):  # not the rows' fault: the integration tries the batch again
                     raise
+                if search is not None and search():  # the COPY failed before the search: the checks first
+                    raise postgres.CopyAbandoned(self.table.name) from error
                 result = self._row_by_row(connection, batch, waits, as_read)
         self._synced = True
         self._unflushed |= not waits and self.engine.dialect.name in _COMMITS_WITHOUT_WAITING
         return result
 
     def _in_one_transaction(
-        self, connection: sa.Connection, batch: Batch, waits: bool, one_by_one: Callable | None = None
+        self,
+        connection: sa.Connection,
+        batch: Batch,
+        waits: bool,
+        one_by_one: Callable | None = None,
+        search: Callable[[], bool] | None = None,
     ) -> int:
         """Write the batch and store its position in one transaction (each row through
-        `one_by_one` when given, else in bulk); the rows written."""
+        `one_by_one` when given, else in bulk, asking `search` during a CSV COPY); the rows written."""
         with connection.begin():
             if not waits and self.engine.dialect.name == "postgresql":
                 _execute(connection, "SET LOCAL synchronous_commit = off")
@@ -523,7 +539,7 @@ class SqlTarget(Target):
             elif len(batch) and self._key is not None:
                 copied = self._merge(connection, batch)
             elif len(batch):
-                copied = self._load(connection, batch)
+                copied = self._load(connection, batch, search=search)
             self._store_position(connection, batch)
         return len(batch) if copied is None else copied
 
@@ -533,6 +549,19 @@ class SqlTarget(Target):
         when one of its values may be changed: never between tables whose declared types say it
         cannot be, and a CSV batch only when its text holds what a check looks for. The checks
         are made once per table and batch shape (columns, declared or wire types)."""
+        checks, more, zones = self._checks_of(batch)
+        if not checks or (batch.raw_format == CSV and not _text_may_change(batch.payload, more, zones)):
+            return batch, []
+        kept, refused = exact.refused(batch.rows, checks)
+        if not refused:
+            return batch, []
+        return Batch(
+            batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
+        ), refused + _unread(batch)
+
+    def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool]:
+        """The `exact` checks of the batch's columns, with what to search CSV text for (a number
+        of more places, a time zone), made once per table and batch shape."""
         declared = batch.types if isinstance(batch.types, ColumnTypes) else None
         wire = tuple(batch.layout) if declared is None and batch.raw_format == postgres.RAW_FORMAT else None
         key = (self.table, tuple(batch.columns), repr(declared), wire, batch.raw_format)
@@ -541,15 +570,17 @@ class SqlTarget(Target):
                 declared = postgres.declared_by_oids(batch.columns, wire)
             checks = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
             self._checks[key] = (checks, exact.more_places(checks), exact.zone_in_text(checks))
-        checks, more, zones = self._checks[key]
-        if not checks or (batch.raw_format == CSV and not _text_may_change(batch.payload, more, zones)):
-            return batch, []
-        kept, refused = exact.refused(batch.rows, checks)
-        if not refused:
-            return batch, []
-        return Batch(
-            batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
-        ), refused
+        return self._checks[key]
+
+    def _searched_while_copying(self, batch: Batch) -> Callable[[], bool] | None:
+        """For CSV records appended to PostgreSQL by COPY: the checks' search of their text
+        (`_text_may_change`), to be made while the server parses them rather than before it has
+        them; when it finds, the COPY is abandoned and the batch checked as `_exact` says. None
+        for any other batch, checked first."""
+        if batch.raw_format != CSV or self.engine.dialect.name != "postgresql" or self._key is not None:
+            return None
+        checks, more, zones = self._checks_of(batch)
+        return functools.partial(_text_may_change, batch.payload, more, zones) if checks else None
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
@@ -597,15 +628,18 @@ class SqlTarget(Target):
         with commits_waiting(connection):
             yield
 
-    def _load(self, connection: sa.Connection, batch: Batch, into: str | None = None) -> int | None:
+    def _load(
+        self, connection: sa.Connection, batch: Batch, into: str | None = None, search: Callable[[], bool] | None = None
+    ) -> int | None:
         """Append the batch to the target (or, on PostgreSQL, to the table `into`); how many rows
-        went in when the database copied them itself (a SQLite rowid range), else None."""
+        went in when the database copied them itself (a SQLite rowid range), else None. `search`
+        is asked while CSV records are copied (`postgres.copy_csv`)."""
         dialect = self.engine.dialect.name
         target = into or self._target()
         if batch.raw_format == postgres.RAW_FORMAT and self._passes_through(connection, batch):
             postgres.write_copy_binary(connection, target, self._names(batch.columns), batch.payload)
         elif batch.raw_format == CSV and dialect == "postgresql":
-            postgres.copy_csv(connection, target, self._names(batch.columns), batch.payload, batch.layout)
+            postgres.copy_csv(connection, target, self._names(batch.columns), batch.payload, batch.layout, search)
         elif batch.raw_format == sqlite.RANGE_FORMAT and dialect == "sqlite":
             return sqlite.copy_range(connection, target, self._names(batch.columns), batch)
         elif batch.raw_format == sqlite.RAW_FORMAT and dialect == "sqlite":
@@ -705,8 +739,7 @@ class SqlTarget(Target):
         file); then write the others the same way, row by row, with the batch's position. A raw
         batch is decoded first; what its decoder could not make a row of is refused too."""
         rows = batch.rows
-        unread = batch.rejected if batch.is_raw else []  # what decoding the batch could not make a row of
-        rejected = [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
+        rejected = _unread(batch)
         insert = self._one_row(connection, batch)
         kept = []
         with connection.begin() as trial:
@@ -988,6 +1021,12 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
+
+
+def _unread(batch: Batch) -> list[tuple[tuple, str]]:
+    """What decoding a raw batch could not make a row of (a malformed CSV record), as refused rows."""
+    unread = batch.rejected if batch.is_raw else []
+    return [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
 
 
 def _text_may_change(payload: bytes, more: re.Pattern[bytes] | None, zones: bool) -> bool:
