@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import uuid
 from collections.abc import Iterator
@@ -64,7 +65,6 @@ DEAD_LETTERS = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
-
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
@@ -202,7 +202,6 @@ class StateStore(ISingleton):
         )
 
     def save_checkpoint(self, operation: str, integration: str, checkpoint: Checkpoint) -> None:
-        key = (CHECKPOINTS.c.operation == operation) & (CHECKPOINTS.c.integration == integration)
         values = {
             "execution_id": checkpoint.execution_id,
             "position": dumps({"partitions": checkpoint.positions, "finished": checkpoint.finished}),
@@ -210,8 +209,7 @@ class StateStore(ISingleton):
             "updated_at": utcnow(),
         }
         with self.engine.begin() as connection:
-            if connection.execute(CHECKPOINTS.update().where(key).values(**values)).rowcount == 0:
-                connection.execute(CHECKPOINTS.insert().values(operation=operation, integration=integration, **values))
+            update_or_insert(connection, CHECKPOINTS, {"operation": operation, "integration": integration}, values)
 
     # -- dead letters ----------------------------------------------------------------------------
 
@@ -282,6 +280,23 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: list[sa.Tabl
             message = str(error.orig).lower()
             if ("exist" not in message and "duplicate key" not in message) or attempt == 2:
                 raise
+
+
+def update_or_insert(connection: sa.Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Set `values` in `table`'s row at `key`, inserting the row when there is none yet. Made for
+    the rows the batch loop rewrites once per batch (a checkpoint, a target's position): the
+    UPDATE is built once per table (`_update_at`), so each call only binds values and SQLAlchemy
+    finds it compiled; building the statement each time cost more than running it."""
+    bound = {f"key_{name}": value for name, value in key.items()}
+    if connection.execute(_update_at(table, tuple(key)), {**bound, **values}).rowcount == 0:
+        connection.execute(table.insert(), {**key, **values})
+
+
+@functools.lru_cache(maxsize=32)
+def _update_at(table: sa.Table, key: tuple[str, ...]) -> sa.Update:
+    """`UPDATE table SET ... WHERE` each `key` column equals its parameter, which has a name of its
+    own (`key_<column>`): a column's name is the parameter of its SET clause."""
+    return table.update().where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in key))
 
 
 def sqlite_write_ahead_log(dbapi_connection: Any, _: Any) -> None:

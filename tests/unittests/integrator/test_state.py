@@ -7,8 +7,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pdip.configuration import Configuration
+from pdip.data.times import utcnow
 from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError
-from pdip.integrator.state import IntegratorConfig, StateStore, describe_location
+from pdip.integrator.state import CHECKPOINTS, Checkpoint, IntegratorConfig, StateStore, describe_location, update_or_insert
 
 
 class StateStoreTest(unittest.TestCase):
@@ -74,6 +75,30 @@ class StateStoreTest(unittest.TestCase):
         self.assertEqual([letter["reason"] for letter in self.state.dead_letters("one", limit=1)], ["bad id"])
         self.assertEqual(self.state.dead_letter_counts("one"), {"orders": 2, "lines": 1})
         self.assertEqual(self.state.dead_letter_counts("three"), {})
+
+    def test_a_checkpoint_is_one_row_per_integration_updated_in_place_by_each_batch(self):
+        for position in range(3):
+            self.state.save_checkpoint("copy", "orders", Checkpoint("one", {"": position}))
+        self.state.save_checkpoint("copy", "lines", Checkpoint("one", {"a": 1, "b": 2}, finished=True, high_watermark=9))
+        self.state.save_checkpoint("copy", "orders", Checkpoint("two", {"": 5}, high_watermark="2026-12-06"))
+        self.assertEqual(self.state.checkpoint("copy", "orders"), Checkpoint("two", {"": 5}, False, "2026-12-06"))
+        self.assertEqual(self.state.checkpoint("copy", "lines"), Checkpoint("one", {"a": 1, "b": 2}, True, 9))
+        with self.state.engine.connect() as connection:
+            keys = connection.execute(sa.select(CHECKPOINTS.c.operation, CHECKPOINTS.c.integration)).all()
+        self.assertEqual(sorted(keys), [("copy", "lines"), ("copy", "orders")])
+
+    def test_update_or_insert_builds_its_update_once_per_table_and_key(self):
+        """The batch loop rewrites a checkpoint per batch: only the first call builds the UPDATE."""
+        from pdip.integrator import state
+
+        key = {"operation": "copy", "integration": "orders"}
+        with self.state.engine.begin() as connection:
+            for execution_id in ("one", "two", "three"):
+                values = {"execution_id": execution_id, "position": "{}", "high_watermark": None, "updated_at": utcnow()}
+                update_or_insert(connection, CHECKPOINTS, key, values)
+            stored = connection.execute(sa.select(CHECKPOINTS.c.execution_id)).scalars().all()
+        self.assertEqual(stored, ["three"])
+        self.assertIs(state._update_at(CHECKPOINTS, ("operation", "integration")), state._update_at(CHECKPOINTS, tuple(key)))
 
 
 class DeadLettersOnDiskTest(unittest.TestCase):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from pdip.conversion.tagged import dumps, loads
 from pdip.data.times import UtcDateTime, utcnow
-from pdip.integrator.state import create_tables
+from pdip.integrator.state import create_tables, update_or_insert
 
 METADATA = sa.MetaData()
 
@@ -35,10 +35,7 @@ def ensure_table(engine: sa.Engine) -> None:
 
 def store_position(connection: sa.Connection, slot: str, position: Any) -> None:
     """Record `position` under `slot`, inside the caller's open transaction."""
-    values = {"position": dumps(position), "updated_at": utcnow()}
-    updated = connection.execute(POSITIONS.update().where(POSITIONS.c.slot == slot).values(**values))
-    if updated.rowcount == 0:
-        connection.execute(POSITIONS.insert().values(slot=slot, **values))
+    update_or_insert(connection, POSITIONS, {"slot": slot}, {"position": dumps(position), "updated_at": utcnow()})
 
 
 def with_stored_offsets(connection: sa.Connection, slot: str, position: Any) -> Any:
