@@ -66,6 +66,7 @@ DEAD_LETTERS = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
     """An integration's state after the last batch it wrote: the execution that wrote it, the

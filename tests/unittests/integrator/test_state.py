@@ -8,8 +8,16 @@ import sqlalchemy as sa
 
 from pdip.configuration import Configuration
 from pdip.data.times import utcnow
+from pdip.integrator import state
 from pdip.integrator.errors import ExecutionExistsError, NothingToResumeError
-from pdip.integrator.state import CHECKPOINTS, Checkpoint, IntegratorConfig, StateStore, describe_location, update_or_insert
+from pdip.integrator.state import (
+    CHECKPOINTS,
+    Checkpoint,
+    IntegratorConfig,
+    StateStore,
+    describe_location,
+    update_or_insert,
+)
 
 
 class StateStoreTest(unittest.TestCase):
@@ -79,7 +87,9 @@ class StateStoreTest(unittest.TestCase):
     def test_a_checkpoint_is_one_row_per_integration_updated_in_place_by_each_batch(self):
         for position in range(3):
             self.state.save_checkpoint("copy", "orders", Checkpoint("one", {"": position}))
-        self.state.save_checkpoint("copy", "lines", Checkpoint("one", {"a": 1, "b": 2}, finished=True, high_watermark=9))
+        self.state.save_checkpoint(
+            "copy", "lines", Checkpoint("one", {"a": 1, "b": 2}, finished=True, high_watermark=9)
+        )
         self.state.save_checkpoint("copy", "orders", Checkpoint("two", {"": 5}, high_watermark="2026-12-06"))
         self.assertEqual(self.state.checkpoint("copy", "orders"), Checkpoint("two", {"": 5}, False, "2026-12-06"))
         self.assertEqual(self.state.checkpoint("copy", "lines"), Checkpoint("one", {"a": 1, "b": 2}, True, 9))
@@ -89,16 +99,21 @@ class StateStoreTest(unittest.TestCase):
 
     def test_update_or_insert_builds_its_update_once_per_table_and_key(self):
         """The batch loop rewrites a checkpoint per batch: only the first call builds the UPDATE."""
-        from pdip.integrator import state
-
         key = {"operation": "copy", "integration": "orders"}
         with self.state.engine.begin() as connection:
             for execution_id in ("one", "two", "three"):
-                values = {"execution_id": execution_id, "position": "{}", "high_watermark": None, "updated_at": utcnow()}
+                values = {
+                    "execution_id": execution_id,
+                    "position": "{}",
+                    "high_watermark": None,
+                    "updated_at": utcnow(),
+                }
                 update_or_insert(connection, CHECKPOINTS, key, values)
             stored = connection.execute(sa.select(CHECKPOINTS.c.execution_id)).scalars().all()
         self.assertEqual(stored, ["three"])
-        self.assertIs(state._update_at(CHECKPOINTS, ("operation", "integration")), state._update_at(CHECKPOINTS, tuple(key)))
+        self.assertIs(
+            state._update_at(CHECKPOINTS, ("operation", "integration")), state._update_at(CHECKPOINTS, tuple(key))
+        )
 
 
 class DeadLettersOnDiskTest(unittest.TestCase):
