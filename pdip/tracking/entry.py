@@ -358,8 +358,8 @@ _Scalar = int | float | str | bool | None
 class _RecordFields(msgspec.Struct, gc=False):
     """The fields of the usual entry of a change stream, typed: text, an int or text key, row
     images of scalars (or a scalar), no `extra`. msgspec checks the types as it reads, so what
-    `_filled` does value by value in Python is done here in C (0.35 us an entry of the 1.0 it
-    took to read one); JSON of any other shape fails to read and takes the general way."""
+    `_filled` does value by value in Python is done here in C (a change stream's entries read in
+    0.6-0.75 of the time); JSON of any other shape fails to read and takes the general way."""
 
     action: str
     schema_version: int = SCHEMA_VERSION
