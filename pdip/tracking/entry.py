@@ -365,7 +365,7 @@ class _RecordFields(msgspec.Struct, gc=False):
     schema_version: int = SCHEMA_VERSION
     id: str | None = None
     sequence: int | None = None
-    timestamp: str | None = None
+    timestamp: str | float | None = None  # ISO text, or seconds (msgspec reads an int as a float)
     actor: str | None = None
     entity: str | None = None
     key: int | str | None = None
@@ -406,6 +406,8 @@ def _record_entry(cls, fields: _RecordFields) -> ChangeLogEntry | None:
     entry._id = fields.id
     if timestamp is None:
         entry._timestamp = time.time()  # as `_epoch(None)`: an entry written without a time is read now
+    elif type(timestamp) is float:
+        entry._timestamp = timestamp
     else:
         moment = _moment(timestamp)
         entry._timestamp = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)

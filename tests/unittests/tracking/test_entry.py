@@ -243,6 +243,7 @@ class FastPathsTest(unittest.TestCase):
             b'{"id": "i", "action": "update", "key": 1, "after": {"$a": 1}, "timestamp": "2026-11-23T10:00:00"}',
             b'{"id": "i", "action": "update", "key": 1, "after": {"a": 2, "$date": "2026-01-02"}, "timestamp": "2026-11-23"}',
             b'{"id": "i", "action": "update", "key": 1, "after": {"a": [1]}, "timestamp": "2026-11-23"}',  # not the usual
+            b'{"id": "i", "action": "update", "key": 1, "after": {"a": 1}, "timestamp": 12}',
         ]
         for text in texts:
             with self.subTest(text=text):
