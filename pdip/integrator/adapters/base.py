@@ -179,6 +179,12 @@ class Source(abc.ABC):
         `ColumnTypes` or a `pyarrow.Schema`, see `pdip.integrator.types`); None: unknown."""
         return None
 
+    def inherit(self, planner: Source) -> None:
+        """Take what `planner` learnt of the store while it planned this read (a table's columns)
+        and this source would otherwise ask the store again: a reader process is forked from the
+        process whose source planned its read, and gets that source, closed. Nothing unless
+        overridden."""
+
     def light_to_read(self, request: ReadRequest) -> bool:
         """Whether reading `request` costs less than starting a reader process for it (a read
         whose batches only say where their rows are, a small local file); False unless overridden."""
