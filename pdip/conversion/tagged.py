@@ -215,7 +215,7 @@ def loads(text: str | bytes | None) -> Any:
 
 
 _NESTED = frozenset({dict, list})  # what JSON parsers return for objects and arrays
-_TAGS = frozenset({*_DECODERS, "$dict", "$map", "$tuple", "$set"})
+TAGS = frozenset({*_DECODERS, "$dict", "$map", "$tuple", "$set"})  # the names of an object that is one tagged value
 
 
 def decode(data: Any) -> Any:
@@ -229,7 +229,7 @@ def decode(data: Any) -> Any:
         return data
     if len(data) == 1:
         ((tag, inner),) = data.items()
-        if tag in _TAGS:
+        if tag in TAGS:
             if tag in _DECODERS:
                 return _DECODERS[tag](inner)
             if tag == "$dict":
@@ -248,7 +248,7 @@ def decode(data: Any) -> Any:
 def plain_row(data: Any) -> bool:
     """Whether `decode` returns `data` (as a JSON parser returns it) as it is: a mapping that is
     no tag and holds no object or array (the usual row image)."""
-    if type(data) is not dict or (len(data) == 1 and next(iter(data)) in _TAGS):
+    if type(data) is not dict or (len(data) == 1 and next(iter(data)) in TAGS):
         return False
     return _NESTED.isdisjoint(map(type, data.values()))
 

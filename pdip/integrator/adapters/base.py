@@ -24,6 +24,8 @@ The optional hooks, each with a default that does nothing special:
   `Target.prepare(..., types=...)` and creates its table or file from them.
 - `Source.acknowledge(position)`: everything up to `position` is durable at the target (a
   Kafka consumer commits its offsets here).
+- `Source.inherit(planner)`: a reader process's source takes what the source that planned its
+  read learnt of the store (SQL: the reflected table), instead of asking the store again.
 - `Source.resumes_between_runs`: a stream (a topic, the outbox) whose every run continues where
   the last one stopped, rather than reading its data again from the start.
 - `Target.commits_per_batch`: False for a target that makes its output durable only at `finish`
@@ -178,6 +180,12 @@ class Source(abc.ABC):
         """The columns `request` reads and their types, as this source declares them (a
         `ColumnTypes` or a `pyarrow.Schema`, see `pdip.integrator.types`); None: unknown."""
         return None
+
+    def inherit(self, planner: Source) -> None:
+        """Take what `planner` learnt of the store while it planned this read (a table's columns)
+        and this source would otherwise ask the store again: a reader process is forked from the
+        process whose source planned its read, and gets that source, closed. Nothing unless
+        overridden."""
 
     def light_to_read(self, request: ReadRequest) -> bool:
         """Whether reading `request` costs less than starting a reader process for it (a read

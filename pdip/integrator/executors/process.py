@@ -104,7 +104,8 @@ class ProcessExecutor(InlineExecutor):
         if not self.reads_in_a_child(integration, endpoints.source, plan.requests[0]):
             super().run(run, endpoints, plan)
             return
-        endpoints.close_source()  # the readers open their own; this one only planned
+        planner = endpoints.source
+        endpoints.close_source()  # the readers open their own, taking what this one learnt as it planned
         stores = self.registry.adapter(integration.target.kind, integration.mode).capabilities.stores_positions
         if suits(run, plan, stores, endpoints.target):
             ProcessAppliers(run, self.registry).copy(plan)  # each partition written by its reader
@@ -114,7 +115,7 @@ class ProcessExecutor(InlineExecutor):
             # decode with pyarrow.compute, a Parquet target chooses its dictionaries with it)
             import pyarrow.compute  # noqa: F401
         progress = Progress(run, plan)
-        readers = ProcessReaders(run, plan.requests, self.registry)
+        readers = ProcessReaders(run, plan.requests, self.registry, planner)
         writer = batch_writer(run, endpoints, plan, progress, readers.acknowledge)
         batches = iter(readers)
         try:
@@ -129,7 +130,7 @@ class ProcessExecutor(InlineExecutor):
 class ProcessReaders:
     """Iterate `(batch, rows read)` of the partitions that reader processes read, as they arrive."""
 
-    def __init__(self, run: IntegrationRun, requests: list[ReadRequest], registry: AdapterRegistry):
+    def __init__(self, run: IntegrationRun, requests: list[ReadRequest], registry: AdapterRegistry, planner: Source):
         self.integration = run.integration
         self.context = WorkerContext.of(run.context)
         # what the readers' copies of the policy counted joins the counters of this process's policy
@@ -137,6 +138,7 @@ class ProcessReaders:
         self.transform = functools.partial(with_policy, run.policy, run.integration) if run.policy else None
         self.requests = requests
         self.registry = registry
+        self.planner = planner  # the source that planned the reads, closed; each reader inherits it
         self._reader_of: dict[int, Child] = {}  # id(batch) -> the reader it came from, until acknowledged
 
     def __iter__(self) -> Iterator[tuple[Batch, int]]:
@@ -145,7 +147,15 @@ class ProcessReaders:
             (
                 f"reader {index} of {count}" if count > 1 else "reader",
                 _read,
-                (self.registry, integration.source, integration.mode, request, self.context, self.transform),
+                (
+                    self.registry,
+                    integration.source,
+                    integration.mode,
+                    request,
+                    self.context,
+                    self.transform,
+                    self.planner,
+                ),
             )
             for index, request in enumerate(self.requests, start=1)
         ]
@@ -200,6 +210,7 @@ def _read(
     request: ReadRequest,
     context: WorkerContext,
     transform: functools.partial[Batch] | None,  # with_policy bound to the policy and integration
+    planner: Source,  # the source that planned this read, closed: what it learnt is not asked again
 ) -> None:
     """A reader process: every batch down the pipe, then its last word; what the writer
     acknowledges reaches the source between batches and until the writer says CLOSE. The
@@ -212,6 +223,7 @@ def _read(
     source = None
     try:
         source = registry.source(store, context, mode)
+        source.inherit(planner)
         ahead = 0
         for batch in source.read(request):
             ahead -= _pass_acknowledgements(source, channel)  # the batches taken meanwhile

@@ -446,6 +446,35 @@ class PostgresChangesTest(ChangesAtSql, unittest.TestCase):
         amounts = {row["id"]: row["amount"] for row in self.rows(table) if row["amount"]}
         self.assertEqual(amounts, dict.fromkeys((7, 700, 4000), Decimal("1.50")))
 
+    def test_the_staged_updates_are_counted_on_their_key_from_a_sample(self):
+        table = self.replica()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"INSERT INTO {table} (id, name) SELECT g, 'n' FROM generate_series(1, 2000) g")
+        target = self.target(table=table)
+        statistics = []
+
+        def counted(connection, cursor, statement, parameters, context, executemany):
+            if statement.startswith(f'UPDATE "{table}"') or statement.startswith(f"UPDATE {table}"):
+                with cursor.connection.cursor() as asking:  # the stage is there until commit
+                    statistics.extend(
+                        asking.execute(
+                            "SELECT a.attname, a.attstattarget, s.n_distinct FROM pg_attribute AS a "
+                            "JOIN pg_class AS c ON c.oid = a.attrelid AND c.relname LIKE 'pdip_stage_%' "
+                            "AND c.relpersistence = 't' AND pg_table_is_visible(c.oid) "
+                            "LEFT JOIN pg_stats AS s ON s.tablename = c.relname AND s.attname = a.attname "
+                            "WHERE a.attnum > 0 ORDER BY a.attnum"
+                        ).fetchall()
+                    )
+
+        sa.event.listen(target.engine, "after_cursor_execute", counted)
+        result = target.write(entries_batch([update(key, name="u") for key in range(1, 2001)]))
+        target.commit()
+        self.assertEqual((result.written, result.rejected), (2000, []))
+        # 300 of the 2,000 staged rows are sampled, all distinct: the planner is told the keys are
+        # (n_distinct -1) without ANALYZE reading and sorting every staged row of every column
+        self.assertEqual(statistics, [("id", 1, -1.0), ("name", -1, None)])
+        self.assertEqual({row["name"] for row in self.rows(table)}, {"u"})
+
 
 class MariaDbChangesTest(ChangesAtSql, unittest.TestCase):
     @classmethod

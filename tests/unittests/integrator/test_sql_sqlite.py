@@ -53,6 +53,28 @@ class SqliteAdapterTest(unittest.TestCase):
         with self.engine.connect() as connection:
             return [tuple(row) for row in connection.exec_driver_sql(sql)]
 
+    def test_a_reader_takes_the_table_the_source_that_planned_its_read_reflected(self):
+        request = ReadRequest(batch_size=10)
+
+        def statements_of(reader: SqlSource) -> list[str]:
+            run: list[str] = []
+            sa.event.listen(reader.engine, "before_cursor_execute", lambda *event: run.append(event[2]))
+            self.assertEqual([row[0] for batch in reader.read(request) for row in batch.rows], list(range(1, 26)))
+            return [statement for statement in run if "PRAGMA" in statement]
+
+        self.assertNotEqual(statements_of(self.source(table="items")), [])  # alone, a reader reflects the table
+        planner = self.source(table="items")
+        planner.schema(request)
+        reader = self.source(table="items")
+        reader.inherit(planner)
+        self.assertEqual(statements_of(reader), [])
+        other = self.source(table="loose")  # another table's source takes nothing from it
+        other.inherit(planner)
+        self.assertEqual(len([row for batch in other.read(request) for row in batch.rows]), 22)
+        unplanned = self.source(table="items")
+        unplanned.inherit(self.source(table="items"))  # a planner that reflected nothing hands nothing over
+        self.assertNotEqual(statements_of(unplanned), [])
+
     def test_stored_values_pass_through_from_table_to_table(self):
         target = self.target("copy")
         self.assertEqual(

@@ -3,6 +3,7 @@ import datetime as dt
 import json
 import sys
 import threading
+import time
 import unittest
 import uuid
 from decimal import Decimal
@@ -228,6 +229,33 @@ class FastPathsTest(unittest.TestCase):
         for (_, error), text in zip(failed, bad, strict=True):
             with self.subTest(text=text), self.assertRaises(type(error)):
                 ChangeLogEntry.from_json(text)
+
+    def test_the_usual_entry_reads_as_the_general_way_reads_it(self):
+        from pdip.conversion.tagged import read_json
+
+        texts = [
+            b'{"id": "i", "action": "update", "key": 7, "after": {"amount": 3}, "timestamp": "2026-11-23T10:00:00.1234567+02:00"}',
+            b'{"id": "i", "action": "insert", "key": "k", "after": {"a": 1.5, "b": true, "c": null, "d": "x"}, "timestamp": 5.5}',
+            b'{"id": "i", "action": "delete", "entity": "t", "key": 1, "before": {"$decimal": "1.50"}, "sequence": 4,'
+            b' "timestamp": "2026-11-23T10:00:00Z"}',
+            b'{"id": "i", "action": "set", "path": "a[0]", "before": "x", "after": 2, "actor": "me", "tenant": "t",'
+            b' "timestamp": "2026-11-23T10:00:00+00:00"}',
+            b'{"id": "i", "action": "update", "key": 1, "after": {"$a": 1}, "timestamp": "2026-11-23T10:00:00"}',
+            b'{"id": "i", "action": "update", "key": 1, "after": {"a": 2, "$date": "2026-01-02"}, "timestamp": "2026-11-23"}',
+            b'{"id": "i", "action": "update", "key": 1, "after": {"a": [1]}, "timestamp": "2026-11-23"}',  # not the usual
+            b'{"id": "i", "action": "update", "key": 1, "after": {"a": 1}, "timestamp": 12}',
+        ]
+        for text in texts:
+            with self.subTest(text=text):
+                read, general = ChangeLogEntry.from_json(text), ChangeLogEntry.from_dict(read_json(text))
+                self.assertEqual(read, general)
+                self.assertEqual((type(read.before), type(read.after)), (type(general.before), type(general.after)))
+                self.assertEqual(read.timestamp, general.timestamp)
+        self.assertEqual(ChangeLogEntry.from_json(texts[2]).before, Decimal("1.50"))
+        self.assertEqual(ChangeLogEntry.from_json(texts[0]).timestamp.microsecond, 123456)  # cut, as Python cuts
+        before = time.time()
+        unstamped = ChangeLogEntry.from_json(b'{"action": "insert", "key": 1, "after": {"a": 1}}')
+        self.assertTrue(before <= unstamped.epoch <= time.time())  # written without a time: read now
 
     def test_message_keys_of_plain_keys_are_those_of_tagged_ones(self):
         from pdip.conversion.tagged import write_json

@@ -117,6 +117,9 @@ class OutboxSource(Source):
         self.engine.dispose()
 
 
+_NOTHING_TO_CHANGE = frozenset({int, type(None)})  # values every `exact` check passes over
+
+
 @dataclasses.dataclass
 class _Route:
     """Where one entity's entries go: a table, its key columns, how it deletes."""
@@ -143,6 +146,9 @@ class _Route:
         kept = []
         for entry in entries:
             after = entry.after  # not a mapping (a container's change): `net_changes` refuses it
+            if type(after) is dict and _NOTHING_TO_CHANGE.issuperset(map(type, after.values())):
+                kept.append(entry)  # only ints and nulls (most updates of a stream): no check to ask
+                continue
             reason = exact.changed_value(after, self.checks) if isinstance(after, Mapping) else None
             if reason is None:
                 kept.append(entry)
@@ -491,10 +497,7 @@ class SqlApplyTarget(Target):
         if changed and _copies(connection):
             quote = connection.dialect.identifier_preparer.quote
             stage = self._stage(connection, route, columns, rows)
-            # Without statistics PostgreSQL takes the staged keys for few and repeated ones: it
-            # hashed the whole table and probed it with the stage, for 20 rows as for 20,000.
-            # Counted, the stage is hashed (or its few keys looked up in the table's index).
-            connection.exec_driver_sql(f"ANALYZE {stage}")
+            _count_keys(connection, stage, route.key)
             assignments = ", ".join(f"{quote(c)} = {stage}.{quote(c)}" for c in changed)
             where = " AND ".join(f"{_target(connection, route)}.{quote(c)} = {stage}.{quote(c)}" for c in route.key)
             matched = connection.exec_driver_sql(
@@ -612,6 +615,22 @@ def _why(error: Exception) -> str:
 def _target(connection: sa.Connection, route: _Route) -> str:
     quote = connection.dialect.identifier_preparer.quote
     return ".".join(quote(part) for part in (route.table.schema, route.table.name) if part)
+
+
+def _count_keys(connection: sa.Connection, stage: str, key: tuple[str, ...]) -> None:
+    """Give PostgreSQL statistics of the staged keys before the update joins them to the table.
+
+    Without any, it takes the staged keys for few and repeated ones: it hashed the whole table and
+    probed it with the stage, for 20 rows as for 20,000. Counted, the stage is hashed (or its few
+    keys looked up in the table's index). The join needs only how many keys there are and that
+    they are distinct (they are: a batch is folded per key), which a sample of 300 rows tells
+    (statistics target 1; a sample without a repeated value is taken for distinct keys): a full
+    `ANALYZE` read and sorted every staged row of every column, 0.4 us of the server's CPU per
+    entry of a 20,000-entry batch, against 0.06."""
+    quote = connection.dialect.identifier_preparer.quote
+    alter = ", ".join(f"ALTER COLUMN {quote(column)} SET STATISTICS 1" for column in key)
+    connection.exec_driver_sql(f"ALTER TABLE {stage} {alter}")
+    connection.exec_driver_sql(f"ANALYZE {stage} ({', '.join(quote(column) for column in key)})")
 
 
 def _not_there(route: _Route, change: NetChange, changed: list[str]) -> str:

@@ -212,6 +212,14 @@ class SqlSource(Source):
         self.engine = engine_for(connection, context, read_only=True)
         self._reflected: sa.Table | None = None
 
+    def inherit(self, planner: Source) -> None:
+        """The table `planner` reflected, when it reads the same one: a reader process then
+        starts reading without reflecting it again on a connection of its own (a new server
+        session answers SQLAlchemy's eight catalog queries in 0.06-0.12 s), just as the one
+        source of the inline executor reflects it once."""
+        if isinstance(planner, SqlSource) and planner.connection == self.connection and self._reflected is None:
+            self._reflected = planner._reflected
+
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         plan = self._plan(request)
         dialect = self.engine.dialect.name
