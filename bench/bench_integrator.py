@@ -213,7 +213,6 @@ def postgres_pair(database: Postgres, source: str, folder: str) -> tuple[float, 
                 source=Connection("sql", {"url": POSTGRES, "table": source}),
                 target=Connection("sql", {"url": POSTGRES, "table": pdip_table}),
                 create_target=True,
-                batch_size=10_000,
             ),
             folder,
         )

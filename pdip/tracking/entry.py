@@ -377,7 +377,6 @@ class _RecordFields(msgspec.Struct, gc=False):
 
 
 _read_record = msgspec.json.Decoder(_RecordFields).decode
-_moment = dt.datetime.fromisoformat
 
 
 def _record_entry(cls, fields: _RecordFields) -> ChangeLogEntry | None:
@@ -404,13 +403,7 @@ def _record_entry(cls, fields: _RecordFields) -> ChangeLogEntry | None:
     entry.sequence = fields.sequence
     entry._extra = None
     entry._id = fields.id
-    if timestamp is None:
-        entry._timestamp = time.time()  # as `_epoch(None)`: an entry written without a time is read now
-    elif type(timestamp) is float:
-        entry._timestamp = timestamp
-    else:
-        moment = _moment(timestamp)
-        entry._timestamp = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+    entry._timestamp = _moment_of_text(timestamp) if type(timestamp) is str else _epoch(timestamp)  # as `_filled`
     return entry
 
 

@@ -117,9 +117,6 @@ class OutboxSource(Source):
         self.engine.dispose()
 
 
-_NOTHING_TO_CHANGE = frozenset({int, type(None)})  # values every `exact` check passes over
-
-
 @dataclasses.dataclass
 class _Route:
     """Where one entity's entries go: a table, its key columns, how it deletes."""
@@ -146,9 +143,6 @@ class _Route:
         kept = []
         for entry in entries:
             after = entry.after  # not a mapping (a container's change): `net_changes` refuses it
-            if type(after) is dict and _NOTHING_TO_CHANGE.issuperset(map(type, after.values())):
-                kept.append(entry)  # only ints and nulls (most updates of a stream): no check to ask
-                continue
             reason = exact.changed_value(after, self.checks) if isinstance(after, Mapping) else None
             if reason is None:
                 kept.append(entry)
