@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pdip.configuration import Configuration
 from pdip.data.collector import fewer_collections
 from pdip.dependency import ISingleton
+from pdip.integrator.adapters.base import Disposition
 from pdip.integrator.adapters.memory import MemoryStores
 from pdip.integrator.adapters.registry import AdapterRegistry
 from pdip.integrator.checks import refuse_invalid
@@ -188,6 +189,7 @@ class Integrator(ISingleton):
         fields: tuple[tuple[str, str], ...] = ()
         try:
             target = self.registry.target(integration.target, context, mode)
+            target.disposition = Disposition.of(integration)  # what it accepts may depend on it
             endpoints = Endpoints(None, target)
             if integration.source is not None:
                 endpoints.source = self.registry.source(integration.source, context, mode)

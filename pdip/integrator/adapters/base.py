@@ -63,6 +63,9 @@ The optional hooks, each with a default that does nothing special:
   in a thread of the writer's process (`executors.inline.read_ahead`), at most two batches ahead.
 - `Target.batch_rows`: the batch size the target writes best (DuckDB: one row group), read by an
   integration that sets no `batch_size` (`Integration.rows_per_batch`).
+- `Target.range_rows`: the batch size it copies best when a batch only names where its rows are
+  (`ReadRequest.range_size`: a raw format the target reads itself, holding no row in pdip; DuckDB:
+  16 row groups, which its threads share), for an integration that sets no `batch_size`.
 - `Target.check(create)`: what would stop the first batch that only the store can tell (the table
   missing, no key to merge by), looked up without changing anything, by the same code the run
   refuses with; `pdip validate` asks it before any run (`StoreUnreachableError` when the store
@@ -129,6 +132,12 @@ class ReadRequest:
     resume: Any = None
     accept: tuple[str, ...] = ()
     follow: bool = False
+    range_size: int | None = None  # rows per batch that only names where its rows are; None: batch_size
+
+    @property
+    def rows_per_range(self) -> int:
+        """Rows per batch of a source whose batches name their rows without holding them."""
+        return self.range_size or self.batch_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +243,7 @@ class Target(abc.ABC):
     commits_per_batch = True
     batch_size = 0  # the integration's: a batch of fewer rows says the source has no more at hand
     batch_rows: int | None = None  # the batch size it writes best, for an integration that sets none
+    range_rows: int | None = None  # the same for batches that only name their rows (None: batch_rows)
     keeps_earlier_runs_with: str | None = None
     takes_parallel_writers = False
     refuse_now: Callable[[list[tuple[tuple, str]]], None] | None = None  # the batch loop's, per batch

@@ -43,10 +43,10 @@ def plan_reads(run: IntegrationRun, source: Source, target: Target, stores: bool
     integration = run.integration
     checkpoint = run.state.checkpoint(run.operation.name, integration.name)
     watermark = checkpoint.high_watermark if checkpoint and integration.mode == "incremental" else None
+    target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it, and what it accepts
     request = read_request(run, target, follow, watermark)
     requests = source.partitions(request, integration.parallelism) if integration.parallelism > 1 else [request]
     types = _declared(run, source, request)
-    target.disposition = Disposition.of(integration)  # a replacing target's positions depend on it
     if stores:
         keep_positions(target, run.slot, source, integration.mode == "incremental")
     continuing = source.resumes_between_runs or (resume and target.commits_per_batch)
@@ -80,6 +80,7 @@ def read_request(run: IntegrationRun, target: Target, follow: bool, watermark: A
         # an Arrow batch is read like any other (by a policy, for a cursor); a raw payload is not
         accept=target.accepts() if raw_allowed else tuple(form for form in target.accepts() if form == ARROW),
         follow=follow,
+        range_size=integration.rows_per_batch(target.range_rows or target.batch_rows),
     )
 
 

@@ -7,6 +7,7 @@ does; these check what DuckDB adds, on real DuckDB files in a temporary folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import decimal
 import io
 import os
@@ -659,6 +660,28 @@ class ParquetRangeTest(DuckDbCase):
         self.assertEqual(self.sql("SELECT count(*) FROM items"), [(7,)])  # 6 copied and the one there
         self.assertEqual(self.sql("SELECT position FROM pdip_target_position"), [('{"file":"a.parquet","row":8}',)])
 
+    def test_a_refused_row_in_a_range_of_many_row_groups_is_found_decoding_one_row_group_at_most(self):
+        self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR CHECK (label <> 'row 200000'))")
+        self.parquet("a.parquet", 0, 300_000, row_group=50_000)
+        decoded = []
+        read = RowRange.read
+
+        def reading(found: RowRange):
+            decoded.append(found.stop - found.first)
+            return read(found)
+
+        with mock.patch.object(RowRange, "read", autospec=True, side_effect=reading):
+            result = self.ok(self.copy(max_errors=5))
+        self.assertEqual(result["copy"].rows_written, 299_999)
+        (letter,) = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(letter["row"], {"id": 200_000, "label": "row 200000"})
+        self.assertIn("CHECK", letter["reason"])
+        self.assertTrue(decoded and max(decoded) <= 122_880, decoded)  # halves of ranges, then one decoded
+        self.assertEqual(self.sql("SELECT count(*), sum(id) FROM items"), [(299_999, 300_000 * 299_999 // 2 - 200_000)])
+        self.assertEqual(
+            self.sql("SELECT position FROM pdip_target_position"), [('{"file":"a.parquet","row":300000}',)]
+        )
+
     def test_a_range_with_a_decimal_its_column_would_round_is_dead_lettered_by_row(self):
         self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR, amount DECIMAL(8, 2))")
         amounts = [decimal.Decimal(text) for text in ("1.500", "2.005", "3.250", "4.000")]
@@ -684,7 +707,7 @@ class ParquetRangeTest(DuckDbCase):
         self.ok(self.copy())
         self.assertEqual(self.sql("SELECT sum(file_row_number) FROM items"), [(24,)])
 
-    def test_without_a_batch_size_an_integration_into_duckdb_writes_whole_row_groups(self):
+    def test_without_a_batch_size_duckdb_copies_ranges_of_many_row_groups_and_takes_arrow_by_one(self):
         count = 130_000
         pyarrow.parquet.write_table(
             pyarrow.table({"id": pyarrow.array(range(count), pyarrow.int32())}), self.root / "big.parquet"
@@ -698,6 +721,10 @@ class ParquetRangeTest(DuckDbCase):
             create_target=True,
         )
         self.ok(into_duckdb)
+        self.assertEqual([event.rows for event in written], [count])  # one range, DuckDB's threads share it
+        written.clear()
+        merged = dataclasses.replace(into_duckdb, target=self.duckdb(table="merged"), write="merge", key=["id"])
+        self.ok(merged)  # a merge folds rows by their place in a batch: Arrow from the reader
         self.assertEqual([event.rows for event in written], [122_880, count - 122_880])
         written.clear()
         elsewhere = Integration(

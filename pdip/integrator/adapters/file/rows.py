@@ -171,7 +171,8 @@ class FileSource(Source):
             files = self._staging.downloaded(files)
         raw = self.format.raw
         if raw is not None and raw.passes_through(self.settings, request):
-            batches = raw.raw_batches(files, self.settings, self.label, request.batch_size, skip)
+            size = request.rows_per_range if raw.NAMES_ROWS else request.batch_size
+            batches = raw.raw_batches(files, self.settings, self.label, size, skip)
         else:
             batches = self.reader.batches(files, request, skip)
         for batch in batches:
