@@ -102,6 +102,42 @@ class UndecodableBytesTest(FileTestCase):
         self.assertIn("\\xfe", batch.rejected[0][0]["line"])
 
 
+class ByteOrderMarkTest(FileTestCase):
+    """A UTF-8 file that starts with a byte order mark (Excel writes one): the mark is not text of
+    the first column's name or first value."""
+
+    BOM = b"\xef\xbb\xbf"
+
+    def test_csv_parsed_or_passed_as_records_and_json_lines_lose_the_mark(self):
+        self.file("h.csv", self.BOM + b"id,name\n1,a\n")
+        (batch,) = self.batches("csv", path="h.csv")
+        self.assertEqual((batch.columns, batch.rows), (["id", "name"], [("1", "a")]))
+        self.file("n.csv", self.BOM + b"1,a\n")
+        (batch,) = self.batches("csv", path="n.csv", header=False, columns=["id", "name"])
+        self.assertEqual(batch.rows, [("1", "a")])
+        for name, header in (("h.csv", True), ("n.csv", False)):
+            with self.subTest(name=name):
+                connection = Connection("csv", {"path": name, "header": header, "columns": ["id", "name"]})
+                (raw,) = raw_batches([(self.root / name, name)], file_settings(connection), "csv", 10)
+                self.assertEqual((raw.columns, raw.payload, raw.rows), (["id", "name"], b"1,a\n", [("1", "a")]))
+        self.file("a.jsonl", self.BOM + b'{"id": 1}\n{"id": 2}\n')
+        (batch,) = self.batches("jsonl", path="a.jsonl")
+        self.assertEqual((batch.rows, batch.rejected), ([(1,), (2,)], []))
+
+    def test_a_csv_target_appending_to_a_file_with_the_mark_reads_its_header(self):
+        self.file("out.csv", self.BOM + b"id,name\n1,a\n")
+        self.file("in.csv", b"id,name\n2,b\n")
+        append = Integration(
+            "append",
+            source=Connection("csv", {"path": "in.csv"}),
+            target=Connection("csv", {"path": "out.csv", "append": True}),
+        )
+        with Pdi(root_directory=self.root) as pdi:
+            result = pdi.get(Integrator).integrate(Operation("bom", [append], executor="inline"))
+        self.assertTrue(result.ok, [item.error for item in result.integrations])
+        self.assertEqual((self.root / "out.csv").read_bytes(), self.BOM + b"id,name\n1,a\n2,b\n")
+
+
 class RawCsvTest(FileTestCase):
     def raw(self, data, batch_size=100, **settings):
         path = self.file("raw.csv", data)

@@ -43,6 +43,7 @@ from pdip.integrator.adapters.file.text import (
     csv_problem,
     encoding_problems,
     longer_than,
+    reading,
     shown,
     too_long,
     undecodable,
@@ -213,7 +214,7 @@ class CsvWriter(TextWriter):
 
     def continuing(self, existing: Path) -> str:
         if self.settings.header:
-            with open(existing, encoding=self.encoding, newline="") as stream:
+            with open(existing, encoding=reading(self.encoding), newline="") as stream:
                 header = next(csv.reader(stream, **self.dialect), [])
             if header != self.columns:
                 raise OperationError(

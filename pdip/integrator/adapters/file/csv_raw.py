@@ -69,6 +69,8 @@ def raw_batches(
     first: tuple[str, list[str]] | None = None
     for path, name in files:
         with open(path, "rb") as stream:
+            if stream.peek(len(codecs.BOM_UTF8)).startswith(codecs.BOM_UTF8):  # not text (`text.reading`)
+                stream.read(len(codecs.BOM_UTF8))
             records = _Records(stream, settings.quotechar.encode("ascii"))
             columns = _columns(records, settings, name)
             first = first or (name, columns)

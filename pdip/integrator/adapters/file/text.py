@@ -28,6 +28,13 @@ from pdip.integrator.errors import OperationError
 ENCODING = Setting("encoding", str, default="utf-8", help="the text encoding, read and written")
 
 
+def reading(encoding: str) -> str:
+    """The codec a file of `encoding` is read with: UTF-8 skips a byte order mark at the start of
+    the file (Excel writes one), which would otherwise be read as text of the first column's name
+    or first value; a mark anywhere else is text, as UTF-8 says."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
 def encoding_problems(encoding: str) -> list[str]:
     try:
         codecs.lookup(encoding)
@@ -84,7 +91,7 @@ class TextLines(Ending):
         self.path, self.encoding, self.newline = path, encoding, newline
         self.undecodable: list[Undecodable] = []
         self.handed_out: Callable[[], int] = lambda: 0
-        self._stream = open(path, encoding=encoding, newline=newline)  # noqa: SIM115 - closed by close()
+        self._stream = open(path, encoding=reading(encoding), newline=newline)  # noqa: SIM115 - closed by close()
         super().__init__(self._decoded())
 
     def _decoded(self) -> Iterator[str]:
@@ -94,7 +101,7 @@ class TextLines(Ending):
         except UnicodeDecodeError:
             self._stream.close()
         count = self.handed_out()
-        self._stream = open(self.path, encoding=self.encoding, errors="surrogateescape", newline=self.newline)  # noqa: SIM115
+        self._stream = open(self.path, encoding=reading(self.encoding), errors="surrogateescape", newline=self.newline)  # noqa: SIM115
         yield from escaped_lines(itertools.islice(self._stream, count, None), count + 1, self.undecodable)
 
     def close(self) -> None:
