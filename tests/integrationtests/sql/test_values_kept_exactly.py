@@ -118,6 +118,35 @@ class ValuesKeptExactly:
         self.assertEqual(stored, [(2, Decimal("3.10"), 2), (3, Decimal("4.50"), 3)])
         self.assertEqual(list(refused), [1])
 
+    def parquet_times(self) -> tuple[list[int], dict[int, str]]:
+        """Instants of nanoseconds from a Parquet file (as pandas writes them) into `at`: the ids
+        stored, and the reasons of those refused."""
+        import pyarrow
+        import pyarrow.parquet
+
+        second = 1_767_261_600 * 10**9  # 2026-01-01 10:00:00
+        instants = [second, second + 1_000, second + 1_500, second + 250_000_000]
+        table = pyarrow.table({"id": [1, 2, 3, 4], "at": pyarrow.array(instants, pyarrow.timestamp("ns"))})
+        pyarrow.parquet.write_table(table, self.folder / "times.parquet")
+        integration = Integration(
+            "exact",
+            source=Connection("parquet", {"path": str(self.folder / "times.parquet")}),
+            target=self.target(),
+            max_errors=100,
+        )
+        result = self.pdi.get(Integrator).integrate(Operation("exact", [integration]))
+        self.assertTrue(result.ok, result["exact"].error)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        with self.engine.connect() as connection:
+            stored = connection.exec_driver_sql(f"SELECT id FROM {self.table} ORDER BY id").scalars().all()
+        return list(stored), {int(letter["row"]["id"]): letter["reason"] for letter in letters}
+
+    def test_an_instant_finer_than_its_column_keeps_is_refused(self):
+        stored, refused = self.parquet_times()
+        self.assertEqual(stored, [1, 2, 4])
+        self.assertEqual(list(refused), [3])
+        self.assertIn("column 'at' keeps 6 digits of a second: 2026-01-01 10:00:00.000001500", refused[3])
+
 
 class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
     """SQLite keeps whatever it is given (no scale): only decimals a double cannot hold are refused."""
@@ -144,6 +173,13 @@ class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
         (self.folder / "in.csv").write_text("id,amount,n,at\n1,1.005,1.5,2026-01-01 10:00:00+02:00\n")
         stored, refused = self.run_from(Connection("csv", {"path": str(self.folder / "in.csv")}))
         self.assertEqual((stored, refused), ([(1, 1.005, 1.5)], {}))
+
+    def test_an_instant_finer_than_its_column_keeps_is_refused(self):
+        self.drop(self.table)  # a DATETIME column, which SQLAlchemy keeps as text of microseconds
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {self.table} (id integer primary key, at datetime)")
+        stored, refused = self.parquet_times()
+        self.assertEqual((stored, list(refused)), ([1, 2, 4], [3]))
 
 
 class SqliteTimesTest(unittest.TestCase):
@@ -238,6 +274,11 @@ class MariaDbValuesTest(ValuesKeptExactly, unittest.TestCase):
         stored, refused = self.run_from(self.sqlite_source([(1, 1.005, 1, None), (2, 2.5, 2, None)]))
         self.assertEqual(stored, [(2, Decimal("2.50"), 2)])
         self.assertIn("column 'amount' is DECIMAL(8, 2): 1.005 has more than 2 decimal places", refused[1])
+
+    def test_an_instant_finer_than_its_column_keeps_is_refused(self):
+        stored, refused = self.parquet_times()  # a DATETIME keeps whole seconds unless declared with more
+        self.assertEqual((stored, sorted(refused)), ([1], [2, 3, 4]))
+        self.assertIn("column 'at' keeps 0 digits of a second: 2026-01-01 10:00:00.250000", refused[4])
 
 
 if __name__ == "__main__":

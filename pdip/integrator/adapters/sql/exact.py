@@ -6,6 +6,10 @@ with the reason, never stored rounded or shifted.
 - SQLite keeps a decimal as a double (15 significant digits).
 - An integer column takes a fraction rounded where the driver binds it as a number (a row the
   database is given by itself, MariaDB/MySQL always); PostgreSQL's COPY refuses it.
+- A timestamp column keeps a number of digits of a second (PostgreSQL's and SQLite's six,
+  MySQL's and MariaDB's `DATETIME` none unless declared with more): an instant finer than that
+  (nanoseconds from a Parquet file pandas wrote, microseconds into a `DATETIME(0)`) would be
+  rounded or cut.
 - PostgreSQL's `timestamp` (without time zone) drops a time zone written in the text
   ('2026-01-01 10:00+02' is stored as 10:00, two hours off the instant meant).
 - SQLite's date and time columns take text only as ISO 8601 (the target reads it into a date or
@@ -120,6 +124,8 @@ def _declared(columns: Sequence[str], declared: ColumnTypes | None) -> dict[str,
 def _check(
     name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect, source: sa.types.TypeEngine | None
 ) -> Check | None:
+    if isinstance(kind, sa.DateTime) and _finer(source, _digits_kept(kind, dialect)):
+        return _within_digits(name, _digits_kept(kind, dialect))
     if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
         if isinstance(source, sa.Integer):
             return None
@@ -144,6 +150,45 @@ def _check(
     ):
         return _no_zone(name)
     return None
+
+
+def _digits_kept(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> int | None:
+    """The digits of a second a timestamp column keeps: PostgreSQL's and SQLite's (SQLAlchemy's
+    text) six unless declared fewer, MySQL's and MariaDB's DATETIME none unless declared more;
+    None where this is not known (SQL Server's DATETIME keeps 1/300 s, checked by no one here)."""
+    declared = getattr(kind, "fsp", None) if dialect.name in ("mysql", "mariadb") else getattr(kind, "precision", None)
+    if dialect.name in ("mysql", "mariadb"):
+        return declared or 0
+    if dialect.name in ("postgresql", "sqlite"):
+        return 6 if declared is None else declared
+    return None
+
+
+def _finer(source: Any, digits: int | None) -> bool:
+    """Whether values of the declared `source` type may hold more digits of a second than
+    `digits`: an Arrow timestamp by its unit (pandas writes nanoseconds), a SQL one or values of
+    no declared type (a change log's) by what Python's datetime holds (microseconds). Text is
+    the database's to parse: it is not looked at here."""
+    if digits is None:
+        return False
+    unit = getattr(source, "unit", None)  # an Arrow timestamp's
+    if unit is not None:
+        return {"s": 0, "ms": 3, "us": 6, "ns": 9}[unit] > digits
+    return digits < 6 and (source is None or isinstance(source, sa.DateTime))
+
+
+def _within_digits(name: str, digits: int) -> Check:
+    step = 10 ** (9 - digits)  # in nanoseconds
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dt.datetime):
+            return None
+        nanoseconds = value.microsecond * 1000 + getattr(value, "nanosecond", 0)  # a pandas Timestamp's
+        if not nanoseconds % step:
+            return None
+        return f"column {name!r} keeps {digits} digits of a second: {value} would be rounded"
+
+    return check
 
 
 def _fits_scale(source: sa.types.TypeEngine | None, scale: int) -> bool:
