@@ -12,6 +12,7 @@ form of a datetime, say) still runs, so what is stored is what SQLAlchemy would 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,10 +32,8 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     if marker is None:  # a driver that only takes named parameters: SQLAlchemy's own path
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    rows = bound_rows(dialect, table, columns, rows)
-    quote = dialect.identifier_preparer.quote
-    target = ".".join(quote(part) for part in (table.schema, table.name) if part)
-    names = ", ".join(quote(name) for name in columns)
+    target, names, insert, active = _plan(dialect, table, tuple(columns))
+    rows = _processed(rows, active)
     driver = connection.connection.driver_connection
     copies = dialect.name == "postgresql" and type(driver).__module__.startswith("psycopg")  # psycopg 3 has COPY
     if copies and len(rows) > 1:
@@ -45,27 +44,44 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     if len(rows) > 1 and type(driver).__module__.startswith("pymysql"):
         _insert_literals(driver, f"INSERT INTO {target} ({names}) VALUES ", rows)
         return
-    placeholders = ", ".join(marker.format(index + 1) for index in range(len(columns)))
     cursor = driver.cursor()
-    statement = f"INSERT INTO {target} ({names}) VALUES ({placeholders})"
     try:
         if len(rows) == 1:
-            cursor.execute(statement, rows[0])
+            cursor.execute(insert, rows[0])
         else:
-            cursor.executemany(statement, rows)
+            cursor.executemany(insert, rows)
     finally:
         cursor.close()
 
 
 def bound_rows(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> Sequence[tuple]:
     """`rows` with each column's bind processor applied: the values the driver should be given."""
-    processors = [
+    return _processed(rows, _plan(dialect, table, tuple(columns))[3])
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> tuple[str, str, str, tuple]:
+    """The quoted table and column names of an insert into `table`, its INSERT with the driver's
+    positional markers (None for a driver without them), and the bind processors of its columns
+    by position. Kept per table and columns: rebuilding them cost a third of the outbox's
+    insert of one change-log row, on every API request that writes (issue #19)."""
+    quote = dialect.identifier_preparer.quote
+    target = ".".join(quote(part) for part in (table.schema, table.name) if part)
+    names = ", ".join(quote(name) for name in columns)
+    marker = _POSITIONAL.get(dialect.paramstyle, "")
+    placeholders = ", ".join(marker.format(index + 1) for index in range(len(columns)))
+    insert = f"INSERT INTO {target} ({names}) VALUES ({placeholders})"
+    processors = (
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) if name in table.c else None
         for name in columns
-    ]
-    if not any(processors):
+    )
+    active = tuple((index, process) for index, process in enumerate(processors) if process is not None)
+    return target, names, insert, active
+
+
+def _processed(rows: Sequence[tuple], active: tuple) -> Sequence[tuple]:
+    if not active:
         return rows
-    active = [(index, process) for index, process in enumerate(processors) if process is not None]
     processed = []
     for row in rows:
         values = list(row)

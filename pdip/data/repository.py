@@ -107,14 +107,14 @@ class Repository(Generic[T]):
     def insert(self, entity: T) -> T:
         """Add `entity` and flush, so a broken constraint is reported here, naming the entity."""
         self.session.add(entity)
-        self.session.flush([entity])
+        self.session.flush()
         return entity
 
     def insert_many(self, entities: Iterable[T]) -> list[T]:
         """Add many entities with one flush (bulk loads, seeds)."""
         entities = list(entities)
         self.session.add_all(entities)
-        self.session.flush(entities)
+        self.session.flush()
         return entities
 
     def update(self, entity: T) -> T:
@@ -122,27 +122,27 @@ class Repository(Generic[T]):
         Returns the instance this unit of work holds: `entity` itself, or, for an entity kept
         from a unit of work that has ended, the stored row with the caller's changes applied."""
         entity = self._require_own(self._attached(entity))
-        self.session.flush([entity])
+        self.session.flush()
         return entity
 
     def delete(self, entity_or_id: T | uuid.UUID | str) -> T:
         """Soft delete: the row stays, marked by `GcRecId`, and every finder skips it."""
         entity = self._resolve(entity_or_id)
         entity.GcRecId = uuid.uuid4()
-        self.session.flush([entity])
+        self.session.flush()
         return entity
 
     def restore(self, entity_or_id: T | uuid.UUID | str) -> T:
         entity = self._resolve(entity_or_id, include_deleted=True)
         entity.GcRecId = None
-        self.session.flush([entity])
+        self.session.flush()
         return entity
 
     def hard_delete(self, entity_or_id: T | uuid.UUID | str) -> None:
         """Remove the row for good."""
         entity = self._resolve(entity_or_id, include_deleted=True)
         self.session.delete(entity)
-        self.session.flush([entity])
+        self.session.flush()
 
     # -- helpers ---------------------------------------------------------------------------------
 

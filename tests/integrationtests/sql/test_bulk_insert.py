@@ -10,7 +10,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from pdip.data.bulk import bound_rows, bulk_insert
+from pdip.data.bulk import _plan, bound_rows, bulk_insert
 from tests.support import servers
 
 ROWS = [(1, "a", dt.datetime(2026, 1, 1, 8, 30), {"k": 1}), (2, None, None, None)]
@@ -96,6 +96,14 @@ class BulkInsertTest(unittest.TestCase):
         table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("name", sa.Text))
         rows = [(1, "a")]
         self.assertIs(bound_rows(sa.create_engine("sqlite://").dialect, table, ["id", "name"], rows), rows)
+
+    def test_the_statement_of_a_table_and_its_columns_is_built_once(self):
+        dialect = sa.create_engine("sqlite://").dialect
+        table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("at", sa.DateTime))
+        kept = _plan(dialect, table, ("id", "at"))
+        self.assertIs(_plan(dialect, table, ("id", "at")), kept)
+        self.assertEqual(kept[:3], ("t", "id, at", "INSERT INTO t (id, at) VALUES (?, ?)"))
+        self.assertEqual(_plan(dialect, table, ("id",))[2], "INSERT INTO t (id) VALUES (?)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import gc
 import tempfile
 import unittest
 import unittest.mock
+import warnings
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -161,6 +162,28 @@ class RepositoryRulesTest(unittest.TestCase):
                     widgets.filter_by(colour="red")
                 with self.assertRaisesRegex(AttributeError, "UnitWidget has no attribute 'size' to order by"):
                     widgets.get(order_by="-size")
+
+
+class WritesWithoutWarningsTest(unittest.TestCase):
+    def test_each_write_flushes_the_session_without_a_deprecation_warning(self):
+        # flush(objects) is deprecated in SQLAlchemy 2: it warned on every insert of an API (issue #19)
+        with memory_pdi() as pdi, warnings.catch_warnings():
+            warnings.simplefilter("error", exc.SADeprecationWarning)
+            Entity.metadata.create_all(pdi.get(DatabaseSessionManager).engine, tables=TABLES)
+            with pdi.scope():
+                provider = pdi.get(RepositoryProvider)
+                widgets = provider.get(UnitWidget)
+                first = widgets.insert(UnitWidget(name="a"))
+                pending = UnitWidget(name="pending")
+                provider.session.add(pending)
+                widgets.insert_many([UnitWidget(name="b")])
+                first.name = "a2"
+                widgets.update(first)
+                widgets.delete(first.Id)
+                widgets.restore(first.Id)
+                widgets.hard_delete(first.Id)
+                provider.commit()
+                self.assertEqual(sorted(widget.name for widget in widgets.get()), ["b", "pending"])
 
 
 class KeptStatementsTest(unittest.TestCase):
