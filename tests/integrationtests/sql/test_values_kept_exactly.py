@@ -147,6 +147,18 @@ class ValuesKeptExactly:
         self.assertEqual(list(refused), [3])
         self.assertIn("column 'at' keeps 6 digits of a second: 2026-01-01 10:00:00.000001500", refused[3])
 
+    def test_an_instant_with_a_zone_goes_into_a_column_without_one_as_its_utc_time(self):
+        import pyarrow
+        import pyarrow.parquet
+
+        ten_utc = 1_767_261_600_000_000  # 2026-01-01 10:00:00 UTC, 11:00 in Paris
+        paris = pyarrow.array([ten_utc], pyarrow.timestamp("us", tz="Europe/Paris"))
+        pyarrow.parquet.write_table(pyarrow.table({"id": [1], "at": paris}), self.folder / "zoned.parquet")
+        self.run_from(Connection("parquet", {"path": str(self.folder / "zoned.parquet")}))
+        with self.engine.connect() as connection:
+            (stored,) = connection.exec_driver_sql(f"SELECT at FROM {self.table}").scalars().all()
+        self.assertEqual(str(stored)[:19], "2026-01-01 10:00:00")
+
 
 class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
     """SQLite keeps whatever it is given (no scale): only decimals a double cannot hold are refused."""
@@ -168,6 +180,12 @@ class SqliteValuesTest(ValuesKeptExactly, unittest.TestCase):
     def test_a_change_log_value_the_replica_would_change_is_refused_and_the_others_applied(self):
         stored, refused = self.applied(LOG)  # SQLite keeps each value as it is given
         self.assertEqual((stored, refused), ([(1, 3.5, 2.5), (2, 12345.678, 2), (3, 0.1, 3)], []))
+
+    def test_an_instant_with_a_zone_goes_into_a_column_without_one_as_its_utc_time(self):
+        self.drop(self.table)  # a DATETIME column; a text one keeps the offset written
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE {self.table} (id integer primary key, amount, n, at datetime)")
+        super().test_an_instant_with_a_zone_goes_into_a_column_without_one_as_its_utc_time()
 
     def test_csv_text_goes_in_as_written_or_is_refused(self):
         (self.folder / "in.csv").write_text("id,amount,n,at\n1,1.005,1.5,2026-01-01 10:00:00+02:00\n")

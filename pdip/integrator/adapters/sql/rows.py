@@ -592,18 +592,22 @@ class SqlTarget(Target):
         return functools.partial(_text_may_change, batch.payload, more, zones) if checks else None
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
-        """MySQL's and SQLite's datetimes have no time zone and keep the wall-clock time given:
-        an aware datetime is stored as its instant in UTC (what a naive one read back means),
-        never as its local time, which would shift it by its offset. SQLite's date and time
-        columns take text as the ISO 8601 value it spells (`exact` refused any other text)."""
-        if batch.is_raw or self.engine.dialect.name not in (*_MYSQL, "sqlite"):
+        """MySQL's and SQLite's datetimes, and PostgreSQL's `timestamp` (without time zone), keep
+        the wall-clock time given (PostgreSQL drops the offset of the text `COPY` is given): an
+        aware datetime is stored as its instant in UTC (what a naive one read back means), never
+        as its local time, which would shift it by its offset. SQLite's date and time columns
+        take text as the ISO 8601 value it spells (`exact` refused any other text)."""
+        dialect = self.engine.dialect.name
+        if batch.is_raw or dialect not in (*_MYSQL, "sqlite", "postgresql"):
             return batch
-        columns, sqlite = self.table.c, self.engine.dialect.name == "sqlite"
+        columns, sqlite = self.table.c, dialect == "sqlite"
         kinds = {
             index: columns[name].type
             for index, name in enumerate(batch.columns)
-            if name in columns and isinstance(columns[name].type, sa.DateTime | sa.Date)
+            if name in columns and _without_zone(columns[name].type, dialect)
         }
+        if not kinds:
+            return batch
         rows = batch.rows
         if not any(_aware(row[index]) or (sqlite and isinstance(row[index], str)) for index in kinds for row in rows):
             return batch
@@ -1058,6 +1062,14 @@ def _ready_time(kind: sa.types.TypeEngine, value: Any) -> Any:
     if isinstance(value, str):
         value = exact.iso_value(kind, value)
     return _in_utc(value) if isinstance(kind, sa.DateTime) else value
+
+
+def _without_zone(kind: sa.types.TypeEngine, dialect: str) -> bool:
+    """Whether a column keeps dates or times without a zone (PostgreSQL's `timestamptz` keeps the
+    instant of any offset, and its `date` takes no time)."""
+    if dialect == "postgresql":
+        return isinstance(kind, sa.DateTime) and not kind.timezone
+    return isinstance(kind, sa.DateTime | sa.Date)
 
 
 def _aware(value: Any) -> bool:
