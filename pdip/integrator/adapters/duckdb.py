@@ -12,7 +12,8 @@ CONFLICT`; `write: replace` loads a twin of the table and swaps it in at the end
 `RENAME` in one transaction (DuckDB's DDL is transactional; the table's indexes are made again in
 it). Every batch is one transaction with its position (`pdip_target_position` in the same file),
 so a resumed run starts right after the last batch the file holds. A batch DuckDB refuses (a
-constraint, a value its column cannot hold) is split in halves until each refused row is found:
+constraint, a value its column cannot hold) is split in halves until each refused row is found
+(and dead-lettered where it was read, a file's line):
 DuckDB has no savepoints and a failed statement aborts its transaction, so the rows accepted so
 far are inserted again after each refusal, and the batch is still committed once, with its
 position.
@@ -170,6 +171,13 @@ def _is_text(given: Any) -> bool:
     import pyarrow
 
     return pyarrow.types.is_string(given) or pyarrow.types.is_large_string(given)
+
+
+def _given_row(batch: Batch, index: int, part: Any) -> tuple:
+    """The row at `index` of the batch as the target was given it, so the batch loop finds where
+    it was read (`Batch.origins_of` knows a row by identity); the one-row Arrow `part` made of it
+    when the batch came as Arrow, without rows of its own."""
+    return batch.rows[index] if batch.origins is not None else Batch.from_arrow(part).rows[0]
 
 
 def reason(error: Exception) -> str:
@@ -447,11 +455,11 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         record = self._arrow(batch)
         rejected: list[tuple[tuple, str]] = []
         accepted: list[Any] = []
-        pending = [record] if record.num_rows else []
+        pending = [(0, record)] if record.num_rows else []  # each part with its first row's place in the batch
         self._execute("BEGIN TRANSACTION")
         try:
             while pending:
-                part = pending.pop(0)
+                first, part = pending.pop(0)
                 try:
                     self._insert(part)
                     accepted.append(part)
@@ -461,10 +469,10 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                     for done in accepted:  # what the aborted transaction held
                         self._insert(done)
                     if part.num_rows == 1:
-                        rejected.append((Batch.from_arrow(part).rows[0], reason(error)))
+                        rejected.append((_given_row(batch, first, part), reason(error)))
                     else:
                         half = part.num_rows // 2
-                        pending[:0] = [part.slice(0, half), part.slice(half)]
+                        pending[:0] = [(first, part.slice(0, half)), (first + half, part.slice(half))]
             unreported = self.refusing(as_read(rejected))  # stored before the position that passes them
             if self.position_slot is not None:
                 self._store_position(batch)

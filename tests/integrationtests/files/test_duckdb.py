@@ -352,6 +352,24 @@ class BadInputTest(DuckDbCase):
         self.assertTrue(all("Exception" in letter["reason"] for letter in letters), letters)
         self.assertEqual(self.sql("SELECT count(*) FROM strict"), [(37,)])  # 36 and the one there
 
+    def test_a_csv_row_duckdb_refuses_is_dead_lettered_with_its_own_line(self):
+        self.sql("CREATE TABLE checked (id INTEGER, amount INTEGER CONSTRAINT amount_positive CHECK (amount > 0))")
+        (self.root / "rows.csv").write_text("id,amount\n1,10\n2,20\n3,-30\n4,40\n5,50\n")
+        (self.root / "rows.jsonl").write_text("".join(f'{{"id": {i}, "amount": {-i if i == 2 else i}}}\n' for i in (1, 2, 3)))
+        copies = [
+            Integration(name, source=Connection(kind, {"path": path}), target=self.duckdb(table="checked"), max_errors=1)
+            for name, kind, path in (("csv", "csv", "rows.csv"), ("jsonl", "jsonl", "rows.jsonl"))
+        ]
+        result = self.ok(*copies)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(
+            [(letter["integration"], letter["position"]) for letter in letters],
+            [("csv", {"file": "rows.csv", "line": 4}), ("jsonl", {"file": "rows.jsonl", "line": 2})],
+        )
+        self.assertIn("CHECK constraint failed on table \"checked\" with expression CHECK((amount > 0))", letters[0]["reason"])
+        self.assertEqual(letters[0]["row"], {"id": "3", "amount": "-30"})
+        self.assertEqual(self.sql("SELECT id FROM checked ORDER BY amount"), [(1,), (3,), (1,), (2,), (4,), (5,)])
+
     def test_a_decimal_with_more_places_than_its_column_keeps_is_dead_lettered_not_rounded(self):
         self.sql("CREATE TABLE prices (id INTEGER PRIMARY KEY, amount DECIMAL(8, 2), text_amount DECIMAL(8, 2))")
         self.integrator.stores["rows"] = [
