@@ -468,13 +468,6 @@ class SqlTarget(Target):
             ensure_table(self.engine)
         if types is not None and self._columns and (create or truncate):
             self.table = self._ready(Batch(self._columns, [], types=types))
-        elif create and not self._columns:
-            name, schema = self.connection.get("table"), self.connection.get("schema")
-            if not sa.inspect(self.engine).has_table(name, schema=schema):
-                raise OperationError(
-                    "create_target: the source names no columns (an empty file without a header line?), so table "
-                    f"{name!r} cannot be created; name them in the source's `columns`, or create the table first"
-                )
 
     def durable_position(self, slot: str) -> Any:
         """The position stored under `slot`; when replacing, only while the table being loaded is
