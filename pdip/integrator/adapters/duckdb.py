@@ -53,7 +53,7 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.duckdb_copy import driver, open_file, ready
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet import conform
-from pdip.integrator.adapters.sql import evolution, replace
+from pdip.integrator.adapters.sql import evolution, exact, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -130,6 +130,29 @@ def _array(values: list[Any]) -> Any:
         return pyarrow.array([None if value is None else str(value) for value in values], pyarrow.string())
 
 
+def _value_types(batch: Batch) -> Any:
+    """The Arrow schema of a batch's values, for a table created from them: a column Arrow
+    cannot make of one type is text, or a double when its values are floats and ints (an int a
+    double does not hold beside floats, which the target then refuses: `kept_exactly`)."""
+    import pyarrow
+
+    try:
+        return batch.to_arrow().schema
+    except (ValueError, TypeError):
+        columns = zip(*batch.rows, strict=True)
+        return pyarrow.schema([(name, _value_type(list(values))) for name, values in zip(batch.columns, columns, strict=True)])
+
+
+def _value_type(values: list[Any]) -> Any:
+    import pyarrow
+
+    try:
+        return pyarrow.array(values).type
+    except (ValueError, TypeError):
+        kinds = {type(value) for value in values if value is not None}
+        return pyarrow.float64() if float in kinds and kinds <= {float, int} else pyarrow.string()
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -140,9 +163,12 @@ _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 def kept_exactly(name: str, kind: str, given: Any = None) -> str:
     """The SELECT expression that hands column `name` (of DuckDB type `kind`) over as it is, or,
     for a DECIMAL(p, s) column, fails the statement naming the value when it has more than `s`
-    decimal places, which DuckDB would round (`adapters/sql/exact.py` for the SQL target; the
+    decimal places, which DuckDB would round, and for a DOUBLE or FLOAT column when it holds a
+    number the float would round (`_float_kept`) (`adapters/sql/exact.py` for the SQL target; the
     error makes the target find the row by halves). `given`: the Arrow type the value comes in,
     None where DuckDB reads a file itself: text is measured as text, a number by `round`."""
+    if kind in _FLOAT_BITS:
+        return _float_kept(name, kind, given)
     found = _DECIMAL.fullmatch(kind)
     column = quote(name)
     if found is None or (given is not None and not _may_have_places(given, int(found.group(2)))):
@@ -157,6 +183,42 @@ def kept_exactly(name: str, kind: str, given: Any = None) -> str:
         f"error('{said}' || CAST({column} AS VARCHAR) || ' has more than {scale} decimal places and would be rounded')"
     )
     return f"CASE WHEN {column} IS NULL OR {fits} THEN {column} ELSE {refusal} END"
+
+
+_FLOAT_BITS = {"DOUBLE": 53, "FLOAT": 24}  # the bits of each float type's significand
+
+
+def _float_kept(name: str, kind: str, given: Any) -> str:
+    """Column `name` as it is, or the statement failed naming the number when the `kind` column
+    (DOUBLE or FLOAT) would keep another (`exact.float_change`): an integer beyond 2**53 (2**24),
+    a decimal or numeric text of more digits than the float gives back. Not looked at: a float
+    (already binary; into FLOAT it narrows, as the column's type says) or a narrow integer type."""
+    import pyarrow
+
+    bits, column = _FLOAT_BITS[kind], quote(name)
+    if given is not None and (pyarrow.types.is_floating(given) or _narrow_integer(given, bits)):
+        return column
+    if given is not None and pyarrow.types.is_integer(given):
+        fits = f"abs({column}) <= {2**bits} OR CAST(CAST({column} AS {kind}) AS HUGEINT) = {column}"
+    else:  # any number, by its text: of few digits, the float's own digits, or a whole number it holds
+        text, kept = f"CAST({column} AS VARCHAR)", f"CAST(CAST({column} AS {kind}) AS VARCHAR)"
+        digits = "trim(regexp_replace(regexp_extract({}, '^[^eE]*'), '[^0-9]', '', 'g'), '0')"
+        fits = (
+            f"length({digits.format(text)}) <= {exact.DIGITS[bits]} OR {digits.format(text)} = {digits.format(kept)} "
+            f"OR (regexp_full_match({text}, '\\s*[+-]?[0-9]+\\s*') "
+            f"AND coalesce(TRY_CAST({text} AS HUGEINT) = TRY_CAST(CAST({column} AS {kind}) AS HUGEINT), false))"
+        )
+    said = f"column {name!r} is {kind}: ".replace("'", "''")
+    kept = f"regexp_replace(CAST(CAST({column} AS {kind}) AS VARCHAR), '\\.0$', '')"
+    refusal = f"error('{said}' || CAST({column} AS VARCHAR) || ' would be stored as ' || {kept})"
+    return f"CASE WHEN {column} IS NULL OR {fits} THEN {column} ELSE {refusal} END"
+
+
+def _narrow_integer(given: Any, bits: int) -> bool:
+    """An Arrow integer type every value of which a float of `bits` holds."""
+    import pyarrow
+
+    return pyarrow.types.is_integer(given) and given.bit_width <= (32 if bits == 53 else 16)
 
 
 def _may_have_places(given: Any, scale: int) -> bool:
@@ -618,7 +680,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
         fields = arrow_fields(batch.types, batch.columns)
         if not all(fields):
-            found = batch.to_arrow().schema
+            found = _value_types(batch)
             fields = [field or found.field(index) for index, field in enumerate(fields)]
         fields = [field.with_type(pyarrow.string()) if pyarrow.types.is_null(field.type) else field for field in fields]
         empty = pyarrow.Table.from_batches([], schema=pyarrow.schema(fields))
