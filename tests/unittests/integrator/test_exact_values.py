@@ -152,6 +152,21 @@ class FloatColumnTest(unittest.TestCase):
                 checks = exact.column_checks(FLOATS, [column], postgresql.dialect(), ColumnTypes("x", (declared,), (column,)))
                 self.assertEqual(bool(checks), checked)
 
+    def test_csv_text_is_decoded_only_when_it_may_hold_a_number_of_more_digits_than_the_column_holds(self):
+        double = exact.more_digits(exact.column_checks(FLOATS, ["d"], postgresql.dialect(), None))
+        single = exact.more_digits(exact.column_checks(FLOATS, ["r"], postgresql.dialect(), None))
+        self.assertIsNone(exact.more_digits(exact.column_checks(TABLE, ["n"], postgresql.dialect(), None)))
+        for text, found_double, found_single in (
+            (b"1,0.1,3.5,2026-01-01\n", False, True),  # a date's year and day: four digits in a row
+            (b"1,0.5,12.25\n", False, False),
+            (b"1,1234567,12.345\n", False, True),
+            (b"1,0.1000000000000000055511151231257827\n", True, True),
+            (b"1,12345678.12345678\n", True, True),
+            (b"1,1234567.123456\n", False, True),
+        ):
+            with self.subTest(text):
+                self.assertEqual((double(text), single(text)), (found_double, found_single))
+
     def test_a_change_of_ints_only_is_looked_at_when_a_float_column_could_round_one(self):
         checks = exact.named_checks(FLOATS, postgresql.dialect())
         self.assertIsNone(exact.changed_value({"d": 2**53, "r": None}, checks))

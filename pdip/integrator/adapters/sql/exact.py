@@ -112,12 +112,20 @@ def changed_value(values: Mapping[str, Any], checks: list[tuple[str, Check]]) ->
     return None
 
 
-def more_digits(checks: list[tuple[int, Check]]) -> re.Pattern[bytes] | None:
-    """A pattern of a number in text with more significant digits than every value a checked
-    float column holds (16 for a double), None without such a column. It finds more than it
-    must (a long id, a time's digits): a find only costs looking at the values."""
+_DIGITS_AS_ZERO = bytes(ord("0") if ord("0") <= code <= ord("9") else code for code in range(256))
+
+
+def more_digits(checks: list[tuple[int, Check]]) -> Callable[[bytes], bool] | None:
+    """Whether text may hold a number of more significant digits than a checked float column
+    holds every value of (16 for a double), None without such a column. Such a number, with at
+    most one point, has a run of half its digits: every digit is made '0' by one `translate` and
+    the run looked for as a literal (a regex of digits takes fourteen times as long). It finds
+    more than it must (a long id; a date, for a 4-byte column): a find only costs decoding."""
     held = [check.digits for _, check in checks if getattr(check, "digits", None) is not None]
-    return re.compile(rb"\d(?:\.?\d){%d}" % min(held)) if held else None
+    if not held:
+        return None
+    run = b"0" * ((min(held) + 2) // 2)
+    return lambda payload: run in payload.translate(_DIGITS_AS_ZERO)
 
 
 def _ints(check: Check) -> bool:

@@ -560,7 +560,7 @@ class SqlTarget(Target):
             batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
         ), refused + _unread(batch)
 
-    def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool, re.Pattern[bytes] | None]:
+    def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool, Callable[[bytes], bool] | None]:
         """The `exact` checks of the batch's columns, with what to search CSV text for (a number
         of more places, a time zone, a number of more digits), made once per table and batch shape."""
         declared = batch.types if isinstance(batch.types, ColumnTypes) else None
@@ -1031,7 +1031,7 @@ def _unread(batch: Batch) -> list[tuple[tuple, str]]:
 
 
 def _text_may_change(
-    payload: bytes, more: re.Pattern[bytes] | None, zones: bool, digits: re.Pattern[bytes] | None
+    payload: bytes, more: re.Pattern[bytes] | None, zones: bool, digits: Callable[[bytes], bool] | None
 ) -> bool:
     """Whether CSV records bound for `COPY` hold text a check looks for: a number with more
     decimal places than a decimal column keeps (`more`), a time with a zone (`zones`), a number
@@ -1040,7 +1040,7 @@ def _text_may_change(
     return (
         (more is not None and more.search(payload) is not None)
         or (zones and exact.ZONE_BYTES.search(payload) is not None)
-        or (digits is not None and digits.search(payload) is not None)
+        or (digits is not None and digits(payload))
     )
 
 
