@@ -140,7 +140,9 @@ def _value_types(batch: Batch) -> Any:
         return batch.to_arrow().schema
     except (ValueError, TypeError):
         columns = zip(*batch.rows, strict=True)
-        return pyarrow.schema([(name, _value_type(list(values))) for name, values in zip(batch.columns, columns, strict=True)])
+        return pyarrow.schema(
+            [(name, _value_type(list(values))) for name, values in zip(batch.columns, columns, strict=True)]
+        )
 
 
 def _value_type(values: list[Any]) -> Any:

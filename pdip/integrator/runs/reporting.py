@@ -104,7 +104,14 @@ class PartitionFailed:
 
 
 Message = (
-    PartitionStarted | BatchDone | RowsRefused | SchemaChanged | Warned | PolicyCounted | PartitionDone | PartitionFailed
+    PartitionStarted
+    | BatchDone
+    | RowsRefused
+    | SchemaChanged
+    | Warned
+    | PolicyCounted
+    | PartitionDone
+    | PartitionFailed
 )
 
 

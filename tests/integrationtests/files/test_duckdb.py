@@ -355,9 +355,13 @@ class BadInputTest(DuckDbCase):
     def test_a_csv_row_duckdb_refuses_is_dead_lettered_with_its_own_line(self):
         self.sql("CREATE TABLE checked (id INTEGER, amount INTEGER CONSTRAINT amount_positive CHECK (amount > 0))")
         (self.root / "rows.csv").write_text("id,amount\n1,10\n2,20\n3,-30\n4,40\n5,50\n")
-        (self.root / "rows.jsonl").write_text("".join(f'{{"id": {i}, "amount": {-i if i == 2 else i}}}\n' for i in (1, 2, 3)))
+        (self.root / "rows.jsonl").write_text(
+            "".join(f'{{"id": {i}, "amount": {-i if i == 2 else i}}}\n' for i in (1, 2, 3))
+        )
         copies = [
-            Integration(name, source=Connection(kind, {"path": path}), target=self.duckdb(table="checked"), max_errors=1)
+            Integration(
+                name, source=Connection(kind, {"path": path}), target=self.duckdb(table="checked"), max_errors=1
+            )
             for name, kind, path in (("csv", "csv", "rows.csv"), ("jsonl", "jsonl", "rows.jsonl"))
         ]
         result = self.ok(*copies)
@@ -366,7 +370,9 @@ class BadInputTest(DuckDbCase):
             [(letter["integration"], letter["position"]) for letter in letters],
             [("csv", {"file": "rows.csv", "line": 4}), ("jsonl", {"file": "rows.jsonl", "line": 2})],
         )
-        self.assertIn("CHECK constraint failed on table \"checked\" with expression CHECK((amount > 0))", letters[0]["reason"])
+        self.assertIn(
+            'CHECK constraint failed on table "checked" with expression CHECK((amount > 0))', letters[0]["reason"]
+        )
         self.assertEqual(letters[0]["row"], {"id": "3", "amount": "-30"})
         self.assertEqual(self.sql("SELECT id FROM checked ORDER BY amount"), [(1,), (3,), (1,), (2,), (4,), (5,)])
 
@@ -403,14 +409,24 @@ class BadInputTest(DuckDbCase):
             {"id": 3, "d": 2**53, "f": 2**24},
             {"id": 4, "d": -(2**53) - 1, "f": None},
         ]
-        (self.root / "in.csv").write_text(f"id,d,f\n5,{long},0.5\n6,0.1,3.14159265\n7,1152921504606846976,1e5\n8,1e300,\n")
+        (self.root / "in.csv").write_text(
+            f"id,d,f\n5,{long},0.5\n6,0.1,3.14159265\n7,1152921504606846976,1e5\n8,1e300,\n"
+        )
         copies = [
-            Integration("rows", source=Connection("memory", {"store": "rows"}), target=self.duckdb(table="measures"), max_errors=9),
-            Integration("csv", source=Connection("csv", {"path": "in.csv"}), target=self.duckdb(table="measures"), max_errors=9),
+            Integration(
+                "rows",
+                source=Connection("memory", {"store": "rows"}),
+                target=self.duckdb(table="measures"),
+                max_errors=9,
+            ),
+            Integration(
+                "csv", source=Connection("csv", {"path": "in.csv"}), target=self.duckdb(table="measures"), max_errors=9
+            ),
         ]
         result = self.ok(*copies)
         letters = {
-            int(letter["row"]["id"]): letter["reason"] for letter in self.pdi.get(StateStore).dead_letters(result.execution_id)
+            int(letter["row"]["id"]): letter["reason"]
+            for letter in self.pdi.get(StateStore).dead_letters(result.execution_id)
         }
         self.assertEqual(sorted(letters), [1, 2, 4, 5, 6])
         self.assertIn("column 'd' is DOUBLE: 9007199254740993 would be stored as 9007199254740992", letters[1])
@@ -423,14 +439,19 @@ class BadInputTest(DuckDbCase):
     def test_a_table_created_of_floats_beside_an_int_a_double_does_not_hold_is_double_and_refuses_it(self):
         self.integrator.stores["rows"] = [{"d": 0.5, "n": 1}, {"d": 2**53 + 1, "n": "x"}, {"d": 1.5, "n": 2}]
         copy = Integration(
-            "copy", source=Connection("memory", {"store": "rows"}), target=self.duckdb(table="made"),
-            create_target=True, max_errors=9,
+            "copy",
+            source=Connection("memory", {"store": "rows"}),
+            target=self.duckdb(table="made"),
+            create_target=True,
+            max_errors=9,
         )
         result = self.ok(copy)
         self.assertEqual(self.sql("SELECT column_type FROM (DESCRIBE made)"), [("DOUBLE",), ("VARCHAR",)])
         letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
         self.assertEqual(len(letters), 1)
-        self.assertIn("column 'd' is DOUBLE: 9007199254740993 would be stored as 9007199254740992", letters[0]["reason"])
+        self.assertIn(
+            "column 'd' is DOUBLE: 9007199254740993 would be stored as 9007199254740992", letters[0]["reason"]
+        )
         self.assertEqual(self.sql("SELECT d, n FROM made ORDER BY d"), [(0.5, "1"), (1.5, "2")])
 
     def test_parallelism_and_dask_are_refused_before_any_data_moves(self):

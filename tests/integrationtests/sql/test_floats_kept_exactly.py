@@ -34,7 +34,9 @@ class FloatsKeptExactly:
         self.addCleanup(self.engine.dispose)
         self.table = f"pdip_floats_{uuid.uuid4().hex[:8]}"
         with self.engine.begin() as connection:
-            connection.exec_driver_sql(f"CREATE TABLE {self.table} (id integer primary key, d {self.double}, r {self.single})")
+            connection.exec_driver_sql(
+                f"CREATE TABLE {self.table} (id integer primary key, d {self.double}, r {self.single})"
+            )
         self.addCleanup(self.drop, self.table)
         self.pdi = Pdi(root_directory=str(self.folder))
         self.addCleanup(self.pdi.cleanup)
@@ -59,7 +61,9 @@ class FloatsKeptExactly:
         (self.folder / "in.csv").write_text(
             f"id,d,r\n1,{BEYOND},1\n2,{LONG},2\n3,0.1,0.5\n4,9007199254740992,16777216\n5,1e300,\n"
         )
-        integration = Integration("csv", source=Connection("csv", {"path": "in.csv"}), target=self.target(), max_errors=9)
+        integration = Integration(
+            "csv", source=Connection("csv", {"path": "in.csv"}), target=self.target(), max_errors=9
+        )
         stored, refused = self.integrate(integration)
         self.assertEqual(stored, [3, 4, 5])
         self.assertEqual(
@@ -81,7 +85,12 @@ class FloatsKeptExactly:
             {"id": 4, "d": 2.5, "r": 2**24},
         ]
         merge = Integration(
-            "rows", source=Connection("memory", {"store": "rows"}), target=self.target(), write="merge", key=["id"], max_errors=9
+            "rows",
+            source=Connection("memory", {"store": "rows"}),
+            target=self.target(),
+            write="merge",
+            key=["id"],
+            max_errors=9,
         )
         stored, refused = self.integrate(merge)
         refused_ids = [row["id"] for row, _ in refused]
@@ -89,16 +98,26 @@ class FloatsKeptExactly:
         self.assertEqual(refused_ids, sorted([1, 3, *narrow]))
         self.assertEqual(stored, [key for key in (1, 2, 3, 4) if key not in refused_ids])
         if narrow:
-            self.assertIn(f"column 'r' is {self.single.upper()}: 16777217 would be stored as 16777216", dict(zip(refused_ids, [r for _, r in refused]))[2])
+            self.assertIn(
+                f"column 'r' is {self.single.upper()}: 16777217 would be stored as 16777216",
+                {row["id"]: reason for row, reason in refused}[2],
+            )
         self.integrator.stores["log"] = [
             ChangeLogEntry("update", entity="t", key=4, after={"id": 4, "d": BEYOND}),
             ChangeLogEntry("update", entity="t", key=4, after={"id": 4, "d": 2**53}),
         ]
-        log = Integration("log", mode="changes", source=Connection("memory", {"store": "log"}), target=self.target(), max_errors=9)
+        log = Integration(
+            "log", mode="changes", source=Connection("memory", {"store": "log"}), target=self.target(), max_errors=9
+        )
         _, refused = self.integrate(log)
-        self.assertEqual([reason for _, reason in refused], [f"column 'd' is {self.double.upper()}: {BEYOND} would be stored as 9007199254740992"])
+        self.assertEqual(
+            [reason for _, reason in refused],
+            [f"column 'd' is {self.double.upper()}: {BEYOND} would be stored as 9007199254740992"],
+        )
         with self.engine.connect() as connection:
-            self.assertEqual(int(connection.exec_driver_sql(f"SELECT d FROM {self.table} WHERE id = 4").scalar()), 2**53)
+            self.assertEqual(
+                int(connection.exec_driver_sql(f"SELECT d FROM {self.table} WHERE id = 4").scalar()), 2**53
+            )
 
 
 class SqliteFloatsTest(FloatsKeptExactly, unittest.TestCase):
@@ -122,7 +141,9 @@ class PostgresFloatsTest(FloatsKeptExactly, unittest.TestCase):
             connection.exec_driver_sql(f"CREATE TABLE {source} (id integer, d bigint, r smallint)")
             connection.exec_driver_sql(f"INSERT INTO {source} VALUES (1, {BEYOND}, 1), (2, 2, 2)")
         self.addCleanup(self.drop, source)
-        copy = Integration("copy", source=Connection("sql", {"url": self.url, "table": source}), target=self.target(), max_errors=9)
+        copy = Integration(
+            "copy", source=Connection("sql", {"url": self.url, "table": source}), target=self.target(), max_errors=9
+        )
         stored, refused = self.integrate(copy)
         self.assertEqual((stored, [row["id"] for row, _ in refused]), ([2], [1]))
 

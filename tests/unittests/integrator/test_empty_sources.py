@@ -69,13 +69,21 @@ class EmptySourceTest(unittest.TestCase):
             self.into_sqlite("events", Connection("jsonl", {"path": "events.jsonl"})),
             self.into_sqlite("landed", Connection("csv", {"path": "landing"})),
             self.into_sqlite("header", Connection("csv", {"path": "header.csv"})),
-            Integration("kept", source=Connection("csv", {"path": "orders.csv"}), target=Connection("memory", {"store": "kept"})),
+            Integration(
+                "kept", source=Connection("csv", {"path": "orders.csv"}), target=Connection("memory", {"store": "kept"})
+            ),
         )
         self.assertEqual(
             [warning.split(",")[0] for item in result.integrations for warning in item.warnings],
-            ["events.jsonl is empty (no header line", "landing is empty (no header line", "orders.csv is empty (no header line"],
+            [
+                "events.jsonl is empty (no header line",
+                "landing is empty (no header line",
+                "orders.csv is empty (no header line",
+            ],
         )
-        self.assertEqual(result["kept"].warnings, ["orders.csv is empty (no header line, no rows), so no columns: nothing read"])
+        self.assertEqual(
+            result["kept"].warnings, ["orders.csv is empty (no header line, no rows), so no columns: nothing read"]
+        )
         self.assertEqual([event.warnings for event in finished][2:], [(), tuple(result["kept"].warnings)])
         self.assertEqual(self.tables(), ["header"])
         with sqlite3.connect(self.root / "out.db") as database:

@@ -92,9 +92,7 @@ class ExactValuesTest(unittest.TestCase):
         self.assertEqual(exact.refused([(1,)], []), ([(1,)], []))
 
 
-FLOATS = sa.Table(
-    "f", sa.MetaData(), sa.Column("d", sa.Double), sa.Column("r", sa.REAL), sa.Column("m", mysql.FLOAT)
-)
+FLOATS = sa.Table("f", sa.MetaData(), sa.Column("d", sa.Double), sa.Column("r", sa.REAL), sa.Column("m", mysql.FLOAT))
 
 
 def float_reasons(dialect, values, column="d", declared=None):
@@ -125,7 +123,9 @@ class FloatColumnTest(unittest.TestCase):
     def test_a_4_byte_column_holds_24_bits_and_takes_floats_as_they_narrow(self):
         for dialect, column in ((postgresql.dialect(), "r"), (mysql.dialect(), "m")):
             with self.subTest(dialect.name):
-                kept, refused = float_reasons(dialect, [2**24, 16777217, "3.14159265", 3.14159265, "0.1", 2**30], column)
+                kept, refused = float_reasons(
+                    dialect, [2**24, 16777217, "3.14159265", 3.14159265, "0.1", 2**30], column
+                )
                 self.assertEqual(kept, 4)
                 self.assertEqual(
                     [reason.split(": ", 1)[1] for reason in refused],
@@ -149,7 +149,9 @@ class FloatColumnTest(unittest.TestCase):
             (sa.String(), "d", True),
         ):
             with self.subTest(declared=declared, column=column):
-                checks = exact.column_checks(FLOATS, [column], postgresql.dialect(), ColumnTypes("x", (declared,), (column,)))
+                checks = exact.column_checks(
+                    FLOATS, [column], postgresql.dialect(), ColumnTypes("x", (declared,), (column,))
+                )
                 self.assertEqual(bool(checks), checked)
 
     def test_csv_text_is_decoded_only_when_it_may_hold_a_number_of_more_digits_than_the_column_holds(self):

@@ -218,7 +218,9 @@ def _float_text(number: float, bits: int) -> str:
     """The shortest text of a float of `bits` that reads back as it (a double's `repr`)."""
     if bits == 53:
         return repr(number)
-    return next(text for text in (f"{number:.{digits}g}" for digits in range(1, 10)) if _narrowed(float(text), 24) == number)
+    return next(
+        text for text in (f"{number:.{digits}g}" for digits in range(1, 10)) if _narrowed(float(text), 24) == number
+    )
 
 
 def float_change(value: Any, bits: int) -> str | None:

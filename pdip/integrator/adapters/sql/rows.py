@@ -570,7 +570,12 @@ class SqlTarget(Target):
             if wire is not None:
                 declared = postgres.declared_by_oids(batch.columns, wire)
             checks = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
-            self._checks[key] = (checks, exact.more_places(checks), exact.zone_in_text(checks), exact.more_digits(checks))
+            self._checks[key] = (
+                checks,
+                exact.more_places(checks),
+                exact.zone_in_text(checks),
+                exact.more_digits(checks),
+            )
         return self._checks[key]
 
     def _searched_while_copying(self, batch: Batch) -> Callable[[], bool] | None:
