@@ -172,6 +172,10 @@ class FloatColumnTest(unittest.TestCase):
     def test_a_change_of_ints_only_is_looked_at_when_a_float_column_could_round_one(self):
         checks = exact.named_checks(FLOATS, postgresql.dialect())
         self.assertIsNone(exact.changed_value({"d": 2**53, "r": None}, checks))
+        self.assertIsNone(
+            exact.changed_value({"amount": 2**60, "n": 1}, exact.named_checks(TABLE, postgresql.dialect()))
+        )
+        self.assertIsNone(exact.changed_value({"d": 2**60}, []))
         self.assertEqual(
             exact.changed_value({"d": 2**53 + 1, "r": 1}, checks),
             "column 'd' is DOUBLE PRECISION: 9007199254740993 would be stored as 9007199254740992",

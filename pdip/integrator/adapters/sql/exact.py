@@ -209,9 +209,15 @@ def _float_safe(source: sa.types.TypeEngine | None, bits: int) -> bool:
     return isinstance(source, sa.Numeric) and source.precision is not None and source.precision <= DIGITS[bits]
 
 
+_SINGLE_MAX = 3.4028234663852886e38  # the largest 4-byte float
+
+
 def _narrowed(number: float, bits: int) -> float:
-    """`number` as a float column of `bits` keeps it (a 4-byte float, or the double itself)."""
-    return number if bits == 53 else struct.unpack("f", struct.pack("f", number))[0]
+    """`number` as a float column of `bits` keeps it (a 4-byte float, or the double itself);
+    infinite beyond the column's range (which `struct` refuses on Python before 3.12)."""
+    if bits == 53 or not abs(number) <= _SINGLE_MAX:
+        return number if bits == 53 else math.copysign(math.inf, number)
+    return struct.unpack("f", struct.pack("f", number))[0]
 
 
 def _float_text(number: float, bits: int) -> str:
@@ -237,10 +243,7 @@ def float_change(value: Any, bits: int) -> str | None:
         number = _decimal(value)
         if number is None or not number.is_finite():
             return None
-    try:
-        kept = _narrowed(float(number), bits)
-    except OverflowError:  # beyond a 4-byte float
-        kept = float("inf")
+    kept = _narrowed(float(number), bits)
     if math.isinf(kept):
         return "is beyond its range"
     if Decimal(kept) == number:
