@@ -133,23 +133,20 @@ class BatchWriter:
     def finish(self, types: Any = None) -> None:
         """After the last batch: a target no batch reached is still prepared, from the columns'
         `types` the source declares (an empty source creates its table), then the target puts
-        its output in place. A source that named no columns either (a file without even a
-        header line) creates nothing: the run says so (`Warned`) and goes on."""
+        its output in place. A source file that named no columns either (without even a header
+        line) gives no table to create: the run says so (`Warned`) and goes on."""
         columns = list(self.integration.columns or column_names(types))
-        if not self.prepared and not columns and self.integration.mode != "changes":
+        if not self.prepared and not columns and self.integration.source.get("path"):
             self.report(Warned("", no_columns(self.integration)))
-            prepare_target(self.target, columns, False, self.truncate)
-            self.prepared = True
         self.prepare(columns, types)
         self.target.finish()  # a target holding batches commits them here
         self._release()
 
 
 def no_columns(integration: Integration) -> str:
-    """What a run whose source read no rows and named no columns tells the user."""
-    source, table = integration.source, integration.target.get("table")
-    where = source.get("path") or source.get("table") or source.get("topic") or source.name or source.kind
-    said = f"{where} is empty (no header line, no rows), so no columns: nothing read"
+    """What a run whose source file (or folder) read no rows and named no columns tells the user."""
+    table = integration.target.get("table")
+    said = f"{integration.source.get('path')} is empty (no header line, no rows), so no columns: nothing read"
     if integration.create_target and table:
         said += f" and table {table!r} was not created (it needs columns: name them in the source's `columns`)"
     return said
