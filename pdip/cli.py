@@ -328,6 +328,8 @@ def _run(arguments: argparse.Namespace) -> int:
             f"{item.name}: {item.status}, {item.rows_read} read, {item.rows_written} written, "
             f"{item.rows_dead_lettered} dead-lettered in {item.seconds:.2f} s{detail}"
         )
+        for warning in item.warnings:
+            print(f"{item.name}: warning: {warning}")
     print(f"{operation.name} {result.status} in {result.seconds:.2f} s (execution {result.execution_id})")
     if result.status == "interrupted":
         print(f"continue it with: pdip run {arguments.operation} --resume", file=sys.stderr)

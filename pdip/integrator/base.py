@@ -175,6 +175,7 @@ class Integrator(ISingleton):
                 elapsed=result.seconds,
                 inputs=tuple(dataclasses.replace(dataset, fields=fields) for dataset in inputs),
                 outputs=tuple(dataclasses.replace(dataset, fields=fields) for dataset in outputs),
+                warnings=tuple(result.warnings),
             )
         )
 

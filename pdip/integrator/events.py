@@ -67,7 +67,8 @@ class IntegrationRetried(Event):
 @dataclasses.dataclass(frozen=True)
 class IntegrationFinished(Event):
     """`inputs` and `outputs` as `IntegrationStarted` names them, with the columns and types the
-    source declared in `Dataset.fields` (none when it declared none, or under a field policy)."""
+    source declared in `Dataset.fields` (none when it declared none, or under a field policy);
+    `warnings`: what the user should know of the run, in words (`IntegrationResult.warnings`)."""
 
     integration: str
     rows_read: int
@@ -76,6 +77,7 @@ class IntegrationFinished(Event):
     elapsed: float
     inputs: tuple[Dataset, ...] = ()
     outputs: tuple[Dataset, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ class IntegrationResult:
     policy: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     schema_changes: list[str] = dataclasses.field(default_factory=list)  # what the target changed, in words
     values_discarded: dict[str, int] = dataclasses.field(default_factory=dict)  # per column (schema: discard_value)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what the user should know, in words
     # [seconds since the integration started, rows written so far] after its batches (`throughput`)
     throughput: list[list[float]] = dataclasses.field(default_factory=list)
     # A capture: bytes of the source's log written past the last batch, and the most past any batch

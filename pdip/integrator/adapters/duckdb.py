@@ -12,7 +12,8 @@ CONFLICT`; `write: replace` loads a twin of the table and swaps it in at the end
 `RENAME` in one transaction (DuckDB's DDL is transactional; the table's indexes are made again in
 it). Every batch is one transaction with its position (`pdip_target_position` in the same file),
 so a resumed run starts right after the last batch the file holds. A batch DuckDB refuses (a
-constraint, a value its column cannot hold) is split in halves until each refused row is found:
+constraint, a value its column cannot hold) is split in halves until each refused row is found
+(and dead-lettered where it was read, a file's line):
 DuckDB has no savepoints and a failed statement aborts its transaction, so the rows accepted so
 far are inserted again after each refusal, and the batch is still committed once, with its
 position.
@@ -53,7 +54,7 @@ from pdip.integrator.adapters.base import (
 from pdip.integrator.adapters.duckdb_copy import driver, open_file, ready
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet import conform
-from pdip.integrator.adapters.sql import evolution, replace
+from pdip.integrator.adapters.sql import evolution, exact, replace
 from pdip.integrator.adapters.sql.partitions import positions, resume_point
 from pdip.integrator.batch import Batch
 from pdip.integrator.errors import OperationError
@@ -143,6 +144,31 @@ def _length(part: Any) -> int:
     return part.rows.stop - part.rows.first if isinstance(part, _Copied) else part.num_rows
 
 
+def _value_types(batch: Batch) -> Any:
+    """The Arrow schema of a batch's values, for a table created from them: a column Arrow
+    cannot make of one type is text, or a double when its values are floats and ints (an int a
+    double does not hold beside floats, which the target then refuses: `kept_exactly`)."""
+    import pyarrow
+
+    try:
+        return batch.to_arrow().schema
+    except (ValueError, TypeError):
+        columns = zip(*batch.rows, strict=True)
+        return pyarrow.schema(
+            [(name, _value_type(list(values))) for name, values in zip(batch.columns, columns, strict=True)]
+        )
+
+
+def _value_type(values: list[Any]) -> Any:
+    import pyarrow
+
+    try:
+        return pyarrow.array(values).type
+    except (ValueError, TypeError):
+        kinds = {type(value) for value in values if value is not None}
+        return pyarrow.float64() if float in kinds and kinds <= {float, int} else pyarrow.string()
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -153,9 +179,12 @@ _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 def kept_exactly(name: str, kind: str, given: Any = None) -> str:
     """The SELECT expression that hands column `name` (of DuckDB type `kind`) over as it is, or,
     for a DECIMAL(p, s) column, fails the statement naming the value when it has more than `s`
-    decimal places, which DuckDB would round (`adapters/sql/exact.py` for the SQL target; the
+    decimal places, which DuckDB would round, and for a DOUBLE or FLOAT column when it holds a
+    number the float would round (`_float_kept`) (`adapters/sql/exact.py` for the SQL target; the
     error makes the target find the row by halves). `given`: the Arrow type the value comes in,
     None where DuckDB reads a file itself: text is measured as text, a number by `round`."""
+    if kind in _FLOAT_BITS:
+        return _float_kept(name, kind, given)
     found = _DECIMAL.fullmatch(kind)
     column = quote(name)
     if found is None or (given is not None and not _may_have_places(given, int(found.group(2)))):
@@ -172,6 +201,42 @@ def kept_exactly(name: str, kind: str, given: Any = None) -> str:
     return f"CASE WHEN {column} IS NULL OR {fits} THEN {column} ELSE {refusal} END"
 
 
+_FLOAT_BITS = {"DOUBLE": 53, "FLOAT": 24}  # the bits of each float type's significand
+
+
+def _float_kept(name: str, kind: str, given: Any) -> str:
+    """Column `name` as it is, or the statement failed naming the number when the `kind` column
+    (DOUBLE or FLOAT) would keep another (`exact.float_change`): an integer beyond 2**53 (2**24),
+    a decimal or numeric text of more digits than the float gives back. Not looked at: a float
+    (already binary; into FLOAT it narrows, as the column's type says) or a narrow integer type."""
+    import pyarrow
+
+    bits, column = _FLOAT_BITS[kind], quote(name)
+    if given is not None and (pyarrow.types.is_floating(given) or _narrow_integer(given, bits)):
+        return column
+    if given is not None and pyarrow.types.is_integer(given):
+        fits = f"abs({column}) <= {2**bits} OR CAST(CAST({column} AS {kind}) AS HUGEINT) = {column}"
+    else:  # any number, by its text: of few digits, the float's own digits, or a whole number it holds
+        text, kept = f"CAST({column} AS VARCHAR)", f"CAST(CAST({column} AS {kind}) AS VARCHAR)"
+        digits = "trim(regexp_replace(regexp_extract({}, '^[^eE]*'), '[^0-9]', '', 'g'), '0')"
+        fits = (
+            f"length({digits.format(text)}) <= {exact.DIGITS[bits]} OR {digits.format(text)} = {digits.format(kept)} "
+            f"OR (regexp_full_match({text}, '\\s*[+-]?[0-9]+\\s*') "
+            f"AND coalesce(TRY_CAST({text} AS HUGEINT) = TRY_CAST(CAST({column} AS {kind}) AS HUGEINT), false))"
+        )
+    said = f"column {name!r} is {kind}: ".replace("'", "''")
+    kept = f"regexp_replace(CAST(CAST({column} AS {kind}) AS VARCHAR), '\\.0$', '')"
+    refusal = f"error('{said}' || CAST({column} AS VARCHAR) || ' would be stored as ' || {kept})"
+    return f"CASE WHEN {column} IS NULL OR {fits} THEN {column} ELSE {refusal} END"
+
+
+def _narrow_integer(given: Any, bits: int) -> bool:
+    """An Arrow integer type every value of which a float of `bits` holds."""
+    import pyarrow
+
+    return pyarrow.types.is_integer(given) and given.bit_width <= (32 if bits == 53 else 16)
+
+
 def _may_have_places(given: Any, scale: int) -> bool:
     import pyarrow
 
@@ -184,6 +249,13 @@ def _is_text(given: Any) -> bool:
     import pyarrow
 
     return pyarrow.types.is_string(given) or pyarrow.types.is_large_string(given)
+
+
+def _given_row(batch: Batch, index: int, part: Any) -> tuple:
+    """The row at `index` of the batch as the target was given it, so the batch loop finds where
+    it was read (`Batch.origins_of` knows a row by identity); the one-row Arrow `part` made of it
+    when the batch came as Arrow, without rows of its own."""
+    return batch.rows[index] if batch.origins is not None else Batch.from_arrow(part).rows[0]
 
 
 def reason(error: Exception) -> str:
@@ -463,11 +535,11 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         refusal never holds more than a row group in memory."""
         rejected: list[tuple[tuple, str]] = []
         accepted: list[Any] = []
-        pending = [part for part in self._parts(batch) if _length(part)]
+        pending = [(0, part) for part in self._parts(batch) if _length(part)]  # with each one's first row's place
         self._execute("BEGIN TRANSACTION")
         try:
             while pending:
-                part = pending.pop(0)
+                first, part = pending.pop(0)
                 try:
                     self._insert(part)
                     accepted.append(part)
@@ -477,9 +549,9 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                     for done in accepted:  # what the aborted transaction held
                         self._insert(done)
                     if isinstance(part, _Copied) or _length(part) > 1:
-                        pending[:0] = self._halves(part, batch)
+                        pending[:0] = self._halves(first, part, batch)
                     else:
-                        rejected.append((Batch.from_arrow(part).rows[0], reason(error)))
+                        rejected.append((_given_row(batch, first, part), reason(error)))
             unreported = self.refusing(as_read(rejected))  # stored before the position that passes them
             if self.position_slot is not None:
                 self._store_position(batch)
@@ -496,20 +568,24 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
             return [_Copied(pickle.loads(batch.payload), batch.columns)]  # written by the reader in this run
         return [self._arrow(batch)]
 
-    def _halves(self, part: Any, batch: Batch) -> list[Any]:
-        """A refused part split to find the refused rows: a range of more than a row group in two
-        ranges, a smaller one decoded (it is refused again, then halved as Arrow)."""
+    def _halves(self, first: int, part: Any, batch: Batch) -> list[tuple[int, Any]]:
+        """A refused part split to find the refused rows, each half with its first row's place in
+        the batch: a range of more than a row group in two ranges, a smaller one decoded (it is
+        refused again, then halved as Arrow)."""
         if isinstance(part, _Copied):
             found = part.rows
             if found.stop - found.first > ROW_GROUP:
-                middle = found.first + (found.stop - found.first) // 2
+                half = (found.stop - found.first) // 2
                 return [
-                    dataclasses.replace(part, rows=dataclasses.replace(found, stop=middle)),
-                    dataclasses.replace(part, rows=dataclasses.replace(found, first=middle)),
+                    (first, dataclasses.replace(part, rows=dataclasses.replace(found, stop=found.first + half))),
+                    (
+                        first + half,
+                        dataclasses.replace(part, rows=dataclasses.replace(found, first=found.first + half)),
+                    ),
                 ]
-            return [self._arrow(parquet_ranges.batch_of(found, batch))]
+            return [(first, self._arrow(parquet_ranges.batch_of(found, batch)))]
         half = part.num_rows // 2
-        return [part.slice(0, half), part.slice(half)]
+        return [(first, part.slice(0, half)), (first + half, part.slice(half))]
 
     def _copies(self, batch: Batch) -> bool:
         """Whether DuckDB reads this batch's rows from their Parquet file itself: a range, appended
@@ -638,7 +714,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
 
         fields = arrow_fields(batch.types, batch.columns)
         if not all(fields):
-            found = batch.to_arrow().schema
+            found = _value_types(batch)
             fields = [field or found.field(index) for index, field in enumerate(fields)]
         fields = [field.with_type(pyarrow.string()) if pyarrow.types.is_null(field.type) else field for field in fields]
         empty = pyarrow.Table.from_batches([], schema=pyarrow.schema(fields))

@@ -7,6 +7,7 @@ these small messages; `Progress`, in the calling process, turns them into the ru
     BatchDone(partition, position, ...)       a batch is committed: checkpoint, `BatchWritten`
     RowsRefused(partition, position, rows)    rows dead-lettered with their reasons
     SchemaChanged(partition, changes, ...)    the target's schema changed, or values were dropped
+    Warned(partition, text)                   what the user should know of a run that goes on
     PolicyCounted(counts)                     what a worker's copy of the field policy did
     PartitionDone(partition)                  the worker's last word, all went well
     PartitionFailed(partition, error, transient)  the worker's last word, with what stopped it
@@ -70,6 +71,15 @@ class SchemaChanged:
 
 
 @dataclasses.dataclass(frozen=True)
+class Warned:
+    """Something the user should know that does not stop the run, in words (a source file with
+    no header line and no rows): kept in `IntegrationResult.warnings`."""
+
+    partition: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PolicyCounted:
     """The counts of a worker's copy of the field policy since its last report
     (`Policy.take_counts`), which join the calling process's policy's counters."""
@@ -93,7 +103,16 @@ class PartitionFailed:
         return (TransientFailure if self.transient else IntegrationFailedError)(integration, reason)
 
 
-Message = PartitionStarted | BatchDone | RowsRefused | SchemaChanged | PolicyCounted | PartitionDone | PartitionFailed
+Message = (
+    PartitionStarted
+    | BatchDone
+    | RowsRefused
+    | SchemaChanged
+    | Warned
+    | PolicyCounted
+    | PartitionDone
+    | PartitionFailed
+)
 
 
 class IntegrationRun:
@@ -185,6 +204,8 @@ class Progress:
             run.result.schema_changes.extend(message.changes)
             for column, count in message.discarded.items():
                 run.result.values_discarded[column] = run.result.values_discarded.get(column, 0) + count
+        elif isinstance(message, Warned):
+            run.result.warnings.append(message.text)
         elif isinstance(message, PolicyCounted):
             run.policy.add_counts(message.counts)  # only a run with a policy has counts to report
         elif isinstance(message, PartitionStarted):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pdip.integrator.adapters.base import Disposition, Target, prepare_target
 from pdip.integrator.batch import Batch
 from pdip.integrator.integrations import Integration
-from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused, SchemaChanged
+from pdip.integrator.runs.reporting import BatchDone, Message, RowsRefused, SchemaChanged, Warned
 from pdip.integrator.types import column_names
 
 if TYPE_CHECKING:  # pragma: no cover - only read by type checkers
@@ -133,10 +133,23 @@ class BatchWriter:
     def finish(self, types: Any = None) -> None:
         """After the last batch: a target no batch reached is still prepared, from the columns'
         `types` the source declares (an empty source creates its table), then the target puts
-        its output in place."""
-        self.prepare(list(self.integration.columns or column_names(types)), types)
+        its output in place. A source file that named no columns either (without even a header
+        line) gives no table to create: the run says so (`Warned`) and goes on."""
+        columns = list(self.integration.columns or column_names(types))
+        if not self.prepared and not columns and self.integration.source.get("path"):
+            self.report(Warned("", no_columns(self.integration)))
+        self.prepare(columns, types)
         self.target.finish()  # a target holding batches commits them here
         self._release()
+
+
+def no_columns(integration: Integration) -> str:
+    """What a run whose source file (or folder) read no rows and named no columns tells the user."""
+    table = integration.target.get("table")
+    said = f"{integration.source.get('path')} is empty (no header line, no rows), so no columns: nothing read"
+    if integration.create_target and table:
+        said += f" and table {table!r} was not created (it needs columns: name them in the source's `columns`)"
+    return said
 
 
 def with_policy(policy: Policy | None, integration: Integration, batch: Batch) -> Batch:

@@ -353,6 +353,30 @@ class BadInputTest(DuckDbCase):
         self.assertTrue(all("Exception" in letter["reason"] for letter in letters), letters)
         self.assertEqual(self.sql("SELECT count(*) FROM strict"), [(37,)])  # 36 and the one there
 
+    def test_a_csv_row_duckdb_refuses_is_dead_lettered_with_its_own_line(self):
+        self.sql("CREATE TABLE checked (id INTEGER, amount INTEGER CONSTRAINT amount_positive CHECK (amount > 0))")
+        (self.root / "rows.csv").write_text("id,amount\n1,10\n2,20\n3,-30\n4,40\n5,50\n")
+        (self.root / "rows.jsonl").write_text(
+            "".join(f'{{"id": {i}, "amount": {-i if i == 2 else i}}}\n' for i in (1, 2, 3))
+        )
+        copies = [
+            Integration(
+                name, source=Connection(kind, {"path": path}), target=self.duckdb(table="checked"), max_errors=1
+            )
+            for name, kind, path in (("csv", "csv", "rows.csv"), ("jsonl", "jsonl", "rows.jsonl"))
+        ]
+        result = self.ok(*copies)
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(
+            [(letter["integration"], letter["position"]) for letter in letters],
+            [("csv", {"file": "rows.csv", "line": 4}), ("jsonl", {"file": "rows.jsonl", "line": 2})],
+        )
+        self.assertIn(
+            'CHECK constraint failed on table "checked" with expression CHECK((amount > 0))', letters[0]["reason"]
+        )
+        self.assertEqual(letters[0]["row"], {"id": "3", "amount": "-30"})
+        self.assertEqual(self.sql("SELECT id FROM checked ORDER BY amount"), [(1,), (3,), (1,), (2,), (4,), (5,)])
+
     def test_a_decimal_with_more_places_than_its_column_keeps_is_dead_lettered_not_rounded(self):
         self.sql("CREATE TABLE prices (id INTEGER PRIMARY KEY, amount DECIMAL(8, 2), text_amount DECIMAL(8, 2))")
         self.integrator.stores["rows"] = [
@@ -376,6 +400,60 @@ class BadInputTest(DuckDbCase):
             [tuple(map(str, row)) for row in self.sql("SELECT * FROM prices ORDER BY id")],
             [("2", "0.10", "2.50"), ("4", "None", "None")],
         )
+
+    def test_a_number_a_double_or_float_column_would_round_is_dead_lettered_not_stored_rounded(self):
+        self.sql("CREATE TABLE measures (id INTEGER, d DOUBLE, f FLOAT)")
+        long = "0.1000000000000000055511151231257827"
+        self.integrator.stores["rows"] = [
+            {"id": 1, "d": 2**53 + 1, "f": 1},
+            {"id": 2, "d": 2**60, "f": 2**24 + 1},
+            {"id": 3, "d": 2**53, "f": 2**24},
+            {"id": 4, "d": -(2**53) - 1, "f": None},
+        ]
+        (self.root / "in.csv").write_text(
+            f"id,d,f\n5,{long},0.5\n6,0.1,3.14159265\n7,1152921504606846976,1e5\n8,1e300,\n"
+        )
+        copies = [
+            Integration(
+                "rows",
+                source=Connection("memory", {"store": "rows"}),
+                target=self.duckdb(table="measures"),
+                max_errors=9,
+            ),
+            Integration(
+                "csv", source=Connection("csv", {"path": "in.csv"}), target=self.duckdb(table="measures"), max_errors=9
+            ),
+        ]
+        result = self.ok(*copies)
+        letters = {
+            int(letter["row"]["id"]): letter["reason"]
+            for letter in self.pdi.get(StateStore).dead_letters(result.execution_id)
+        }
+        self.assertEqual(sorted(letters), [1, 2, 4, 5, 6])
+        self.assertIn("column 'd' is DOUBLE: 9007199254740993 would be stored as 9007199254740992", letters[1])
+        self.assertIn("column 'f' is FLOAT: 16777217 would be stored as 16777216", letters[2])
+        self.assertIn("column 'd' is DOUBLE: -9007199254740993 would be stored as -9007199254740992", letters[4])
+        self.assertIn(f"column 'd' is DOUBLE: {long} would be stored as 0.1", letters[5])
+        self.assertIn("column 'f' is FLOAT: 3.14159265 would be stored as 3.1415927", letters[6])
+        self.assertEqual(self.sql("SELECT id FROM measures ORDER BY id"), [(3,), (7,), (8,)])
+
+    def test_a_table_created_of_floats_beside_an_int_a_double_does_not_hold_is_double_and_refuses_it(self):
+        self.integrator.stores["rows"] = [{"d": 0.5, "n": 1}, {"d": 2**53 + 1, "n": "x"}, {"d": 1.5, "n": 2}]
+        copy = Integration(
+            "copy",
+            source=Connection("memory", {"store": "rows"}),
+            target=self.duckdb(table="made"),
+            create_target=True,
+            max_errors=9,
+        )
+        result = self.ok(copy)
+        self.assertEqual(self.sql("SELECT column_type FROM (DESCRIBE made)"), [("DOUBLE",), ("VARCHAR",)])
+        letters = self.pdi.get(StateStore).dead_letters(result.execution_id)
+        self.assertEqual(len(letters), 1)
+        self.assertIn(
+            "column 'd' is DOUBLE: 9007199254740993 would be stored as 9007199254740992", letters[0]["reason"]
+        )
+        self.assertEqual(self.sql("SELECT d, n FROM made ORDER BY d"), [(0.5, "1"), (1.5, "2")])
 
     def test_parallelism_and_dask_are_refused_before_any_data_moves(self):
         self.sql("CREATE TABLE there (id INTEGER)")

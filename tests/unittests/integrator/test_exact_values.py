@@ -77,12 +77,12 @@ class ExactValuesTest(unittest.TestCase):
 
     def test_a_declared_source_type_that_rules_the_problem_out_leaves_the_column_alone(self):
         declared = ColumnTypes(
-            "postgresql", (sa.Numeric(10, 2), sa.BigInteger(), sa.DateTime(), None, sa.Integer()), tuple(COLUMNS)
+            "postgresql", (sa.Numeric(10, 2), sa.BigInteger(), sa.DateTime(), sa.Float(), sa.Integer()), tuple(COLUMNS)
         )
         self.assertEqual(exact.column_checks(TABLE, COLUMNS, postgresql.dialect(), declared), [])
         wider = ColumnTypes("postgresql", (sa.Numeric(10, 3), sa.Numeric(10, 0)), ("amount", "n"))
         checks = exact.column_checks(TABLE, COLUMNS, postgresql.dialect(), wider)
-        self.assertEqual([index for index, _ in checks], [0, 1, 2])
+        self.assertEqual([index for index, _ in checks], [0, 1, 2, 3])  # 3: a float column, of a type not declared
         self.assertEqual(exact.more_places(checks).pattern, rb"\.(?<!:\d\d\.)\d{3}")
         self.assertTrue(exact.zone_in_text(checks))
         self.assertIsNone(exact.more_places(exact.column_checks(TABLE, ["n"], postgresql.dialect(), None)))
@@ -90,6 +90,112 @@ class ExactValuesTest(unittest.TestCase):
     def test_columns_the_table_lacks_are_not_checked(self):
         self.assertEqual(exact.column_checks(TABLE, ["other"], postgresql.dialect(), None), [])
         self.assertEqual(exact.refused([(1,)], []), ([(1,)], []))
+
+
+FLOATS = sa.Table("f", sa.MetaData(), sa.Column("d", sa.Double), sa.Column("r", sa.REAL), sa.Column("m", mysql.FLOAT))
+
+
+def float_reasons(dialect, values, column="d", declared=None):
+    checks = exact.column_checks(FLOATS, [column], dialect, declared)
+    kept, refused = exact.refused([(value,) for value in values], checks)
+    return len(kept), [reason for _, reason in refused]
+
+
+class FloatColumnTest(unittest.TestCase):
+    def test_an_int_a_decimal_or_numeric_text_a_double_would_round_is_refused_naming_what_it_would_be(self):
+        fine = [2**53, -(2**53), 2**60, 0.1, 0.30000000000000004, Decimal("0.1"), "0.1", "1e5", True, "x", "NaN", 7]
+        self.assertEqual(float_reasons(postgresql.dialect(), fine), (len(fine), []))
+        rounded = [2**53 + 1, Decimal("0.1000000000000000055511151231257827"), "9007199254740993", "1e400"]
+        self.assertEqual(
+            float_reasons(postgresql.dialect(), rounded),
+            (
+                0,
+                [
+                    "column 'd' is DOUBLE PRECISION: 9007199254740993 would be stored as 9007199254740992",
+                    "column 'd' is DOUBLE PRECISION: 0.1000000000000000055511151231257827 would be stored as 0.1",
+                    "column 'd' is DOUBLE PRECISION: 9007199254740993 would be stored as 9007199254740992",
+                    "column 'd' is DOUBLE PRECISION: 1e400 is beyond its range",
+                ],
+            ),
+        )
+        self.assertEqual(float_reasons(sqlite.dialect(), [2**53 + 1, 2**24 + 1], "r")[0], 1)  # SQLite's REAL: 8 bytes
+
+    def test_a_4_byte_column_holds_24_bits_and_takes_floats_as_they_narrow(self):
+        for dialect, column in ((postgresql.dialect(), "r"), (mysql.dialect(), "m")):
+            with self.subTest(dialect.name):
+                kept, refused = float_reasons(
+                    dialect, [2**24, 16777217, "3.14159265", 3.14159265, "0.1", 2**30], column
+                )
+                self.assertEqual(kept, 4)
+                self.assertEqual(
+                    [reason.split(": ", 1)[1] for reason in refused],
+                    ["16777217 would be stored as 16777216", "3.14159265 would be stored as 3.1415927"],
+                )
+        self.assertEqual(
+            float_reasons(mysql.dialect(), [1e39, "1e39"], "m"), (1, ["column 'm' is FLOAT: 1e39 is beyond its range"])
+        )
+
+    def test_a_float_or_narrow_integer_source_into_a_float_column_is_not_checked(self):
+        for declared, column, checked in (
+            (sa.Float(), "d", False),
+            (sa.Float(), "r", False),
+            (sa.Integer(), "d", False),
+            (sa.Integer(), "r", True),
+            (sa.SmallInteger(), "r", False),
+            (sa.BigInteger(), "d", True),
+            (sa.Numeric(15, 2), "d", False),
+            (sa.Numeric(16, 2), "d", True),
+            (sa.Numeric(6, 2), "r", False),
+            (sa.String(), "d", True),
+        ):
+            with self.subTest(declared=declared, column=column):
+                checks = exact.column_checks(
+                    FLOATS, [column], postgresql.dialect(), ColumnTypes("x", (declared,), (column,))
+                )
+                self.assertEqual(bool(checks), checked)
+
+    def test_an_arrow_float_or_narrow_integer_source_into_a_float_column_is_not_checked(self):
+        import pyarrow
+
+        for declared, column, checked in (
+            (pyarrow.float64(), "d", False),
+            (pyarrow.float32(), "r", False),
+            (pyarrow.int32(), "d", False),
+            (pyarrow.uint16(), "r", False),
+            (pyarrow.int32(), "r", True),
+            (pyarrow.int64(), "d", True),
+            (pyarrow.string(), "d", True),
+        ):
+            with self.subTest(declared=declared, column=column):
+                schema = pyarrow.schema([(column, declared)])
+                self.assertEqual(bool(exact.column_checks(FLOATS, [column], postgresql.dialect(), schema)), checked)
+
+    def test_csv_text_is_decoded_only_when_it_may_hold_a_number_of_more_digits_than_the_column_holds(self):
+        double = exact.more_digits(exact.column_checks(FLOATS, ["d"], postgresql.dialect(), None))
+        single = exact.more_digits(exact.column_checks(FLOATS, ["r"], postgresql.dialect(), None))
+        self.assertIsNone(exact.more_digits(exact.column_checks(TABLE, ["n"], postgresql.dialect(), None)))
+        for text, found_double, found_single in (
+            (b"1,0.1,3.5,2026-01-01\n", False, True),  # a date's year and day: four digits in a row
+            (b"1,0.5,12.25\n", False, False),
+            (b"1,1234567,12.345\n", False, True),
+            (b"1,0.1000000000000000055511151231257827\n", True, True),
+            (b"1,12345678.12345678\n", True, True),
+            (b"1,1234567.123456\n", False, True),
+        ):
+            with self.subTest(text):
+                self.assertEqual((double(text), single(text)), (found_double, found_single))
+
+    def test_a_change_of_ints_only_is_looked_at_when_a_float_column_could_round_one(self):
+        checks = exact.named_checks(FLOATS, postgresql.dialect())
+        self.assertIsNone(exact.changed_value({"d": 2**53, "r": None}, checks))
+        self.assertIsNone(
+            exact.changed_value({"amount": 2**60, "n": 1}, exact.named_checks(TABLE, postgresql.dialect()))
+        )
+        self.assertIsNone(exact.changed_value({"d": 2**60}, []))
+        self.assertEqual(
+            exact.changed_value({"d": 2**53 + 1, "r": 1}, checks),
+            "column 'd' is DOUBLE PRECISION: 9007199254740993 would be stored as 9007199254740992",
+        )
 
 
 if __name__ == "__main__":

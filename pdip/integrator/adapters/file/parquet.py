@@ -66,6 +66,14 @@ def problems(settings: ParquetSettings) -> list[str]:
 # -- reading ------------------------------------------------------------------------------------
 
 
+def opened(parquet: Any, path: Path, name: str) -> Any:
+    """The Parquet file at `path` open for reading; an empty file (0 bytes: not even a schema,
+    so no columns) fails naming it, rather than as Arrow's error without a name."""
+    if path.stat().st_size == 0:
+        raise OperationError(f"{name} is empty (0 bytes): a Parquet file holds at least its schema; nothing read")
+    return parquet.ParquetFile(path)
+
+
 class ParquetReader(FileReader):
     """Arrow record batches of each file, as the file stores them."""
 
@@ -76,7 +84,7 @@ class ParquetReader(FileReader):
         wanted = list(request.columns) if request.columns else None
         explicit, first = wanted is not None, None
         for path, name in files:
-            with parquet.ParquetFile(path) as reader:
+            with opened(parquet, path, name) as reader:
                 columns = reader.schema_arrow.names
                 if wanted is None:
                     wanted, first = list(columns), name
@@ -103,7 +111,7 @@ class ParquetReader(FileReader):
         parquet = needs("pyarrow.parquet", "parquet files", "integrator")
         import pyarrow
 
-        with parquet.ParquetFile(path) as reader:
+        with opened(parquet, path, name) as reader:
             schema = reader.schema_arrow
         # a wanted column the file lacks is left out: reading it fails with the file's name
         return pyarrow.schema([schema.field(column) for column in wanted or schema.names if column in schema.names])

@@ -14,16 +14,26 @@ with the reason, never stored rounded or shifted.
   ('2026-01-01 10:00+02' is stored as 10:00, two hours off the instant meant).
 - SQLite's date and time columns take text only as ISO 8601 (the target reads it into a date or
   a datetime, `iso_value`); other text is refused here, not failed on at the driver.
+- A binary float column (`double precision`, `real`, MariaDB's DOUBLE and FLOAT, SQLite's REAL)
+  rounds a number that carries more digits than it holds: an integer beyond 2**53 (2**24 for a
+  4-byte column), a decimal or numeric text such as '0.1000000000000000055511151231257827'. A
+  number is held when the column gives it back: as the float's exact value or its shortest text.
+  A float value is already binary: into a double column it passes; into a 4-byte one it is
+  narrowed as the column's type says (the documented rule, docs/integrator.md), not refused.
 
 A column whose source declares a type that cannot carry the problem (an integer into a decimal
-column, a `numeric(10, 2)` into a `numeric(12, 2)`, a timestamp that is not text) is not looked at,
-so a copy between typed tables pays nothing.
+column, a `numeric(10, 2)` into a `numeric(12, 2)`, a timestamp that is not text, a float or a
+32-bit integer into a double column) is not looked at, so a copy between typed tables pays nothing.
+Integers are passed over without a call, except by a float column's check (`Check.ints`), which
+looks no further at one within 2**53.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -62,12 +72,13 @@ def refused(rows: Sequence[Sequence[Any]], checks: list[tuple[int, Check]]) -> t
     """The rows no check objects to, and the others with the first reason found."""
     if not checks:
         return list(rows), []
+    looked = [(index, check, _ints(check)) for index, check in checks]
     kept, refusals = [], []
     for row in rows:
         reason = None
-        for index, check in checks:
+        for index, check, ints in looked:
             value = row[index]
-            if value is not None and type(value) is not int:
+            if value is not None and (ints or type(value) is not int):
                 reason = check(value)
                 if reason is not None:
                     break
@@ -90,16 +101,40 @@ _PASSED_OVER = frozenset({int, type(None)})  # the values no check is asked abou
 
 def changed_value(values: Mapping[str, Any], checks: list[tuple[str, Check]]) -> str | None:
     """The first reason a check gives against one of `values` (by column name), or None. Values
-    that are all ints and nulls (most updates of a change stream) are passed over in one look."""
-    if not checks or _PASSED_OVER.issuperset(map(type, values.values())):
+    that are all ints and nulls (most updates of a change stream) are passed over in one look,
+    unless a float column's check looks at ints."""
+    if not checks or (
+        _PASSED_OVER.issuperset(map(type, values.values())) and not any(_ints(check) for _, check in checks)
+    ):
         return None
     for name, check in checks:
         value = values.get(name)
-        if value is not None and type(value) is not int:
+        if value is not None and (type(value) is not int or _ints(check)):
             reason = check(value)
             if reason is not None:
                 return reason
     return None
+
+
+_DIGITS_AS_ZERO = bytes(ord("0") if ord("0") <= code <= ord("9") else code for code in range(256))
+
+
+def more_digits(checks: list[tuple[int, Check]]) -> Callable[[bytes], bool] | None:
+    """Whether text may hold a number of more significant digits than a checked float column
+    holds every value of (16 for a double), None without such a column. Such a number, with at
+    most one point, has a run of half its digits: every digit is made '0' by one `translate` and
+    the run looked for as a literal (a regex of digits takes fourteen times as long). It finds
+    more than it must (a long id; a date, for a 4-byte column): a find only costs decoding."""
+    held = [check.digits for _, check in checks if getattr(check, "digits", None) is not None]
+    if not held:
+        return None
+    run = b"0" * ((min(held) + 2) // 2)
+    return lambda payload: run in payload.translate(_DIGITS_AS_ZERO)
+
+
+def _ints(check: Check) -> bool:
+    """Whether `check` is asked about int values too (a float column's)."""
+    return getattr(check, "ints", False)
 
 
 def zone_in_text(checks: list[tuple[int, Check]]) -> bool:
@@ -126,7 +161,10 @@ def _check(
 ) -> Check | None:
     if isinstance(kind, sa.DateTime) and _finer(source, _digits_kept(kind, dialect)):
         return _within_digits(name, _digits_kept(kind, dialect))
-    if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+    if isinstance(kind, sa.Float):
+        bits = significand_bits(kind, dialect)
+        return None if _float_safe(source, bits) else _float_holds(name, bits, _shown(kind, dialect))
+    if isinstance(kind, sa.Numeric):
         if isinstance(source, sa.Integer):
             return None
         if dialect.name == "sqlite":
@@ -188,6 +226,91 @@ def _within_digits(name: str, digits: int) -> Check:
             return None
         return f"column {name!r} keeps {digits} digits of a second: {value} would be rounded"
 
+    return check
+
+
+def significand_bits(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> int:
+    """The bits of a float column's significand: 24 for a 4-byte column (`real`, MariaDB's FLOAT),
+    53 for a double (SQLite's REAL is one)."""
+    if dialect.name == "sqlite" or isinstance(kind, sa.Double):
+        return 53
+    single = isinstance(kind, sa.REAL) or (isinstance(kind, sa.FLOAT) and (kind.precision or 0) <= 24)
+    return 24 if single else 53
+
+
+# the widest integer, and the most decimal digits, every value of a source type a float column of
+# so many significand bits holds exactly
+_WHOLE_TYPES = {53: (sa.SmallInteger, sa.Integer), 24: (sa.SmallInteger,)}
+DIGITS = {53: 15, 24: 6}
+_NARROW_ARROW = {"halffloat", "float", "double", "int8", "uint8", "int16", "uint16"}
+_ARROW_FLOAT_SAFE = {53: _NARROW_ARROW | {"int32", "uint32"}, 24: _NARROW_ARROW}
+
+
+def _float_safe(source: sa.types.TypeEngine | None, bits: int) -> bool:
+    """Whether the source's declared type rules out a value a float column of `bits` would round:
+    a float (already binary), a narrow integer, a decimal of few digits; of an Arrow source's
+    schema (a Parquet file's), a float or an integer as narrow."""
+    if type(source).__module__.startswith("pyarrow"):
+        return str(source) in _ARROW_FLOAT_SAFE[bits]
+    if isinstance(source, sa.Float):
+        return True
+    if isinstance(source, sa.Integer):
+        return isinstance(source, _WHOLE_TYPES[bits]) and not isinstance(source, sa.BigInteger)
+    return isinstance(source, sa.Numeric) and source.precision is not None and source.precision <= DIGITS[bits]
+
+
+_SINGLE_MAX = 3.4028234663852886e38  # the largest 4-byte float
+
+
+def _narrowed(number: float, bits: int) -> float:
+    """`number` as a float column of `bits` keeps it (a 4-byte float, or the double itself);
+    infinite beyond the column's range (which `struct` refuses on Python before 3.12)."""
+    if bits == 53 or not abs(number) <= _SINGLE_MAX:
+        return number if bits == 53 else math.copysign(math.inf, number)
+    return struct.unpack("f", struct.pack("f", number))[0]
+
+
+def _float_text(number: float, bits: int) -> str:
+    """The shortest text of a float of `bits` that reads back as it (a double's `repr`)."""
+    if bits == 53:
+        return repr(number)
+    return next(
+        text for text in (f"{number:.{digits}g}" for digits in range(1, 10)) if _narrowed(float(text), 24) == number
+    )
+
+
+def float_change(value: Any, bits: int) -> str | None:
+    """What a float column of `bits` would do to `value` (an int, a decimal, numeric text), in
+    words, or None: when the float, as its exact value or its shortest text, is the same number,
+    or `value` is no number (the database says so), or is a float."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -(2**bits) <= value <= 2**bits:
+            return None
+        number = Decimal(value)
+    elif isinstance(value, float | bool):
+        return None
+    else:
+        number = _decimal(value)
+        if number is None or not number.is_finite():
+            return None
+    kept = _narrowed(float(number), bits)
+    if math.isinf(kept):
+        return "is beyond its range"
+    if Decimal(kept) == number:
+        return None
+    text = _float_text(kept, bits)
+    if Decimal(text) == number:
+        return None
+    return f"would be stored as {int(kept) if kept.is_integer() and abs(kept) < 1e17 else text}"
+
+
+def _float_holds(name: str, bits: int, shown: str) -> Check:
+    def check(value: Any) -> str | None:
+        change = float_change(value, bits)
+        return None if change is None else f"column {name!r} is {shown}: {value} {change}"
+
+    check.ints = True
+    check.digits = DIGITS[bits]
     return check
 
 

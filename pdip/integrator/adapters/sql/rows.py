@@ -468,13 +468,6 @@ class SqlTarget(Target):
             ensure_table(self.engine)
         if types is not None and self._columns and (create or truncate):
             self.table = self._ready(Batch(self._columns, [], types=types))
-        elif create and not self._columns:
-            name, schema = self.connection.get("table"), self.connection.get("schema")
-            if not sa.inspect(self.engine).has_table(name, schema=schema):
-                raise OperationError(
-                    "create_target: the source names no columns (an empty file without a header line?), so table "
-                    f"{name!r} cannot be created; name them in the source's `columns`, or create the table first"
-                )
 
     def durable_position(self, slot: str) -> Any:
         """The position stored under `slot`; when replacing, only while the table being loaded is
@@ -557,8 +550,8 @@ class SqlTarget(Target):
         when one of its values may be changed: never between tables whose declared types say it
         cannot be, and a CSV batch only when its text holds what a check looks for. The checks
         are made once per table and batch shape (columns, declared or wire types)."""
-        checks, more, zones = self._checks_of(batch)
-        if not checks or (batch.raw_format == CSV and not _text_may_change(batch.payload, more, zones)):
+        checks, *searched = self._checks_of(batch)
+        if not checks or (batch.raw_format == CSV and not _text_may_change(batch.payload, *searched)):
             return batch, []
         kept, refused = exact.refused(batch.rows, checks)
         if not refused:
@@ -567,9 +560,9 @@ class SqlTarget(Target):
             batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition
         ), refused + _unread(batch)
 
-    def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool]:
+    def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool, Callable[[bytes], bool] | None]:
         """The `exact` checks of the batch's columns, with what to search CSV text for (a number
-        of more places, a time zone), made once per table and batch shape."""
+        of more places, a time zone, a number of more digits), made once per table and batch shape."""
         declared = batch.types if isinstance(batch.types, ColumnTypes) or _arrow_schema(batch.types) else None
         wire = tuple(batch.layout) if declared is None and batch.raw_format == postgres.RAW_FORMAT else None
         shape = tuple(map(str, declared.types)) if _arrow_schema(declared) else repr(declared)
@@ -578,7 +571,12 @@ class SqlTarget(Target):
             if wire is not None:
                 declared = postgres.declared_by_oids(batch.columns, wire)
             checks = exact.column_checks(self.table, batch.columns, self.engine.dialect, declared)
-            self._checks[key] = (checks, exact.more_places(checks), exact.zone_in_text(checks))
+            self._checks[key] = (
+                checks,
+                exact.more_places(checks),
+                exact.zone_in_text(checks),
+                exact.more_digits(checks),
+            )
         return self._checks[key]
 
     def _searched_while_copying(self, batch: Batch) -> Callable[[], bool] | None:
@@ -588,8 +586,8 @@ class SqlTarget(Target):
         for any other batch, checked first."""
         if batch.raw_format != CSV or self.engine.dialect.name != "postgresql" or self._key is not None:
             return None
-        checks, more, zones = self._checks_of(batch)
-        return functools.partial(_text_may_change, batch.payload, more, zones) if checks else None
+        checks, *searched = self._checks_of(batch)
+        return functools.partial(_text_may_change, batch.payload, *searched) if checks else None
 
     def _instants_in_utc(self, batch: Batch) -> Batch:
         """MySQL's and SQLite's datetimes, and PostgreSQL's `timestamp` (without time zone), keep
@@ -1048,12 +1046,17 @@ def _unread(batch: Batch) -> list[tuple[tuple, str]]:
     return [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
 
 
-def _text_may_change(payload: bytes, more: re.Pattern[bytes] | None, zones: bool) -> bool:
+def _text_may_change(
+    payload: bytes, more: re.Pattern[bytes] | None, zones: bool, digits: Callable[[bytes], bool] | None
+) -> bool:
     """Whether CSV records bound for `COPY` hold text a check looks for: a number with more
-    decimal places than a decimal column keeps (`more`), a time with a zone (`zones`); COPY
-    refuses a fraction for an integer column itself. A false alarm only costs decoding the batch."""
-    return (more is not None and more.search(payload) is not None) or (
-        zones and exact.ZONE_BYTES.search(payload) is not None
+    decimal places than a decimal column keeps (`more`), a time with a zone (`zones`), a number
+    of more digits than a float column holds (`digits`); COPY refuses a fraction for an integer
+    column itself. A false alarm only costs decoding the batch."""
+    return (
+        (more is not None and more.search(payload) is not None)
+        or (zones and exact.ZONE_BYTES.search(payload) is not None)
+        or (digits is not None and digits(payload))
     )
 
 
