@@ -15,13 +15,13 @@ Each store's fastest path is used where it applies, with SQLAlchemy Core as the 
 - anything else: a server-side cursor where the driver has one; one `executemany`.
 Every batch is written in one transaction with its position, when the integrator asks for it
 (`position_slot`), so a resumed run skips exactly what is already there. When a batch fails on a
-constraint or a bad value it is written again row by row inside savepoints (a raw batch is
-decoded first): the good rows land and each bad one is reported with the database's reason, to
-be dead-lettered. Identifiers are always quoted by the dialect, never formatted raw. A read can
-be split into key ranges read in parallel and resumed after its last durable batch
-(`partitions`); a created table takes the source's column types (`tables`). A lost connection,
-a deadlock or a serialization failure refuses no row: it fails the batch, which the integration
-tries again (`transient`, docs/adr/0029).
+constraint or a bad value, the rows refused are found by halves, each half loaded the bulk way
+inside a savepoint (a raw batch is decoded first): the good rows land and each bad one is
+reported with the database's reason, to be dead-lettered. Identifiers are always quoted by the
+dialect, never formatted raw. A read can be split into key ranges read in parallel and resumed
+after its last durable batch (`partitions`); a created table takes the source's column types
+(`tables`). A lost connection, a deadlock or a serialization failure refuses no row: it fails
+the batch, which the integration tries again (`transient`, docs/adr/0029).
 """
 
 from __future__ import annotations
@@ -525,18 +525,17 @@ class SqlTarget(Target):
         connection: sa.Connection,
         batch: Batch,
         waits: bool,
-        one_by_one: Callable | None = None,
+        write_rows: Callable[[], None] | None = None,
         search: Callable[[], bool] | None = None,
     ) -> int:
-        """Write the batch and store its position in one transaction (each row through
-        `one_by_one` when given, else in bulk, asking `search` during a CSV COPY); the rows written."""
+        """Write the batch and store its position in one transaction (its rows by `write_rows`
+        when given, else in bulk, asking `search` during a CSV COPY); the rows written."""
         with connection.begin():
             if not waits and self.engine.dialect.name == "postgresql":
                 _execute(connection, "SET LOCAL synchronous_commit = off")
             copied = None  # rows a copy inside the database wrote, when it says
-            if one_by_one is not None:
-                for row in batch.rows:
-                    one_by_one(row)
+            if write_rows is not None:
+                write_rows()
             elif len(batch) and self._key is not None:
                 copied = self._merge(connection, batch)
             elif len(batch):
@@ -744,30 +743,78 @@ class SqlTarget(Target):
     def _row_by_row(
         self, connection: sa.Connection, batch: Batch, waits: bool, as_read: Callable[[list], list]
     ) -> WriteResult:
-        """Find the rows the database refuses, each written in a savepoint of a transaction that
-        is then rolled back; hand them over (`Target.refusing`) while nothing of the batch is
+        """Find the rows the database refuses in a transaction that is then rolled back (by
+        halves, `_kept_of`); hand them over (`Target.refusing`) while nothing of the batch is
         committed and no lock is held (the state database that stores them may be this SQLite
-        file); then write the others the same way, row by row, with the batch's position. A raw
-        batch is decoded first; what its decoder could not make a row of is refused too."""
+        file); then write the others as they went in, in one transaction with the batch's
+        position. A raw batch is decoded first; what its decoder could not make a row of is
+        refused too, and the rows left are tried whole first (they may all go in)."""
         rows = batch.rows
         rejected = _unread(batch)
-        insert = self._one_row(connection, batch)
-        kept = []
+        one = self._one_row(connection, batch)
+        bulk = self._bulk_rows(connection, batch)
         with connection.begin() as trial:
             sqlite.savepoints_nest(connection)
-            for row in rows:
-                try:
-                    with connection.begin_nested():
-                        insert(row)
-                    kept.append(row)
-                except (sa.exc.SQLAlchemyError, _UNBINDABLE) as error:
-                    if transient_error(error):
-                        raise
-                    rejected.append((tuple(row), error_reason(error)))
+            parts = _joined(self._kept_of(connection, rows, bulk, one, rejected, tried=not rejected))
             trial.rollback()
         unreported = self.refusing(as_read(rejected))
+        kept = [row for part in parts for row in part]
         rest = Batch(batch.columns, kept, position=batch.position, types=batch.types, partition=batch.partition)
-        return WriteResult(self._in_one_transaction(connection, rest, waits, insert), unreported)
+
+        def again() -> None:  # each part the way it went in: a single row's INSERT may take what COPY does not
+            for part in parts:
+                bulk(part) if len(part) > 1 else one(part[0])
+
+        return WriteResult(self._in_one_transaction(connection, rest, waits, again), unreported)
+
+    def _kept_of(
+        self,
+        connection: sa.Connection,
+        rows: list,
+        bulk: Callable[[list], None],
+        one: Callable[[Sequence[Any]], Any],
+        rejected: list,
+        tried: bool = False,
+    ) -> list[list]:
+        """The rows of `rows` the database takes, in the parts they went in by, each refused one
+        added to `rejected` with its reason: the rows go in by `bulk` in a savepoint; when
+        refused (or known to be, `tried`) each half is tried the same way, so finding b refused
+        rows among n costs about 2 b log2(n) savepoints, each a bulk load. A single row goes in
+        by `one`, whose error is the database's reason for that row (LOAD DATA's would only
+        count warnings). The parts that go in stay in, under the caller's transaction."""
+        if not rows:
+            return []
+        if not tried:
+            try:
+                with connection.begin_nested():
+                    bulk(rows) if len(rows) > 1 else one(rows[0])
+                return [list(rows)]
+            except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, _UNBINDABLE) as error:
+                if transient_error(error):
+                    raise
+                if len(rows) == 1:
+                    rejected.append((tuple(rows[0]), error_reason(error)))
+                    return []
+        middle = (len(rows) + 1) // 2
+        first = self._kept_of(connection, rows[:middle], bulk, one, rejected)
+        return first + self._kept_of(connection, rows[middle:], bulk, one, rejected)
+
+    def _bulk_rows(self, connection: sa.Connection, batch: Batch) -> Callable[[list], None]:
+        """How rows of the batch go in all at once, once it is decoded: the target's bulk path
+        for rows (`_load`: text COPY, LOAD DATA, executemany), SQLite's stored values as they
+        are; a merge's rows each by `_one_merged` (its statements are per row already)."""
+        if self._key is not None:
+            merged = self._one_merged(connection, batch)
+
+            def each(rows: list) -> None:
+                for row in rows:
+                    merged(row)
+
+            return each
+        if sqlite.holds_stored_values(batch) and self.engine.dialect.name == "sqlite":
+            statement = sqlite.insert_statement(connection, self._target(), batch.columns)
+            return functools.partial(sqlite.write_values, connection, statement)
+        return lambda rows: self._load(connection, Batch(batch.columns, rows, types=batch.types))
 
     def _one_row(self, connection: sa.Connection, batch: Batch) -> Callable[[Sequence[Any]], Any]:
         """How one row goes in: through the driver as it is for SQLite's stored values and for
@@ -1044,6 +1091,18 @@ def _unread(batch: Batch) -> list[tuple[tuple, str]]:
     """What decoding a raw batch could not make a row of (a malformed CSV record), as refused rows."""
     unread = batch.rejected if batch.is_raw else []
     return [(tuple(held.get(name) for name in batch.columns), reason) for held, reason in unread]
+
+
+def _joined(parts: list[list]) -> list[list]:
+    """Parts of rows that went in one after the other, neighbours of several rows made one (they
+    go in together as they did in turn); a part of one row stays apart."""
+    joined: list[list] = []
+    for part in parts:
+        if joined and len(part) > 1 and len(joined[-1]) > 1:
+            joined[-1] = joined[-1] + part
+        else:
+            joined.append(part)
+    return joined
 
 
 def _text_may_change(
