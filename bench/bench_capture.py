@@ -25,9 +25,9 @@ writer; "one process" where the reading is a thread of the writer's, as a captur
 `process` since 2026-12-06; the servers' own work is not in it): on a machine loaded by other work the wall clock
 mostly measures the load, the CPU time what pdip costs. PostgreSQL's CPU per change follows (its
 WAL sender decoding the log for the slot, alone on the baseline's line, and for the replica its
-backend applying the rows as well): pdip's and the server's together over the cores the machine
-has bound the rate any run can reach. Peak RSS last. The server is one this
-bench starts with wal_level=logical (tests/support/logical_postgres.py) unless
+backend applying the rows as well), and into Kafka the broker's when the bench started it: pdip's
+and the servers' together over the cores the machine has bound the rate any run can reach. Peak
+RSS last. The server is one this bench starts with wal_level=logical (tests/support/logical_postgres.py) unless
 PDIP_TEST_LOGICAL_POSTGRES_URL names one; the broker is KAFKA_BOOTSTRAP_SERVERS (or
 PDIP_TEST_KAFKA_BOOTSTRAP), else a tansu broker started for the run.
 """
@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,8 +55,9 @@ from pdip.integrator.base import Integrator  # noqa: E402
 from tests.support.logical_postgres import logical_postgres_url  # noqa: E402
 
 PUBLICATION = "bench_capture"
-# seconds, changes written, CPU seconds of the writer and of the reader, the server's CPU seconds
-Measured = tuple[float, int, tuple[float, float], float | None]
+# seconds, changes written, CPU seconds of the writer and of the reader, the server's CPU seconds,
+# and the CPU seconds of this process's live children (a broker started for the run)
+Measured = tuple[float, int, tuple[float, float], float | None, float]
 REPLICA = "bench_capture_replica"
 
 
@@ -139,6 +141,18 @@ def raw_read(url: str, slot: str, end: int) -> tuple[float, int]:
     return seconds, seen
 
 
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Every process's id and the fields of its /proc/<pid>/stat after the command name."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                yield int(entry), stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+
+
 def server_cpu_seconds(engine: sa.Engine) -> float | None:
     """CPU time the PostgreSQL server has spent: its postmaster's, its ended children's (which
     the postmaster waited for) and its live children's, from /proc (None where the server is
@@ -149,23 +163,23 @@ def server_cpu_seconds(engine: sa.Engine) -> float | None:
             folder = db.exec_driver_sql("SHOW data_directory").scalar()
         with open(os.path.join(folder, "postmaster.pid"), encoding="ascii") as pid_file:
             postmaster = int(pid_file.readline())
-        ticks = os.sysconf("SC_CLK_TCK")
         total = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-            if int(entry) == postmaster:
+        for pid, fields in process_stats():
+            if pid == postmaster:
                 total += sum(int(value) for value in fields[11:15])  # its own and its ended children's
             elif int(fields[1]) == postmaster:
                 total += int(fields[11]) + int(fields[12])
-        return total / ticks
+        return total / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, sa.exc.DBAPIError):
         return None
+
+
+def live_children_cpu_seconds() -> float:
+    """CPU time of this process's children that are still running: the Kafka broker started for
+    the run (a capture's reading is a thread of this process, so there is no reader process)."""
+    me = os.getpid()
+    total = sum(int(fields[11]) + int(fields[12]) for _, fields in process_stats() if int(fields[1]) == me)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -182,16 +196,18 @@ def capture(root: str, name: str, url: str, target: Connection, batch_size: int 
     server = sa.create_engine(url)
     with Pdi(root_directory=root) as pdi:
         started, cpu, served = time.perf_counter(), cpu_seconds(), server_cpu_seconds(server)
+        children = live_children_cpu_seconds()
         operation = Operation(name, [integration], executor=executor)
         result = pdi.get(Integrator).integrate(operation, execution_id=uuid.uuid4().hex)
         seconds, now_cpu = time.perf_counter() - started, cpu_seconds()
+        children = live_children_cpu_seconds() - children
         cpu = (now_cpu[0] - cpu[0], now_cpu[1] - cpu[1])
         now = server_cpu_seconds(server)
         served = None if served is None or now is None else now - served
     server.dispose()
     if not result.ok:
         raise SystemExit(f"{name}: {result['capture'].error}")
-    return seconds, result["capture"].rows_written, cpu, served
+    return seconds, result["capture"].rows_written, cpu, served, children
 
 
 def to_replica(root: str, url: str, batch_size: int | None, executor: str) -> Measured:
@@ -247,12 +263,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pdip-bench-capture-") as root:
         for name, executor in runs:
             run = to_replica if name == "replica" else to_kafka
-            seconds, written, cpu, served = run(root, url, args.batch_size, executor)
+            seconds, written, cpu, served, children = run(root, url, args.batch_size, executor)
             rate = written / seconds
             ratio = rate / baseline
             label = f"{'-> PostgreSQL replica' if name == 'replica' else '-> Kafka'} ({executor})"
             writer, reader = (spent / max(written, 1) * 1e6 for spent in cpu)
             server = "" if served is None else f", PostgreSQL CPU {served / max(written, 1) * 1e6:.1f} us/change"
+            if name == "kafka" and children:  # a broker this bench started (none when one is configured)
+                server += f", broker CPU {children / max(written, 1) * 1e6:.1f} us/change"
             # a capture is read by a thread of the writer's process (`Source.reads_in_thread`): no reader process
             parts = f"reader {reader:.1f}, writer {writer:.1f}" if reader else "one process"
             print(

@@ -6,9 +6,18 @@ import unittest
 
 from pdip.integrator import Connection
 from pdip.integrator.adapters.kafka.settings import kafka_settings
-from pdip.integrator.adapters.kafka.topics import KafkaSource, KafkaTarget, _offsets_of, _partition_name, _row_key
+from pdip.integrator.adapters.kafka.topics import (
+    KafkaChangesTarget,
+    KafkaSource,
+    KafkaTarget,
+    _offsets_of,
+    _partition_name,
+    _row_key,
+)
 from pdip.integrator.batch import Batch
+from pdip.integrator.changes import entries_batch, message_key
 from pdip.integrator.errors import OperationError
+from pdip.tracking.entry import ChangeLogEntry
 
 
 class KafkaSettingsTest(unittest.TestCase):
@@ -110,10 +119,42 @@ class KafkaSettingsTest(unittest.TestCase):
         target = KafkaTarget(Connection("kafka", {"bootstrap_servers": "b:1", "topic": "t", "key": ["id"]}), None)
         thing = object()
         batch = Batch(["id", "at", "amount"], [(1, dt.date(2026, 1, 2), 0.5), (2, thing, float("nan"))])
-        messages, rejected = target._messages(batch)
+        rejected: list = []
+        messages = list(target._messages(batch, rejected))  # made as the producer takes them
         self.assertEqual(messages, [(b"1", b'{"id":1,"at":"2026-01-02","amount":0.5}')])
         self.assertEqual(rejected, [((2, thing, batch.rows[1][2]), rejected[0][1])])
         self.assertRegex(rejected[0][1], "cannot write the row as JSON: Object of type object is not JSON serializable")
+
+    def test_a_change_log_target_produces_each_entry_as_it_is_written_and_refuses_what_json_cannot_hold(self):
+        settings = {"bootstrap_servers": "b:1", "topic": "t", "tombstones": True}
+        target = KafkaChangesTarget(Connection("kafka", settings), None)
+        produced: list = []
+
+        class Sender:  # takes the messages one at a time, as the producer does
+            def send(self, topic, messages):
+                for key, value in messages:
+                    produced.append((topic, key, value))
+                return len(produced)
+
+        target.sender = Sender()
+        inserted = ChangeLogEntry("insert", entity="items", key=1, after={"id": 1, "note": "a"}, timestamp=1.5)
+        odd = ChangeLogEntry("update", entity="items", key=2, after={"id": 2, "what": object()}, timestamp=1.5)
+        deleted = ChangeLogEntry("delete", entity="items", key=3, before={"id": 3}, timestamp=1.5)
+        result = target.write(entries_batch([inserted, odd, deleted]))
+        self.assertEqual(
+            produced,
+            [
+                ("t", message_key(inserted), inserted.to_json().encode()),
+                ("t", message_key(deleted), deleted.to_json().encode()),
+                ("t", message_key(deleted), None),  # the tombstone after a delete
+            ],
+        )
+        self.assertEqual(result.written, 2)  # entries, not the tombstone sent with one
+        self.assertEqual(len(result.rejected), 1)
+        self.assertIs(result.rejected[0][0][0], odd)  # the batch's own row: dead-lettered where it was read
+        self.assertRegex(
+            result.rejected[0][1], "cannot write the entry as JSON: object values cannot be written to a change log"
+        )
 
     def test_helpers_for_keys_positions_and_partition_names(self):
         self.assertEqual(_row_key([]), None)

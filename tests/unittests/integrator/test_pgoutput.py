@@ -151,3 +151,18 @@ class MakeTests(unittest.TestCase):
             ],
         )
         self.assertIsNone(decoder.relations[5].key)  # the consumer's to fill
+
+
+class ArrivedTests(unittest.TestCase):
+    """The capture reads what the replication connection holds in runs, under one lock."""
+
+    def test_a_run_ends_when_nothing_more_is_at_hand_or_at_its_most(self):
+        from types import SimpleNamespace
+
+        from pdip.integrator.adapters.sql.capture_postgres import _arrived
+
+        held = [SimpleNamespace(payload=bytes([n])) for n in range(5)]
+        cursor = SimpleNamespace(read_message=lambda: held.pop(0) if held else None)
+        self.assertEqual(_arrived(cursor, most=3), [b"\x00", b"\x01", b"\x02"])
+        self.assertEqual(_arrived(cursor, most=3), [b"\x03", b"\x04"])  # then nothing at hand
+        self.assertEqual(_arrived(cursor), [])

@@ -445,16 +445,18 @@ class KafkaTarget(Target):
                     raise
 
     def write(self, batch: Batch) -> WriteResult:
-        messages, rejected = self._messages(batch)
-        return WriteResult(self.sender.send(self.settings.topic, messages), rejected)
+        rejected: list[tuple[Any, str]] = []
+        sent = self.sender.send(self.settings.topic, self._messages(batch, rejected))
+        return WriteResult(sent, self._refused(batch, rejected))
 
-    def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
+    def _messages(self, batch: Batch, rejected: list[tuple[Any, str]]) -> Iterator[tuple[bytes | None, bytes | None]]:
+        """The (key, value) messages of `batch`, made as the sender produces them (the producer
+        copies each, so none is kept); a row that cannot be written goes to `rejected`."""
         columns = batch.columns
         positions = [columns.index(name) for name in self.settings.key if name in columns]
         if len(positions) != len(self.settings.key):
             missing = [name for name in self.settings.key if name not in columns]
             raise OperationError(f"{_label(self.connection)}: key: no column {', '.join(missing)} in the batch")
-        messages, rejected = [], []
         key_of = _key_reader(positions)
         for row in batch.rows:
             try:
@@ -462,8 +464,11 @@ class KafkaTarget(Target):
             except (TypeError, ValueError) as error:
                 rejected.append((row, f"cannot write the row as JSON: {error}"))
                 continue
-            messages.append((key_of(row), value))
-        return messages, rejected
+            yield key_of(row), value
+
+    def _refused(self, batch: Batch, rejected: list[tuple[Any, str]]) -> list[tuple[tuple, str]]:
+        """What `_messages` could not write, as the batch's rows with the reasons."""
+        return rejected
 
     def commit(self) -> None:
         """Wait until the broker confirmed every message sent so far."""
@@ -480,21 +485,22 @@ class KafkaChangesTarget(KafkaTarget):
     """Change-log entries as JSON, keyed by entity and key; with `tombstones: true` a delete is
     followed by a tombstone (a message without a value) so a compacted topic forgets the key."""
 
-    def _messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[tuple, str]]]:
+    def _messages(self, batch: Batch, rejected: list[tuple[Any, str]]) -> Iterator[tuple[bytes | None, bytes | None]]:
         tombstones = self.settings.tombstones
-        messages, rejected = [], []
         entries = batch_entries(batch)
         ChangeLogEntry.name_all(entries)  # one read of the random source for the batch, not one per entry
         for entry in entries:
             try:
-                key, value = message_key(entry), entry.to_json().encode()
+                key, value = message_key(entry), entry.to_json_bytes()
             except (TypeError, ValueError) as error:
                 rejected.append((entry, f"cannot write the entry as JSON: {error}"))
                 continue
-            messages.append((key, value))
+            yield key, value
             if tombstones and entry.action == "delete":
-                messages.append((key, None))
-        return messages, refused_rows(batch, rejected)
+                yield key, None
+
+    def _refused(self, batch: Batch, rejected: list[tuple[Any, str]]) -> list[tuple[tuple, str]]:
+        return refused_rows(batch, rejected)
 
     def write(self, batch: Batch) -> WriteResult:
         result = super().write(batch)

@@ -54,6 +54,9 @@ FOLLOW_WAIT = 1.0  # seconds a followed read waits for news before it looks agai
 # seconds between a followed read's keepalives when idle (psycopg2's own `consume_stream` default);
 # the server drops a replication connection silent for `wal_sender_timeout` (60 s by default)
 FOLLOW_FEEDBACK = 10.0
+# messages read in one go under the connection's lock (taken once a message cost a sixth of
+# the decoding); a confirmation from the writer waits for them at most (about a millisecond)
+READ_RUN = 1000
 
 
 class PostgresCaptureSource(CaptureSource):
@@ -257,15 +260,16 @@ class PostgresCaptureSource(CaptureSource):
         asked = 0.0
         while True:
             with talking:
-                message = cursor.read_message()
-            if message is not None:
-                commit = decoder.feed(message.payload)
-                if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
-                    entries.extend(commit.changes)
-                    position = commit.end_lsn
-                if len(entries) >= request.batch_size:
-                    yield self.lagging(entries_batch(entries, position={"lsn": position}))
-                    entries = []
+                payloads = _arrived(cursor)
+            if payloads:
+                for payload in payloads:
+                    commit = decoder.feed(payload)
+                    if commit is not None and commit.end_lsn > start:  # (the server skips those at or below)
+                        entries.extend(commit.changes)
+                        position = commit.end_lsn
+                        if len(entries) >= request.batch_size:
+                            yield self.lagging(entries_batch(entries, position={"lsn": position}))
+                            entries = []
                 continue
             if entries:
                 yield self.lagging(entries_batch(entries, position={"lsn": position}))
@@ -356,6 +360,19 @@ class PostgresCaptureSource(CaptureSource):
             self._loading.close()
             self._loading = None
         self.engine.dispose()
+
+
+def _arrived(cursor: Any, most: int = READ_RUN) -> list[bytes]:
+    """The payloads of the messages the replication connection holds now, up to `most`, read
+    without waiting (psycopg2's `read_message` returns None once it has nothing at hand)."""
+    payloads = []
+    read = cursor.read_message
+    for _ in range(most):
+        message = read()
+        if message is None:
+            break
+        payloads.append(message.payload)
+    return payloads
 
 
 def _primary_key(db: sa.Connection, table: str) -> list[str]:
