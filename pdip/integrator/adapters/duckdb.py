@@ -137,6 +137,11 @@ class _Copied:
 
     rows: parquet_ranges.RowRange
     columns: list[str]
+    types: Any = None  # the file's Arrow schema, which says what a column's values may hold
+
+    def given(self, name: str) -> Any:
+        """The Arrow type of column `name` in the file, None if not known."""
+        return self.types.field(name).type if self.types is not None and name in self.types.names else None
 
 
 def _length(part: Any) -> int:
@@ -185,6 +190,8 @@ def kept_exactly(name: str, kind: str, given: Any = None) -> str:
     None where DuckDB reads a file itself: text is measured as text, a number by `round`."""
     if kind in _FLOAT_BITS:
         return _float_kept(name, kind, given)
+    if kind in _TIMESTAMP_DIGITS:
+        return _instant_kept(name, kind, given)
     found = _DECIMAL.fullmatch(kind)
     column = quote(name)
     if found is None or (given is not None and not _may_have_places(given, int(found.group(2)))):
@@ -202,6 +209,24 @@ def kept_exactly(name: str, kind: str, given: Any = None) -> str:
 
 
 _FLOAT_BITS = {"DOUBLE": 53, "FLOAT": 24}  # the bits of each float type's significand
+# the digits of a second each timestamp type keeps, and those an Arrow timestamp's unit carries
+_TIMESTAMP_DIGITS = {"TIMESTAMP_S": 0, "TIMESTAMP_MS": 3, "TIMESTAMP": 6, "TIMESTAMP WITH TIME ZONE": 6}
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def _instant_kept(name: str, kind: str, given: Any) -> str:
+    """Column `name` as it is, or the statement failed naming the instant when the `kind` column
+    keeps fewer digits of a second than it has (nanoseconds from a Parquet file pandas wrote, into
+    DuckDB's microseconds), which DuckDB would round. Only looked at where the Arrow type the
+    values come in carries more digits than the column keeps."""
+    digits, column = _TIMESTAMP_DIGITS[kind], quote(name)
+    if _UNIT_DIGITS.get(getattr(given, "unit", None), 0) <= digits:
+        return column
+    said = f"column {name!r} keeps {digits} digits of a second: ".replace("'", "''")
+    refusal = f"error('{said}' || CAST({column} AS VARCHAR) || ' would be rounded')"
+    return (
+        f"CASE WHEN {column} IS NULL OR epoch_ns({column}) % {10 ** (9 - digits)} = 0 THEN {column} ELSE {refusal} END"
+    )
 
 
 def _float_kept(name: str, kind: str, given: Any) -> str:
@@ -565,13 +590,15 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
         """What `_insert` takes of the batch: the range of a Parquet file DuckDB copies itself, or
         the batch as Arrow."""
         if self._copies(batch):
-            return [_Copied(pickle.loads(batch.payload), batch.columns)]  # written by the reader in this run
+            return [
+                _Copied(pickle.loads(batch.payload), batch.columns, batch.types)
+            ]  # written by the reader in this run
         return [self._arrow(batch)]
 
     def _halves(self, first: int, part: Any, batch: Batch) -> list[tuple[int, Any]]:
         """A refused part split to find the refused rows, each half with its first row's place in
-        the batch: a range of more than a row group in two ranges, a smaller one decoded (it is
-        refused again, then halved as Arrow)."""
+        the batch: a range of more than a row group in two ranges, a smaller one read as the Arrow
+        the file holds (it is refused again, then halved as Arrow)."""
         if isinstance(part, _Copied):
             found = part.rows
             if found.stop - found.first > ROW_GROUP:
@@ -583,7 +610,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
                         dataclasses.replace(part, rows=dataclasses.replace(found, first=found.first + half)),
                     ),
                 ]
-            return [(first, self._arrow(parquet_ranges.batch_of(found, batch)))]
+            return [(first, self._arrow(Batch.from_arrow(found.read().select(part.columns))))]  # Arrow as stored
         half = part.num_rows // 2
         return [(first, part.slice(0, half)), (first + half, part.slice(half))]
 
@@ -596,7 +623,7 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
     def _copy_range(self, part: _Copied) -> None:
         """Append the rows of a range of a Parquet file, read by DuckDB's own Parquet reader."""
         names = ", ".join(map(quote, part.columns))
-        values = ", ".join(kept_exactly(name, self._known.get(name, "")) for name in part.columns)
+        values = ", ".join(kept_exactly(name, self._known.get(name, ""), part.given(name)) for name in part.columns)
         found = part.rows
         self._execute(
             f"INSERT INTO {self._table} ({names}) SELECT {values} FROM read_parquet(?, file_row_number = true) "

@@ -30,7 +30,7 @@ import pyarrow.parquet
 from pdip import Pdi
 from pdip.integrator import Connection, Integration, Operation, OperationError, StateStore
 from pdip.integrator.adapters.base import Disposition, ReadRequest
-from pdip.integrator.adapters.duckdb import DuckDbSource, ReadAhead
+from pdip.integrator.adapters.duckdb import DuckDbSource, ReadAhead, kept_exactly
 from pdip.integrator.adapters.file import parquet_ranges
 from pdip.integrator.adapters.file.parquet_ranges import RowRange
 from pdip.integrator.adapters.registry import AdapterRegistry
@@ -759,6 +759,30 @@ class ParquetRangeTest(DuckDbCase):
         self.assertEqual(
             self.sql("SELECT position FROM pdip_target_position"), [('{"file":"a.parquet","row":300000}',)]
         )
+
+    def test_an_instant_finer_than_its_column_keeps_is_dead_lettered_copied_or_as_arrow(self):
+        self.sql("CREATE TABLE items (id INTEGER, label VARCHAR, moment TIMESTAMP, price DOUBLE)")
+        second = 1_767_261_600 * 10**9  # 2026-01-01 10:00:00
+        instants = pyarrow.array([second, second + 1_000, second + 1_500], pyarrow.timestamp("ns"))
+        self.parquet("a.parquet", 0, 3, moment=instants, price=pyarrow.array([0.5, 1.5, 2.5]))
+        copied = kept_exactly("price", "DOUBLE", pyarrow.float64())
+        self.assertEqual(copied, '"price"')  # a float into a double is not looked at, copied or not
+        for write in ("append", "merge"):  # a range DuckDB copies; Arrow from the reader
+            with self.subTest(write=write):
+                self.sql("DELETE FROM items")
+                options = {"key": ["id"]} if write == "merge" else {}
+                if write == "merge":
+                    self.sql("DROP TABLE items")
+                    self.sql(
+                        "CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR, moment TIMESTAMP, price DOUBLE)"
+                    )
+                result = self.ok(self.copy(max_errors=5, write=write, **options))
+                (letter,) = self.pdi.get(StateStore).dead_letters(result.execution_id)
+                self.assertEqual(letter["row"]["id"], 2)
+                self.assertIn(
+                    "column 'moment' keeps 6 digits of a second: 2026-01-01 10:00:00.0000015", letter["reason"]
+                )
+                self.assertEqual(self.sql("SELECT id FROM items ORDER BY id"), [(0,), (1,)])
 
     def test_a_range_with_a_decimal_its_column_would_round_is_dead_lettered_by_row(self):
         self.sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR, amount DECIMAL(8, 2))")

@@ -74,18 +74,9 @@ def raw_batches(
         where = str(Path(path).resolve())
         for start in range(skip, total, batch_size):
             stop = min(start + batch_size, total)
-            yield _named(RowRange(where, start, stop), wanted, {"file": name, "row": stop}, schema)
+            payload = pickle.dumps(RowRange(where, start, stop), protocol=pickle.HIGHEST_PROTOCOL)
+            yield Batch.raw(wanted, RAW_FORMAT, payload, stop - start, {"file": name, "row": stop}, types=schema)
         skip = 0
-
-
-def batch_of(found: RowRange, whole: Batch) -> Batch:
-    """The rows of `found`, a part of the range `whole` names, as a batch of its columns and types."""
-    return _named(found, whole.columns, whole.position, whole.types)
-
-
-def _named(found: RowRange, columns: list[str], position: Any, types: Any) -> Batch:
-    payload = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-    return Batch.raw(columns, RAW_FORMAT, payload, found.stop - found.first, position, types=types)
 
 
 def decode_range(batch: Batch) -> list[tuple]:
