@@ -589,10 +589,8 @@ class DuckDbTarget(evolution.AddsNamedColumns, Target):
     def _parts(self, batch: Batch) -> list[Any]:
         """What `_insert` takes of the batch: the range of a Parquet file DuckDB copies itself, or
         the batch as Arrow."""
-        if self._copies(batch):
-            return [
-                _Copied(pickle.loads(batch.payload), batch.columns, batch.types)
-            ]  # written by the reader in this run
+        if self._copies(batch):  # a range the reader of this run named
+            return [_Copied(pickle.loads(batch.payload), batch.columns, batch.types)]
         return [self._arrow(batch)]
 
     def _halves(self, first: int, part: Any, batch: Batch) -> list[tuple[int, Any]]:

@@ -200,3 +200,27 @@ class FloatColumnTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InstantDigitsTest(unittest.TestCase):
+    """A timestamp column keeps so many digits of a second; a finer instant is refused, not cut."""
+
+    def checks(self, column: sa.types.TypeEngine, dialect: sa.Dialect, declared: sa.types.TypeEngine) -> list:
+        table = sa.Table("t", sa.MetaData(), sa.Column("at", column))
+        return exact.column_checks(table, ["at"], dialect, ColumnTypes("x", (declared,), ("at",)))
+
+    def test_the_digits_a_column_keeps_decide_and_an_unknown_database_is_not_looked_at(self):
+        import datetime as dt
+
+        from sqlalchemy.dialects import mssql
+
+        (check,) = [
+            found for _, found in self.checks(postgresql.TIMESTAMP(precision=3), postgresql.dialect(), sa.DateTime())
+        ]
+        self.assertIsNone(check(dt.datetime(2026, 1, 1, 10, 0, 0, 250_000)))
+        self.assertEqual(
+            check(dt.datetime(2026, 1, 1, 10, 0, 0, 250_500)),
+            "column 'at' keeps 3 digits of a second: 2026-01-01 10:00:00.250500 would be rounded",
+        )
+        self.assertEqual(self.checks(sa.DateTime(), postgresql.dialect(), sa.DateTime()), [])  # six and six
+        self.assertEqual(self.checks(sa.DateTime(), mssql.dialect(), sa.DateTime()), [])  # not known there
