@@ -209,9 +209,8 @@ def kept_exactly(name: str, kind: str, given: Any = None) -> str:
 
 
 _FLOAT_BITS = {"DOUBLE": 53, "FLOAT": 24}  # the bits of each float type's significand
-# the digits of a second each timestamp type keeps, and those an Arrow timestamp's unit carries
+# the digits of a second each timestamp type keeps
 _TIMESTAMP_DIGITS = {"TIMESTAMP_S": 0, "TIMESTAMP_MS": 3, "TIMESTAMP": 6, "TIMESTAMP WITH TIME ZONE": 6}
-_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 
 
 def _instant_kept(name: str, kind: str, given: Any) -> str:
@@ -220,7 +219,7 @@ def _instant_kept(name: str, kind: str, given: Any) -> str:
     DuckDB's microseconds), which DuckDB would round. Only looked at where the Arrow type the
     values come in carries more digits than the column keeps."""
     digits, column = _TIMESTAMP_DIGITS[kind], quote(name)
-    if _UNIT_DIGITS.get(getattr(given, "unit", None), 0) <= digits:
+    if exact.UNIT_DIGITS.get(getattr(given, "unit", None), 0) <= digits:
         return column
     said = f"column {name!r} keeps {digits} digits of a second: ".replace("'", "''")
     refusal = f"error('{said}' || CAST({column} AS VARCHAR) || ' would be rounded')"

@@ -136,39 +136,36 @@ class FloatColumnTest(unittest.TestCase):
         )
 
     def test_a_float_or_narrow_integer_source_into_a_float_column_is_not_checked(self):
-        for declared, column, checked in (
-            (sa.Float(), "d", False),
-            (sa.Float(), "r", False),
-            (sa.Integer(), "d", False),
-            (sa.Integer(), "r", True),
-            (sa.SmallInteger(), "r", False),
-            (sa.BigInteger(), "d", True),
-            (sa.Numeric(15, 2), "d", False),
-            (sa.Numeric(16, 2), "d", True),
-            (sa.Numeric(6, 2), "r", False),
-            (sa.String(), "d", True),
-        ):
-            with self.subTest(declared=declared, column=column):
-                checks = exact.column_checks(
-                    FLOATS, [column], postgresql.dialect(), ColumnTypes("x", (declared,), (column,))
-                )
-                self.assertEqual(bool(checks), checked)
-
-    def test_an_arrow_float_or_narrow_integer_source_into_a_float_column_is_not_checked(self):
         import pyarrow
 
-        for declared, column, checked in (
-            (pyarrow.float64(), "d", False),
-            (pyarrow.float32(), "r", False),
-            (pyarrow.int32(), "d", False),
-            (pyarrow.uint16(), "r", False),
-            (pyarrow.int32(), "r", True),
-            (pyarrow.int64(), "d", True),
-            (pyarrow.string(), "d", True),
+        def declared_by_sql(kind, column):
+            return ColumnTypes("x", (kind,), (column,))
+
+        def declared_by_arrow(kind, column):
+            return pyarrow.schema([(column, kind)])
+
+        for declare, declared, column, checked in (
+            (declared_by_sql, sa.Float(), "d", False),
+            (declared_by_sql, sa.Float(), "r", False),
+            (declared_by_sql, sa.Integer(), "d", False),
+            (declared_by_sql, sa.Integer(), "r", True),
+            (declared_by_sql, sa.SmallInteger(), "r", False),
+            (declared_by_sql, sa.BigInteger(), "d", True),
+            (declared_by_sql, sa.Numeric(15, 2), "d", False),
+            (declared_by_sql, sa.Numeric(16, 2), "d", True),
+            (declared_by_sql, sa.Numeric(6, 2), "r", False),
+            (declared_by_sql, sa.String(), "d", True),
+            (declared_by_arrow, pyarrow.float64(), "d", False),
+            (declared_by_arrow, pyarrow.float32(), "r", False),
+            (declared_by_arrow, pyarrow.int32(), "d", False),
+            (declared_by_arrow, pyarrow.uint16(), "r", False),
+            (declared_by_arrow, pyarrow.int32(), "r", True),
+            (declared_by_arrow, pyarrow.int64(), "d", True),
+            (declared_by_arrow, pyarrow.string(), "d", True),
         ):
             with self.subTest(declared=declared, column=column):
-                schema = pyarrow.schema([(column, declared)])
-                self.assertEqual(bool(exact.column_checks(FLOATS, [column], postgresql.dialect(), schema)), checked)
+                checks = exact.column_checks(FLOATS, [column], postgresql.dialect(), declare(declared, column))
+                self.assertEqual(bool(checks), checked)
 
     def test_csv_text_is_decoded_only_when_it_may_hold_a_number_of_more_digits_than_the_column_holds(self):
         double = exact.more_digits(exact.column_checks(FLOATS, ["d"], postgresql.dialect(), None))

@@ -159,8 +159,9 @@ def _declared(columns: Sequence[str], declared: ColumnTypes | None) -> dict[str,
 def _check(
     name: str, kind: sa.types.TypeEngine, dialect: sa.Dialect, source: sa.types.TypeEngine | None
 ) -> Check | None:
-    if isinstance(kind, sa.DateTime) and _finer(source, _digits_kept(kind, dialect)):
-        return _within_digits(name, _digits_kept(kind, dialect))
+    digits = _digits_kept(kind, dialect) if isinstance(kind, sa.DateTime) else None
+    if digits is not None and _finer(source, digits):
+        return _within_digits(name, digits)
     if isinstance(kind, sa.Float):
         bits = significand_bits(kind, dialect)
         return None if _float_safe(source, bits) else _float_holds(name, bits, _shown(kind, dialect))
@@ -194,24 +195,26 @@ def _digits_kept(kind: sa.types.TypeEngine, dialect: sa.Dialect) -> int | None:
     """The digits of a second a timestamp column keeps: PostgreSQL's and SQLite's (SQLAlchemy's
     text) six unless declared fewer, MySQL's and MariaDB's DATETIME none unless declared more;
     None where this is not known (SQL Server's DATETIME keeps 1/300 s, checked by no one here)."""
-    declared = getattr(kind, "fsp", None) if dialect.name in ("mysql", "mariadb") else getattr(kind, "precision", None)
     if dialect.name in ("mysql", "mariadb"):
-        return declared or 0
+        return getattr(kind, "fsp", None) or 0
     if dialect.name in ("postgresql", "sqlite"):
-        return 6 if declared is None else declared
+        precision = getattr(kind, "precision", None)
+        return 6 if precision is None else precision
     return None
 
 
-def _finer(source: Any, digits: int | None) -> bool:
+# the digits of a second an Arrow timestamp of each unit carries
+UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def _finer(source: Any, digits: int) -> bool:
     """Whether values of the declared `source` type may hold more digits of a second than
     `digits`: an Arrow timestamp by its unit (pandas writes nanoseconds), a SQL one or values of
     no declared type (a change log's) by what Python's datetime holds (microseconds). Text is
     the database's to parse: it is not looked at here."""
-    if digits is None:
-        return False
     unit = getattr(source, "unit", None)  # an Arrow timestamp's
     if unit is not None:
-        return {"s": 0, "ms": 3, "us": 6, "ns": 9}[unit] > digits
+        return UNIT_DIGITS[unit] > digits
     return digits < 6 and (source is None or isinstance(source, sa.DateTime))
 
 
@@ -250,7 +253,7 @@ def _float_safe(source: sa.types.TypeEngine | None, bits: int) -> bool:
     """Whether the source's declared type rules out a value a float column of `bits` would round:
     a float (already binary), a narrow integer, a decimal of few digits; of an Arrow source's
     schema (a Parquet file's), a float or an integer as narrow."""
-    if type(source).__module__.startswith("pyarrow"):
+    if source is not None and not isinstance(source, sa.types.TypeEngine):  # an Arrow type
         return str(source) in _ARROW_FLOAT_SAFE[bits]
     if isinstance(source, sa.Float):
         return True

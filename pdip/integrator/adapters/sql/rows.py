@@ -562,9 +562,11 @@ class SqlTarget(Target):
     def _checks_of(self, batch: Batch) -> tuple[list, re.Pattern[bytes] | None, bool, Callable[[bytes], bool] | None]:
         """The `exact` checks of the batch's columns, with what to search CSV text for (a number
         of more places, a time zone, a number of more digits), made once per table and batch shape."""
-        declared = batch.types if isinstance(batch.types, ColumnTypes) or _arrow_schema(batch.types) else None
+        declared = batch.types  # a SQL source's ColumnTypes, an Arrow source's schema, or None
         wire = tuple(batch.layout) if declared is None and batch.raw_format == postgres.RAW_FORMAT else None
-        shape = tuple(map(str, declared.types)) if _arrow_schema(declared) else repr(declared)
+        # an Arrow schema by its types alone: its repr holds its metadata (pandas writes kilobytes)
+        arrow = declared is not None and not isinstance(declared, ColumnTypes)
+        shape = tuple(map(str, declared.types)) if arrow else repr(declared)
         key = (self.table, tuple(batch.columns), shape, wire, batch.raw_format)
         if key not in self._checks:
             if wire is not None:
@@ -1079,12 +1081,6 @@ def _execute_as_is(connection: sa.Connection, statement: str) -> None:
         cursor.execute(statement)
     finally:
         cursor.close()
-
-
-def _arrow_schema(types: Any) -> bool:
-    """Whether `types` are the Arrow schema an Arrow source declares (its timestamps' units say
-    what their values may hold: `exact`)."""
-    return type(types).__name__ == "Schema" and type(types).__module__.startswith("pyarrow")
 
 
 def _unread(batch: Batch) -> list[tuple[tuple, str]]:
