@@ -23,6 +23,7 @@ import collections
 import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import time
 import uuid
@@ -53,17 +54,20 @@ KEPT_EXECUTIONS = 100
 KEEP_ALIVE_SECONDS = 15.0
 POLL_SECONDS = 0.5  # how often a stream of a run started by another worker looks for new events
 _TRACEBACK = "Traceback (most recent call last):"
+_RAISED = re.compile(r"[A-Za-z_][\w.]*: ")  # a traceback's line naming an exception and its message
 
 
 def shown_error(error: str | None) -> str | None:
     """What a caller sees of an integration's error: its type and message, never a traceback
     (which holds server paths and source lines; the log keeps it under the reference). A worker's
-    traceback is reduced to its last line, the exception that stopped it."""
+    traceback is reduced to the exception that stopped it: its last line naming an exception, not
+    what a driver prints after the message (SQLAlchemy's statement and link), else its last line."""
     if not error:
         return error
     head, _, trace = error.partition(_TRACEBACK)
     lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
-    cause = lines[-1] if lines else ""
+    raised = [line for line in lines if _RAISED.match(line)]
+    cause = (raised or lines or [""])[-1]
     head = " ".join(head.split()).rstrip(":").strip()
     return mask_sql_literals(f"{head}: {cause}" if head and cause else head or cause)
 

@@ -203,6 +203,23 @@ class ExecutionsApiTest(unittest.TestCase):
         self.assertEqual(shown_error("Traceback (most recent call last):\n  x\nKeyError: 'k'"), "KeyError: 'k'")
         self.assertIsNone(shown_error(None))
 
+    def test_the_exception_is_shown_not_the_lines_a_driver_adds_after_it(self):
+        from pdip.api.executions import shown_error
+
+        error = (
+            "IntegrationFailedError: integration 'a' failed: the reader failed:\n"
+            'Traceback (most recent call last):\n  File "/srv/app/x.py", line 3, in read\n    run()\n'
+            "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such table: t\n"
+            "[SQL: SELECT * FROM t WHERE token = 'sk_live_1234']\n"
+            "(Background on this error at: https://sqlalche.me/e/21/e3q8)\n"
+        )
+        self.assertEqual(
+            shown_error(error),
+            "IntegrationFailedError: integration 'a' failed: the reader failed: "
+            "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such table: t",
+        )
+        self.assertEqual(shown_error("Traceback (most recent call last):\n  x\nKeyboardInterrupt"), "KeyboardInterrupt")
+
     def test_an_operation_the_adapters_refuse_is_422_before_it_runs(self):
         response = self.start("broken-source")
         self.assertEqual(response.status_code, 422, response.get_data(as_text=True))
